@@ -1,0 +1,99 @@
+"""Shared test fixtures: a running app on a free port and a Playwright page in Debian's chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+SCREENSHOTS = ROOT / "tests" / "_artifacts" / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except Exception:
+            time.sleep(0.5)
+    raise TimeoutError(f"app did not answer at {url}")
+
+
+@pytest.fixture
+def start_app(tmp_path):
+    """Factory: start_app(workspace=None, lang='en', extra=[]) -> base URL of a running `python app.py`."""
+    procs: list[subprocess.Popen] = []
+
+    def _start(workspace: Path | None = None, lang: str = "en", extra: list[str] | None = None) -> str:
+        port = free_port()
+        ws = Path(workspace or tmp_path / "workspace")
+        log = open(tmp_path / f"app-{port}.log", "w")
+        cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--workspace", str(ws), "--lang", lang]
+        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen(cmd + (extra or []), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(url + "/", proc)
+        except Exception:
+            log.flush()
+            raise RuntimeError((tmp_path / f"app-{port}.log").read_text()[-4000:])
+        return url
+
+    yield _start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `apt-get install -y chromium` (.ci/run does this)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot for reviewers under tests/_artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,37 @@
+"""`python -m trainer export --config F --to kohya OUT.toml`: write a TOML sd-scripts' train_network.py accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run(args) -> int:
+    import tomli_w
+
+    from trainer.cli._common import load_with_sets, print_config_error
+    from trainer.config import ConfigError
+    from trainer.config.kohya import export_kohya
+    from trainer.textio import atomic_write_text
+
+    try:
+        cfg = load_with_sets(args)
+    except ConfigError as exc:
+        print_config_error(exc, args.lang)
+        return 2
+    out = Path(args.out)
+    prompts = None
+    if cfg.sampling.sample_prompts.strip():
+        prompts = out.with_suffix(".prompts.txt")
+        atomic_write_text(prompts, cfg.sampling.sample_prompts)
+    atomic_write_text(out, tomli_w.dumps(export_kohya(cfg, str(prompts) if prompts else None)))
+    print(f"wrote {out}")
+    return 0
+
+
+def register(sub) -> None:
+    from trainer.cli._common import add_config_args
+
+    p = sub.add_parser("export", help="export a config as a kohya sd-scripts TOML")
+    add_config_args(p)
+    p.add_argument("out", help="output TOML path")
+    p.set_defaults(func=run)

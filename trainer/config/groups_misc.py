@@ -1,0 +1,164 @@
+"""Parameter groups: logging, other, speed, Flux, Dreambooth, validation."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from trainer.config.groups_core import Group
+from trainer.config.spec import GroupInfo, param
+
+
+class LoggingGroup(Group):
+    INFO: ClassVar[GroupInfo] = GroupInfo("Logging", "日志")
+    log_with: Literal["tensorboard", "wandb", "all"] = param(
+        "tensorboard", "Where training curves go. TensorBoard is shown inside the page.",
+        "训练曲线写到哪里。TensorBoard 会直接显示在页面里。", planned_choices=("wandb", "all"),
+    )
+    log_prefix: str = param("", "Prefix of the log folder name.", "日志文件夹名称的前缀。")
+    log_tracker_name: str = param("", "Run name shown in the tracker.", "在记录工具中显示的运行名称。")
+    logging_dir: str = param(
+        "", "Folder for TensorBoard logs. Empty: the run's folder.", "TensorBoard 日志文件夹。留空则使用本次运行的文件夹。",
+        widget="path",
+    )
+
+
+class OtherGroup(Group):
+    INFO: ClassVar[GroupInfo] = GroupInfo("Other", "其他")
+    clip_skip: int = param(
+        1,
+        "Use the text encoder's output N layers from the end (1: last layer). Anime models based on NovelAI "
+        "are usually trained and used with 2.",
+        "使用文本编码器倒数第 N 层的输出（1 为最后一层）。基于 NovelAI 的二次元模型通常用 2 训练和使用。",
+        ge=1, le=12, families=("sd15", "sdxl"),
+    )
+    custom_toml: str = param(
+        "",
+        "TOML applied on top of all other settings, e.g. `[noise]` then `noise_offset = 0.05`. Keys are checked "
+        "like any others.",
+        "叠加在所有设置之上的 TOML，例如 `[noise]` 换行 `noise_offset = 0.05`。其中的键与其他设置一样会被校验。",
+        kohya="", widget="textarea",
+    )
+
+
+class SpeedGroup(Group):
+    INFO: ClassVar[GroupInfo] = GroupInfo("Speed and memory", "速度与显存")
+    mixed_precision: Literal["no", "fp16", "bf16"] = param(
+        "bf16",
+        "Compute in half precision where safe. bf16 needs an RTX 30xx or newer; fp16 works on older cards.",
+        "在安全的地方用半精度计算。bf16 需要 RTX 30 系或更新的显卡；较旧的显卡用 fp16。",
+        level="novice",
+    )
+    full_fp16: bool = param(
+        False, "Keep the adapter weights themselves in fp16 (less memory, less stable).",
+        "适配器权重本身也用 fp16 存放（更省显存，但更不稳定）。",
+    )
+    full_bf16: bool = param(
+        False, "Keep the adapter weights themselves in bf16 (less memory; needs bf16 support, RTX 30xx+).",
+        "适配器权重本身也用 bf16 存放（更省显存；需要支持 bf16 的显卡，如 RTX 30 系及以上）。",
+    )
+    fp8_base: bool = param(
+        False, "Store the frozen base model in fp8 to save memory (RTX 40xx).", "以 fp8 存放冻结的底模以节省显存（RTX 40 系）。",
+        planned=True,
+    )
+    no_half_vae: bool = param(
+        False, "Run the VAE in fp32 (SDXL's original VAE gives NaNs in fp16).", "VAE 以 fp32 运行（SDXL 原版 VAE 在 fp16 下会出现 NaN）。",
+    )
+    cache_latents: bool = param(
+        True, "Encode each image with the VAE once and reuse the result: faster, less memory.",
+        "每张图片只用 VAE 编码一次并重复使用结果：更快、更省显存。",
+    )
+    cache_latents_to_disk: bool = param(
+        False, "Keep the latent cache in files beside the images, reused by later runs.",
+        "把潜变量缓存保存为图片旁的文件，供之后的训练复用。",
+    )
+    cache_text_encoder_outputs: bool = param(
+        False, "Encode each caption once (only when the text encoder is not trained and captions never change).",
+        "每条标注只编码一次（仅当不训练文本编码器且标注不变时可用）。",
+    )
+    cache_text_encoder_outputs_to_disk: bool = param(
+        False, "Keep the text-encoder cache on disk.", "把文本编码器输出缓存保存到磁盘。",
+    )
+    max_data_loader_n_workers: int = param(
+        0, "Background processes that load images (0: load in the training process).",
+        "在后台加载图片的进程数（0 表示在训练进程中加载）。", ge=0, le=64,
+    )
+    persistent_data_loader_workers: bool = param(
+        False, "Keep loader processes alive between epochs (faster epoch starts, more RAM).",
+        "各轮之间保留加载进程（每轮开始更快，占用更多内存）。",
+    )
+    vae_batch_size: int = param(
+        4, "Images encoded at once while caching latents.", "缓存潜变量时一次编码的图片数。", ge=1, le=256,
+    )
+    sdpa: bool = param(
+        True, "Use PyTorch's scaled_dot_product_attention (fast, memory-efficient attention).",
+        "使用 PyTorch 的 scaled_dot_product_attention（快速、省显存的注意力实现）。",
+    )
+    xformers: bool = param(
+        False, "Use the xformers attention kernels (needs the xformers package).", "使用 xformers 注意力内核（需安装 xformers）。",
+        planned=True,
+    )
+    lowram: bool = param(
+        False, "Load models straight to the GPU to spare system RAM.", "直接把模型加载到显卡，以节省系统内存。", planned=True,
+    )
+
+
+class FluxGroup(Group):
+    INFO: ClassVar[GroupInfo] = GroupInfo("Flux", "Flux", families=("flux",))
+    timestep_sampling: Literal["sigma", "uniform", "sigmoid", "shift", "flux_shift"] = param(
+        "sigmoid", "How training timesteps are drawn.", "训练时间步的采样方式。", families=("flux",), planned=True,
+    )
+    sigmoid_scale: float = param(
+        1.0, "Spread of sigmoid timestep sampling.", "sigmoid 时间步采样的分布宽度。", ge=0.0, le=10.0, families=("flux",),
+        planned=True,
+    )
+    model_prediction_type: Literal["raw", "additive", "sigma_scaled"] = param(
+        "raw", "How the model output is turned into the prediction.", "如何把模型输出转换为预测值。", families=("flux",),
+        planned=True,
+    )
+    discrete_flow_shift: float = param(
+        3.0, "Shift of the flow-matching schedule (with timestep_sampling = shift).",
+        "流匹配调度的偏移量（timestep_sampling = shift 时使用）。", ge=0.0, le=100.0, families=("flux",), planned=True,
+    )
+    guidance_scale: float = param(
+        1.0, "Guidance value fed to Flux.1-dev during training.", "训练时输入给 Flux.1-dev 的引导值。", ge=0.0, le=30.0,
+        families=("flux",), planned=True,
+    )
+    t5xxl_max_token_length: int = param(
+        512, "Longest T5 prompt in tokens.", "T5 提示词的最大 token 数。", ge=64, le=512, families=("flux",), planned=True,
+    )
+    train_t5xxl: bool = param(
+        False, "Also train a LoRA on T5-XXL (large memory cost).", "同时在 T5-XXL 上训练 LoRA（显存开销很大）。",
+        families=("flux",), planned=True,
+    )
+    apply_t5_attn_mask: bool = param(
+        False, "Mask T5 padding tokens in attention.", "在注意力中屏蔽 T5 的填充 token。", families=("flux",), planned=True,
+    )
+
+
+class DreamboothGroup(Group):
+    INFO: ClassVar[GroupInfo] = GroupInfo("Dreambooth", "Dreambooth", families=("sd15", "sdxl"))
+    learning_rate_te: float | None = param(
+        None, "Text encoder learning rate in a Dreambooth run (SDXL: first encoder). Empty: learning_rate.",
+        "Dreambooth 中文本编码器的学习率（SDXL 为第一个编码器）。留空则使用 learning_rate。",
+        ge=0.0, le=1.0, families=("sd15", "sdxl"), kohya="learning_rate_te1", planned=True,
+    )
+    learning_rate_te2: float | None = param(
+        None, "SDXL second text encoder learning rate. Empty: learning_rate.", "SDXL 第二个文本编码器的学习率。留空则使用 learning_rate。",
+        ge=0.0, le=1.0, families=("sdxl",), planned=True,
+    )
+    stop_text_encoder_training: int = param(
+        0, "Stop training the text encoder after this many steps (0: never).", "训练到该步数后停止训练文本编码器（0 表示不停止）。",
+        ge=0, families=("sd15", "sdxl"), planned=True,
+    )
+
+
+class ValidationGroup(Group):
+    INFO: ClassVar[GroupInfo] = GroupInfo("Validation", "验证")
+    validation_split: float = param(
+        0.0, "Share of images held out to measure validation loss (0: none).", "留出用于计算验证损失的图片比例（0 表示不留）。",
+        ge=0.0, le=0.5, planned=True,
+    )
+    validate_every_n_steps: int = param(
+        0, "Compute validation loss every N steps (0: at each epoch end).", "每 N 步计算一次验证损失（0 表示每轮结束时）。",
+        ge=0, planned=True,
+    )

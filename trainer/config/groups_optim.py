@@ -1,0 +1,176 @@
+"""Parameter groups: learning rate and optimizer, network."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from trainer.config.groups_core import Group
+from trainer.config.spec import GroupInfo, param
+
+OptimizerName = Literal[
+    "AdamW", "AdamW8bit", "PagedAdamW8bit", "RAdamScheduleFree", "Lion", "Lion8bit", "PagedLion8bit",
+    "SGDNesterov", "SGDNesterov8bit", "DAdaptation", "DAdaptAdam", "DAdaptAdaGrad", "DAdaptAdan",
+    "DAdaptLion", "DAdaptSGD", "AdaFactor", "Prodigy", "ProdigyPlusScheduleFree", "CAME",
+]
+# Optimizers that find their own step size: they want learning_rate = 1.
+ADAPTIVE_OPTIMIZERS = (
+    "DAdaptation", "DAdaptAdam", "DAdaptAdaGrad", "DAdaptAdan", "DAdaptLion", "DAdaptSGD", "Prodigy",
+    "ProdigyPlusScheduleFree",
+)
+
+
+class OptimizerGroup(Group):
+    INFO: ClassVar[GroupInfo] = GroupInfo("Learning rate and optimizer", "学习率与优化器")
+    learning_rate: float = param(
+        1e-4,
+        "Step size of every update. Typical LoRA values: 1e-4 to 5e-4; adaptive optimizers (DAdapt*, Prodigy) "
+        "want 1.",
+        "每次更新的步长。LoRA 常用 1e-4 到 5e-4；自适应优化器（DAdapt*、Prodigy）应设为 1。",
+        ge=0.0, le=10.0, level="novice",
+    )
+    unet_lr: float | None = param(
+        None, "Learning rate of the U-Net part. Empty: learning_rate.", "U-Net 部分的学习率。留空则使用 learning_rate。",
+        ge=0.0, le=10.0,
+    )
+    text_encoder_lr: float | None = param(
+        None,
+        "Learning rate of the text-encoder part, usually a fraction of the U-Net's. Empty: learning_rate.",
+        "文本编码器部分的学习率，通常为 U-Net 学习率的几分之一。留空则使用 learning_rate。",
+        ge=0.0, le=10.0,
+    )
+    lr_scheduler: Literal[
+        "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial", "adafactor",
+    ] = param(
+        "cosine",
+        "How the learning rate changes over the run. cosine falls smoothly to 0; cosine_with_restarts rises "
+        "back num_cycles times; constant keeps it fixed.",
+        "学习率在训练过程中的变化方式。cosine 平滑降到 0；cosine_with_restarts 会重启 num_cycles 次；"
+        "constant 保持不变。",
+    )
+    lr_scheduler_num_cycles: int = param(
+        1, "Restarts for cosine_with_restarts.", "cosine_with_restarts 的重启次数。", ge=1, le=100,
+    )
+    lr_scheduler_power: float = param(
+        1.0, "Exponent of the polynomial scheduler (1: linear).", "polynomial 调度器的幂次（1 即线性）。", ge=0.0, le=10.0,
+    )
+    lr_warmup_steps: int = param(
+        0, "Steps over which the learning rate rises from 0 at the start.", "开始时学习率从 0 升到设定值所用的步数。",
+        ge=0,
+    )
+    loss_type: Literal["l2", "l1", "huber", "smooth_l1"] = param(
+        "l2",
+        "How the prediction error is measured. l2 (mean squared error) is the standard; huber and smooth_l1 "
+        "are less sensitive to outliers.",
+        "预测误差的计算方式。l2（均方误差）是标准做法；huber 与 smooth_l1 对异常值不那么敏感。",
+    )
+    huber_c: float = param(
+        0.1, "Threshold of the huber and smooth_l1 losses.", "huber 与 smooth_l1 损失的阈值参数。", ge=0.0, le=10.0,
+    )
+    optimizer_type: OptimizerName = param(
+        "AdamW8bit",
+        "The optimizer. AdamW8bit: AdamW with 8-bit state (less memory). Lion: sign-based, use a 3-10x "
+        "smaller lr. DAdapt*/Prodigy: set their own step size (lr = 1). AdaFactor: factored second moments.",
+        "优化器。AdamW8bit：状态为 8 位的 AdamW（省显存）。Lion：基于符号，学习率应缩小 3-10 倍。"
+        "DAdapt*/Prodigy：自动确定步长（学习率设为 1）。AdaFactor：分解二阶矩，省显存。",
+        planned_choices=(
+            "PagedAdamW8bit", "RAdamScheduleFree", "Lion8bit", "PagedLion8bit", "SGDNesterov", "SGDNesterov8bit",
+            "DAdaptation", "DAdaptAdaGrad", "DAdaptAdan", "DAdaptLion", "DAdaptSGD", "ProdigyPlusScheduleFree", "CAME",
+        ),
+    )
+    optimizer_args: list[str] = param(
+        [],
+        "Extra optimizer arguments, one key=value each (e.g. weight_decay=0.01, betas=0.9,0.99).",
+        "额外的优化器参数，每项为 key=value（如 weight_decay=0.01、betas=0.9,0.99）。",
+    )
+    min_snr_gamma: float = param(
+        0.0,
+        "Min-SNR loss weighting: caps the weight of low-noise timesteps; 5 is common, 0 turns it off.",
+        "Min-SNR 损失加权：限制低噪声时间步的权重；常用 5，0 表示关闭。",
+        ge=0.0, le=20.0,
+    )
+
+
+class NetworkGroup(Group):
+    INFO: ClassVar[GroupInfo] = GroupInfo("Network", "网络")
+    network_module: Literal["networks.lora", "networks.dylora", "networks.oft", "lycoris.kohya"] = param(
+        "networks.lora",
+        "Adapter type. networks.lora: standard LoRA (LoCon with conv_dim). networks.dylora: dynamic-rank LoRA. "
+        "networks.oft: Orthogonal Finetuning. lycoris.kohya: the LyCORIS family (LoCon, LoHa, LoKr, ...).",
+        "适配器类型。networks.lora：标准 LoRA（设置 conv_dim 即为 LoCon）。networks.dylora：动态秩 LoRA。"
+        "networks.oft：正交微调（OFT）。lycoris.kohya：LyCORIS 系列（LoCon、LoHa、LoKr 等）。",
+        planned_choices=("networks.dylora", "networks.oft", "lycoris.kohya"),
+    )
+    lycoris_algo: Literal["locon", "loha", "lokr", "ia3", "dylora", "glora", "full", "diag-oft"] = param(
+        "locon", "LyCORIS algorithm (with lycoris.kohya).", "LyCORIS 算法（配合 lycoris.kohya 使用）。",
+        kohya="", planned=True,
+    )
+    network_dim: int = param(
+        32,
+        "LoRA rank: the size of the adapter. 8-32 suits most characters and styles; larger files learn more "
+        "detail and more noise.",
+        "LoRA 的秩（维度），决定适配器大小。角色和画风通常 8-32；更大能学到更多细节，也更易学进噪声。",
+        ge=1, le=1024, level="novice",
+    )
+    network_alpha: float = param(
+        16.0,
+        "Scales the adapter by alpha/dim. Lower alpha means smaller effective updates; often dim/2 or 1.",
+        "按 alpha/dim 缩放适配器输出。alpha 越小，实际更新越小；常用 dim 的一半或 1。",
+        ge=0.0, le=1024.0,
+    )
+    conv_dim: int = param(
+        0, "Rank of the LoRA on convolution layers (LoCon); 0: attention and feed-forward layers only.",
+        "卷积层 LoRA（LoCon）的秩；0 表示只训练注意力与前馈层。", ge=0, le=1024, kohya="",
+    )
+    conv_alpha: float = param(
+        1.0, "Alpha of the convolution LoRA.", "卷积层 LoRA 的 alpha。", ge=0.0, le=1024.0, kohya="",
+    )
+    network_dropout: float = param(
+        0.0, "Dropout on the adapter during training (0.1 is a common mild value).",
+        "训练时对适配器施加的 dropout（0.1 是较温和的常用值）。", ge=0.0, le=1.0,
+    )
+    network_weights: str = param(
+        "", "A LoRA file to start from, to continue training it.", "作为起点的 LoRA 文件，用于在其基础上继续训练。",
+        widget="path",
+    )
+    scale_weight_norms: float = param(
+        0.0,
+        "Max-norm regularisation: scales down any adapter whose weight norm exceeds this (1 is typical; 0: off).",
+        "最大范数正则化：权重范数超过该值的适配器会被按比例缩小（常用 1；0 表示关闭）。",
+        ge=0.0, le=100.0, planned=True,
+    )
+    network_args: list[str] = param(
+        [],
+        "Extra network arguments, one key=value each, as sd-scripts' network_args.",
+        "额外的网络参数，每项为 key=value，同 sd-scripts 的 network_args。",
+        planned=True,
+    )
+    dylora_unit: int = param(
+        4, "DyLoRA rank step.", "DyLoRA 的秩步长。", ge=1, le=128, kohya="", planned=True,
+    )
+    enable_block_weights: bool = param(
+        False,
+        "Block-wise learning-rate weights for the U-Net's down, middle and up blocks (networks.lora only).",
+        "按 U-Net 的下、中、上块分层设置学习率权重（仅 networks.lora）。",
+        kohya="", planned=True,
+    )
+    down_lr_weight: str = param(
+        "", "Down-block weights: 12 numbers, comma separated.", "下采样块的权重：12 个以逗号分隔的数。",
+        kohya="", planned=True,
+    )
+    mid_lr_weight: str = param("", "Middle-block weight.", "中间块的权重。", kohya="", planned=True)
+    up_lr_weight: str = param(
+        "", "Up-block weights: 12 numbers, comma separated.", "上采样块的权重：12 个以逗号分隔的数。",
+        kohya="", planned=True,
+    )
+    enable_base_weight: bool = param(
+        False,
+        "Merge the LoRAs in base_weights into the base model before training (the base stays frozen).",
+        "训练前把 base_weights 中的 LoRA 合并进底模（底模本身仍然冻结）。",
+        kohya="", planned=True,
+    )
+    base_weights: list[str] = param(
+        [], "LoRA files merged into the base model before training.", "训练前合并进底模的 LoRA 文件。", planned=True,
+    )
+    base_weights_multiplier: list[float] = param(
+        [], "Merge strength of each base_weights file.", "base_weights 中各文件的合并强度。", planned=True,
+    )

@@ -1,0 +1,168 @@
+"""Import kohya sd-scripts / SD-Trainer (lora-scripts) TOML files, and export one sd-scripts accepts.
+
+Key names come from the schema (each parameter's `kohya` key, and our own name, which SD-Trainer mostly
+shares). Only the few values whose shape differs are converted here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh
+from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
+from trainer.config.toml_io import config_from_dict
+
+# Values that sd-scripts packs into network_args = ["key=value", ...] but Danlu keeps as fields.
+NETWORK_ARG_FIELDS = {
+    "conv_dim": "conv_dim", "conv_alpha": "conv_alpha", "algo": "lycoris_algo", "unit": "dylora_unit",
+    "down_lr_weight": "down_lr_weight", "mid_lr_weight": "mid_lr_weight", "up_lr_weight": "up_lr_weight",
+    "train_t5xxl": "train_t5xxl",
+}
+# SD-Trainer's model_train_type -> (family, training_type)
+TRAIN_TYPES = {
+    "sd-lora": ("sd15", "lora"), "sdxl-lora": ("sdxl", "lora"), "flux-lora": ("flux", "lora"),
+    "sd-dreambooth": ("sd15", "dreambooth"), "sdxl-finetune": ("sdxl", "dreambooth"),
+}
+# SD-Trainer front-end keys with a direct Danlu meaning.
+# sd-scripts reads None, not 0 or "", as "off" for most options (0 would even divide by zero in
+# save_every_n_steps), so an export leaves zeros out, except where 0 is a real value there.
+ZERO_IS_A_VALUE = frozenset({"max_data_loader_n_workers", "seed", "lr_warmup_steps", "max_grad_norm"})
+FRONTEND_KEYS = {"positive_prompts": "sample_prompts", "negative_prompts": "sample_negative_prompt",
+                 "ui_custom_params": "custom_toml"}
+
+
+def _key_map() -> dict[str, Any]:
+    out = {}
+    for p in all_params():
+        out[p.name] = p
+        if p.kohya_key:
+            out[p.kohya_key] = p
+    return out
+
+
+def flatten_sections(data: dict[str, Any]) -> dict[str, Any]:
+    """sd-scripts config files may group keys under any [section]; the sections carry no meaning."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(flatten_sections(value))
+        else:
+            flat[key] = value
+    return flat
+
+
+def _coerce(p, value: Any) -> Any:
+    if p.name == "resolution" and not isinstance(value, str):
+        value = value if isinstance(value, list) else [value, value]
+        return ",".join(str(int(v)) for v in value)
+    if p.kind == "choice" and isinstance(value, str):
+        by_lower = {str(c).lower(): c for c in p.choices}
+        return by_lower.get(value.lower(), value)
+    if p.kind == "list_str" and isinstance(value, str):
+        return value.split()
+    return value
+
+
+def _split_network_args(args: list[str], into: dict[str, Any], findings: list[Finding]) -> list[str]:
+    rest = []
+    for item in args:
+        key, sep, value = str(item).partition("=")
+        key = key.strip()
+        if sep and key in NETWORK_ARG_FIELDS:
+            from trainer.config.overlay import parse_value
+
+            into[NETWORK_ARG_FIELDS[key]] = parse_value(value.strip())
+        elif key == "dropout" and sep:
+            from trainer.config.overlay import parse_value
+
+            into["network_dropout"] = parse_value(value.strip())
+        else:
+            rest.append(item)
+    return rest
+
+
+def _read_prompt_file(value: str, base_dir: Path | None) -> str:
+    path = Path(value)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if path.suffix.lower() in (".txt", ".toml", ".json") and path.is_file():
+        from trainer.textio import read_text
+
+        return read_text(path)[0]
+    return value
+
+
+def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str = "",
+                 base_dir: Path | None = None) -> TrainConfig:
+    """Turn a flat sd-scripts / SD-Trainer dict into a TrainConfig; every unknown key is an error naming it."""
+    flat = flatten_sections(data)
+    keys = _key_map()
+    values: dict[str, Any] = {}
+    findings: list[Finding] = []
+    train_type = flat.pop("model_train_type", None)
+    if train_type is not None:
+        if train_type not in TRAIN_TYPES:
+            findings.append(error("model_train_type", f"'{train_type}' is unknown; one of {sorted(TRAIN_TYPES)}",
+                                  f"未知的 '{train_type}'；应为 {sorted(TRAIN_TYPES)} 之一"))
+        else:
+            values["family"], values["training_type"] = TRAIN_TYPES[train_type]
+    if "sample_prompts" in flat and isinstance(flat["sample_prompts"], str):
+        flat["sample_prompts"] = _read_prompt_file(flat["sample_prompts"], base_dir)
+    for key, value in flat.items():
+        if key in FRONTEND_KEYS:
+            key = FRONTEND_KEYS[key]
+        p = keys.get(key)
+        if p is None:
+            findings.append(error(key, "is not a setting Danlu knows or supports yet; remove it from the file."
+                                  + suggest(key, list(keys)), "不是丹炉认识或已支持的设置项；请从文件中删除。"
+                                  + suggest_zh(key, list(keys))))
+            continue
+        if p.name == "network_args":
+            value = _split_network_args(list(value), values, findings)
+        values[p.name] = _coerce(p, value)
+    if family:
+        values.setdefault("family", family)
+    if findings:
+        raise ConfigError(findings, source)
+    nested: dict[str, dict[str, Any]] = {g: {} for g in GROUP_NAMES}
+    by_name = {p.name: p for p in all_params()}
+    for name, value in values.items():
+        nested[by_name[name].group][name] = value
+    return config_from_dict({g: t for g, t in nested.items() if t}, source)
+
+
+def _means_off_in_sd_scripts(p, value: Any) -> bool:
+    if value == "" or (p.name == "max_token_length" and value == 75):
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0 \
+        and p.name not in ZERO_IS_A_VALUE
+
+
+def export_kohya(cfg: TrainConfig, prompts_file: str | None = None) -> dict[str, Any]:
+    """A flat dict sd-scripts' train_network.py accepts (`--config_file`). Only keys sd-scripts knows are
+    written; options that do not apply to the family are left out. Sample prompts are text in Danlu and a
+    file path in sd-scripts: pass `prompts_file` where that text was written."""
+    out: dict[str, Any] = {}
+    network_args: list[str] = []
+    family = cfg.model.family
+    for p in all_params():
+        value = getattr(getattr(cfg, p.group), p.name)
+        if value is None or family not in p.families or p.planned and value == p.default:
+            continue
+        if p.name in NETWORK_ARG_FIELDS.values():
+            arg = next(k for k, v in NETWORK_ARG_FIELDS.items() if v == p.name)
+            if value != p.default:
+                network_args.append(f"{arg}={value}")
+            continue
+        if p.kohya_key is None or _means_off_in_sd_scripts(p, value):
+            continue
+        out[p.kohya_key] = value
+    if cfg.sampling.sample_prompts.strip() and prompts_file:
+        out["sample_prompts"] = prompts_file
+    out["network_args"] = list(cfg.network.network_args) + network_args
+    if not out["network_args"]:
+        del out["network_args"]
+    if not cfg.optimizer.optimizer_args:
+        out.pop("optimizer_args", None)
+    return out

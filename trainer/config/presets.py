@@ -1,0 +1,64 @@
+"""Presets: sparse TOML overlays on the schema defaults, in presets/<name>.toml.
+
+Each file has a [preset] table (kind: novice | expert | memory, an optional family, title and about in both
+languages) and otherwise the same tables as a config file. They are validated by the schema like any config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainer.config.errors import ConfigError, error
+from trainer.config.overlay import apply_overlay
+from trainer.config.schema import TrainConfig
+from trainer.config.toml_io import read_toml_file
+
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
+KINDS = ("novice", "expert", "memory")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    kind: str
+    family: str | None
+    title: dict[str, str]
+    about: dict[str, str]
+    overlay: dict[str, Any]
+
+    def label(self, lang: str) -> str:
+        return self.title.get(lang) or self.title["en"]
+
+
+def load_preset_file(path: Path) -> Preset:
+    data = read_toml_file(path)
+    head = data.pop("preset", None)
+    if not isinstance(head, dict) or head.get("kind") not in KINDS:
+        raise ConfigError([error("preset.kind", f"must be one of {KINDS}", f"必须是 {KINDS} 之一")], str(path))
+    for key in ("title", "about"):
+        if not isinstance(head.get(key), dict) or not {"en", "zh"} <= set(head[key]):
+            raise ConfigError([error(f"preset.{key}", "needs en and zh", "需要 en 与 zh 两种语言")], str(path))
+    return Preset(path.stem, head["kind"], head.get("family"), head["title"], head["about"], data)
+
+
+def list_presets(kind: str | None = None, directory: Path = PRESETS_DIR) -> list[Preset]:
+    presets = [load_preset_file(p) for p in sorted(directory.glob("*.toml"))]
+    return [p for p in presets if kind is None or p.kind == kind]
+
+
+def get_preset(name: str, directory: Path = PRESETS_DIR) -> Preset:
+    path = directory / f"{name}.toml"
+    if not path.is_file():
+        names = [p.stem for p in sorted(directory.glob("*.toml"))]
+        raise ConfigError([error("preset", f"'{name}' does not exist; one of {names}", f"不存在 '{name}'；可选 {names}")])
+    return load_preset_file(path)
+
+
+def apply_presets(names: list[str], base: TrainConfig | None = None) -> TrainConfig:
+    """Lay the named presets over `base` (default: schema defaults), in order."""
+    cfg = base or TrainConfig()
+    for name in names:
+        cfg = apply_overlay(cfg, get_preset(name).overlay, f"presets/{name}.toml")
+    return cfg

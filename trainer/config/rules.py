@@ -1,0 +1,204 @@
+"""Cross-field rules. Each rule returns findings that name the field and say how to fix it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from trainer.config.errors import Finding, error, warning
+from trainer.config.groups_optim import ADAPTIVE_OPTIMIZERS
+from trainer.config.schema import TrainConfig, all_params, get_value
+
+Rule = Callable[[TrainConfig], list[Finding]]
+RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """'512' or '512,768' (width,height) -> (w, h). Raises ValueError with a readable message."""
+    parts = [p.strip() for p in str(text).replace("x", ",").split(",") if p.strip()]
+    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
+        raise ValueError(f"'{text}' is not a resolution; write width,height such as 512,512")
+    w = int(parts[0])
+    return w, int(parts[-1])
+
+
+@rule
+def _not_supported_yet(cfg: TrainConfig) -> list[Finding]:
+    out = []
+    for p in all_params():
+        value = get_value(cfg, p.path)
+        if p.planned and value != p.default:
+            out.append(error(p.path, f"is not supported yet; remove it or set it back to {p.default!r}",
+                             f"暂不支持；请删除或恢复为 {p.default!r}"))
+        elif value in p.planned_choices:
+            out.append(error(p.path, f"'{value}' is not supported yet; choose one of {list(p.available_choices())}",
+                             f"暂不支持 '{value}'；请从 {list(p.available_choices())} 中选择"))
+    return out
+
+
+@rule
+def _family_only_options(cfg: TrainConfig) -> list[Finding]:
+    family = cfg.model.family
+    out = []
+    for p in all_params():
+        if family not in p.families and get_value(cfg, p.path) != p.default:
+            fams = "/".join(p.families)
+            out.append(error(p.path, f"applies only to {fams} models, not {family}; remove it or change model.family",
+                             f"只适用于 {fams} 模型，不适用于 {family}；请删除该项或修改 model.family"))
+    return out
+
+
+@rule
+def _resolution(cfg: TrainConfig) -> list[Finding]:
+    d = cfg.dataset
+    step = 32 if cfg.model.family == "sdxl" else 64
+    try:
+        w, h = parse_resolution(d.resolution)
+    except ValueError as exc:
+        return [error("dataset.resolution", str(exc), f"'{d.resolution}' 不是有效分辨率；请写成 宽,高，如 512,512")]
+    out = []
+    if w % step or h % step:
+        out.append(error("dataset.resolution", f"{w}x{h} must be a multiple of {step}; try {w // step * step},{h // step * step}",
+                         f"{w}x{h} 必须是 {step} 的倍数；可改为 {w // step * step},{h // step * step}"))
+    for name in ("min_bucket_reso", "max_bucket_reso", "bucket_reso_steps"):
+        value = getattr(d, name)
+        if d.enable_bucket and value % step and not (name == "bucket_reso_steps" and step % value == 0 and value >= 32):
+            out.append(error(f"dataset.{name}", f"{value} must be a multiple of {step}", f"{value} 必须是 {step} 的倍数"))
+    if d.enable_bucket and d.min_bucket_reso > d.max_bucket_reso:
+        out.append(error("dataset.min_bucket_reso", "is larger than max_bucket_reso; swap them", "大于 max_bucket_reso；请交换两者"))
+    return out
+
+
+@rule
+def _noise(cfg: TrainConfig) -> list[Finding]:
+    n = cfg.noise
+    if n.noise_offset > 0 and n.multires_noise_iterations > 0:
+        return [error("noise.multires_noise_iterations", "cannot be combined with noise_offset; set one of them to 0",
+                      "不能与 noise_offset 同时使用；请把其中一个设为 0")]
+    return []
+
+
+@rule
+def _text_encoder_cache(cfg: TrainConfig) -> list[Finding]:
+    if not (cfg.speed.cache_text_encoder_outputs or cfg.speed.cache_text_encoder_outputs_to_disk):
+        return []
+    c = cfg.caption
+    clashes = [
+        ("caption.shuffle_caption", c.shuffle_caption), ("caption.caption_dropout_rate", c.caption_dropout_rate > 0),
+        ("caption.caption_tag_dropout_rate", c.caption_tag_dropout_rate > 0),
+        ("caption.caption_dropout_every_n_epochs", c.caption_dropout_every_n_epochs > 0),
+    ]
+    out = [error(path, "changes captions every step, which cached text-encoder outputs cannot follow; turn it off "
+                       "or turn off speed.cache_text_encoder_outputs",
+                 "会在每步改变标注，而缓存的文本编码器输出无法随之变化；请关闭它或关闭 speed.cache_text_encoder_outputs")
+           for path, on in clashes if on]
+    if not cfg.training.network_train_unet_only:
+        out.append(error("speed.cache_text_encoder_outputs",
+                         "needs a frozen text encoder; turn on training.network_train_unet_only or turn this off",
+                         "要求文本编码器不参与训练；请开启 training.network_train_unet_only 或关闭此项"))
+    return out
+
+
+@rule
+def _latent_cache(cfg: TrainConfig) -> list[Finding]:
+    if not (cfg.speed.cache_latents or cfg.speed.cache_latents_to_disk):
+        return []
+    return [error(f"augment.{name}", "changes the image every step, which cached latents cannot follow; turn it off "
+                                     "or turn off speed.cache_latents",
+                  "会在每步改变图片，而缓存的潜变量无法随之变化；请关闭它或关闭 speed.cache_latents")
+            for name in ("color_aug", "random_crop") if getattr(cfg.augment, name)]
+
+
+@rule
+def _learning_rates(cfg: TrainConfig) -> list[Finding]:
+    o, t = cfg.optimizer, cfg.training
+    out = []
+    if o.optimizer_type in ADAPTIVE_OPTIMIZERS:
+        for name in ("learning_rate", "unet_lr", "text_encoder_lr"):
+            value = getattr(o, name)
+            if value is not None and value != 1.0:
+                out.append(warning(f"optimizer.{name}", f"{o.optimizer_type} sets its own step size and expects 1 "
+                                   f"here (got {value}); scale it with d_coef in optimizer_args instead",
+                                   f"{o.optimizer_type} 会自行确定步长，此处应为 1（当前为 {value}）；如需调整请在 "
+                                   "optimizer_args 中设置 d_coef"))
+    uses_unet = not t.network_train_text_encoder_only
+    uses_te = not t.network_train_unet_only
+    if (o.unet_lr is not None or not uses_unet) and (o.text_encoder_lr is not None or not uses_te):
+        out.append(warning("optimizer.learning_rate", "is not used: unet_lr and text_encoder_lr cover every trained "
+                           "part; clear them to use learning_rate",
+                           "未被使用：unet_lr 与 text_encoder_lr 已覆盖所有训练部分；如要使用 learning_rate 请清空二者"))
+    if t.network_train_unet_only and t.network_train_text_encoder_only:
+        out.append(error("training.network_train_text_encoder_only", "cannot be on together with "
+                         "network_train_unet_only; nothing would train", "不能与 network_train_unet_only 同时开启，否则没有可训练的部分"))
+    if o.lr_scheduler == "adafactor" and o.optimizer_type != "AdaFactor":
+        out.append(error("optimizer.lr_scheduler", "'adafactor' works only with optimizer_type AdaFactor",
+                         "'adafactor' 只能与 AdaFactor 优化器一起使用"))
+    return out
+
+
+@rule
+def _precision(cfg: TrainConfig) -> list[Finding]:
+    s, out = cfg.speed, []
+    if s.full_fp16 and s.mixed_precision != "fp16":
+        out.append(error("speed.full_fp16", "needs mixed_precision = fp16", "需要 mixed_precision = fp16"))
+    if s.full_bf16 and s.mixed_precision != "bf16":
+        out.append(error("speed.full_bf16", "needs mixed_precision = bf16", "需要 mixed_precision = bf16"))
+    if s.full_fp16 and s.full_bf16:
+        out.append(error("speed.full_bf16", "cannot be on together with full_fp16", "不能与 full_fp16 同时开启"))
+    if s.full_bf16 and cfg.save.save_precision == "fp16":
+        out.append(warning("save.save_precision", "fp16 has a smaller range than the bf16 weights trained with full_bf16; "
+                           "large weights may overflow. bf16 or float is safer",
+                           "fp16 的数值范围小于 full_bf16 训练出的 bf16 权重，较大的权重可能溢出；用 bf16 或 float 更稳妥"))
+    return out
+
+
+@rule
+def _misc(cfg: TrainConfig) -> list[Finding]:
+    out = []
+    if not cfg.caption.caption_extension.startswith("."):
+        out.append(error("caption.caption_extension", f"must start with a dot, e.g. .{cfg.caption.caption_extension}",
+                         f"必须以点开头，例如 .{cfg.caption.caption_extension}"))
+    n = cfg.network
+    if n.network_alpha > n.network_dim:
+        out.append(warning("network.network_alpha", f"is larger than network_dim ({n.network_dim}): updates are "
+                           "amplified and training may be unstable", f"大于 network_dim（{n.network_dim}）：更新会被放大，训练可能不稳定"))
+    sm = cfg.sampling
+    if (sm.sample_every_n_epochs or sm.sample_every_n_steps) and not sm.sample_prompts.strip():
+        out.append(warning("sampling.sample_prompts", "is empty, so no preview images will be made",
+                           "为空，因此不会生成预览图"))
+    if cfg.model.v_parameterization and cfg.model.family == "sd15":
+        out.append(warning("model.v_parameterization", "SD1.5 models predict noise, not v; only use this for a "
+                           "v-prediction model", "SD1.5 模型预测的是噪声而不是 v；仅在底模为 v-prediction 模型时开启"))
+    return out
+
+
+@rule
+def _ready_to_train(cfg: TrainConfig) -> list[Finding]:
+    out = []
+    if not cfg.model.base_model.strip():
+        out.append(error("model.base_model", "is empty; give a Hugging Face repo id, a diffusers folder or a "
+                         ".safetensors file", "为空；请填写 Hugging Face 仓库名、diffusers 文件夹或 .safetensors 文件"))
+    if not cfg.dataset.train_data_dir.strip():
+        out.append(error("dataset.train_data_dir", "is empty; give the folder holding <repeats>_<name> sub-folders",
+                         "为空；请填写包含 <重复次数>_<名称> 子文件夹的训练集目录"))
+    return out
+
+
+READINESS_RULES = {_ready_to_train}
+
+
+def check(cfg: TrainConfig, *, for_training: bool = True) -> list[Finding]:
+    """Every finding of every rule. `for_training=False` skips the checks that only a run needs (paths set)."""
+    out: list[Finding] = []
+    for fn in RULES:
+        if for_training or fn not in READINESS_RULES:
+            out.extend(fn(cfg))
+    return out
+
+
+def errors_of(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level == "error"]

@@ -1,0 +1,62 @@
+"""How one training parameter is declared: `param(...)` wraps pydantic's Field with Danlu's metadata.
+
+Every parameter is declared once, in one of the groups_*.py modules, with its type (the annotation),
+default, range, help in English and Chinese, level, families, and its kohya sd-scripts key. Forms, presets,
+TOML io, kohya import/export, CLI overrides and docs all read this metadata; nothing repeats it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
+
+FAMILIES = ("sd15", "sdxl", "flux")
+LEVELS = ("novice", "expert")
+META_KEY = "danlu"
+
+
+def param(
+    default: Any,
+    en: str,
+    zh: str,
+    *,
+    ge: float | None = None,
+    le: float | None = None,
+    level: str = "expert",
+    families: tuple[str, ...] = FAMILIES,
+    unit: str | None = None,
+    kohya: str | None = None,
+    planned: bool = False,
+    planned_choices: tuple[str, ...] = (),
+    widget: str | None = None,
+    step: float | None = None,
+) -> Any:
+    """Declare a parameter. `kohya` is its sd-scripts key when that differs from ours (None: same name;
+    "" : sd-scripts has no such key). `planned` marks a parameter the engine does not implement yet:
+    setting it to anything but its default is an error, and the UI hides it. `planned_choices` does the
+    same for single choices of a Literal. `widget` overrides the form's widget ("textarea", "path")."""
+    assert level in LEVELS, level
+    assert all(f in FAMILIES for f in families), families
+    meta = {
+        "zh": zh,
+        "level": level,
+        "families": list(families),
+        "unit": unit,
+        "kohya": kohya,
+        "planned": planned,
+        "planned_choices": list(planned_choices),
+        "widget": widget,
+        "step": step,
+    }
+    return Field(default=default, ge=ge, le=le, description=en, json_schema_extra={META_KEY: meta})
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """A group's title and blurb, shown as a collapsible section in the expert form."""
+
+    en: str
+    zh: str
+    families: tuple[str, ...] = FAMILIES

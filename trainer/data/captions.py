@@ -1,0 +1,70 @@
+"""Per-step caption processing with sd-scripts semantics: keep tokens, shuffle, tag and caption dropout."""
+
+from __future__ import annotations
+
+import random
+import re
+
+_WILDCARD = re.compile(r"\{([^{}]*\|[^{}]*)\}")
+
+
+def process_caption(caption: str, *, shuffle: bool, keep_tokens: int, keep_tokens_separator: str,
+                    caption_dropout_rate: float, caption_tag_dropout_rate: float, rng: random.Random,
+                    drop_all: bool = False, wildcard: bool = False, separator: str = ",") -> str:
+    """The caption the text encoder sees for one step.
+
+    - drop_all (caption_dropout_every_n_epochs hit this epoch) or, with probability caption_dropout_rate,
+      the whole caption becomes "" (trains the unconditional case).
+    - wildcard: `caption` may hold several lines; one is picked at random, and each `{a|b|c}` in it is
+      replaced by one random choice. Without wildcard only the first non-blank line is used.
+    - Tags are split on `separator`. The fixed head is everything before keep_tokens_separator when it
+      is set and present (a second separator starts a fixed tail), otherwise the first keep_tokens tags.
+      The other tags are shuffled (shuffle) and each is dropped with probability caption_tag_dropout_rate.
+    - When there is nothing to shuffle, drop or strip, the line is returned unchanged.
+    Random draws happen in this order: caption dropout, wildcard choices, shuffle, tag dropout.
+    """
+    if drop_all:
+        return ""
+    if caption_dropout_rate > 0 and rng.random() < caption_dropout_rate:
+        return ""
+    text = _pick_line(caption, wildcard, rng)
+    has_separator = bool(keep_tokens_separator) and keep_tokens_separator in text
+    if not (shuffle or caption_tag_dropout_rate > 0 or has_separator):
+        return text
+    head, body, tail = split_tags(text, keep_tokens=keep_tokens,
+                                  keep_tokens_separator=keep_tokens_separator, separator=separator)
+    if shuffle:
+        rng.shuffle(body)
+    if caption_tag_dropout_rate > 0:
+        body = [tag for tag in body if rng.random() >= caption_tag_dropout_rate]
+    return ", ".join(head + body + tail)
+
+
+def split_tags(text: str, *, keep_tokens: int, keep_tokens_separator: str,
+               separator: str = ",") -> tuple[list[str], list[str], list[str]]:
+    """(fixed head, movable tags, fixed tail) of one caption line; empty tags are left out."""
+    def tags(part: str) -> list[str]:
+        return [t.strip() for t in part.split(separator) if t.strip()]
+
+    if keep_tokens_separator and keep_tokens_separator in text:
+        head, rest = text.split(keep_tokens_separator, 1)
+        body, _, tail = rest.partition(keep_tokens_separator)
+        return tags(head), tags(body), tags(tail)
+    all_tags = tags(text)
+    keep = max(0, keep_tokens)
+    return all_tags[:keep], all_tags[keep:], []
+
+
+def drops_all_captions(epoch: int, every_n_epochs: int) -> bool:
+    """caption_dropout_every_n_epochs: True in epochs n, 2n, 3n... (epochs counted from 1, as sd-scripts)."""
+    return every_n_epochs > 0 and epoch > 0 and epoch % every_n_epochs == 0
+
+
+def _pick_line(caption: str, wildcard: bool, rng: random.Random) -> str:
+    lines = [ln.strip() for ln in caption.splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    if not wildcard:
+        return lines[0]
+    line = lines[0] if len(lines) == 1 else rng.choice(lines)
+    return _WILDCARD.sub(lambda m: rng.choice(m.group(1).split("|")), line)

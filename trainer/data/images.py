@@ -1,0 +1,117 @@
+"""Turning an image file into an upright RGB picture of exactly its bucket's size, and into a tensor."""
+
+from __future__ import annotations
+
+import random
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from trainer.data.buckets import Size, centre_crop, cover_size
+from trainer.data.problems import ImageLoadError
+
+# Colour augmentation turns the hue wheel by up to this many degrees either way: enough to stop the
+# model tying a concept to one exact tint, small enough that skin and sky keep their colour.
+HUE_SHIFT_DEGREES = 8.0
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+class Fitted(NamedTuple):
+    image: Image.Image  # exactly the bucket's size
+    crop_top_left: tuple[int, int]  # (top, left) in the scaled image, SDXL's crop conditioning
+    original_size: tuple[int, int]  # (height, width) before scaling, SDXL's original_size
+
+
+def load_image(path) -> Image.Image:
+    """Decode `path` into an upright 8-bit RGB image. Raises ImageLoadError naming the file and reason."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+            return to_rgb(upright)
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError...
+        raise ImageLoadError(str(path), f"{type(exc).__name__}: {exc}") from exc
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode to 8-bit RGB: transparency composited on white, 16-bit scaled (not clipped)."""
+    if img.mode in _SIXTEEN_BIT_MODES:
+        # A plain convert("L") clips 16-bit values at 255, which turns most of the picture white.
+        values = np.asarray(img, dtype=np.float64)
+        img = Image.fromarray(np.clip(values / 257.0, 0, 255).round().astype(np.uint8), mode="L")
+    elif img.mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
+        img = Image.fromarray(np.clip(values * scale, 0, 255).round().astype(np.uint8), mode="L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in _ALPHA_MODES:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def fit_to_bucket(img: Image.Image, bucket: Size, *, random_crop: bool, rng: random.Random) -> Fitted:
+    """Scale `img` to just cover `bucket` (w, h), then crop to it: centred, or at a random place."""
+    original = (img.height, img.width)
+    resized = cover_size(img.size, bucket)
+    if resized != img.size:
+        # Lanczos when shrinking keeps fine detail without aliasing; bicubic is the usual upscaler.
+        shrinking = resized[0] < img.width
+        method = Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC
+        img = img.resize(resized, method)
+    if random_crop:
+        top = rng.randint(0, resized[1] - bucket[1])
+        left = rng.randint(0, resized[0] - bucket[0])
+    else:
+        top, left = centre_crop(resized, bucket)
+    cropped = img.crop((left, top, left + bucket[0], top + bucket[1]))
+    return Fitted(cropped, (top, left), original)
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """RGB image -> float32 tensor [3, H, W] in -1..1 (what the VAE expects)."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def from_tensor(t: torch.Tensor) -> Image.Image:
+    arr = ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return Image.fromarray(arr.permute(1, 2, 0).cpu().numpy(), mode="RGB")
+
+
+def hue_shift(img: Image.Image, degrees: float) -> Image.Image:
+    """Rotate every pixel's hue by `degrees`; saturation and brightness stay as they were."""
+    hsv = np.array(img.convert("RGB").convert("HSV"))
+    steps = int(round(degrees / 360.0 * 256)) % 256
+    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + steps) % 256
+    return Image.fromarray(hsv, mode="HSV").convert("RGB")
+
+
+def augment(x, *, flip: bool, color: bool, rng: random.Random):
+    """Random augmentation of a PIL image or a [3, H, W] tensor in -1..1; returns (same type, flipped).
+
+    flip: mirror left-right with probability 1/2 (flip_aug). color: turn the hue by a random angle in
+    +-HUE_SHIFT_DEGREES (color_aug). The colour angle is drawn before the flip coin, so a seeded rng gives
+    the same result for images and tensors.
+    """
+    is_tensor = isinstance(x, torch.Tensor)
+    if color:
+        degrees = rng.uniform(-HUE_SHIFT_DEGREES, HUE_SHIFT_DEGREES)
+        shifted = hue_shift(from_tensor(x) if is_tensor else x, degrees)
+        x = to_tensor(shifted) if is_tensor else shifted
+    flipped = flip and rng.random() < 0.5
+    if flipped:
+        x = torch.flip(x, dims=[-1]) if is_tensor else ImageOps.mirror(x)
+    return x, flipped
+
+
+def flipped_crop_left(resized_width: int, bucket_width: int, left: int) -> int:
+    """Where a crop's left edge lands once the scaled image is mirrored (keeps SDXL's crop conditioning true)."""
+    return resized_width - bucket_width - left

@@ -1,0 +1,87 @@
+"""Reading user text files in whatever encoding they came in, and writing files atomically.
+
+Captions and configs arrive as UTF-8, UTF-8 with BOM, UTF-16 (Windows Notepad) or GBK (Chinese Windows).
+Every reader in Danlu goes through `read_text` so none of them crashes on a non-UTF-8 file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import tempfile
+from pathlib import Path
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def detect_encoding(data: bytes) -> str:
+    """Best guess of the encoding of `data`: BOM first, then strict UTF-8, then GB18030 (a GBK superset)."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if _looks_like_utf16_without_bom(data):
+        return "utf-16-le"
+    try:
+        data.decode("gb18030")
+        return "gb18030"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes  # only for the rare file that is none of the above
+
+    best = from_bytes(data).best()
+    return best.encoding if best is not None else "latin-1"
+
+
+def _looks_like_utf16_without_bom(data: bytes) -> bool:
+    # ASCII text in UTF-16-LE has a zero in every odd byte.
+    if len(data) < 4 or len(data) % 2:
+        return False
+    odd = data[1::2]
+    return odd.count(0) >= len(odd) * 0.6
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Decode bytes to (text, encoding). Never raises for odd encodings."""
+    encoding = detect_encoding(data)
+    return data.decode(encoding, errors="replace"), encoding
+
+
+def read_text(path: str | os.PathLike) -> tuple[str, str]:
+    """Read a text file as (text, encoding name). A BOM is removed from the text."""
+    return decode(Path(path).read_bytes())
+
+
+def read_text_only(path: str | os.PathLike) -> str:
+    return read_text(path)[0]
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` so that `path` holds either its old content or the new one, never a torn file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
+    atomic_write_bytes(path, text.encode(encoding))

@@ -1,0 +1,159 @@
+"""What one browser session of the Tag Editor holds, and the actions on it. No gradio here.
+
+The tab module wires these to widgets; keeping them plain makes them fast to test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trainer.tags import Filter, TagDataset, apply_op, filter_indices, frequency, load_dataset, set_tags
+from trainer.tags.bulk import Op, preview_count
+from trainer.tags.parse import split_tags
+from trainer.tags.save import SaveReport, save_dataset
+from trainer.tags.thumbs import thumbnail, thumbnails
+
+PAGE_SIZE = 48
+FREQ_ROWS = 1000       # the frequency list shows this many rows; the search box narrows it
+CHOICES_LIMIT = 3000   # completion choices sent to the browser
+
+
+@dataclass
+class Session:
+    ds: TagDataset | None = None
+    flt: Filter = field(default_factory=Filter)
+    shown: list[int] = field(default_factory=list)   # dataset indices passing the filter
+    page: int = 0
+    current: int | None = None                       # dataset index open in the per-image editor
+
+    def load(self, folder: str, ext: str, recursive: bool, separator: str) -> None:
+        if not (folder or "").strip():
+            raise ValueError("type the path of a dataset folder first")
+        self.ds = load_dataset(folder.strip(), caption_ext=(ext or ".txt").strip(), recursive=recursive,
+                               separator=separator or ", ")
+        self.flt = Filter()
+        self.refilter()
+        self.current = self.shown[0] if self.shown else None
+
+    def require(self) -> TagDataset:
+        if self.ds is None:
+            raise ValueError("load a dataset folder first")
+        return self.ds
+
+    def set_filter(self, all_of=(), any_of=(), none_of=(), text: str = "") -> None:
+        self.flt = Filter(list(all_of or []), list(any_of or []), list(none_of or []), text or "")
+        self.refilter()
+
+    def refilter(self, keep_page: bool = False) -> None:
+        self.shown = filter_indices(self.ds, self.flt) if self.ds else []
+        self.page = min(self.page, self.page_count - 1) if keep_page else 0
+
+    @property
+    def page_count(self) -> int:
+        return max(1, -(-len(self.shown) // PAGE_SIZE))
+
+    def turn_page(self, delta: int) -> None:
+        self.page = max(0, min(self.page_count - 1, self.page + delta))
+
+    def page_indices(self) -> list[int]:
+        start = self.page * PAGE_SIZE
+        return self.shown[start:start + PAGE_SIZE]
+
+    def gallery(self, cache_dir: Path) -> list[tuple[str, str]]:
+        """(thumbnail path, caption) for the current page; unreadable images are left out."""
+        if self.ds is None:
+            return []
+        ds = self.ds
+        idx = self.page_indices()
+        thumbs = thumbnails([ds.items[i].image for i in idx], cache_dir)
+        return [(str(p), ds.items[i].rel) for i, p in zip(idx, thumbs, strict=True) if p is not None]
+
+    def freq_rows(self, search: str = "") -> list[list]:
+        if self.ds is None:
+            return []
+        rows = frequency(self.ds, self.shown)
+        needle = (search or "").strip().casefold()
+        if needle:
+            rows = [r for r in rows if needle in r[0].casefold()]
+        return [[tag, count] for tag, count in rows[:FREQ_ROWS]]
+
+    def tag_choices(self) -> list[str]:
+        return [tag for tag, _ in frequency(self.ds)[:CHOICES_LIMIT]] if self.ds else []
+
+    def add_filter_tag(self, tag: str) -> None:
+        if tag and tag not in self.flt.all_of:
+            self.flt.all_of.append(tag)
+            self.refilter()
+
+    # -- edits -------------------------------------------------------------------------------------------
+    def preview(self, op: Op) -> int:
+        return preview_count(self.require(), self.shown, op)
+
+    def apply(self, op: Op) -> int:
+        changed = apply_op(self.require(), self.shown, op)
+        self.refilter(keep_page=True)
+        return changed
+
+    def undo(self) -> str | None:
+        label = self.require().history.undo(self.ds)
+        self.refilter(keep_page=True)
+        return label
+
+    def redo(self) -> str | None:
+        label = self.require().history.redo(self.ds)
+        self.refilter(keep_page=True)
+        return label
+
+    def save(self, encoding: str, backup: bool, backup_root: Path | None) -> SaveReport:
+        return save_dataset(self.require(), encoding=encoding, backup=backup, backup_root=backup_root)
+
+    # -- per-image editor ----------------------------------------------------------------------------------
+    def select_on_page(self, pos: int) -> None:
+        idx = self.page_indices()
+        if 0 <= pos < len(idx):
+            self.current = idx[pos]
+
+    def step(self, delta: int) -> None:
+        """Previous/next image within the filtered set (wrapping), following it across pages."""
+        if not self.shown:
+            return
+        n = len(self.shown)
+        if self.current in self.shown:
+            pos = (self.shown.index(self.current) + delta) % n
+        else:
+            pos = 0 if delta > 0 else n - 1
+        self.current = self.shown[pos]
+        self.page = pos // PAGE_SIZE
+
+    def edit_current(self, tags: list[str] | str) -> bool:
+        ds = self.require()
+        if self.current is None:
+            raise ValueError("pick an image in the gallery first")
+        new = split_tags(tags) if isinstance(tags, str) else tags
+        changed = set_tags(ds, self.current, new)
+        if changed:
+            self.refilter(keep_page=True)
+        return changed
+
+    def current_view(self, cache_dir: Path) -> tuple[str | None, list[str], str, str]:
+        """(preview image path, tags, caption text, 'n / N  file') for the editor."""
+        if self.ds is None or self.current is None:
+            return None, [], "", ""
+        item = self.ds.items[self.current]
+        try:
+            image = str(thumbnail(item.image, cache_dir, size=768))
+        except ValueError:
+            image = None
+        pos = self.shown.index(self.current) + 1 if self.current in self.shown else "-"
+        where = f"{pos} / {len(self.shown)} — {item.rel}"
+        return image, list(self.ds.tags[self.current]), self.ds.caption(self.current), where
+
+
+def op_from_form(name: str, tags_text: str = "", front: bool = False, old: str = "", new: str = "",
+                 pattern: str = "", repl: str = "", whole_caption: bool = False, separator: str = ", ") -> Op:
+    """The bulk-operation form's fields -> an Op (ValueError says which field is missing)."""
+    from trainer.tags import make_op
+
+    return make_op(name, tags=split_tags(tags_text or ""), front=bool(front), old=old or "", new=new or "",
+                   pattern=pattern or "", repl=repl or "", whole_caption=bool(whole_caption), separator=separator)
