@@ -106,10 +106,11 @@ def test_undo_redo_restore_exact_states(ds):
         make_op("front", tags=["solo"]), make_op("sort", keep_first=1), make_op("escape"), make_op("unescape"),
     ]
     for op in steps:
-        apply_op(ds, every, op)
-        states.append(list(ds.tags))
+        if apply_op(ds, every, op):  # an operation that changes nothing records no undo step
+            states.append(list(ds.tags))
+    assert len(states) == 9  # escape changed nothing: every bracket was already escaped or a weight
     assert states[-1][0] == ("solo", "(smile:1.2)", "1woman", "(cosplay)", "^_^", "long hair", "masterpiece")
-    assert states[-1][1] == ("solo", "1woman", "blue_eyes", "masterpiece", "o_o") or states[-1][1]
+    assert states[-1][1] == ("masterpiece", "1woman", "blue_eyes", "o_o")
     for expected in reversed(states[:-1]):
         assert ds.history.undo(ds) is not None
         assert ds.tags == expected

@@ -1,0 +1,110 @@
+"""The kohya (sd-scripts) LoRA key format that WebUI, Forge and ComfyUI load.
+
+Each adapted layer becomes three tensors under one name:
+`<name>.lora_down.weight` [r, in(, k, k)], `<name>.lora_up.weight` [out, r(, 1, 1)] and `<name>.alpha`
+(a 0-d float32 tensor holding the true alpha; the effective scale is alpha / r). Names are
+
+- SD1.x/SD2.x: `lora_unet_<diffusers path, '.' -> '_'>`, `lora_te_<CLIP path>`;
+- SDXL: `lora_unet_<original SGM path>` (see sgm_names), `lora_te1_<CLIP-L path>`, `lora_te2_<bigG path>`.
+
+Going back from a name to a module uses the names of the modules actually injected, because the
+'.' -> '_' replacement cannot be undone by string rules alone (`to_out_0`, `ff_net_0_proj`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+
+from trainer.networks.inject import UNET, LoraSet, LoraTensors
+from trainer.networks.sgm_names import diffusers_to_sgm, sgm_prefix_map
+
+DOWN, UP, ALPHA = "lora_down.weight", "lora_up.weight", "alpha"
+FAMILIES = ("sd15", "sd2", "sdxl")
+_TE_PREFIXES = {
+    "sd15": {"text_encoder": "lora_te_"},
+    "sd2": {"text_encoder": "lora_te_"},
+    "sdxl": {"text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"},
+}
+
+
+def _check_family(family: str) -> None:
+    if family not in FAMILIES:
+        raise ValueError(f"kohya LoRA names for family {family!r} are not supported (choose one of {FAMILIES})")
+
+
+def kohya_names(lora_set: LoraSet, family: str = "sd15") -> dict[tuple[str, str], str]:
+    """(component, module path) -> kohya module name, for every injected layer."""
+    _check_family(family)
+    prefix_map = sgm_prefix_map(lora_set.unet) if family == "sdxl" and lora_set.unet is not None else {}
+    names = {}
+    for component in lora_set.models:
+        for path in lora_set.layers(component):
+            if component == UNET:
+                kohya_path = diffusers_to_sgm(path, prefix_map) if family == "sdxl" else path
+                names[(component, path)] = "lora_unet_" + kohya_path.replace(".", "_")
+            else:
+                prefix = _TE_PREFIXES[family].get(component)
+                if prefix is None:
+                    raise ValueError(f"family {family!r} has no text encoder called {component!r}")
+                names[(component, path)] = prefix + path.replace(".", "_")
+    return names
+
+
+def to_kohya_state_dict(lora_set: LoraSet, family: str = "sd15") -> dict[str, torch.Tensor]:
+    """Every adapter as kohya keys: CPU copies of the live weights, alpha as a 0-d float32 tensor."""
+    names = kohya_names(lora_set, family)
+    out: dict[str, torch.Tensor] = {}
+    for component, modules in lora_set.module_tensors().items():
+        for path, t in modules.items():
+            name = names[(component, path)]
+            out[f"{name}.{DOWN}"] = t.down.detach().to("cpu", copy=True).contiguous()
+            out[f"{name}.{UP}"] = t.up.detach().to("cpu", copy=True).contiguous()
+            out[f"{name}.{ALPHA}"] = torch.tensor(t.alpha, dtype=torch.float32)
+    return out
+
+
+def _group_by_module(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, dict[str, torch.Tensor]], list[str]]:
+    """kohya name -> {suffix: tensor}; also the keys that are not plain LoRA keys (LyCORIS, DoRA...)."""
+    groups: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+    foreign = []
+    for key, tensor in state_dict.items():
+        name, _, suffix = key.partition(".")
+        if suffix in (DOWN, UP, ALPHA):
+            groups[name][suffix] = tensor
+        else:
+            foreign.append(key)
+    return groups, foreign
+
+
+def _module_tensors(name: str, parts: dict[str, torch.Tensor]) -> LoraTensors:
+    if DOWN not in parts or UP not in parts:
+        raise ValueError(f"{name} has no {DOWN if DOWN not in parts else UP}")
+    down, up = parts[DOWN], parts[UP]
+    # sd-scripts writes alpha = rank when none was given; a file without alpha means exactly that.
+    alpha = float(parts[ALPHA].item()) if ALPHA in parts else float(down.shape[0])
+    return LoraTensors(down, up, alpha)
+
+
+def from_kohya_state_dict(state_dict: dict[str, torch.Tensor], lora_set: LoraSet,
+                          family: str = "sd15") -> dict[str, dict[str, LoraTensors]]:
+    """kohya keys -> component -> module path -> (down, up, alpha), for the modules of `lora_set`.
+
+    Raises ValueError naming keys that are not plain LoRA keys or that match no injected module.
+    """
+    by_name = {name: key for key, name in kohya_names(lora_set, family).items()}
+    groups, foreign = _group_by_module(state_dict)
+    unknown = sorted(name for name in groups if name not in by_name)
+    if foreign or unknown:
+        detail = []
+        if foreign:
+            detail.append(f"not plain LoRA keys (LyCORIS/DoRA files need their own loader): {sorted(foreign)[:8]}")
+        if unknown:
+            detail.append(f"modules this network does not have ({len(unknown)}): {unknown[:8]}")
+        raise ValueError("unexpected keys in the LoRA file: " + "; ".join(detail))
+    out: dict[str, dict[str, LoraTensors]] = defaultdict(dict)
+    for name, parts in groups.items():
+        component, path = by_name[name]
+        out[component][path] = _module_tensors(name, parts)
+    return dict(out)
