@@ -12,6 +12,7 @@ import argparse
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,8 @@ def export_model(folder: Path, dim: int, depth: int, heads: int, num_tags: int) 
     tags = [(n, RATING) for n in ("general", "sensitive", "questionable", "explicit")]
     tags += [(f"tag_{i}", CHARACTER if i % 10 == 0 else GENERAL) for i in range(num_tags - 4)]
     torch.manual_seed(0)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
         torch.onnx.export(
             build_vit(dim, depth, heads, num_tags), (torch.zeros(1, SIZE, SIZE, 3),), str(folder / "model.onnx"),
             input_names=["input"], output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
@@ -91,17 +93,40 @@ def make_images(folder: Path, count: int) -> list[Path]:
     return paths
 
 
+def time_bare(model, paths: list[Path], batch: int) -> float:
+    """Seconds for onnxruntime alone on batches decoded and preprocessed beforehand."""
+    from trainer.tagger.preprocess import load_preprocessed
+
+    arrays = np.stack([load_preprocessed(p, model.size) for p in paths])
+    t0 = time.perf_counter()
+    for start in range(0, len(arrays), batch):
+        model.run(arrays[start : start + batch])
+    return time.perf_counter() - t0
+
+
+def time_pipeline(model, paths: list[Path], batch: int) -> float:
+    from trainer.tagger.pipeline import predict_files
+
+    t0 = time.perf_counter()
+    done = sum(1 for r in predict_files(model, paths, batch) if r.probs is not None)
+    if done != len(paths):
+        raise RuntimeError(f"pipeline produced {done} of {len(paths)} results")
+    return time.perf_counter() - t0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=200)
+    ap.add_argument("--images", type=int, default=240)
+    ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--dim", type=int, default=768)
     ap.add_argument("--depth", type=int, default=12)
     ap.add_argument("--heads", type=int, default=12)
     ap.add_argument("--tags", type=int, default=10861)  # wd-vit-tagger-v3's tag count
+    ap.add_argument("--provider", default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
     args = ap.parse_args()
 
-    from trainer.tagger.pipeline import predict_files
     from trainer.tagger.preprocess import load_preprocessed
     from trainer.tagger.session import load_model
 
@@ -112,20 +137,16 @@ def main() -> int:
         print(f"exported ViT {args.dim}x{args.depth} in {time.perf_counter() - t0:.1f}s")
         (tmp / "images").mkdir()
         paths = make_images(tmp / "images", args.images)
-        model = load_model(tmp)
-        print(f"provider {model.describe()}, {len(paths)} images, batch {args.batch_size}")
-
-        arrays = np.stack([load_preprocessed(p, model.size) for p in paths])
-        model.run(arrays[: args.batch_size])  # warm-up
-        t0 = time.perf_counter()
-        for start in range(0, len(arrays), args.batch_size):
-            model.run(arrays[start : start + args.batch_size])
-        bare = len(arrays) / (time.perf_counter() - t0)
-        del arrays
-
-        t0 = time.perf_counter()
-        done = sum(1 for r in predict_files(model, paths, args.batch_size) if r.probs is not None)
-        piped = done / (time.perf_counter() - t0)
+        model = load_model(tmp, args.provider, args.threads)
+        print(f"provider {model.describe()}, {len(paths)} images, batch {args.batch_size}, {args.rounds} rounds")
+        model.run(np.stack([load_preprocessed(paths[0], model.size)] * args.batch_size))  # warm-up
+        bare_s = piped_s = 0.0
+        for r in range(args.rounds):  # interleaved, so load from other processes hits both sides alike
+            chunk = paths[r :: args.rounds]
+            b, p = time_bare(model, chunk, args.batch_size), time_pipeline(model, chunk, args.batch_size)
+            print(f"round {r + 1}: bare {len(chunk) / b:.3f} images/s, pipeline {len(chunk) / p:.3f} images/s")
+            bare_s, piped_s = bare_s + b, piped_s + p
+    bare, piped = len(paths) / bare_s, len(paths) / piped_s
     print(f"bare onnxruntime on pre-decoded batches: {bare:.3f} images/s")
     print(f"pipeline (decode + preprocess + inference): {piped:.3f} images/s")
     print(f"ratio pipeline/bare: {piped / bare:.3f}")

@@ -53,10 +53,10 @@ def test_no_upscale_sizes(size, bucket):
 
 
 def test_plan_without_buckets_sends_everything_to_the_resolution():
-    sizes = [(1920, 1080), (300, 900)]
+    sizes = [(1920, 1080), (300, 800)]
     assert plan_buckets(sizes, resolution=(768, 512), enable_bucket=False) == {0: (768, 512), 1: (768, 512)}
     assert plan_buckets(sizes, resolution=(512, 512)) == {0: (640, 384), 1: (320, 768)}
-    assert plan_buckets(sizes, resolution=(512, 512), no_upscale=True) == {0: (640, 384), 1: (256, 832)}
+    assert plan_buckets(sizes, resolution=(512, 512), no_upscale=True) == {0: (640, 384), 1: (256, 768)}
 
 
 def test_bucket_info_counts_images_times_repeats():

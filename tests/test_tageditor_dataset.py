@@ -108,7 +108,7 @@ def test_undo_redo_restore_exact_states(ds):
     for op in steps:
         if apply_op(ds, every, op):  # an operation that changes nothing records no undo step
             states.append(list(ds.tags))
-    assert len(states) == 9  # escape changed nothing: every bracket was already escaped or a weight
+    assert len(states) == 8  # dedupe and escape changed nothing (underscores already deduplicated)
     assert states[-1][0] == ("solo", "(smile:1.2)", "1woman", "(cosplay)", "^_^", "long hair", "masterpiece")
     assert states[-1][1] == ("masterpiece", "1woman", "blue_eyes", "o_o")
     for expected in reversed(states[:-1]):
@@ -143,6 +143,7 @@ def test_new_operation_clears_redo_and_per_image_edit(ds):
     ("delete", {}, "delete: give at least one tag"),
     ("replace", {"new": "x"}, "replace: give the tag to replace"),
     ("regex", {"pattern": "(unclosed"}, "regex: pattern '\\(unclosed' is invalid"),
+    ("regex", {"pattern": "a", "repl": r"\2"}, "regex: replacement .* is invalid"),
     ("explode", {}, "unknown tag operation 'explode'"),
 ])
 def test_bad_operation_parameters(name, kwargs, message):

@@ -81,3 +81,13 @@ def test_unescape():
 def test_underscores_spare_kaomoji():
     tags = ("long_hair", "^_^", "o_o", ">_<", "x_x", "black_thigh_highs", "long hair")
     assert ops.underscores_to_spaces(tags) == ("long hair", "^_^", "o_o", ">_<", "x_x", "black thigh highs")
+
+
+@pytest.mark.parametrize(("pattern", "repl"), [
+    (r"^(\w+)_(\w+)$", r"\2 \1"), (r"(?P<a>\w+) hair", r"\g<a>-hair"), (r"(x)?(\w+)", r"[\1\2]"),
+    (r"(\w+)", r"\g<0>!"), (r"a", r"\n\t"), (r"(a)(b)", r"\\\2"), (r"o", "0"),
+])
+def test_regex_fast_template_matches_re_sub(pattern, repl):
+    tags = ("long_hair", "red hair", "abab", "solo", "o_o")
+    expected = tuple(s for s in (__import__("re").sub(pattern, repl, t).strip() for t in tags) if s)
+    assert ops.regex_replace(tags, pattern, repl) == expected

@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from ui.context import AppContext
+from ui.runs import get_manager
 from ui.tabs import TAB_ORDER
 
 
@@ -27,11 +28,17 @@ def build_app(workspace: Path, lang: str = "en") -> gr.Blocks:
     ctx = AppContext(workspace=Path(workspace).resolve(), lang=lang)
     for sub in (ctx.runs_dir, ctx.models_dir, ctx.outputs_dir, ctx.cache_dir):
         sub.mkdir(parents=True, exist_ok=True)
+    # Shared handles: "runs" the run manager (starts its scheduler once per process), "tabs" the gr.Tabs
+    # (select a tab by id), "after_build" callables run once every tab exists (cross-tab wiring).
+    ctx.shared["runs"] = get_manager(ctx.runs_dir)
     with gr.Blocks(title="Danlu 丹炉") as demo:
         gr.Markdown(f"# {ctx.t('app.title')}")
-        with gr.Tabs():
+        with gr.Tabs(elem_id="danlu-tabs") as tabs:
+            ctx.shared["tabs"] = tabs
             for name, module in _tab_modules():
                 with gr.Tab(ctx.t(module.TITLE), id=name, elem_id=f"tab-{name}"):
                     module.build(ctx)
+        for wire in ctx.shared.pop("after_build", []):
+            wire()
     demo.danlu_ctx = ctx
     return demo

@@ -1,11 +1,20 @@
-"""Serve the Gradio page (and, later, TensorBoard beside it) with the launch flags applied."""
+"""Serve the Gradio page and TensorBoard on one port, with the launch flags applied.
+
+TensorBoard is mounted inside the server Gradio creates (not a second port), so it is reachable through
+--listen, a reverse proxy (--root-path) and a --share link, and it sits behind the same --auth login.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import threading
+import time
 from pathlib import Path
 
 from ui.app import build_app
+
+TB_PATH = "/tensorboard"
 
 
 def read_auth(args: argparse.Namespace) -> list[tuple[str, str]] | None:
@@ -23,10 +32,91 @@ def read_auth(args: argparse.Namespace) -> list[tuple[str, str]] | None:
     return creds or None
 
 
+def tensorboard_wsgi(logdir: Path):
+    """TensorBoard's own WSGI app reading `logdir`; the Python loader keeps it in this process."""
+    from tensorboard import default, program
+    from tensorboard.backend import application
+
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)
+    tb = program.TensorBoard(plugins=default.get_plugins())
+    # load_fast=false: no extra data-server subprocess; reload often so a new run shows up quickly.
+    tb.configure(argv=[None, "--logdir", str(logdir), "--load_fast", "false", "--reload_interval", "5"])
+    data_provider, multiplexer = tb._make_data_provider()
+    return application.TensorBoardWSGIApp(
+        tb.flags, tb.plugin_loaders, data_provider, tb.assets_zip_provider, multiplexer
+    )
+
+
+def guarded(asgi_app, gradio_app):
+    """Wrap an ASGI app so it answers only to a browser logged in to Gradio (when --auth is on).
+
+    Gradio keeps its sessions in `app.tokens`, keyed by the access-token cookie it sets at /login.
+    """
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, RedirectResponse
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return await asgi_app(scope, receive, send)
+        if gradio_app.auth is not None and not _logged_in(Request(scope), gradio_app):
+            return await PlainTextResponse("Not authenticated: log in to Danlu first", 401)(scope, receive, send)
+        if _path_in_mount(scope) == "":
+            # TensorBoard's page loads its data with relative URLs: it must be opened as /tensorboard/.
+            return await RedirectResponse("tensorboard/", 307)(scope, receive, send)
+        return await asgi_app(scope, receive, send)
+
+    return app
+
+
+def _path_in_mount(scope) -> str:
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+def _logged_in(request, gradio_app) -> bool:
+    cid = gradio_app.cookie_id
+    token = request.cookies.get(f"access-token-{cid}") or request.cookies.get(f"access-token-unsecure-{cid}")
+    return token is not None and token in gradio_app.tokens
+
+
+def mount_tensorboard(gradio_app, logdir: Path) -> None:
+    """Add /tensorboard to the FastAPI app Gradio built, ahead of Gradio's own routes."""
+    from a2wsgi import WSGIMiddleware
+    from starlette.routing import Mount
+
+    tb = WSGIMiddleware(tensorboard_wsgi(logdir), workers=4)
+    route = Mount(TB_PATH, app=guarded(tb, gradio_app))
+    # Routes are matched in order on each request, so inserting first is enough even while serving.
+    gradio_app.router.routes.insert(0, route)
+
+
+def _patient_url_ok() -> None:
+    """Gradio's launch() refuses to start when its own HEAD / takes over 3 s, which happens when a
+    training run keeps every core busy (exactly when someone restarts the UI). Give it a minute."""
+    import httpx
+    from gradio import networking
+
+    def url_ok(url: str) -> bool:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.head(url, timeout=15, verify=False).status_code < 500:
+                    return True
+            except (httpx.HTTPError, OSError):
+                pass
+            time.sleep(0.5)
+        return False
+
+    networking.url_ok = url_ok
+
+
 def serve(args: argparse.Namespace, workspace: Path) -> int:
+    workspace = Path(workspace).resolve()
+    _patient_url_ok()
     demo = build_app(workspace, lang=args.lang)
     host = "0.0.0.0" if args.listen else "127.0.0.1"
-    print(f"Danlu: open http://{'127.0.0.1' if host == '0.0.0.0' else host}:{args.port}", flush=True)
+    # launch() (not our own uvicorn) because only launch() creates a --share link; it returns at once
+    # with prevent_thread_lock, and TensorBoard is added to its app before anyone can reach it.
     demo.queue().launch(
         server_name=host,
         server_port=args.port,
@@ -34,5 +124,29 @@ def serve(args: argparse.Namespace, workspace: Path) -> int:
         auth=read_auth(args),
         inbrowser=args.inbrowser,
         root_path=args.root_path or None,
+        allowed_paths=[str(workspace)],  # outputs and samples are downloaded from the workspace
+        prevent_thread_lock=True,
+        quiet=True,
     )
+    mount_tensorboard(demo.server_app, workspace / "runs")
+    shown = "127.0.0.1" if args.listen else host
+    print(f"Danlu: open http://{shown}:{demo.server_port}{args.root_path or ''}/", flush=True)
+    if args.listen:
+        print(f"Danlu: listening on all interfaces, port {demo.server_port}", flush=True)
+    if demo.share_url:
+        print(f"Danlu: public share link {demo.share_url}", flush=True)
+    print(f"Danlu: TensorBoard at {TB_PATH}/ (logdir {workspace / 'runs'})", flush=True)
+    _block(demo)
     return 0
+
+
+def _block(demo) -> None:
+    """Keep the main thread alive until Ctrl-C, then close the server cleanly."""
+    stop = threading.Event()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        print("Danlu: shutting down", flush=True)
+    finally:
+        demo.close()

@@ -1,4 +1,4 @@
-"""`python -m trainer export --config F --to kohya OUT.toml`: write a TOML sd-scripts' train_network.py accepts."""
+"""`python -m trainer export --config F OUT.toml`: write a TOML sd-scripts' train_network.py accepts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def run(args) -> int:
 
     from trainer.cli._common import load_with_sets, print_config_error
     from trainer.config import ConfigError
-    from trainer.config.kohya import export_kohya
+    from trainer.config.kohya import export_kohya, prompts_for_sd_scripts
     from trainer.textio import atomic_write_text
 
     try:
@@ -22,7 +22,7 @@ def run(args) -> int:
     prompts = None
     if cfg.sampling.sample_prompts.strip():
         prompts = out.with_suffix(".prompts.txt")
-        atomic_write_text(prompts, cfg.sampling.sample_prompts)
+        atomic_write_text(prompts, prompts_for_sd_scripts(cfg))
     atomic_write_text(out, tomli_w.dumps(export_kohya(cfg, str(prompts) if prompts else None)))
     print(f"wrote {out}")
     return 0

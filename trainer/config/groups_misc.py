@@ -27,15 +27,17 @@ class OtherGroup(Group):
     clip_skip: int = param(
         1,
         "Use the text encoder's output N layers from the end (1: last layer). Anime models based on NovelAI "
-        "are usually trained and used with 2.",
-        "使用文本编码器倒数第 N 层的输出（1 为最后一层）。基于 NovelAI 的二次元模型通常用 2 训练和使用。",
-        ge=1, le=12, families=("sd15", "sdxl"),
+        "are usually trained and used with 2. SDXL always uses its fixed layers, so this is SD1.x only.",
+        "使用文本编码器倒数第 N 层的输出（1 为最后一层）。基于 NovelAI 的二次元模型通常用 2 训练和使用。"
+        "SDXL 固定使用其自身的层，因此此项只适用于 SD1.x。",
+        ge=1, le=12, families=("sd15",),
     )
     custom_toml: str = param(
         "",
-        "TOML applied on top of all other settings, e.g. `[noise]` then `noise_offset = 0.05`. Keys are checked "
-        "like any others.",
-        "叠加在所有设置之上的 TOML，例如 `[noise]` 换行 `noise_offset = 0.05`。其中的键与其他设置一样会被校验。",
+        "TOML applied on top of all other settings, e.g. `[noise]` then `noise_offset = 0.05`, or just "
+        "`noise_offset = 0.05` (a bare name goes to its table). Keys are checked like any others.",
+        "叠加在所有设置之上的 TOML，例如 `[noise]` 换行 `noise_offset = 0.05`，也可直接写 `noise_offset = 0.05`"
+        "（单独的键名会放入其所属的表）。其中的键与其他设置一样会被校验。",
         kohya="", widget="textarea",
     )
 
@@ -57,7 +59,8 @@ class SpeedGroup(Group):
         "适配器权重本身也用 bf16 存放（更省显存；需要支持 bf16 的显卡，如 RTX 30 系及以上）。",
     )
     fp8_base: bool = param(
-        False, "Store the frozen base model in fp8 to save memory (RTX 40xx).", "以 fp8 存放冻结的底模以节省显存（RTX 40 系）。",
+        False, "Store the frozen base model's weights in fp8 and compute in the mixed precision: much less memory, "
+        "slightly lower quality.", "以 fp8 存放冻结底模的权重、按混合精度计算：显存大幅减少，质量略有下降。",
         planned=True,
     )
     no_half_vae: bool = param(
@@ -105,14 +108,24 @@ class SpeedGroup(Group):
 class FluxGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Flux", "Flux", families=("flux",))
     timestep_sampling: Literal["sigma", "uniform", "sigmoid", "shift", "flux_shift"] = param(
-        "sigmoid", "How training timesteps are drawn.", "训练时间步的采样方式。", families=("flux",), planned=True,
+        "sigmoid",
+        "How training timesteps are drawn: sigma from the scheduler, uniform, sigmoid of a normal sample (favours "
+        "the middle), shift (sigmoid shifted by discrete_flow_shift) or flux_shift (shifted by image size, as "
+        "Flux.1 was trained).",
+        "训练时间步的采样方式：sigma 取自调度器，uniform 均匀采样，sigmoid 对正态样本取 sigmoid（偏向中间），shift 为按 "
+        "discrete_flow_shift 偏移的 sigmoid，flux_shift 按图像尺寸偏移（与 Flux.1 的训练方式一致）。",
+        families=("flux",), planned=True,
     )
     sigmoid_scale: float = param(
         1.0, "Spread of sigmoid timestep sampling.", "sigmoid 时间步采样的分布宽度。", ge=0.0, le=10.0, families=("flux",),
         planned=True,
     )
     model_prediction_type: Literal["raw", "additive", "sigma_scaled"] = param(
-        "raw", "How the model output is turned into the prediction.", "如何把模型输出转换为预测值。", families=("flux",),
+        "raw",
+        "How the model output is turned into the prediction: raw uses it as is, additive adds the noisy input, "
+        "sigma_scaled applies the sigma scaling SD3 uses.",
+        "如何把模型输出转换为预测值：raw 直接使用，additive 加上带噪输入，sigma_scaled 按 SD3 的方式做 sigma 缩放。",
+        families=("flux",),
         planned=True,
     )
     discrete_flow_shift: float = param(

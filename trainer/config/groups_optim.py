@@ -42,13 +42,14 @@ class OptimizerGroup(Group):
         "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial", "adafactor",
     ] = param(
         "cosine",
-        "How the learning rate changes over the run. cosine falls smoothly to 0; cosine_with_restarts rises "
-        "back num_cycles times; constant keeps it fixed.",
-        "学习率在训练过程中的变化方式。cosine 平滑降到 0；cosine_with_restarts 会重启 num_cycles 次；"
-        "constant 保持不变。",
+        "How the learning rate changes over the run. cosine falls smoothly to 0; cosine_with_restarts runs "
+        "num_cycles such falls, jumping back to the full rate at the start of each; constant keeps it fixed.",
+        "学习率在训练过程中的变化方式。cosine 平滑降到 0；cosine_with_restarts 执行 num_cycles 次这样的下降，"
+        "每次开始时跳回完整学习率；constant 保持不变。",
     )
     lr_scheduler_num_cycles: int = param(
-        1, "Restarts for cosine_with_restarts.", "cosine_with_restarts 的重启次数。", ge=1, le=100,
+        1, "Number of cosine cycles for cosine_with_restarts (1: one fall, no restart).",
+        "cosine_with_restarts 的余弦周期数（1 表示只下降一次、不重启）。", ge=1, le=100,
     )
     lr_scheduler_power: float = param(
         1.0, "Exponent of the polynomial scheduler (1: linear).", "polynomial 调度器的幂次（1 即线性）。", ge=0.0, le=10.0,
@@ -100,7 +101,7 @@ class NetworkGroup(Group):
         "networks.oft：正交微调（OFT）。lycoris.kohya：LyCORIS 系列（LoCon、LoHa、LoKr 等）。",
         planned_choices=("networks.dylora", "networks.oft", "lycoris.kohya"),
     )
-    lycoris_algo: Literal["locon", "loha", "lokr", "ia3", "dylora", "glora", "full", "diag-oft"] = param(
+    lycoris_algo: Literal["locon", "loha", "lokr", "ia3", "dylora", "glora", "full", "diag-oft", "boft"] = param(
         "locon", "LyCORIS algorithm (with lycoris.kohya).", "LyCORIS 算法（配合 lycoris.kohya 使用）。",
         kohya="", planned=True,
     )
@@ -161,6 +162,10 @@ class NetworkGroup(Group):
     up_lr_weight: str = param(
         "", "Up-block weights: 12 numbers, comma separated.", "上采样块的权重：12 个以逗号分隔的数。",
         kohya="", planned=True,
+    )
+    block_lr_zero_threshold: float = param(
+        0.0, "Blocks whose weight is below this are not trained at all (0: train every block).",
+        "权重低于该值的块完全不训练（0 表示训练所有块）。", ge=0.0, le=1.0, kohya="", planned=True,
     )
     enable_base_weight: bool = param(
         False,

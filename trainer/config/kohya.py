@@ -17,6 +17,7 @@ from trainer.config.toml_io import config_from_dict
 NETWORK_ARG_FIELDS = {
     "conv_dim": "conv_dim", "conv_alpha": "conv_alpha", "algo": "lycoris_algo", "unit": "dylora_unit",
     "down_lr_weight": "down_lr_weight", "mid_lr_weight": "mid_lr_weight", "up_lr_weight": "up_lr_weight",
+    "block_lr_zero_threshold": "block_lr_zero_threshold",
     "train_t5xxl": "train_t5xxl",
 }
 # SD-Trainer's model_train_type -> (family, training_type)
@@ -27,9 +28,26 @@ TRAIN_TYPES = {
 # SD-Trainer front-end keys with a direct Danlu meaning.
 # sd-scripts reads None, not 0 or "", as "off" for most options (0 would even divide by zero in
 # save_every_n_steps), so an export leaves zeros out, except where 0 is a real value there.
-ZERO_IS_A_VALUE = frozenset({"max_data_loader_n_workers", "seed", "lr_warmup_steps", "max_grad_norm"})
+# Where sd-scripts' own default is not "off", dropping a zero would change the meaning (prior_loss_weight 0
+# would become 1, unet_lr 0 would become learning_rate, network_alpha 0 (= dim in sd-scripts) would become 1).
+ZERO_IS_A_VALUE = frozenset({
+    "max_data_loader_n_workers", "seed", "lr_warmup_steps", "max_grad_norm", "learning_rate", "unet_lr",
+    "text_encoder_lr", "prior_loss_weight", "network_alpha", "multires_noise_discount", "lr_scheduler_power",
+    "huber_c", "sigmoid_scale", "discrete_flow_shift", "guidance_scale", "learning_rate_te", "learning_rate_te2",
+})
 FRONTEND_KEYS = {"positive_prompts": "sample_prompts", "negative_prompts": "sample_negative_prompt",
-                 "ui_custom_params": "custom_toml"}
+                 "ui_custom_params": "custom_toml", "lr_restart_cycles": "lr_scheduler_num_cycles"}
+# sd-scripts options whose absence means "off" where Danlu's default is on: an import that lacks them is off.
+ABSENT_MEANS_OFF = {"save_every_n_epochs": 0}
+# SD-Trainer form fields that it turns into network_args / optimizer_args items.
+FRONTEND_NETWORK_ARGS = {"dropout": "dropout", "train_norm": "train_norm", "lokr_factor": "factor"}
+FRONTEND_OPTIMIZER_ARGS = {"prodigy_d0": "d0", "prodigy_d_coef": "d_coef"}
+# sd-scripts loads optimizers it has no short name for by their import path.
+OPTIMIZER_IMPORT_PATHS = {"ProdigyPlusScheduleFree": "prodigyplus.ProdigyPlusScheduleFree",
+                          "CAME": "pytorch_optimizer.CAME"}
+# sd-scripts' k_* samplers are the same schedulers as the plain names.
+SAMPLER_ALIASES = {"k_lms": "lms", "k_euler": "euler", "k_euler_a": "euler_a", "k_dpm_2": "dpm_2",
+                   "k_dpm_2_a": "dpm_2_a"}
 
 
 def _key_map() -> dict[str, Any]:
@@ -56,11 +74,19 @@ def _coerce(p, value: Any) -> Any:
     if p.name == "resolution" and not isinstance(value, str):
         value = value if isinstance(value, list) else [value, value]
         return ",".join(str(int(v)) for v in value)
+    if p.name == "sample_sampler" and isinstance(value, str):
+        value = SAMPLER_ALIASES.get(value.lower(), value)
+    if p.name == "max_token_length" and isinstance(value, int) and value not in p.choices and value > 75:
+        # sd-scripts splits captions into 75-token chunks: SD-Trainer's default 255 works as 225.
+        return max(c for c in p.choices if c <= value)
     if p.kind == "choice" and isinstance(value, str):
         by_lower = {str(c).lower(): c for c in p.choices}
-        return by_lower.get(value.lower(), value)
-    if p.kind == "list_str" and isinstance(value, str):
-        return value.split()
+        # "prodigyplus.ProdigyPlusScheduleFree" and "pytorch_optimizer.CAME" are import paths of our choices
+        return by_lower.get(value.lower(), by_lower.get(value.rsplit(".", 1)[-1].lower(), value))
+    if p.kind.startswith("list_") and isinstance(value, str):
+        value = value.splitlines() if "\n" in value.strip() else value.split()  # SD-Trainer: one a line
+    if p.kind.startswith("list_") and isinstance(value, list):
+        return [v.strip() if isinstance(v, str) else v for v in value if not (isinstance(v, str) and not v.strip())]
     return value
 
 
@@ -93,6 +119,38 @@ def _read_prompt_file(value: str, base_dir: Path | None) -> str:
     return value
 
 
+def _fold_frontend_args(flat: dict[str, Any]) -> None:
+    """SD-Trainer's saved forms hold a few things sd-scripts takes as network_args/optimizer_args items, and
+    nearly all of them turn xformers on."""
+    net = list(flat.pop("network_args", None) or []) + list(flat.pop("network_args_custom", None) or [])
+    opt = list(flat.pop("optimizer_args", None) or []) + list(flat.pop("optimizer_args_custom", None) or [])
+    for key, arg in FRONTEND_NETWORK_ARGS.items():
+        if key in flat:
+            net.append(f"{arg}={flat.pop(key)}")
+    for key, arg in FRONTEND_OPTIMIZER_ARGS.items():
+        value = flat.pop(key, None)
+        if value not in (None, ""):
+            opt.append(f"{arg}={value}")
+    if flat.get("xformers") is True:  # the same memory-efficient attention; Danlu runs PyTorch's SDPA kernels
+        flat["xformers"], flat["sdpa"] = False, True
+    if flat.pop("enable_preview", True) is False:  # SD-Trainer keeps the sample fields but makes no previews
+        flat["sample_every_n_epochs"] = flat["sample_every_n_steps"] = 0
+    if net:
+        flat["network_args"] = net
+    if opt:
+        flat["optimizer_args"] = opt
+
+
+def _infer_family(values: dict[str, Any]) -> str:
+    """A file without model_train_type is SD1.5 unless it sets an option only one other family has."""
+    by_name = {p.name: p for p in all_params()}
+    for name, value in values.items():
+        p = by_name.get(name)
+        if p is not None and len(p.families) == 1 and value not in (p.default, None):
+            return p.families[0]
+    return "sd15"
+
+
 def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str = "",
                  base_dir: Path | None = None) -> TrainConfig:
     """Turn a flat sd-scripts / SD-Trainer dict into a TrainConfig; every unknown key is an error naming it."""
@@ -100,6 +158,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     keys = _key_map()
     values: dict[str, Any] = {}
     findings: list[Finding] = []
+    _fold_frontend_args(flat)
     train_type = flat.pop("model_train_type", None)
     if train_type is not None:
         if train_type not in TRAIN_TYPES:
@@ -123,6 +182,9 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
         values[p.name] = _coerce(p, value)
     if family:
         values.setdefault("family", family)
+    values.setdefault("family", _infer_family(values))
+    for name, off in ABSENT_MEANS_OFF.items():
+        values.setdefault(name, off)
     if findings:
         raise ConfigError(findings, source)
     nested: dict[str, dict[str, Any]] = {g: {} for g in GROUP_NAMES}
@@ -157,6 +219,8 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None) -> dict[str,
             continue
         if p.kohya_key is None or _means_off_in_sd_scripts(p, value):
             continue
+        if p.name == "optimizer_type":
+            value = OPTIMIZER_IMPORT_PATHS.get(value, value)
         out[p.kohya_key] = value
     if cfg.sampling.sample_prompts.strip() and prompts_file:
         out["sample_prompts"] = prompts_file
@@ -166,3 +230,19 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None) -> dict[str,
     if not cfg.optimizer.optimizer_args:
         out.pop("optimizer_args", None)
     return out
+
+
+def prompts_for_sd_scripts(cfg: TrainConfig) -> str:
+    """The sample prompts as a prompts file for sd-scripts: Danlu's per-run defaults (size, steps, CFG, seed,
+    negative prompt) are written into every line that does not set them itself, since sd-scripts has its own."""
+    sm = cfg.sampling
+    defaults = [("--n", sm.sample_negative_prompt), ("--w", sm.sample_width), ("--h", sm.sample_height),
+                ("--s", sm.sample_steps), ("--l", sm.sample_cfg), ("--d", sm.sample_seed)]
+    lines = []
+    for line in sm.sample_prompts.splitlines():
+        text = line.strip()
+        if text and not text.startswith("#"):
+            words = text.split()
+            text += "".join(f" {flag} {value}" for flag, value in defaults if flag not in words and value != "")
+        lines.append(text)
+    return "\n".join(lines) + "\n"

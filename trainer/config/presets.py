@@ -1,6 +1,6 @@
 """Presets: sparse TOML overlays on the schema defaults, in presets/<name>.toml.
 
-Each file has a [preset] table (kind: novice | expert | memory, an optional family, title and about in both
+Each file has a [preset] table (kind: novice | expert | memory | demo, an optional family, title and about in both
 languages) and otherwise the same tables as a config file. They are validated by the schema like any config.
 """
 
@@ -16,7 +16,7 @@ from trainer.config.schema import TrainConfig
 from trainer.config.toml_io import read_toml_file
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
-KINDS = ("novice", "expert", "memory")
+KINDS = ("novice", "expert", "memory", "demo")
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ def parse_resolution(text: str) -> tuple[int, int]:
     parts = [p.strip() for p in str(text).replace("x", ",").split(",") if p.strip()]
     if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
         raise ValueError(f"'{text}' is not a resolution; write width,height such as 512,512")
-    w = int(parts[0])
-    return w, int(parts[-1])
+    w, h = int(parts[0]), int(parts[-1])
+    if min(w, h) < 64:
+        raise ValueError(f"'{text}' is too small; each side must be at least 64")
+    return w, h
 
 
 @rule
@@ -64,11 +66,19 @@ def _resolution(cfg: TrainConfig) -> list[Finding]:
     if w % step or h % step:
         out.append(error("dataset.resolution", f"{w}x{h} must be a multiple of {step}; try {w // step * step},{h // step * step}",
                          f"{w}x{h} 必须是 {step} 的倍数；可改为 {w // step * step},{h // step * step}"))
-    for name in ("min_bucket_reso", "max_bucket_reso", "bucket_reso_steps"):
+    if not d.enable_bucket:
+        return out
+    if d.bucket_reso_steps % step:
+        out.append(error("dataset.bucket_reso_steps", f"{d.bucket_reso_steps} must be a multiple of {step}"
+                         + (" (32 is allowed for SDXL only)" if step == 64 else ""),
+                         f"{d.bucket_reso_steps} 必须是 {step} 的倍数" + ("（32 仅适用于 SDXL）" if step == 64 else "")))
+    unit = max(step, d.bucket_reso_steps)
+    for name in ("min_bucket_reso", "max_bucket_reso"):
         value = getattr(d, name)
-        if d.enable_bucket and value % step and not (name == "bucket_reso_steps" and step % value == 0 and value >= 32):
-            out.append(error(f"dataset.{name}", f"{value} must be a multiple of {step}", f"{value} 必须是 {step} 的倍数"))
-    if d.enable_bucket and d.min_bucket_reso > d.max_bucket_reso:
+        if value % unit:
+            out.append(error(f"dataset.{name}", f"{value} must be a multiple of {unit}; try {value // unit * unit or unit}",
+                             f"{value} 必须是 {unit} 的倍数；可改为 {value // unit * unit or unit}"))
+    if d.min_bucket_reso > d.max_bucket_reso:
         out.append(error("dataset.min_bucket_reso", "is larger than max_bucket_reso; swap them", "大于 max_bucket_reso；请交换两者"))
     return out
 
@@ -134,6 +144,11 @@ def _learning_rates(cfg: TrainConfig) -> list[Finding]:
     if t.network_train_unet_only and t.network_train_text_encoder_only:
         out.append(error("training.network_train_text_encoder_only", "cannot be on together with "
                          "network_train_unet_only; nothing would train", "不能与 network_train_unet_only 同时开启，否则没有可训练的部分"))
+    if o.lr_scheduler_num_cycles != 1 and o.lr_scheduler != "cosine_with_restarts":
+        out.append(warning("optimizer.lr_scheduler_num_cycles", f"is only used by cosine_with_restarts, not "
+                           f"{o.lr_scheduler}; set lr_scheduler = cosine_with_restarts or leave this at 1",
+                           f"只对 cosine_with_restarts 生效，对 {o.lr_scheduler} 无效；请把 lr_scheduler 设为 "
+                           "cosine_with_restarts，或将此项保持为 1"))
     if o.lr_scheduler == "adafactor" and o.optimizer_type != "AdaFactor":
         out.append(error("optimizer.lr_scheduler", "'adafactor' works only with optimizer_type AdaFactor",
                          "'adafactor' 只能与 AdaFactor 优化器一起使用"))
@@ -170,7 +185,7 @@ def _misc(cfg: TrainConfig) -> list[Finding]:
     if (sm.sample_every_n_epochs or sm.sample_every_n_steps) and not sm.sample_prompts.strip():
         out.append(warning("sampling.sample_prompts", "is empty, so no preview images will be made",
                            "为空，因此不会生成预览图"))
-    if cfg.model.v_parameterization and cfg.model.family == "sd15":
+    if cfg.model.v_parameterization and cfg.model.family == "sd15" and not cfg.model.v2:
         out.append(warning("model.v_parameterization", "SD1.5 models predict noise, not v; only use this for a "
                            "v-prediction model", "SD1.5 模型预测的是噪声而不是 v；仅在底模为 v-prediction 模型时开启"))
     return out

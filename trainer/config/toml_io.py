@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
+import difflib
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+import tomllib
 from pydantic import ValidationError
 
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh
@@ -18,7 +19,11 @@ MIGRATIONS: dict[int, Any] = {}
 
 
 def migrate(data: dict[str, Any], source: str = "") -> dict[str, Any]:
-    version = int(data.get("schema_version", SCHEMA_VERSION))
+    raw = data.get("schema_version", SCHEMA_VERSION)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise ConfigError([error("schema_version", f"must be a whole number from 1 to {SCHEMA_VERSION} (got {raw!r})",
+                                 f"必须是 1 到 {SCHEMA_VERSION} 之间的整数（当前为 {raw!r}）")], source)
+    version = raw
     if version > SCHEMA_VERSION:
         raise ConfigError([error("schema_version", f"{version} was written by a newer Danlu (this one reads up to "
                                  f"{SCHEMA_VERSION}); update Danlu", f"{version} 由更新版本的丹炉写出（本版本最高支持 "
@@ -55,9 +60,21 @@ def _unknown_key_findings(data: dict[str, Any]) -> list[Finding]:
                 out.append(error(f"{key}.{name}", f"belongs in [{home.group}], not [{key}]",
                                  f"应放在 [{home.group}] 中，而不是 [{key}]"))
             else:
-                out.append(error(f"{key}.{name}", "is not a known setting." + suggest(name, fields),
-                                 "不是已知的设置项。" + suggest_zh(name, fields)))
+                en, zh = _suggestion(name, fields)
+                out.append(error(f"{key}.{name}", "is not a known setting." + en, "不是已知的设置项。" + zh))
     return out
+
+
+def _suggestion(name: str, fields: list[str]) -> tuple[str, str]:
+    """A close match in the same table, else a close match anywhere with the table it lives in."""
+    en = suggest(name, fields)
+    if en:
+        return en, suggest_zh(name, fields)
+    close = difflib.get_close_matches(name, list(params_by_name()), n=1, cutoff=0.6)
+    if not close:
+        return "", ""
+    group = params_by_name()[close[0]].group
+    return f" Did you mean '{close[0]}' (in [{group}])?", f"是否想写 [{group}] 中的 '{close[0]}'？"
 
 
 def _validation_findings(exc: ValidationError) -> list[Finding]:
@@ -97,7 +114,13 @@ def read_toml_file(path: str | Path) -> dict[str, Any]:
 
 
 def looks_like_danlu(data: dict[str, Any]) -> bool:
-    return "schema_version" in data or any(k in GROUP_NAMES and isinstance(v, dict) for k, v in data.items())
+    """A Danlu file has schema_version, or only Danlu tables holding only their own keys. sd-scripts files
+    may also use [model], [dataset], [training] ... sections, but with sd-scripts' key names in them."""
+    if "schema_version" in data:
+        return True
+    if not data or not all(k in GROUP_NAMES and isinstance(v, dict) for k, v in data.items()):
+        return False
+    return all(name in TrainConfig.model_fields[k].annotation.model_fields for k, v in data.items() for name in v)
 
 
 def load_config(path: str | Path, family: str | None = None) -> TrainConfig:

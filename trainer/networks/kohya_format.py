@@ -34,22 +34,26 @@ def _check_family(family: str) -> None:
         raise ValueError(f"kohya LoRA names for family {family!r} are not supported (choose one of {FAMILIES})")
 
 
+def kohya_module_name(component: str, path: str, family: str, prefix_map: dict[str, str] | None = None) -> str:
+    """kohya name of one module; `prefix_map` (sgm_prefix_map of the U-Net) is needed for SDXL U-Net paths."""
+    _check_family(family)
+    if component == UNET:
+        kohya_path = diffusers_to_sgm(path, prefix_map or {}) if family == "sdxl" else path
+        return "lora_unet_" + kohya_path.replace(".", "_")
+    prefix = _TE_PREFIXES[family].get(component)
+    if prefix is None:
+        raise ValueError(f"family {family!r} has no text encoder called {component!r}")
+    return prefix + path.replace(".", "_")
+
+
 def kohya_names(lora_set: LoraSet, family: str = "sd15") -> dict[tuple[str, str], str]:
     """(component, module path) -> kohya module name, for every injected layer."""
     _check_family(family)
     prefix_map = sgm_prefix_map(lora_set.unet) if family == "sdxl" and lora_set.unet is not None else {}
-    names = {}
-    for component in lora_set.models:
-        for path in lora_set.layers(component):
-            if component == UNET:
-                kohya_path = diffusers_to_sgm(path, prefix_map) if family == "sdxl" else path
-                names[(component, path)] = "lora_unet_" + kohya_path.replace(".", "_")
-            else:
-                prefix = _TE_PREFIXES[family].get(component)
-                if prefix is None:
-                    raise ValueError(f"family {family!r} has no text encoder called {component!r}")
-                names[(component, path)] = prefix + path.replace(".", "_")
-    return names
+    return {
+        (component, path): kohya_module_name(component, path, family, prefix_map)
+        for component in lora_set.models for path in lora_set.layers(component)
+    }
 
 
 def to_kohya_state_dict(lora_set: LoraSet, family: str = "sd15") -> dict[str, torch.Tensor]:

@@ -8,6 +8,7 @@ error and left out of the batch.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -20,6 +21,8 @@ import numpy as np
 from trainer.tagger.preprocess import load_preprocessed
 from trainer.tagger.session import TaggerModel
 
+DECODE_NICENESS = 10
+
 
 @dataclass
 class Result:
@@ -28,8 +31,25 @@ class Result:
     error: str = ""
 
 
+def _lower_priority() -> None:
+    # Decoding is a few percent of the work; at normal priority it preempts onnxruntime's threads, and
+    # one stalled thread stalls the whole parallel matmul. Nice the decoders so inference comes first
+    # (Linux applies setpriority to a thread id; elsewhere this is a no-op).
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
+    except (AttributeError, OSError):
+        pass
+
+
+def usable_cpus() -> int:
+    # Affinity (taskset, container CPU sets) limits the cores we may use; cpu_count() ignores it.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 2
+
+
 def default_workers() -> int:
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    return max(1, min(4, usable_cpus()))  # niced, so they only take time inference leaves
 
 
 def effective_batch(model: TaggerModel, batch_size: int) -> int:
@@ -47,7 +67,7 @@ def predict_files(
     pending: deque[tuple[Path, Future]] = deque()
     ready: list[tuple[Path, np.ndarray]] = []
     todo = iter(paths)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tagger-decode") as pool:
+    with ThreadPoolExecutor(workers, "tagger-decode", initializer=_lower_priority) as pool:
 
         def refill() -> None:
             while len(pending) < ahead:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.tagger.models import MODEL_FILE, TAGS_FILE, Labels, choose_providers, local_model_files, read_labels
+from trainer.tagger.models import (
+    MODEL_FILE,
+    TAGS_FILE,
+    Labels,
+    choose_providers,
+    local_model_files,
+    read_labels,
+)
 
 
 @dataclass

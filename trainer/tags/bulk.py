@@ -43,9 +43,12 @@ def make_op(name: str, *, tags: Iterable[str] | None = None, front: bool = False
         o, n = old.strip(), new.strip()
         return Op(f"replace: {o} -> {n}", lambda t: ops.replace(t, o, n))
     if name == "regex":
-        rx = _compile(pattern)
-        return Op(f"regex: {pattern} -> {repl}",
-                  lambda t: ops.regex_replace(t, rx, repl, separator, whole_caption=whole_caption))
+        rx = _compile(pattern, repl)
+        label = f"regex: {pattern} -> {repl}"
+        if whole_caption:
+            return Op(label, lambda t: ops.regex_replace(t, rx, repl, separator, whole_caption=True))
+        one = ops.regex_tag_fn(rx, repl)  # built once per operation, so its memo spans all captions
+        return Op(label, lambda t: ops.map_tags(t, one))
     if name == "front":
         first = _need_tags(name, tags)
         return Op(f"move to front: {', '.join(first)}", lambda t: ops.move_to_front(t, first))
@@ -58,13 +61,19 @@ def make_op(name: str, *, tags: Iterable[str] | None = None, front: bool = False
     raise ValueError(f"unknown tag operation '{name}'; choose one of {', '.join(OP_NAMES)}")
 
 
-def _compile(pattern: str) -> re.Pattern:
+def _compile(pattern: str, repl: str) -> re.Pattern:
     if not pattern:
         raise ValueError("regex: give a pattern (Python regular expression syntax)")
     try:
-        return re.compile(pattern)
+        rx = re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"regex: pattern '{pattern}' is invalid ({exc}); fix the expression") from exc
+    try:
+        rx.sub(repl, "")  # checks group references in the replacement
+    except (re.error, IndexError) as exc:
+        raise ValueError(f"regex: replacement '{repl}' is invalid ({exc}); use \\1 only for groups the "
+                         "pattern has") from exc
+    return rx
 
 
 def _changes(ds: TagDataset, indices: Iterable[int], op: Op) -> dict[int, tuple[Tags, Tags]]:

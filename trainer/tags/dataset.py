@@ -22,8 +22,9 @@ Tags = tuple[str, ...]
 
 @dataclass
 class Item:
-    image: Path
-    caption: Path
+    # Paths are plain strings: building 20,000 pathlib objects would cost a good part of the load budget.
+    image: str
+    caption: str
     rel: str                       # image path relative to the dataset root, with '/'
     encoding: str | None           # encoding the caption file was read in; None when there is none
     tail: str = ""                 # everything after the first line, including its line break
@@ -40,6 +41,7 @@ class TagDataset:
     tags: list[Tags] = field(default_factory=list)
     history: History = field(default_factory=History)
     dirty: set[int] = field(default_factory=set)
+    version: int = 0   # bumped on every change, so views can cache what they derive from the tags
 
     def __len__(self) -> int:
         return len(self.items)
@@ -50,6 +52,7 @@ class TagDataset:
     def set(self, i: int, tags: Tags) -> None:
         """Low-level: store tags for item i and keep the unsaved set right. History is the caller's job."""
         self.tags[i] = tags
+        self.version += 1
         if tags == self.items[i].original:
             self.dirty.discard(i)
         else:
@@ -70,15 +73,16 @@ def load_dataset(folder: str | os.PathLike, caption_ext: str = ".txt", recursive
     if ext.lower() in IMAGE_EXTS or ext == ".":
         raise ValueError(f"caption extension '{caption_ext}' is not usable; use e.g. .txt or .caption")
     ds = TagDataset(root=root.resolve(), caption_ext=ext, separator=separator)
-    for image, caption_entry in _scan(ds.root, ext, recursive):
-        item, tags = _load_item(ds.root, image, caption_entry, ext)
+    prefix = len(str(ds.root)) + 1
+    for image, caption_entry in _scan(str(ds.root), ext, recursive):
+        item, tags = _load_item(image, image[prefix:].replace(os.sep, "/"), caption_entry, ext)
         ds.items.append(item)
         ds.tags.append(tags)
     return ds
 
 
-def _scan(root: Path, ext: str, recursive: bool):
-    """Yield (image path, caption DirEntry or None) in a stable order (folders, then names)."""
+def _scan(root: str, ext: str, recursive: bool):
+    """Yield (image path, caption DirEntry or None) in a stable order (files by name, then sub-folders)."""
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -90,21 +94,21 @@ def _scan(root: Path, ext: str, recursive: bool):
             if entry.name.startswith("."):
                 continue  # hidden folders and our own temp files
             if entry.is_dir():
-                subdirs.append(Path(entry.path))
+                subdirs.append(entry.path)
             elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTS and entry.is_file():
                 stem = os.path.splitext(entry.name)[0]
-                yield Path(entry.path), by_name.get(stem + ext)
+                yield entry.path, by_name.get(stem + ext)
         if recursive:
             stack.extend(reversed(subdirs))
 
 
-def _load_item(root: Path, image: Path, entry: os.DirEntry | None, ext: str) -> tuple[Item, Tags]:
-    caption = image.with_name(image.stem + ext)
-    rel = image.relative_to(root).as_posix()
+def _load_item(image: str, rel: str, entry: os.DirEntry | None, ext: str) -> tuple[Item, Tags]:
+    caption = os.path.splitext(image)[0] + ext
     if entry is None:
         return Item(image=image, caption=caption, rel=rel, encoding=None), ()
     st = entry.stat()
-    text, encoding = decode(caption.read_bytes())
+    with open(caption, "rb") as fh:
+        text, encoding = decode(fh.read())
     head, tail = _first_line(text)
     tags = split_tags(head)
     item = Item(image=image, caption=caption, rel=rel, encoding=encoding, tail=tail, original=tags,

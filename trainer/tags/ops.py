@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
+
+from trainer.tags.parse import split_tags
 
 Tags = tuple[str, ...]
 
@@ -48,12 +51,58 @@ def replace(tags: Tags, old: str, new: str) -> Tags:
 def regex_replace(tags: Tags, pattern: str | re.Pattern, repl: str, separator: str = ", ",
                   whole_caption: bool = False) -> Tags:
     """re.sub on every tag (or on the joined caption, then re-split). Tags that become empty are dropped."""
-    from trainer.tags.parse import split_tags
-
     rx = re.compile(pattern) if isinstance(pattern, str) else pattern
     if whole_caption:
         return split_tags(rx.sub(repl, separator.join(tags)))
-    return tuple(s for s in (rx.sub(repl, t).strip() for t in tags) if s)
+    return map_tags(tags, regex_tag_fn(rx, repl))
+
+
+def regex_tag_fn(rx: re.Pattern, repl: str):
+    """tag -> replaced tag, remembering each distinct tag: a 10k-image dataset has ~300k tags but only a
+    few thousand distinct ones, so a bulk regex runs re.sub a few thousand times, not 300k."""
+    sub = fast_sub(rx, repl)
+    memo: dict[str, str] = {}
+
+    def one(tag: str) -> str:
+        out = memo.get(tag)
+        if out is None:
+            out = memo[tag] = sub(tag).strip() if rx.search(tag) else tag
+        return out
+
+    return one
+
+
+def map_tags(tags: Tags, one) -> Tags:
+    """Map every tag through `one`, dropping tags that became empty."""
+    out = [one(t) for t in tags]
+    return tuple(s for s in out if s) if "" in out else tuple(out)
+
+
+_SIMPLE_TEMPLATE = re.compile(r"(?:[^\\]|\\[1-9](?!\d)|\\g<\w+>)*")
+_TEMPLATE_PART = re.compile(r"\\([1-9])|\\g<(\w+)>")
+
+
+@lru_cache(maxsize=32)  # one compiled replacement per bulk operation, not per caption
+def fast_sub(rx: re.Pattern, repl: str):
+    """`lambda text: rx.sub(repl, text)`, but with group references expanded without re's slow per-match
+    template expansion (Python 3.11 spends ~3 us a match there; 300k tags must take well under a second).
+    Templates other than literal text, \\1..\\9 and \\g<name> go to re itself."""
+    if "\\" not in repl or not _SIMPLE_TEMPLATE.fullmatch(repl):
+        return lambda text: rx.sub(repl, text)
+    parts: list[tuple[bool, str | int]] = []   # (is a group reference, literal text or group)
+    pos = 0
+    for m in _TEMPLATE_PART.finditer(repl):
+        parts.append((False, repl[pos:m.start()]))
+        ref = m.group(1) or m.group(2)
+        parts.append((True, int(ref) if ref.isdigit() else ref))
+        pos = m.end()
+    parts.append((False, repl[pos:]))
+    rx.sub(repl, "")  # let re validate group numbers and names: same error as the slow path
+
+    def expand(match: re.Match) -> str:
+        return "".join((match.group(v) or "") if group else v for group, v in parts)
+
+    return lambda text: rx.sub(expand, text)
 
 
 def move_to_front(tags: Tags, first: Iterable[str]) -> Tags:
@@ -69,7 +118,9 @@ def move_to_front(tags: Tags, first: Iterable[str]) -> Tags:
 def sort_tags(tags: Tags, keep_first: int = 0, reverse: bool = False) -> Tags:
     """Sort alphabetically (case-insensitive), leaving the first `keep_first` tags where they are."""
     head, rest = tags[:keep_first], tags[keep_first:]
-    return tuple(head) + tuple(sorted(rest, key=lambda t: (t.casefold(), t), reverse=reverse))
+    # Two C-level sorts (by text, then stably by casefold) instead of a Python key per tag: same order
+    # as sorting by (casefold, text), several times faster on 300k tags.
+    return tuple(head) + tuple(sorted(sorted(rest, reverse=reverse), key=str.casefold, reverse=reverse))
 
 
 def escape_brackets(tags: Tags) -> Tags:
@@ -78,6 +129,8 @@ def escape_brackets(tags: Tags) -> Tags:
 
 
 def _escape_one(tag: str) -> str:
+    if "(" not in tag and ")" not in tag:
+        return tag  # most tags: skip the regexes (10k-image bulk edits must stay fast)
     m = _WEIGHTED.match(tag)
     if m:
         body = _UNESCAPED_BRACKET.sub(r"\\\1", m["body"])
@@ -86,7 +139,7 @@ def _escape_one(tag: str) -> str:
 
 
 def unescape_brackets(tags: Tags) -> Tags:
-    return tuple(_ESCAPED_BRACKET.sub(r"\1", t) for t in tags)
+    return tuple(_ESCAPED_BRACKET.sub(r"\1", t) if "\\" in t else t for t in tags)
 
 
 def is_kaomoji(tag: str) -> bool:
@@ -95,4 +148,6 @@ def is_kaomoji(tag: str) -> bool:
 
 def underscores_to_spaces(tags: Tags) -> Tags:
     """`long_hair` -> `long hair`, except kaomoji like `^_^`, `o_o`, `>_<`. Duplicates created are dropped."""
-    return dedupe(t if is_kaomoji(t) else t.replace("_", " ") for t in tags)
+    if not any("_" in t for t in tags):
+        return tags
+    return dedupe(t if t in KAOMOJI else t.replace("_", " ") for t in tags)

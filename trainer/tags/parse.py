@@ -16,7 +16,8 @@ def split_tags(text: str) -> tuple[str, ...]:
     """Tags of one caption line, stripped, empty ones dropped, order and duplicates kept."""
     if not _SPECIAL.intersection(text):
         # Fast path: most captions have no brackets; this keeps 10k-file loads well under a second.
-        return tuple(t for t in (p.strip() for p in text.split(",")) if t)
+        parts = [p.strip() for p in text.split(",")]
+        return tuple(p for p in parts if p) if "" in parts else tuple(parts)
     literal: set[int] = set()
     while True:
         pieces, unclosed = _scan(text, literal)

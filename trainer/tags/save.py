@@ -61,6 +61,7 @@ def save_dataset(ds: TagDataset, *, encoding: str = "keep", backup: bool = True,
     report = SaveReport()
     if not todo:
         return report
+    _check_shared_captions(ds, todo)
     if not force:
         _check_conflicts(ds, todo)
     if backup:
@@ -71,12 +72,12 @@ def save_dataset(ds: TagDataset, *, encoding: str = "keep", backup: bool = True,
         data, used = _encode(ds.caption(i) + item.tail, item.encoding, encoding)
         textio.atomic_write_bytes(item.caption, data)
         # Update the in-memory state file by file, so after a crash a retry writes only what is left.
-        st = item.caption.stat()
+        st = os.stat(item.caption)
         item.original, item.encoding, item.disk_stamp = ds.tags[i], used, (st.st_mtime_ns, st.st_size)
         ds.dirty.discard(i)
-        report.written.append(item.caption)
+        report.written.append(Path(item.caption))
         if not existed:
-            report.created.append(item.caption)
+            report.created.append(Path(item.caption))
     return report
 
 
@@ -88,9 +89,9 @@ def _encode(text: str, current: str | None, mode: str) -> tuple[bytes, str]:
         return text.encode("utf-8"), "utf-8"  # e.g. a new tag the old code page cannot hold
 
 
-def _disk_stamp(path: Path) -> tuple[int, int] | None:
+def _disk_stamp(path: str) -> tuple[int, int] | None:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except FileNotFoundError:
         return None
     return st.st_mtime_ns, st.st_size
@@ -104,18 +105,31 @@ def _check_conflicts(ds: TagDataset, todo: list[int]) -> None:
             "reload the folder (your edits would be lost) or save with force to overwrite them")
 
 
+def _check_shared_captions(ds: TagDataset, todo: list[int]) -> None:
+    """a.png and a.jpg both read a.txt: saving different tags for them would silently keep only one."""
+    by_file: dict[str, list[int]] = {}
+    for j, item in enumerate(ds.items):
+        by_file.setdefault(item.caption, []).append(j)
+    for i in todo:
+        other = next((j for j in by_file[ds.items[i].caption] if ds.tags[j] != ds.tags[i]), None)
+        if other is not None:
+            raise ValueError(
+                f"{ds.items[i].rel} and {ds.items[other].rel} share the caption file {ds.items[i].caption} "
+                "but now have different tags; give them the same tags, or rename one image so each has its own caption")
+
+
 def _backup(ds: TagDataset, todo: list[int], dest: Path) -> Path:
     """Copy each caption about to be replaced to dest/<relative path>; list the files that will be new."""
     dest.mkdir(parents=True)
     new_files = []
     for i in todo:
-        src = ds.items[i].caption
-        rel = src.relative_to(ds.root)
-        if src.exists():
+        item = ds.items[i]
+        rel = os.path.splitext(item.rel)[0] + ds.caption_ext
+        if os.path.exists(item.caption):
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
+            shutil.copy2(item.caption, dest / rel)
         else:
-            new_files.append(rel.as_posix())
+            new_files.append(rel)
     if new_files:
         # To restore, delete these: they had no caption file before this save.
         (dest / "_new_files.txt").write_text("\n".join(new_files) + "\n", encoding="utf-8")

@@ -15,14 +15,14 @@ from PIL import Image, ImageOps
 THUMB_SIZE = 256
 
 
-def thumb_path(image: Path, cache_dir: Path, size: int = THUMB_SIZE) -> Path:
+def thumb_path(image: str | Path, cache_dir: Path, size: int = THUMB_SIZE) -> Path:
     st = os.stat(image)
-    key = f"{Path(image).resolve()}|{st.st_mtime_ns}|{st.st_size}|{size}".encode()
+    key = f"{os.path.abspath(image)}|{st.st_mtime_ns}|{st.st_size}|{size}".encode()
     digest = hashlib.sha1(key).hexdigest()
     return Path(cache_dir) / digest[:2] / f"{digest}_{size}.jpg"
 
 
-def thumbnail(image: Path, cache_dir: Path, size: int = THUMB_SIZE) -> Path:
+def thumbnail(image: str | Path, cache_dir: Path, size: int = THUMB_SIZE) -> Path:
     """Path of a cached thumbnail (made now if missing). A broken image raises ValueError naming it."""
     out = thumb_path(image, cache_dir, size)
     if out.exists():
@@ -52,7 +52,7 @@ def _flatten(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def thumbnails(images: list[Path], cache_dir: Path, size: int = THUMB_SIZE) -> list[Path | None]:
+def thumbnails(images: list[str | Path], cache_dir: Path, size: int = THUMB_SIZE) -> list[Path | None]:
     """Thumbnails for a gallery page; an unreadable image gives None instead of failing the page."""
     out: list[Path | None] = []
     for image in images:

@@ -12,7 +12,7 @@ import gradio as gr
 import pandas as pd
 
 from trainer.tags.save import ConflictError
-from ui.tabs.tag_editor_session import Session, op_from_form
+from ui.tabs.tag_editor_session import Notice, Session, op_from_form
 
 INPUT_KEYS = ("state", "folder", "ext", "sep", "recursive", "f_all", "f_any", "f_none", "f_text", "freq_search",
               "op", "op_tags", "op_front", "op_old", "op_new", "op_pattern", "op_repl", "op_whole",
@@ -22,7 +22,7 @@ VIEW_KEYS = ("state", "status", "unsaved", "msg", "gallery", "page_info", "freq"
 OP_KEYS = ("op_tags", "op_front", "op_old", "op_new", "op_pattern", "op_repl", "op_whole")
 OP_FIELDS = {"delete": {"op_tags"}, "add": {"op_tags", "op_front"}, "replace": {"op_old", "op_new"},
              "regex": {"op_pattern", "op_repl", "op_whole"}, "front": {"op_tags"}}
-_USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, ConflictError)
+_USER_ERRORS = (ValueError, OSError, ConflictError)
 
 
 def form_op(sess: Session, f: dict):
@@ -59,6 +59,8 @@ class Wiring:
         sess: Session = f["state"]
         try:
             message = (action(sess, f, evt) if evt is not None else action(sess, f)) or ""
+        except Notice as exc:
+            message, full = self.t(f"tag_editor.{exc.key}", **exc.fmt), False
         except _USER_ERRORS as exc:
             message, full = self.t("tag_editor.error", msg=str(exc)), False
         return self.render(sess, f, message, full)
@@ -135,9 +137,9 @@ def wire(w: dict, thumbs_dir: Path) -> None:
         out[w["preview"]] = x.preview_text(f["state"], f)
         return out
 
-    w["op"].input(on_op, inputs=x.inputs, outputs=op_outputs, show_progress="hidden")
-    for key in OP_KEYS:
-        w[key].input(on_op, inputs=x.inputs, outputs=op_outputs, show_progress="hidden")
+    # .change, not .input: pasted or autofilled values must update the preview too.
+    for key in ("op", *OP_KEYS):
+        w[key].change(on_op, inputs=x.inputs, outputs=op_outputs, show_progress="hidden")
 
 
 def _clicked_tag(sess: Session, f: dict, evt: gr.SelectData) -> str:

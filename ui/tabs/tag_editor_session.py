@@ -19,6 +19,14 @@ FREQ_ROWS = 1000       # the frequency list shows this many rows; the search box
 CHOICES_LIMIT = 3000   # completion choices sent to the browser
 
 
+class Notice(ValueError):
+    """A message for the user, by i18n key (tag_editor.<key>), raised where an action cannot proceed."""
+
+    def __init__(self, key: str, **fmt: object):
+        super().__init__(key)
+        self.key, self.fmt = key, fmt
+
+
 @dataclass
 class Session:
     ds: TagDataset | None = None
@@ -26,10 +34,17 @@ class Session:
     shown: list[int] = field(default_factory=list)   # dataset indices passing the filter
     page: int = 0
     current: int | None = None                       # dataset index open in the per-image editor
+    _freq: dict = field(default_factory=dict)        # (dataset version, shown?) -> frequency table
+    gallery_map: list[int] = field(default_factory=list)  # gallery position -> dataset index
+    discard_armed: str | None = None                 # folder whose reload was asked once with unsaved edits
 
     def load(self, folder: str, ext: str, recursive: bool, separator: str) -> None:
         if not (folder or "").strip():
-            raise ValueError("type the path of a dataset folder first")
+            raise Notice("need_folder")
+        if self.ds is not None and self.ds.unsaved_count and self.discard_armed != folder:
+            self.discard_armed = folder  # a second Load of the same folder discards the edits
+            raise Notice("discard_unsaved", n=self.ds.unsaved_count)
+        self.discard_armed = None
         self.ds = load_dataset(folder.strip(), caption_ext=(ext or ".txt").strip(), recursive=recursive,
                                separator=separator or ", ")
         self.flt = Filter()
@@ -38,7 +53,7 @@ class Session:
 
     def require(self) -> TagDataset:
         if self.ds is None:
-            raise ValueError("load a dataset folder first")
+            raise Notice("need_load")
         return self.ds
 
     def set_filter(self, all_of=(), any_of=(), none_of=(), text: str = "") -> None:
@@ -67,19 +82,29 @@ class Session:
         ds = self.ds
         idx = self.page_indices()
         thumbs = thumbnails([ds.items[i].image for i in idx], cache_dir)
-        return [(str(p), ds.items[i].rel) for i, p in zip(idx, thumbs, strict=True) if p is not None]
+        shown = [(i, p) for i, p in zip(idx, thumbs, strict=True) if p is not None]
+        self.gallery_map = [i for i, _ in shown]  # unreadable images are skipped, so positions shift
+        return [(str(p), ds.items[i].rel) for i, p in shown]
+
+    def frequency(self, shown_only: bool) -> list[tuple[str, int]]:
+        """Frequency of the shown images (or all), cached until the tags or the filter change."""
+        key = (id(self.ds), self.ds.version, tuple(self.shown) if shown_only else None)
+        if key not in self._freq:
+            self._freq = {k: v for k, v in self._freq.items() if k[:2] == key[:2]}  # drop stale versions
+            self._freq[key] = frequency(self.ds, self.shown if shown_only else None)
+        return self._freq[key]
 
     def freq_rows(self, search: str = "") -> list[list]:
         if self.ds is None:
             return []
-        rows = frequency(self.ds, self.shown)
+        rows = self.frequency(shown_only=True)
         needle = (search or "").strip().casefold()
         if needle:
             rows = [r for r in rows if needle in r[0].casefold()]
         return [[tag, count] for tag, count in rows[:FREQ_ROWS]]
 
     def tag_choices(self) -> list[str]:
-        return [tag for tag, _ in frequency(self.ds)[:CHOICES_LIMIT]] if self.ds else []
+        return [tag for tag, _ in self.frequency(shown_only=False)[:CHOICES_LIMIT]] if self.ds else []
 
     def add_filter_tag(self, tag: str) -> None:
         if tag and tag not in self.flt.all_of:
@@ -110,9 +135,9 @@ class Session:
 
     # -- per-image editor ----------------------------------------------------------------------------------
     def select_on_page(self, pos: int) -> None:
-        idx = self.page_indices()
-        if 0 <= pos < len(idx):
-            self.current = idx[pos]
+        """The user clicked gallery position `pos` (of the page last rendered)."""
+        if 0 <= pos < len(self.gallery_map):
+            self.current = self.gallery_map[pos]
 
     def step(self, delta: int) -> None:
         """Previous/next image within the filtered set (wrapping), following it across pages."""
@@ -129,7 +154,7 @@ class Session:
     def edit_current(self, tags: list[str] | str) -> bool:
         ds = self.require()
         if self.current is None:
-            raise ValueError("pick an image in the gallery first")
+            raise Notice("need_image")
         new = split_tags(tags) if isinstance(tags, str) else tags
         changed = set_tags(ds, self.current, new)
         if changed:
@@ -137,7 +162,7 @@ class Session:
         return changed
 
     def current_view(self, cache_dir: Path) -> tuple[str | None, list[str], str, str]:
-        """(preview image path, tags, caption text, 'n / N  file') for the editor."""
+        """(preview image path, tags, caption text, 'file (n / N)') for the editor."""
         if self.ds is None or self.current is None:
             return None, [], "", ""
         item = self.ds.items[self.current]
@@ -145,8 +170,8 @@ class Session:
             image = str(thumbnail(item.image, cache_dir, size=768))
         except ValueError:
             image = None
-        pos = self.shown.index(self.current) + 1 if self.current in self.shown else "-"
-        where = f"{pos} / {len(self.shown)} — {item.rel}"
+        pos = self.shown.index(self.current) + 1 if self.current in self.shown else "–"
+        where = f"{item.rel} ({pos} / {len(self.shown)})"
         return image, list(self.ds.tags[self.current]), self.ds.caption(self.current), where
 
 

@@ -1,0 +1,39 @@
+"""Shared builders for engine tests: a tiny SD1.5 model folder, a small dataset, a fast config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from trainer.config import TrainConfig, config_from_dict
+
+COLOURS = [(220, 40, 40), (40, 160, 60), (40, 80, 220), (230, 200, 40), (160, 60, 200), (30, 30, 30)]
+
+
+def make_dataset(root: Path, n: int = 6, folder: str = "5_zk", size=(64, 64)) -> Path:
+    sub = root / folder
+    sub.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        img = Image.new("RGB", size, COLOURS[(i + 3) % len(COLOURS)])
+        ImageDraw.Draw(img).ellipse((8, 8, size[0] - 8, size[1] - 8), fill=COLOURS[i % len(COLOURS)])
+        img.save(sub / f"{i:03d}.png")
+        (sub / f"{i:03d}.txt").write_text(f"zk, circle, colour {i}", encoding="utf-8")
+    return root
+
+
+def tiny_config(model: Path, data: Path, **overrides) -> TrainConfig:
+    base = {
+        "model": {"base_model": str(model)},
+        "dataset": {"train_data_dir": str(data), "resolution": "64,64", "min_bucket_reso": 64,
+                    "max_bucket_reso": 128},
+        "training": {"max_train_epochs": 2, "train_batch_size": 2, "seed": 7},
+        "optimizer": {"optimizer_type": "AdamW", "learning_rate": 1e-3, "lr_scheduler": "constant"},
+        "network": {"network_dim": 4, "network_alpha": 2.0},
+        "speed": {"mixed_precision": "no"},
+        "save": {"output_name": "t", "save_precision": "float"},
+    }
+    for path, value in overrides.items():
+        group, name = path.split("__")
+        base.setdefault(group, {})[name] = value
+    return config_from_dict(base)

@@ -1,0 +1,89 @@
+"""Tiny offline models: they run, reload identically, and the demo model is built once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DiffusionPipeline
+
+from trainer.models.tiny import (
+    DONE_MARKER,
+    build_tiny_flux,
+    build_tiny_sd15,
+    build_tiny_sdxl,
+    ensure_demo_model,
+    save_tiny,
+)
+from trainer.models.tokenizer import tiny_clip_tokenizer, tiny_t5_tokenizer
+
+BUILDERS = {"sd15": build_tiny_sd15, "sdxl": build_tiny_sdxl, "flux": build_tiny_flux}
+
+
+def _generate(pipe) -> np.ndarray:
+    extra = {"max_sequence_length": 16} if "Flux" in type(pipe).__name__ else {}
+    pipe.set_progress_bar_config(disable=True)
+    return pipe("a red circle", num_inference_steps=2, height=64, width=64, output_type="np",
+                generator=torch.Generator().manual_seed(0), **extra).images
+
+
+def test_clip_tokenizer_round_trips_any_text_without_unknown_tokens():
+    tok = tiny_clip_tokenizer()
+    ids = tok("a red circle, 丹炉", padding="max_length", max_length=77, truncation=True).input_ids
+    assert len(ids) == 77 and ids[0] == tok.bos_token_id
+    assert tok.decode(ids, skip_special_tokens=True).replace(" ", "") == "aredcircle,丹炉"
+    assert tok.model_max_length == 77 and len(tok) == 514
+    assert tiny_clip_tokenizer(model_max_length=20).model_max_length == 20
+
+
+def test_t5_tokenizer_is_byte_level():
+    tok = tiny_t5_tokenizer()
+    assert tok.decode(tok("丹炉 ok").input_ids, skip_special_tokens=True) == "丹炉 ok"
+
+
+@pytest.mark.parametrize("family", ["sd15", "sdxl", "flux"])
+def test_tiny_pipeline_generates_and_reloads_identically(family, tmp_path):
+    pipe = BUILDERS[family](seed=0)
+    image = _generate(pipe)
+    assert image.shape == (1, 64, 64, 3) and np.isfinite(image).all()
+
+    folder = save_tiny(family, tmp_path / family, seed=0)
+    reloaded = DiffusionPipeline.from_pretrained(folder, local_files_only=True)
+    assert type(reloaded) is type(pipe)
+    # Same weights; only float summation order may differ after a reload.
+    np.testing.assert_allclose(_generate(reloaded), image, rtol=0, atol=1e-5)
+
+
+def test_seed_decides_the_weights():
+    a, b, c = build_tiny_sd15(seed=1), build_tiny_sd15(seed=1), build_tiny_sd15(seed=2)
+    assert torch.equal(a.unet.conv_in.weight, b.unet.conv_in.weight)
+    assert not torch.equal(a.unet.conv_in.weight, c.unet.conv_in.weight)
+
+
+def test_sd15_uses_the_sd15_noise_schedule():
+    config = build_tiny_sd15().scheduler.config
+    assert (config.beta_start, config.beta_end, config.beta_schedule, config.num_train_timesteps) == (
+        0.00085, 0.012, "scaled_linear", 1000)
+
+
+def test_save_tiny_rejects_unknown_family_and_single_file_for_non_sd15(tmp_path):
+    with pytest.raises(ValueError, match="sd3"):
+        save_tiny("sd3", tmp_path / "x")
+    with pytest.raises(ValueError, match="sd15 only"):
+        save_tiny("sdxl", tmp_path / "x", single_file=True)
+
+
+def test_demo_model_is_built_once_and_rebuilt_when_half_written(tmp_path):
+    folder = ensure_demo_model(tmp_path)
+    assert folder == tmp_path / "danlu-demo-sd15" and (folder / DONE_MARKER).is_file()
+    weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    assert ensure_demo_model(tmp_path) == folder
+    assert weights.stat().st_mtime_ns == stamp  # not rebuilt
+
+    (folder / DONE_MARKER).unlink()  # as if the first build had been killed half-way
+    weights.write_bytes(b"torn")
+    ensure_demo_model(tmp_path)
+    pipe = DiffusionPipeline.from_pretrained(folder, local_files_only=True)
+    assert tuple(pipe.unet.config.block_out_channels) == (32, 64)
+    assert [p.name for p in tmp_path.iterdir()] == ["danlu-demo-sd15"]  # no staging folder left behind

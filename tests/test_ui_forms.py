@@ -1,0 +1,161 @@
+"""The schema-generated form: coverage of the schema, family visibility, and lossless value round trips."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import gradio as gr
+import pytest
+from pydantic import create_model
+
+from trainer.config import TrainConfig, all_params, errors_of, schema
+from trainer.config.groups_data import NoiseGroup
+from trainer.config.spec import param
+from ui.forms import build_form, label_of
+from ui.forms.form import applies
+
+
+def make_form(lang: str = "en", **kw):
+    with gr.Blocks():
+        return build_form(lang, **kw)
+
+
+def wire_values(form) -> dict:
+    """The values a callback would receive for the form as built: each through the component's round trip."""
+    return {c: c.preprocess(c.postprocess(c.value)) for c in form.components}
+
+
+@pytest.fixture(scope="module")
+def form():
+    return make_form()
+
+
+def test_every_shown_parameter_has_a_component_and_an_error_slot(form):
+    shown = [p for p in all_params() if not p.planned]
+    assert sorted(p.path for p in form.params) == sorted(p.path for p in shown)  # wide fields go last in a group
+    assert len(form.components) == len(shown) == len(form.by_path) == len(form.errors)
+    for p in shown:
+        comp = form.by_path[p.path]
+        assert comp.label == label_of(p) and comp.info == p.help("en")
+        assert form.errors[p.path].elem_id == f"err-{p.group}-{p.name}"
+
+
+def test_planned_parameters_are_absent(form):
+    planned = [p.path for p in all_params() if p.planned]
+    assert planned, "the schema has planned parameters to test with"
+    assert not set(planned) & set(form.by_path)
+
+
+def test_widgets_follow_the_kind(form):
+    for p in form.params:
+        comp = form.by_path[p.path]
+        expected = {"bool": gr.Checkbox, "int": gr.Number, "float": gr.Number, "choice": gr.Dropdown}.get(p.kind, gr.Textbox)
+        assert isinstance(comp, expected), p.path
+        if p.kind == "choice":
+            assert [c[1] for c in comp.choices] == list(p.available_choices())
+        if p.kind in ("int", "float"):
+            assert (comp.minimum, comp.maximum) == (p.ge, p.le)
+        if p.widget == "textarea":
+            assert comp.lines == 5
+
+
+def test_chinese_form_uses_chinese_titles_and_help():
+    form = make_form("zh")
+    p = next(p for p in form.params if p.path == "network.network_dim")
+    assert form.by_path[p.path].info == p.zh
+    assert form.accordions["network"].label == "网络"
+
+
+def test_family_hides_and_reshows_fields(form):
+    flux_only = [p for p in form.params if p.families == ("flux",)]
+    not_flux = [p for p in form.params if "flux" not in p.families]
+    assert flux_only and not_flux, "the schema has family-specific parameters"
+    flux = form.family_updates("flux")
+    assert all(flux[form.boxes[p.path]]["visible"] for p in flux_only)
+    assert not any(flux[form.boxes[p.path]]["visible"] for p in not_flux)
+    back = form.family_updates("sd15")
+    assert not any(back[form.boxes[p.path]]["visible"] for p in flux_only)
+    assert all(back[form.boxes[p.path]]["visible"] for p in not_flux)
+    # built for sd15: the flux-only fields start hidden
+    assert not any(form.boxes[p.path].visible for p in flux_only)
+
+
+def test_defaults_give_the_default_config(form):
+    cfg, findings = form.to_config(wire_values(form))
+    assert cfg == TrainConfig()
+    assert not errors_of(findings)
+
+
+def test_values_for_round_trip(form):
+    cfg = TrainConfig.model_validate({
+        "model": {"base_model": "/m/model.safetensors", "vae": "/m/vae"},
+        "dataset": {"train_data_dir": "/d", "resolution": "768,512", "enable_bucket": False},
+        "optimizer": {"unet_lr": 2e-4, "optimizer_args": ["weight_decay=0.01", "betas=0.9,0.99"],
+                      "lr_scheduler": "linear"},
+        "network": {"network_dim": 4, "network_alpha": 2.0},
+        "caption": {"max_token_length": 75, "trigger_word": "zk"},
+        "sampling": {"sample_prompts": "a\nb --n c"},
+        "other": {"custom_toml": "[noise]\nnoise_offset = 0.05\n"},
+    })
+    values = dict(zip(form.components, form.values_for(cfg), strict=True))
+    back, findings = form.to_config({c: c.preprocess(c.postprocess(v)) for c, v in values.items()})
+    assert back == cfg, findings
+
+
+def test_path_keyed_values_work_too(form):
+    cfg, _ = form.to_config({"network.network_dim": 8, "optimizer.unet_lr": None})
+    assert cfg.network.network_dim == 8 and cfg.optimizer.unet_lr is None
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    ("network.network_dim", 5000),  # above the schema's maximum
+    ("network.network_dim", 2.5),  # not a whole number
+    ("dataset.resolution", "500,500"),  # a cross-field rule
+    ("optimizer.learning_rate", None),  # required number left empty
+])
+def test_an_invalid_value_is_reported_on_exactly_its_field(form, path, value):
+    values = wire_values(form)
+    values[form.by_path[path]] = value
+    _, findings = form.to_config(values)
+    assert {f.field for f in errors_of(findings)} == {path}
+    shown = form.feedback(findings)
+    assert shown[form.errors[path]]["visible"] is True
+    others = [slot for p, slot in form.errors.items() if p != path]
+    assert not any(shown[slot]["visible"] for slot in others)
+
+
+def test_options_of_another_family_keep_their_default(form):
+    """A hidden (other-family) field cannot change the run, whatever its widget still holds."""
+    p = next(p for p in form.params if not applies(p, "sd15") and p.kind == "str")
+    cfg, _ = form.to_config({**wire_values(form), form.by_path[p.path]: "/left/over"})
+    assert getattr(getattr(cfg, p.group), p.name) == p.default
+
+
+def test_unsupported_values_are_named_when_loaded(form):
+    cfg = TrainConfig.model_validate({"optimizer": {"optimizer_type": "CAME"}, "speed": {"xformers": True}})
+    fields = {f.field for f in form.unsupported(cfg)}
+    assert fields == {"optimizer.optimizer_type", "speed.xformers"}
+    shown = dict(zip([p.path for p in form.params], form.values_for(cfg), strict=True))
+    assert shown["optimizer.optimizer_type"] == "AdamW8bit"
+
+
+def test_a_new_schema_parameter_appears_without_ui_changes(monkeypatch):
+    class Noise2(NoiseGroup):
+        INFO: ClassVar = NoiseGroup.INFO
+        pyramid_wobble: float = param(0.25, "How much the pyramid wobbles.", "金字塔的摆动幅度。", ge=0.0, le=1.0)
+
+    patched = create_model("TrainConfig", __base__=TrainConfig, noise=(Noise2, Noise2()))
+    monkeypatch.setattr(schema, "TrainConfig", patched)
+    schema.all_params.cache_clear()
+    schema.params_by_path.cache_clear()
+    try:
+        form = make_form("zh")
+        comp = form.by_path["noise.pyramid_wobble"]
+        assert isinstance(comp, gr.Number) and comp.value == 0.25 and comp.maximum == 1.0
+        assert comp.label == "Pyramid wobble" and comp.info == "金字塔的摆动幅度。"
+        assert form.errors["noise.pyramid_wobble"].elem_id == "err-noise-pyramid_wobble"
+    finally:
+        monkeypatch.undo()
+        schema.all_params.cache_clear()
+        schema.params_by_path.cache_clear()
+    assert "noise.pyramid_wobble" not in {p.path for p in all_params()}

@@ -1,0 +1,37 @@
+"""Novice tab in a real browser: the plan before starting, and clear refusals that start nothing."""
+
+from __future__ import annotations
+
+from conftest import screenshot
+from playwright.sync_api import expect
+
+
+def wait_plan(page, text: str) -> str:
+    expect(page.locator("#novice-plan")).to_contain_text(text, timeout=60_000)
+    return page.inner_text("#novice-plan")
+
+
+def test_novice_shows_the_plan_and_refuses_bad_input(start_app, page, tmp_path):
+    workspace = tmp_path / "ws"
+    page.goto(start_app(workspace=workspace))
+    plan = wait_plan(page, "steps in total")
+    # bundled demo dataset (12 images x 10 repeats), demo preset: batch 2 -> 60 steps an epoch, 4 epochs
+    assert "12 images" in plan and "60 steps per epoch" in plan and "240 steps in total" in plan
+    screenshot(page, "tab-novice")
+
+    dataset = page.locator("#novice-dataset-train_data_dir textarea")
+    dataset.fill(str(tmp_path / "nothing-here"))
+    assert "does not exist" in wait_plan(page, "unusable")
+    page.click("#novice-start")
+    expect(page.locator("#novice-msg")).to_contain_text("unusable")
+
+    dataset.fill("")
+    page.click("#novice-start")
+    expect(page.locator("#novice-msg")).to_contain_text("dataset folder first")
+
+    page.locator("#novice-custom-model textarea").fill(str(tmp_path / "missing.safetensors"))
+    dataset.fill(str(tmp_path))
+    page.click("#novice-start")
+    expect(page.locator("#novice-msg")).to_contain_text("does not exist")
+    runs = workspace / "runs"
+    assert not runs.exists() or not any(runs.iterdir()), "a refused start must not create a run"

@@ -1,0 +1,62 @@
+"""The real `python app.py`: TensorBoard on the same port (and behind --auth), the TensorBoard tab."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import screenshot
+
+RUN = "20260101-120000-000-tbdemo"
+
+
+def write_scalars(workspace: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(workspace / "runs" / RUN / "tb"))
+    for step in range(1, 6):
+        writer.add_scalar("loss/current", 1.0 / step, step)
+    writer.close()
+
+
+def get(url: str, opener=None) -> tuple[int, str]:
+    try:
+        with (opener or urllib.request.build_opener()).open(url, timeout=30) as resp:
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+@pytest.mark.browser
+def test_tensorboard_same_port_and_tab_shows_scalar(start_app, page, tmp_path):
+    ws = tmp_path / "ws"
+    write_scalars(ws)
+    url = start_app(workspace=ws)
+    status, body = get(url + "/tensorboard/")
+    assert status == 200 and "tb-relative-root" in body  # TensorBoard's own page, on Gradio's port
+    page.goto(url)
+    page.get_by_role("tab", name="TensorBoard").click()
+    frame = page.frame_locator("#tensorboard-frame iframe")
+    frame.get_by_text("loss/current").first.wait_for(timeout=45_000)
+    runs = json.loads(get(url + "/tensorboard/data/runs")[1])
+    assert f"{RUN}/tb" in runs
+    screenshot(page, "tab-tensorboard")
+
+
+def test_auth_guards_tensorboard(start_app, tmp_path):
+    url = start_app(workspace=tmp_path / "ws", extra=["--auth", "ann:secret"])
+    status, body = get(url + "/tensorboard/")
+    assert status == 401 and "tb-relative-root" not in body
+    assert get(url + "/tensorboard/data/runs")[0] == 401
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = urllib.parse.urlencode({"username": "ann", "password": "secret"}).encode()
+    assert opener.open(url + "/login", data=form, timeout=30).status == 200
+    status, body = get(url + "/tensorboard/", opener)
+    assert status == 200 and "tb-relative-root" in body

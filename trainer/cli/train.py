@@ -1,0 +1,32 @@
+"""`python -m trainer train --config F [--set k=v] [--run-dir DIR]`: train, reporting into the run folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def run(args) -> int:
+    from trainer.cli._common import load_with_sets, print_config_error
+    from trainer.config import ConfigError
+
+    try:
+        cfg = load_with_sets(args)
+    except ConfigError as exc:
+        print_config_error(exc, args.lang)
+        return 2
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.save.output_name}"
+    from trainer.engine.run import train
+
+    print(f"[danlu] run folder: {run_dir}", flush=True)
+    return train(cfg, run_dir, Path(args.model_cache) if args.model_cache else None)
+
+
+def register(sub) -> None:
+    from trainer.cli._common import add_config_args
+
+    p = sub.add_parser("train", help="train a LoRA from a config (progress on stdout, events in the run folder)")
+    add_config_args(p)
+    p.add_argument("--run-dir", help="folder for events, logs, samples and outputs (default runs/<time>-<name>)")
+    p.add_argument("--model-cache", help="where hub downloads go (default <workspace>/models/hub)")
+    p.set_defaults(func=run)

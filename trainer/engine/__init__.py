@@ -1,0 +1,1 @@
+"""The training engine: `python -m trainer train` runs `run.train(cfg, run_dir)`."""

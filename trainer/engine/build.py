@@ -1,0 +1,124 @@
+"""Building a run's pieces from its config: models with LoRA adapters, the dataset, the optimizer."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from trainer.config import TrainConfig, parse_resolution
+from trainer.engine.errors import EngineError
+from trainer.engine.optim import OptimizerArgError, make_optimizer, make_scheduler
+from trainer.engine.precision import Precision
+
+
+@dataclass
+class Models:
+    unet: torch.nn.Module
+    vae: torch.nn.Module
+    text_encoder: torch.nn.Module
+    tokenizer: object
+    noise_scheduler: object
+    lora: object  # trainer.networks.LoraSet
+    train_unet: bool
+    train_text_encoder: bool
+
+
+def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status) -> Models:
+    from trainer.models.loading import load_sd15
+    from trainer.networks.inject import add_lora
+
+    m = cfg.model
+    try:
+        parts = load_sd15(m.base_model, vae=m.vae or None, cache_dir=cache_dir, dtype=torch.float32,
+                          progress=status)
+    except (FileNotFoundError, ValueError) as exc:
+        raise EngineError(str(exc), "Check model.base_model and model.vae.") from None
+    for module in (parts.unet, parts.text_encoder):
+        module.to(prec.device, dtype=prec.weight_dtype)
+    parts.vae.to(prec.device, dtype=prec.vae_dtype)
+    parts.vae.requires_grad_(False)
+    t, n = cfg.training, cfg.network
+    train_unet, train_te = not t.network_train_text_encoder_only, not t.network_train_unet_only
+    lora = add_lora(parts.unet, [parts.text_encoder], dim=n.network_dim, alpha=n.network_alpha,
+                    dropout=n.network_dropout, train_unet=train_unet, train_text_encoder=train_te,
+                    conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha if n.conv_dim else None)
+    if n.network_weights:
+        try:
+            lora.load_kohya(n.network_weights, family="sd15")
+        except (OSError, ValueError) as exc:
+            raise EngineError(f"network.network_weights: {exc}",
+                              "Use a LoRA made for this model family with the same network_dim/conv_dim.") from None
+    for p in lora.parameters():
+        p.data = p.data.to(prec.adapter_dtype)
+    if t.gradient_checkpointing:
+        parts.unet.enable_gradient_checkpointing()
+        if train_te:
+            parts.text_encoder.gradient_checkpointing_enable()
+    if cfg.speed.sdpa:
+        from diffusers.models.attention_processor import AttnProcessor2_0
+
+        parts.unet.set_attn_processor(AttnProcessor2_0())
+    parts.unet.train(train_unet)
+    parts.text_encoder.train(train_te)
+    return Models(parts.unet, parts.vae, parts.text_encoder, parts.tokenizer, parts.noise_scheduler, lora,
+                  train_unet, train_te)
+
+
+def vae_fingerprint(vae: torch.nn.Module) -> str:
+    """Changes when the VAE's weights change, so stale cached latents are never reused."""
+    h = hashlib.sha1(json.dumps(dict(vae.config), sort_keys=True, default=str).encode())
+    for _, tensor in list(vae.state_dict().items())[:: max(1, len(vae.state_dict()) // 8)]:
+        h.update(tensor.detach().float().cpu().flatten()[:256].numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def with_trigger(items: list, trigger: str) -> list:
+    """Put the trigger word first in every caption that lacks it."""
+    if not trigger.strip():
+        return items
+    trigger = trigger.strip()
+
+    def fix(text: str) -> str:
+        tags = [t.strip() for t in text.split(",")]
+        return text if trigger in tags else f"{trigger}, {text}" if text.strip() else trigger
+
+    return [dataclasses.replace(it, caption=fix(it.caption), caption_lines=tuple(fix(x) for x in it.caption_lines))
+            for it in items]
+
+
+def resolution_of(cfg: TrainConfig) -> tuple[int, int]:
+    return parse_resolution(cfg.dataset.resolution)
+
+
+def param_groups(cfg: TrainConfig, models: Models) -> tuple[list[dict], list[str]]:
+    o = cfg.optimizer
+    groups, names = [], []
+    if models.train_unet:
+        groups.append({"params": models.lora.unet_params(), "lr": o.unet_lr if o.unet_lr is not None
+                       else o.learning_rate})
+        names.append("unet")
+    if models.train_text_encoder:
+        groups.append({"params": models.lora.text_encoder_params(),
+                       "lr": o.text_encoder_lr if o.text_encoder_lr is not None else o.learning_rate})
+        names.append("text_encoder")
+    return groups, names
+
+
+def build_optimizer(cfg: TrainConfig, models: Models, total_steps: int):
+    o = cfg.optimizer
+    groups, names = param_groups(cfg, models)
+    try:
+        optimizer = make_optimizer(o.optimizer_type, groups, o.learning_rate, o.optimizer_args)
+    except OptimizerArgError as exc:
+        raise EngineError(str(exc), "Fix or remove the optimizer_args entry.") from None
+    except ImportError as exc:
+        raise EngineError(f"optimizer.optimizer_type {o.optimizer_type} is unavailable: {exc}",
+                          "Install its package, or choose AdamW.") from None
+    scheduler = make_scheduler(o.lr_scheduler, optimizer, warmup_steps=o.lr_warmup_steps, total_steps=total_steps,
+                               num_cycles=o.lr_scheduler_num_cycles, power=o.lr_scheduler_power)
+    return optimizer, scheduler, names

@@ -1,0 +1,110 @@
+"""Saving LoRA files and resumable training state, and pruning old saves."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainer.engine.errors import EngineError
+from trainer.textio import atomic_write_text
+
+STATE_SUFFIX = "-state"
+
+
+@dataclass
+class Progress:
+    """Where a run is: what resume needs beyond weights and optimizer."""
+
+    global_step: int = 0
+    epoch: int = 0  # 0-based epoch in progress
+    batches_in_epoch: int = 0  # batches of `epoch` already consumed
+    loss_window: list[float] = field(default_factory=list)
+
+
+def epoch_name(output_name: str, epoch: int) -> str:
+    return f"{output_name}-{epoch:06d}"
+
+
+def step_name(output_name: str, step: int) -> str:
+    return f"{output_name}-step{step:08d}"
+
+
+def trainable_state(models: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    return {f"{comp}.{name}": p.detach().cpu().clone() for comp, m in models.items()
+            for name, p in m.named_parameters() if p.requires_grad}
+
+
+def load_trainable_state(models: dict[str, torch.nn.Module], state: dict[str, torch.Tensor]) -> None:
+    params = {f"{comp}.{name}": p for comp, m in models.items() for name, p in m.named_parameters() if p.requires_grad}
+    missing = sorted(set(params) - set(state))
+    if missing:
+        raise EngineError(f"save.resume: the state lacks {len(missing)} weights (e.g. {missing[0]})",
+                          "Resume with the same network settings (dim, conv_dim, trained parts) as the saved run.")
+    for key, p in params.items():
+        if p.shape != state[key].shape:
+            raise EngineError(f"save.resume: {key} has shape {tuple(state[key].shape)}, the network {tuple(p.shape)}",
+                              "Resume with the same network_dim and conv_dim as the saved run.")
+        p.data.copy_(state[key].to(p.device, p.dtype))
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_state(folder: Path, *, models, optimizer, scheduler, progress: Progress) -> Path:
+    """Write the state into a temp folder, then swap it in, so a kill never leaves a half state."""
+    tmp = folder.with_name(folder.name + f".tmp{int(time.time() * 1000)}")
+    tmp.mkdir(parents=True)
+    torch.save(trainable_state(models), tmp / "adapter.pt")
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
+               tmp / "optim.pt")
+    atomic_write_text(tmp / "progress.json", json.dumps(asdict(progress)))
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def load_state(folder: Path, *, models, optimizer, scheduler) -> Progress:
+    if not (folder / "progress.json").is_file():
+        raise EngineError(f"save.resume: {folder} is not a saved state (no progress.json)",
+                          "Pick a folder ending in -state that a run with save_state wrote.")
+    load_trainable_state(models, torch.load(folder / "adapter.pt", map_location="cpu"))
+    blob = torch.load(folder / "optim.pt", map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(blob["optimizer"])
+    scheduler.load_state_dict(blob["scheduler"])
+    set_rng_state(blob["rng"])
+    return Progress(**json.loads((folder / "progress.json").read_text(encoding="utf-8")))
+
+
+def prune(out_dir: Path, output_name: str, keep: int, pattern: str) -> list[Path]:
+    """Delete all but the newest `keep` saves matching `pattern` (files and their state folders)."""
+    if keep <= 0:
+        return []
+    files = sorted(out_dir.glob(f"{output_name}-{pattern}.safetensors"))
+    removed = []
+    for f in files[:-keep]:
+        f.unlink(missing_ok=True)
+        shutil.rmtree(f.with_name(f.stem + STATE_SUFFIX), ignore_errors=True)
+        removed.append(f)
+    return removed

@@ -1,0 +1,81 @@
+"""From the dataset folder to a batch sampler and dataset, with the latent cache filled first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from trainer.config import TrainConfig
+from trainer.data.buckets import bucket_info, plan_buckets
+from trainer.data.latent_cache import LatentCache, fill_cache
+from trainer.data.loader import BucketBatchSampler, DanluDataset
+from trainer.data.problems import DatasetError
+from trainer.data.scan import count_images, scan_dataset, tag_frequency
+from trainer.engine.build import Models, resolution_of, vae_fingerprint, with_trigger
+from trainer.engine.errors import EngineError
+
+
+@dataclass
+class Data:
+    dataset: DanluDataset
+    sampler: BucketBatchSampler
+    num_train_images: int  # images x repeats, one epoch (ss_num_train_images)
+    tag_frequency: dict
+    bucket_info: dict
+    cached: bool
+
+
+def encode_pixels(vae, pixels: torch.Tensor) -> torch.Tensor:
+    param = next(vae.parameters())
+    with torch.no_grad():
+        latents = vae.encode(pixels.to(param.device, param.dtype)).latent_dist.mode()
+    return (latents * vae.config.scaling_factor).float().cpu()
+
+
+def build_data(cfg: TrainConfig, models: Models, reporter) -> Data:
+    d, c, a, s = cfg.dataset, cfg.caption, cfg.augment, cfg.speed
+    try:
+        scan = scan_dataset(d.train_data_dir, caption_extension=c.caption_extension, reg_dir=d.reg_data_dir or None)
+    except DatasetError as exc:
+        raise EngineError(f"dataset.train_data_dir: {exc}", "Point it at the folder that holds 10_name sub-folders.")
+    for problem in scan.problems:
+        reporter.warning(str(problem), problem.hint)
+    items = with_trigger(scan.items, c.trigger_word)
+    plan = plan_buckets(items, resolution=resolution_of(cfg), min_reso=d.min_bucket_reso, max_reso=d.max_bucket_reso,
+                        step=d.bucket_reso_steps, enable_bucket=d.enable_bucket, no_upscale=d.bucket_no_upscale)
+    bucket_of = [plan[i] for i in range(len(items))]
+    cache = None
+    if s.cache_latents or s.cache_latents_to_disk:
+        cache, items, bucket_of = _fill_latents(cfg, models, items, bucket_of, reporter)
+    dataset = DanluDataset(
+        items, bucket_of, latent_cache=cache, random_crop=a.random_crop, flip_aug=a.flip_aug, color_aug=a.color_aug,
+        shuffle_caption=c.shuffle_caption, keep_tokens=c.keep_tokens, keep_tokens_separator=c.keep_tokens_separator,
+        caption_dropout_rate=c.caption_dropout_rate, caption_tag_dropout_rate=c.caption_tag_dropout_rate,
+        caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs,
+    )
+    sampler = BucketBatchSampler(bucket_of, cfg.training.train_batch_size, cfg.training.seed,
+                                 repeats=[it.repeats for it in items])
+    counts = count_images(scan)
+    return Data(dataset, sampler, counts.train_repeated, tag_frequency(scan),
+                bucket_info(items, dict(enumerate(bucket_of))), cache is not None)
+
+
+def _fill_latents(cfg: TrainConfig, models: Models, items, bucket_of, reporter):
+    s = cfg.speed
+    cache = LatentCache("disk" if s.cache_latents_to_disk else "memory", vae_fingerprint(models.vae))
+    reporter.status("caching latents", 0.0)
+
+    def progress(done: int, total: int) -> None:
+        reporter.status(f"caching latents {done}/{total}", done / max(total, 1))
+
+    report = fill_cache(cache, zip(items, bucket_of), lambda px: encode_pixels(models.vae, px),
+                        batch_size=s.vae_batch_size, progress=progress, flip_aug=cfg.augment.flip_aug)
+    for problem in report.problems:
+        reporter.warning(str(problem), problem.hint)
+    failed = report.failed_paths
+    kept = [(it, b) for it, b in zip(items, bucket_of) if it.path not in failed]
+    if not kept:
+        raise EngineError("no image of the dataset could be read", "Re-save the images as PNG or JPEG.")
+    reporter.status(f"latents: {report.encoded} encoded, {report.reused} reused from the cache", 1.0)
+    return cache, [k[0] for k in kept], [k[1] for k in kept]

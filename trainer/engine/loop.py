@@ -1,0 +1,135 @@
+"""The training loop: one diffusion step per batch, saves, previews, stop requests and loss checks."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+
+from trainer.config import TrainConfig
+from trainer.engine import noise as noise_lib
+from trainer.engine.checkpoint import Progress
+from trainer.engine.errors import EngineError
+from trainer.engine.textenc import encode, tokenize
+
+# A diffusion loss sits well below 1; far above it the weights are already ruined ("炸炉").
+EXPLODED_LOSS = 1e3
+
+
+class LossExploded(EngineError):
+    pass
+
+
+@dataclass
+class StepResult:
+    loss: float
+    synced: bool
+
+
+class StepRunner:
+    """Computes and applies one batch's loss."""
+
+    def __init__(self, cfg: TrainConfig, models, accelerator: Accelerator, optimizer, scheduler, params):
+        self.cfg, self.m, self.acc = cfg, models, accelerator
+        self.optimizer, self.scheduler, self.params = optimizer, scheduler, params
+        self.v_prediction = cfg.model.v_parameterization
+        self.num_timesteps = models.noise_scheduler.config.num_train_timesteps
+        self.text_cache: dict[str, torch.Tensor] = {}
+
+    def _latents(self, batch) -> torch.Tensor:
+        if "latents" in batch:
+            return batch["latents"].to(self.acc.device, torch.float32)
+        from trainer.engine.data import encode_pixels
+
+        return encode_pixels(self.m.vae, batch["pixel_values"]).to(self.acc.device)
+
+    def _conditioning(self, captions: list[str]) -> torch.Tensor:
+        clip_skip = self.cfg.other.clip_skip
+        if self.m.train_text_encoder:
+            return encode(self.m.text_encoder, tokenize(self.m.tokenizer, captions), clip_skip)
+        if not self.cfg.speed.cache_text_encoder_outputs:
+            with torch.no_grad():
+                return encode(self.m.text_encoder, tokenize(self.m.tokenizer, captions), clip_skip)
+        missing = [c for c in dict.fromkeys(captions) if c not in self.text_cache]
+        if missing:
+            with torch.no_grad():
+                out = encode(self.m.text_encoder, tokenize(self.m.tokenizer, missing), clip_skip)
+            self.text_cache.update({c: h for c, h in zip(missing, out, strict=True)})
+        return torch.stack([self.text_cache[c] for c in captions])
+
+    def loss(self, batch) -> torch.Tensor:
+        cfg, n = self.cfg, self.cfg.noise
+        latents = self._latents(batch)
+        noise = noise_lib.sample_noise(latents, offset=n.noise_offset, multires_iterations=n.multires_noise_iterations,
+                                       multires_discount=n.multires_noise_discount)
+        timesteps = torch.randint(0, self.num_timesteps, (latents.shape[0],), device=latents.device).long()
+        noisy = self.m.noise_scheduler.add_noise(latents, noise, timesteps)
+        with self.acc.autocast():
+            hidden = self._conditioning(batch["captions"])
+            pred = self.m.unet(noisy, timesteps, hidden).sample
+        target = noise_lib.training_target(self.m.noise_scheduler, latents, noise, timesteps, self.v_prediction)
+        per_sample = noise_lib.per_sample_loss(pred, target, cfg.optimizer.loss_type, cfg.optimizer.huber_c)
+        weights = torch.where(batch["is_reg"].to(per_sample.device), cfg.dataset.prior_loss_weight, 1.0)
+        if cfg.optimizer.min_snr_gamma > 0:
+            weights = weights * noise_lib.min_snr_weights(self.m.noise_scheduler, timesteps.cpu(),
+                                                          cfg.optimizer.min_snr_gamma,
+                                                          self.v_prediction).to(per_sample.device)
+        return (per_sample * weights).mean()
+
+    def step(self, batch, global_step: int) -> StepResult:
+        with self.acc.accumulate(*self._trained_modules()):
+            loss = self.loss(batch)
+            value = float(loss.detach())
+            if not math.isfinite(value) or value > EXPLODED_LOSS:
+                raise LossExploded(
+                    f"the loss became {value} at step {global_step + 1}: training blew up (炸炉)",
+                    "Lower the learning rate (try half), keep max_grad_norm at 1, use bf16 instead of fp16 or turn "
+                    "off full_fp16, and check the dataset for broken images. The last good save is kept.")
+            self.acc.backward(loss)
+            if self.acc.sync_gradients and self.cfg.training.max_grad_norm > 0:
+                self.acc.clip_grad_norm_(self.params, self.cfg.training.max_grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return StepResult(value, self.acc.sync_gradients)
+
+    def _trained_modules(self):
+        return [m for m, on in ((self.m.unet, self.m.train_unet), (self.m.text_encoder, self.m.train_text_encoder))
+                if on]
+
+
+def steps_per_epoch(batches: int, accumulation: int) -> int:
+    return math.ceil(batches / accumulation)
+
+
+def total_steps(cfg: TrainConfig, per_epoch: int) -> tuple[int, int]:
+    """(total optimizer steps, epochs). max_train_steps, when set, wins over the epoch count."""
+    t = cfg.training
+    if t.max_train_steps > 0:
+        return t.max_train_steps, math.ceil(t.max_train_steps / per_epoch)
+    return per_epoch * t.max_train_epochs, t.max_train_epochs
+
+
+def elapsed_since(start: float) -> float:
+    return time.time() - start
+
+
+def lrs_of(optimizer, names: list[str]) -> dict[str, float]:
+    out = {}
+    for name, group in zip(names, optimizer.param_groups, strict=False):
+        lr = group["lr"]
+        if "d" in group:  # D-Adaptation / Prodigy: the effective step is d x lr
+            lr = group["d"] * lr
+        out[name] = float(lr)
+    return out
+
+
+def out_dir_of(cfg: TrainConfig, run_dir: Path) -> Path:
+    return Path(cfg.save.output_dir) if cfg.save.output_dir else run_dir / "output"
+
+
+__all__ = ["StepRunner", "Progress", "LossExploded", "steps_per_epoch", "total_steps", "lrs_of", "out_dir_of"]

@@ -1,0 +1,84 @@
+"""Optimizers and learning-rate schedulers, each taken from the library that maintains it."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+# name -> (module, class, default keyword arguments). sd-scripts' names, so imported configs keep working.
+OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "AdamW": ("torch.optim", "AdamW", {}),
+    "AdamW8bit": ("bitsandbytes.optim", "AdamW8bit", {}),
+    "PagedAdamW8bit": ("bitsandbytes.optim", "PagedAdamW8bit", {}),
+    "RAdamScheduleFree": ("schedulefree", "RAdamScheduleFree", {}),
+    "Lion": ("pytorch_optimizer", "Lion", {}),
+    "Lion8bit": ("bitsandbytes.optim", "Lion8bit", {}),
+    "PagedLion8bit": ("bitsandbytes.optim", "PagedLion8bit", {}),
+    "SGDNesterov": ("torch.optim", "SGD", {"momentum": 0.9, "nesterov": True}),
+    "SGDNesterov8bit": ("bitsandbytes.optim", "SGD8bit", {"momentum": 0.9, "nesterov": True}),
+    "DAdaptation": ("dadaptation", "DAdaptAdam", {}),
+    "DAdaptAdam": ("dadaptation", "DAdaptAdam", {}),
+    "DAdaptAdaGrad": ("dadaptation", "DAdaptAdaGrad", {}),
+    "DAdaptAdan": ("dadaptation", "DAdaptAdan", {}),
+    "DAdaptLion": ("dadaptation", "DAdaptLion", {}),
+    "DAdaptSGD": ("dadaptation", "DAdaptSGD", {}),
+    # Fixed step size like sd-scripts; relative_step=True can be passed in optimizer_args.
+    "AdaFactor": ("transformers.optimization", "Adafactor",
+                  {"scale_parameter": False, "relative_step": False, "warmup_init": False}),
+    "Prodigy": ("prodigyopt", "Prodigy", {}),
+    "ProdigyPlusScheduleFree": ("prodigyplus", "ProdigyPlusScheduleFree", {}),
+    "CAME": ("pytorch_optimizer", "CAME", {}),
+}
+SCHEDULE_FREE = ("RAdamScheduleFree", "ProdigyPlusScheduleFree")
+
+
+class OptimizerArgError(ValueError):
+    pass
+
+
+def parse_optimizer_args(items: Iterable[str]) -> dict[str, Any]:
+    """["weight_decay=0.01", "betas=0.9,0.99"] -> {"weight_decay": 0.01, "betas": (0.9, 0.99)}."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise OptimizerArgError(f"optimizer.optimizer_args: '{item}' is not key=value")
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = {"true": True, "false": False}.get(text.strip().lower(), text.strip())
+        out[key.strip()] = value
+    return out
+
+
+def make_optimizer(name: str, param_groups: list[dict], lr: float, args: Iterable[str] = ()) -> torch.optim.Optimizer:
+    """Build optimizer `name` over `param_groups` (each may carry its own "lr")."""
+    module, cls_name, defaults = OPTIMIZERS[name]
+    cls = getattr(importlib.import_module(module), cls_name)
+    kwargs = {**defaults, **parse_optimizer_args(args)}
+    try:
+        return cls(param_groups, lr=lr, **kwargs)
+    except TypeError as exc:
+        raise OptimizerArgError(f"optimizer.optimizer_args: {name} rejected {sorted(kwargs)}: {exc}") from None
+
+
+def set_train_mode(optimizer: torch.optim.Optimizer, training: bool) -> None:
+    """Schedule-free optimizers keep two weight sequences; they must be told when we evaluate or save."""
+    method = getattr(optimizer, "train" if training else "eval", None)
+    if callable(method):
+        method()
+
+
+def make_scheduler(name: str, optimizer, *, warmup_steps: int, total_steps: int, num_cycles: int, power: float):
+    if name == "adafactor":
+        from transformers.optimization import AdafactorSchedule
+
+        return AdafactorSchedule(optimizer, initial_lr=optimizer.param_groups[0]["lr"])
+    from diffusers.optimization import get_scheduler
+
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps,
+                         num_cycles=num_cycles, power=power)

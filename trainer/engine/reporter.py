@@ -1,0 +1,116 @@
+"""Reports a run through its files: events.jsonl, TensorBoard scalars, train.log and a console line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+from trainer.events import EventWriter
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Reporter:
+    def __init__(self, run_dir: Path, tb_dir: Path, tracker_name: str = "", console=sys.stdout):
+        self.run_dir = Path(run_dir)
+        self.events = EventWriter(self.run_dir)
+        self.log = self._make_logger(self.run_dir / "train.log")
+        self.console = console
+        self.tb_dir = tb_dir
+        self._tb = None
+        self._tracker_name = tracker_name
+        self._window: deque[float] = deque(maxlen=100)
+        self._t0 = None
+        self._step0 = 0
+
+    @staticmethod
+    def _make_logger(path: Path) -> logging.Logger:
+        logger = logging.getLogger(f"danlu.run.{path.parent.name}")
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        logger.handlers[:] = [handler]
+        return logger
+
+    @property
+    def tb(self):
+        if self._tb is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.tb_dir))
+        return self._tb
+
+    def status(self, message: str, fraction: float | None = None) -> None:
+        self.events.emit("status", message=message, fraction=fraction)
+        self.log.info(message)
+        print(f"[danlu] {message}", file=self.console, flush=True)
+
+    def warning(self, message: str, hint: str = "") -> None:
+        self.events.emit("warning", message=message, hint=hint)
+        self.log.warning(f"{message} {hint}".strip())
+        print(f"[danlu] warning: {message} {hint}".strip(), file=self.console, flush=True)
+
+    def error(self, message: str, hint: str = "") -> None:
+        self.events.emit("error", message=message, hint=hint)
+        self.log.error(f"{message} {hint}".strip())
+        print(f"[danlu] error: {message}\n[danlu] hint: {hint}", file=self.console, flush=True)
+
+    def started(self, *, total_steps: int, epochs: int, steps_per_epoch: int, images: int, device: str,
+                family: str, start_step: int = 0) -> None:
+        self._t0, self._step0 = time.time(), start_step
+        self.events.emit("started", total_steps=total_steps, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                         images=images, device=device, family=family, start_step=start_step)
+        self.log.info(f"training {total_steps} steps, {epochs} epochs, {images} images on {device}")
+
+    def progress(self, *, step: int, total: int, epoch: int, epochs: int, loss: float, lrs: dict[str, float]) -> None:
+        self._window.append(loss)
+        avg = sum(self._window) / len(self._window)
+        elapsed = time.time() - (self._t0 or time.time())
+        done = step - self._step0
+        it_s = done / elapsed if elapsed > 0 and done > 0 else None
+        eta = (total - step) / it_s if it_s else None
+        self.events.emit("progress", step=step, total=total, epoch=epoch, epochs=epochs, loss=loss, avg_loss=avg,
+                         lr=lrs, it_s=it_s, eta_s=eta)
+        self.tb.add_scalar("loss/current", loss, step)
+        self.tb.add_scalar("loss/average", avg, step)
+        self.tb.add_scalar("epoch", epoch, step)
+        for part, value in lrs.items():
+            self.tb.add_scalar(f"lr/{part}", value, step)
+        speed = f"{it_s:.2f} it/s" if it_s else "- it/s"
+        line = (f"step {step}/{total} epoch {epoch}/{epochs} loss {loss:.4f} avg {avg:.4f} {speed} "
+                f"eta {_fmt_eta(eta)}")
+        self.log.info(line)
+        print(f"[danlu] {line}", file=self.console, flush=True)
+
+    def sample(self, *, step: int, epoch: int, path: Path, prompt: str, image) -> None:
+        import numpy as np
+
+        self.events.emit("sample", step=step, epoch=epoch, path=str(path), prompt=prompt)
+        self.tb.add_image(f"samples/{path.stem.rsplit('_', 1)[-1]}", np.asarray(image), step, dataformats="HWC")
+        self.log.info(f"sample {path.name}: {prompt}")
+
+    def saved(self, *, step: int, epoch: int, path: Path, kind: str) -> None:
+        self.events.emit("saved", step=step, epoch=epoch, path=str(path), kind=kind)
+        self.log.info(f"saved {kind} {path}")
+        print(f"[danlu] saved {kind}: {path}", file=self.console, flush=True)
+
+    def end(self, kind: str, *, step: int, outputs: list[str], message: str = "") -> None:
+        self.events.emit(kind, step=step, outputs=outputs, message=message)
+        self.log.info(f"{kind} at step {step}. {message}".strip())
+        print(f"[danlu] {kind} at step {step}", file=self.console, flush=True)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+        self.events.close()
+        for handler in self.log.handlers:
+            handler.close()

@@ -1,0 +1,83 @@
+"""Entry point of a training run: config checks, signals, the session, and the final event."""
+
+from __future__ import annotations
+
+import os
+import signal
+import traceback
+from pathlib import Path
+
+from trainer.config import TrainConfig, check, errors_of, save_config
+from trainer.engine.errors import EngineError, hint_for
+from trainer.engine.loop import LossExploded
+from trainer.engine.reporter import Reporter
+from trainer.events import PID_FILE
+
+
+def default_model_cache(run_dir: Path) -> Path:
+    """<workspace>/models/hub when the run sits in <workspace>/runs/<id>, else ~/.cache/danlu."""
+    run_dir = Path(run_dir).resolve()
+    if run_dir.parent.name == "runs":
+        return run_dir.parent.parent / "models" / "hub"
+    return Path.home() / ".cache" / "danlu" / "hub"
+
+
+def _install_signal_handlers() -> dict:
+    flag = {"stop": False}
+
+    def handler(signum, frame):
+        if flag["stop"]:  # a second Ctrl+C means "now"
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, handler)
+        except ValueError:  # not the main thread (e.g. called from a test runner thread)
+            pass
+    return flag
+
+
+def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> int:
+    """Run one training; returns the process exit code (0 finished/stopped, 1 failed, 2 invalid config)."""
+    from trainer.engine.session import Session
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "config.toml").exists():
+        save_config(cfg, run_dir / "config.toml")
+    (run_dir / PID_FILE).write_text(str(os.getpid()), encoding="utf-8")
+    tb_dir = Path(cfg.logging.logging_dir) / (cfg.logging.log_prefix + run_dir.name) if cfg.logging.logging_dir \
+        else run_dir / "tb"
+    rep = Reporter(run_dir, tb_dir, cfg.logging.log_tracker_name)
+    flag = _install_signal_handlers()
+    session = None
+    try:
+        errors = errors_of(check(cfg))
+        for f in check(cfg):
+            if f.level == "warning":
+                rep.warning(f.text("en"))
+        if errors:
+            rep.error("the configuration is invalid: " + "; ".join(f.text("en") for f in errors),
+                      "Fix the fields named above.")
+            return 2
+        session = Session(cfg, run_dir, rep, model_cache or default_model_cache(run_dir), lambda: flag["stop"])
+        outcome = session.run()
+        rep.end(outcome, step=session.progress.global_step, outputs=session.outputs)
+        return 0
+    except LossExploded as exc:
+        rep.error(exc.message, exc.hint)
+        return 1
+    except EngineError as exc:
+        rep.error(exc.message, exc.hint)
+        return 1
+    except KeyboardInterrupt:
+        rep.error("interrupted twice: stopped without saving", "Press Ctrl+C once to stop with a save.")
+        return 130
+    except Exception as exc:  # the user must see any failure in the page, not only in a console
+        rep.log.error(traceback.format_exc())
+        rep.error(f"{type(exc).__name__}: {exc}", hint_for(exc))
+        return 1
+    finally:
+        rep.close()
+        (run_dir / PID_FILE).unlink(missing_ok=True)

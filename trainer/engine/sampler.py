@@ -1,0 +1,68 @@
+"""Preview images during training, with the sampler and prompts the user chose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from trainer.engine.prompts import parse_prompts
+from trainer.engine.textenc import diffusers_clip_skip
+
+SCHEDULERS = {
+    "ddim": ("DDIMScheduler", {}),
+    "pndm": ("PNDMScheduler", {}),
+    "lms": ("LMSDiscreteScheduler", {}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
+    "heun": ("HeunDiscreteScheduler", {}),
+    "dpm_2": ("KDPM2DiscreteScheduler", {}),
+    "dpm_2_a": ("KDPM2AncestralDiscreteScheduler", {}),
+    "dpmsolver++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+}
+
+
+def make_scheduler(name: str, config):
+    import diffusers
+
+    cls_name, kwargs = SCHEDULERS[name]
+    return getattr(diffusers, cls_name).from_config(config, **kwargs)
+
+
+def generate_samples(cfg, models, *, step: int, epoch: int, out_dir: Path, reporter) -> list[Path]:
+    """Render every prompt with the current LoRA. Global RNG state is left untouched, so a run with previews
+    trains exactly like one without."""
+    from diffusers import StableDiffusionPipeline
+
+    s = cfg.sampling
+    prompts = parse_prompts(s.sample_prompts, negative=s.sample_negative_prompt, width=s.sample_width,
+                            height=s.sample_height, seed=s.sample_seed, steps=s.sample_steps, cfg=s.sample_cfg)
+    if not prompts:
+        return []
+    pipe = StableDiffusionPipeline(
+        vae=models.vae, text_encoder=models.text_encoder, tokenizer=models.tokenizer, unet=models.unet,
+        scheduler=make_scheduler(s.sample_sampler, models.noise_scheduler.config), safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    was_training = (models.unet.training, models.text_encoder.training)
+    models.unet.eval()
+    models.text_encoder.eval()
+    device = next(models.unet.parameters()).device
+    autocast = torch.autocast(device.type, enabled=device.type == "cuda")
+    with torch.random.fork_rng(devices=[]), torch.no_grad(), autocast:
+        for i, p in enumerate(prompts):
+            generator = torch.Generator(device="cpu").manual_seed(p.seed)
+            image = pipe(p.prompt, negative_prompt=p.negative or None, width=p.width, height=p.height,
+                         num_inference_steps=p.steps, guidance_scale=p.cfg, generator=generator,
+                         clip_skip=diffusers_clip_skip(cfg.other.clip_skip)).images[0]
+            path = out_dir / f"{cfg.save.output_name}_e{epoch:04d}_s{step:07d}_{i:02d}.png"
+            image.save(path)
+            reporter.sample(step=step, epoch=epoch, path=path, prompt=p.prompt, image=image)
+            paths.append(path)
+    models.unet.train(was_training[0])
+    models.text_encoder.train(was_training[1])
+    return paths

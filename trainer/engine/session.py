@@ -1,0 +1,170 @@
+"""One training run from start to end: build, (resume,) loop over epochs, save, preview, stop."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+
+from trainer.config import TrainConfig
+from trainer.data.loader import collate_batch
+from trainer.engine import checkpoint as ckpt
+from trainer.engine.build import build_optimizer, load_models, resolution_of
+from trainer.engine.data import build_data
+from trainer.engine.loop import StepRunner, lrs_of, out_dir_of, steps_per_epoch, total_steps
+from trainer.engine.optim import SCHEDULE_FREE, set_train_mode
+from trainer.engine.precision import pick_device, resolve_precision
+from trainer.engine.sampler import generate_samples
+from trainer.events import stop_requested
+
+
+class Session:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, reporter, model_cache: Path, stop_flag):
+        self.cfg, self.run_dir, self.rep, self.model_cache = cfg, run_dir, reporter, model_cache
+        self.stop_flag = stop_flag  # callable: True once SIGINT/SIGTERM arrived
+        self.out_dir = out_dir_of(cfg, run_dir)
+        self.outputs: list[str] = []
+        self.started_at = time.time()
+
+    # --- setup -------------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        cfg, s = self.cfg, self.cfg.speed
+        set_seed(cfg.training.seed)
+        self.prec = resolve_precision(s.mixed_precision, full_fp16=s.full_fp16, full_bf16=s.full_bf16,
+                                      no_half_vae=s.no_half_vae, device=pick_device(), warn=self.rep.warning)
+        self.rep.status("loading the base model")
+        self.models = load_models(cfg, self.prec, self.model_cache, self.rep.status)
+        self.data = build_data(cfg, self.models, self.rep)
+        ga = cfg.training.gradient_accumulation_steps
+        self.per_epoch = steps_per_epoch(len(self.data.sampler.epoch_batches()), ga)
+        self.total, self.epochs = total_steps(cfg, self.per_epoch)
+        self.optimizer, self.scheduler, self.lr_names = build_optimizer(cfg, self.models, self.total)
+        self.acc = Accelerator(mixed_precision=self.prec.mixed, gradient_accumulation_steps=ga,
+                               cpu=self.prec.device == "cpu")
+        self.optimizer, self.scheduler = self.acc.prepare(self.optimizer, self.scheduler)
+        self.runner = StepRunner(cfg, self.models, self.acc, self.optimizer, self.scheduler,
+                                 self.models.lora.parameters())
+        self.progress = ckpt.Progress()
+        if cfg.save.resume:
+            self.progress = ckpt.load_state(Path(cfg.save.resume), models=self.models.lora.models,
+                                            optimizer=self.optimizer, scheduler=self.scheduler)
+            self.rep.status(f"resumed from {cfg.save.resume} at step {self.progress.global_step}")
+            self.rep._window.extend(self.progress.loss_window)
+
+    # --- saving ------------------------------------------------------------------------------------------
+    def save_lora(self, name: str) -> Path:
+        from trainer.networks.kohya_format import to_kohya_state_dict
+        from trainer.networks.metadata import build_metadata
+        from trainer.networks.save import save_lora
+
+        cfg, o, n = self.cfg, self.cfg.optimizer, self.cfg.network
+        set_train_mode(self.optimizer, False)
+        meta = build_metadata(
+            network_dim=n.network_dim, network_alpha=n.network_alpha, base_model_version="sd_v1",
+            network_module=n.network_module,
+            network_args={"conv_dim": n.conv_dim, "conv_alpha": n.conv_alpha} if n.conv_dim else {},
+            output_name=name, resolution=resolution_of(cfg), num_train_images=self.data.num_train_images,
+            num_epochs=self.epochs, steps=self.progress.global_step, learning_rate=o.learning_rate,
+            unet_lr=o.unet_lr, text_encoder_lr=o.text_encoder_lr, optimizer=o.optimizer_type,
+            lr_scheduler=o.lr_scheduler, tag_frequency=self.data.tag_frequency, bucket_info=self.data.bucket_info,
+            training_started_at=self.started_at,
+        )
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = save_lora(self.out_dir / f"{name}.safetensors", to_kohya_state_dict(self.models.lora, "sd15"), meta,
+                         cfg.save.save_precision)
+        set_train_mode(self.optimizer, True)
+        if str(path) not in self.outputs:
+            self.outputs.append(str(path))
+        self.rep.saved(step=self.progress.global_step, epoch=self.progress.epoch, path=path, kind="lora")
+        return path
+
+    def save_state(self, name: str) -> Path:
+        self.progress.loss_window = list(self.rep._window)
+        folder = ckpt.save_state(self.out_dir / f"{name}{ckpt.STATE_SUFFIX}", models=self.models.lora.models,
+                                 optimizer=self.optimizer, scheduler=self.scheduler, progress=self.progress)
+        self.rep.saved(step=self.progress.global_step, epoch=self.progress.epoch, path=folder, kind="state")
+        return folder
+
+    def save(self, name: str, with_state: bool) -> None:
+        self.save_lora(name)
+        if with_state:
+            self.save_state(name)
+
+    # --- the loop ----------------------------------------------------------------------------------------
+    def run(self) -> str:
+        """Train until done or stopped. Returns "finished" or "stopped"."""
+        self.setup()
+        cfg, p = self.cfg, self.progress
+        self.rep.started(total_steps=self.total, epochs=self.epochs, steps_per_epoch=self.per_epoch,
+                         images=self.data.num_train_images, device=self.prec.device, family=cfg.model.family,
+                         start_step=p.global_step)
+        if cfg.optimizer.optimizer_type in SCHEDULE_FREE:
+            set_train_mode(self.optimizer, True)
+        while p.epoch < self.epochs and p.global_step < self.total:
+            if self._run_epoch() == "stopped":
+                self.save(cfg.save.output_name, with_state=True)
+                return "stopped"
+        self.save(cfg.save.output_name, with_state=cfg.save.save_state)
+        return "finished"
+
+    def _loader(self) -> DataLoader:
+        s = self.cfg.speed
+        self.data.sampler.set_epoch(self.progress.epoch, self.progress.batches_in_epoch)
+        workers = s.max_data_loader_n_workers
+        return DataLoader(self.data.dataset, batch_sampler=self.data.sampler, collate_fn=collate_batch,
+                          num_workers=workers, persistent_workers=bool(workers) and s.persistent_data_loader_workers)
+
+    def _run_epoch(self) -> str | None:
+        p, cfg = self.progress, self.cfg
+        for batch in self._loader():
+            result = self.runner.step(batch, p.global_step)
+            p.batches_in_epoch += 1
+            if not result.synced:
+                continue
+            p.global_step += 1
+            self.rep.progress(step=p.global_step, total=self.total, epoch=p.epoch + 1, epochs=self.epochs,
+                              loss=result.loss, lrs=lrs_of(self.optimizer, self.lr_names))
+            self._after_step()
+            if self._stop_wanted():
+                return "stopped"
+            if p.global_step >= self.total:
+                break
+        p.epoch += 1
+        p.batches_in_epoch = 0
+        self._after_epoch()
+        return None
+
+    def _stop_wanted(self) -> bool:
+        return self.stop_flag() or stop_requested(self.run_dir)
+
+    def _after_step(self) -> None:
+        s, sm, step = self.cfg.save, self.cfg.sampling, self.progress.global_step
+        if s.save_every_n_steps and step % s.save_every_n_steps == 0 and step < self.total:
+            self.save(ckpt.step_name(s.output_name, step), with_state=s.save_state)
+            if s.save_last_n_steps:
+                ckpt.prune(self.out_dir, s.output_name, max(1, s.save_last_n_steps // s.save_every_n_steps),
+                           "step*")
+        if sm.sample_every_n_steps and step % sm.sample_every_n_steps == 0:
+            self.sample()
+
+    def _after_epoch(self) -> None:
+        s, sm, epoch = self.cfg.save, self.cfg.sampling, self.progress.epoch
+        last = epoch >= self.epochs or self.progress.global_step >= self.total
+        if s.save_every_n_epochs and epoch % s.save_every_n_epochs == 0 and not last:
+            self.save(ckpt.epoch_name(s.output_name, epoch), with_state=s.save_state)
+            ckpt.prune(self.out_dir, s.output_name, s.save_last_n_epochs, "0*")
+        if sm.sample_every_n_epochs and (epoch % sm.sample_every_n_epochs == 0 or last):
+            self.sample()
+
+    def sample(self) -> None:
+        try:
+            generate_samples(self.cfg, self.models, step=self.progress.global_step, epoch=self.progress.epoch,
+                             out_dir=self.run_dir / "samples", reporter=self.rep)
+        except (ValueError, RuntimeError) as exc:  # a bad prompt must not end a long run
+            self.rep.warning(f"preview images failed: {exc}", "Check sampling.sample_prompts.")
+        finally:
+            torch.cuda.empty_cache() if torch.cuda.is_available() else None

@@ -1,0 +1,160 @@
+"""Turn a base-model spec (local path or Hugging Face repo id) into a local path, downloading with progress."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+import huggingface_hub
+from huggingface_hub import errors as hf_errors
+from tqdm.auto import tqdm
+
+Progress = Callable[[str, float], None]
+
+# Diffusers subfolders a trainer needs; safety_checker, feature_extractor, image_encoder are skipped.
+COMPONENTS = ("scheduler", "tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2", "unet", "vae",
+              "transformer")
+# Plain fp32 weights, possibly sharded; variants (`.fp16.`, `.non_ema.`, `.ema.`) have an extra dot part.
+_WEIGHTS = re.compile(r"^(diffusion_pytorch_model|model)(-\d+-of-\d+)?\.(safetensors|bin)$")
+_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+_REPO_FILE = re.compile(r"^([\w.-]+/[\w.-]+)/(.+\.(safetensors|ckpt))$")
+LOCAL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+
+
+class ModelSourceError(ValueError):
+    """The spec names nothing loadable; the message names it and says what to do."""
+
+
+def resolve_base_model(spec: str, cache_dir: Path, progress: Progress | None = None) -> Path:
+    """Return a local path for `spec`: a diffusers folder or a single checkpoint file.
+
+    Local folders and files are returned as they are. `org/name` downloads the diffusers files a trainer
+    needs into `cache_dir` (the Hugging Face cache layout, so a second call is instant and works offline);
+    `org/name/file.safetensors` downloads that one file. `progress(message, fraction)` is told as it goes.
+    """
+    spec = spec.strip()
+    if not spec:
+        raise ModelSourceError("no base model given: enter a local path or a Hugging Face id like org/name.")
+    local = Path(spec).expanduser()
+    if local.exists():
+        return _check_local(local)
+    repo_file = _REPO_FILE.match(spec)
+    if repo_file:
+        return _download(repo_file.group(1), [repo_file.group(2)], Path(cache_dir), progress) / repo_file.group(2)
+    if _REPO_ID.match(spec):
+        try:
+            files = _list_files(spec)
+        except ModelSourceError:
+            cached = _cached_snapshot(spec, Path(cache_dir))  # offline, but downloaded before
+            if cached is None:
+                raise
+            return cached
+        return _download(spec, select_repo_files(spec, files), Path(cache_dir), progress)
+    raise ModelSourceError(f"base model not found: {spec}. No such file or folder here, and it is not a "
+                           f"Hugging Face id (org/name). Check the path for typos.")
+
+
+def _check_local(path: Path) -> Path:
+    if path.is_dir() or path.suffix.lower() in LOCAL_SUFFIXES:
+        return path
+    raise ModelSourceError(f"{path} is not a model: use a diffusers folder or a {'/'.join(LOCAL_SUFFIXES)} file.")
+
+
+def select_repo_files(repo_id: str, files: list[str]) -> list[str]:
+    """The files of a repo a trainer needs: model_index.json, and per component its configs, tokenizer
+    files and one copy of the weights (fp32 safetensors, else fp32 .bin). A repo without model_index.json
+    is taken as a single component (e.g. a VAE repo with config.json at its root)."""
+    folders = COMPONENTS if "model_index.json" in files else ("",)
+    chosen = ["model_index.json"] if "model_index.json" in files else []
+    for folder in folders:
+        inside = [f for f in files if str(PurePosixPath(f).parent) == (folder or ".")]
+        names = {f: PurePosixPath(f).name for f in inside}
+        chosen += [f for f in inside if names[f].endswith((".json", ".txt", ".model")) or folder.startswith("tok")]
+        weights = [f for f in inside if _WEIGHTS.match(names[f])]
+        safetensors = [f for f in weights if f.endswith(".safetensors")]
+        chosen += safetensors or weights
+    chosen = sorted(set(chosen))
+    if not any(_WEIGHTS.match(PurePosixPath(f).name) for f in chosen):
+        raise ModelSourceError(
+            f"{repo_id} has no diffusers fp32 weights Danlu can use. If it holds a single checkpoint, enter "
+            f"it as {repo_id}/<file>.safetensors.")
+    return chosen
+
+
+def _list_files(repo_id: str) -> list[str]:
+    try:
+        return list(huggingface_hub.list_repo_files(repo_id))
+    except Exception as exc:
+        raise ModelSourceError(_explain(repo_id, exc)) from exc
+
+
+def _cached_snapshot(repo_id: str, cache_dir: Path) -> Path | None:
+    try:
+        return Path(huggingface_hub.snapshot_download(repo_id, cache_dir=cache_dir, local_files_only=True))
+    except Exception:
+        return None
+
+
+def download_files(repo_id: str, files: list[str], cache_dir: Path, progress: Progress | None = None) -> Path:
+    """Download `files` of a hub repo into `cache_dir` with progress; return the local snapshot folder."""
+    return _download(repo_id, files, Path(cache_dir), progress)
+
+
+def _download(repo_id: str, files: list[str], cache_dir: Path, progress: Progress | None) -> Path:
+    report = progress or (lambda message, fraction: None)
+    snapshot = None
+    for i, name in enumerate(files):
+        report(f"Downloading {repo_id}: {name} ({i + 1}/{len(files)})", i / len(files))
+        try:
+            local = huggingface_hub.hf_hub_download(repo_id, name, cache_dir=cache_dir,
+                                                    tqdm_class=_file_progress(report, repo_id, name, i, len(files)))
+        except Exception as exc:
+            raise ModelSourceError(_explain(repo_id, exc)) from exc
+        snapshot = Path(local).parents[len(PurePosixPath(name).parts) - 1]
+    report(f"Downloaded {repo_id}", 1.0)
+    return snapshot
+
+
+def _file_progress(report: Progress, repo_id: str, name: str, index: int, count: int) -> type[tqdm]:
+    """A tqdm class that turns huggingface_hub's byte counter into `report` calls for the whole download."""
+
+    class FileBar(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True  # no console bar; the GUI shows the progress
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            super().update(n)
+            if self.total:
+                share = min(self.n / self.total, 1.0)
+                report(f"Downloading {repo_id}: {name} ({index + 1}/{count}, {share:.0%})", (index + share) / count)
+
+    return FileBar
+
+
+def _explain(repo_id: str, exc: Exception) -> str:
+    if isinstance(exc, hf_errors.GatedRepoError):
+        return (f"{repo_id} is gated: accept its licence on huggingface.co, then log in with "
+                f"`huggingface-cli login` (or set HF_TOKEN) and try again.")
+    if isinstance(exc, hf_errors.RepositoryNotFoundError):
+        return (f"{repo_id} was not found on the Hugging Face Hub: check the id for typos; if it is private, "
+                f"log in with `huggingface-cli login` (or set HF_TOKEN).")
+    # LocalEntryNotFoundError ("not reachable and not cached") is a subclass of EntryNotFoundError.
+    if isinstance(exc, hf_errors.LocalEntryNotFoundError) or _is_network_error(exc):
+        return (f"could not download {repo_id}: the Hugging Face Hub is unreachable and it is not in the "
+                f"cache. Are you offline? Behind a firewall set HF_ENDPOINT to a mirror, or download the model "
+                f"and enter its local path.")
+    if isinstance(exc, (hf_errors.EntryNotFoundError, hf_errors.RevisionNotFoundError)):
+        return f"{repo_id}: file missing in the repo ({exc}). Check the file name."
+    return f"could not download {repo_id}: {exc}"
+
+
+def _is_network_error(exc: BaseException | None) -> bool:
+    # httpx's ConnectError/ReadTimeout are not OSError subclasses, so look along the chain by name too.
+    while exc is not None:
+        if isinstance(exc, (ConnectionError, TimeoutError)) or "Connect" in type(exc).__name__ \
+                or "Timeout" in type(exc).__name__:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

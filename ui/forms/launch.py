@@ -1,0 +1,40 @@
+"""Handing a checked config to the run manager, and placing the live run monitor, for both training tabs."""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from trainer.config import ConfigError, TrainConfig, effective_config
+
+log = logging.getLogger(__name__)
+
+
+def enqueue(ctx, cfg: TrainConfig, name: str) -> tuple[str | None, str]:
+    """(run id, message) after queuing `cfg`; (None, why not) when it could not be queued."""
+    manager = ctx.shared.get("runs")  # looked up now, not at build time: the manager may be made after the tabs
+    if manager is None:
+        return None, ctx.t("forms.no_manager")
+    try:
+        # The run gets the effective config (custom TOML applied), so its config.toml is exactly what ran;
+        # applying it again in the engine changes nothing.
+        run_id = manager.enqueue(effective_config(cfg), name)
+    except (ConfigError, OSError, ValueError, RuntimeError) as exc:
+        log.exception("enqueue failed")
+        return None, ctx.t("forms.enqueue_failed", error=str(exc))
+    return run_id, ctx.t("forms.queued", run_id=run_id)
+
+
+def place_monitor(ctx, run_state: gr.State, key: str) -> None:
+    """The run monitor for the run id in `run_state`, where it is called; nothing if ui.runs is not there yet.
+
+    `key` prefixes the monitor's element ids (f"{key}-progress", f"{key}-outputs", ...)."""
+    try:
+        from ui.runs.monitor import build_run_monitor
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("ui.runs", "ui.runs.monitor"):
+            raise  # a real bug inside the monitor must not be hidden
+        log.warning("ui.runs.monitor is not available; the training tabs show no live monitor")
+        return
+    build_run_monitor(ctx, run_state, key=key)

@@ -1,0 +1,135 @@
+"""The live run panel: progress, loss chart, log tail, samples, Stop/Kill, outputs and "load settings".
+
+It polls the run's files once a second (gr.Timer). Each poll folds only new events (RunManager caches
+a summary per run) and sends a component only when its fingerprint changed, so an idle panel costs
+almost nothing. With no run id it follows the running run, else the newest: a reload re-attaches.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import gradio as gr
+
+from trainer.config import load_config
+from ui.runs import view
+from ui.runs.status import tail_lines
+
+_COUNTER = itertools.count()
+PARTS = ("progress", "status", "loss", "log", "samples", "outputs", "stop", "kill", "load")
+
+
+def build_run_monitor(ctx, run_id: gr.State, key: str | None = None) -> None:
+    """Lay out the panel here and wire it to `run_id` (a gr.State holding a run id or None).
+
+    Elements get ids `<key>-progress`, `<key>-loss`, `<key>-stop`, ... (key "run" for the first panel
+    on the page, then "run1", "run2"; pass `key` for stable names) and the class `run-<part>`.
+    """
+    n = next(_COUNTER)
+    key = key or ("run" if n == 0 else f"run{n}")
+    w = _layout(ctx.t, key)
+    flags = {"form": False}  # whether the Expert tab registered a form; known only after all tabs exist
+    shown, prints = gr.State(None), gr.State({})
+    timer = gr.Timer(1.0, active=True)
+    outputs = [w[p] for p in PARTS] + [shown, prints]
+
+    def tick(requested, prev):
+        return _poll(ctx, requested, prev or {}, flags["form"])
+
+    timer.tick(tick, [run_id, prints], outputs, show_progress="hidden", queue=False)
+    run_id.change(tick, [run_id, gr.State({})], outputs, show_progress="hidden", queue=False)
+    mgr = ctx.shared["runs"]
+    w["stop"].click(lambda r: r and mgr.stop(r), [shown], None, queue=False)
+    w["kill"].click(lambda r: r and mgr.kill(r), [shown], None, queue=False)
+    ctx.shared.setdefault("after_build", []).append(lambda: _wire_load(ctx, w["load"], shown, flags))
+
+
+def _layout(t, key: str) -> dict:
+    w: dict = {}
+
+    def ids(part):
+        return {"elem_id": f"{key}-{part}", "elem_classes": [f"run-{part}"]}
+
+    with gr.Group():
+        w["progress"] = gr.HTML(view.progress_html(t, None, None), **ids("progress"))
+        with gr.Row():
+            w["stop"] = gr.Button(t("runs.stop"), variant="secondary", visible=False, scale=0, **ids("stop"))
+            w["kill"] = gr.Button(t("runs.kill"), variant="stop", visible=False, scale=0, **ids("kill"))
+            w["load"] = gr.Button(t("runs.load_settings"), visible=False, scale=0, **ids("load"))
+        w["status"] = gr.Markdown("", **ids("status"))
+        w["outputs"] = gr.File(label=t("runs.outputs"), file_count="multiple", interactive=False,
+                               visible=False, **ids("outputs"))
+        with gr.Row():
+            w["loss"] = gr.LinePlot(view.loss_frame(None), x="step", y="value", color="series",
+                                    label=t("runs.loss"), height=260, **ids("loss"))
+            w["samples"] = gr.Gallery(label=t("runs.samples"), columns=4, height=260, **ids("samples"))
+        w["log"] = gr.Textbox(label=t("runs.log"), lines=8, max_lines=8, interactive=False,
+                              autoscroll=True, **ids("log"))
+    return w
+
+
+def resolve(mgr, requested: str | None) -> str | None:
+    """The run to draw: the one asked for if it exists, else the running one, else the newest."""
+    if requested and (mgr.runs_dir / requested / "config.toml").exists():
+        return requested
+    current = mgr.current()
+    if current:
+        return current
+    queue = mgr.queued()
+    runs = sorted((p.name for p in mgr.runs_dir.iterdir() if (p / "events.jsonl").exists()), reverse=True)
+    return runs[0] if runs else (queue[0] if queue else None)
+
+
+def _poll(ctx, requested, prev: dict, has_form: bool) -> list:
+    mgr, t = ctx.shared["runs"], ctx.t
+    run = resolve(mgr, requested)
+    s = mgr.summary(run) if run else None
+    run_dir = mgr.run_dir(run) if run else None
+    ended = s is not None and s.status in view.ENDED
+    log_path = run_dir / "train.log" if run_dir else None
+    marks = {
+        "progress": (run, s and s.status, s and s.step, s and s.message),
+        "status": (run, s and s.status, ended),
+        "loss": (run, s and len(s.losses)),
+        "log": (run, log_path.stat().st_size if log_path and log_path.exists() else -1),
+        "samples": (run, s and len(s.samples)),
+        "outputs": (run, ended, s and tuple(s.outputs)),
+        "stop": (run, s and s.status), "kill": (run, s and s.status), "load": (run, ended, has_form),
+    }
+    render = {
+        "progress": lambda: view.progress_html(t, run, s),
+        "status": lambda: view.status_md(t, s),
+        "loss": lambda: view.loss_frame(s),
+        "log": lambda: tail_lines(log_path, 15) if log_path else "",
+        "samples": lambda: view.sample_items(s),
+        "outputs": lambda: _outputs_update(ctx, run_dir, s, ended),
+        "stop": lambda: gr.update(visible=bool(s) and s.status in ("running", "queued")),
+        "kill": lambda: gr.update(visible=bool(s) and s.status == "running"),
+        "load": lambda: gr.update(visible=ended and has_form),
+    }
+    values = [render[p]() if marks[p] != prev.get(p) else gr.skip() for p in PARTS]
+    return values + [run, marks]
+
+
+def _outputs_update(ctx, run_dir: Path | None, s, ended: bool):
+    if not ended or run_dir is None:
+        return gr.update(visible=False, value=None)
+    # Only files inside the workspace can be served (launch(allowed_paths=[workspace])).
+    files = [p for p in view.output_files(run_dir, s) if Path(p).resolve().is_relative_to(ctx.workspace)]
+    return gr.update(visible=bool(files), value=files or None)
+
+
+def _wire_load(ctx, button: gr.Button, shown: gr.State, flags: dict) -> None:
+    """Runs after every tab is built, when the Expert tab's form (if any) exists."""
+    form, tabs = ctx.shared.get("expert_form"), ctx.shared.get("tabs")
+    if form is None:
+        return
+    flags["form"] = True
+    mgr = ctx.shared["runs"]
+
+    def load(run):
+        cfg = load_config(mgr.run_dir(run) / "config.toml")
+        return list(form.values_for(cfg)) + ([gr.Tabs(selected="expert")] if tabs is not None else [])
+
+    button.click(load, [shown], list(form.components) + ([tabs] if tabs is not None else []))

@@ -1,0 +1,93 @@
+"""Pure renderers for the run monitor: summary -> HTML, chart data, file lists. No Gradio events here."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from trainer.events import RunSummary
+
+MAX_POINTS = 400  # the chart is redrawn each poll: thin long runs to keep it light
+ENDED = ("finished", "stopped", "failed", "crashed", "killed")
+
+
+def fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def status_label(t, status: str) -> str:
+    return t(f"runs.status_{status}") if status else ""
+
+
+def progress_html(t, run_id: str | None, s: RunSummary | None) -> str:
+    if not run_id or s is None:
+        return f"<div class='danlu-run-empty'>{html.escape(t('runs.no_run'))}</div>"
+    frac = s.step / s.total if s.total else 0.0
+    it_s = f"{s.it_s:.2f}" if s.it_s else "—"
+    loss = f"{s.loss:.4f}" if s.loss is not None else "—"
+    detail = t("runs.progress_detail", step=s.step, total=s.total or "?", epoch=s.epoch, epochs=s.epochs or "?",
+               it_s=it_s, eta=fmt_eta(s.eta_s), loss=loss)
+    note = html.escape(s.message) if s.status == "running" and s.message and not s.step else ""
+    return (
+        f"<div data-run='{html.escape(run_id)}' data-status='{s.status}' data-step='{s.step}'>"
+        f"<div><b>{html.escape(run_id)}</b> — {html.escape(status_label(t, s.status))}</div>"
+        "<div style='background:var(--neutral-200,#ddd);border-radius:6px;height:14px;margin:6px 0'>"
+        f"<div style='width:{frac * 100:.1f}%;height:14px;border-radius:6px;"
+        "background:var(--color-accent,#f97316)'></div></div>"
+        f"<div>{html.escape(detail)}</div><div><small>{note}</small></div></div>"
+    )
+
+
+def status_md(t, s: RunSummary | None) -> str:
+    """The verdict once a run ended: what happened and, for failures, the engine's message and hint."""
+    if s is None or s.status not in ENDED:
+        return ""
+    lines = [f"**{status_label(t, s.status)}**"]
+    if s.status in ("failed", "crashed", "killed") and s.message:
+        lines.append(f"```\n{s.message.strip()}\n```")
+    if s.hint:
+        lines.append(f"{t('runs.hint')}: {s.hint}")
+    for warning in s.warnings[-3:]:
+        lines.append(f"- ⚠ {warning}")
+    return "\n\n".join(lines)
+
+
+def loss_frame(s: RunSummary | None) -> pd.DataFrame:
+    rows = (s.losses if s else [])
+    stride = max(1, len(rows) // MAX_POINTS)
+    rows = rows[::stride] + ([rows[-1]] if rows and (len(rows) - 1) % stride else [])
+    data = [(st, "loss", loss) for st, loss, _ in rows] + [(st, "avg", avg) for st, _, avg in rows]
+    return pd.DataFrame(data, columns=["step", "series", "value"])
+
+
+def sample_items(s: RunSummary | None, limit: int = 24) -> list[tuple[str, str]]:
+    items = []
+    for event in (s.samples if s else [])[-limit:]:
+        path = event.get("path", "")
+        if path and Path(path).exists():
+            items.append((path, f"{event.get('step', '')}: {event.get('prompt', '')}"[:80]))
+    return items
+
+
+def output_files(run_dir: Path, s: RunSummary | None) -> list[str]:
+    """LoRA files the engine reported, else whatever is in output/ (a crashed run may have saved some)."""
+    paths = [p for p in (s.outputs if s else []) if Path(p).is_file()]
+    if not paths and (run_dir / "output").is_dir():
+        paths = [str(p) for p in sorted((run_dir / "output").glob("*.safetensors"))]
+    return paths
+
+
+def history_rows(t, runs: list[tuple[str, RunSummary]]) -> list[list]:
+    rows = []
+    for run_id, s in runs:
+        loss = round(s.avg_loss if s.avg_loss is not None else (s.loss or 0.0), 5) if s.losses else None
+        outputs = ", ".join(Path(p).name for p in s.outputs)
+        rows.append([run_id, status_label(t, s.status), f"{s.step}/{s.total or '?'}", loss, outputs])
+    return rows

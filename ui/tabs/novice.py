@@ -1,0 +1,227 @@
+"""Novice tab (SD1.5): a preset, a GPU-memory tier, a base model, a dataset folder, a few names, one Start.
+
+Everything else comes from presets (trainer.config.presets). The few fields shown are schema parameters,
+so their labels and help come from the schema; the plan above the button is computed by trainer.data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import gradio as gr
+
+from trainer.config import ConfigError, TrainConfig, apply_overlay, check, errors_of
+from trainer.config.presets import apply_presets, list_presets
+from trainer.config.schema import params_by_path
+from ui.forms import from_widget, label_of, make_component
+from ui.forms.feedback import summary_text
+from ui.forms.launch import enqueue, place_monitor
+from ui.forms.plan import plan_run
+
+TITLE = "novice.title"
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_DATASET = ROOT / "assets" / "demo_dataset"
+DEMO = "danlu-demo"  # dropdown value of the bundled demo model (built on first Start)
+SD15_HUB = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+MODEL = "model.base_model"
+# The schema parameters this tab shows besides the base model; their values override the presets.
+FIELDS = ("dataset.train_data_dir", "caption.trigger_word", "save.output_name", "training.max_train_epochs")
+EPOCHS = "training.max_train_epochs"
+MODEL_SUFFIXES = (".safetensors", ".ckpt")
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def available() -> bool:
+    return True
+
+
+def build(ctx) -> None:
+    t = ctx.t
+    gr.Markdown(t("novice.intro"))
+    w: dict = {"ctx": ctx}
+    novice = list_presets("novice")
+    memory = sorted(list_presets("memory"), key=_gigabytes)
+    with gr.Row():
+        w["preset"] = gr.Radio([(p.label(ctx.lang), p.name) for p in novice], value=novice[0].name,
+                               label=t("novice.preset"), elem_id="novice-preset", scale=2)
+        w["memory"] = gr.Dropdown([(p.label(ctx.lang), p.name) for p in memory], value=memory[0].name,
+                                  label=t("novice.memory"), info=t("novice.memory_info"), elem_id="novice-memory")
+    _model_row(w, ctx)
+    # The epochs shown start as the default presets' (the demo overlay's, for the default demo model).
+    start = {w["preset"]: novice[0].name, w["memory"]: memory[0].name, w["model"]: DEMO, w["custom"]: ""}
+    defaults = {FIELDS[0]: str(DEMO_DATASET), EPOCHS: _preset_epochs(w, start)}
+    with gr.Row():
+        for path in FIELDS:
+            w[path] = make_component(params_by_path()[path], ctx.lang, value=defaults.get(path), elem_prefix="novice")
+    w["plan"] = gr.Markdown("", elem_id="novice-plan")
+    w["start"] = gr.Button(t("novice.start"), variant="primary", size="lg", elem_id="novice-start")
+    w["msg"] = gr.Markdown("", elem_id="novice-msg")
+    w["run_id"] = gr.State(None)
+    place_monitor(ctx, w["run_id"], key="novice-run")
+    _wire(w)
+
+
+def _model_row(w: dict, ctx) -> None:
+    p = params_by_path()[MODEL]
+    with gr.Row():
+        w["model"] = gr.Dropdown(model_choices(ctx), value=DEMO, label=label_of(p), info=p.help(ctx.lang),
+                                 scale=3, elem_id="novice-model")
+        w["custom"] = gr.Textbox(label=ctx.t("novice.custom_path"), info=ctx.t("novice.custom_path_info"),
+                                 scale=3, elem_id="novice-custom-model")
+        w["refresh"] = gr.Button(ctx.t("novice.refresh"), scale=0, min_width=140, size="sm")
+
+
+def _gigabytes(preset) -> int:
+    """Memory tiers in size order; the number comes from the preset's own title ("8 GB GPU")."""
+    found = re.search(r"\d+", preset.title.get("en", ""))
+    return int(found.group()) if found else 0
+
+
+def model_choices(ctx) -> list[tuple[str, str]]:
+    """The demo model, SD1.5 from the Hub, then the diffusers folders and checkpoint files in models/."""
+    out = [(ctx.t("novice.demo_model"), DEMO), (ctx.t("novice.hub_sd15"), SD15_HUB)]
+    folder = ctx.models_dir
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        # Hidden entries are half-built models; the demo model is offered by name above.
+        if entry.name.startswith(".") or entry.name.startswith(DEMO):
+            continue
+        if (entry / "model_index.json").is_file() or entry.suffix.lower() in MODEL_SUFFIXES:
+            out.append((ctx.t("novice.local_model", name=entry.name), str(entry)))
+    return out
+
+
+def _wire(w: dict) -> None:
+    inputs = {w["preset"], w["memory"], w["model"], w["custom"], *(w[p] for p in FIELDS)}
+    gr.on([w["preset"].change, w["model"].change], lambda d: _preset_epochs(w, d),
+          inputs={w["preset"], w["memory"], w["model"]}, outputs=[w[EPOCHS]])
+    # triggers=None: run on page load and whenever an input changes, so the plan is always current.
+    gr.on(None, lambda d: _plan_text(w, d), inputs=inputs, outputs=[w["plan"]], show_progress="hidden")
+    w["refresh"].click(lambda: gr.update(choices=model_choices(w["ctx"])), outputs=[w["model"]])
+    w["start"].click(lambda d: (yield from _start(w, d)), inputs=inputs,
+                     outputs=[w["msg"], w["run_id"], w["start"]])
+
+
+# ---- building the config --------------------------------------------------------------------------
+def _model_value(data: dict, w: dict) -> str:
+    return (data[w["custom"]] or "").strip() or (data[w["model"]] or "")
+
+
+def preset_names(data: dict, w: dict) -> list[str]:
+    """Novice preset, then memory tier, then (for the demo model) the demo overlay, which must win."""
+    names = [data[w["preset"]]] + ([data[w["memory"]]] if data[w["memory"]] else [])
+    if _model_value(data, w) == DEMO:
+        names += [p.name for p in list_presets("demo")]
+    return names
+
+
+def build_config(w: dict, data: dict, base_model: str) -> TrainConfig:
+    """Presets, then this tab's fields. Raises ConfigError naming the field on a bad value."""
+    overlay: dict = {"model": {"base_model": base_model}} if base_model else {}
+    for path in FIELDS:
+        value, bad = from_widget(params_by_path()[path], data[w[path]])
+        if bad:
+            raise ConfigError([bad])
+        group, name = path.split(".")
+        overlay.setdefault(group, {})[name] = value
+    return apply_overlay(apply_presets(preset_names(data, w)), overlay)
+
+
+def _preset_epochs(w: dict, data: dict) -> int:
+    """Show the chosen presets' epochs, so the number the user sees is the one that will be used."""
+    return apply_presets(preset_names(data, w)).training.max_train_epochs
+
+
+def model_problem(w: dict, value: str) -> str | None:
+    """Why `value` cannot be a base model, or None. Hub ids cannot be checked offline; paths can."""
+    t = w["ctx"].t
+    if not value:
+        return t("novice.model_empty")
+    if value == DEMO or Path(value).expanduser().exists():
+        return None
+    looks_like_path = value.startswith((".", "/", "~", "\\")) or ":" in value or value.endswith(MODEL_SUFFIXES)
+    if HUB_ID.fullmatch(value) and not looks_like_path:
+        return None
+    return t("novice.model_missing", path=value)
+
+
+def dataset_problem(w: dict, cfg: TrainConfig):
+    """(plan, None) for a usable dataset, else (None, message)."""
+    t = w["ctx"].t
+    if not cfg.dataset.train_data_dir.strip():
+        return None, t("novice.dataset_empty")
+    plan = plan_run(cfg)
+    return (plan, None) if plan.ok else (None, t("novice.dataset_missing", detail=plan.error))
+
+
+# ---- callbacks --------------------------------------------------------------------------------------
+def _plan_text(w: dict, data: dict) -> str:
+    t, lang = w["ctx"].t, w["ctx"].lang
+    model = _model_value(data, w)
+    try:
+        cfg = build_config(w, data, model if model != DEMO else "")
+    except ConfigError as exc:
+        return summary_text(exc.findings, lang)
+    plan, problem = dataset_problem(w, cfg)
+    if problem:
+        return problem
+    lines = [t("novice.plan_title"), ""] + [f"- {line}" for line in _plan_lines(t, cfg, plan, model)]
+    if plan.problems:
+        lines.append(t("novice.plan_problems", n=len(plan.problems), first=plan.problems[0]))
+    bad_model = model_problem(w, model)
+    return "\n".join(lines + ([bad_model] if bad_model else []))
+
+
+def _plan_lines(t, cfg: TrainConfig, plan, model: str) -> list[str]:
+    subsets = ", ".join(t("novice.plan_subset", name=n, count=c, repeats=r) for n, c, r in plan.subsets)
+    tr = cfg.training
+    total = (t("novice.plan_max_steps", total=plan.total_steps) if tr.max_train_steps
+             else t("novice.plan_total", epochs=tr.max_train_epochs, total=plan.total_steps))
+    shown_model = t("novice.demo_model") if model == DEMO else f"`{model}`"
+    return [
+        t("novice.plan_images", images=plan.images, folders=len(plan.subsets), subsets=subsets),
+        t("novice.plan_epoch", repeated=plan.repeated, batch=tr.train_batch_size, steps=plan.steps_per_epoch),
+        total,
+        t("novice.plan_model", model=shown_model),
+        t("novice.plan_output", name=cfg.save.output_name),
+    ]
+
+
+def _start(w: dict, data: dict):
+    """A generator: the button is disabled while it works, so a double click queues one run, not two."""
+    t = w["ctx"].t
+    busy = t("novice.building_demo") if _model_value(data, w) == DEMO else ""
+    yield {w["start"]: gr.update(interactive=False), w["msg"]: busy}
+    try:
+        result = _start_run(w, data)
+    except Exception as exc:  # show it in the page; the server log has the traceback
+        log.exception("novice start failed")
+        result = {w["msg"]: f"❌ {exc}"}
+    yield {**result, w["start"]: gr.update(interactive=True)}
+
+
+def _start_run(w: dict, data: dict) -> dict:
+    ctx = w["ctx"]
+    model = _model_value(data, w)
+    problem = model_problem(w, model)
+    try:
+        cfg = build_config(w, data, "" if model == DEMO else model)
+    except ConfigError as exc:
+        return {w["msg"]: ctx.t("novice.settings_bad") + "\n\n" + summary_text(exc.findings, ctx.lang)}
+    problem = problem or dataset_problem(w, cfg)[1]
+    if problem:
+        return {w["msg"]: problem}
+    if model == DEMO:
+        from trainer.models.tiny import ensure_demo_model  # pulls in diffusers: only when the demo is used
+
+        cfg = apply_overlay(cfg, {"model": {"base_model": str(ensure_demo_model(ctx.models_dir))}})
+    findings = check(cfg, for_training=True)
+    if errors_of(findings):
+        return {w["msg"]: ctx.t("novice.settings_bad") + "\n\n" + summary_text(findings, ctx.lang)}
+    run_id, message = enqueue(ctx, cfg, cfg.save.output_name)
+    out = {w["msg"]: message}
+    if run_id is not None:
+        out[w["run_id"]] = run_id
+    return out
