@@ -13,7 +13,6 @@ from trainer.models.sd15_single_file import sd15_to_ldm_state_dict
 from trainer.models.tiny import build_tiny_sd15, save_tiny
 
 
-
 @pytest.fixture(scope="module")
 def tiny_ldm():
     pipe = build_tiny_sd15(four_level=True)

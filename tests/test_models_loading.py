@@ -9,6 +9,7 @@ import torch
 from diffusers import DDPMScheduler, FlowMatchEulerDiscreteScheduler
 from safetensors.torch import save_file
 
+from trainer.models.detect import ModelFormatError
 from trainer.models.hub import ModelSourceError
 from trainer.models.loading import WrongModelError, load_flux, load_sd15, load_sdxl, load_vae
 from trainer.models.tiny import save_tiny
@@ -100,3 +101,10 @@ def test_vae_folder_without_config_is_explained(tmp_path):
     (tmp_path / "novae").mkdir()
     with pytest.raises(WrongModelError, match="novae has no config.json"):
         load_vae(str(tmp_path / "novae"), cache_dir=tmp_path)
+
+
+def test_folder_with_missing_weights_names_the_folder(tmp_path):
+    broken = save_tiny("sd15", tmp_path / "broken")
+    (broken / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(ModelFormatError, match="broken: could not load the model.*download the model again"):
+        load_sd15(str(broken), cache_dir=tmp_path)

@@ -14,7 +14,7 @@ from diffusers.loaders.single_file_utils import (
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from trainer.models.detect import detect_family, family_from_keys
+from trainer.models.detect import ModelFormatError, detect_family, family_from_keys
 from trainer.models.loading import SD15_CONFIG, load_sd15, load_vae
 from trainer.models.sd15_single_file import text_encoder_to_ldm, unet_to_ldm, vae_to_ldm
 from trainer.models.tiny import save_tiny
@@ -101,3 +101,11 @@ def test_shipped_clip_tokenizer_is_clip_vit_l():
     assert len(tok) == 49408 and tok.model_max_length == 77
     # Token ids of OpenAI's CLIP tokenizer (lower-cased; "a</w>" is 320, "photo</w>" 1125, "cat</w>" 2368).
     assert tok("A photo of a CAT").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+
+
+def test_single_file_without_a_text_encoder_is_explained(tiny_single, tmp_path):
+    file, folder = tiny_single
+    unet_and_vae = {k: v for k, v in load_file(str(file)).items() if not k.startswith("cond_stage_model.")}
+    save_file(unet_and_vae, str(tmp_path / "no_te.safetensors"))
+    with pytest.raises(ModelFormatError, match="no_te.safetensors: could not load the model"):
+        load_sd15(str(tmp_path / "no_te.safetensors"), cache_dir=tmp_path, config=folder)

@@ -23,7 +23,7 @@ BUILDERS = {"sd15": build_tiny_sd15, "sdxl": build_tiny_sdxl, "flux": build_tiny
 def _generate(pipe) -> np.ndarray:
     extra = {"max_sequence_length": 16} if "Flux" in type(pipe).__name__ else {}
     pipe.set_progress_bar_config(disable=True)
-    return pipe("a red circle", num_inference_steps=2, height=64, width=64, output_type="np",
+    return pipe("a red circle", num_inference_steps=2, height=32, width=32, output_type="np",
                 generator=torch.Generator().manual_seed(0), **extra).images
 
 
@@ -45,13 +45,17 @@ def test_t5_tokenizer_is_byte_level():
 def test_tiny_pipeline_generates_and_reloads_identically(family, tmp_path):
     pipe = BUILDERS[family](seed=0)
     image = _generate(pipe)
-    assert image.shape == (1, 64, 64, 3) and np.isfinite(image).all()
+    assert image.shape == (1, 32, 32, 3) and np.isfinite(image).all()
 
     folder = save_tiny(family, tmp_path / family, seed=0)
     reloaded = DiffusionPipeline.from_pretrained(folder, local_files_only=True)
     assert type(reloaded) is type(pipe)
-    # Same weights; only float summation order may differ after a reload.
-    np.testing.assert_allclose(_generate(reloaded), image, rtol=0, atol=1e-5)
+    for name, component in pipe.components.items():
+        if isinstance(component, torch.nn.Module):
+            saved, loaded = component.state_dict(), getattr(reloaded, name).state_dict()
+            assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved), name
+    # CPU kernels are not bit-reproducible from run to run (the same Flux pipeline differs by ~2e-4).
+    np.testing.assert_allclose(_generate(reloaded), image, rtol=0, atol=2e-3)
 
 
 def test_seed_decides_the_weights():
@@ -87,3 +91,15 @@ def test_demo_model_is_built_once_and_rebuilt_when_half_written(tmp_path):
     pipe = DiffusionPipeline.from_pretrained(folder, local_files_only=True)
     assert tuple(pipe.unet.config.block_out_channels) == (32, 64)
     assert [p.name for p in tmp_path.iterdir()] == ["danlu-demo-sd15"]  # no staging folder left behind
+
+
+def test_clip_bpe_builder_rejects_a_file_that_is_not_clips(tmp_path):
+    import gzip
+
+    from trainer.models.tokenizer import write_clip_tokenizer_from_bpe
+
+    bpe = tmp_path / "short.txt.gz"
+    with gzip.open(bpe, "wt", encoding="utf-8") as fh:
+        fh.write("#version: 0.2\nt h\nth e</w>\n")
+    with pytest.raises(ValueError, match="short.txt.gz: not CLIP's BPE merges file"):
+        write_clip_tokenizer_from_bpe(bpe, tmp_path / "tok")

@@ -63,9 +63,9 @@ def test_sd15_shapes_and_true_alpha(sd15):
     pipe, lora = sd15
     sd = to_kohya_state_dict(lora, "sd15")
     proj_in = "lora_unet_down_blocks_0_attentions_0_proj_in"
-    channels = pipe.unet.down_blocks[0].attentions[0].proj_in.in_channels
-    assert sd[f"{proj_in}.lora_down.weight"].shape == (4, channels, 1, 1)
-    assert sd[f"{proj_in}.lora_up.weight"].shape == (channels, 4, 1, 1)
+    conv = pipe.unet.down_blocks[0].attentions[0].proj_in.base_layer  # the 1x1 Conv2d peft wraps
+    assert sd[f"{proj_in}.lora_down.weight"].shape == (4, conv.in_channels, 1, 1)
+    assert sd[f"{proj_in}.lora_up.weight"].shape == (conv.out_channels, 4, 1, 1)
     q = "lora_te_text_model_encoder_layers_0_self_attn_q_proj"
     hidden = pipe.text_encoder.config.hidden_size
     assert sd[f"{q}.lora_down.weight"].shape == (4, hidden)

@@ -39,7 +39,7 @@ def test_chinese_labels_history_and_reload_reattach(start_app, page, tmp_path):
         running.wait_for()
         assert "训练中" in page.locator("#runs-progress").inner_text()
         first_step = int(running.get_attribute("data-step"))
-        screenshot(page, "tab-runs")
+        screenshot(page, "tab-runs-zh")
         page.reload()
         page.get_by_role("tab", name="训练记录").click()
         page.wait_for_function(

@@ -47,10 +47,11 @@ def tensorboard_wsgi(logdir: Path):
     )
 
 
-def guarded(asgi_app, gradio_app):
+def guarded(asgi_app):
     """Wrap an ASGI app so it answers only to a browser logged in to Gradio (when --auth is on).
 
-    Gradio keeps its sessions in `app.tokens`, keyed by the access-token cookie it sets at /login.
+    Gradio keeps its sessions in `app.tokens`, keyed by the access-token cookie it sets at /login;
+    `scope["app"]` is Gradio's app, so the check needs no handle created after launch.
     """
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, RedirectResponse
@@ -58,7 +59,8 @@ def guarded(asgi_app, gradio_app):
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return await asgi_app(scope, receive, send)
-        if gradio_app.auth is not None and not _logged_in(Request(scope), gradio_app):
+        gradio_app = scope.get("app")
+        if getattr(gradio_app, "auth", None) is not None and not _logged_in(Request(scope), gradio_app):
             return await PlainTextResponse("Not authenticated: log in to Danlu first", 401)(scope, receive, send)
         if _path_in_mount(scope) == "":
             # TensorBoard's page loads its data with relative URLs: it must be opened as /tensorboard/.
@@ -79,15 +81,13 @@ def _logged_in(request, gradio_app) -> bool:
     return token is not None and token in gradio_app.tokens
 
 
-def mount_tensorboard(gradio_app, logdir: Path) -> None:
-    """Add /tensorboard to the FastAPI app Gradio built, ahead of Gradio's own routes."""
+def tensorboard_route(logdir: Path):
+    """The /tensorboard mount. Given to Gradio's FastAPI app at construction (app_kwargs routes), so it
+    is matched before Gradio's own routes and exists before the server answers its first request."""
     from a2wsgi import WSGIMiddleware
     from starlette.routing import Mount
 
-    tb = WSGIMiddleware(tensorboard_wsgi(logdir), workers=4)
-    route = Mount(TB_PATH, app=guarded(tb, gradio_app))
-    # Routes are matched in order on each request, so inserting first is enough even while serving.
-    gradio_app.router.routes.insert(0, route)
+    return Mount(TB_PATH, app=guarded(WSGIMiddleware(tensorboard_wsgi(logdir), workers=4)))
 
 
 def _patient_url_ok() -> None:
@@ -116,7 +116,7 @@ def serve(args: argparse.Namespace, workspace: Path) -> int:
     demo = build_app(workspace, lang=args.lang)
     host = "0.0.0.0" if args.listen else "127.0.0.1"
     # launch() (not our own uvicorn) because only launch() creates a --share link; it returns at once
-    # with prevent_thread_lock, and TensorBoard is added to its app before anyone can reach it.
+    # with prevent_thread_lock and we block below.
     demo.queue().launch(
         server_name=host,
         server_port=args.port,
@@ -125,10 +125,10 @@ def serve(args: argparse.Namespace, workspace: Path) -> int:
         inbrowser=args.inbrowser,
         root_path=args.root_path or None,
         allowed_paths=[str(workspace)],  # outputs and samples are downloaded from the workspace
+        app_kwargs={"routes": [tensorboard_route(workspace / "runs")]},
         prevent_thread_lock=True,
         quiet=True,
     )
-    mount_tensorboard(demo.server_app, workspace / "runs")
     shown = "127.0.0.1" if args.listen else host
     print(f"Danlu: open http://{shown}:{demo.server_port}{args.root_path or ''}/", flush=True)
     if args.listen:

@@ -7,15 +7,17 @@ the model's own scheduler config, whatever sampler the model ships with.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from diffusers import DDPMScheduler, FlowMatchEulerDiscreteScheduler
+from diffusers.loaders.single_file_utils import SingleFileComponentError
 
-from trainer.models.detect import detect_family
-from trainer.models.hub import Progress, download_files, resolve_base_model
+from trainer.models.detect import ModelFormatError, detect_family
+from trainer.models.hub import ModelSourceError, Progress, download_files, resolve_base_model
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "model_configs"
 SD15_CONFIG = ASSETS / "sd15"
@@ -79,20 +81,25 @@ def load_sd15(spec: str, *, vae: str | None = None, cache_dir: Path, dtype: torc
     """Load an SD1.5 base model. `config` is the diffusers-layout folder of json configs (and tokenizer)
     used for single files; it defaults to Danlu's assets/model_configs/sd15 (the real SD1.5 architecture)."""
     path = _resolve(spec, "sd15", cache_dir, progress)
-    from diffusers import StableDiffusionPipeline
-
-    if path.is_dir():
-        pipe = StableDiffusionPipeline.from_pretrained(path, dtype=dtype, safety_checker=None,
-                                                       feature_extractor=None, requires_safety_checker=False)
-    else:
-        config_dir = Path(config) if config else SD15_CONFIG
-        pipe = StableDiffusionPipeline.from_single_file(
-            str(path), config=str(config_dir), local_files_only=True, dtype=dtype,
-            tokenizer=_clip_tokenizer(config_dir, cache_dir, progress), safety_checker=None,
-            feature_extractor=None, requires_safety_checker=False)
+    with _loading(path):
+        pipe = _sd15_pipeline(path, dtype, config, cache_dir, progress)
     vae_model = load_vae(vae, cache_dir=cache_dir, dtype=dtype, config=config, progress=progress) if vae else pipe.vae
     return SD15Parts(unet=pipe.unet, vae=vae_model, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer,
                      noise_scheduler=DDPMScheduler.from_config(pipe.scheduler.config), source_path=path)
+
+
+def _sd15_pipeline(path: Path, dtype: torch.dtype, config: str | Path | None, cache_dir: Path,
+                   progress: Progress | None):
+    from diffusers import StableDiffusionPipeline
+
+    if path.is_dir():
+        return StableDiffusionPipeline.from_pretrained(path, dtype=dtype, safety_checker=None,
+                                                       feature_extractor=None, requires_safety_checker=False)
+    config_dir = Path(config) if config else SD15_CONFIG
+    return StableDiffusionPipeline.from_single_file(
+        str(path), config=str(config_dir), local_files_only=True, dtype=dtype,
+        tokenizer=_clip_tokenizer(config_dir, cache_dir, progress), safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False)
 
 
 def load_sdxl(spec: str, *, vae: str | None = None, cache_dir: Path, dtype: torch.dtype = torch.float32,
@@ -102,7 +109,8 @@ def load_sdxl(spec: str, *, vae: str | None = None, cache_dir: Path, dtype: torc
     _require_folder(path, "SDXL", "stabilityai/stable-diffusion-xl-base-1.0")
     from diffusers import StableDiffusionXLPipeline
 
-    pipe = StableDiffusionXLPipeline.from_pretrained(path, dtype=dtype, add_watermarker=False)
+    with _loading(path):
+        pipe = StableDiffusionXLPipeline.from_pretrained(path, dtype=dtype, add_watermarker=False)
     vae_model = load_vae(vae, cache_dir=cache_dir, dtype=dtype, progress=progress) if vae else pipe.vae
     return SDXLParts(unet=pipe.unet, vae=vae_model, text_encoder=pipe.text_encoder,
                      text_encoder_2=pipe.text_encoder_2, tokenizer=pipe.tokenizer, tokenizer_2=pipe.tokenizer_2,
@@ -116,7 +124,8 @@ def load_flux(spec: str, *, cache_dir: Path, dtype: torch.dtype = torch.float32,
     _require_folder(path, "Flux", "black-forest-labs/FLUX.1-dev")
     from diffusers import FluxPipeline
 
-    pipe = FluxPipeline.from_pretrained(path, dtype=dtype)
+    with _loading(path):
+        pipe = FluxPipeline.from_pretrained(path, dtype=dtype)
     return FluxParts(transformer=pipe.transformer, vae=pipe.vae, text_encoder=pipe.text_encoder,
                      tokenizer=pipe.tokenizer, text_encoder_2=pipe.text_encoder_2, tokenizer_2=pipe.tokenizer_2,
                      noise_scheduler=FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config),
@@ -135,10 +144,25 @@ def load_vae(spec: str, *, cache_dir: Path, dtype: torch.dtype = torch.float32, 
         if sub is None and not (path / "config.json").is_file():
             raise WrongModelError(f"VAE folder {path} has no config.json (nor vae/config.json): "
                                   f"point at a diffusers VAE folder or a single VAE file.")
-        return AutoencoderKL.from_pretrained(path, subfolder=sub, dtype=dtype)
+        with _loading(path):
+            return AutoencoderKL.from_pretrained(path, subfolder=sub, dtype=dtype)
     config_dir = Path(config) if config else SD15_CONFIG
-    return AutoencoderKL.from_single_file(str(path), config=str(config_dir), subfolder="vae",
-                                          local_files_only=True, dtype=dtype)
+    with _loading(path):
+        return AutoencoderKL.from_single_file(str(path), config=str(config_dir), subfolder="vae",
+                                              local_files_only=True, dtype=dtype)
+
+
+@contextmanager
+def _loading(path: Path):
+    """Turn the libraries' load failures (missing or torn weight files, mismatched shapes) into one error
+    that names the model and the likely fix."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError, RuntimeError, SingleFileComponentError) as exc:
+        if isinstance(exc, (ModelFormatError, ModelSourceError, WrongModelError)):
+            raise
+        raise ModelFormatError(f"{path}: could not load the model ({type(exc).__name__}: {exc}). Files may be "
+                               f"missing or incomplete: download the model again, or pick another.") from exc
 
 
 def _resolve(spec: str, wanted: str, cache_dir: Path, progress: Progress | None) -> Path:

@@ -114,9 +114,13 @@ class LoraSet:
             out.update({f"{component}.{k}": v for k, v in sd.items()})
         return out
 
-    def load_module_tensors(self, tensors: dict[str, dict[str, LoraTensors]]) -> None:
-        """Copy weights and alphas in, after checking names and shapes against the injected layers."""
-        check_against_layers(self, tensors)
+    def load_module_tensors(self, tensors: dict[str, dict[str, LoraTensors]],
+                            names: dict[tuple[str, str], str] | None = None) -> None:
+        """Copy weights and alphas in, after checking names and shapes against the injected layers.
+
+        `names` ((component, path) -> file name) lets error messages use the names the file uses.
+        """
+        check_against_layers(self, tensors, names)
         for component, modules in tensors.items():
             peft_sd = {}
             layers = self.layers(component)
@@ -134,11 +138,12 @@ class LoraSet:
         The file's alphas replace the configured ones, so the loaded network computes what the file says.
         Raises ValueError naming missing or unexpected modules, or layers whose rank/shape differs.
         """
-        from trainer.networks.kohya_format import from_kohya_state_dict
+        from trainer.networks.kohya_format import from_kohya_state_dict, kohya_names
         from trainer.networks.save import read_lora
 
         state_dict = source if isinstance(source, dict) else read_lora(source)[0]
-        self.load_module_tensors(from_kohya_state_dict(state_dict, self, family=family))
+        tensors = from_kohya_state_dict(state_dict, self, family=family)
+        self.load_module_tensors(tensors, kohya_names(self, family))
 
 
 def _set_alpha(layer: LoraLayer, adapter: str, alpha: float, weight: float) -> None:
@@ -151,15 +156,17 @@ def _describe(names: list[str], limit: int = 8) -> str:
     return shown + (f" ... (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
-def check_against_layers(lora_set: LoraSet, tensors: dict[str, dict[str, LoraTensors]]) -> None:
+def check_against_layers(lora_set: LoraSet, tensors: dict[str, dict[str, LoraTensors]],
+                         names: dict[tuple[str, str], str] | None = None) -> None:
     """Raise one ValueError that names every missing/unexpected module and every rank/shape mismatch."""
+    names = names or {}
     problems = []
     for component in sorted(set(tensors) - set(lora_set.models)):
         problems.append(f"weights for {component}, which is not being trained ({len(tensors[component])} modules)")
     for component in lora_set.models:
         layers, given = lora_set.layers(component), tensors.get(component, {})
-        missing = sorted(set(layers) - set(given))
-        unexpected = sorted(set(given) - set(layers))
+        missing = sorted(names.get((component, p), p) for p in set(layers) - set(given))
+        unexpected = sorted(names.get((component, p), p) for p in set(given) - set(layers))
         if missing:
             problems.append(f"missing in the file for {component}: {_describe(missing)}")
         if unexpected:
@@ -169,7 +176,7 @@ def check_against_layers(lora_set: LoraSet, tensors: dict[str, dict[str, LoraTen
                     tuple(layers[name].lora_B[lora_set.adapter_name].weight.shape))
             got = (tuple(given[name].down.shape), tuple(given[name].up.shape))
             if want != got:
-                problems.append(f"{component} {name}: file has down/up {got}, the network expects {want} "
+                problems.append(f"{names.get((component, name), name)}: file has down/up {got}, the network expects {want} "
                                 f"(a different network_dim/conv_dim?)")
     if problems:
         raise ValueError("LoRA weights do not fit this network:\n  " + "\n  ".join(problems))

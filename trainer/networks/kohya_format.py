@@ -43,7 +43,16 @@ def kohya_module_name(component: str, path: str, family: str, prefix_map: dict[s
     prefix = _TE_PREFIXES[family].get(component)
     if prefix is None:
         raise ValueError(f"family {family!r} has no text encoder called {component!r}")
-    return prefix + path.replace(".", "_")
+    return prefix + clip_kohya_path(path).replace(".", "_")
+
+
+def clip_kohya_path(path: str) -> str:
+    """CLIP module path as kohya files spell it, always under `text_model.`.
+
+    transformers 5 dropped the `text_model` wrapper from CLIPTextModel (not from
+    CLIPTextModelWithProjection), but every kohya file names `text_model.encoder.layers.N...`.
+    """
+    return path if path.startswith("text_model.") else f"text_model.{path}"
 
 
 def kohya_names(lora_set: LoraSet, family: str = "sd15") -> dict[tuple[str, str], str]:

@@ -109,7 +109,13 @@ def download_model(name: str, cache_dir: str | Path, on_progress: DownloadProgre
         from huggingface_hub import hf_hub_download
 
         kwargs = {"tqdm_class": _progress_tqdm(filename, on_progress)} if on_progress else {}
-        hf_hub_download(repo_id=repo, filename=filename, local_dir=folder, **kwargs)
+        try:
+            hf_hub_download(repo_id=repo, filename=filename, local_dir=folder, **kwargs)
+        except Exception as exc:  # network, auth, disk: all mean "no model", said in one clear line
+            raise RuntimeError(
+                f"could not download {filename} of {repo} into {folder}: {exc} -- check the network, "
+                f"or download the files yourself and give their folder as the local model folder"
+            ) from exc
     return folder
 
 
@@ -117,10 +123,12 @@ def _progress_tqdm(filename: str, on_progress: DownloadProgress):
     from tqdm.auto import tqdm
 
     class _Reporting(tqdm):  # huggingface_hub drives this bar; we forward its counts
+        done = 0  # counted here too: a disabled bar (HF_HUB_DISABLE_PROGRESS_BARS) does not count
+
         def update(self, n=1):
-            shown = super().update(n)
-            on_progress(filename, int(self.n), int(self.total or 0))
-            return shown
+            self.done += n or 0
+            on_progress(filename, int(self.done), int(self.total or 0))
+            return super().update(n)
 
     return _Reporting
 

@@ -54,9 +54,9 @@ def _layout(t, key: str) -> dict:
     with gr.Group():
         w["progress"] = gr.HTML(view.progress_html(t, None, None), **ids("progress"))
         with gr.Row():
-            w["stop"] = gr.Button(t("runs.stop"), variant="secondary", visible=False, scale=0, **ids("stop"))
-            w["kill"] = gr.Button(t("runs.kill"), variant="stop", visible=False, scale=0, **ids("kill"))
-            w["load"] = gr.Button(t("runs.load_settings"), visible=False, scale=0, **ids("load"))
+            w["stop"] = gr.Button(t("runs.stop"), variant="secondary", visible=False, **ids("stop"))
+            w["kill"] = gr.Button(t("runs.kill"), variant="stop", visible=False, **ids("kill"))
+            w["load"] = gr.Button(t("runs.load_settings"), visible=False, **ids("load"))
         w["status"] = gr.Markdown("", **ids("status"))
         w["outputs"] = gr.File(label=t("runs.outputs"), file_count="multiple", interactive=False,
                                visible=False, **ids("outputs"))

@@ -64,7 +64,9 @@ def loss_frame(s: RunSummary | None) -> pd.DataFrame:
     stride = max(1, len(rows) // MAX_POINTS)
     rows = rows[::stride] + ([rows[-1]] if rows and (len(rows) - 1) % stride else [])
     data = [(st, "loss", loss) for st, loss, _ in rows] + [(st, "avg", avg) for st, _, avg in rows]
-    return pd.DataFrame(data, columns=["step", "series", "value"])
+    frame = pd.DataFrame(data, columns=["step", "series", "value"])
+    # Typed even when empty: the plot picks quantitative vs nominal axes from the column dtypes.
+    return frame.astype({"step": "int64", "series": "str", "value": "float64"})
 
 
 def sample_items(s: RunSummary | None, limit: int = 24) -> list[tuple[str, str]]:

@@ -162,6 +162,12 @@ def _run(ctx, values: dict):
 
     try:
         options = _options(values)
+        typed = (values["folder"] or "").strip()
+        if not typed:  # Path("") is the server's working directory: never tag that by accident
+            raise ValueError(ctx.t("tagger.no_folder"))
+        folder = Path(typed).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"image folder '{folder}' does not exist or is not a folder")
         loader = _load(ctx, values)
         while True:
             try:
@@ -169,7 +175,6 @@ def _run(ctx, values: dict):
             except StopIteration as done:
                 model, provider = done.value
                 break
-        folder = Path((values["folder"] or "").strip()).expanduser()
         backup_dir = None
         if values["backup"] and values["existing"] != "skip":
             backup_dir = backup_folder_for(ctx.workspace / "backups" / "captions", folder)

@@ -1,0 +1,114 @@
+"""Saving LoRA files: precision, float32 alpha, ss_* metadata, the model hash, and atomic replacement."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+
+import pytest
+import torch
+
+from trainer.networks import save as save_module
+from trainer.networks.metadata import build_metadata
+from trainer.networks.save import read_lora, save_lora
+
+
+def _kohya_like(seed: int = 0) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        "lora_unet_mid_block_attentions_0_proj_in.lora_down.weight": torch.randn(4, 32, 1, 1, generator=gen),
+        "lora_unet_mid_block_attentions_0_proj_in.lora_up.weight": torch.randn(32, 4, 1, 1, generator=gen),
+        "lora_unet_mid_block_attentions_0_proj_in.alpha": torch.tensor(2.5),
+        "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": torch.randn(4, 32, generator=gen),
+        "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight": torch.randn(37, 4, generator=gen),
+        "lora_te_text_model_encoder_layers_0_mlp_fc1.alpha": torch.tensor(2.5),
+    }
+
+
+def _metadata(**overrides):
+    facts = dict(
+        network_dim=4, network_alpha=2.5, base_model_version="sd_v1", output_name="zk",
+        resolution=(64, 64), num_train_images=8, num_epochs=2, steps=40, learning_rate=1e-4, unet_lr=None,
+        text_encoder_lr=5e-5, optimizer="AdamW8bit", lr_scheduler="cosine",
+        network_args={"conv_dim": "4", "conv_alpha": "1"},
+        tag_frequency={"5_zk": {"zk": 8, "red circle": 1, "圆": 2}},
+        bucket_info={"buckets": {"0": {"resolution": [64, 64], "count": 8}}},
+        training_started_at=1700000000.5,
+    ) | overrides
+    return build_metadata(**facts)
+
+
+def test_metadata_values_are_strings_with_json_where_sd_scripts_uses_json():
+    meta = _metadata()
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())
+    assert meta["ss_network_module"] == "networks.lora"
+    assert meta["ss_network_dim"] == "4" and meta["ss_network_alpha"] == "2.5"
+    assert meta["ss_resolution"] == "(64, 64)"
+    assert meta["ss_base_model_version"] == "sd_v1"
+    assert meta["ss_unet_lr"] == "None" and meta["ss_text_encoder_lr"] == "5e-05"
+    assert json.loads(meta["ss_tag_frequency"]) == {"5_zk": {"zk": 8, "red circle": 1, "圆": 2}}
+    assert json.loads(meta["ss_network_args"]) == {"conv_dim": "4", "conv_alpha": "1"}
+    assert json.loads(meta["ss_bucket_info"])["buckets"]["0"]["count"] == 8
+    assert float(meta["ss_training_started_at"]) == 1700000000.5
+    assert float(meta["ss_training_finished_at"]) >= 1700000000.5  # defaults to now
+    empty = build_metadata(network_dim=8, network_alpha=8, base_model_version="sdxl_base_v1-0")
+    assert json.loads(empty["ss_bucket_info"]) is None and json.loads(empty["ss_tag_frequency"]) == {}
+    with pytest.raises(TypeError):
+        build_metadata(network_dim=8, network_alpha=8, base_model_version="sd_v1", netwrok_dim=4)
+
+
+@pytest.mark.parametrize(("precision", "dtype"), [("fp16", torch.float16), ("bf16", torch.bfloat16),
+                                                  ("float", torch.float32), ("fp32", torch.float32)])
+def test_precision_applies_to_weights_but_alpha_stays_float32(tmp_path, precision, dtype):
+    sd = _kohya_like()
+    path = save_lora(tmp_path / "a.safetensors", sd, _metadata(), precision=precision)
+    tensors, meta = read_lora(path)
+    assert set(tensors) == set(sd)
+    for key, tensor in tensors.items():
+        if key.endswith(".alpha"):
+            assert tensor.dtype == torch.float32 and tensor.dim() == 0 and tensor.item() == 2.5
+        else:
+            assert tensor.dtype == dtype
+            torch.testing.assert_close(tensor.float(), sd[key], atol=2e-2, rtol=2e-2)
+    assert meta["ss_network_dim"] == "4"
+    assert json.loads(meta["ss_tag_frequency"])["5_zk"]["圆"] == 2
+
+
+def test_model_hash_is_sha256_of_the_bytes_after_the_header(tmp_path):
+    path = save_lora(tmp_path / "a.safetensors", _kohya_like(), _metadata(), precision="fp16")
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    assert read_lora(path)[1]["sshs_model_hash"] == hashlib.sha256(data[8 + n:]).hexdigest()
+    # Metadata does not enter the hash; the weights do.
+    other_meta = save_lora(tmp_path / "b.safetensors", _kohya_like(), _metadata(output_name="x"), "fp16")
+    other_weights = save_lora(tmp_path / "c.safetensors", _kohya_like(seed=1), _metadata(), "fp16")
+    hashes = [read_lora(p)[1]["sshs_model_hash"] for p in (path, other_meta, other_weights)]
+    assert hashes[0] == hashes[1] != hashes[2]
+
+
+def test_unknown_precision_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="fp8"):
+        save_lora(tmp_path / "a.safetensors", _kohya_like(), {}, precision="fp8")
+
+
+@pytest.mark.parametrize("fail_in", ["fsync", "replace"])
+def test_interrupted_save_leaves_the_old_file_intact(tmp_path, monkeypatch, fail_in):
+    path = save_lora(tmp_path / "lora.safetensors", _kohya_like(seed=0), _metadata(), precision="fp16")
+    old_bytes = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt("killed mid-save")
+
+    # The write goes through trainer.textio's temp file; fail after the temp file holds the new bytes.
+    monkeypatch.setattr(os, fail_in, boom)
+    with pytest.raises(KeyboardInterrupt):
+        save_module.save_lora(path, _kohya_like(seed=1), _metadata(), precision="fp16")
+    monkeypatch.undo()
+
+    assert path.read_bytes() == old_bytes
+    tensors, _ = read_lora(path)
+    assert torch.equal(tensors["lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight"],
+                       _kohya_like(seed=0)["lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight"].half())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lora.safetensors"]  # no temp file left behind

@@ -1,0 +1,147 @@
+"""Render a LoRA comparison grid: one base model, several LoRA files, several weights, the same seed.
+
+The base model is loaded once. Each LoRA goes through diffusers' own `load_lora_weights` (so the grid also
+proves that our kohya files load where users load them), its strength is set with `set_adapters`, and it is
+unloaded before the next file. Weight 0 therefore shows the base model itself, with the same noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from trainer.grid.render import render_block, stack, weight_label
+
+DEFAULT_WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+Progress = Callable[[int, int, str], None]  # (done, total, what is being drawn)
+
+
+@dataclass
+class GridRequest:
+    base: str
+    loras: list[str]
+    prompts: str  # one a line, sd-scripts syntax (--n --w --h --d --s --l), # comments
+    weights: list[float] = field(default_factory=lambda: list(DEFAULT_WEIGHTS))
+    negative: str = ""
+    seed: int = 42
+    steps: int = 20
+    width: int = 512
+    height: int = 512
+    cfg: float = 7.0
+    sampler: str = "euler_a"
+
+
+@dataclass
+class GridResult:
+    image: Image.Image
+    cells: dict[tuple[int, int, int], Image.Image]  # (prompt, lora, weight) indices -> picture
+    prompts: list = field(default_factory=list)  # SamplePrompt per block
+
+
+def parse_weights(text: str) -> list[float]:
+    """'0, 0.5 1' -> [0.0, 0.5, 1.0]; raises ValueError naming the bad entry."""
+    parts = [p for p in text.replace(",", " ").split() if p]
+    try:
+        weights = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"weights '{text}': write numbers separated by commas, e.g. 0, 0.5, 1") from None
+    if not weights:
+        raise ValueError("no weights given: write e.g. 0, 0.5, 1")
+    return weights
+
+
+def parse_grid_prompts(req: GridRequest) -> list:
+    from trainer.engine.prompts import parse_prompts
+
+    prompts = parse_prompts(req.prompts, negative=req.negative, width=req.width, height=req.height,
+                            seed=req.seed, steps=req.steps, cfg=req.cfg)
+    if not prompts:
+        raise ValueError("no prompt given: write at least one line")
+    return prompts
+
+
+def load_pipeline(base: str, *, cache_dir: Path, sampler: str = "euler_a"):
+    """A text-to-image pipeline for an SD1.5 or SDXL base (hub id, diffusers folder or single file)."""
+    import torch
+
+    from trainer.models.detect import detect_family
+    from trainer.models.hub import resolve_base_model
+    from trainer.models.loading import load_sd15, load_sdxl
+
+    path = resolve_base_model(base, Path(cache_dir))
+    family = detect_family(path)
+    if family not in ("sd15", "sdxl"):
+        raise ValueError(f"{base} is a {family} model; the comparison grid supports SD1.5 and SDXL base models")
+    cuda = torch.cuda.is_available()
+    dtype = torch.float16 if cuda else torch.float32
+    parts = (load_sd15 if family == "sd15" else load_sdxl)(str(path), cache_dir=Path(cache_dir), dtype=dtype)
+    pipe = _assemble(parts, family, sampler)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to("cuda" if cuda else "cpu")
+
+
+def _assemble(parts, family: str, sampler: str):
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    from trainer.engine.sampler import make_scheduler
+
+    scheduler = make_scheduler(sampler, parts.noise_scheduler.config)
+    common = dict(vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=parts.unet,
+                  scheduler=scheduler)
+    if family == "sdxl":
+        return StableDiffusionXLPipeline(text_encoder_2=parts.text_encoder_2, tokenizer_2=parts.tokenizer_2,
+                                         add_watermarker=False, **common)
+    return StableDiffusionPipeline(safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+                                   **common)
+
+
+def render_one(pipe, prompt) -> Image.Image:
+    """One picture; the generator lives on the CPU so a seed gives the same noise on every device."""
+    import torch
+
+    generator = torch.Generator("cpu").manual_seed(prompt.seed)
+    with torch.no_grad():
+        return pipe(prompt.prompt, negative_prompt=prompt.negative or None, width=prompt.width,
+                    height=prompt.height, num_inference_steps=prompt.steps, guidance_scale=prompt.cfg,
+                    generator=generator).images[0]
+
+
+def generate_grid(req: GridRequest, *, cache_dir: Path, pipe=None, progress: Progress | None = None) -> GridResult:
+    """Render every (prompt, LoRA, weight) cell and the labelled grid. `pipe` reuses a loaded base model."""
+    if not req.loras:
+        raise ValueError("no LoRA file chosen")
+    missing = [p for p in req.loras if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"LoRA file(s) not found: {', '.join(missing)}")
+    prompts = parse_grid_prompts(req)
+    pipe = pipe or load_pipeline(req.base, cache_dir=cache_dir, sampler=req.sampler)
+    cells: dict[tuple[int, int, int], Image.Image] = {}
+    total, done = len(prompts) * len(req.loras) * len(req.weights), 0
+    for li, lora in enumerate(req.loras):
+        adapter = f"grid{li}"
+        pipe.load_lora_weights(str(lora), adapter_name=adapter)
+        try:
+            for wi, weight in enumerate(req.weights):
+                pipe.set_adapters([adapter], adapter_weights=[weight])
+                for pi, prompt in enumerate(prompts):
+                    cells[(pi, li, wi)] = render_one(pipe, prompt)
+                    done += 1
+                    if progress:
+                        progress(done, total, f"{Path(lora).name} @ {weight_label(weight)}")
+        finally:
+            pipe.unload_lora_weights()  # the next file starts from the clean base model
+    return GridResult(_draw(req, prompts, cells), cells, prompts)
+
+
+def _draw(req: GridRequest, prompts: list, cells) -> Image.Image:
+    rows = [Path(p).stem for p in req.loras]
+    cols = [f"w = {weight_label(w)}" for w in req.weights]
+    blocks = []
+    for pi, prompt in enumerate(prompts):
+        grid = [[cells[(pi, li, wi)] for wi in range(len(req.weights))] for li in range(len(req.loras))]
+        title = f"{prompt.prompt}  (seed {prompt.seed}, {prompt.steps} steps, CFG {prompt.cfg:g})"
+        blocks.append(render_block(grid, rows, cols, title))
+    return stack(blocks)

@@ -1,0 +1,133 @@
+"""Estimate the peak GPU memory of a training run from its configuration (see table.py for the numbers).
+
+Peak = everything resident (frozen weights, LoRA weights, gradients, optimizer states, overhead) + the
+largest transient: the denoiser's activations, or the VAE encoding a batch when latents are not cached
+(the VAE runs before the U-Net and its memory is freed, so the two do not add up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from trainer.config import TrainConfig, parse_resolution
+from trainer.memory.table import (
+    CHECKPOINT_FACTOR,
+    DEFAULT_STATE_BYTES,
+    FAMILIES,
+    FP8,
+    FULL,
+    GIB,
+    HALF,
+    OPTIMIZER_STATE_BYTES,
+    OVERHEAD_GB,
+)
+
+
+@dataclass(frozen=True)
+class Note:
+    en: str
+    zh: str
+
+    def text(self, lang: str = "en") -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+@dataclass
+class MemoryEstimate:
+    total_gb: float
+    parts: dict[str, float]  # part -> GB: base, text_encoder, vae, network, gradients, optimizer, activations, overhead
+    notes: list[Note] = field(default_factory=list)
+
+
+def _gb(params: float, bytes_each: float) -> float:
+    return params * bytes_each / GIB
+
+
+def _trained(cfg: TrainConfig) -> tuple[bool, bool]:
+    """(denoiser LoRA trained, text-encoder LoRA trained)."""
+    t = cfg.training
+    te = not t.network_train_unet_only and not cfg.speed.cache_text_encoder_outputs
+    return not t.network_train_text_encoder_only, te
+
+
+def _trainable_params(cfg: TrainConfig) -> float:
+    fam, net = FAMILIES[cfg.model.family], cfg.network
+    unet, te = _trained(cfg)
+    if cfg.model.training_type == "dreambooth":
+        return (fam.denoiser_params_b + (fam.text_encoder_params_b if te else 0.0)) * 1e9
+    per_rank = (fam.lora_denoiser_per_rank_m if unet else 0.0) + (fam.lora_text_encoder_per_rank_m if te else 0.0)
+    locon = fam.locon_per_rank_m * net.conv_dim if unet else 0.0
+    return (per_rank * net.network_dim + locon) * 1e6
+
+
+def _base_bytes(cfg: TrainConfig) -> int:
+    if cfg.speed.fp8_base:
+        return FP8
+    return FULL if cfg.speed.mixed_precision == "no" else HALF
+
+
+def _activations(cfg: TrainConfig) -> tuple[float, float]:
+    """(denoiser + text-encoder activations, VAE encode) in GB for one step's batch."""
+    fam = FAMILIES[cfg.model.family]
+    w, h = parse_resolution(cfg.dataset.resolution)
+    images = cfg.training.train_batch_size * (w * h) / fam.ref_pixels
+    precision = 2.0 if cfg.speed.mixed_precision == "no" else 1.0
+    ckpt = CHECKPOINT_FACTOR if cfg.training.gradient_checkpointing else 1.0
+    act = fam.activations_gb * images * precision * ckpt
+    if _trained(cfg)[1]:
+        act += fam.text_encoder_activations_gb * cfg.training.train_batch_size * precision * ckpt
+    vae = 0.0 if cfg.speed.cache_latents else fam.vae_encode_gb * images * precision
+    return act, vae
+
+
+def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
+    """Peak GPU memory of training `cfg`, by part, with notes on what would lower it."""
+    fam = FAMILIES[cfg.model.family]
+    base_bytes = _base_bytes(cfg)
+    trainable = _trainable_params(cfg)
+    weight_bytes = HALF if (cfg.speed.full_fp16 or cfg.speed.full_bf16) else FULL
+    state = OPTIMIZER_STATE_BYTES.get(cfg.optimizer.optimizer_type, DEFAULT_STATE_BYTES)
+    te_resident = not cfg.speed.cache_text_encoder_outputs  # cached outputs: the encoders leave the GPU
+    activations, vae_encode = _activations(cfg)
+    vae_weights = 0.0 if cfg.speed.cache_latents else _gb(fam.vae_params_b * 1e9, FULL if cfg.speed.no_half_vae
+                                                          else base_bytes if base_bytes != FP8 else HALF)
+    parts = {
+        "base": _gb(fam.denoiser_params_b * 1e9, base_bytes),
+        "text_encoder": _gb(fam.text_encoder_params_b * 1e9, base_bytes) if te_resident else 0.0,
+        "vae": vae_weights,
+        "network": _gb(trainable, weight_bytes),
+        "gradients": _gb(trainable, weight_bytes),
+        "optimizer": _gb(trainable, state),
+        "activations": max(activations, vae_encode),
+        "overhead": OVERHEAD_GB,
+    }
+    parts = {k: round(v, 3) for k, v in parts.items()}
+    return MemoryEstimate(round(sum(parts.values()), 2), parts, _notes(cfg))
+
+
+def _notes(cfg: TrainConfig) -> list[Note]:
+    notes = [Note("A rough estimate from community figures; real use varies by a GB or so with drivers and "
+                  "attention kernels.", "基于社区经验数据的粗略估计；实际占用会因驱动和注意力实现相差 1 GB 左右。")]
+    if not cfg.training.gradient_checkpointing:
+        notes.append(Note("Gradient checkpointing would cut activation memory to about a third (20-30% slower).",
+                          "开启梯度检查点可将激活值显存降到约三分之一（速度慢 20-30%）。"))
+    if cfg.optimizer.optimizer_type in ("AdamW", "Lion", "SGDNesterov"):
+        notes.append(Note("An 8-bit optimizer (e.g. AdamW8bit) stores its states in a quarter of the memory.",
+                          "8 位优化器（如 AdamW8bit）只用四分之一的显存保存优化器状态。"))
+    if not cfg.speed.cache_latents:
+        notes.append(Note("Caching latents keeps the VAE off the GPU while training.",
+                          "缓存潜变量后，训练时 VAE 不必留在显卡上。"))
+    return notes
+
+
+@lru_cache(maxsize=1)
+def detect_gpu_memory() -> float | None:
+    """Total memory of the first CUDA GPU in GB (GiB), or None without one. Cached: the card does not change."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_properties(0).total_memory / GIB
