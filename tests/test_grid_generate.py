@@ -44,6 +44,15 @@ def make_lora(path: Path, seed: int = 1) -> Path:
     return save_lora(path, to_kohya_state_dict(lora, "sd15"), {"ss_network_dim": "4"}, precision="float")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; several busy threads on a shared CI box take 50x longer."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("grid")

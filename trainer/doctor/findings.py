@@ -82,8 +82,9 @@ CATALOGUE: dict[str, tuple[str, str, str, str, str]] = {
     "near_duplicate": (
         "info", "{count} images look almost the same (perceptual-hash distance {distance}).",
         "{count} 张图片看起来几乎一样（感知哈希距离 {distance}）。",
-        "Keep the best one unless the small differences matter; near copies are over-learned.",
-        "除非细微差别很重要，否则只保留最好的一张；近似重复的图片会被过度学习。",
+        "Look at them: keep the best one unless the differences matter (the hash compares shapes, not colours); "
+        "near copies are over-learned.",
+        "请亲自查看：除非差别很重要，否则只保留最好的一张（该哈希比较形状、不比较颜色）；近似重复的图片会被过度学习。",
     ),
     "missing_trigger": (
         "warning", "{count} caption(s) lack the trigger word '{trigger}'.", "{count} 条标注中没有触发词 '{trigger}'。",

@@ -1,7 +1,7 @@
 """Exact duplicates (file hash) and near duplicates (perceptual hash) among dataset images.
 
 Everything here only reads files. Perceptual hashes are 64-bit pHashes (imagehash); two images whose hashes
-differ in at most NEAR_DISTANCE bits look alike to a person (resized, re-encoded, lightly edited copies),
+differ in at most NEAR_DISTANCE bits (of 64) look alike to a person (resized, re-encoded, lightly edited copies),
 while unrelated photos differ in about 32 bits.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-NEAR_DISTANCE = 6
+NEAR_DISTANCE = 4
 
 
 def file_digest(path: str | Path) -> str:

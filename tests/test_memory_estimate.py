@@ -1,0 +1,84 @@
+"""GPU-memory estimate: monotonic in what costs memory, and the memory presets fit their cards."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainer.config import TrainConfig, apply_overlay
+from trainer.config.presets import apply_presets, list_presets
+from trainer.memory import FAMILIES, detect_gpu_memory, estimate_memory
+
+
+def cfg(**overlay) -> TrainConfig:
+    return apply_overlay(TrainConfig(), overlay)
+
+
+def total(**overlay) -> float:
+    return estimate_memory(cfg(**overlay)).total_gb
+
+
+def test_parts_add_up_and_are_named():
+    est = estimate_memory(TrainConfig())
+    assert set(est.parts) == {"base", "text_encoder", "vae", "network", "gradients", "optimizer", "activations",
+                              "overhead"}
+    assert est.total_gb == pytest.approx(sum(est.parts.values()), abs=0.01)
+    assert est.notes and all(n.en and n.zh for n in est.notes)
+
+
+@pytest.mark.parametrize("family,res", [("sd15", "512"), ("sdxl", "1024"), ("flux", "1024")])
+def test_more_batch_or_resolution_costs_more(family, res):
+    model = {"family": family}
+    assert total(model=model, dataset={"resolution": res}, training={"train_batch_size": 2}) > total(
+        model=model, dataset={"resolution": res}, training={"train_batch_size": 1})
+    assert total(model=model, dataset={"resolution": "768,768"}) > total(model=model, dataset={"resolution": "512"})
+    assert total(model=model, network={"network_dim": 128}) > total(model=model, network={"network_dim": 8})
+    assert total(model=model, network={"conv_dim": 16}) >= total(model=model)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_memory_tricks_cost_less(family):
+    m = {"family": family}
+    assert total(model=m, training={"gradient_checkpointing": True}) < total(model=m)
+    assert total(model=m, optimizer={"optimizer_type": "AdamW8bit"}) < total(model=m, optimizer={"optimizer_type": "AdamW"})
+    assert total(model=m, optimizer={"optimizer_type": "Prodigy", "learning_rate": 1.0}) > total(
+        model=m, optimizer={"optimizer_type": "AdamW"})
+    assert total(model=m, speed={"cache_latents": True}) < total(model=m, speed={"cache_latents": False})
+    assert total(model=m, speed={"cache_text_encoder_outputs": True}, training={"network_train_unet_only": True}) < \
+        total(model=m, training={"network_train_unet_only": True})
+    assert total(model=m, training={"network_train_unet_only": True}) < total(model=m)
+    assert total(model=m, speed={"mixed_precision": "bf16"}) < total(model=m, speed={"mixed_precision": "no"})
+    assert total(model=m, speed={"full_bf16": True}) < total(model=m)
+    assert total(model=m, speed={"fp8_base": True}) < total(model=m)
+
+
+def test_family_order_and_published_figures():
+    tricks = {"speed": {"mixed_precision": "fp16", "cache_latents": True}, "optimizer": {"optimizer_type": "AdamW8bit"},
+              "training": {"gradient_checkpointing": True}}
+    plain = {"speed": {"mixed_precision": "fp16", "cache_latents": False}, "optimizer": {"optimizer_type": "AdamW"}}
+    sd15 = total(**tricks)
+    sdxl, sdxl_plain = total(model={"family": "sdxl"}, dataset={"resolution": "1024"}, **tricks), total(
+        model={"family": "sdxl"}, dataset={"resolution": "1024"}, **plain)
+    flux = total(model={"family": "flux"}, dataset={"resolution": "1024"}, network={"network_dim": 16},
+                 speed={"fp8_base": True, "cache_text_encoder_outputs": True, "cache_latents": True},
+                 training={"gradient_checkpointing": True, "network_train_unet_only": True},
+                 optimizer={"optimizer_type": "AdamW8bit"})
+    assert sd15 < 6
+    assert 9 < sdxl <= 13 and 18 < sdxl_plain <= 26
+    assert 14 < flux <= 24
+
+
+@pytest.mark.parametrize("memory", [p.name for p in list_presets("memory")])
+@pytest.mark.parametrize("novice", [p.name for p in list_presets("novice") if p.family in (None, "sd15")])
+def test_memory_presets_fit_their_cards(memory, novice):
+    gb = int(memory.removeprefix("memory-").removesuffix("gb"))
+    config = apply_presets([novice, memory], cfg(model={"family": "sd15"}, dataset={"resolution": "512,512"}))
+    assert estimate_memory(config).total_gb < gb
+
+
+def test_detect_gpu_memory_here():
+    import torch
+
+    found = detect_gpu_memory()
+    assert (found is None) == (not torch.cuda.is_available())
+    if found is not None:
+        assert found > 1

@@ -1,0 +1,51 @@
+"""The dataset-doctor panel that the Novice and Expert tabs embed under their dataset fields.
+
+Every argument except `folder` may be a Gradio component (its current value is read when the button is
+pressed) or a plain value. The check only reads the folder.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from trainer.config import parse_resolution
+from trainer.doctor import check_dataset, render_markdown
+
+# Gradio finds progress tracking by the parameter's default; one shared marker object is enough.
+TRACK = gr.Progress()
+
+
+def _value(data: dict, source, default):
+    """The value of `source` in the callback's input dict if it is a component, else `source` itself."""
+    if isinstance(source, gr.components.Component):
+        value = data.get(source)
+        return default if value in (None, "") else value
+    return default if source in (None, "") else source
+
+
+def build_doctor_panel(ctx, folder: gr.Textbox, caption_ext, trigger=None, batch_size=1, resolution="512,512",
+                       elem_prefix: str = "doctor") -> dict:
+    """Add the panel (a button and a report) where it is called; returns its components by name."""
+    with gr.Accordion(ctx.t("doctor.title"), open=False, elem_id=f"{elem_prefix}-panel"):
+        gr.Markdown(ctx.t("doctor.about"))
+        button = gr.Button(ctx.t("doctor.run"), elem_id=f"{elem_prefix}-run")
+        report = gr.Markdown(elem_id=f"{elem_prefix}-report")
+    sources = [folder, caption_ext, trigger, batch_size, resolution]
+    inputs = {s for s in sources if isinstance(s, gr.components.Component)}
+
+    def run(data: dict, progress=TRACK) -> str:
+        path = str(_value(data, folder, "")).strip()
+        if not path:
+            return ctx.t("doctor.no_folder")
+        try:
+            result = check_dataset(
+                path, caption_ext=str(_value(data, caption_ext, ".txt")), trigger=str(_value(data, trigger, "")),
+                batch_size=int(_value(data, batch_size, 1)), resolution=parse_resolution(_value(data, resolution,
+                                                                                               "512,512")),
+                progress=lambda n, total: progress((n, total), desc=ctx.t("doctor.progress")))
+        except (ValueError, OSError) as exc:  # bad resolution or extension, folder vanished mid-check
+            return ctx.t("doctor.failed", error=exc)
+        return render_markdown(result, ctx.lang)
+
+    button.click(run, inputs=inputs, outputs=report)
+    return {"button": button, "report": report}

@@ -1,0 +1,133 @@
+"""Compare LoRAs tab: a grid of images, a row per LoRA file and a column per weight, same prompt and seed.
+
+The base model stays loaded between clicks (the same base is usually compared again with new epochs).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from trainer.config.groups_data import SamplerName
+from trainer.grid.generate import DEFAULT_WEIGHTS, GridRequest, generate_grid, load_pipeline, parse_weights
+
+TITLE = "compare.title"
+MODEL_SUFFIXES = (".safetensors", ".ckpt")
+_PIPE: dict = {}  # (base, sampler) -> pipeline: one loaded base at a time
+_LOCK = threading.Lock()
+
+
+# Gradio finds progress tracking by the parameter's default; one shared marker object is enough.
+TRACK = gr.Progress()
+
+
+def available() -> bool:
+    return True
+
+
+def lora_choices(ctx) -> list[tuple[str, str]]:
+    """(label, path) of every .safetensors under the workspace outputs and runs, newest first.
+
+    Saved training states (…-state folders) hold optimizer files, not LoRAs, and are left out."""
+    found = []
+    for root in (ctx.outputs_dir, ctx.runs_dir):
+        if root.is_dir():
+            found += [p for p in root.rglob("*.safetensors") if not any(x.endswith("-state") for x in p.parts)]
+    found.sort(key=lambda p: (-p.stat().st_mtime, str(p)))
+    return [(str(p.relative_to(ctx.workspace)), str(p)) for p in found]
+
+
+def base_choices(ctx) -> list[str]:
+    """Diffusers folders and checkpoint files in the workspace's models folder."""
+    models = ctx.models_dir
+    if not models.is_dir():
+        return []
+    return sorted(str(p) for p in models.iterdir()
+                  if (p.is_dir() and (p / "model_index.json").is_file()) or p.suffix in MODEL_SUFFIXES)
+
+
+def _pipeline(base: str, sampler: str, cache_dir: Path):
+    key = (base, sampler)
+    if key not in _PIPE:
+        _PIPE.clear()  # free the old base before loading another
+        _PIPE[key] = load_pipeline(base, cache_dir=cache_dir, sampler=sampler)
+    return _PIPE[key]
+
+
+def build(ctx) -> None:
+    t = ctx.t
+    grids = ctx.outputs_dir / "grids"
+    gr.Markdown(t("compare.about", grids=str(grids)))
+    bases = base_choices(ctx)
+    with gr.Row():
+        base = gr.Dropdown(bases, value=bases[0] if bases else None, allow_custom_value=True, label=t("compare.base"),
+                           elem_id="compare-base", scale=3)
+        refresh = gr.Button(t("compare.refresh"), elem_id="compare-refresh", scale=0)
+    choices = lora_choices(ctx)
+    loras = gr.CheckboxGroup(choices, label=t("compare.loras"), elem_id="compare-loras",
+                             info=None if choices else t("compare.none_found"))
+    paths = gr.Textbox(label=t("compare.paths"), lines=2, elem_id="compare-paths")
+    weights = gr.Textbox(", ".join(f"{w:g}" for w in DEFAULT_WEIGHTS), label=t("compare.weights"),
+                         elem_id="compare-weights")
+    prompts = gr.Textbox("a photo of zk", label=t("compare.prompts"), lines=3, elem_id="compare-prompts")
+    negative = gr.Textbox("", label=t("compare.negative"), elem_id="compare-negative")
+    with gr.Row():
+        seed = gr.Number(42, label=t("compare.seed"), precision=0, elem_id="compare-seed")
+        steps = gr.Number(20, label=t("compare.steps"), precision=0, minimum=1, elem_id="compare-steps")
+        width = gr.Number(512, label=t("compare.width"), precision=0, minimum=64, step=64, elem_id="compare-width")
+        height = gr.Number(512, label=t("compare.height"), precision=0, minimum=64, step=64, elem_id="compare-height")
+        cfg = gr.Number(7.0, label=t("compare.cfg"), minimum=0, elem_id="compare-cfg")
+        sampler = gr.Dropdown(list(SamplerName.__args__), value="euler_a", label=t("compare.sampler"),
+                              elem_id="compare-sampler")
+    run = gr.Button(t("compare.run"), variant="primary", elem_id="compare-run")
+    status = gr.Markdown(elem_id="compare-status")
+    image = gr.Image(label=t("compare.grid"), type="pil", interactive=False, elem_id="compare-image")
+    fields = {"base": base, "loras": loras, "paths": paths, "weights": weights, "prompts": prompts,
+              "negative": negative, "seed": seed, "steps": steps, "width": width, "height": height, "cfg": cfg,
+              "sampler": sampler}
+
+    def on_refresh():
+        found, models = lora_choices(ctx), base_choices(ctx)
+        return gr.update(choices=found, info=None if found else t("compare.none_found")), gr.update(choices=models)
+
+    def on_run(data: dict, progress=TRACK):
+        values = {name: data[comp] for name, comp in fields.items()}
+        try:
+            picture, message = _render(ctx, values, grids, progress)
+        except Exception as exc:  # shown in the page: a bad path or a model that does not load
+            return t("compare.failed", error=exc), None
+        return message, picture
+
+    refresh.click(on_refresh, outputs=[loras, base])
+    run.click(on_run, inputs=set(fields.values()), outputs=[status, image])
+
+
+def _request(ctx, v: dict) -> GridRequest:
+    base = str(v["base"] or "").strip()
+    if not base:
+        raise ValueError(ctx.t("compare.no_base"))
+    files = list(v["loras"] or []) + [ln.strip() for ln in str(v["paths"] or "").splitlines() if ln.strip()]
+    if not files:
+        raise ValueError(ctx.t("compare.no_lora"))
+    return GridRequest(base=base, loras=files, prompts=str(v["prompts"] or ""), weights=parse_weights(v["weights"]),
+                       negative=str(v["negative"] or ""), seed=int(v["seed"]), steps=int(v["steps"]),
+                       width=int(v["width"]), height=int(v["height"]), cfg=float(v["cfg"]), sampler=v["sampler"])
+
+
+def _render(ctx, values: dict, grids: Path, progress):
+    """(grid picture, status line); the PNG is saved under outputs/grids."""
+    req = _request(ctx, values)
+    start = time.time()
+    with _LOCK:
+        progress(0, desc=ctx.t("compare.loading"))
+        pipe = _pipeline(req.base, req.sampler, ctx.cache_dir)
+        result = generate_grid(req, cache_dir=ctx.cache_dir, pipe=pipe, progress=lambda done, total, what: progress(
+            (done, total), desc=ctx.t("compare.drawing", what=what)))
+    grids.mkdir(parents=True, exist_ok=True)
+    path = grids / f"grid-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03d}.png"
+    result.image.save(path)
+    message = ctx.t("compare.done", cells=len(result.cells), seconds=time.time() - start, path=str(path))
+    return result.image, message
