@@ -33,8 +33,8 @@ def test_panel_reports_findings_in_the_page_language(panel_url, page, tmp_path: 
     page.goto(panel_url)
     page.locator("#doctor-panel").get_by_text("数据集体检").click()
     page.locator("#doctor-run").click()
-    page.wait_for_function("() => document.querySelector('#doctor-report').innerText.length > 3")
-    assert "请先填写训练集文件夹" in page.locator("#doctor-report").inner_text()
+    # The report shows a "processing" timer first; wait for the message itself.
+    page.wait_for_function("() => document.querySelector('#doctor-report').innerText.includes('请先填写训练集文件夹')")
     page.locator("#folder textarea, #folder input").first.fill(str(root))
     page.locator("#doctor-run").click()
     page.wait_for_function("() => document.querySelector('#doctor-report').innerText.includes('每轮步数')",

@@ -89,7 +89,7 @@ def test_demo_model_is_built_once_and_rebuilt_when_half_written(tmp_path):
     weights.write_bytes(b"torn")
     ensure_demo_model(tmp_path)
     pipe = DiffusionPipeline.from_pretrained(folder, local_files_only=True)
-    assert tuple(pipe.unet.config.block_out_channels) == (32, 64)
+    assert tuple(pipe.unet.config.block_out_channels) == (8, 8, 16, 16)  # 8x VAE: 8x8 latents at 64 px
     assert [p.name for p in tmp_path.iterdir()] == ["danlu-demo-sd15"]  # no staging folder left behind
 
 

@@ -16,7 +16,7 @@ def test_novice_shows_the_plan_and_refuses_bad_input(start_app, page, tmp_path):
     page.goto(start_app(workspace=workspace))
     plan = wait_plan(page, "steps in total")
     # bundled demo dataset (12 images x 10 repeats), demo preset: batch 2 -> 60 steps an epoch, 4 epochs
-    assert "12 images" in plan and "60 steps per epoch" in plan and "240 steps in total" in plan
+    assert "12 images" in plan and "30 steps per epoch" in plan and "60 steps in total" in plan
     screenshot(page, "tab-novice")
 
     dataset = page.locator("#novice-dataset-train_data_dir textarea")

@@ -71,7 +71,8 @@ class Reporter:
                          images=images, device=device, family=family, start_step=start_step)
         self.log.info(f"training {total_steps} steps, {epochs} epochs, {images} images on {device}")
 
-    def progress(self, *, step: int, total: int, epoch: int, epochs: int, loss: float, lrs: dict[str, float]) -> None:
+    def progress(self, *, step: int, total: int, epoch: int, epochs: int, loss: float, lrs: dict[str, float],
+                 vram_gb: float | None = None) -> None:
         self._window.append(loss)
         avg = sum(self._window) / len(self._window)
         elapsed = time.time() - (self._t0 or time.time())
@@ -79,13 +80,15 @@ class Reporter:
         it_s = done / elapsed if elapsed > 0 and done > 0 else None
         eta = (total - step) / it_s if it_s else None
         self.events.emit("progress", step=step, total=total, epoch=epoch, epochs=epochs, loss=loss, avg_loss=avg,
-                         lr=lrs, it_s=it_s, eta_s=eta)
+                         lr=lrs, it_s=it_s, eta_s=eta, vram_gb=vram_gb)
         self.tb.add_scalar("loss/current", loss, step)
         self.tb.add_scalar("loss/average", avg, step)
         self.tb.add_scalar("epoch", epoch, step)
         for part, value in lrs.items():
             self.tb.add_scalar(f"lr/{part}", value, step)
         speed = f"{it_s:.2f} it/s" if it_s else "- it/s"
+        if vram_gb is not None:
+            speed += f" {vram_gb:.1f} GB"
         line = (f"step {step}/{total} epoch {epoch}/{epochs} loss {loss:.4f} avg {avg:.4f} {speed} "
                 f"eta {_fmt_eta(eta)}")
         self.log.info(line)

@@ -22,6 +22,11 @@ from trainer.engine.sampler import generate_samples
 from trainer.events import stop_requested
 
 
+def peak_vram_gb() -> float | None:
+    """Peak GPU memory this process allocated, in GiB (what the memory estimate is checked against)."""
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+
+
 class Session:
     def __init__(self, cfg: TrainConfig, run_dir: Path, reporter, model_cache: Path, stop_flag):
         self.cfg, self.run_dir, self.rep, self.model_cache = cfg, run_dir, reporter, model_cache
@@ -119,7 +124,7 @@ class Session:
                           num_workers=workers, persistent_workers=bool(workers) and s.persistent_data_loader_workers)
 
     def _run_epoch(self) -> str | None:
-        p, cfg = self.progress, self.cfg
+        p = self.progress
         for batch in self._loader():
             result = self.runner.step(batch, p.global_step)
             p.batches_in_epoch += 1
@@ -127,16 +132,20 @@ class Session:
                 continue
             p.global_step += 1
             self.rep.progress(step=p.global_step, total=self.total, epoch=p.epoch + 1, epochs=self.epochs,
-                              loss=result.loss, lrs=lrs_of(self.optimizer, self.lr_names))
+                              loss=result.loss, lrs=lrs_of(self.optimizer, self.lr_names), vram_gb=peak_vram_gb())
             self._after_step()
             if self._stop_wanted():
                 return "stopped"
             if p.global_step >= self.total:
-                break
-        p.epoch += 1
-        p.batches_in_epoch = 0
+                # Ended mid-epoch (max_train_steps): the position stays inside this epoch, so a resume from
+                # the state saved now continues with the very next batch.
+                return None if p.batches_in_epoch < len(self.data.sampler.epoch_batches()) else self._end_epoch()
+        return self._end_epoch()
+
+    def _end_epoch(self) -> None:
+        self.progress.epoch += 1
+        self.progress.batches_in_epoch = 0
         self._after_epoch()
-        return None
 
     def _stop_wanted(self) -> bool:
         return self.stop_flag() or stop_requested(self.run_dir)

@@ -11,7 +11,12 @@ community widely reports for kohya sd-scripts with PyTorch SDPA attention:
     (people report 4-6 GB cards), and batch 4-6 without checkpointing runs on 12-16 GB cards;
   - SDXL LoRA, 1024 px, batch 1 needs ~12 GB with the same tricks and ~24 GB without them;
   - Flux.1 LoRA, 1024 px, needs ~16-24 GB with an fp8 base, checkpointing and cached text-encoder outputs.
-These are community figures, not measurements; the lead may refine them on a GPU. Only this table changes then.
+SDXL and Flux remain community figures. SD1.5 was measured on an H200 (bench/gpu_memory.py: full-size SD1.5
+architecture with random weights, 512 px, LoRA dim 32 on U-Net + text encoder, AdamW, peak
+torch.cuda.max_memory_allocated, which leaves out the ~0.5 GB CUDA context that OVERHEAD_GB covers):
+  fp16 bs1 + checkpointing 2.63 GB; fp16 bs2 + checkpointing 2.96 GB; bf16 bs2 4.95 GB; bf16 bs6 10.22 GB;
+  fp32 bs1 7.11 GB. With activations_gb 1.6 the estimate was 20-24% above these; 1.25 brings it within ~10%
+  (the rest is the overhead allowance).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ class FamilyCosts:
 
 
 FAMILIES: dict[str, FamilyCosts] = {
-    "sd15": FamilyCosts(0.860, 0.123, 0.084, 0.424, 0.166, 0.544, 512 * 512, 1.6, 0.05, 0.6),
+    "sd15": FamilyCosts(0.860, 0.123, 0.084, 0.424, 0.166, 0.544, 512 * 512, 1.25, 0.05, 0.6),
     "sdxl": FamilyCosts(2.567, 0.818, 0.084, 2.66, 0.903, 0.60, 1024 * 1024, 12.0, 0.15, 2.5),
     "flux": FamilyCosts(11.9, 4.88, 0.084, 4.8, 0.166, 0.0, 1024 * 1024, 10.0, 0.05, 2.5),
 }

@@ -21,6 +21,8 @@ from trainer.config import (
 )
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
+from ui.components.doctor_panel import build_doctor_panel
+from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import build_form
 from ui.forms.feedback import summary_text
 from ui.forms.form import FAMILY_PATH
@@ -42,11 +44,15 @@ def build(ctx) -> None:
     form = build_form(ctx.lang)
     w["form"] = form
     ctx.shared["expert_form"] = form  # the Runs panel loads a past run's settings into it
+    f = form.by_path
+    build_doctor_panel(ctx, f["dataset.train_data_dir"], f["caption.caption_extension"], f["caption.trigger_word"],
+                       f["training.train_batch_size"], f["dataset.resolution"], elem_prefix="expert-doctor")
     with gr.Row():
         w["validate"] = gr.Button(t("expert.validate"), elem_id="expert-validate")
         w["start"] = gr.Button(t("expert.start"), variant="primary", elem_id="expert-start")
         w["export"] = gr.Button(t("expert.export"), elem_id="expert-export")
     w["msg"] = gr.Markdown("", elem_id="expert-msg")
+    w["memory"] = gr.Markdown("", elem_id="expert-memory")
     form.summary.render()
     with gr.Accordion(t("expert.toml"), open=False):
         w["toml"] = gr.Code("", language=None, interactive=False, elem_id="expert-toml")
@@ -91,7 +97,7 @@ def _wire(w: dict) -> None:
     w["apply_preset"].click(lambda d: _apply_preset(w, d), inputs=fields | {w["preset"]}, outputs=load_outputs)
     w["import"].click(lambda d: _import(w, d[w["import_path"]]), inputs={w["import_path"]}, outputs=load_outputs)
     w["upload"].upload(lambda d: _import(w, d[w["upload"]]), inputs={w["upload"]}, outputs=load_outputs)
-    checked = [*form.feedback_outputs, w["msg"], w["toml"]]
+    checked = [*form.feedback_outputs, w["msg"], w["toml"], w["memory"]]
     w["validate"].click(lambda d: _validate(w, d), inputs=fields, outputs=checked)
     w["export"].click(lambda d: _export(w, d), inputs=fields, outputs=[*checked, w["download"]])
     w["start"].click(lambda d: _start(w, d), inputs=fields, outputs=[*checked, w["run_id"]])
@@ -144,6 +150,8 @@ def _checked(w: dict, data: dict, for_training: bool) -> tuple[TrainConfig | Non
     form = w["form"]
     cfg, findings = form.to_config(data, for_training=for_training)
     out = form.feedback(findings)
+    if cfg is not None:  # shown beside Start: will this fit on the GPU?
+        out[w["memory"]] = memory_estimate_markdown(cfg, w["ctx"].lang)
     try:
         out[w["toml"]] = dump_config(effective_config(cfg)) if cfg is not None else ""
     except ConfigError:

@@ -15,6 +15,8 @@ import gradio as gr
 from trainer.config import ConfigError, TrainConfig, apply_overlay, check, errors_of
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
+from ui.components.doctor_panel import build_doctor_panel
+from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import from_widget, label_of, make_component
 from ui.forms.feedback import summary_text
 from ui.forms.launch import enqueue, place_monitor
@@ -56,6 +58,7 @@ def build(ctx) -> None:
     with gr.Row():
         for path in FIELDS:
             w[path] = make_component(params_by_path()[path], ctx.lang, value=defaults.get(path), elem_prefix="novice")
+    build_doctor_panel(ctx, w[FIELDS[0]], ".txt", w["caption.trigger_word"], elem_prefix="novice-doctor")
     w["plan"] = gr.Markdown("", elem_id="novice-plan")
     w["start"] = gr.Button(t("novice.start"), variant="primary", size="lg", elem_id="novice-start")
     w["msg"] = gr.Markdown("", elem_id="novice-msg")
@@ -171,7 +174,8 @@ def _plan_text(w: dict, data: dict) -> str:
     if plan.problems:
         lines.append(t("novice.plan_problems", n=len(plan.problems), first=plan.problems[0]))
     bad_model = model_problem(w, model)
-    return "\n".join(lines + ([bad_model] if bad_model else []))
+    lines += [bad_model] if bad_model else []
+    return "\n".join(lines) + "\n\n" + memory_estimate_markdown(cfg, lang)
 
 
 def _plan_lines(t, cfg: TrainConfig, plan, model: str) -> list[str]:
