@@ -73,10 +73,6 @@ class OptimizerGroup(Group):
         "smaller lr. DAdapt*/Prodigy: set their own step size (lr = 1). AdaFactor: factored second moments.",
         "优化器。AdamW8bit：状态为 8 位的 AdamW（省显存）。Lion：基于符号，学习率应缩小 3-10 倍。"
         "DAdapt*/Prodigy：自动确定步长（学习率设为 1）。AdaFactor：分解二阶矩，省显存。",
-        planned_choices=(
-            "PagedAdamW8bit", "RAdamScheduleFree", "Lion8bit", "PagedLion8bit", "SGDNesterov", "SGDNesterov8bit",
-            "DAdaptation", "DAdaptAdaGrad", "DAdaptAdan", "DAdaptLion", "DAdaptSGD", "ProdigyPlusScheduleFree", "CAME",
-        ),
     )
     optimizer_args: list[str] = param(
         [],

@@ -59,10 +59,10 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status) -> M
         parts.unet.enable_gradient_checkpointing()
         if train_te:
             parts.text_encoder.gradient_checkpointing_enable()
-    if cfg.speed.sdpa:
-        from diffusers.models.attention_processor import AttnProcessor2_0
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
-        parts.unet.set_attn_processor(AttnProcessor2_0())
+    # sdpa off means the plain matmul-softmax attention (for debugging or old GPUs), not diffusers' default.
+    parts.unet.set_attn_processor(AttnProcessor2_0() if cfg.speed.sdpa else AttnProcessor())
     parts.unet.train(train_unet)
     parts.text_encoder.train(train_te)
     return Models(parts.unet, parts.vae, parts.text_encoder, parts.tokenizer, parts.noise_scheduler, lora,

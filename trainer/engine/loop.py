@@ -33,12 +33,13 @@ class StepResult:
 class StepRunner:
     """Computes and applies one batch's loss."""
 
-    def __init__(self, cfg: TrainConfig, models, accelerator: Accelerator, optimizer, scheduler, params):
+    def __init__(self, cfg: TrainConfig, models, accelerator: Accelerator, optimizer, scheduler, params,
+                 text_cache=None):
         self.cfg, self.m, self.acc = cfg, models, accelerator
         self.optimizer, self.scheduler, self.params = optimizer, scheduler, params
         self.v_prediction = cfg.model.v_parameterization
         self.num_timesteps = models.noise_scheduler.config.num_train_timesteps
-        self.text_cache: dict[str, torch.Tensor] = {}
+        self.text_cache = text_cache  # trainer.data.tensor_cache.TensorCache, when outputs are cached
 
     def _latents(self, batch) -> torch.Tensor:
         if "latents" in batch:
@@ -51,15 +52,19 @@ class StepRunner:
         clip_skip = self.cfg.other.clip_skip
         if self.m.train_text_encoder:
             return encode(self.m.text_encoder, tokenize(self.m.tokenizer, captions), clip_skip)
-        if not self.cfg.speed.cache_text_encoder_outputs:
+        if self.text_cache is None:
             with torch.no_grad():
                 return encode(self.m.text_encoder, tokenize(self.m.tokenizer, captions), clip_skip)
-        missing = [c for c in dict.fromkeys(captions) if c not in self.text_cache]
+        found = {c: self.text_cache.get(c) for c in dict.fromkeys(captions)}
+        missing = [c for c, hit in found.items() if hit is None]
         if missing:
             with torch.no_grad():
                 out = encode(self.m.text_encoder, tokenize(self.m.tokenizer, missing), clip_skip)
-            self.text_cache.update({c: h for c, h in zip(missing, out, strict=True)})
-        return torch.stack([self.text_cache[c] for c in captions])
+            for caption, hidden in zip(missing, out, strict=True):
+                self.text_cache.put(caption, {"hidden": hidden})
+                found[caption] = {"hidden": hidden}
+        device = self.acc.device
+        return torch.stack([found[c]["hidden"].to(device) for c in captions])
 
     def loss(self, batch) -> torch.Tensor:
         cfg, n = self.cfg, self.cfg.noise
@@ -80,26 +85,24 @@ class StepRunner:
                                                           self.v_prediction).to(per_sample.device)
         return (per_sample * weights).mean()
 
-    def step(self, batch, global_step: int) -> StepResult:
-        with self.acc.accumulate(*self._trained_modules()):
-            loss = self.loss(batch)
-            value = float(loss.detach())
-            if not math.isfinite(value) or value > EXPLODED_LOSS:
-                raise LossExploded(
-                    f"the loss became {value} at step {global_step + 1}: training blew up (炸炉)",
-                    "Lower the learning rate (try half), keep max_grad_norm at 1, use bf16 instead of fp16 or turn "
-                    "off full_fp16, and check the dataset for broken images. The last good save is kept.")
-            self.acc.backward(loss)
-            if self.acc.sync_gradients and self.cfg.training.max_grad_norm > 0:
+    def step(self, batch, global_step: int, sync: bool) -> StepResult:
+        """Add this batch's gradients; with `sync`, apply them. Accumulation is counted here rather than by
+        accelerate, whose own counter cannot see where our (resumable) batch sampler ends an epoch."""
+        loss = self.loss(batch)
+        value = float(loss.detach())
+        if not math.isfinite(value) or value > EXPLODED_LOSS:
+            raise LossExploded(
+                f"the loss became {value} at step {global_step + 1}: training blew up (炸炉)",
+                "Lower the learning rate (try half), keep max_grad_norm at 1, use bf16 instead of fp16 or turn "
+                "off full_fp16, and check the dataset for broken images. The last good save is kept.")
+        self.acc.backward(loss / self.cfg.training.gradient_accumulation_steps)
+        if sync:
+            if self.cfg.training.max_grad_norm > 0:
                 self.acc.clip_grad_norm_(self.params, self.cfg.training.max_grad_norm)
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
-        return StepResult(value, self.acc.sync_gradients)
-
-    def _trained_modules(self):
-        return [m for m, on in ((self.m.unet, self.m.train_unet), (self.m.text_encoder, self.m.train_text_encoder))
-                if on]
+        return StepResult(value, sync)
 
 
 def steps_per_epoch(batches: int, accumulation: int) -> int:

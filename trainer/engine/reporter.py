@@ -19,14 +19,13 @@ def _fmt_eta(seconds: float | None) -> str:
 
 
 class Reporter:
-    def __init__(self, run_dir: Path, tb_dir: Path, tracker_name: str = "", console=sys.stdout):
+    def __init__(self, run_dir: Path, tb_dir: Path, console=sys.stdout):
         self.run_dir = Path(run_dir)
         self.events = EventWriter(self.run_dir)
         self.log = self._make_logger(self.run_dir / "train.log")
         self.console = console
         self.tb_dir = tb_dir
         self._tb = None
-        self._tracker_name = tracker_name
         self._window: deque[float] = deque(maxlen=100)
         self._t0 = None
         self._step0 = 0

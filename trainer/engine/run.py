@@ -22,6 +22,14 @@ def default_model_cache(run_dir: Path) -> Path:
     return Path.home() / ".cache" / "danlu" / "hub"
 
 
+def tensorboard_dir(cfg: TrainConfig, run_dir: Path) -> Path:
+    """<logging_dir or run/tb>/<log_prefix><tracker name or, under a shared logging_dir, the run id>."""
+    lg = cfg.logging
+    base = Path(lg.logging_dir) if lg.logging_dir else run_dir / "tb"
+    name = lg.log_tracker_name or (run_dir.name if lg.logging_dir else "")
+    return base / (lg.log_prefix + name) if lg.log_prefix or name else base
+
+
 def _install_signal_handlers() -> dict:
     flag = {"stop": False}
 
@@ -47,9 +55,7 @@ def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> i
     if not (run_dir / "config.toml").exists():
         save_config(cfg, run_dir / "config.toml")
     (run_dir / PID_FILE).write_text(str(os.getpid()), encoding="utf-8")
-    tb_dir = Path(cfg.logging.logging_dir) / (cfg.logging.log_prefix + run_dir.name) if cfg.logging.logging_dir \
-        else run_dir / "tb"
-    rep = Reporter(run_dir, tb_dir, cfg.logging.log_tracker_name)
+    rep = Reporter(run_dir, tensorboard_dir(cfg, run_dir))
     flag = _install_signal_handlers()
     session = None
     try:

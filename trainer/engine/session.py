@@ -45,20 +45,33 @@ class Session:
         self.models = load_models(cfg, self.prec, self.model_cache, self.rep.status)
         self.data = build_data(cfg, self.models, self.rep)
         ga = cfg.training.gradient_accumulation_steps
-        self.per_epoch = steps_per_epoch(len(self.data.sampler.epoch_batches()), ga)
+        self.batches_per_epoch = len(self.data.sampler.epoch_batches())
+        self.per_epoch = steps_per_epoch(self.batches_per_epoch, ga)
         self.total, self.epochs = total_steps(cfg, self.per_epoch)
         self.optimizer, self.scheduler, self.lr_names = build_optimizer(cfg, self.models, self.total)
-        self.acc = Accelerator(mixed_precision=self.prec.mixed, gradient_accumulation_steps=ga,
-                               cpu=self.prec.device == "cpu")
+        self.acc = Accelerator(mixed_precision=self.prec.mixed, cpu=self.prec.device == "cpu")
         self.optimizer, self.scheduler = self.acc.prepare(self.optimizer, self.scheduler)
         self.runner = StepRunner(cfg, self.models, self.acc, self.optimizer, self.scheduler,
-                                 self.models.lora.parameters())
+                                 self.models.lora.parameters(), self._text_cache())
         self.progress = ckpt.Progress()
         if cfg.save.resume:
             self.progress = ckpt.load_state(Path(cfg.save.resume), models=self.models.lora.models,
                                             optimizer=self.optimizer, scheduler=self.scheduler)
             self.rep.status(f"resumed from {cfg.save.resume} at step {self.progress.global_step}")
             self.rep._window.extend(self.progress.loss_window)
+
+    def _text_cache(self):
+        """Cached text-encoder outputs (the rules allow them only for a frozen encoder and fixed captions)."""
+        from trainer.data.tensor_cache import TensorCache
+
+        s, m = self.cfg.speed, self.cfg.model
+        if not (s.cache_text_encoder_outputs or s.cache_text_encoder_outputs_to_disk):
+            return None
+        # Outputs depend on the encoder and clip_skip, so both go into the key.
+        fingerprint = f"{m.base_model}|clip_skip={self.cfg.other.clip_skip}"
+        if s.cache_text_encoder_outputs_to_disk:
+            return TensorCache("disk", fingerprint, self.model_cache.parent / "text-encoder-cache")
+        return TensorCache("memory", fingerprint)
 
     # --- saving ------------------------------------------------------------------------------------------
     def save_lora(self, name: str) -> Path:
@@ -120,14 +133,20 @@ class Session:
         s = self.cfg.speed
         self.data.sampler.set_epoch(self.progress.epoch, self.progress.batches_in_epoch)
         workers = s.max_data_loader_n_workers
+        # A loader draws its base seed from the generator it is given, else from the global RNG, which would
+        # shift the noise stream and make a resumed run differ from an uninterrupted one.
+        generator = torch.Generator().manual_seed(self.cfg.training.seed + self.progress.epoch)
         return DataLoader(self.data.dataset, batch_sampler=self.data.sampler, collate_fn=collate_batch,
-                          num_workers=workers, persistent_workers=bool(workers) and s.persistent_data_loader_workers)
+                          num_workers=workers, persistent_workers=bool(workers) and s.persistent_data_loader_workers,
+                          generator=generator)
 
     def _run_epoch(self) -> str | None:
         p = self.progress
+        ga = self.cfg.training.gradient_accumulation_steps
         for batch in self._loader():
-            result = self.runner.step(batch, p.global_step)
-            p.batches_in_epoch += 1
+            done = p.batches_in_epoch + 1
+            result = self.runner.step(batch, p.global_step, sync=done % ga == 0 or done == self.batches_per_epoch)
+            p.batches_in_epoch = done
             if not result.synced:
                 continue
             p.global_step += 1
@@ -139,7 +158,7 @@ class Session:
             if p.global_step >= self.total:
                 # Ended mid-epoch (max_train_steps): the position stays inside this epoch, so a resume from
                 # the state saved now continues with the very next batch.
-                return None if p.batches_in_epoch < len(self.data.sampler.epoch_batches()) else self._end_epoch()
+                return None if p.batches_in_epoch < self.batches_per_epoch else self._end_epoch()
         return self._end_epoch()
 
     def _end_epoch(self) -> None:

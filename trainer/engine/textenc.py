@@ -17,7 +17,8 @@ def encode(text_encoder, input_ids: torch.Tensor, clip_skip: int) -> torch.Tenso
         return text_encoder(input_ids.to(device))[0]
     out = text_encoder(input_ids.to(device), output_hidden_states=True)
     hidden = out.hidden_states[-clip_skip]
-    return text_encoder.text_model.final_layer_norm(hidden)
+    # transformers 5 dropped the `text_model` level of CLIPTextModel; older releases still have it.
+    return getattr(text_encoder, "text_model", text_encoder).final_layer_norm(hidden)
 
 
 def diffusers_clip_skip(clip_skip: int) -> int | None:

@@ -1,0 +1,172 @@
+"""Each engine option does what it says: optimizers, schedulers, losses, noise, parts trained, caches, saves."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.engine_helpers import make_dataset, tiny_config
+from trainer.engine.optim import OPTIMIZERS, make_optimizer, make_scheduler, set_train_mode
+from trainer.engine.run import train
+from trainer.events import read_events
+from trainer.networks.save import read_lora
+
+ADAPTIVE = ("DAdapt", "Prodigy")
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_of_the_schema_builds_and_steps(name):
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(32, 32))
+    lr = 1.0 if name.startswith(ADAPTIVE) else 1e-2
+    opt = make_optimizer(name, [{"params": [w], "lr": lr}], lr)
+    set_train_mode(opt, True)
+    before = w.detach().clone()
+    for _ in range(8):  # RAdam rectification holds the first few steps back
+        (w - 1).pow(2).mean().backward()
+        opt.step()
+        opt.zero_grad()
+    set_train_mode(opt, False)
+    assert not torch.equal(before, w.detach()) or name == "DAdaptAdaGrad"  # its d grows from 0 slowly
+
+
+def test_schema_optimizer_list_is_the_engine_list():
+    from trainer.config import params_by_path
+
+    assert set(params_by_path()["optimizer.optimizer_type"].available_choices()) == set(OPTIMIZERS)
+
+
+def _lrs(name: str, steps: int = 10, **kw) -> list[float]:
+    w = torch.nn.Parameter(torch.zeros(2))
+    opt_name = "AdaFactor" if name == "adafactor" else "AdamW"
+    opt = make_optimizer(opt_name, [{"params": [w], "lr": 1.0}], 1.0)
+    sched = make_scheduler(name, opt, warmup_steps=kw.get("warmup", 0), total_steps=steps,
+                           num_cycles=kw.get("cycles", 1), power=kw.get("power", 1.0))
+    out = []
+    for _ in range(steps):
+        out.append(opt.param_groups[0]["lr"])
+        w.sum().backward()
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+    return out
+
+
+def test_schedulers_shape_the_learning_rate():
+    assert _lrs("constant") == [1.0] * 10
+    warm = _lrs("constant_with_warmup", warmup=4)
+    assert warm[0] == 0.0 and warm[2] == 0.5 and warm[4:] == [1.0] * 6
+    linear = _lrs("linear")
+    assert linear[0] == 1.0 and linear[5] == pytest.approx(0.5)
+    cosine = _lrs("cosine")
+    assert cosine[0] == 1.0 and cosine[5] == pytest.approx(0.5) and cosine[-1] < 0.05
+    restarts = _lrs("cosine_with_restarts", cycles=2)
+    assert restarts[4] < 0.2 and restarts[5] == pytest.approx(1.0)  # back up at the start of cycle 2
+    poly = _lrs("polynomial", power=2.0)
+    assert poly[5] < linear[5]
+    assert len(_lrs("adafactor")) == 10
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from trainer.models.tiny import build_tiny_sd15
+
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    build_tiny_sd15(seed=0, four_level=True).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("data"), n=2)  # 2 images x 5 repeats / batch 2 = 5 steps
+
+
+def run(tiny_model, data, tmp_path, **overrides):
+    """Train in <tmp_path>/runs/run, so the model and text caches land in <tmp_path>/models."""
+    cfg = tiny_config(tiny_model, data, **{"training__max_train_epochs": 1, **overrides})
+    run_dir = tmp_path / "runs" / "run"
+    assert train(cfg, run_dir) == 0, read_events(run_dir)[0][-1]
+    events = read_events(run_dir)[0]
+    assert events[-1]["type"] == "finished"
+    tensors, _ = read_lora(run_dir / "output" / "t.safetensors")
+    return events, tensors
+
+
+def _modules(tensors) -> set[str]:
+    return {k.split(".")[0] for k in tensors}
+
+
+@pytest.mark.parametrize("overrides", [
+    {"optimizer__loss_type": "huber", "optimizer__min_snr_gamma": 5.0},
+    {"optimizer__loss_type": "smooth_l1", "noise__noise_offset": 0.05},
+    {"optimizer__loss_type": "l1", "noise__multires_noise_iterations": 3},
+    {"model__v_parameterization": True, "speed__sdpa": False},
+    {"other__clip_skip": 2, "speed__cache_latents": False, "augment__color_aug": True,
+     "augment__random_crop": True, "augment__flip_aug": True, "caption__caption_tag_dropout_rate": 0.5},
+    {"optimizer__optimizer_type": "Prodigy", "optimizer__learning_rate": 1.0},
+    {"optimizer__optimizer_type": "RAdamScheduleFree"},
+    {"optimizer__optimizer_type": "AdamW8bit", "training__gradient_checkpointing": True},
+])
+def test_options_train_and_change_the_weights(tiny_model, data, tmp_path, overrides):
+    events, tensors = run(tiny_model, data, tmp_path, **overrides)
+    losses = [e["loss"] for e in events if e["type"] == "progress"]
+    assert len(losses) == 5 and all(0 < v < 10 for v in losses)
+    assert any(k.endswith("lora_up.weight") and t.abs().sum() > 0 for k, t in tensors.items())
+
+
+def test_gradient_accumulation_counts_optimizer_steps(tiny_model, data, tmp_path):
+    events, _ = run(tiny_model, data, tmp_path, training__gradient_accumulation_steps=2)
+    assert next(e for e in events if e["type"] == "started")["total_steps"] == 3  # ceil(5 batches / 2)
+    assert [e["step"] for e in events if e["type"] == "progress"] == [1, 2, 3]
+
+
+def test_unet_only_with_cached_text_encoder_outputs_on_disk(tiny_model, data, tmp_path):
+    events, tensors = run(tiny_model, data, tmp_path, training__network_train_unet_only=True,
+                          speed__cache_text_encoder_outputs_to_disk=True)
+    assert all(m.startswith("lora_unet_") for m in _modules(tensors))
+    cached = list((tmp_path / "models" / "text-encoder-cache").glob("*.safetensors"))
+    assert len(cached) == 2  # one per distinct caption
+
+
+def test_text_encoder_only_and_separate_learning_rates(tiny_model, data, tmp_path):
+    events, tensors = run(tiny_model, data, tmp_path, training__network_train_text_encoder_only=True,
+                          optimizer__text_encoder_lr=5e-4)
+    assert all(m.startswith("lora_te_") for m in _modules(tensors))
+    assert next(e for e in events if e["type"] == "progress")["lr"] == {"text_encoder": 5e-4}
+
+
+def test_conv_dim_adds_locon_modules(tiny_model, data, tmp_path):
+    _, tensors = run(tiny_model, data, tmp_path, network__conv_dim=2, network__conv_alpha=1.0)
+    conv = [k for k in tensors if "resnets" in k and k.endswith("conv1.alpha")]
+    assert conv and all(tensors[k].item() == 1.0 for k in conv)
+
+
+def test_network_weights_continue_from_a_file(tiny_model, data, tmp_path):
+    _, first = run(tiny_model, data, tmp_path / "a")
+    src = tmp_path / "a" / "runs" / "run" / "output" / "t.safetensors"
+    # lr 0: the run changes nothing, so its file must equal the one it started from.
+    _, second = run(tiny_model, data, tmp_path / "b", network__network_weights=str(src),
+                    optimizer__learning_rate=0.0)
+    assert first.keys() == second.keys()
+    for k in first:
+        assert torch.allclose(first[k], second[k]), k
+
+
+def test_step_saves_keep_only_the_last_n(tiny_model, data, tmp_path):
+    events, _ = run(tiny_model, data, tmp_path, training__max_train_epochs=2, save__save_every_n_steps=2,
+                    save__save_last_n_steps=4, save__save_every_n_epochs=0)
+    names = sorted(p.name for p in (tmp_path / "runs" / "run" / "output").glob("*.safetensors"))
+    assert names == ["t-step00000006.safetensors", "t-step00000008.safetensors", "t.safetensors"]
+
+
+def test_regularisation_images_join_each_epoch(tiny_model, data, tmp_path):
+    reg = make_dataset(tmp_path / "reg", n=3, folder="1_person")
+    events, _ = run(tiny_model, data, tmp_path, dataset__reg_data_dir=str(reg), dataset__prior_loss_weight=0.5)
+    started = next(e for e in events if e["type"] == "started")
+    assert started["steps_per_epoch"] == 10  # 10 train + 10 balanced reg images, batch 2
+
+
+def test_tensorboard_dir_follows_logging_settings(tiny_model, data, tmp_path):
+    run(tiny_model, data, tmp_path, logging__logging_dir=str(tmp_path / "logs"), logging__log_prefix="p-",
+        logging__log_tracker_name="mine")
+    assert list((tmp_path / "logs" / "p-mine").glob("events.out.tfevents.*"))
