@@ -29,7 +29,7 @@ def engine_step_times(cfg, run_dir: Path, skip: int) -> list[float]:
     """Seconds between consecutive progress events after `skip` warm-up steps."""
     assert train(cfg, run_dir) == 0
     times = [e["time"] for e in read_events(run_dir)[0] if e["type"] == "progress"]
-    return [b - a for a, b in zip(times[skip:], times[skip + 1:])]
+    return [b - a for a, b in zip(times[skip:], times[skip + 1:], strict=False)]
 
 
 def bare_step_times(model: Path, data: Path, steps: int, skip: int, batch: int) -> list[float]:

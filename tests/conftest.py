@@ -58,7 +58,7 @@ def start_app(tmp_path):
             wait_http(url + "/", proc)
         except Exception:
             log.flush()
-            raise RuntimeError((tmp_path / f"app-{port}.log").read_text()[-4000:])
+            raise RuntimeError((tmp_path / f"app-{port}.log").read_text()[-4000:]) from None
         return url
 
     yield _start

@@ -33,7 +33,7 @@ def test_compare_tab_generates_a_grid(start_app, page, tmp_path):
         "() => /Done|failed/.test(document.querySelector('#compare-status').innerText)", timeout=240_000)
     status = page.locator("#compare-status").inner_text()
     assert "Done: 2 images" in status, status
-    assert page.locator("#compare-image img").first.is_visible()
+    page.locator("#compare-image img").first.wait_for(state="visible", timeout=30_000)  # status can land first
     grids = list((ws / "outputs" / "grids").glob("grid-*.png"))
     assert len(grids) == 1 and str(grids[0]) in status
     screenshot(page, "tab-compare")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 import tomli_w
-import tomllib
 
 from trainer.config import ConfigError, TrainConfig, all_params, check, config_from_dict, load_config
 from trainer.config.kohya import NETWORK_ARG_FIELDS, export_kohya, import_kohya, prompts_for_sd_scripts

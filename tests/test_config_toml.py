@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import codecs
+import tomllib
 
 import pytest
-import tomllib
 
 from trainer.config import (
     ConfigError,

@@ -132,11 +132,11 @@ def test_options_of_another_family_keep_their_default(form):
 
 
 def test_unsupported_values_are_named_when_loaded(form):
-    cfg = TrainConfig.model_validate({"optimizer": {"optimizer_type": "CAME"}, "speed": {"xformers": True}})
+    cfg = TrainConfig.model_validate({"network": {"network_module": "lycoris.kohya"}, "speed": {"xformers": True}})
     fields = {f.field for f in form.unsupported(cfg)}
-    assert fields == {"optimizer.optimizer_type", "speed.xformers"}
+    assert fields == {"network.network_module", "speed.xformers"}
     shown = dict(zip([p.path for p in form.params], form.values_for(cfg), strict=True))
-    assert shown["optimizer.optimizer_type"] == "AdamW8bit"
+    assert shown["network.network_module"] == "networks.lora"
 
 
 def test_a_new_schema_parameter_appears_without_ui_changes(monkeypatch):

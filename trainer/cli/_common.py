@@ -27,3 +27,12 @@ def print_config_error(exc: ConfigError, lang: str = "en") -> None:
     print(f"error: {where}the configuration has {len(exc.findings)} problem(s):", file=sys.stderr)
     for f in exc.findings:
         print(f"  - {f.text(lang)}", file=sys.stderr)
+
+
+def load_or_report(args: argparse.Namespace) -> TrainConfig | None:
+    """The effective config, or None after printing every problem (the verb then exits with 2)."""
+    try:
+        return load_with_sets(args)
+    except ConfigError as exc:
+        print_config_error(exc, args.lang)
+        return None

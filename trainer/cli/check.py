@@ -4,13 +4,11 @@ from __future__ import annotations
 
 
 def run(args) -> int:
-    from trainer.cli._common import load_with_sets, print_config_error
-    from trainer.config import ConfigError, check, dump_config
+    from trainer.cli._common import load_or_report
+    from trainer.config import check, dump_config
 
-    try:
-        cfg = load_with_sets(args)
-    except ConfigError as exc:
-        print_config_error(exc, args.lang)
+    cfg = load_or_report(args)
+    if cfg is None:
         return 2
     findings = check(cfg, for_training=not args.no_paths)
     print(dump_config(cfg))

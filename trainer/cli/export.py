@@ -8,15 +8,12 @@ from pathlib import Path
 def run(args) -> int:
     import tomli_w
 
-    from trainer.cli._common import load_with_sets, print_config_error
-    from trainer.config import ConfigError
+    from trainer.cli._common import load_or_report
     from trainer.config.kohya import export_kohya, prompts_for_sd_scripts
     from trainer.textio import atomic_write_text
 
-    try:
-        cfg = load_with_sets(args)
-    except ConfigError as exc:
-        print_config_error(exc, args.lang)
+    cfg = load_or_report(args)
+    if cfg is None:
         return 2
     out = Path(args.out)
     prompts = None

@@ -7,13 +7,10 @@ from pathlib import Path
 
 
 def run(args) -> int:
-    from trainer.cli._common import load_with_sets, print_config_error
-    from trainer.config import ConfigError
+    from trainer.cli._common import load_or_report
 
-    try:
-        cfg = load_with_sets(args)
-    except ConfigError as exc:
-        print_config_error(exc, args.lang)
+    cfg = load_or_report(args)
+    if cfg is None:
         return 2
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.save.output_name}"
     from trainer.engine.run import train

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
-
 import tomllib
+from typing import Any
 
 from trainer.config.errors import ConfigError, error, suggest, suggest_zh
 from trainer.config.schema import TrainConfig, all_params, params_by_name, params_by_path

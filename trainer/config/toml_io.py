@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import tomli_w
-import tomllib
 from pydantic import ValidationError
 
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh

@@ -38,7 +38,8 @@ def build_data(cfg: TrainConfig, models: Models, reporter) -> Data:
     try:
         scan = scan_dataset(d.train_data_dir, caption_extension=c.caption_extension, reg_dir=d.reg_data_dir or None)
     except DatasetError as exc:
-        raise EngineError(f"dataset.train_data_dir: {exc}", "Point it at the folder that holds 10_name sub-folders.")
+        raise EngineError(f"dataset.train_data_dir: {exc}",
+                          "Point it at the folder that holds 10_name sub-folders.") from None
     for problem in scan.problems:
         reporter.warning(str(problem), problem.hint)
     items = with_trigger(scan.items, c.trigger_word)
@@ -69,12 +70,12 @@ def _fill_latents(cfg: TrainConfig, models: Models, items, bucket_of, reporter):
     def progress(done: int, total: int) -> None:
         reporter.status(f"caching latents {done}/{total}", done / max(total, 1))
 
-    report = fill_cache(cache, zip(items, bucket_of), lambda px: encode_pixels(models.vae, px),
+    report = fill_cache(cache, zip(items, bucket_of, strict=True), lambda px: encode_pixels(models.vae, px),
                         batch_size=s.vae_batch_size, progress=progress, flip_aug=cfg.augment.flip_aug)
     for problem in report.problems:
         reporter.warning(str(problem), problem.hint)
     failed = report.failed_paths
-    kept = [(it, b) for it, b in zip(items, bucket_of) if it.path not in failed]
+    kept = [(it, b) for it, b in zip(items, bucket_of, strict=True) if it.path not in failed]
     if not kept:
         raise EngineError("no image of the dataset could be read", "Re-save the images as PNG or JPEG.")
     reporter.status(f"latents: {report.encoded} encoded, {report.reused} reused from the cache", 1.0)

@@ -25,7 +25,7 @@ def parse_prompt_line(line: str, *, negative: str, width: int, height: int, seed
     parts = _OPTION.split(" " + line.strip())
     prompt = parts[0].strip()
     p = SamplePrompt(prompt, negative, width, height, seed, steps, cfg)
-    for flag, value in zip(parts[1::2], parts[2::2]):
+    for flag, value in zip(parts[1::2], parts[2::2], strict=False):
         value = value.strip()
         try:
             if flag == "n":
