@@ -15,8 +15,9 @@ def test_novice_shows_the_plan_and_refuses_bad_input(start_app, page, tmp_path):
     workspace = tmp_path / "ws"
     page.goto(start_app(workspace=workspace))
     plan = wait_plan(page, "steps in total")
-    # bundled demo dataset (12 images x 10 repeats), demo preset: batch 2 -> 60 steps an epoch, 4 epochs
+    # bundled demo dataset (12 images x 10 repeats), demo preset: batch 4 -> 30 steps an epoch, 2 epochs
     assert "12 images" in plan and "30 steps per epoch" in plan and "60 steps in total" in plan
+    assert "GB GPU memory" in plan  # the memory estimate sits beside Start
     screenshot(page, "tab-novice")
 
     dataset = page.locator("#novice-dataset-train_data_dir textarea")

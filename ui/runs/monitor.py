@@ -61,7 +61,7 @@ def _layout(t, key: str) -> dict:
         w["outputs"] = gr.File(label=t("runs.outputs"), file_count="multiple", interactive=False,
                                visible=False, **ids("outputs"))
         with gr.Row():
-            w["loss"] = gr.LinePlot(view.loss_frame(None), x="step", y="value", color="series",
+            w["loss"] = gr.LinePlot(None, x="step", y="value", color="series",
                                     label=t("runs.loss"), height=260, **ids("loss"))
             w["samples"] = gr.Gallery(label=t("runs.samples"), columns=4, height=260, **ids("samples"))
         w["log"] = gr.Textbox(label=t("runs.log"), lines=8, max_lines=8, interactive=False,

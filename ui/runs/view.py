@@ -59,13 +59,17 @@ def status_md(t, s: RunSummary | None) -> str:
     return "\n\n".join(lines)
 
 
-def loss_frame(s: RunSummary | None) -> pd.DataFrame:
+def loss_frame(s: RunSummary | None) -> pd.DataFrame | None:
+    """The loss chart's data, or None before the first step: Gradio 6's LinePlot keeps the chart spec of the
+    first data it got, so an empty frame first would leave later lines undrawn."""
     rows = (s.losses if s else [])
+    if not rows:
+        return None
     stride = max(1, len(rows) // MAX_POINTS)
     rows = rows[::stride] + ([rows[-1]] if rows and (len(rows) - 1) % stride else [])
     data = [(st, "loss", loss) for st, loss, _ in rows] + [(st, "avg", avg) for st, _, avg in rows]
     frame = pd.DataFrame(data, columns=["step", "series", "value"])
-    # Typed even when empty: the plot picks quantitative vs nominal axes from the column dtypes.
+    # Typed: the plot picks quantitative vs nominal axes from the column dtypes.
     return frame.astype({"step": "int64", "series": "str", "value": "float64"})
 
 
