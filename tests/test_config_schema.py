@@ -29,6 +29,34 @@ def test_help_in_both_languages(p):
 
 
 @pytest.mark.parametrize("p", PARAMS, ids=IDS)
+def test_chinese_label(p):
+    label = p.label_zh.strip()
+    assert label and CJK.search(label), f"{p.path}: label_zh has no Chinese characters"
+    assert len(label) <= 16 and not label.endswith(("。", "：", ":")), f"{p.path}: label_zh is not a short label"
+
+
+def test_chinese_labels_are_distinct_within_a_group_and_use_the_usual_terms():
+    for group in GROUP_NAMES:
+        labels = [p.label_zh for p in PARAMS if p.group == group]
+        assert len(labels) == len(set(labels)), group
+    by_name = params_by_name()
+    for name, label in {"network_dim": "网络维度 (dim)", "learning_rate": "学习率", "resolution": "训练分辨率",
+                        "train_batch_size": "批次大小", "max_train_epochs": "训练轮数", "optimizer_type": "优化器",
+                        "lr_scheduler": "学习率调度器", "noise_offset": "噪声偏移", "clip_skip": "CLIP 跳层",
+                        "mixed_precision": "混合精度", "base_model": "底模", "output_name": "输出名称"}.items():
+        assert by_name[name].label_zh == label, name
+
+
+def test_a_parameter_without_a_chinese_label_is_refused():
+    from trainer.config.spec import param
+
+    with pytest.raises(TypeError, match="label_zh"):
+        param(1, "One.", "一。")
+    with pytest.raises(AssertionError):
+        param(1, "One.", "一。", label_zh=" ")
+
+
+@pytest.mark.parametrize("p", PARAMS, ids=IDS)
 def test_group_level_and_families(p):
     assert p.group in GROUP_NAMES
     assert p.level in ("novice", "expert")

@@ -144,3 +144,10 @@ def test_tag_frequency_counts_images_per_folder(tmp_path):
     make_image(tmp_path / "2_other" / "d.png")
     assert tag_frequency(scan_dataset(tmp_path)) == {
         "2_other": {"other": 1}, "5_zk": {"zk": 3, "blue": 1, "red circle": 1}}
+
+
+def test_utf16_caption_without_bom_is_detected():
+    from trainer.textio import decode
+
+    assert decode("1girl, solo".encode("utf-16-le")) == ("1girl, solo", "utf-16-le")
+    assert decode("1girl, solo".encode("utf-8")) == ("1girl, solo", "utf-8")

@@ -170,3 +170,48 @@ def test_tensorboard_dir_follows_logging_settings(tiny_model, data, tmp_path):
     run(tiny_model, data, tmp_path, logging__logging_dir=str(tmp_path / "logs"), logging__log_prefix="p-",
         logging__log_tracker_name="mine")
     assert list((tmp_path / "logs" / "p-mine").glob("events.out.tfevents.*"))
+
+
+def test_unet_only_run_continues_from_a_full_lora_and_says_what_it_left_out(tiny_model, data, tmp_path):
+    _, full = run(tiny_model, data, tmp_path / "a")
+    src = tmp_path / "a" / "runs" / "run" / "output" / "t.safetensors"
+    events, unet_only = run(tiny_model, data, tmp_path / "b", network__network_weights=str(src),
+                            optimizer__learning_rate=0.0, training__network_train_unet_only=True)
+    assert set(unet_only) == {k for k in full if k.startswith("lora_unet_")}
+    assert all(torch.allclose(full[k], unet_only[k]) for k in unet_only)
+    assert any("left out" in e["message"] for e in events if e["type"] == "warning")
+
+
+def test_pruning_never_touches_files_of_other_runs(tiny_model, data, tmp_path):
+    shared = tmp_path / "loras"
+    shared.mkdir()
+    foreign = shared / "t-000010.safetensors"  # an older run's epoch file that sorts after ours
+    foreign.write_bytes(b"not ours")
+    cfg = tiny_config(tiny_model, data, training__max_train_epochs=3, save__output_dir=str(shared),
+                      save__save_last_n_epochs=1)
+    assert train(cfg, tmp_path / "runs" / "run") == 0
+    assert foreign.read_bytes() == b"not ours"
+    assert sorted(p.name for p in shared.glob("*.safetensors")) == [
+        "t-000002.safetensors", "t-000010.safetensors", "t.safetensors"]
+
+
+def test_trigger_word_goes_on_training_captions_only():
+    from trainer.data.scan import ImageItem
+    from trainer.engine.build import with_trigger
+
+    items = [ImageItem("a.png", "red hair", 5, "5_zk", "zk", False, 64, 64),
+             ImageItem("b.png", "zk, smile", 5, "5_zk", "zk", False, 64, 64),
+             ImageItem("r.png", "person", 1, "1_person", "person", True, 64, 64)]
+    assert [it.caption for it in with_trigger(items, "zk")] == ["zk, red hair", "zk, smile", "person"]
+
+
+def test_v_parameterization_sets_the_prediction_type_previews_use():
+    from diffusers import DDPMScheduler
+
+    from trainer.engine.build import _prediction_scheduler
+
+    warnings = []
+    sched = _prediction_scheduler(DDPMScheduler(), True, lambda *a: warnings.append(a))
+    assert sched.config.prediction_type == "v_prediction" and warnings
+    assert _prediction_scheduler(DDPMScheduler(), False, lambda *a: warnings.append(a)).config.prediction_type \
+        == "epsilon"

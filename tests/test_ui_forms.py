@@ -8,7 +8,7 @@ import gradio as gr
 import pytest
 from pydantic import create_model
 
-from trainer.config import TrainConfig, all_params, errors_of, schema
+from trainer.config import TrainConfig, all_params, errors_of, params_by_path, schema
 from trainer.config.groups_data import NoiseGroup
 from trainer.config.spec import param
 from ui.forms import build_form, label_of
@@ -38,6 +38,15 @@ def test_every_shown_parameter_has_a_component_and_an_error_slot(form):
         comp = form.by_path[p.path]
         assert comp.label == label_of(p) and comp.info == p.help("en")
         assert form.errors[p.path].elem_id == f"err-{p.group}-{p.name}"
+
+
+def test_chinese_form_labels_come_from_the_schema():
+    zh = make_form("zh")
+    res = params_by_path()["dataset.resolution"]
+    assert zh.by_path["dataset.resolution"].label == label_of(res, "zh") == "训练分辨率 (px)"
+    assert label_of(res) == label_of(res, "en") == "Resolution (px)"
+    for p in zh.params:
+        assert zh.by_path[p.path].label.startswith(p.label_zh), p.path
 
 
 def test_planned_parameters_are_absent(form):
@@ -142,7 +151,8 @@ def test_unsupported_values_are_named_when_loaded(form):
 def test_a_new_schema_parameter_appears_without_ui_changes(monkeypatch):
     class Noise2(NoiseGroup):
         INFO: ClassVar = NoiseGroup.INFO
-        pyramid_wobble: float = param(0.25, "How much the pyramid wobbles.", "金字塔的摆动幅度。", ge=0.0, le=1.0)
+        pyramid_wobble: float = param(0.25, "How much the pyramid wobbles.", "金字塔的摆动幅度。", ge=0.0, le=1.0,
+                                      label_zh="金字塔摆动")
 
     patched = create_model("TrainConfig", __base__=TrainConfig, noise=(Noise2, Noise2()))
     monkeypatch.setattr(schema, "TrainConfig", patched)
@@ -152,7 +162,7 @@ def test_a_new_schema_parameter_appears_without_ui_changes(monkeypatch):
         form = make_form("zh")
         comp = form.by_path["noise.pyramid_wobble"]
         assert isinstance(comp, gr.Number) and comp.value == 0.25 and comp.maximum == 1.0
-        assert comp.label == "Pyramid wobble" and comp.info == "金字塔的摆动幅度。"
+        assert comp.label == "金字塔摆动" and comp.info == "金字塔的摆动幅度。"
         assert form.errors["noise.pyramid_wobble"].elem_id == "err-noise-pyramid_wobble"
     finally:
         monkeypatch.undo()

@@ -23,13 +23,14 @@ def detect_encoding(data: bytes) -> str:
     for bom, name in _BOMS:
         if data.startswith(bom):
             return name
+    # Before UTF-8: ASCII text in UTF-16-LE is also valid UTF-8 (full of NULs).
+    if _looks_like_utf16_without_bom(data):
+        return "utf-16-le"
     try:
         data.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError:
         pass
-    if _looks_like_utf16_without_bom(data):
-        return "utf-16-le"
     try:
         data.decode("gb18030")
         return "gb18030"
@@ -58,10 +59,6 @@ def decode(data: bytes) -> tuple[str, str]:
 def read_text(path: str | os.PathLike) -> tuple[str, str]:
     """Read a text file as (text, encoding name). A BOM is removed from the text."""
     return decode(Path(path).read_bytes())
-
-
-def read_text_only(path: str | os.PathLike) -> str:
-    return read_text(path)[0]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -21,13 +21,13 @@ class ModelGroup(Group):
         "Model family of the base model: SD1.5 (also SD1.x), SDXL or Flux.1. It decides the network layout, "
         "the resolution defaults and which options apply.",
         "底模所属的模型家族：SD1.5（含 SD1.x）、SDXL 或 Flux.1。它决定网络结构、默认分辨率以及哪些选项适用。",
-        level="novice", kohya="", planned_choices=("sdxl", "flux"),
+        level="novice", kohya="", planned_choices=("sdxl", "flux"), label_zh="底模类型",
     )
     training_type: Literal["lora", "dreambooth"] = param(
         "lora",
         "LoRA trains a small add-on file; Dreambooth fine-tunes the whole model and saves a full checkpoint.",
         "LoRA 只训练一个小的附加文件；Dreambooth 微调整个模型并保存完整的模型文件。",
-        kohya="", planned_choices=("dreambooth",),
+        kohya="", planned_choices=("dreambooth",), label_zh="训练类型",
     )
     base_model: str = param(
         "",
@@ -35,35 +35,37 @@ class ModelGroup(Group):
         "local diffusers folder, or a single .safetensors/.ckpt file.",
         "训练所用的底模：Hugging Face 仓库名（如 stable-diffusion-v1-5/stable-diffusion-v1-5）、本地 diffusers "
         "文件夹，或单个 .safetensors/.ckpt 文件。",
-        level="novice", kohya="pretrained_model_name_or_path", widget="path",
+        level="novice", kohya="pretrained_model_name_or_path", widget="path", label_zh="底模",
     )
     vae: str = param(
         "",
         "Optional separate VAE (folder or file) used instead of the base model's own. Empty: the model's VAE.",
         "可选：替换底模自带 VAE 的单独 VAE（文件夹或文件）。留空则使用底模自带的 VAE。",
-        families=("sd15", "sdxl"), widget="path",
+        families=("sd15", "sdxl"), widget="path", label_zh="VAE 文件",
     )
     v2: bool = param(
         False,
         "The base model is Stable Diffusion 2.x (OpenCLIP text encoder).",
         "底模是 Stable Diffusion 2.x（使用 OpenCLIP 文本编码器）。",
-        families=("sd15",), planned=True,
+        families=("sd15",), planned=True, label_zh="SD2.x 模型",
     )
     v_parameterization: bool = param(
         False,
         "Train with v-prediction targets. Only for models trained that way (SD2.x 768-v, some SDXL fine-tunes).",
         "使用 v-prediction 目标训练。仅适用于以此方式训练的模型（SD2.x 768-v、部分 SDXL 微调模型）。",
-        families=("sd15", "sdxl"),
+        families=("sd15", "sdxl"), label_zh="V 参数化 (v-pred)",
     )
     ae: str = param(
         "", "Flux autoencoder file (ae.safetensors).", "Flux 自编码器文件（ae.safetensors）。",
-        families=("flux",), widget="path",
+        families=("flux",), widget="path", planned=True, label_zh="AE 自编码器",
     )
     clip_l: str = param(
         "", "Flux CLIP-L text encoder file.", "Flux 使用的 CLIP-L 文本编码器文件。", families=("flux",), widget="path",
+        planned=True, label_zh="CLIP-L 文件",
     )
     t5xxl: str = param(
         "", "Flux T5-XXL text encoder file.", "Flux 使用的 T5-XXL 文本编码器文件。", families=("flux",), widget="path",
+        planned=True, label_zh="T5-XXL 文件",
     )
 
 
@@ -73,20 +75,20 @@ class DatasetGroup(Group):
         "",
         "Folder holding sub-folders named <repeats>_<name> (e.g. 10_mychar) with images and caption files.",
         "训练集文件夹，内含以 <重复次数>_<名称> 命名的子文件夹（如 10_mychar），其中放图片和标注文件。",
-        level="novice", widget="path",
+        level="novice", widget="path", label_zh="训练集文件夹",
     )
     reg_data_dir: str = param(
         "",
         "Optional regularisation images in the same <repeats>_<name> layout; they keep the model's idea of "
         "the class from drifting. Empty: none.",
         "可选的正则化图片文件夹，结构同训练集；用于防止模型对该类别的整体认知发生偏移。留空则不使用。",
-        widget="path",
+        widget="path", label_zh="正则化文件夹",
     )
     prior_loss_weight: float = param(
         1.0,
         "Weight of the regularisation images' loss relative to the training images'.",
         "正则化图片的损失相对训练图片损失的权重。",
-        ge=0.0, le=10.0, step=0.05,
+        ge=0.0, le=10.0, step=0.05, label_zh="正则化损失权重",
     )
     resolution: str = param(
         "512,512",
@@ -94,29 +96,29 @@ class DatasetGroup(Group):
         "this area. SD1.5: 512; SDXL and Flux: 1024.",
         "训练分辨率，格式为 宽,高（只写一个数表示正方形）。图片会被缩放到面积接近该值的分桶。SD1.5 用 512，"
         "SDXL 和 Flux 用 1024。",
-        level="novice", unit="px",
+        level="novice", unit="px", label_zh="训练分辨率",
     )
     enable_bucket: bool = param(
         True,
         "Aspect-ratio buckets: images keep their shape instead of being cropped to a square.",
-        "启用宽高比分桶：图片保留原有比例，而不是被裁成正方形。",
+        "启用宽高比分桶：图片保留原有比例，而不是被裁成正方形。", label_zh="启用分桶",
     )
     min_bucket_reso: int = param(
-        256, "Smallest bucket side.", "分桶的最小边长。", ge=64, le=4096, unit="px", step=64,
+        256, "Smallest bucket side.", "分桶的最小边长。", ge=64, le=4096, unit="px", step=64, label_zh="最小分桶尺寸",
     )
     max_bucket_reso: int = param(
-        1024, "Largest bucket side.", "分桶的最大边长。", ge=64, le=8192, unit="px", step=64,
+        1024, "Largest bucket side.", "分桶的最大边长。", ge=64, le=8192, unit="px", step=64, label_zh="最大分桶尺寸",
     )
     bucket_reso_steps: int = param(
         64,
         "Bucket sides are multiples of this. 64 is safe for every family; SDXL also accepts 32.",
         "分桶边长必须是该值的倍数。64 对所有模型都安全；SDXL 也可以用 32。",
-        ge=8, le=256, unit="px", step=8,
+        ge=8, le=256, unit="px", step=8, label_zh="分桶步长",
     )
     bucket_no_upscale: bool = param(
         False,
         "Never enlarge small images: each gets a bucket of its own size (rounded down to the step).",
-        "不放大小图：每张图片按自身尺寸（向下取整到步长）分桶。",
+        "不放大小图：每张图片按自身尺寸（向下取整到步长）分桶。", label_zh="分桶不放大",
     )
 
 
@@ -126,49 +128,50 @@ class SaveGroup(Group):
         "danlu-lora",
         "File name of the LoRA without extension; epochs add a suffix such as -000002.",
         "LoRA 文件名（不含扩展名）；按轮保存时会加上 -000002 之类的后缀。",
-        level="novice",
+        level="novice", label_zh="输出名称",
     )
     output_dir: str = param(
         "",
         "Folder for the trained files. Empty: the run's own folder (runs/<run>/output).",
         "训练结果保存的文件夹。留空则保存在本次运行的文件夹（runs/<运行>/output）。",
-        widget="path",
+        widget="path", label_zh="输出文件夹",
     )
     save_model_as: Literal["safetensors", "ckpt", "pt"] = param(
         "safetensors",
         "File format. safetensors loads safely and fast in every tool.",
         "保存格式。safetensors 安全且加载快，所有工具都支持。",
-        planned_choices=("ckpt", "pt"),
+        planned_choices=("ckpt", "pt"), label_zh="保存格式",
     )
     save_precision: Literal["fp16", "bf16", "float"] = param(
         "fp16",
         "Precision of the saved weights. fp16 halves the file with no visible loss; float keeps full precision.",
-        "保存权重的精度。fp16 文件减半且几乎无损；float 保留全精度。",
+        "保存权重的精度。fp16 文件减半且几乎无损；float 保留全精度。", label_zh="保存精度",
     )
     save_every_n_epochs: int = param(
         1, "Save a LoRA every N epochs (0: only at the end).", "每 N 轮保存一次 LoRA（0 表示只在结束时保存）。", ge=0,
+        label_zh="每 N 轮保存",
     )
     save_every_n_steps: int = param(
-        0, "Save a LoRA every N steps (0: off).", "每 N 步保存一次 LoRA（0 表示关闭）。", ge=0,
+        0, "Save a LoRA every N steps (0: off).", "每 N 步保存一次 LoRA（0 表示关闭）。", ge=0, label_zh="每 N 步保存",
     )
     save_last_n_epochs: int = param(
         0, "Keep only the newest N epoch saves (0: keep all).", "只保留最近 N 个按轮保存的文件（0 表示全部保留）。",
-        ge=0,
+        ge=0, label_zh="保留最近 N 轮",
     )
     save_last_n_steps: int = param(
         0, "Keep only the step saves of the last N steps (0: keep all).", "只保留最近 N 步内按步保存的文件（0 表示全部保留）。",
-        ge=0,
+        ge=0, label_zh="保留最近 N 步",
     )
     save_state: bool = param(
         False,
         "Also save the optimizer, scheduler and random state with each save, so training can be resumed.",
-        "每次保存时同时保存优化器、调度器和随机数状态，以便之后继续训练。",
+        "每次保存时同时保存优化器、调度器和随机数状态，以便之后继续训练。", label_zh="保存训练状态",
     )
     resume: str = param(
         "",
         "A saved state folder (…-state) to continue from: same step, epoch, optimizer and scheduler.",
         "从保存的训练状态文件夹（…-state）继续训练：步数、轮数、优化器与调度器都会恢复。",
-        widget="path",
+        widget="path", label_zh="恢复训练状态",
     )
 
 
@@ -176,36 +179,36 @@ class TrainingGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Training", "训练")
     max_train_epochs: int = param(
         10, "Number of passes over the dataset (each image counted repeats times).",
-        "遍历数据集的轮数（每张图片按其重复次数计）。", ge=1, le=10000, level="novice",
+        "遍历数据集的轮数（每张图片按其重复次数计）。", ge=1, le=10000, level="novice", label_zh="训练轮数",
     )
     max_train_steps: int = param(
         0, "Stop after this many optimizer steps (0: decided by the epochs).", "达到该优化步数后停止（0 表示由轮数决定）。",
-        ge=0,
+        ge=0, label_zh="最大训练步数",
     )
     train_batch_size: int = param(
         1, "Images per step. Larger uses more GPU memory; raise the learning rate with it.",
-        "每步的图片数。越大显存占用越高；通常需相应提高学习率。", ge=1, le=256, level="novice",
+        "每步的图片数。越大显存占用越高；通常需相应提高学习率。", ge=1, le=256, level="novice", label_zh="批次大小",
     )
     gradient_checkpointing: bool = param(
         False, "Recompute activations in the backward pass: much less memory, about 20-30% slower.",
-        "反向传播时重新计算激活值：显著降低显存占用，速度约慢 20-30%。",
+        "反向传播时重新计算激活值：显著降低显存占用，速度约慢 20-30%。", label_zh="梯度检查点",
     )
     gradient_accumulation_steps: int = param(
         1, "Add up gradients over N steps before each update: an effective batch of batch size x N.",
-        "累积 N 步的梯度后再更新一次：等效批次大小为 批次大小 × N。", ge=1, le=1024,
+        "累积 N 步的梯度后再更新一次：等效批次大小为 批次大小 × N。", ge=1, le=1024, label_zh="梯度累积步数",
     )
     network_train_unet_only: bool = param(
         False, "Train only the U-Net part of the LoRA; the text encoder stays untouched.",
-        "只训练 LoRA 的 U-Net 部分；文本编码器保持不变。",
+        "只训练 LoRA 的 U-Net 部分；文本编码器保持不变。", label_zh="仅训练 U-Net",
     )
     network_train_text_encoder_only: bool = param(
-        False, "Train only the text-encoder part of the LoRA.", "只训练 LoRA 的文本编码器部分。",
+        False, "Train only the text-encoder part of the LoRA.", "只训练 LoRA 的文本编码器部分。", label_zh="仅训练文本编码器",
     )
     max_grad_norm: float = param(
         1.0, "Clip the gradient norm to this value (0: no clipping).", "将梯度范数裁剪到该值（0 表示不裁剪）。",
-        ge=0.0, le=100.0,
+        ge=0.0, le=100.0, label_zh="最大梯度范数",
     )
     seed: int = param(
         1337, "Random seed: the same seed, data and settings give the same result.",
-        "随机种子：种子、数据和设置相同，结果就相同。", ge=0, le=2**32 - 1,
+        "随机种子：种子、数据和设置相同，结果就相同。", ge=0, le=2**32 - 1, label_zh="随机种子",
     )

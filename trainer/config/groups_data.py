@@ -13,47 +13,47 @@ SamplerName = Literal["ddim", "pndm", "lms", "euler", "euler_a", "heun", "dpm_2"
 class CaptionGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Captions", "标注")
     caption_extension: str = param(
-        ".txt", "Extension of the caption file beside each image.", "与图片同名的标注文件的扩展名。",
+        ".txt", "Extension of the caption file beside each image.", "与图片同名的标注文件的扩展名。", label_zh="标注文件扩展名",
     )
     trigger_word: str = param(
         "",
         "Word put at the front of every caption that lacks it, so the LoRA is called up by it.",
         "加到每条缺少它的标注最前面的触发词，使用 LoRA 时写上它即可调用。",
-        level="novice", kohya="",
+        level="novice", kohya="", label_zh="触发词",
     )
     shuffle_caption: bool = param(
         False,
         "Shuffle the comma-separated tags of each caption every step, so no tag order is learned.",
-        "每步随机打乱标注中以逗号分隔的标签，避免模型记住标签顺序。",
+        "每步随机打乱标注中以逗号分隔的标签，避免模型记住标签顺序。", label_zh="打乱标签",
     )
     weighted_captions: bool = param(
         False, "Read (tag:1.2) weights in captions as A1111 prompt weights.", "把标注中的 (tag:1.2) 解析为 A1111 风格的权重。",
-        planned=True,
+        planned=True, label_zh="加权标注",
     )
     keep_tokens: int = param(
         0, "Keep the first N tags in place when shuffling or dropping tags (e.g. the trigger word).",
-        "打乱或丢弃标签时，保持前 N 个标签不动（例如触发词）。", ge=0, le=75,
+        "打乱或丢弃标签时，保持前 N 个标签不动（例如触发词）。", ge=0, le=75, label_zh="保留前 N 个标签",
     )
     keep_tokens_separator: str = param(
         "",
         "Alternative to keep_tokens: everything before this separator (e.g. |||) stays in place.",
-        "keep_tokens 的替代：该分隔符（如 |||）之前的内容保持不动。",
+        "keep_tokens 的替代：该分隔符（如 |||）之前的内容保持不动。", label_zh="保留标签分隔符",
     )
     max_token_length: Literal[75, 150, 225] = param(
         75, "Longest caption in tokens; longer captions are cut.", "标注的最大 token 数；超出部分会被截断。",
-        planned_choices=(150, 225),
+        planned_choices=(150, 225), label_zh="最大 token 长度",
     )
     caption_dropout_rate: float = param(
         0.0, "Share of steps in which an image is trained with an empty caption.", "以空标注训练某张图片的概率。",
-        ge=0.0, le=1.0,
+        ge=0.0, le=1.0, label_zh="标注丢弃率",
     )
     caption_dropout_every_n_epochs: int = param(
         0, "Train every Nth epoch with all captions empty (0: off).", "每隔 N 轮以全部空标注训练一轮（0 表示关闭）。",
-        ge=0,
+        ge=0, label_zh="每 N 轮丢弃标注",
     )
     caption_tag_dropout_rate: float = param(
         0.0, "Chance of dropping each tag (except kept ones) from a caption.", "每个标签（保留的除外）被丢弃的概率。",
-        ge=0.0, le=1.0,
+        ge=0.0, le=1.0, label_zh="标签丢弃率",
     )
 
 
@@ -64,28 +64,30 @@ class NoiseGroup(Group):
         "Adds a per-channel constant to the noise so the model can learn very dark and very bright images "
         "(0.05-0.1 is common; 0: off).",
         "给噪声加上逐通道的常数偏移，使模型能学会很暗或很亮的画面（常用 0.05-0.1；0 表示关闭）。",
-        ge=0.0, le=1.0,
+        ge=0.0, le=1.0, label_zh="噪声偏移",
     )
     multires_noise_iterations: int = param(
         0, "Pyramid (multi-resolution) noise levels; 6-10 is common, 0: off.", "多分辨率（金字塔）噪声的层数；常用 6-10，0 表示关闭。",
-        ge=0, le=64,
+        ge=0, le=64, label_zh="多分辨率噪声层数",
     )
     multires_noise_discount: float = param(
         0.3, "How much each coarser pyramid level is weakened.", "每一层更粗的金字塔噪声的衰减系数。", ge=0.0, le=1.0,
+        label_zh="多分辨率噪声衰减",
     )
 
 
 class AugmentGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Augmentation", "数据增强")
     color_aug: bool = param(
-        False, "Randomly shift hue a little each step.", "每步随机轻微改变色相。",
+        False, "Randomly shift hue a little each step.", "每步随机轻微改变色相。", label_zh="颜色增强",
     )
     flip_aug: bool = param(
         False, "Randomly mirror images left-right. Not for asymmetric subjects.", "随机左右镜像图片。不适合不对称的主体。",
+        label_zh="翻转增强",
     )
     random_crop: bool = param(
         False, "Crop at a random place instead of the centre when an image is larger than its bucket.",
-        "图片大于分桶时在随机位置裁剪，而不是居中裁剪。",
+        "图片大于分桶时在随机位置裁剪，而不是居中裁剪。", label_zh="随机裁剪",
     )
 
 
@@ -97,23 +99,23 @@ class SamplingGroup(Group):
         "--h height, --d seed, --s steps, --l CFG scale. Lines starting with # are ignored.",
         "训练中生成预览图的提示词，每行一条；可在行内加参数：--n 反向提示词，--w 宽，--h 高，--d 种子，"
         "--s 步数，--l CFG。以 # 开头的行会被忽略。",
-        kohya="", widget="textarea",
+        kohya="", widget="textarea", label_zh="预览提示词",
     )
     sample_negative_prompt: str = param(
-        "", "Negative prompt for lines without --n.", "未写 --n 的行所用的反向提示词。", kohya="",
+        "", "Negative prompt for lines without --n.", "未写 --n 的行所用的反向提示词。", kohya="", label_zh="预览反向提示词",
     )
     sample_sampler: SamplerName = param(
-        "euler_a", "Sampler used for previews.", "预览图使用的采样器。",
+        "euler_a", "Sampler used for previews.", "预览图使用的采样器。", label_zh="预览采样器",
     )
-    sample_width: int = param(512, "Preview width.", "预览图宽度。", ge=64, le=4096, unit="px", kohya="", step=64)
-    sample_height: int = param(512, "Preview height.", "预览图高度。", ge=64, le=4096, unit="px", kohya="", step=64)
-    sample_steps: int = param(20, "Sampling steps per preview.", "每张预览图的采样步数。", ge=1, le=200, kohya="")
-    sample_cfg: float = param(7.0, "CFG scale of previews.", "预览图的 CFG 强度。", ge=0.0, le=30.0, kohya="")
+    sample_width: int = param(512, "Preview width.", "预览图宽度。", ge=64, le=4096, unit="px", kohya="", step=64, label_zh="预览图宽度")
+    sample_height: int = param(512, "Preview height.", "预览图高度。", ge=64, le=4096, unit="px", kohya="", step=64, label_zh="预览图高度")
+    sample_steps: int = param(20, "Sampling steps per preview.", "每张预览图的采样步数。", ge=1, le=200, kohya="", label_zh="预览采样步数")
+    sample_cfg: float = param(7.0, "CFG scale of previews.", "预览图的 CFG 强度。", ge=0.0, le=30.0, kohya="", label_zh="预览 CFG 强度")
     sample_seed: int = param(42, "Seed of previews (same seed each time, to compare).", "预览图的种子（每次相同，便于比较）。",
-                             ge=0, kohya="")
+                             ge=0, kohya="", label_zh="预览种子")
     sample_every_n_epochs: int = param(
-        0, "Make previews every N epochs (0: off).", "每 N 轮生成一次预览图（0 表示关闭）。", ge=0,
+        0, "Make previews every N epochs (0: off).", "每 N 轮生成一次预览图（0 表示关闭）。", ge=0, label_zh="每 N 轮预览",
     )
     sample_every_n_steps: int = param(
-        0, "Make previews every N steps (0: off).", "每 N 步生成一次预览图（0 表示关闭）。", ge=0,
+        0, "Make previews every N steps (0: off).", "每 N 步生成一次预览图（0 表示关闭）。", ge=0, label_zh="每 N 步预览",
     )

@@ -12,13 +12,13 @@ class LoggingGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Logging", "日志")
     log_with: Literal["tensorboard", "wandb", "all"] = param(
         "tensorboard", "Where training curves go. TensorBoard is shown inside the page.",
-        "训练曲线写到哪里。TensorBoard 会直接显示在页面里。", planned_choices=("wandb", "all"),
+        "训练曲线写到哪里。TensorBoard 会直接显示在页面里。", planned_choices=("wandb", "all"), label_zh="日志工具",
     )
-    log_prefix: str = param("", "Prefix of the log folder name.", "日志文件夹名称的前缀。")
-    log_tracker_name: str = param("", "Run name shown in the tracker.", "在记录工具中显示的运行名称。")
+    log_prefix: str = param("", "Prefix of the log folder name.", "日志文件夹名称的前缀。", label_zh="日志前缀")
+    log_tracker_name: str = param("", "Run name shown in the tracker.", "在记录工具中显示的运行名称。", label_zh="日志运行名称")
     logging_dir: str = param(
         "", "Folder for TensorBoard logs. Empty: the run's folder.", "TensorBoard 日志文件夹。留空则使用本次运行的文件夹。",
-        widget="path",
+        widget="path", label_zh="日志文件夹",
     )
 
 
@@ -30,7 +30,7 @@ class OtherGroup(Group):
         "are usually trained and used with 2. SDXL always uses its fixed layers, so this is SD1.x only.",
         "使用文本编码器倒数第 N 层的输出（1 为最后一层）。基于 NovelAI 的二次元模型通常用 2 训练和使用。"
         "SDXL 固定使用其自身的层，因此此项只适用于 SD1.x。",
-        ge=1, le=12, families=("sd15",),
+        ge=1, le=12, families=("sd15",), label_zh="CLIP 跳层",
     )
     custom_toml: str = param(
         "",
@@ -38,7 +38,7 @@ class OtherGroup(Group):
         "`noise_offset = 0.05` (a bare name goes to its table). Keys are checked like any others.",
         "叠加在所有设置之上的 TOML，例如 `[noise]` 换行 `noise_offset = 0.05`，也可直接写 `noise_offset = 0.05`"
         "（单独的键名会放入其所属的表）。其中的键与其他设置一样会被校验。",
-        kohya="", widget="textarea",
+        kohya="", widget="textarea", label_zh="自定义 TOML",
     )
 
 
@@ -48,60 +48,63 @@ class SpeedGroup(Group):
         "bf16",
         "Compute in half precision where safe. bf16 needs an RTX 30xx or newer; fp16 works on older cards.",
         "在安全的地方用半精度计算。bf16 需要 RTX 30 系或更新的显卡；较旧的显卡用 fp16。",
-        level="novice",
+        level="novice", label_zh="混合精度",
     )
     full_fp16: bool = param(
         False, "Keep the adapter weights themselves in fp16 (less memory, less stable).",
-        "适配器权重本身也用 fp16 存放（更省显存，但更不稳定）。",
+        "适配器权重本身也用 fp16 存放（更省显存，但更不稳定）。", label_zh="完全 fp16",
     )
     full_bf16: bool = param(
         False, "Keep the adapter weights themselves in bf16 (less memory; needs bf16 support, RTX 30xx+).",
-        "适配器权重本身也用 bf16 存放（更省显存；需要支持 bf16 的显卡，如 RTX 30 系及以上）。",
+        "适配器权重本身也用 bf16 存放（更省显存；需要支持 bf16 的显卡，如 RTX 30 系及以上）。", label_zh="完全 bf16",
     )
     fp8_base: bool = param(
         False, "Store the frozen base model's weights in fp8 and compute in the mixed precision: much less memory, "
         "slightly lower quality.", "以 fp8 存放冻结底模的权重、按混合精度计算：显存大幅减少，质量略有下降。",
-        planned=True,
+        planned=True, label_zh="fp8 底模",
     )
     no_half_vae: bool = param(
         False, "Run the VAE in fp32 (SDXL's original VAE gives NaNs in fp16).", "VAE 以 fp32 运行（SDXL 原版 VAE 在 fp16 下会出现 NaN）。",
+        label_zh="禁用半精度 VAE",
     )
     cache_latents: bool = param(
         True, "Encode each image with the VAE once and reuse the result: faster, less memory.",
-        "每张图片只用 VAE 编码一次并重复使用结果：更快、更省显存。",
+        "每张图片只用 VAE 编码一次并重复使用结果：更快、更省显存。", label_zh="缓存潜变量",
     )
     cache_latents_to_disk: bool = param(
         False, "Keep the latent cache in files beside the images, reused by later runs.",
-        "把潜变量缓存保存为图片旁的文件，供之后的训练复用。",
+        "把潜变量缓存保存为图片旁的文件，供之后的训练复用。", label_zh="潜变量缓存到磁盘",
     )
     cache_text_encoder_outputs: bool = param(
         False, "Encode each caption once (only when the text encoder is not trained and captions never change).",
-        "每条标注只编码一次（仅当不训练文本编码器且标注不变时可用）。",
+        "每条标注只编码一次（仅当不训练文本编码器且标注不变时可用）。", label_zh="缓存文本编码器输出",
     )
     cache_text_encoder_outputs_to_disk: bool = param(
-        False, "Keep the text-encoder cache on disk.", "把文本编码器输出缓存保存到磁盘。",
+        False, "Keep the text-encoder cache on disk.", "把文本编码器输出缓存保存到磁盘。", label_zh="文本编码器缓存到磁盘",
     )
     max_data_loader_n_workers: int = param(
         0, "Background processes that load images (0: load in the training process).",
-        "在后台加载图片的进程数（0 表示在训练进程中加载）。", ge=0, le=64,
+        "在后台加载图片的进程数（0 表示在训练进程中加载）。", ge=0, le=64, label_zh="数据加载进程数",
     )
     persistent_data_loader_workers: bool = param(
         False, "Keep loader processes alive between epochs (faster epoch starts, more RAM).",
-        "各轮之间保留加载进程（每轮开始更快，占用更多内存）。",
+        "各轮之间保留加载进程（每轮开始更快，占用更多内存）。", label_zh="保持加载进程",
     )
     vae_batch_size: int = param(
         4, "Images encoded at once while caching latents.", "缓存潜变量时一次编码的图片数。", ge=1, le=256,
+        label_zh="VAE 批次大小",
     )
     sdpa: bool = param(
         True, "Use PyTorch's scaled_dot_product_attention (fast, memory-efficient attention).",
-        "使用 PyTorch 的 scaled_dot_product_attention（快速、省显存的注意力实现）。",
+        "使用 PyTorch 的 scaled_dot_product_attention（快速、省显存的注意力实现）。", label_zh="SDPA 注意力",
     )
     xformers: bool = param(
         False, "Use the xformers attention kernels (needs the xformers package).", "使用 xformers 注意力内核（需安装 xformers）。",
-        planned=True,
+        planned=True, label_zh="xformers 注意力",
     )
     lowram: bool = param(
         False, "Load models straight to the GPU to spare system RAM.", "直接把模型加载到显卡，以节省系统内存。", planned=True,
+        label_zh="低内存模式",
     )
 
 
@@ -114,11 +117,11 @@ class FluxGroup(Group):
         "Flux.1 was trained).",
         "训练时间步的采样方式：sigma 取自调度器，uniform 均匀采样，sigmoid 对正态样本取 sigmoid（偏向中间），shift 为按 "
         "discrete_flow_shift 偏移的 sigmoid，flux_shift 按图像尺寸偏移（与 Flux.1 的训练方式一致）。",
-        families=("flux",), planned=True,
+        families=("flux",), planned=True, label_zh="时间步采样",
     )
     sigmoid_scale: float = param(
         1.0, "Spread of sigmoid timestep sampling.", "sigmoid 时间步采样的分布宽度。", ge=0.0, le=10.0, families=("flux",),
-        planned=True,
+        planned=True, label_zh="Sigmoid 缩放",
     )
     model_prediction_type: Literal["raw", "additive", "sigma_scaled"] = param(
         "raw",
@@ -126,25 +129,28 @@ class FluxGroup(Group):
         "sigma_scaled applies the sigma scaling SD3 uses.",
         "如何把模型输出转换为预测值：raw 直接使用，additive 加上带噪输入，sigma_scaled 按 SD3 的方式做 sigma 缩放。",
         families=("flux",),
-        planned=True,
+        planned=True, label_zh="模型预测类型",
     )
     discrete_flow_shift: float = param(
         3.0, "Shift of the flow-matching schedule (with timestep_sampling = shift).",
         "流匹配调度的偏移量（timestep_sampling = shift 时使用）。", ge=0.0, le=100.0, families=("flux",), planned=True,
+        label_zh="流匹配偏移",
     )
     guidance_scale: float = param(
         1.0, "Guidance value fed to Flux.1-dev during training.", "训练时输入给 Flux.1-dev 的引导值。", ge=0.0, le=30.0,
-        families=("flux",), planned=True,
+        families=("flux",), planned=True, label_zh="引导强度",
     )
     t5xxl_max_token_length: int = param(
         512, "Longest T5 prompt in tokens.", "T5 提示词的最大 token 数。", ge=64, le=512, families=("flux",), planned=True,
+        label_zh="T5 最大 token 数",
     )
     train_t5xxl: bool = param(
         False, "Also train a LoRA on T5-XXL (large memory cost).", "同时在 T5-XXL 上训练 LoRA（显存开销很大）。",
-        families=("flux",), planned=True,
+        families=("flux",), planned=True, label_zh="训练 T5-XXL",
     )
     apply_t5_attn_mask: bool = param(
         False, "Mask T5 padding tokens in attention.", "在注意力中屏蔽 T5 的填充 token。", families=("flux",), planned=True,
+        label_zh="T5 注意力掩码",
     )
 
 
@@ -154,14 +160,15 @@ class DreamboothGroup(Group):
         None, "Text encoder learning rate in a Dreambooth run (SDXL: first encoder). Empty: learning_rate.",
         "Dreambooth 中文本编码器的学习率（SDXL 为第一个编码器）。留空则使用 learning_rate。",
         ge=0.0, le=1.0, families=("sd15", "sdxl"), kohya="learning_rate_te1", planned=True,
+        label_zh="文本编码器 1 学习率",
     )
     learning_rate_te2: float | None = param(
         None, "SDXL second text encoder learning rate. Empty: learning_rate.", "SDXL 第二个文本编码器的学习率。留空则使用 learning_rate。",
-        ge=0.0, le=1.0, families=("sdxl",), planned=True,
+        ge=0.0, le=1.0, families=("sdxl",), planned=True, label_zh="文本编码器 2 学习率",
     )
     stop_text_encoder_training: int = param(
         0, "Stop training the text encoder after this many steps (0: never).", "训练到该步数后停止训练文本编码器（0 表示不停止）。",
-        ge=0, families=("sd15", "sdxl"), planned=True,
+        ge=0, families=("sd15", "sdxl"), planned=True, label_zh="文本编码器停训步数",
     )
 
 
@@ -169,9 +176,9 @@ class ValidationGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Validation", "验证")
     validation_split: float = param(
         0.0, "Share of images held out to measure validation loss (0: none).", "留出用于计算验证损失的图片比例（0 表示不留）。",
-        ge=0.0, le=0.5, planned=True,
+        ge=0.0, le=0.5, planned=True, label_zh="验证集比例",
     )
     validate_every_n_steps: int = param(
         0, "Compute validation loss every N steps (0: at each epoch end).", "每 N 步计算一次验证损失（0 表示每轮结束时）。",
-        ge=0, planned=True,
+        ge=0, planned=True, label_zh="每 N 步验证",
     )

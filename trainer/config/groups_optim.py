@@ -26,17 +26,17 @@ class OptimizerGroup(Group):
         "Step size of every update. Typical LoRA values: 1e-4 to 5e-4; adaptive optimizers (DAdapt*, Prodigy) "
         "want 1.",
         "每次更新的步长。LoRA 常用 1e-4 到 5e-4；自适应优化器（DAdapt*、Prodigy）应设为 1。",
-        ge=0.0, le=10.0, level="novice",
+        ge=0.0, le=10.0, level="novice", label_zh="学习率",
     )
     unet_lr: float | None = param(
         None, "Learning rate of the U-Net part. Empty: learning_rate.", "U-Net 部分的学习率。留空则使用 learning_rate。",
-        ge=0.0, le=10.0,
+        ge=0.0, le=10.0, label_zh="U-Net 学习率",
     )
     text_encoder_lr: float | None = param(
         None,
         "Learning rate of the text-encoder part, usually a fraction of the U-Net's. Empty: learning_rate.",
         "文本编码器部分的学习率，通常为 U-Net 学习率的几分之一。留空则使用 learning_rate。",
-        ge=0.0, le=10.0,
+        ge=0.0, le=10.0, label_zh="文本编码器学习率",
     )
     lr_scheduler: Literal[
         "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial", "adafactor",
@@ -45,45 +45,47 @@ class OptimizerGroup(Group):
         "How the learning rate changes over the run. cosine falls smoothly to 0; cosine_with_restarts runs "
         "num_cycles such falls, jumping back to the full rate at the start of each; constant keeps it fixed.",
         "学习率在训练过程中的变化方式。cosine 平滑降到 0；cosine_with_restarts 执行 num_cycles 次这样的下降，"
-        "每次开始时跳回完整学习率；constant 保持不变。",
+        "每次开始时跳回完整学习率；constant 保持不变。", label_zh="学习率调度器",
     )
     lr_scheduler_num_cycles: int = param(
         1, "Number of cosine cycles for cosine_with_restarts (1: one fall, no restart).",
-        "cosine_with_restarts 的余弦周期数（1 表示只下降一次、不重启）。", ge=1, le=100,
+        "cosine_with_restarts 的余弦周期数（1 表示只下降一次、不重启）。", ge=1, le=100, label_zh="余弦重启周期数",
     )
     lr_scheduler_power: float = param(
         1.0, "Exponent of the polynomial scheduler (1: linear).", "polynomial 调度器的幂次（1 即线性）。", ge=0.0, le=10.0,
+        label_zh="多项式幂次",
     )
     lr_warmup_steps: int = param(
         0, "Steps over which the learning rate rises from 0 at the start.", "开始时学习率从 0 升到设定值所用的步数。",
-        ge=0,
+        ge=0, label_zh="预热步数",
     )
     loss_type: Literal["l2", "l1", "huber", "smooth_l1"] = param(
         "l2",
         "How the prediction error is measured. l2 (mean squared error) is the standard; huber and smooth_l1 "
         "are less sensitive to outliers.",
-        "预测误差的计算方式。l2（均方误差）是标准做法；huber 与 smooth_l1 对异常值不那么敏感。",
+        "预测误差的计算方式。l2（均方误差）是标准做法；huber 与 smooth_l1 对异常值不那么敏感。", label_zh="损失函数",
     )
     huber_c: float = param(
         0.1, "Threshold of the huber and smooth_l1 losses.", "huber 与 smooth_l1 损失的阈值参数。", ge=0.0, le=10.0,
+        label_zh="Huber 阈值 (c)",
     )
     optimizer_type: OptimizerName = param(
         "AdamW8bit",
         "The optimizer. AdamW8bit: AdamW with 8-bit state (less memory). Lion: sign-based, use a 3-10x "
         "smaller lr. DAdapt*/Prodigy: set their own step size (lr = 1). AdaFactor: factored second moments.",
         "优化器。AdamW8bit：状态为 8 位的 AdamW（省显存）。Lion：基于符号，学习率应缩小 3-10 倍。"
-        "DAdapt*/Prodigy：自动确定步长（学习率设为 1）。AdaFactor：分解二阶矩，省显存。",
+        "DAdapt*/Prodigy：自动确定步长（学习率设为 1）。AdaFactor：分解二阶矩，省显存。", label_zh="优化器",
     )
     optimizer_args: list[str] = param(
         [],
         "Extra optimizer arguments, one key=value each (e.g. weight_decay=0.01, betas=0.9,0.99).",
-        "额外的优化器参数，每项为 key=value（如 weight_decay=0.01、betas=0.9,0.99）。",
+        "额外的优化器参数，每项为 key=value（如 weight_decay=0.01、betas=0.9,0.99）。", label_zh="优化器参数",
     )
     min_snr_gamma: float = param(
         0.0,
         "Min-SNR loss weighting: caps the weight of low-noise timesteps; 5 is common, 0 turns it off.",
         "Min-SNR 损失加权：限制低噪声时间步的权重；常用 5，0 表示关闭。",
-        ge=0.0, le=20.0,
+        ge=0.0, le=20.0, label_zh="最小信噪比 γ",
     )
 
 
@@ -95,83 +97,86 @@ class NetworkGroup(Group):
         "networks.oft: Orthogonal Finetuning. lycoris.kohya: the LyCORIS family (LoCon, LoHa, LoKr, ...).",
         "适配器类型。networks.lora：标准 LoRA（设置 conv_dim 即为 LoCon）。networks.dylora：动态秩 LoRA。"
         "networks.oft：正交微调（OFT）。lycoris.kohya：LyCORIS 系列（LoCon、LoHa、LoKr 等）。",
-        planned_choices=("networks.dylora", "networks.oft", "lycoris.kohya"),
+        planned_choices=("networks.dylora", "networks.oft", "lycoris.kohya"), label_zh="网络模块",
     )
     lycoris_algo: Literal["locon", "loha", "lokr", "ia3", "dylora", "glora", "full", "diag-oft", "boft"] = param(
         "locon", "LyCORIS algorithm (with lycoris.kohya).", "LyCORIS 算法（配合 lycoris.kohya 使用）。",
-        kohya="", planned=True,
+        kohya="", planned=True, label_zh="LyCORIS 算法",
     )
     network_dim: int = param(
         32,
         "LoRA rank: the size of the adapter. 8-32 suits most characters and styles; larger files learn more "
         "detail and more noise.",
         "LoRA 的秩（维度），决定适配器大小。角色和画风通常 8-32；更大能学到更多细节，也更易学进噪声。",
-        ge=1, le=1024, level="novice",
+        ge=1, le=1024, level="novice", label_zh="网络维度 (dim)",
     )
     network_alpha: float = param(
         16.0,
         "Scales the adapter by alpha/dim. Lower alpha means smaller effective updates; often dim/2 or 1.",
         "按 alpha/dim 缩放适配器输出。alpha 越小，实际更新越小；常用 dim 的一半或 1。",
-        ge=0.0, le=1024.0,
+        ge=0.0, le=1024.0, label_zh="网络 Alpha",
     )
     conv_dim: int = param(
         0, "Rank of the LoRA on convolution layers (LoCon); 0: attention and feed-forward layers only.",
-        "卷积层 LoRA（LoCon）的秩；0 表示只训练注意力与前馈层。", ge=0, le=1024, kohya="",
+        "卷积层 LoRA（LoCon）的秩；0 表示只训练注意力与前馈层。", ge=0, le=1024, kohya="", label_zh="卷积维度",
     )
     conv_alpha: float = param(
         1.0, "Alpha of the convolution LoRA.", "卷积层 LoRA 的 alpha。", ge=0.0, le=1024.0, kohya="",
+        label_zh="卷积 Alpha",
     )
     network_dropout: float = param(
         0.0, "Dropout on the adapter during training (0.1 is a common mild value).",
-        "训练时对适配器施加的 dropout（0.1 是较温和的常用值）。", ge=0.0, le=1.0,
+        "训练时对适配器施加的 dropout（0.1 是较温和的常用值）。", ge=0.0, le=1.0, label_zh="网络 Dropout",
     )
     network_weights: str = param(
         "", "A LoRA file to start from, to continue training it.", "作为起点的 LoRA 文件，用于在其基础上继续训练。",
-        widget="path",
+        widget="path", label_zh="起始 LoRA 权重",
     )
     scale_weight_norms: float = param(
         0.0,
         "Max-norm regularisation: scales down any adapter whose weight norm exceeds this (1 is typical; 0: off).",
         "最大范数正则化：权重范数超过该值的适配器会被按比例缩小（常用 1；0 表示关闭）。",
-        ge=0.0, le=100.0, planned=True,
+        ge=0.0, le=100.0, planned=True, label_zh="最大范数正则",
     )
     network_args: list[str] = param(
         [],
         "Extra network arguments, one key=value each, as sd-scripts' network_args.",
         "额外的网络参数，每项为 key=value，同 sd-scripts 的 network_args。",
-        planned=True,
+        planned=True, label_zh="网络参数",
     )
     dylora_unit: int = param(
-        4, "DyLoRA rank step.", "DyLoRA 的秩步长。", ge=1, le=128, kohya="", planned=True,
+        4, "DyLoRA rank step.", "DyLoRA 的秩步长。", ge=1, le=128, kohya="", planned=True, label_zh="DyLoRA 秩步长",
     )
     enable_block_weights: bool = param(
         False,
         "Block-wise learning-rate weights for the U-Net's down, middle and up blocks (networks.lora only).",
         "按 U-Net 的下、中、上块分层设置学习率权重（仅 networks.lora）。",
-        kohya="", planned=True,
+        kohya="", planned=True, label_zh="启用分层学习率",
     )
     down_lr_weight: str = param(
         "", "Down-block weights: 12 numbers, comma separated.", "下采样块的权重：12 个以逗号分隔的数。",
-        kohya="", planned=True,
+        kohya="", planned=True, label_zh="下采样块权重",
     )
-    mid_lr_weight: str = param("", "Middle-block weight.", "中间块的权重。", kohya="", planned=True)
+    mid_lr_weight: str = param("", "Middle-block weight.", "中间块的权重。", kohya="", planned=True, label_zh="中间块权重")
     up_lr_weight: str = param(
         "", "Up-block weights: 12 numbers, comma separated.", "上采样块的权重：12 个以逗号分隔的数。",
-        kohya="", planned=True,
+        kohya="", planned=True, label_zh="上采样块权重",
     )
     block_lr_zero_threshold: float = param(
         0.0, "Blocks whose weight is below this are not trained at all (0: train every block).",
-        "权重低于该值的块完全不训练（0 表示训练所有块）。", ge=0.0, le=1.0, kohya="", planned=True,
+        "权重低于该值的块完全不训练（0 表示训练所有块）。", ge=0.0, le=1.0, kohya="", planned=True, label_zh="分层零权重阈值",
     )
     enable_base_weight: bool = param(
         False,
         "Merge the LoRAs in base_weights into the base model before training (the base stays frozen).",
         "训练前把 base_weights 中的 LoRA 合并进底模（底模本身仍然冻结）。",
-        kohya="", planned=True,
+        kohya="", planned=True, label_zh="启用预合并 LoRA",
     )
     base_weights: list[str] = param(
         [], "LoRA files merged into the base model before training.", "训练前合并进底模的 LoRA 文件。", planned=True,
+        label_zh="预合并 LoRA 文件",
     )
     base_weights_multiplier: list[float] = param(
         [], "Merge strength of each base_weights file.", "base_weights 中各文件的合并强度。", planned=True,
+        label_zh="预合并强度",
     )

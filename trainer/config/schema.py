@@ -65,6 +65,7 @@ class ParamInfo:
     choices: tuple[Any, ...]
     en: str
     zh: str
+    label_zh: str  # short Chinese label; the English one is humanised from `name`
     level: str
     families: tuple[str, ...]
     ge: float | None
@@ -127,7 +128,8 @@ def all_params() -> tuple[ParamInfo, ...]:
             kohya = meta["kohya"]
             out.append(ParamInfo(
                 group=group, name=name, kind=kind, default=field.default, optional=optional, choices=choices,
-                en=field.description, zh=meta["zh"], level=meta["level"], families=tuple(meta["families"]),
+                en=field.description, zh=meta["zh"], label_zh=meta["label_zh"], level=meta["level"],
+                families=tuple(meta["families"]),
                 ge=ge, le=le, unit=meta["unit"], kohya_key=name if kohya is None else (kohya or None),
                 planned=meta["planned"], planned_choices=tuple(meta["planned_choices"]), widget=meta["widget"],
                 step=meta["step"],

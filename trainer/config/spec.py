@@ -1,8 +1,9 @@
 """How one training parameter is declared: `param(...)` wraps pydantic's Field with Danlu's metadata.
 
 Every parameter is declared once, in one of the groups_*.py modules, with its type (the annotation),
-default, range, help in English and Chinese, level, families, and its kohya sd-scripts key. Forms, presets,
-TOML io, kohya import/export, CLI overrides and docs all read this metadata; nothing repeats it.
+default, range, help in English and Chinese, short Chinese label, level, families, and its kohya sd-scripts
+key. Forms, presets, TOML io, kohya import/export, CLI overrides and docs all read this metadata; nothing
+repeats it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def param(
     en: str,
     zh: str,
     *,
+    label_zh: str,
     ge: float | None = None,
     le: float | None = None,
     level: str = "expert",
@@ -33,14 +35,18 @@ def param(
     widget: str | None = None,
     step: float | None = None,
 ) -> Any:
-    """Declare a parameter. `kohya` is its sd-scripts key when that differs from ours (None: same name;
-    "" : sd-scripts has no such key). `planned` marks a parameter the engine does not implement yet:
-    setting it to anything but its default is an error, and the UI hides it. `planned_choices` does the
-    same for single choices of a Literal. `widget` overrides the form's widget ("textarea", "path")."""
+    """Declare a parameter. `label_zh` is its short Simplified Chinese form label (required: the English
+    label is humanised from the name, a Chinese one cannot be). `kohya` is its sd-scripts key when that
+    differs from ours (None: same name; "" : sd-scripts has no such key). `planned` marks a parameter the
+    engine does not implement yet: setting it to anything but its default is an error, and the UI hides it.
+    `planned_choices` does the same for single choices of a Literal. `widget` overrides the form's widget
+    ("textarea", "path")."""
     assert level in LEVELS, level
+    assert label_zh.strip(), "every parameter needs a Chinese label (label_zh)"
     assert all(f in FAMILIES for f in families), families
     meta = {
         "zh": zh,
+        "label_zh": label_zh,
         "level": level,
         "families": list(families),
         "unit": unit,

@@ -28,7 +28,7 @@ class Models:
     train_text_encoder: bool
 
 
-def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status) -> Models:
+def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn) -> Models:
     from trainer.models.loading import load_sd15
     from trainer.networks.inject import add_lora
 
@@ -38,6 +38,7 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status) -> M
                           progress=status)
     except (FileNotFoundError, ValueError) as exc:
         raise EngineError(str(exc), "Check model.base_model and model.vae.") from None
+    parts.noise_scheduler = _prediction_scheduler(parts.noise_scheduler, m.v_parameterization, warn)
     for module in (parts.unet, parts.text_encoder):
         module.to(prec.device, dtype=prec.weight_dtype)
     parts.vae.to(prec.device, dtype=prec.vae_dtype)
@@ -49,7 +50,7 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status) -> M
                     conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha if n.conv_dim else None)
     if n.network_weights:
         try:
-            lora.load_kohya(n.network_weights, family="sd15")
+            lora.load_kohya(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn), family="sd15")
         except (OSError, ValueError) as exc:
             raise EngineError(f"network.network_weights: {exc}",
                               "Use a LoRA made for this model family with the same network_dim/conv_dim.") from None
@@ -69,16 +70,42 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status) -> M
                   train_unet, train_te)
 
 
-def vae_fingerprint(vae: torch.nn.Module) -> str:
-    """Changes when the VAE's weights change, so stale cached latents are never reused."""
-    h = hashlib.sha1(json.dumps(dict(vae.config), sort_keys=True, default=str).encode())
-    for _, tensor in list(vae.state_dict().items())[:: max(1, len(vae.state_dict()) // 8)]:
+def _prediction_scheduler(scheduler, v_prediction: bool, warn):
+    """The noise scheduler with the prediction type the config asks for (previews inherit it)."""
+    wanted = "v_prediction" if v_prediction else "epsilon"
+    found = scheduler.config.get("prediction_type", "epsilon")
+    if found != wanted:
+        warn(f"the base model's scheduler predicts {found}, but model.v_parameterization asks for {wanted}",
+             "Set model.v_parameterization to match the model, unless you know it was trained otherwise.")
+    return type(scheduler).from_config(scheduler.config, prediction_type=wanted)
+
+
+def _weights_for_trained_parts(path: str, train_unet: bool, train_te: bool, warn) -> dict:
+    """network_weights without the parts this run does not train (a U-Net-only run of a full LoRA)."""
+    from trainer.networks.save import read_lora
+
+    tensors, _ = read_lora(path)
+    drop = tuple(p for p, trained in (("lora_unet_", train_unet), ("lora_te", train_te)) if not trained)
+    kept = {k: v for k, v in tensors.items() if not k.startswith(drop)} if drop else tensors
+    if len(kept) != len(tensors):
+        warn(f"network.network_weights: {len(tensors) - len(kept)} tensors of parts this run does not train "
+             f"({', '.join(drop)}) were left out", "They are not in the new file either.")
+    return kept
+
+
+def module_fingerprint(module: torch.nn.Module) -> str:
+    """Changes when a model's config or weights change, so stale cached latents or text-encoder outputs
+    are never reused."""
+    config = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
+    h = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode())
+    state = module.state_dict()
+    for _, tensor in list(state.items())[:: max(1, len(state) // 8)]:
         h.update(tensor.detach().float().cpu().flatten()[:256].numpy().tobytes())
     return h.hexdigest()[:16]
 
 
 def with_trigger(items: list, trigger: str) -> list:
-    """Put the trigger word first in every caption that lacks it."""
+    """Put the trigger word first in every training caption that lacks it."""
     if not trigger.strip():
         return items
     trigger = trigger.strip()
@@ -87,7 +114,9 @@ def with_trigger(items: list, trigger: str) -> list:
         tags = [t.strip() for t in text.split(",")]
         return text if trigger in tags else f"{trigger}, {text}" if text.strip() else trigger
 
-    return [dataclasses.replace(it, caption=fix(it.caption), caption_lines=tuple(fix(x) for x in it.caption_lines))
+    # Regularisation images show the plain class: the trigger word must not be learned from them.
+    return [it if it.is_reg else
+            dataclasses.replace(it, caption=fix(it.caption), caption_lines=tuple(fix(x) for x in it.caption_lines))
             for it in items]
 
 

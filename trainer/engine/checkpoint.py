@@ -97,14 +97,15 @@ def load_state(folder: Path, *, models, optimizer, scheduler) -> Progress:
     return Progress(**json.loads((folder / "progress.json").read_text(encoding="utf-8")))
 
 
-def prune(out_dir: Path, output_name: str, keep: int, pattern: str) -> list[Path]:
-    """Delete all but the newest `keep` saves matching `pattern` (files and their state folders)."""
-    if keep <= 0:
+def prune(saved: list[Path], keep: int) -> list[Path]:
+    """Delete all but the newest `keep` of `saved` (oldest first; their state folders too) and drop them
+    from the list. Only files this run wrote are ever passed in, so other runs' files in a shared output
+    folder are safe."""
+    if keep <= 0 or len(saved) <= keep:
         return []
-    files = sorted(out_dir.glob(f"{output_name}-{pattern}.safetensors"))
-    removed = []
-    for f in files[:-keep]:
+    removed = saved[:-keep]
+    del saved[:-keep]
+    for f in removed:
         f.unlink(missing_ok=True)
         shutil.rmtree(f.with_name(f.stem + STATE_SUFFIX), ignore_errors=True)
-        removed.append(f)
     return removed

@@ -12,7 +12,7 @@ from trainer.data.latent_cache import LatentCache, fill_cache
 from trainer.data.loader import BucketBatchSampler, DanluDataset
 from trainer.data.problems import DatasetError
 from trainer.data.scan import count_images, scan_dataset, tag_frequency
-from trainer.engine.build import Models, resolution_of, vae_fingerprint, with_trigger
+from trainer.engine.build import Models, module_fingerprint, resolution_of, with_trigger
 from trainer.engine.errors import EngineError
 
 
@@ -64,7 +64,7 @@ def build_data(cfg: TrainConfig, models: Models, reporter) -> Data:
 
 def _fill_latents(cfg: TrainConfig, models: Models, items, bucket_of, reporter):
     s = cfg.speed
-    cache = LatentCache("disk" if s.cache_latents_to_disk else "memory", vae_fingerprint(models.vae))
+    cache = LatentCache("disk" if s.cache_latents_to_disk else "memory", module_fingerprint(models.vae))
     reporter.status("caching latents", 0.0)
 
     def progress(done: int, total: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,10 +114,6 @@ def total_steps(cfg: TrainConfig, per_epoch: int) -> tuple[int, int]:
     if t.max_train_steps > 0:
         return t.max_train_steps, math.ceil(t.max_train_steps / per_epoch)
     return per_epoch * t.max_train_epochs, t.max_train_epochs
-
-
-def elapsed_since(start: float) -> float:
-    return time.time() - start
 
 
 def lrs_of(optimizer, names: list[str]) -> dict[str, float]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import traceback
 from pathlib import Path
 
-from trainer.config import TrainConfig, check, errors_of, save_config
+from trainer.config import TrainConfig, check, errors_of, load_config, save_config
 from trainer.engine.errors import EngineError, hint_for
 from trainer.engine.loop import LossExploded
 from trainer.engine.reporter import Reporter
-from trainer.events import PID_FILE
+from trainer.events import PID_FILE, STOP_FILE
 
 
 def default_model_cache(run_dir: Path) -> Path:
@@ -20,6 +21,19 @@ def default_model_cache(run_dir: Path) -> Path:
     if run_dir.parent.name == "runs":
         return run_dir.parent.parent / "models" / "hub"
     return Path.home() / ".cache" / "danlu" / "hub"
+
+
+def _prepare_run_dir(run_dir: Path, cfg: TrainConfig) -> None:
+    """config.toml always holds what this run uses (an older, different one is kept as a backup); a STOP left
+    from an earlier run in the same folder must not stop this one."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = run_dir / "config.toml"
+    if config.exists() and load_config(config) != cfg:
+        config.rename(run_dir / f"config.toml.{time.strftime('%Y%m%d-%H%M%S')}.bak")
+    if not config.exists():
+        save_config(cfg, config)
+    (run_dir / STOP_FILE).unlink(missing_ok=True)
+    (run_dir / PID_FILE).write_text(str(os.getpid()), encoding="utf-8")
 
 
 def tensorboard_dir(cfg: TrainConfig, run_dir: Path) -> Path:
@@ -51,16 +65,14 @@ def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> i
     from trainer.engine.session import Session
 
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "config.toml").exists():
-        save_config(cfg, run_dir / "config.toml")
-    (run_dir / PID_FILE).write_text(str(os.getpid()), encoding="utf-8")
+    _prepare_run_dir(run_dir, cfg)
     rep = Reporter(run_dir, tensorboard_dir(cfg, run_dir))
     flag = _install_signal_handlers()
     session = None
     try:
-        errors = errors_of(check(cfg))
-        for f in check(cfg):
+        findings = check(cfg)
+        errors = errors_of(findings)
+        for f in findings:
             if f.level == "warning":
                 rep.warning(f.text("en"))
         if errors:

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from trainer.config import TrainConfig
 from trainer.data.loader import collate_batch
 from trainer.engine import checkpoint as ckpt
-from trainer.engine.build import build_optimizer, load_models, resolution_of
+from trainer.engine.build import build_optimizer, load_models, module_fingerprint, resolution_of
 from trainer.engine.data import build_data
 from trainer.engine.loop import StepRunner, lrs_of, out_dir_of, steps_per_epoch, total_steps
 from trainer.engine.optim import SCHEDULE_FREE, set_train_mode
@@ -27,12 +27,24 @@ def peak_vram_gb() -> float | None:
     return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
 
 
+def _allow_fp16_gradients(accelerator, prec) -> None:
+    """full_fp16 keeps the adapter (and so its gradients) in fp16, which torch's GradScaler refuses to unscale
+    by default; unscaling fp16 gradients in place is what full_fp16 means."""
+    scaler = getattr(accelerator, "scaler", None)
+    if scaler is None or prec.adapter_dtype != torch.float16:
+        return
+    unscale = scaler._unscale_grads_
+    scaler._unscale_grads_ = lambda optimizer, inv_scale, found_inf, allow_fp16: unscale(
+        optimizer, inv_scale, found_inf, True)
+
+
 class Session:
     def __init__(self, cfg: TrainConfig, run_dir: Path, reporter, model_cache: Path, stop_flag):
         self.cfg, self.run_dir, self.rep, self.model_cache = cfg, run_dir, reporter, model_cache
         self.stop_flag = stop_flag  # callable: True once SIGINT/SIGTERM arrived
         self.out_dir = out_dir_of(cfg, run_dir)
         self.outputs: list[str] = []
+        self.written: dict[str, list[Path]] = {"epoch": [], "step": []}  # this run's intermediate saves
         self.started_at = time.time()
 
     # --- setup -------------------------------------------------------------------------------------------
@@ -42,7 +54,7 @@ class Session:
         self.prec = resolve_precision(s.mixed_precision, full_fp16=s.full_fp16, full_bf16=s.full_bf16,
                                       no_half_vae=s.no_half_vae, device=pick_device(), warn=self.rep.warning)
         self.rep.status("loading the base model")
-        self.models = load_models(cfg, self.prec, self.model_cache, self.rep.status)
+        self.models = load_models(cfg, self.prec, self.model_cache, self.rep.status, self.rep.warning)
         self.data = build_data(cfg, self.models, self.rep)
         ga = cfg.training.gradient_accumulation_steps
         self.batches_per_epoch = len(self.data.sampler.epoch_batches())
@@ -51,6 +63,7 @@ class Session:
         self.optimizer, self.scheduler, self.lr_names = build_optimizer(cfg, self.models, self.total)
         self.acc = Accelerator(mixed_precision=self.prec.mixed, cpu=self.prec.device == "cpu")
         self.optimizer, self.scheduler = self.acc.prepare(self.optimizer, self.scheduler)
+        _allow_fp16_gradients(self.acc, self.prec)
         self.runner = StepRunner(cfg, self.models, self.acc, self.optimizer, self.scheduler,
                                  self.models.lora.parameters(), self._text_cache())
         self.progress = ckpt.Progress()
@@ -64,11 +77,11 @@ class Session:
         """Cached text-encoder outputs (the rules allow them only for a frozen encoder and fixed captions)."""
         from trainer.data.tensor_cache import TensorCache
 
-        s, m = self.cfg.speed, self.cfg.model
+        s = self.cfg.speed
         if not (s.cache_text_encoder_outputs or s.cache_text_encoder_outputs_to_disk):
             return None
         # Outputs depend on the encoder and clip_skip, so both go into the key.
-        fingerprint = f"{m.base_model}|clip_skip={self.cfg.other.clip_skip}"
+        fingerprint = f"{module_fingerprint(self.models.text_encoder)}|clip_skip={self.cfg.other.clip_skip}"
         if s.cache_text_encoder_outputs_to_disk:
             return TensorCache("disk", fingerprint, self.model_cache.parent / "text-encoder-cache")
         return TensorCache("memory", fingerprint)
@@ -117,6 +130,8 @@ class Session:
         """Train until done or stopped. Returns "finished" or "stopped"."""
         self.setup()
         cfg, p = self.cfg, self.progress
+        if self._stop_wanted():  # asked during download or caching: nothing trained, nothing to save
+            return "stopped"
         self.rep.started(total_steps=self.total, epochs=self.epochs, steps_per_epoch=self.per_epoch,
                          images=self.data.num_train_images, device=self.prec.device, family=cfg.model.family,
                          start_step=p.global_step)
@@ -130,15 +145,20 @@ class Session:
         return "finished"
 
     def _loader(self) -> DataLoader:
-        s = self.cfg.speed
+        """One loader for the run (so persistent workers persist); the sampler moves to the current epoch."""
         self.data.sampler.set_epoch(self.progress.epoch, self.progress.batches_in_epoch)
-        workers = s.max_data_loader_n_workers
-        # A loader draws its base seed from the generator it is given, else from the global RNG, which would
-        # shift the noise stream and make a resumed run differ from an uninterrupted one.
-        generator = torch.Generator().manual_seed(self.cfg.training.seed + self.progress.epoch)
-        return DataLoader(self.data.dataset, batch_sampler=self.data.sampler, collate_fn=collate_batch,
-                          num_workers=workers, persistent_workers=bool(workers) and s.persistent_data_loader_workers,
-                          generator=generator)
+        seed = self.cfg.training.seed + self.progress.epoch
+        if getattr(self, "_data_loader", None) is None:
+            s = self.cfg.speed
+            workers = s.max_data_loader_n_workers
+            # A loader draws its base seed from its own generator, else from the global RNG, which would shift
+            # the noise stream and make a resumed run differ from an uninterrupted one.
+            self._data_loader = DataLoader(
+                self.data.dataset, batch_sampler=self.data.sampler, collate_fn=collate_batch, num_workers=workers,
+                persistent_workers=bool(workers) and s.persistent_data_loader_workers,
+                generator=torch.Generator().manual_seed(seed))
+        self._data_loader.generator.manual_seed(seed)
+        return self._data_loader
 
     def _run_epoch(self) -> str | None:
         p = self.progress
@@ -166,16 +186,21 @@ class Session:
         self.progress.batches_in_epoch = 0
         self._after_epoch()
 
+    def _save_kept(self, name: str, kind: str, keep: int) -> None:
+        """Save, then delete this run's oldest saves of `kind` beyond `keep` (never files of other runs)."""
+        self.save(name, with_state=self.cfg.save.save_state)
+        self.written[kind].append(self.out_dir / f"{name}.safetensors")
+        for old in ckpt.prune(self.written[kind], keep):
+            self.outputs = [o for o in self.outputs if o != str(old)]
+
     def _stop_wanted(self) -> bool:
         return self.stop_flag() or stop_requested(self.run_dir)
 
     def _after_step(self) -> None:
         s, sm, step = self.cfg.save, self.cfg.sampling, self.progress.global_step
         if s.save_every_n_steps and step % s.save_every_n_steps == 0 and step < self.total:
-            self.save(ckpt.step_name(s.output_name, step), with_state=s.save_state)
-            if s.save_last_n_steps:
-                ckpt.prune(self.out_dir, s.output_name, max(1, s.save_last_n_steps // s.save_every_n_steps),
-                           "step*")
+            self._save_kept(ckpt.step_name(s.output_name, step), "step",
+                            max(1, s.save_last_n_steps // s.save_every_n_steps) if s.save_last_n_steps else 0)
         if sm.sample_every_n_steps and step % sm.sample_every_n_steps == 0:
             self.sample()
 
@@ -183,16 +208,17 @@ class Session:
         s, sm, epoch = self.cfg.save, self.cfg.sampling, self.progress.epoch
         last = epoch >= self.epochs or self.progress.global_step >= self.total
         if s.save_every_n_epochs and epoch % s.save_every_n_epochs == 0 and not last:
-            self.save(ckpt.epoch_name(s.output_name, epoch), with_state=s.save_state)
-            ckpt.prune(self.out_dir, s.output_name, s.save_last_n_epochs, "0*")
+            self._save_kept(ckpt.epoch_name(s.output_name, epoch), "epoch", s.save_last_n_epochs)
         if sm.sample_every_n_epochs and (epoch % sm.sample_every_n_epochs == 0 or last):
             self.sample()
 
     def sample(self) -> None:
+        set_train_mode(self.optimizer, False)  # schedule-free: preview the averaged weights that get saved
         try:
             generate_samples(self.cfg, self.models, step=self.progress.global_step, epoch=self.progress.epoch,
                              out_dir=self.run_dir / "samples", reporter=self.rep)
         except (ValueError, RuntimeError) as exc:  # a bad prompt must not end a long run
             self.rep.warning(f"preview images failed: {exc}", "Check sampling.sample_prompts.")
         finally:
+            set_train_mode(self.optimizer, True)
             torch.cuda.empty_cache() if torch.cuda.is_available() else None

@@ -1,7 +1,8 @@
 """One Gradio component per schema parameter, and the conversions between config values and widget values.
 
-The widget is chosen from the parameter's kind (and its `widget` hint); label, help, range and step all
-come from the schema, so nothing here names a parameter.
+The widget is chosen from the parameter's kind (and its `widget` hint); label (the humanised name in
+English, the schema's `label_zh` in Chinese), help, range and step all come from the schema, so nothing
+here names a parameter.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ def humanise(name: str) -> str:
     return text[0].upper() + text[1:] if text else text
 
 
-def label_of(p: ParamInfo) -> str:
-    return humanise(p.name) + (f" ({p.unit})" if p.unit else "")
+def label_of(p: ParamInfo, lang: str = "en") -> str:
+    """The field's label: the schema's Chinese label for "zh", else the humanised name; plus its unit."""
+    text = p.label_zh if lang == "zh" and p.label_zh else humanise(p.name)
+    return text + (f" ({p.unit})" if p.unit else "")
 
 
 def _float_step(p: ParamInfo) -> float:
@@ -69,7 +72,7 @@ def make_component(p: ParamInfo, lang: str, *, value: Any = None, visible: bool 
     Its elem_id is f"{elem_prefix}-{group}-{name}"; tabs that show the same parameter use their own prefix,
     so ids stay unique on the page."""
     shown = to_widget(p, p.default if value is None else value)
-    common = dict(label=label_of(p), info=p.help(lang), visible=visible,
+    common = dict(label=label_of(p, lang), info=p.help(lang), visible=visible,
                   elem_id=f"{elem_prefix}-{p.group}-{p.name}", **extra)
     if p.kind == "bool":
         return gr.Checkbox(value=shown, **common)
