@@ -134,8 +134,8 @@ def test_fp16_saving_of_bf16_training():
 
 
 def test_option_that_does_not_apply_to_the_family():
-    (f,) = findings({"model": {"ae": "/models/ae.safetensors"}}, "model.ae")
-    assert f.level == "error" and "flux" in f.en and "model.family" in f.en
+    (f,) = findings({"model": {"family": "flux", "vae": "/models/vae.safetensors"}}, "model.vae")
+    assert f.level == "error" and "sd15/sdxl" in f.en and "model.family" in f.en
     (f,) = findings({"model": {"family": "flux"}, "other": {"clip_skip": 2}}, "other.clip_skip")
     assert "sd15" in f.en and "flux" in f.en
     assert not findings({"other": {"clip_skip": 2}}, "other.clip_skip")
@@ -225,3 +225,13 @@ def test_presets_cover_the_issue_list_and_stack():
         for t in tiers:  # a novice preset with a memory tier on top is still a valid run
             cfg = apply_presets([n, t])
             assert not errors_of(check(cfg, for_training=False)), (n, t)
+
+
+def test_output_name_must_be_a_plain_file_name():
+    from trainer.config import check, config_from_dict
+
+    for bad in ("../../x", "a/b", "c:\\\\x", ".."):
+        found = [f for f in check(config_from_dict({"save": {"output_name": bad}}), for_training=False)]
+        assert any(f.field == "save.output_name" and f.level == "error" for f in found), bad
+    ok = check(config_from_dict({"save": {"output_name": "my-lora.v2"}}), for_training=False)
+    assert not [f for f in ok if f.field == "save.output_name"]

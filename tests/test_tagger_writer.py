@@ -63,3 +63,12 @@ def test_unchanged_caption_is_not_rewritten_or_backed_up(tmp_path):
 def test_bad_extension_is_refused(bad):
     with pytest.raises(ValueError, match="caption extension"):
         normalise_extension(bad)
+
+
+def test_image_extensions_are_refused_as_caption_extensions(tmp_path):
+    from trainer.tagger.writer import normalise_extension
+
+    for ext in (".png", "jpg", ".WEBP", "../x", ""):
+        with pytest.raises(ValueError):
+            normalise_extension(ext)
+    assert normalise_extension("caption") == ".caption"

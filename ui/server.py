@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import threading
 import time
 from pathlib import Path
@@ -110,7 +111,18 @@ def _patient_url_ok() -> None:
     networking.url_ok = url_ok
 
 
+def share_warning(args: argparse.Namespace) -> str | None:
+    """A share link without a login gives anyone with the link this server's files and GPU."""
+    if args.share and not (args.auth or args.auth_file):
+        return ("WARNING: --share without --auth: anyone who has the link can browse folders on this machine, "
+                "edit captions and start training. Add --auth user:password.")
+    return None
+
+
 def serve(args: argparse.Namespace, workspace: Path) -> int:
+    warning = share_warning(args)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     workspace = Path(workspace).resolve()
     _patient_url_ok()
     demo = build_app(workspace, lang=args.lang)

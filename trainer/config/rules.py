@@ -177,6 +177,11 @@ def _misc(cfg: TrainConfig) -> list[Finding]:
     if not cfg.caption.caption_extension.startswith("."):
         out.append(error("caption.caption_extension", f"must start with a dot, e.g. .{cfg.caption.caption_extension}",
                          f"必须以点开头，例如 .{cfg.caption.caption_extension}"))
+    name = cfg.save.output_name
+    if not name.strip() or any(c in name for c in '/\\:*?"<>|') or name.strip(". ") != name.strip() or ".." in name:
+        out.append(error("save.output_name", "must be a plain file name (no folders, no / \\ : * ? \" < > |); "
+                         "put the folder in save.output_dir", "必须是单纯的文件名（不含文件夹及 / \\ : * ? \" < > |）；"
+                         "文件夹请写在 save.output_dir"))
     n = cfg.network
     if n.network_alpha > n.network_dim:
         out.append(warning("network.network_alpha", f"is larger than network_dim ({n.network_dim}): updates are "

@@ -90,10 +90,14 @@ def scan_dataset(train_dir, *, caption_extension: str = ".txt", reg_dir=None,
 
 
 def normalise_extension(ext: str) -> str:
+    """'.txt' or 'txt' -> '.txt'. Refuses what could overwrite images or escape the folder: every tool that
+    writes captions goes through here."""
+    raw = ext
     ext = ext.strip()
-    if not ext:
-        raise DatasetError("caption extension is empty; use e.g. .txt or .caption")
-    return ext if ext.startswith(".") else "." + ext
+    ext = ext if ext.startswith(".") else "." + ext
+    if len(ext) < 2 or ext.count(".") != 1 or any(c in ext for c in "/\\ ") or ext.lower() in IMAGE_EXTENSIONS:
+        raise DatasetError(f"caption extension '{raw}' is not usable; use e.g. .txt or .caption")
+    return ext
 
 
 def parse_subset_name(name: str) -> tuple[int, str] | None:

@@ -124,10 +124,16 @@ def _notes(cfg: TrainConfig) -> list[Note]:
 @lru_cache(maxsize=1)
 def detect_gpu_memory() -> float | None:
     """Total memory of the first CUDA GPU in GB (GiB), or None without one. Cached: the card does not change."""
+    # nvidia-smi, not torch.cuda: initialising CUDA here would keep a context (hundreds of MB) on the card in
+    # the UI process for its whole life, memory the training process then lacks.
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return None
     try:
-        import torch
-    except ImportError:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        return float(out.splitlines()[0]) * 2**20 / GIB  # MiB
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return None
-    if not torch.cuda.is_available():
-        return None
-    return torch.cuda.get_device_properties(0).total_memory / GIB

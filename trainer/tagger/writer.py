@@ -22,11 +22,9 @@ def caption_path(image: Path, extension: str) -> Path:
 
 
 def normalise_extension(extension: str) -> str:
-    ext = extension.strip()
-    ext = ext if ext.startswith(".") else "." + ext
-    if len(ext) < 2 or any(c in ext for c in "/\\ ") or ext.count(".") != 1:
-        raise ValueError(f"caption extension '{extension}' is not valid; use e.g. .txt or .caption")
-    return ext
+    from trainer.data.scan import normalise_extension as shared_rule  # one rule for every caption writer
+
+    return shared_rule(extension)
 
 
 def merge_caption(existing: str, tags: list[str], action: str, first: list[str] | None = None) -> str:

@@ -69,9 +69,9 @@ def load_dataset(folder: str | os.PathLike, caption_ext: str = ".txt", recursive
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a folder; type the path of the folder that holds the images")
-    ext = caption_ext if caption_ext.startswith(".") else "." + caption_ext
-    if ext.lower() in IMAGE_EXTS or ext == ".":
-        raise ValueError(f"caption extension '{caption_ext}' is not usable; use e.g. .txt or .caption")
+    from trainer.data.scan import normalise_extension
+
+    ext = normalise_extension(caption_ext)
     ds = TagDataset(root=root.resolve(), caption_ext=ext, separator=separator)
     prefix = len(str(ds.root)) + 1
     for image, caption_entry in _scan(str(ds.root), ext, recursive):

@@ -142,6 +142,8 @@ class RunManager:
         with self._lock:
             run_dir = self.run_dir(run_id)
             pid = launched_pid(run_dir)
+            if pid is None or not engine_alive(run_dir, pid):
+                return  # ended meanwhile: its pid may belong to another process by now
             (run_dir / KILLED).write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"), encoding="utf-8")
             if pid is not None:
                 try:

@@ -98,8 +98,8 @@ def model_choices(ctx) -> list[tuple[str, str]]:
 
 def _wire(w: dict) -> None:
     inputs = {w["preset"], w["memory"], w["model"], w["custom"], *(w[p] for p in FIELDS)}
-    gr.on([w["preset"].change, w["model"].change], lambda d: _preset_epochs(w, d),
-          inputs={w["preset"], w["memory"], w["model"]}, outputs=[w[EPOCHS]])
+    gr.on([w["preset"].change, w["model"].change, w["custom"].change], lambda d: _preset_epochs(w, d),
+          inputs={w["preset"], w["memory"], w["model"], w["custom"]}, outputs=[w[EPOCHS]])
     # triggers=None: run on page load and whenever an input changes, so the plan is always current.
     gr.on(None, lambda d: _plan_text(w, d), inputs=inputs, outputs=[w["plan"]], show_progress="hidden")
     w["refresh"].click(lambda: gr.update(choices=model_choices(w["ctx"])), outputs=[w["model"]])
