@@ -77,7 +77,7 @@ def test_chinese_ui_shows_chinese_labels(start_app, page):
         assert words in text, words
     # the field LABELS are Chinese too, not only their help text (labels come from the schema's label_zh)
     for path, label in (("dataset.resolution", "训练分辨率 (px)"), ("dataset.train_data_dir", "训练集文件夹"),
-                        ("save.output_name", "输出名称"), ("training.max_train_epochs", "训练轮数")):
+                        ("model.base_model", "底模")):
         group, name = path.split(".")
         shown = page.locator(f"#field-{group}-{name} [data-testid='block-info']").first.inner_text()
         assert shown.strip() == label, (path, shown)

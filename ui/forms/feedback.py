@@ -17,10 +17,10 @@ def slot_text(findings: list[Finding], lang: str) -> str:
     return "\n\n".join(lines)
 
 
-def _where(field: str) -> str:
+def _where(field: str, lang: str) -> str:
     """A readable name for a finding's field: the label the form shows, and the key for searching docs."""
     p = params_by_path().get(field)
-    return f"**{label_of(p)}** (`{field}`)" if p else (f"`{field}`" if field else "")
+    return f"**{label_of(p, lang)}** (`{field}`)" if p else (f"`{field}`" if field else "")
 
 
 def summary_text(findings: list[Finding], lang: str) -> str:
@@ -35,7 +35,7 @@ def summary_text(findings: list[Finding], lang: str) -> str:
             parts.append(translate(key, lang, n=len(group)))
             for f in group:
                 msg = f.zh if lang == "zh" else f.en
-                where = _where(f.field)
+                where = _where(f.field, lang)
                 parts.append(f"- {where}: {msg}" if where else f"- {msg}")
     return "\n".join(parts)
 

@@ -100,7 +100,8 @@ def _wire(w: dict) -> None:
     checked = [*form.feedback_outputs, w["msg"], w["toml"], w["memory"]]
     w["validate"].click(lambda d: _validate(w, d), inputs=fields, outputs=checked)
     w["export"].click(lambda d: _export(w, d), inputs=fields, outputs=[*checked, w["download"]])
-    w["start"].click(lambda d: _start(w, d), inputs=fields, outputs=[*checked, w["run_id"]])
+    w["start"].click(lambda d: (yield from _start_once(w, d)), inputs=fields,
+                     outputs=[*checked, w["run_id"], w["start"]])
 
 
 # ---- loading settings into the form -----------------------------------------------------------------
@@ -178,6 +179,14 @@ def _export(w: dict, data: dict) -> dict:
     out[w["download"]] = str(target)
     out[w["msg"]] = ctx.t("expert.exported", path=f"`{target}`")
     return out
+
+
+def _start_once(w: dict, data: dict):
+    """The button is disabled while Start works, so a double click queues one run, not two."""
+    yield {w["start"]: gr.update(interactive=False)}
+    out = _start(w, data)
+    out[w["start"]] = gr.update(interactive=True)
+    yield out
 
 
 def _start(w: dict, data: dict) -> dict:

@@ -70,7 +70,7 @@ def build(ctx) -> None:
 def _model_row(w: dict, ctx) -> None:
     p = params_by_path()[MODEL]
     with gr.Row():
-        w["model"] = gr.Dropdown(model_choices(ctx), value=DEMO, label=label_of(p), info=p.help(ctx.lang),
+        w["model"] = gr.Dropdown(model_choices(ctx), value=DEMO, label=label_of(p, ctx.lang), info=p.help(ctx.lang),
                                  scale=3, elem_id="novice-model")
         w["custom"] = gr.Textbox(label=ctx.t("novice.custom_path"), info=ctx.t("novice.custom_path_info"),
                                  scale=3, elem_id="novice-custom-model")
