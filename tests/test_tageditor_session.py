@@ -105,3 +105,27 @@ def test_reload_with_unsaved_edits_needs_a_second_click(root):
     assert s.ds.unsaved_count == 50
     s.load(str(root), ".txt", False, ", ")
     assert s.ds.unsaved_count == 0 and s.ds.tags[0] == ("duo",)
+
+
+def test_save_after_an_outside_change_needs_overwrite_and_keeps_a_backup(tmp_path):
+    from trainer.tags.save import ConflictError
+    from ui.tabs.tag_editor_session import Session
+
+    folder = tmp_path / "10_x"
+    folder.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(folder / "a.png")
+    (folder / "a.txt").write_text("solo, smile", encoding="utf-8")
+    sess = Session()
+    sess.load(str(folder), ".txt", False, ", ")
+    sess.edit_current("solo")
+    (folder / "a.txt").write_text("tagged elsewhere", encoding="utf-8")  # e.g. the WD tagger ran meanwhile
+    import pytest
+
+    with pytest.raises(ConflictError):
+        sess.save("keep", True, tmp_path / "backups")
+    report = sess.save("keep", True, tmp_path / "backups", force=True)
+    assert (folder / "a.txt").read_text(encoding="utf-8") == "solo"
+    backed = list((tmp_path / "backups").rglob("a.txt"))
+    assert backed and backed[0].read_text(encoding="utf-8") == "tagged elsewhere" and report.written

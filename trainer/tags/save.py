@@ -102,7 +102,8 @@ def _check_conflicts(ds: TagDataset, todo: list[int]) -> None:
     if changed:
         raise ConflictError(
             f"{len(changed)} caption file(s) changed on disk after loading, e.g. {changed[0]}; "
-            "reload the folder (your edits would be lost) or save with force to overwrite them")
+            "reload the folder (your edits would be lost) or save again with overwrite on (CLI: --force); the "
+            "backup keeps their current text")
 
 
 def _check_shared_captions(ds: TagDataset, todo: list[int]) -> None:

@@ -104,6 +104,7 @@ def _bulk_panel(w: dict, t) -> None:
         w["encoding"] = gr.Radio([(t("tag_editor.enc_keep"), "keep"), (t("tag_editor.enc_utf8"), "utf-8")],
                                  value="keep", label=t("tag_editor.encoding"))
         w["backup"] = gr.Checkbox(value=True, label=t("tag_editor.backup"))
+        w["force"] = gr.Checkbox(value=False, label=t("tag_editor.force"), elem_id="tag-editor-force")
         w["save"] = gr.Button(t("tag_editor.save"), variant="primary", elem_id="tag-editor-save")
 
 

@@ -16,7 +16,7 @@ from ui.tabs.tag_editor_session import Notice, Session, op_from_form
 
 INPUT_KEYS = ("state", "folder", "ext", "sep", "recursive", "f_all", "f_any", "f_none", "f_text", "freq_search",
               "op", "op_tags", "op_front", "op_old", "op_new", "op_pattern", "op_repl", "op_whole",
-              "encoding", "backup", "img_tags", "caption")
+              "encoding", "backup", "force", "img_tags", "caption")
 VIEW_KEYS = ("state", "status", "unsaved", "msg", "gallery", "page_info", "freq", "f_all", "f_any", "f_none",
              "preview", "image", "where", "img_tags", "caption")
 OP_KEYS = ("op_tags", "op_front", "op_old", "op_new", "op_pattern", "op_repl", "op_whole")
@@ -159,7 +159,7 @@ def _undo_redo(label: str | None, done_key: str, none_key: str, t) -> str:
 
 
 def _save(sess: Session, f: dict, t, backups: Path) -> str:
-    report = sess.save(f["encoding"] or "keep", bool(f["backup"]), backups)
+    report = sess.save(f["encoding"] or "keep", bool(f["backup"]), backups, bool(f.get("force")))
     if not report.written:
         return t("tag_editor.nothing_to_save")
     text = t("tag_editor.saved", n=len(report.written))

@@ -130,8 +130,8 @@ class Session:
         self.refilter(keep_page=True)
         return label
 
-    def save(self, encoding: str, backup: bool, backup_root: Path | None) -> SaveReport:
-        return save_dataset(self.require(), encoding=encoding, backup=backup, backup_root=backup_root)
+    def save(self, encoding: str, backup: bool, backup_root: Path | None, force: bool = False) -> SaveReport:
+        return save_dataset(self.require(), encoding=encoding, backup=backup, backup_root=backup_root, force=force)
 
     # -- per-image editor ----------------------------------------------------------------------------------
     def select_on_page(self, pos: int) -> None:
