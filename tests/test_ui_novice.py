@@ -18,6 +18,10 @@ def test_novice_shows_the_plan_and_refuses_bad_input(start_app, page, tmp_path):
     # bundled demo dataset (12 images x 10 repeats), demo preset: batch 4 -> 30 steps an epoch, 2 epochs
     assert "12 images" in plan and "30 steps per epoch" in plan and "60 steps in total" in plan
     assert "GB GPU memory" in plan  # the memory estimate sits beside Start
+    # The doctor judges the dataset with the run's own settings (demo preset: batch 4, 64 px buckets).
+    page.locator("#novice-doctor-panel").get_by_text("Dataset doctor").click()
+    page.click("#novice-doctor-run")
+    expect(page.locator("#novice-doctor-report")).to_contain_text("Steps per epoch (batch 4): 30", timeout=60_000)
     screenshot(page, "tab-novice")
 
     dataset = page.locator("#novice-dataset-train_data_dir textarea")

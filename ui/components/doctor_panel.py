@@ -24,25 +24,38 @@ def _value(data: dict, source, default):
 
 
 def build_doctor_panel(ctx, folder: gr.Textbox, caption_ext, trigger=None, batch_size=1, resolution="512,512",
-                       elem_prefix: str = "doctor") -> dict:
-    """Add the panel (a button and a report) where it is called; returns its components by name."""
+                       elem_prefix: str = "doctor", config_fn=None, config_inputs=()) -> dict:
+    """Add the panel (a button and a report) where it is called; returns its components by name.
+
+    With `config_fn(data) -> TrainConfig | None` (reading `config_inputs`), the check uses that config's caption
+    extension, trigger word, resolution, buckets, batch size and regularisation folder, so it judges the dataset
+    exactly as the run will see it; the plain arguments are the fallback."""
     with gr.Accordion(ctx.t("doctor.title"), open=False, elem_id=f"{elem_prefix}-panel"):
         gr.Markdown(ctx.t("doctor.about"))
         button = gr.Button(ctx.t("doctor.run"), elem_id=f"{elem_prefix}-run")
         report = gr.Markdown(elem_id=f"{elem_prefix}-report")
-    sources = [folder, caption_ext, trigger, batch_size, resolution]
+    sources = [folder, caption_ext, trigger, batch_size, resolution, *config_inputs]
     inputs = {s for s in sources if isinstance(s, gr.components.Component)}
+
+    def settings(data: dict) -> dict:
+        cfg = config_fn(data) if config_fn else None
+        if cfg is None:
+            return {"caption_ext": str(_value(data, caption_ext, ".txt")), "trigger": str(_value(data, trigger, "")),
+                    "batch_size": int(_value(data, batch_size, 1)),
+                    "resolution": parse_resolution(_value(data, resolution, "512,512"))}
+        d = cfg.dataset
+        return {"caption_ext": cfg.caption.caption_extension, "trigger": cfg.caption.trigger_word,
+                "batch_size": cfg.training.train_batch_size, "resolution": parse_resolution(d.resolution),
+                "reg_dir": d.reg_data_dir or None, "enable_bucket": d.enable_bucket, "min_reso": d.min_bucket_reso,
+                "max_reso": d.max_bucket_reso, "step": d.bucket_reso_steps, "no_upscale": d.bucket_no_upscale}
 
     def run(data: dict, progress=TRACK) -> str:
         path = str(_value(data, folder, "")).strip()
         if not path:
             return ctx.t("doctor.no_folder")
         try:
-            result = check_dataset(
-                path, caption_ext=str(_value(data, caption_ext, ".txt")), trigger=str(_value(data, trigger, "")),
-                batch_size=int(_value(data, batch_size, 1)), resolution=parse_resolution(_value(data, resolution,
-                                                                                               "512,512")),
-                progress=lambda n, total: progress((n, total), desc=ctx.t("doctor.progress")))
+            result = check_dataset(path, **settings(data),
+                                   progress=lambda n, total: progress((n, total), desc=ctx.t("doctor.progress")))
         except (ValueError, OSError) as exc:  # bad resolution or extension, folder vanished mid-check
             return ctx.t("doctor.failed", error=exc)
         return render_markdown(result, ctx.lang)

@@ -46,7 +46,8 @@ def build(ctx) -> None:
     ctx.shared["expert_form"] = form  # the Runs panel loads a past run's settings into it
     f = form.by_path
     build_doctor_panel(ctx, f["dataset.train_data_dir"], f["caption.caption_extension"], f["caption.trigger_word"],
-                       f["training.train_batch_size"], f["dataset.resolution"], elem_prefix="expert-doctor")
+                       f["training.train_batch_size"], f["dataset.resolution"], elem_prefix="expert-doctor",
+                       config_fn=lambda d: form.to_config(d)[0], config_inputs=form.components)
     with gr.Row():
         w["validate"] = gr.Button(t("expert.validate"), elem_id="expert-validate")
         w["start"] = gr.Button(t("expert.start"), variant="primary", elem_id="expert-start")

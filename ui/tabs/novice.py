@@ -58,7 +58,9 @@ def build(ctx) -> None:
     with gr.Row():
         for path in FIELDS:
             w[path] = make_component(params_by_path()[path], ctx.lang, value=defaults.get(path), elem_prefix="novice")
-    build_doctor_panel(ctx, w[FIELDS[0]], ".txt", w["caption.trigger_word"], elem_prefix="novice-doctor")
+    build_doctor_panel(ctx, w[FIELDS[0]], ".txt", w["caption.trigger_word"], elem_prefix="novice-doctor",
+                       config_fn=lambda d: _config_or_none(w, d),
+                       config_inputs=[w["preset"], w["memory"], w["model"], w["custom"], *(w[p] for p in FIELDS)])
     w["plan"] = gr.Markdown("", elem_id="novice-plan")
     w["start"] = gr.Button(t("novice.start"), variant="primary", size="lg", elem_id="novice-start")
     w["msg"] = gr.Markdown("", elem_id="novice-msg")
@@ -130,6 +132,14 @@ def build_config(w: dict, data: dict, base_model: str) -> TrainConfig:
         group, name = path.split(".")
         overlay.setdefault(group, {})[name] = value
     return apply_overlay(apply_presets(preset_names(data, w)), overlay)
+
+
+def _config_or_none(w: dict, data: dict) -> TrainConfig | None:
+    """The run's config as the form stands (for the doctor), or None while a field is invalid."""
+    try:
+        return build_config(w, data, "")
+    except ConfigError:
+        return None
 
 
 def _preset_epochs(w: dict, data: dict) -> int:
