@@ -97,7 +97,12 @@ def test_file_loads_in_diffusers_and_changes_output(two_epoch_run, tiny_model, c
     base = _render(pipe)
     caplog.clear()
     pipe.load_lora_weights(str(two_epoch_run / "output" / "t.safetensors"), adapter_name="t")
-    assert not [r for r in caplog.records if "unexpected" in r.getMessage().lower() or "missing" in r.getMessage().lower()]
+    # transformers' load report lists the frozen base weights as "missing" from any adapter-only load (how
+    # often depends on its once-per-process logging); no LoRA key may be missing, unexpected or dropped.
+    complaints = [line for r in caplog.records for line in r.getMessage().splitlines()
+                  if any(w in line.lower() for w in ("unexpected", "missing", "not used"))
+                  and ("lora" in line.lower() or "unexpected" in line.lower())]
+    assert not complaints, complaints
     with_lora = _render(pipe)
     assert (with_lora - base).abs().max() > 1e-3
     pipe.set_adapters(["t"], [0.0])
