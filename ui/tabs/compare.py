@@ -49,6 +49,21 @@ def base_choices(ctx) -> list[str]:
                   if (p.is_dir() and (p / "model_index.json").is_file()) or p.suffix in MODEL_SUFFIXES)
 
 
+def _on_gpu(pipe):
+    import torch
+
+    return pipe.to("cuda") if torch.cuda.is_available() else pipe
+
+
+def _park(pipe) -> None:
+    """Between grids the cached base waits in system RAM, so the GPU is free for a training run."""
+    import torch
+
+    if torch.cuda.is_available():
+        pipe.to("cpu")
+        torch.cuda.empty_cache()
+
+
 def _pipeline(base: str, sampler: str, cache_dir: Path):
     key = (base, sampler)
     if key not in _PIPE:
@@ -123,9 +138,13 @@ def _render(ctx, values: dict, grids: Path, progress):
     start = time.time()
     with _LOCK:
         progress(0, desc=ctx.t("compare.loading"))
-        pipe = _pipeline(req.base, req.sampler, ctx.cache_dir)
-        result = generate_grid(req, cache_dir=ctx.cache_dir, pipe=pipe, progress=lambda done, total, what: progress(
-            (done, total), desc=ctx.t("compare.drawing", what=what)))
+        pipe = _on_gpu(_pipeline(req.base, req.sampler, ctx.cache_dir))
+        try:
+            result = generate_grid(req, cache_dir=ctx.cache_dir, pipe=pipe,
+                                   progress=lambda done, total, what: progress(
+                                       (done, total), desc=ctx.t("compare.drawing", what=what)))
+        finally:
+            _park(pipe)
     grids.mkdir(parents=True, exist_ok=True)
     path = grids / f"grid-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03d}.png"
     result.image.save(path)
