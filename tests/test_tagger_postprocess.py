@@ -86,3 +86,10 @@ def test_parsers_and_their_errors():
 def test_labels_without_rating_rows_are_rejected():
     with pytest.raises(ValueError, match="category 9"):
         predict(np.array([0.5]), Labels(["x"], [GENERAL]), TagOptions())
+
+
+def test_tagger_and_tag_editor_agree_on_kaomoji():
+    from trainer.tagger.postprocess import KAOMOJI as tagger_list
+    from trainer.tags.ops import KAOMOJI as editor_list
+
+    assert tagger_list is editor_list and {"-_-", ";_;", "^_^"} <= tagger_list

@@ -9,9 +9,8 @@ import numpy as np
 from trainer.tagger.models import CHARACTER, GENERAL, RATING, Labels
 
 # Tags whose underscore is part of the face, not a word separator.
-KAOMOJI = frozenset(
-    "0_0 (o)_(o) +_+ +_- ._. <o>_<o> <|>_<|> =_= >_< 3_3 6_9 >_o @_@ ^_^ o_o u_u x_x |_| ||_||".split()
-)
+from trainer.tags.ops import KAOMOJI  # noqa: E402  one list for the tagger and the tag editor
+
 MCUT_CHARACTER_FLOOR = 0.15  # MCut on few character tags can fall very low; never go under this
 
 
