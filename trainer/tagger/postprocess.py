@@ -9,7 +9,7 @@ import numpy as np
 from trainer.tagger.models import CHARACTER, GENERAL, RATING, Labels
 
 # Tags whose underscore is part of the face, not a word separator.
-from trainer.tags.ops import KAOMOJI  # noqa: E402  one list for the tagger and the tag editor
+from trainer.tags.ops import KAOMOJI  # one list for the tagger and the tag editor
 
 MCUT_CHARACTER_FLOOR = 0.15  # MCut on few character tags can fall very low; never go under this
 
