@@ -20,30 +20,22 @@ class SamplePrompt:
     guidance: float | None = None
 
 
+# sd-scripts' inline options: flag -> (SamplePrompt field, type)
+OPTIONS = {"n": ("negative", str), "w": ("width", int), "h": ("height", int), "d": ("seed", int),
+           "s": ("steps", int), "l": ("cfg", float), "g": ("guidance", float)}
+
+
 def parse_prompt_line(line: str, *, negative: str, width: int, height: int, seed: int, steps: int,
                       cfg: float) -> SamplePrompt:
     parts = _OPTION.split(" " + line.strip())
-    prompt = parts[0].strip()
-    p = SamplePrompt(prompt, negative, width, height, seed, steps, cfg)
+    p = SamplePrompt(parts[0].strip(), negative, width, height, seed, steps, cfg)
     for flag, value in zip(parts[1::2], parts[2::2], strict=False):
-        value = value.strip()
+        field, kind = OPTIONS[flag]
         try:
-            if flag == "n":
-                p.negative = value
-            elif flag == "w":
-                p.width = int(value)
-            elif flag == "h":
-                p.height = int(value)
-            elif flag == "d":
-                p.seed = int(value)
-            elif flag == "s":
-                p.steps = int(value)
-            elif flag == "l":
-                p.cfg = float(value)
-            elif flag == "g":
-                p.guidance = float(value)
+            setattr(p, field, kind(value.strip()))
         except ValueError:
-            raise ValueError(f"sampling.sample_prompts: '--{flag} {value}' in '{line.strip()}' is not a number") from None
+            raise ValueError(f"sampling.sample_prompts: '--{flag} {value.strip()}' in '{line.strip()}' is not a "
+                             "number") from None
     return p
 
 
