@@ -11,7 +11,6 @@ from accelerate import Accelerator
 
 from trainer.config import TrainConfig
 from trainer.engine import noise as noise_lib
-from trainer.engine.checkpoint import Progress
 from trainer.engine.errors import EngineError
 from trainer.engine.textenc import encode, tokenize
 
@@ -104,7 +103,8 @@ class StepRunner:
         return StepResult(value, sync)
 
 
-def steps_per_epoch(batches: int, accumulation: int) -> int:
+def optimizer_steps_per_epoch(batches: int, accumulation: int) -> int:
+    """Optimizer steps in an epoch of `batches` (the last, partial accumulation group still steps)."""
     return math.ceil(batches / accumulation)
 
 
@@ -130,4 +130,3 @@ def out_dir_of(cfg: TrainConfig, run_dir: Path) -> Path:
     return Path(cfg.save.output_dir) if cfg.save.output_dir else run_dir / "output"
 
 
-__all__ = ["StepRunner", "Progress", "LossExploded", "steps_per_epoch", "total_steps", "lrs_of", "out_dir_of"]

@@ -33,7 +33,6 @@ OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "ProdigyPlusScheduleFree": ("prodigyplus", "ProdigyPlusScheduleFree", {}),
     "CAME": ("pytorch_optimizer", "CAME", {}),
 }
-SCHEDULE_FREE = ("RAdamScheduleFree", "ProdigyPlusScheduleFree")
 
 
 class OptimizerArgError(ValueError):

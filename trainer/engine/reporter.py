@@ -48,6 +48,14 @@ class Reporter:
             self._tb = SummaryWriter(str(self.tb_dir))
         return self._tb
 
+    @property
+    def loss_window(self) -> list[float]:
+        """The recent losses behind avg_loss; saved with the state so a resumed run's average continues."""
+        return list(self._window)
+
+    def restore_loss_window(self, losses: list[float]) -> None:
+        self._window.extend(losses)
+
     def status(self, message: str, fraction: float | None = None) -> None:
         self.events.emit("status", message=message, fraction=fraction)
         self.log.info(message)

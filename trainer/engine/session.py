@@ -15,11 +15,14 @@ from trainer.data.loader import collate_batch
 from trainer.engine import checkpoint as ckpt
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint, resolution_of
 from trainer.engine.data import build_data
-from trainer.engine.loop import StepRunner, lrs_of, out_dir_of, steps_per_epoch, total_steps
-from trainer.engine.optim import SCHEDULE_FREE, set_train_mode
+from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, out_dir_of, total_steps
+from trainer.engine.optim import set_train_mode
 from trainer.engine.precision import pick_device, resolve_precision
 from trainer.engine.sampler import generate_samples
 from trainer.events import stop_requested
+
+# ss_base_model_version as sd-scripts writes it, by our model family.
+BASE_MODEL_VERSION = {"sd15": "sd_v1", "sdxl": "sdxl_base_v1-0", "flux": "flux1"}
 
 
 def peak_vram_gb() -> float | None:
@@ -57,8 +60,8 @@ class Session:
         self.models = load_models(cfg, self.prec, self.model_cache, self.rep.status, self.rep.warning)
         self.data = build_data(cfg, self.models, self.rep)
         ga = cfg.training.gradient_accumulation_steps
-        self.batches_per_epoch = len(self.data.sampler.epoch_batches())
-        self.per_epoch = steps_per_epoch(self.batches_per_epoch, ga)
+        self.batches_per_epoch = len(self.data.sampler)  # skip_batches is 0 until a resume sets it
+        self.per_epoch = optimizer_steps_per_epoch(self.batches_per_epoch, ga)
         self.total, self.epochs = total_steps(cfg, self.per_epoch)
         self.optimizer, self.scheduler, self.lr_names = build_optimizer(cfg, self.models, self.total)
         self.acc = Accelerator(mixed_precision=self.prec.mixed, cpu=self.prec.device == "cpu")
@@ -71,7 +74,7 @@ class Session:
             self.progress = ckpt.load_state(Path(cfg.save.resume), models=self.models.lora.models,
                                             optimizer=self.optimizer, scheduler=self.scheduler)
             self.rep.status(f"resumed from {cfg.save.resume} at step {self.progress.global_step}")
-            self.rep._window.extend(self.progress.loss_window)
+            self.rep.restore_loss_window(self.progress.loss_window)
 
     def _text_cache(self):
         """Cached text-encoder outputs (the rules allow them only for a frozen encoder and fixed captions)."""
@@ -95,7 +98,7 @@ class Session:
         cfg, o, n = self.cfg, self.cfg.optimizer, self.cfg.network
         set_train_mode(self.optimizer, False)
         meta = build_metadata(
-            network_dim=n.network_dim, network_alpha=n.network_alpha, base_model_version="sd_v1",
+            network_dim=n.network_dim, network_alpha=n.network_alpha, base_model_version=BASE_MODEL_VERSION[cfg.model.family],
             network_module=n.network_module,
             network_args={"conv_dim": n.conv_dim, "conv_alpha": n.conv_alpha} if n.conv_dim else {},
             output_name=name, resolution=resolution_of(cfg), num_train_images=self.data.num_train_images,
@@ -105,7 +108,7 @@ class Session:
             training_started_at=self.started_at,
         )
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = save_lora(self.out_dir / f"{name}.safetensors", to_kohya_state_dict(self.models.lora, "sd15"), meta,
+        path = save_lora(self.out_dir / f"{name}.safetensors", to_kohya_state_dict(self.models.lora, cfg.model.family), meta,
                          cfg.save.save_precision)
         set_train_mode(self.optimizer, True)
         if str(path) not in self.outputs:
@@ -114,7 +117,7 @@ class Session:
         return path
 
     def save_state(self, name: str) -> Path:
-        self.progress.loss_window = list(self.rep._window)
+        self.progress.loss_window = self.rep.loss_window
         folder = ckpt.save_state(self.out_dir / f"{name}{ckpt.STATE_SUFFIX}", models=self.models.lora.models,
                                  optimizer=self.optimizer, scheduler=self.scheduler, progress=self.progress)
         self.rep.saved(step=self.progress.global_step, epoch=self.progress.epoch, path=folder, kind="state")
@@ -135,8 +138,7 @@ class Session:
         self.rep.started(total_steps=self.total, epochs=self.epochs, steps_per_epoch=self.per_epoch,
                          images=self.data.num_train_images, device=self.prec.device, family=cfg.model.family,
                          start_step=p.global_step)
-        if cfg.optimizer.optimizer_type in SCHEDULE_FREE:
-            set_train_mode(self.optimizer, True)
+        set_train_mode(self.optimizer, True)  # schedule-free optimizers; a no-op for the others
         while p.epoch < self.epochs and p.global_step < self.total:
             if self._run_epoch() == "stopped":
                 self.save(cfg.save.output_name, with_state=True)
