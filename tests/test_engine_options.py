@@ -215,3 +215,53 @@ def test_v_parameterization_sets_the_prediction_type_previews_use():
     assert sched.config.prediction_type == "v_prediction" and warnings
     assert _prediction_scheduler(DDPMScheduler(), False, lambda *a: warnings.append(a)).config.prediction_type \
         == "epsilon"
+
+
+def test_noise_and_loss_options_reach_every_step(tiny_model, data, tmp_path, monkeypatch):
+    """The option runs above only show that training still works; this shows the values are really used."""
+    from trainer.engine import loop, noise
+
+    seen = {"noise": [], "loss": [], "snr": [], "target": []}
+
+    def spy(name, real):
+        def wrapped(*args, **kwargs):
+            seen[name].append((args, kwargs))
+            return real(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(noise, "sample_noise", spy("noise", noise.sample_noise))
+    monkeypatch.setattr(noise, "per_sample_loss", spy("loss", noise.per_sample_loss))
+    monkeypatch.setattr(noise, "min_snr_weights", spy("snr", noise.min_snr_weights))
+    monkeypatch.setattr(noise, "training_target", spy("target", noise.training_target))
+    assert loop.noise_lib is noise
+    run(tiny_model, data, tmp_path, noise__multires_noise_iterations=3,
+        noise__multires_noise_discount=0.4, optimizer__loss_type="huber", optimizer__huber_c=0.2,
+        optimizer__min_snr_gamma=5.0, model__v_parameterization=True)
+    assert len(seen["noise"]) == 5
+    assert all(kw == {"offset": 0.0, "multires_iterations": 3, "multires_discount": 0.4} for _, kw in seen["noise"])
+    assert all(args[2:] == ("huber", 0.2) for args, _ in seen["loss"])
+    assert all(args[2:] == (5.0, True) for args, _ in seen["snr"])
+    assert all(args[4] is True for args, _ in seen["target"])  # v-prediction targets
+
+
+def test_noise_helpers_do_what_their_names_say():
+    from diffusers import DDPMScheduler
+
+    from trainer.engine import noise
+
+    torch.manual_seed(0)
+    latents = torch.zeros(64, 4, 8, 8)
+    plain = noise.sample_noise(latents, offset=0.0, multires_iterations=0, multires_discount=0.3)
+    shifted = noise.sample_noise(latents, offset=0.5, multires_iterations=0, multires_discount=0.3)
+    # the offset adds one constant per image and channel: the spread of channel means grows
+    assert shifted.mean(dim=(2, 3)).std() > 3 * plain.mean(dim=(2, 3)).std()
+    pyramid = noise.sample_noise(latents, offset=0.0, multires_iterations=3, multires_discount=0.8)
+    assert abs(pyramid.std().item() - 1.0) < 1e-4  # renormalised
+    pred, target = torch.zeros(2, 4, 8, 8), torch.full((2, 4, 8, 8), 3.0)
+    assert noise.per_sample_loss(pred, target, "l2", 0.1).tolist() == [9.0, 9.0]
+    assert noise.per_sample_loss(pred, target, "l1", 0.1).tolist() == [3.0, 3.0]
+    assert noise.per_sample_loss(pred, target, "huber", 1.0).tolist() == [2.5, 2.5]  # delta * (|x| - delta/2)
+    sched = DDPMScheduler()
+    t = torch.tensor([10, 990])
+    w = noise.min_snr_weights(sched, t, 5.0, v_prediction=False)
+    assert w[0] < 1.0 and w[1] == 1.0  # low-noise step capped, high-noise step untouched
