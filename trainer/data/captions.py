@@ -68,3 +68,9 @@ def _pick_line(caption: str, wildcard: bool, rng: random.Random) -> str:
         return lines[0]
     line = lines[0] if len(lines) == 1 else rng.choice(lines)
     return _WILDCARD.sub(lambda m: rng.choice(m.group(1).split("|")), line)
+
+
+def has_tag(caption: str, tag: str) -> bool:
+    """Whether `tag` is one of the caption's comma-separated tags (the trigger-word rule of the engine and
+    the dataset doctor)."""
+    return tag.strip() in (t.strip() for t in caption.split(","))

@@ -20,6 +20,7 @@ from trainer.data import (
     steps_per_epoch,
     tag_frequency,
 )
+from trainer.data.captions import has_tag
 from trainer.data.scan import normalise_extension, parse_subset_name
 from trainer.doctor.findings import DoctorFinding, finding
 from trainer.doctor.hashing import NEAR_DISTANCE, exact_groups, hash_images, near_groups
@@ -199,6 +200,5 @@ def _overall_tags(per_folder: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 def _trigger_findings(items, trigger: str) -> list[DoctorFinding]:
-    # The same rule as the engine's with_trigger: the trigger must be one of the comma-separated tags.
-    missing = [it.path for it in items if trigger not in [t.strip() for t in it.caption.split(",")]]
+    missing = [it.path for it in items if not has_tag(it.caption, trigger)]
     return [finding("missing_trigger", missing, count=len(missing), trigger=trigger)] if missing else []

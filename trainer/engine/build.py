@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from trainer.config import TrainConfig, parse_resolution
+from trainer.data.captions import has_tag
 from trainer.engine.errors import EngineError
 from trainer.engine.optim import OptimizerArgError, make_optimizer, make_scheduler
 from trainer.engine.precision import Precision
@@ -111,8 +112,7 @@ def with_trigger(items: list, trigger: str) -> list:
     trigger = trigger.strip()
 
     def fix(text: str) -> str:
-        tags = [t.strip() for t in text.split(",")]
-        return text if trigger in tags else f"{trigger}, {text}" if text.strip() else trigger
+        return text if has_tag(text, trigger) else f"{trigger}, {text}" if text.strip() else trigger
 
     # Regularisation images show the plain class: the trigger word must not be learned from them.
     return [it if it.is_reg else
