@@ -8,29 +8,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import threading
 import time
 from pathlib import Path
 
+from trainer import sandbox
 from ui.app import build_app
+from ui.auth import is_remote, resolve_auth
 
 TB_PATH = "/tensorboard"
-
-
-def read_auth(args: argparse.Namespace) -> list[tuple[str, str]] | None:
-    pairs: list[str] = []
-    if args.auth:
-        pairs.append(args.auth)
-    if args.auth_file:
-        pairs += [ln.strip() for ln in Path(args.auth_file).read_text(encoding="utf-8").splitlines() if ln.strip()]
-    creds = []
-    for pair in pairs:
-        user, sep, password = pair.partition(":")
-        if not sep or not user:
-            raise SystemExit(f"--auth/--auth-file: '{pair}' is not user:pass")
-        creds.append((user, password))
-    return creds or None
 
 
 def tensorboard_wsgi(logdir: Path):
@@ -54,16 +40,19 @@ def guarded(asgi_app):
     Gradio keeps its sessions in `app.tokens`, keyed by the access-token cookie it sets at /login;
     `scope["app"]` is Gradio's app, so the check needs no handle created after launch.
     """
-    from starlette.requests import Request
+    from starlette.requests import HTTPConnection
     from starlette.responses import PlainTextResponse, RedirectResponse
+    from starlette.websockets import WebSocketClose
 
     async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return await asgi_app(scope, receive, send)
+        if scope["type"] not in ("http", "websocket"):
+            return await asgi_app(scope, receive, send)  # lifespan: no user, nothing to guard
         gradio_app = scope.get("app")
-        if getattr(gradio_app, "auth", None) is not None and not _logged_in(Request(scope), gradio_app):
+        if getattr(gradio_app, "auth", None) is not None and not _logged_in(HTTPConnection(scope), gradio_app):
+            if scope["type"] == "websocket":
+                return await WebSocketClose(code=1008)(scope, receive, send)  # 1008: policy violation
             return await PlainTextResponse("Not authenticated: log in to Danlu first", 401)(scope, receive, send)
-        if _path_in_mount(scope) == "":
+        if scope["type"] == "http" and _path_in_mount(scope) == "":
             # TensorBoard's page loads its data with relative URLs: it must be opened as /tensorboard/.
             return await RedirectResponse("tensorboard/", 307)(scope, receive, send)
         return await asgi_app(scope, receive, send)
@@ -111,19 +100,10 @@ def _patient_url_ok() -> None:
     networking.url_ok = url_ok
 
 
-def share_warning(args: argparse.Namespace) -> str | None:
-    """A share link without a login gives anyone with the link this server's files and GPU."""
-    if args.share and not (args.auth or args.auth_file):
-        return ("WARNING: --share without --auth: anyone who has the link can browse folders on this machine, "
-                "edit captions and start training. Add --auth user:password.")
-    return None
-
-
 def serve(args: argparse.Namespace, workspace: Path) -> int:
-    warning = share_warning(args)
-    if warning:
-        print(warning, file=sys.stderr, flush=True)
+    auth = resolve_auth(args)
     workspace = Path(workspace).resolve()
+    sandbox.configure(remote=is_remote(args), roots=[workspace, *args.allow_path])
     _patient_url_ok()
     demo = build_app(workspace, lang=args.lang)
     host = "0.0.0.0" if args.listen else "127.0.0.1"
@@ -133,7 +113,7 @@ def serve(args: argparse.Namespace, workspace: Path) -> int:
         server_name=host,
         server_port=args.port,
         share=args.share,
-        auth=read_auth(args),
+        auth=auth,
         inbrowser=args.inbrowser,
         root_path=args.root_path or None,
         allowed_paths=[str(workspace)],  # outputs and samples are downloaded from the workspace
