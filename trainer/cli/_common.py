@@ -15,8 +15,8 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=["en", "zh"], default="en", help="language of messages")
 
 
-def load_with_sets(args: argparse.Namespace) -> TrainConfig:
-    cfg = load_config(args.config)
+def load_with_sets(args: argparse.Namespace, filled: list | None = None) -> TrainConfig:
+    cfg = load_config(args.config, filled=filled)
     if args.set:
         cfg = apply_sets(cfg, args.set)
     return effective_config(cfg)
@@ -29,10 +29,11 @@ def print_config_error(exc: ConfigError, lang: str = "en") -> None:
         print(f"  - {f.text(lang)}", file=sys.stderr)
 
 
-def load_or_report(args: argparse.Namespace) -> TrainConfig | None:
-    """The effective config, or None after printing every problem (the verb then exits with 2)."""
+def load_or_report(args: argparse.Namespace, filled: list | None = None) -> TrainConfig | None:
+    """The effective config, or None after printing every problem (the verb then exits with 2). An imported
+    sd-scripts file's filled-in defaults go into `filled` when given."""
     try:
-        return load_with_sets(args)
+        return load_with_sets(args, filled)
     except ConfigError as exc:
         print_config_error(exc, args.lang)
         return None

@@ -7,11 +7,16 @@ def run(args) -> int:
     from trainer.cli._common import load_or_report
     from trainer.config import check, dump_config
 
-    cfg = load_or_report(args)
+    filled: list = []
+    cfg = load_or_report(args, filled)
     if cfg is None:
         return 2
     findings = check(cfg, for_training=not args.no_paths)
     print(dump_config(cfg))
+    if filled:  # an imported sd-scripts file: say which of its omitted options differ from Danlu's defaults
+        print(f"filled in from sd-scripts' defaults ({len(filled)} settings the file leaves out):")
+        for f in filled:
+            print(f"  {f.text()}")
     for f in findings:
         print(f"{f.level}: {f.text(args.lang)}")
     errors = [f for f in findings if f.level == "error"]

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from pydantic import field_validator
+
 from trainer.config.groups_core import Group
 from trainer.config.spec import GroupInfo, param
 
 
 class LoggingGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Logging", "日志")
-    log_with: Literal["tensorboard", "wandb", "all"] = param(
-        "tensorboard", "Where training curves go. TensorBoard is shown inside the page.",
-        "训练曲线写到哪里。TensorBoard 会直接显示在页面里。", planned_choices=("wandb", "all"), label_zh="日志工具",
+    log_with: Literal["tensorboard", "none", "wandb", "all"] = param(
+        "tensorboard", "Where training curves go. TensorBoard is shown inside the page; none (or empty) writes "
+        "no curves, as sd-scripts does without log_with.",
+        "训练曲线写到哪里。TensorBoard 会直接显示在页面里；none（或留空）不记录曲线，与 sd-scripts 不设 log_with 时相同。",
+        planned_choices=("wandb", "all"), label_zh="日志工具",
     )
+
+    @field_validator("log_with", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value):
+        """sd-scripts users write log_with = "" (or leave it out) for no logging."""
+        return "none" if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")) else value
     log_prefix: str = param("", "Prefix of the log folder name.", "日志文件夹名称的前缀。", label_zh="日志前缀")
     log_tracker_name: str = param("", "Run name shown in the tracker.", "在记录工具中显示的运行名称。", label_zh="日志运行名称")
     logging_dir: str = param(

@@ -11,6 +11,7 @@ from typing import Any
 
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
+from trainer.config.sd_scripts import Filled, fill_defaults
 from trainer.config.toml_io import config_from_dict
 
 # Values that sd-scripts packs into network_args = ["key=value", ...] but Danlu keeps as fields.
@@ -37,8 +38,6 @@ ZERO_IS_A_VALUE = frozenset({
 })
 FRONTEND_KEYS = {"positive_prompts": "sample_prompts", "negative_prompts": "sample_negative_prompt",
                  "ui_custom_params": "custom_toml", "lr_restart_cycles": "lr_scheduler_num_cycles"}
-# sd-scripts options whose absence means "off" where Danlu's default is on: an import that lacks them is off.
-ABSENT_MEANS_OFF = {"save_every_n_epochs": 0}
 # SD-Trainer form fields that it turns into network_args / optimizer_args items.
 FRONTEND_NETWORK_ARGS = {"dropout": "dropout", "train_norm": "train_norm", "lokr_factor": "factor"}
 FRONTEND_OPTIMIZER_ARGS = {"prodigy_d0": "d0", "prodigy_d_coef": "d_coef"}
@@ -152,8 +151,11 @@ def _infer_family(values: dict[str, Any]) -> str:
 
 
 def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str = "",
-                 base_dir: Path | None = None) -> TrainConfig:
-    """Turn a flat sd-scripts / SD-Trainer dict into a TrainConfig; every unknown key is an error naming it."""
+                 base_dir: Path | None = None, filled: list[Filled] | None = None) -> TrainConfig:
+    """Turn a flat sd-scripts / SD-Trainer dict into a TrainConfig; every unknown key is an error naming it.
+
+    Options the file leaves out get sd-scripts' defaults (what sd-scripts would train), not Danlu's; each one
+    that differs from Danlu's default is appended to `filled` when a list is given."""
     flat = flatten_sections(data)
     keys = _key_map()
     values: dict[str, Any] = {}
@@ -183,12 +185,13 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     if family:
         values.setdefault("family", family)
     values.setdefault("family", _infer_family(values))
-    for name, off in ABSENT_MEANS_OFF.items():
-        values.setdefault(name, off)
     if findings:
         raise ConfigError(findings, source)
-    nested: dict[str, dict[str, Any]] = {g: {} for g in GROUP_NAMES}
     by_name = {p.name: p for p in all_params()}
+    added = fill_defaults(values, by_name, values["family"])
+    if filled is not None:
+        filled.extend(f for f in added if f.value != by_name[f.path.split(".")[1]].default)
+    nested: dict[str, dict[str, Any]] = {g: {} for g in GROUP_NAMES}
     for name, value in values.items():
         nested[by_name[name].group][name] = value
     return config_from_dict({g: t for g, t in nested.items() if t}, source)
@@ -222,6 +225,11 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None) -> dict[str,
         if p.name == "optimizer_type":
             value = OPTIMIZER_IMPORT_PATHS.get(value, value)
         out[p.kohya_key] = value
+    if cfg.training.max_train_steps:  # sd-scripts lets max_train_epochs override max_train_steps
+        out.pop("max_train_epochs", None)
+    if cfg.logging.log_with == "none":  # sd-scripts logs to TensorBoard whenever logging_dir is set
+        out.pop("log_with", None)
+        out.pop("logging_dir", None)
     if cfg.sampling.sample_prompts.strip() and prompts_file:
         out["sample_prompts"] = prompts_file
     out["network_args"] = list(cfg.network.network_args) + network_args

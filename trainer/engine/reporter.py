@@ -18,8 +18,20 @@ def _fmt_eta(seconds: float | None) -> str:
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+class _NoCurves:
+    """Stands in for TensorBoard's SummaryWriter when log_with is "none"."""
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    add_image = add_scalar
+
+
+_NO_CURVES = _NoCurves()
+
+
 class Reporter:
-    def __init__(self, run_dir: Path, tb_dir: Path, console=sys.stdout):
+    def __init__(self, run_dir: Path, tb_dir: Path | None, console=sys.stdout):
         self.run_dir = Path(run_dir)
         self.events = EventWriter(self.run_dir)
         self.log = self._make_logger(self.run_dir / "train.log")
@@ -42,6 +54,8 @@ class Reporter:
 
     @property
     def tb(self):
+        if self.tb_dir is None:  # logging off: curves and images go nowhere
+            return _NO_CURVES
         if self._tb is None:
             from torch.utils.tensorboard import SummaryWriter
 

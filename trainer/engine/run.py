@@ -36,9 +36,12 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig) -> None:
     (run_dir / PID_FILE).write_text(str(os.getpid()), encoding="utf-8")
 
 
-def tensorboard_dir(cfg: TrainConfig, run_dir: Path) -> Path:
-    """<logging_dir or run/tb>/<log_prefix><tracker name or, under a shared logging_dir, the run id>."""
+def tensorboard_dir(cfg: TrainConfig, run_dir: Path) -> Path | None:
+    """<logging_dir or run/tb>/<log_prefix><tracker name or, under a shared logging_dir, the run id>; None
+    when logging is off (log_with "none")."""
     lg = cfg.logging
+    if lg.log_with == "none":
+        return None
     base = Path(lg.logging_dir) if lg.logging_dir else run_dir / "tb"
     name = lg.log_tracker_name or (run_dir.name if lg.logging_dir else "")
     return base / (lg.log_prefix + name) if lg.log_prefix or name else base
