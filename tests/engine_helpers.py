@@ -22,6 +22,15 @@ def make_dataset(root: Path, n: int = 6, folder: str = "5_zk", size=(64, 64)) ->
     return root
 
 
+def save_tiny_sd15(path: Path) -> Path:
+    """The four-level tiny SD1.5 as a diffusers folder: its VAE downsamples 8x like the real one, so 64 px
+    images train on 8x8 latents, which is fast."""
+    from trainer.models.tiny import build_tiny_sd15
+
+    build_tiny_sd15(seed=0, four_level=True).save_pretrained(path)
+    return path
+
+
 def tiny_config(model: Path, data: Path, **overrides) -> TrainConfig:
     base = {
         "model": {"base_model": str(model)},

@@ -1,8 +1,11 @@
-"""End-to-end training on a tiny SD1.5 model: the file format, loading in diffusers, loss, resume, stop, NaN."""
+"""End-to-end training on a tiny SD1.5 model: the file format, loading in diffusers, loss, resume, NaN, and stop
+requests at every moment of a run (before start, loading, caching, sampling, saving: each written through a
+reporter hook, as the UI would from outside, must end the run "stopped" at the next safe point)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,9 +15,10 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from tests.engine_helpers import make_dataset, tiny_config
+from tests.engine_helpers import make_dataset, save_tiny_sd15, tiny_config
+from trainer.engine.reporter import Reporter
 from trainer.engine.run import train
-from trainer.events import read_events, request_stop
+from trainer.events import STOP_FILE, read_events, request_stop
 from trainer.networks.save import read_lora
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,12 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    from trainer.models.tiny import build_tiny_sd15
-
-    # The four-level VAE downsamples 8x like the real one: 64 px images train on 8x8 latents, which is fast.
-    path = tmp_path_factory.mktemp("model") / "tiny-sd15"
-    build_tiny_sd15(seed=0, four_level=True).save_pretrained(path)
-    return path
+    return save_tiny_sd15(tmp_path_factory.mktemp("model") / "tiny-sd15")
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +199,100 @@ def test_corrupt_image_is_reported_and_training_goes_on(tiny_model, tmp_path):
     warnings = [e["message"] for e in events_of(tmp_path / "run") if e["type"] == "warning"]
     assert any("zz_broken.png" in w for w in warnings), warnings
     assert (tmp_path / "run" / "output" / "t.safetensors").is_file()
+
+
+# Previews of one prompt, small and quick.
+PREVIEW = {"sampling__sample_prompts": "zk", "sampling__sample_width": 64, "sampling__sample_height": 64,
+           "sampling__sample_steps": 2}
+
+
+def long_config(model, data, **overrides):
+    # 20 epochs of 15 steps: a run that ignored the stop request ends "finished" at step 300.
+    return tiny_config(model, data, training__max_train_epochs=20, **overrides)
+
+
+def stop_when(monkeypatch, method: str, run_dir: Path, when=lambda *a, **k: True) -> None:
+    """Write STOP from inside Reporter.<method> the first time `when(...)` holds (an outside click then)."""
+    original = getattr(Reporter, method)
+
+    def hooked(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        if when(*args, **kwargs) and not (run_dir / ".asked").exists():
+            (run_dir / ".asked").touch()
+            request_stop(run_dir)
+        return result
+
+    monkeypatch.setattr(Reporter, method, hooked)
+
+
+def test_stop_written_before_start_is_honoured(tiny_model, dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    request_stop(run_dir)  # Stop pressed between the UI launching the engine and the engine starting
+    assert train(long_config(tiny_model, dataset), run_dir) == 0
+    events = events_of(run_dir)
+    assert events[-1]["type"] == "stopped" and "nothing was trained" in events[-1]["message"]
+    assert not [e for e in events if e["type"] in ("progress", "started")]
+    assert not (run_dir / STOP_FILE).exists()  # consumed: a later run in this folder is not stopped by it
+
+
+def test_stop_while_loading_ends_before_caching(tiny_model, dataset, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    stop_when(monkeypatch, "status", run_dir, lambda message, *a, **k: message.startswith("loading"))
+    assert train(long_config(tiny_model, dataset, speed__cache_latents=True), run_dir) == 0
+    events = events_of(run_dir)
+    assert events[-1]["type"] == "stopped"
+    assert not [e for e in events if e["type"] == "status" and e["message"].startswith("caching")]
+    assert not [e for e in events if e["type"] == "progress"]
+
+
+def test_stop_while_caching_ends_before_the_first_step(tiny_model, dataset, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    stop_when(monkeypatch, "status", run_dir, lambda message, *a, **k: message.startswith("caching latents 1/"))
+    cfg = long_config(tiny_model, dataset, speed__cache_latents=True, speed__vae_batch_size=1)
+    assert train(cfg, run_dir) == 0
+    events = events_of(run_dir)
+    assert events[-1]["type"] == "stopped"
+    caching = [e for e in events if e["type"] == "status" and e["message"].startswith("caching latents ")]
+    assert len(caching) < 6  # stopped inside the cache loop, not after all six images
+    assert not [e for e in events if e["type"] == "progress"]
+
+
+def test_stop_while_sampling_saves_and_ends_after_that_step(tiny_model, dataset, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    stop_when(monkeypatch, "sample", run_dir)
+    cfg = long_config(tiny_model, dataset, sampling__sample_every_n_steps=2, **PREVIEW)
+    assert train(cfg, run_dir) == 0
+    end = events_of(run_dir)[-1]
+    assert end["type"] == "stopped" and end["step"] == 2
+    assert (run_dir / "output" / "t.safetensors").is_file()
+
+
+def test_stop_at_an_epoch_end_sample_ends_before_the_next_epoch(tiny_model, dataset, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    stop_when(monkeypatch, "sample", run_dir)
+    cfg = long_config(tiny_model, dataset, sampling__sample_every_n_epochs=1, **PREVIEW)
+    assert train(cfg, run_dir) == 0
+    events = events_of(run_dir)
+    per_epoch = next(e["steps_per_epoch"] for e in events if e["type"] == "started")
+    assert events[-1]["type"] == "stopped" and events[-1]["step"] == per_epoch  # the first epoch only
+
+
+def test_stop_while_saving_ends_after_that_save(tiny_model, dataset, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    stop_when(monkeypatch, "saved", run_dir)
+    assert train(long_config(tiny_model, dataset, save__save_every_n_steps=2), run_dir) == 0
+    end = events_of(run_dir)[-1]
+    assert end["type"] == "stopped" and end["step"] == 2
+
+
+def test_a_stop_left_by_an_earlier_run_does_not_stop_a_new_one(tiny_model, dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = tiny_config(tiny_model, dataset, training__max_train_steps=1)
+    assert train(cfg, run_dir) == 0
+    # A STOP older than that run's last event was meant for it (say the run was killed after the click).
+    request_stop(run_dir)
+    last = events_of(run_dir)[-1]["time"]
+    os.utime(run_dir / STOP_FILE, (last - 5, last - 5))
+    assert train(cfg, run_dir) == 0
+    assert events_of(run_dir)[-1]["type"] == "finished"

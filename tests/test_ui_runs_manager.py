@@ -80,6 +80,23 @@ def test_stop_is_graceful_and_kill_marks_killed(mgr):
     assert mgr.current() is None and mgr.summary(victim).status == "killed"
 
 
+def test_stop_racing_the_launch_still_reaches_the_engine(mgr, monkeypatch):
+    """Stop clicked while the run leaves the queue: if the scheduler launches it first, the engine must
+    still get the request (the engine honours a STOP written before it starts)."""
+    run = mgr.enqueue(TrainConfig(), "slow")
+    remove = mgr.remove_from_queue
+
+    def scheduler_first(run_id):
+        mgr.tick()  # the scheduler thread wins the race between the queue check and the removal
+        return remove(run_id)
+
+    monkeypatch.setattr(mgr, "remove_from_queue", scheduler_first)
+    mgr.stop(run)
+    assert mgr.current() == run
+    wait_for(lambda: mgr.summary(run).status == "stopped")
+    assert mgr.summary(run).step <= 1
+
+
 def test_crash_shows_console_tail(mgr):
     run = mgr.enqueue(TrainConfig(), "crash")
     drain(mgr)

@@ -13,7 +13,7 @@ from trainer.data.loader import BucketBatchSampler, DanluDataset
 from trainer.data.problems import DatasetError
 from trainer.data.scan import count_images, scan_dataset, tag_frequency
 from trainer.engine.build import Models, module_fingerprint, resolution_of, with_trigger
-from trainer.engine.errors import EngineError
+from trainer.engine.errors import EngineError, StopRequested
 
 
 @dataclass
@@ -33,7 +33,8 @@ def encode_pixels(vae, pixels: torch.Tensor) -> torch.Tensor:
     return (latents * vae.config.scaling_factor).float().cpu()
 
 
-def build_data(cfg: TrainConfig, models: Models, reporter) -> Data:
+def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False) -> Data:
+    """`stop()` is polled while caching; True ends the build with StopRequested."""
     d, c, a, s = cfg.dataset, cfg.caption, cfg.augment, cfg.speed
     try:
         scan = scan_dataset(d.train_data_dir, caption_extension=c.caption_extension, reg_dir=d.reg_data_dir or None)
@@ -48,7 +49,7 @@ def build_data(cfg: TrainConfig, models: Models, reporter) -> Data:
     bucket_of = [plan[i] for i in range(len(items))]
     cache = None
     if s.cache_latents or s.cache_latents_to_disk:
-        cache, items, bucket_of = _fill_latents(cfg, models, items, bucket_of, reporter)
+        cache, items, bucket_of = _fill_latents(cfg, models, items, bucket_of, reporter, stop)
     dataset = DanluDataset(
         items, bucket_of, latent_cache=cache, random_crop=a.random_crop, flip_aug=a.flip_aug, color_aug=a.color_aug,
         shuffle_caption=c.shuffle_caption, keep_tokens=c.keep_tokens, keep_tokens_separator=c.keep_tokens_separator,
@@ -62,13 +63,15 @@ def build_data(cfg: TrainConfig, models: Models, reporter) -> Data:
                 bucket_info(items, dict(enumerate(bucket_of))), cache is not None)
 
 
-def _fill_latents(cfg: TrainConfig, models: Models, items, bucket_of, reporter):
+def _fill_latents(cfg: TrainConfig, models: Models, items, bucket_of, reporter, stop):
     s = cfg.speed
     cache = LatentCache("disk" if s.cache_latents_to_disk else "memory", module_fingerprint(models.vae))
     reporter.status("caching latents", 0.0)
 
     def progress(done: int, total: int) -> None:
         reporter.status(f"caching latents {done}/{total}", done / max(total, 1))
+        if stop():  # caching a large set takes minutes: a Stop must not wait for it
+            raise StopRequested
 
     report = fill_cache(cache, zip(items, bucket_of, strict=True), lambda px: encode_pixels(models.vae, px),
                         batch_size=s.vae_batch_size, progress=progress, flip_aug=cfg.augment.flip_aug)

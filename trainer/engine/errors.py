@@ -22,3 +22,8 @@ def hint_for(exc: BaseException) -> str:
     if "bitsandbytes" in text:
         return "bitsandbytes failed to load: choose optimizer_type AdamW instead of an 8-bit optimizer."
     return "See train.log in the run folder for the full traceback."
+
+
+class StopRequested(Exception):
+    """A stop request arrived before the first step (while loading or caching): nothing is trained, so
+    nothing is saved; the run ends "stopped"."""

@@ -12,7 +12,7 @@ from trainer.config import TrainConfig, check, errors_of, load_config, save_conf
 from trainer.engine.errors import EngineError, hint_for
 from trainer.engine.loop import LossExploded
 from trainer.engine.reporter import Reporter
-from trainer.events import PID_FILE, STOP_FILE
+from trainer.events import EVENTS, PID_FILE, STOP_FILE
 
 
 def default_model_cache(run_dir: Path) -> Path:
@@ -24,16 +24,27 @@ def default_model_cache(run_dir: Path) -> Path:
 
 
 def _prepare_run_dir(run_dir: Path, cfg: TrainConfig) -> None:
-    """config.toml always holds what this run uses (an older, different one is kept as a backup); a STOP left
-    from an earlier run in the same folder must not stop this one."""
+    """config.toml always holds what this run uses (an older, different one is kept as a backup)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config = run_dir / "config.toml"
     if config.exists() and load_config(config) != cfg:
         config.rename(run_dir / f"config.toml.{time.strftime('%Y%m%d-%H%M%S')}.bak")
     if not config.exists():
         save_config(cfg, config)
-    (run_dir / STOP_FILE).unlink(missing_ok=True)
+    _drop_stale_stop(run_dir)
     (run_dir / PID_FILE).write_text(str(os.getpid()), encoding="utf-8")
+
+
+def _drop_stale_stop(run_dir: Path) -> None:
+    """A STOP written before this engine started is honoured (Stop pressed while the process was launching),
+    unless an earlier run in this folder wrote events after it: then it was that run's request (a run that
+    was killed before it could consume it)."""
+    stop, events = run_dir / STOP_FILE, run_dir / EVENTS
+    try:
+        if stop.stat().st_mtime < events.stat().st_mtime:
+            stop.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def tensorboard_dir(cfg: TrainConfig, run_dir: Path) -> Path | None:
@@ -84,7 +95,9 @@ def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> i
             return 2
         session = Session(cfg, run_dir, rep, model_cache or default_model_cache(run_dir), lambda: flag["stop"])
         outcome = session.run()
-        rep.end(outcome, step=session.progress.global_step, outputs=session.outputs)
+        nothing = outcome == "stopped" and not session.outputs
+        rep.end(outcome, step=session.progress.global_step, outputs=session.outputs,
+                message="stopped before the first step: nothing was trained or saved" if nothing else "")
         return 0
     except LossExploded as exc:
         rep.error(exc.message, exc.hint)
@@ -101,4 +114,5 @@ def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> i
         return 1
     finally:
         rep.close()
+        (run_dir / STOP_FILE).unlink(missing_ok=True)  # consumed, or moot now that the run is over
         (run_dir / PID_FILE).unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from trainer.data.loader import collate_batch
 from trainer.engine import checkpoint as ckpt
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint, resolution_of
 from trainer.engine.data import build_data
+from trainer.engine.errors import StopRequested
 from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, out_dir_of, total_steps
 from trainer.engine.optim import set_train_mode
 from trainer.engine.precision import pick_device, resolve_precision
@@ -49,6 +50,7 @@ class Session:
         self.outputs: list[str] = []
         self.written: dict[str, list[Path]] = {"epoch": [], "step": []}  # this run's intermediate saves
         self.started_at = time.time()
+        self.progress = ckpt.Progress()  # replaced by a resumed state in setup()
 
     # --- setup -------------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -56,9 +58,11 @@ class Session:
         set_seed(cfg.training.seed)
         self.prec = resolve_precision(s.mixed_precision, full_fp16=s.full_fp16, full_bf16=s.full_bf16,
                                       no_half_vae=s.no_half_vae, device=pick_device(), warn=self.rep.warning)
+        self._raise_if_stop()
         self.rep.status("loading the base model")
         self.models = load_models(cfg, self.prec, self.model_cache, self.rep.status, self.rep.warning)
-        self.data = build_data(cfg, self.models, self.rep)
+        self._raise_if_stop()
+        self.data = build_data(cfg, self.models, self.rep, stop=self._stop_wanted)
         ga = cfg.training.gradient_accumulation_steps
         self.batches_per_epoch = len(self.data.sampler)  # skip_batches is 0 until a resume sets it
         self.per_epoch = optimizer_steps_per_epoch(self.batches_per_epoch, ga)
@@ -69,7 +73,6 @@ class Session:
         _allow_fp16_gradients(self.acc, self.prec)
         self.runner = StepRunner(cfg, self.models, self.acc, self.optimizer, self.scheduler,
                                  self.models.lora.parameters(), self._text_cache())
-        self.progress = ckpt.Progress()
         if cfg.save.resume:
             self.progress = ckpt.load_state(Path(cfg.save.resume), models=self.models.lora.models,
                                             optimizer=self.optimizer, scheduler=self.scheduler)
@@ -131,16 +134,20 @@ class Session:
     # --- the loop ----------------------------------------------------------------------------------------
     def run(self) -> str:
         """Train until done or stopped. Returns "finished" or "stopped"."""
-        self.setup()
+        try:
+            self.setup()
+        except StopRequested:  # asked before start, while loading or caching: nothing trained, nothing to save
+            return "stopped"
         cfg, p = self.cfg, self.progress
-        if self._stop_wanted():  # asked during download or caching: nothing trained, nothing to save
+        if self._stop_wanted():
             return "stopped"
         self.rep.started(total_steps=self.total, epochs=self.epochs, steps_per_epoch=self.per_epoch,
                          images=self.data.num_train_images, device=self.prec.device, family=cfg.model.family,
                          start_step=p.global_step)
         set_train_mode(self.optimizer, True)  # schedule-free optimizers; a no-op for the others
         while p.epoch < self.epochs and p.global_step < self.total:
-            if self._run_epoch() == "stopped":
+            # Checked before each epoch too: a stop asked during the epoch-end sample or save ends here.
+            if self._stop_wanted() or self._run_epoch() == "stopped":
                 self.save(cfg.save.output_name, with_state=True)
                 return "stopped"
         self.save(cfg.save.output_name, with_state=cfg.save.save_state)
@@ -197,6 +204,10 @@ class Session:
 
     def _stop_wanted(self) -> bool:
         return self.stop_flag() or stop_requested(self.run_dir)
+
+    def _raise_if_stop(self) -> None:
+        if self._stop_wanted():
+            raise StopRequested
 
     def _after_step(self) -> None:
         s, sm, step = self.cfg.save, self.cfg.sampling, self.progress.global_step

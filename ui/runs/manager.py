@@ -131,11 +131,11 @@ class RunManager:
         return [(run_id, self.summary(run_id)) for run_id in ids]
 
     def stop(self, run_id: str) -> None:
-        """Graceful: the engine saves the LoRA and its state at the next step, then exits."""
-        if run_id in self.queued():
-            self.remove_from_queue(run_id)
+        """Graceful: a waiting run leaves the queue; a launched one is asked to stop, which its engine honours
+        at the next safe point (even before its first step: it then ends without training)."""
+        if self.remove_from_queue(run_id):
             return
-        request_stop(self.run_dir(run_id))
+        request_stop(self.run_dir(run_id))  # the scheduler may have launched it meanwhile: ask its engine
 
     def kill(self, run_id: str) -> None:
         """Kill the engine's whole process group (it may have data-loader workers) and mark the run."""
