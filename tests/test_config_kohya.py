@@ -7,7 +7,7 @@ import tomllib
 import pytest
 import tomli_w
 
-from trainer.config import ConfigError, TrainConfig, all_params, check, config_from_dict, load_config
+from trainer.config import ConfigError, TrainConfig, all_params, check, config_from_dict, errors_of, load_config
 from trainer.config.kohya import NETWORK_ARG_FIELDS, export_kohya, import_kohya, prompts_for_sd_scripts
 
 # What SD-Trainer writes to config/autosave/<time>.toml for an SD1.5 LoRA (keys as its forms name them).
@@ -258,7 +258,7 @@ def test_export_then_import_gives_the_same_config(family, tmp_path):
     if family == "flux":
         cfg = config_from_dict({"model": {"family": "flux", "ae": "/m/ae.sft", "clip_l": "/m/clip_l.sft"},
                                 "network": {"network_dim": 4, "network_alpha": 0.0},
-                                "optimizer": {"optimizer_type": "CAME", "unet_lr": 0.0}})
+                                "optimizer": {"optimizer_type": "CAME", "unet_lr": 5e-5}})
     prompts = tmp_path / "prompts.txt"
     prompts.write_text(cfg.sampling.sample_prompts, encoding="utf-8")
     out = tmp_path / "kohya.toml"
@@ -289,3 +289,20 @@ def test_cli_export_writes_toml_and_prompts(tmp_path):
     data = tomllib.loads(out.read_text(encoding="utf-8"))
     assert data["network_dim"] == 8 and data["seed"] == 7
     assert "--w 512" in open(data["sample_prompts"], encoding="utf-8").read()
+
+
+def test_an_empty_optional_number_is_not_set():
+    """SD-Trainer saves cleared fields as "": that means "not set", never 0."""
+    cfg = import_kohya({"unet_lr": "", "text_encoder_lr": "", "learning_rate": 2e-4})
+    assert cfg.optimizer.unet_lr is None and cfg.optimizer.text_encoder_lr is None
+    out = export_kohya(cfg)
+    assert "unet_lr" not in out and "text_encoder_lr" not in out and out["learning_rate"] == 2e-4
+
+
+@pytest.mark.parametrize(("key", "only"), [("text_encoder_lr", "network_train_unet_only"),
+                                           ("unet_lr", "network_train_text_encoder_only")])
+def test_a_zero_part_learning_rate_means_that_part_is_not_trained(key, only):
+    """sd-scripts skips a parameter group whose learning rate is 0 ("NO LR skipping!"): same meaning here."""
+    cfg = import_kohya({key: 0, "learning_rate": 1e-4})
+    assert getattr(cfg.optimizer, key) is None and getattr(cfg.training, only) is True
+    assert not errors_of(check(cfg, for_training=False))

@@ -235,3 +235,21 @@ def test_output_name_must_be_a_plain_file_name():
         assert any(f.field == "save.output_name" and f.level == "error" for f in found), bad
     ok = check(config_from_dict({"save": {"output_name": "my-lora.v2"}}), for_training=False)
     assert not [f for f in ok if f.field == "save.output_name"]
+
+
+@pytest.mark.parametrize(("tables", "field"), [
+    ({"optimizer": {"unet_lr": 0.0}}, "optimizer.unet_lr"),
+    ({"optimizer": {"text_encoder_lr": 0.0}}, "optimizer.text_encoder_lr"),
+    ({"optimizer": {"learning_rate": 0.0}}, "optimizer.learning_rate"),
+    ({"optimizer": {"learning_rate": 0.0, "unet_lr": 1e-4}}, "optimizer.learning_rate"),  # still drives the TE
+])
+def test_a_zero_learning_rate_for_a_trained_part_is_an_error(tables, field):
+    (f,) = [f for f in findings(tables, field) if f.level == "error"]
+    assert "0" in f.en and ("empty" in f.en or "network_train" in f.en)
+
+
+def test_a_zero_learning_rate_for_an_untrained_part_is_fine():
+    assert not errors_of(check(config_from_dict({"optimizer": {"text_encoder_lr": 0.0},
+                                                 "training": {"network_train_unet_only": True}}), for_training=False))
+    assert not errors_of(check(config_from_dict({"optimizer": {"learning_rate": 0.0, "unet_lr": 1e-4,
+                                                               "text_encoder_lr": 1e-5}}), for_training=False))

@@ -58,12 +58,12 @@ def test_planned_parameters_are_absent(form):
 def test_widgets_follow_the_kind(form):
     for p in form.params:
         comp = form.by_path[p.path]
-        expected = {"bool": gr.Checkbox, "int": gr.Number, "float": gr.Number, "choice": gr.Dropdown}.get(p.kind, gr.Textbox)
+        expected = {"bool": gr.Checkbox, "choice": gr.Dropdown}.get(p.kind, gr.Textbox)
         assert isinstance(comp, expected), p.path
         if p.kind == "choice":
             assert [c[1] for c in comp.choices] == list(p.available_choices())
-        if p.kind in ("int", "float"):
-            assert (comp.minimum, comp.maximum) == (p.ge, p.le)
+        if p.kind in ("int", "float") and p.le is not None:  # numbers are text boxes: the range is in the hint
+            assert f"{p.le:g}" in comp.placeholder, p.path
         if p.widget == "textarea":
             assert comp.lines == 5
 
@@ -111,6 +111,16 @@ def test_values_for_round_trip(form):
     values = dict(zip(form.components, form.values_for(cfg), strict=True))
     back, findings = form.to_config({c: c.preprocess(c.postprocess(v)) for c, v in values.items()})
     assert back == cfg, findings
+
+
+def test_an_optional_number_left_empty_is_not_set(form):
+    """Empty means "not set" (unet_lr falls back to learning_rate), never 0."""
+    values = wire_values(form)
+    assert values[form.by_path["optimizer.unet_lr"]] == ""
+    cfg, _ = form.to_config(values)
+    assert cfg.optimizer.unet_lr is None and cfg.optimizer.text_encoder_lr is None
+    values[form.by_path["optimizer.unet_lr"]] = "  "
+    assert form.to_config(values)[0].optimizer.unet_lr is None
 
 
 def test_path_keyed_values_work_too(form):
@@ -166,7 +176,7 @@ def test_a_new_schema_parameter_appears_without_ui_changes(monkeypatch):
     try:
         form = make_form("zh")
         comp = form.by_path["noise.pyramid_wobble"]
-        assert isinstance(comp, gr.Number) and comp.value == 0.25 and comp.maximum == 1.0
+        assert isinstance(comp, gr.Textbox) and comp.value == "0.25" and "(0 – 1)" in comp.placeholder
         assert comp.label == "金字塔摆动" and comp.info == "金字塔的摆动幅度。"
         assert form.errors["noise.pyramid_wobble"].elem_id == "err-noise-pyramid_wobble"
     finally:

@@ -69,7 +69,14 @@ def flatten_sections(data: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+# sd-scripts skips a parameter group whose learning rate is 0 ("NO LR skipping!"): that part is not trained.
+ZERO_RATE_MEANS_UNTRAINED = {"unet_lr": "network_train_text_encoder_only",
+                             "text_encoder_lr": "network_train_unet_only"}
+
+
 def _coerce(p, value: Any) -> Any:
+    if p.optional and p.kind in ("int", "float") and isinstance(value, str) and not value.strip():
+        return None  # a field SD-Trainer saved empty: not set, never 0
     if p.name == "resolution" and not isinstance(value, str):
         value = value if isinstance(value, list) else [value, value]
         return ",".join(str(int(v)) for v in value)
@@ -182,6 +189,9 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
         if p.name == "network_args":
             value = _split_network_args(list(value), values, findings)
         values[p.name] = _coerce(p, value)
+    for rate, switch in ZERO_RATE_MEANS_UNTRAINED.items():
+        if values.get(rate) == 0 and not isinstance(values.get(rate), bool):
+            values[rate], values[switch] = None, True
     if family:
         values.setdefault("family", family)
     values.setdefault("family", _infer_family(values))

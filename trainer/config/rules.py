@@ -141,6 +141,7 @@ def _learning_rates(cfg: TrainConfig) -> list[Finding]:
         out.append(warning("optimizer.learning_rate", "is not used: unet_lr and text_encoder_lr cover every trained "
                            "part; clear them to use learning_rate",
                            "未被使用：unet_lr 与 text_encoder_lr 已覆盖所有训练部分；如要使用 learning_rate 请清空二者"))
+    out.extend(_zero_rates(cfg, uses_unet, uses_te))
     if t.network_train_unet_only and t.network_train_text_encoder_only:
         out.append(error("training.network_train_text_encoder_only", "cannot be on together with "
                          "network_train_unet_only; nothing would train", "不能与 network_train_unet_only 同时开启，否则没有可训练的部分"))
@@ -152,6 +153,31 @@ def _learning_rates(cfg: TrainConfig) -> list[Finding]:
     if o.lr_scheduler == "adafactor" and o.optimizer_type != "AdaFactor":
         out.append(error("optimizer.lr_scheduler", "'adafactor' works only with optimizer_type AdaFactor",
                          "'adafactor' 只能与 AdaFactor 优化器一起使用"))
+    return out
+
+
+# (the part's own rate, the switch that leaves the part untrained)
+_PART_RATES = {"unet": ("unet_lr", "network_train_text_encoder_only"),
+               "text encoder": ("text_encoder_lr", "network_train_unet_only")}
+
+
+def _zero_rates(cfg: TrainConfig, uses_unet: bool, uses_te: bool) -> list[Finding]:
+    """A trained part whose learning rate is 0 never changes: an error, not a silent useless run."""
+    o, out = cfg.optimizer, []
+    for part, used in (("unet", uses_unet), ("text encoder", uses_te)):
+        own, switch = _PART_RATES[part]
+        rate = getattr(o, own)
+        if not used or (rate if rate is not None else o.learning_rate) != 0:
+            continue
+        name = own if rate is not None else "learning_rate"
+        if any(f.field == f"optimizer.{name}" for f in out):
+            continue
+        out.append(error(f"optimizer.{name}", f"is 0, so the {part} part would not learn; set a rate such as 1e-4"
+                         + (", or leave it empty to use learning_rate" if name != "learning_rate" else "")
+                         + f", or turn on training.{switch} to leave that part untrained",
+                         f"为 0，{'U-Net' if part == 'unet' else '文本编码器'} 部分将学不到任何东西；请设置学习率（如 1e-4）"
+                         + ("，或留空以使用 learning_rate" if name != "learning_rate" else "")
+                         + f"，或开启 training.{switch} 不训练该部分"))
     return out
 
 

@@ -3,9 +3,9 @@
 from ui.forms.build import build_form, group_title, shown_params
 from ui.forms.feedback import summary_text
 from ui.forms.form import Form, applies, supported
-from ui.forms.widgets import field_number, from_widget, humanise, label_of, make_component, to_widget
+from ui.forms.widgets import from_widget, humanise, label_of, make_component, to_widget
 
 __all__ = [
-    "Form", "field_number", "applies", "build_form", "from_widget", "group_title", "humanise", "label_of",
+    "Form", "applies", "build_form", "from_widget", "group_title", "humanise", "label_of",
     "make_component", "shown_params", "summary_text", "supported", "to_widget",
 ]

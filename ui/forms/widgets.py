@@ -7,9 +7,7 @@ here names a parameter.
 
 from __future__ import annotations
 
-import math
 import re
-import types
 from typing import Any
 
 import gradio as gr
@@ -26,24 +24,6 @@ _ACRONYMS = {
 }
 
 
-def _lenient_preprocess(self, payload: float | None) -> float | int | None:
-    """gr.Number.preprocess without its range check.
-
-    gr.Number raises gr.Error for a value outside minimum/maximum before our callback runs, which shows
-    one page-wide toast and no field; letting the value through makes the schema report it next to its
-    field. (Bound to each instance: a gr.Number subclass would make Gradio write a .pyi beside this file.)
-    """
-    if payload is None:
-        return None
-    return self.round_to_precision(payload, self.precision)
-
-
-def field_number(**kwargs: Any) -> gr.Number:
-    comp = gr.Number(**kwargs)
-    comp.preprocess = types.MethodType(_lenient_preprocess, comp)
-    return comp
-
-
 def humanise(name: str) -> str:
     """'max_bucket_reso' -> 'Max bucket resolution'."""
     words = [_ACRONYMS.get(w, w) for w in name.split("_")]
@@ -55,14 +35,6 @@ def label_of(p: ParamInfo, lang: str = "en") -> str:
     """The field's label: the schema's Chinese label for "zh", else the humanised name; plus its unit."""
     text = p.label_zh if lang == "zh" and p.label_zh else humanise(p.name)
     return text + (f" ({p.unit})" if p.unit else "")
-
-
-def _float_step(p: ParamInfo) -> float:
-    """A step for the number spinner: the schema's, else a tenth of the default's order of magnitude."""
-    if p.step:
-        return p.step
-    ref = abs(p.default) if isinstance(p.default, (int, float)) and p.default else 0.1
-    return 10 ** (math.floor(math.log10(ref)) - 1)
 
 
 def make_component(p: ParamInfo, lang: str, *, value: Any = None, visible: bool = True, elem_prefix: str = "field",
@@ -77,11 +49,12 @@ def make_component(p: ParamInfo, lang: str, *, value: Any = None, visible: bool 
     if p.kind == "bool":
         return gr.Checkbox(value=shown, **common)
     if p.kind in ("int", "float"):
-        is_int = p.kind == "int"
-        return field_number(value=shown, precision=0 if is_int else None, minimum=p.ge, maximum=p.le,
-                           step=(p.step or 1) if is_int else _float_step(p),
-                           placeholder=translate("forms.optional_placeholder", lang) if p.optional else None,
-                           **common)
+        # A text box, not gr.Number: Gradio's number box turns "no value" into 0 as soon as it is shown (an
+        # unset unet_lr became 0.0) and silently drops letters. Here empty stays "not set", and whatever is
+        # typed reaches from_widget, which names the field when it is not a number or out of range.
+        hint = "optional_placeholder" if p.optional else "number_placeholder"
+        return gr.Textbox(value=shown, placeholder=translate(f"forms.{hint}", lang, range=_range(p)).strip(),
+                          elem_classes=["danlu-number"], **common)
     if p.kind == "choice":
         return gr.Dropdown(choices=list(p.available_choices()), value=shown, **common)
     if p.kind == "list_str":
@@ -95,8 +68,27 @@ def make_component(p: ParamInfo, lang: str, *, value: Any = None, visible: bool 
     return gr.Textbox(value=shown, **common)
 
 
+def _range(p: ParamInfo) -> str:
+    """'(0 – 10)' from the schema's bounds, for the placeholder of a number box."""
+    lo = "" if p.ge is None else f"{p.ge:g}"
+    hi = "" if p.le is None else f"{p.le:g}"
+    return f"({lo} – {hi})" if lo or hi else ""
+
+
+def _number_text(p: ParamInfo, value: Any) -> str:
+    """A number as its box shows it: empty for "not set", floats in full (repr keeps 1e-05 exact)."""
+    if value is None:
+        return ""
+    if p.kind == "float" and not isinstance(value, bool):
+        text = repr(float(value))
+        return text.removesuffix(".0")  # 2.0 reads as 2
+    return str(value)
+
+
 def to_widget(p: ParamInfo, value: Any) -> Any:
     """A config value as the widget shows it."""
+    if p.kind in ("int", "float"):
+        return _number_text(p, value)
     if p.kind == "list_str":
         return "\n".join(str(v) for v in value or [])
     if p.kind == "list_float":

@@ -1,0 +1,37 @@
+"""A running `python app.py` shared by the tests of one module (starting the app costs seconds each time)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from conftest import ROOT, free_port, wait_http
+
+
+@contextlib.contextmanager
+def running_app(workspace: Path, lang: str = "en", extra: list[str] | None = None) -> Iterator[str]:
+    """The base URL of an app serving `workspace`, stopped when the block ends."""
+    port = free_port()
+    log_path = workspace.parent / f"app-{port}.log"
+    cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--workspace", str(workspace), "--lang", lang]
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd + (extra or []), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            try:
+                wait_http(url + "/", proc)
+            except Exception:
+                log.flush()
+                raise RuntimeError(log_path.read_text()[-4000:]) from None
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
