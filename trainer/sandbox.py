@@ -15,6 +15,10 @@ from pathlib import Path
 class PathNotAllowed(ValueError):
     """A path outside the allowed roots on a remote server; the message names the path and the fix."""
 
+    def __init__(self, en: str, zh: str):
+        super().__init__(f"{en} / {zh}")
+        self.en, self.zh = en, zh
+
 
 @dataclass
 class Policy:
@@ -40,16 +44,27 @@ def is_inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def allowed(path: str | Path, what: str = "path") -> Path:
+def is_local(spec: str) -> bool:
+    """Whether a model spec (a path or a Hugging Face id like org/name) names a local path: it exists here or
+    is written as a path. A hub id is downloaded into the workspace cache, which is inside the sandbox."""
+    return spec.startswith(("/", "~", ".", "\\")) or Path(spec).expanduser().exists()
+
+
+def allowed(path: str | Path, what: str = "") -> Path:
     """`path` resolved (symlinks followed). On a remote server, refuse one outside the allowed roots.
 
     `what` names the field or box the path came from, so the message tells the user where to look.
     """
-    resolved = Path(path).expanduser().resolve()
+    head = f"{what}: " if what else ""
+    try:
+        resolved = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError on Python 3.11)
+        raise ValueError(f"{head}{path} cannot be resolved ({exc}) / {head}无法解析路径 {path}") from None
     if not _policy.remote or any(is_inside(resolved, root) for root in _policy.roots):
         return resolved
     roots = ", ".join(str(r) for r in _policy.roots) or "(none)"
     raise PathNotAllowed(
-        f"{what}: {path} is outside the folders this server may use ({roots}). "
-        f"Put it under the workspace, or restart the app with --allow-path {resolved.parent} to allow it. / "
-        f"{what}：{path} 不在本服务器允许访问的文件夹内。请放到工作区下，或以 --allow-path 重新启动以允许该文件夹。")
+        f"{head}{path} is outside the folders this server may use ({roots}). "
+        f"Put it under the workspace, or restart the app with --allow-path {resolved.parent} to allow it.",
+        f"{head}{path} 不在本服务器允许访问的文件夹内（{roots}）。请放到工作区下，或以 "
+        f"--allow-path {resolved.parent} 重新启动以允许该文件夹。")

@@ -61,6 +61,17 @@ def read_text(path: str | os.PathLike) -> tuple[str, str]:
     return decode(Path(path).read_bytes())
 
 
+def inside(folder: str | os.PathLike, name: str | os.PathLike) -> Path:
+    """`folder / name`, refused (ValueError) unless it resolves inside `folder`: a name such as
+    "../../x" or an absolute path, or a symlink pointing out, never makes a writer leave its folder."""
+    root = Path(folder).resolve()
+    target = (root / name).resolve()
+    if target == root or root not in target.parents:
+        raise ValueError(f"'{name}' would be written outside {root}; use a plain file name / "
+                         f"'{name}' 会写到 {root} 之外；请使用单纯的文件名")
+    return target
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` so that `path` holds either its old content or the new one, never a torn file."""
     path = Path(path)

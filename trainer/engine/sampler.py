@@ -8,6 +8,7 @@ import torch
 
 from trainer.engine.prompts import parse_prompts
 from trainer.engine.textenc import diffusers_clip_skip
+from trainer.textio import inside
 
 SCHEDULERS = {
     "ddim": ("DDIMScheduler", {}),
@@ -59,7 +60,7 @@ def generate_samples(cfg, models, *, step: int, epoch: int, out_dir: Path, repor
             image = pipe(p.prompt, negative_prompt=p.negative or None, width=p.width, height=p.height,
                          num_inference_steps=p.steps, guidance_scale=p.cfg, generator=generator,
                          clip_skip=diffusers_clip_skip(cfg.other.clip_skip)).images[0]
-            path = out_dir / f"{cfg.save.output_name}_e{epoch:04d}_s{step:07d}_{i:02d}.png"
+            path = inside(out_dir, f"{cfg.save.output_name}_e{epoch:04d}_s{step:07d}_{i:02d}.png")
             image.save(path)
             reporter.sample(step=step, epoch=epoch, path=path, prompt=p.prompt, image=image)
             paths.append(path)

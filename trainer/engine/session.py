@@ -21,6 +21,7 @@ from trainer.engine.optim import set_train_mode
 from trainer.engine.precision import pick_device, resolve_precision
 from trainer.engine.sampler import generate_samples
 from trainer.events import stop_requested
+from trainer.textio import inside
 
 # ss_base_model_version as sd-scripts writes it, by our model family.
 BASE_MODEL_VERSION = {"sd15": "sd_v1", "sdxl": "sdxl_base_v1-0", "flux": "flux1"}
@@ -111,7 +112,7 @@ class Session:
             training_started_at=self.started_at,
         )
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = save_lora(self.out_dir / f"{name}.safetensors", to_kohya_state_dict(self.models.lora, cfg.model.family), meta,
+        path = save_lora(inside(self.out_dir, f"{name}.safetensors"), to_kohya_state_dict(self.models.lora, cfg.model.family), meta,
                          cfg.save.save_precision)
         set_train_mode(self.optimizer, True)
         if str(path) not in self.outputs:
@@ -121,7 +122,7 @@ class Session:
 
     def save_state(self, name: str) -> Path:
         self.progress.loss_window = self.rep.loss_window
-        folder = ckpt.save_state(self.out_dir / f"{name}{ckpt.STATE_SUFFIX}", models=self.models.lora.models,
+        folder = ckpt.save_state(inside(self.out_dir, f"{name}{ckpt.STATE_SUFFIX}"), models=self.models.lora.models,
                                  optimizer=self.optimizer, scheduler=self.scheduler, progress=self.progress)
         self.rep.saved(step=self.progress.global_step, epoch=self.progress.epoch, path=folder, kind="state")
         return folder

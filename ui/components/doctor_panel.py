@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from trainer import sandbox
 from trainer.config import parse_resolution
 from trainer.doctor import check_dataset, render_markdown
 
@@ -54,9 +55,13 @@ def build_doctor_panel(ctx, folder: gr.Textbox, caption_ext, trigger=None, batch
         if not path:
             return ctx.t("doctor.no_folder")
         try:
-            result = check_dataset(path, **settings(data),
+            sandbox.allowed(path, ctx.t("doctor.title"))
+            options = settings(data)
+            if options.get("reg_dir"):
+                sandbox.allowed(options["reg_dir"], "dataset.reg_data_dir")
+            result = check_dataset(path, **options,
                                    progress=lambda n, total: progress((n, total), desc=ctx.t("doctor.progress")))
-        except (ValueError, OSError) as exc:  # bad resolution or extension, folder vanished mid-check
+        except (ValueError, OSError) as exc:  # bad resolution or extension, outside the sandbox, folder vanished
             return ctx.t("doctor.failed", error=exc)
         return render_markdown(result, ctx.lang)
 

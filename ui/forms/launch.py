@@ -7,6 +7,7 @@ import logging
 import gradio as gr
 
 from trainer.config import ConfigError, TrainConfig, effective_config
+from trainer.config.rules_input import paths_in_sandbox
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,11 @@ def enqueue(ctx, cfg: TrainConfig, name: str) -> tuple[str | None, str]:
     try:
         # The run gets the effective config (custom TOML applied), so its config.toml is exactly what ran;
         # applying it again in the engine changes nothing.
-        run_id = manager.enqueue(effective_config(cfg), name)
+        eff = effective_config(cfg)
+        outside = paths_in_sandbox(eff)  # every tab checks already; the queue is the last gate
+        if outside:
+            raise ConfigError(outside)
+        run_id = manager.enqueue(eff, name)
     except (ConfigError, OSError, ValueError, RuntimeError) as exc:
         log.exception("enqueue failed")
         return None, ctx.t("forms.enqueue_failed", error=str(exc))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from trainer import sandbox
 from trainer.config import TrainConfig, parse_resolution
 
 
@@ -30,9 +31,11 @@ def plan_run(cfg: TrainConfig) -> Plan:
 
     d = cfg.dataset
     try:
+        for folder in filter(None, (d.train_data_dir, d.reg_data_dir)):
+            sandbox.allowed(folder, "dataset")
         scan = scan_dataset(d.train_data_dir, caption_extension=cfg.caption.caption_extension,
                             reg_dir=d.reg_data_dir or None)
-    except (DatasetError, OSError) as exc:
+    except (DatasetError, OSError, ValueError) as exc:  # ValueError: sandbox.PathNotAllowed
         return Plan(ok=False, error=str(exc))
     items = scan.items  # regularisation images are batched alongside, as in the engine
     buckets = plan_buckets(items, resolution=parse_resolution(d.resolution), min_reso=d.min_bucket_reso,

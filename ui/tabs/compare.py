@@ -11,6 +11,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from trainer import sandbox
 from trainer.config.groups_data import SamplerName
 from trainer.grid.generate import DEFAULT_WEIGHTS, GridRequest, generate_grid, load_pipeline, parse_weights
 
@@ -127,6 +128,9 @@ def _request(ctx, v: dict) -> GridRequest:
     files = list(v["loras"] or []) + [ln.strip() for ln in str(v["paths"] or "").splitlines() if ln.strip()]
     if not files:
         raise ValueError(ctx.t("compare.no_lora"))
+    files = [str(sandbox.allowed(f, ctx.t("compare.loras"))) for f in files]
+    if sandbox.is_local(base):
+        sandbox.allowed(base, ctx.t("compare.base"))
     return GridRequest(base=base, loras=files, prompts=str(v["prompts"] or ""), weights=parse_weights(v["weights"]),
                        negative=str(v["negative"] or ""), seed=int(v["seed"]), steps=int(v["steps"]),
                        width=int(v["width"]), height=int(v["height"]), cfg=float(v["cfg"]), sampler=v["sampler"])

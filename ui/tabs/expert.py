@@ -10,6 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from trainer import sandbox
 from trainer.config import (
     ConfigError,
     TrainConfig,
@@ -20,6 +21,7 @@ from trainer.config import (
     load_config,
 )
 from trainer.config.presets import apply_presets, list_presets
+from trainer.textio import atomic_write_text, inside
 from trainer.config.schema import params_by_path
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
@@ -96,7 +98,8 @@ def _wire(w: dict) -> None:
     fields = set(form.components)
     load_outputs = [*form.components, *form.feedback_outputs, w["import_msg"]]
     w["apply_preset"].click(lambda d: _apply_preset(w, d), inputs=fields | {w["preset"]}, outputs=load_outputs)
-    w["import"].click(lambda d: _import(w, d[w["import_path"]]), inputs={w["import_path"]}, outputs=load_outputs)
+    w["import"].click(lambda d: _import(w, d[w["import_path"]], typed=True), inputs={w["import_path"]},
+                      outputs=load_outputs)
     w["upload"].upload(lambda d: _import(w, d[w["upload"]]), inputs={w["upload"]}, outputs=load_outputs)
     checked = [*form.feedback_outputs, w["msg"], w["toml"], w["memory"]]
     w["validate"].click(lambda d: _validate(w, d), inputs=fields, outputs=checked)
@@ -133,16 +136,19 @@ def _apply_preset(w: dict, data: dict) -> dict:
     return _show_config(w, cfg, note)
 
 
-def _import(w: dict, path: str | None) -> dict:
+def _import(w: dict, path: str | None, typed: bool = False) -> dict:
+    """Load a TOML into the form. `typed`: a path the user typed (sandboxed on a remote server), not an upload."""
     ctx = w["ctx"]
     path = (path or "").strip()
     if not path:
         return {w["import_msg"]: ctx.t("expert.import_empty")}
     try:
-        cfg = load_config(Path(path).expanduser())
+        cfg = load_config(sandbox.allowed(path, ctx.t("expert.import_path")) if typed else Path(path))
     except ConfigError as exc:
         head = ctx.t("expert.import_failed", path=f"`{path}`")
         return {w["import_msg"]: head + "\n\n" + summary_text(exc.findings, ctx.lang)}
+    except ValueError as exc:  # sandbox.PathNotAllowed: outside the folders a remote server may use
+        return {w["import_msg"]: ctx.t("expert.import_failed", path=f"`{path}`") + "\n\n" + str(exc)}
     return _show_config(w, cfg, ctx.t("expert.imported", path=f"`{path}`"))
 
 
@@ -171,12 +177,12 @@ def _validate(w: dict, data: dict) -> dict:
 def _export(w: dict, data: dict) -> dict:
     ctx = w["ctx"]
     cfg, findings, out = _checked(w, data, for_training=False)
-    if cfg is None:
+    if cfg is None or errors_of(findings):  # e.g. output_name "../../x": nothing is written
         out[w["msg"]] = summary_text(findings, ctx.lang)
         return out
-    target = ctx.outputs_dir / "configs" / f"{cfg.save.output_name or 'danlu'}.toml"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(dump_config(cfg), encoding="utf-8")  # the form as it is; custom TOML kept as text
+    folder = ctx.outputs_dir / "configs"
+    target = inside(folder, f"{cfg.save.output_name or 'danlu'}.toml")
+    atomic_write_text(target, dump_config(cfg))  # the form as it is; custom TOML kept as text
     out[w["download"]] = str(target)
     out[w["msg"]] = ctx.t("expert.exported", path=f"`{target}`")
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trainer import sandbox
 from trainer.tags import Filter, TagDataset, apply_op, filter_indices, frequency, load_dataset, set_tags
 from trainer.tags.bulk import Op, preview_count
 from trainer.tags.parse import split_tags
@@ -45,6 +46,7 @@ class Session:
             self.discard_armed = folder  # a second Load of the same folder discards the edits
             raise Notice("discard_unsaved", n=self.ds.unsaved_count)
         self.discard_armed = None
+        sandbox.allowed(folder.strip(), "Tag Editor")
         self.ds = load_dataset(folder.strip(), caption_ext=(ext or ".txt").strip(), recursive=recursive,
                                separator=separator or ", ")
         self.flt = Filter()

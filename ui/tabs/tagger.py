@@ -15,6 +15,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from trainer import sandbox
 from trainer.tagger.models import CATALOGUE, DEFAULT_MODEL, PROVIDER_CHOICES
 from trainer.tagger.writer import ACTIONS
 
@@ -114,6 +115,8 @@ def _load(ctx, values: dict):
     from trainer.tagger import load_model, resolve_model_folder
 
     state: dict = {}
+    if (values["local"] or "").strip():
+        sandbox.allowed(values["local"].strip(), "tagger model folder")
 
     def on_progress(name: str, done: int, total: int) -> None:
         state.update(file=name, done=done / 1e6, total=total / 1e6)
@@ -143,6 +146,7 @@ def _preview(ctx, values: dict):
         path = (values["preview_path"] or "").strip()
         if not path:
             raise ValueError(ctx.t("tagger.no_preview_path"))
+        path = str(sandbox.allowed(path, ctx.t("tagger.preview_image")))
         options = _options(values)
         loader = _load(ctx, values)
         while True:
@@ -165,7 +169,7 @@ def _run(ctx, values: dict):
         typed = (values["folder"] or "").strip()
         if not typed:  # Path("") is the server's working directory: never tag that by accident
             raise ValueError(ctx.t("tagger.no_folder"))
-        folder = Path(typed).expanduser()
+        folder = sandbox.allowed(typed, ctx.t("tagger.folder"))
         if not folder.is_dir():
             raise FileNotFoundError(f"image folder '{folder}' does not exist or is not a folder")
         loader = _load(ctx, values)
