@@ -10,7 +10,7 @@ import pytest
 from browser_app import running_app
 from playwright.sync_api import expect
 
-from trainer.config import TrainConfig, all_params, load_config
+from trainer.config import TrainConfig, all_params, check, errors_of, load_config
 from trainer.config.schema import GROUP_NAMES
 
 pytestmark = pytest.mark.browser
@@ -72,3 +72,31 @@ def test_opening_every_section_changes_nothing(app, page):
     page.wait_for_timeout(500)
     after = exported(page, ws)
     assert after == TrainConfig(), {k: v for k, v in after.model_dump().items() if v != TrainConfig().model_dump()[k]}
+
+
+UNREPRESENTABLE = {
+    "sdxl": 'model_train_type = "sdxl-lora"\n',
+    "flux": 'model_train_type = "flux-lora"\n',
+    "dreambooth": 'model_train_type = "sd-dreambooth"\n',
+    "lycoris": 'network_module = "lycoris.kohya"\n',
+}
+
+
+@pytest.mark.parametrize("kind", list(UNREPRESENTABLE))
+def test_an_import_the_form_cannot_show_says_so_like_check(app, page, tmp_path, kind):
+    url, _ = app
+    path = tmp_path / f"{kind}.toml"
+    path.write_text(UNREPRESENTABLE[kind] + 'pretrained_model_name_or_path = "/m/base.safetensors"\n'
+                    'output_name = "imported-' + kind + '"\nnetwork_dim = 8\n', encoding="utf-8")
+    expected = [f for f in errors_of(check(load_config(path), for_training=False))]
+    assert expected, "check itself reports the file"
+    open_expert(page, url)
+    page.locator("#expert-import-path textarea").fill(str(path))
+    page.click("#expert-import")
+    msg = page.locator("#expert-import-msg")
+    expect(msg).to_contain_text(expected[0].field)
+    text = msg.inner_text()
+    assert "Imported" not in text
+    for f in expected:  # the same findings `python -m trainer check` prints, each with its field
+        assert f.field in text and f.en in text, (f.field, f.en, text)
+    assert field(page, "model.base_model").input_value() != "/m/base.safetensors", "the form must not half-load it"

@@ -149,6 +149,10 @@ def _import(w: dict, path: str | None, typed: bool = False) -> dict:
         return {w["import_msg"]: head + "\n\n" + summary_text(exc.findings, ctx.lang)}
     except ValueError as exc:  # sandbox.PathNotAllowed: outside the folders a remote server may use
         return {w["import_msg"]: ctx.t("expert.import_failed", path=f"`{path}`") + "\n\n" + str(exc)}
+    findings = check(cfg, for_training=False)
+    if w["form"].unsupported(cfg):  # the form would show other values than the file's: say so, change nothing
+        head = ctx.t("expert.not_representable", path=f"`{path}`")
+        return {w["import_msg"]: head + "\n\n" + summary_text(findings, ctx.lang)}
     return _show_config(w, cfg, ctx.t("expert.imported", path=f"`{path}`"))
 
 
