@@ -23,7 +23,7 @@ from trainer.data import (
 from trainer.data.captions import has_tag
 from trainer.data.scan import normalise_extension, parse_subset_name
 from trainer.doctor.findings import DoctorFinding, finding
-from trainer.doctor.hashing import NEAR_DISTANCE, exact_groups, hash_images, near_groups
+from trainer.doctor.hashing import NEAR_DISTANCE, duplicate_groups
 
 # Losing more than this share of the picture to the centre crop usually cuts off part of the subject.
 CROP_LIMIT = 0.15
@@ -184,11 +184,10 @@ def _caption_findings(items, ext: str) -> list[DoctorFinding]:
 
 
 def _content_findings(paths: list[str], near_distance: int, progress) -> list[DoctorFinding]:
-    digests, hashes, failed = hash_images(sorted(set(paths)), load_image, progress)
+    exact, near, failed = duplicate_groups(paths, load_image, near_distance, progress)
     out = [finding("unreadable", p, reason=reason) for p, reason in sorted(failed.items())]
-    out += [finding("duplicate", g, count=len(g)) for g in exact_groups(digests)]
-    out += [finding("near_duplicate", g, count=len(g), distance=d)
-            for g, d in near_groups(hashes, digests, near_distance)]
+    out += [finding("duplicate", g, count=len(g)) for g in exact]
+    out += [finding("near_duplicate", g, count=len(g), distance=d) for g, d in near]
     return out
 
 

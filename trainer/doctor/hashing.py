@@ -86,3 +86,11 @@ def hash_images(paths: Sequence[str], load: Callable, progress: Callable[[int, i
         if progress:
             progress(n, len(paths))
     return digests, hashes, failed
+
+
+def duplicate_groups(paths: Sequence[str], load: Callable, near_distance: int = NEAR_DISTANCE,
+                     progress: Callable[[int, int], None] | None = None):
+    """(exact groups, near groups with their distance, {path: reason} for undecodable images): what the doctor
+    reports and the Dataset tab's quarantine acts on."""
+    digests, hashes, failed = hash_images(sorted(set(paths)), load, progress)
+    return exact_groups(digests), near_groups(hashes, digests, near_distance), failed

@@ -15,6 +15,7 @@ import gradio as gr
 from trainer.config import ConfigError, TrainConfig, apply_overlay, check, errors_of
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
+from ui.components.dataset_picker import dataset_picker
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import from_widget, label_of, make_component
@@ -58,6 +59,7 @@ def build(ctx) -> None:
     with gr.Row():
         for path in FIELDS:
             w[path] = make_component(params_by_path()[path], ctx.lang, value=defaults.get(path), elem_prefix="novice")
+    dataset_picker(ctx, w[FIELDS[0]], "novice-dataset-picker")
     build_doctor_panel(ctx, w[FIELDS[0]], ".txt", w["caption.trigger_word"], elem_prefix="novice-doctor",
                        config_fn=lambda d: _config_or_none(w, d),
                        config_inputs=[w["preset"], w["memory"], w["model"], w["custom"], *(w[p] for p in FIELDS)])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from trainer.tags import OP_NAMES
+from ui.components.dataset_picker import dataset_picker
 from ui.tabs.tag_editor_events import unsaved_html, wire
 
 TITLE = "tag_editor.title"
@@ -31,12 +32,12 @@ def build(ctx) -> None:
     thumbs_dir = ctx.cache_dir / "thumbs"
     thumbs_dir.mkdir(parents=True, exist_ok=True)
     gr.set_static_paths([thumbs_dir])  # thumbnails are served as files, never re-encoded per request
-    w = _layout(t)
+    w = _layout(t, ctx)
     w["ctx"] = ctx
     wire(w, thumbs_dir)
 
 
-def _layout(t) -> dict:
+def _layout(t, ctx) -> dict:
     w: dict = {"state": gr.State(None)}  # a Session, made on first use
     with gr.Row():
         w["folder"] = gr.Textbox(label=t("tag_editor.folder"), info=t("tag_editor.folder_info"), scale=4,
@@ -45,6 +46,7 @@ def _layout(t) -> dict:
         w["sep"] = gr.Textbox(value=", ", label=t("tag_editor.separator"), scale=1)
         w["recursive"] = gr.Checkbox(label=t("tag_editor.recursive"), scale=1)
         w["load"] = gr.Button(t("tag_editor.load"), variant="primary", scale=1, elem_id="tag-editor-load")
+    dataset_picker(ctx, w["folder"], "tag-editor-dataset-picker")
     with gr.Row():
         w["status"] = gr.Markdown(t("tag_editor.status_empty"), elem_id="tag-editor-status")
         w["unsaved"] = gr.HTML(unsaved_html(t, 0), js_on_load=BEFOREUNLOAD_JS, elem_id="tag-editor-unsaved")

@@ -18,6 +18,7 @@ import gradio as gr
 from trainer import sandbox
 from trainer.tagger.models import CATALOGUE, DEFAULT_MODEL, PROVIDER_CHOICES
 from trainer.tagger.writer import ACTIONS
+from ui.components.dataset_picker import dataset_picker
 
 TITLE = "tagger.title"
 UPDATE_EVERY_S = 0.3  # progress refresh interval: often enough to look live, rare enough for a share link
@@ -45,6 +46,7 @@ def build(ctx) -> None:
         w["folder"] = gr.Textbox(label=t("tagger.folder"), info=t("tagger.folder_info"), elem_id="tagger-folder", scale=3)
         w["recursive"] = gr.Checkbox(False, label=t("tagger.recursive"))
         w["extension"] = gr.Textbox(".txt", label=t("tagger.extension"), elem_id="tagger-extension")
+    dataset_picker(ctx, w["folder"], "tagger-dataset-picker")
     with gr.Accordion(t("tagger.selection"), open=False):
         with gr.Row():
             w["general_t"] = gr.Slider(0.0, 1.0, 0.35, step=0.01, label=t("tagger.general_threshold"))

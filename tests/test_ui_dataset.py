@@ -1,0 +1,174 @@
+"""Dataset tab in a real browser: a zip upload becomes a dataset that every tab can pick and the demo model
+trains on; a zip-slip archive is refused with nothing written."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, screenshot
+from dataset_helpers import tree_digests
+from playwright.sync_api import expect
+
+DEMO = ROOT / "assets" / "demo_dataset" / "10_demo"
+RUN_TIMEOUT_MS = 420_000
+
+
+def demo_zip(path: Path, extra: dict[str, bytes] | None = None) -> Path:
+    """The demo images and captions, flat in one folder of a zip (as a user would zip them)."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in sorted(DEMO.iterdir()):
+            if f.suffix in (".png", ".txt"):
+                zf.write(f, f"my pictures/{f.name}")
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return path
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def upload(page, zip_file: Path, name: str, concept: str) -> None:
+    open_tab(page, "Dataset")
+    page.locator("#dataset-files input[type=file]").set_input_files(str(zip_file))
+    page.locator("#dataset-name textarea").fill(name)
+    page.locator("#dataset-concept textarea").fill(concept)
+    page.locator("#dataset-concept textarea").press("Tab")
+
+
+def pick(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_uploaded_zip_is_listed_everywhere_and_trains(start_app, page, tmp_path):
+    workspace = tmp_path / "ws"
+    page.goto(start_app(workspace=workspace))
+    upload(page, demo_zip(tmp_path / "pics.zip"), "shapes", "shape")
+    expect(page.locator("#dataset-layout")).to_contain_text("10_shape/  12 images, 12 captions", timeout=30_000)
+    page.click("#dataset-import")
+    expect(page.locator("#dataset-msg")).to_contain_text("Imported 12 images", timeout=60_000)
+    folder = workspace / "datasets" / "shapes" / "10_shape"
+    assert len(list(folder.glob("*.png"))) == 12 and len(list(folder.glob("*.txt"))) == 12
+    screenshot(page, "tab-dataset-imported")
+    for tab, picker, box in (("WD Tagger", "tagger-dataset-picker", "#tagger-folder textarea"),
+                             ("Tag Editor", "tag-editor-dataset-picker", "#tag-editor-folder textarea"),
+                             ("Expert", "expert-dataset-picker", "#field-dataset-train_data_dir textarea")):
+        open_tab(page, tab)
+        pick(page, picker, "shapes")
+        expect(page.locator(box)).to_have_value(str(folder.parent))
+    open_tab(page, "Novice")
+    pick(page, "novice-dataset-picker", "shapes")
+    expect(page.locator("#novice-dataset-train_data_dir textarea")).to_have_value(str(folder.parent))
+    expect(page.locator("#novice-plan")).to_contain_text("12 images", timeout=60_000)
+    page.click("#novice-start")
+    expect(page.locator("#novice-msg")).to_contain_text("Queued run", timeout=180_000)
+    page.locator("#novice-run-outputs").wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#novice-run-outputs")).to_contain_text(".safetensors")
+    run = next(p for p in (workspace / "runs").iterdir() if p.is_dir())
+    assert str(folder.parent) in (run / "config.toml").read_text()
+    assert list(run.rglob("*.safetensors"))
+    # The finished run downloads as one zip.
+    open_tab(page, "Dataset")
+    page.get_by_text("Download runs and outputs as a zip").click()
+    page.get_by_role("button", name="Refresh").click()
+    pick(page, "dataset-download-pick", f"runs/{run.name}/")
+    page.click("#dataset-download-make")
+    link = page.locator("#dataset-download-file a[href$='.zip']")
+    link.wait_for(timeout=60_000)
+    got = page.request.get(link.get_attribute("href"))  # what the browser downloads
+    (tmp_path / "got.zip").write_bytes(got.body())
+    with zipfile.ZipFile(tmp_path / "got.zip") as zf:
+        assert any(n.startswith(f"{run.name}/") and n.endswith(".safetensors") for n in zf.namelist())
+
+
+@pytest.mark.browser
+def test_zip_with_parent_entries_is_refused_and_nothing_written(start_app, page, tmp_path):
+    workspace = tmp_path / "ws"
+    page.goto(start_app(workspace=workspace))
+    bad = demo_zip(tmp_path / "bad.zip", extra={"../../escaped.png": (DEMO / "01_red_circle.png").read_bytes()})
+    upload(page, bad, "evil", "x")
+    expect(page.locator("#dataset-msg")).to_contain_text("points outside the archive", timeout=30_000)
+    page.click("#dataset-import")
+    expect(page.locator("#dataset-msg")).to_contain_text("nothing was written", timeout=30_000)
+    assert not (workspace / "datasets" / "evil").exists()
+    assert not list(tmp_path.rglob("escaped.png"))
+    assert not (workspace / "datasets").exists() or not list((workspace / "datasets").iterdir())
+
+
+@pytest.mark.browser
+def test_crop_and_convert_change_files_keep_backups_and_undo_restores_bytes(start_app, page, tmp_path):
+    from PIL import Image
+
+    workspace = tmp_path / "ws"
+    folder = workspace / "datasets" / "fixme" / "3_c"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (120, 60), (10, 200, 30)).save(folder / "wide.png")
+    Image.new("CMYK", (50, 50), (0, 255, 0, 0)).save(folder / "print.jpg")
+    frames = [Image.new("P", (30, 30), i) for i in (5, 7)]
+    frames[0].save(folder / "moving.gif", save_all=True, append_images=frames[1:])
+    (folder / "moving.txt").write_text("caption stays")
+    original = tree_digests(folder)
+    page.goto(start_app(workspace=workspace))
+    open_tab(page, "Dataset")
+    page.locator("#dataset-tools").get_by_text("Image tools").click()
+    pick(page, "dataset-tools-picker", "fixme")
+    expect(page.locator("#dataset-tools-folder textarea")).to_have_value(str(folder.parent))
+    page.get_by_role("radio", name="Convert to RGB (and GIF/TIFF to PNG)").check()
+    page.click("#dataset-tools-preview")
+    expect(page.locator("#dataset-tools-msg")).to_contain_text("2 file(s) would change", timeout=30_000)
+    assert tree_digests(folder) == original, "preview writes nothing"
+    page.click("#dataset-tools-apply")
+    expect(page.locator("#dataset-tools-msg")).to_contain_text("Changed 2 file(s)", timeout=30_000)
+    assert (folder / "moving.png").is_file() and not (folder / "moving.gif").exists()
+    with Image.open(folder / "print.jpg") as img:
+        assert img.mode == "RGB"
+    backups = list((workspace / "backups" / "images").glob("*-convert-*/files/3_c/*"))
+    assert sorted(p.name for p in backups) == ["moving.gif", "print.jpg"]
+    page.get_by_role("radio", name="Crop to aspect ratio").check()
+    page.click("#dataset-tools-apply")
+    expect(page.locator("#dataset-tools-msg")).to_contain_text("Changed 1 file(s)", timeout=30_000)
+    with Image.open(folder / "wide.png") as img:
+        assert img.size == (60, 60)
+    page.click("#dataset-tools-undo")
+    expect(page.locator("#dataset-tools-msg")).to_contain_text("Undid “Crop to aspect ratio”", timeout=30_000)
+    page.click("#dataset-tools-undo")
+    expect(page.locator("#dataset-tools-msg")).to_contain_text("Undid “Convert", timeout=30_000)
+    assert tree_digests(folder) == original, "undo restores every original byte for byte"
+
+
+@pytest.mark.browser
+def test_duplicate_group_is_quarantined_and_restored(start_app, page, tmp_path):
+    workspace = tmp_path / "ws"
+    folder = workspace / "datasets" / "dups" / "1_c"
+    folder.mkdir(parents=True)
+    for name in ("01_red_circle", "02_blue_square"):
+        for ext in (".png", ".txt"):
+            (folder / f"{name}{ext}").write_bytes((DEMO / f"{name}{ext}").read_bytes())
+    (folder / "copy.png").write_bytes((DEMO / "01_red_circle.png").read_bytes())
+    (folder / "copy.txt").write_text("copy caption")
+    original = tree_digests(folder)
+    page.goto(start_app(workspace=workspace))
+    open_tab(page, "Dataset")
+    page.locator("#dataset-dupes").get_by_text("Duplicates").first.click()
+    pick(page, "dataset-dupes-picker", "dups")
+    expect(page.locator("#dataset-dupes-folder textarea")).to_have_value(str(folder.parent))
+    page.click("#dataset-dupes-find")
+    expect(page.locator("#dataset-dupes-msg")).to_contain_text("Found 1 group", timeout=30_000)
+    expect(page.locator("#dataset-dupes-gallery img")).to_have_count(2, timeout=30_000)
+    page.locator("#dataset-dupes-keep").get_by_role("radio", name="01_red_circle.png").check()
+    page.click("#dataset-dupes-move")
+    expect(page.locator("#dataset-dupes-msg")).to_contain_text("Moved 2 file(s)", timeout=30_000)
+    assert sorted(p.name for p in folder.iterdir()) == ["01_red_circle.png", "01_red_circle.txt",
+                                                        "02_blue_square.png", "02_blue_square.txt"]
+    held = list((workspace / "quarantine").glob("*/files/1_c/*"))
+    assert sorted(p.name for p in held) == ["copy.png", "copy.txt"]
+    page.locator("#dataset-dupes-held input").click()
+    page.get_by_role("option").first.click()
+    page.click("#dataset-dupes-restore")
+    expect(page.locator("#dataset-dupes-msg")).to_contain_text("Restored 2 file(s)", timeout=30_000)
+    assert tree_digests(folder) == original
