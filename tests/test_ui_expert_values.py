@@ -100,3 +100,15 @@ def test_an_import_the_form_cannot_show_says_so_like_check(app, page, tmp_path, 
     for f in expected:  # the same findings `python -m trainer check` prints, each with its field
         assert f.field in text and f.en in text, (f.field, f.en, text)
     assert field(page, "model.base_model").input_value() != "/m/base.safetensors", "the form must not half-load it"
+
+
+def test_letters_in_a_number_box_get_a_hint_with_every_other_error(app, page):
+    url, _ = app
+    open_expert(page, url)
+    page.locator("#group-network > button").first.click()
+    field(page, "network.network_dim").fill("eight")
+    field(page, "dataset.resolution").fill("500,500")
+    page.click("#expert-validate")
+    err = page.locator("#err-network-network_dim")
+    expect(err).to_contain_text("'eight' is not a number")
+    expect(page.locator("#err-dataset-resolution")).to_contain_text("multiple of 64")  # the same round

@@ -88,13 +88,15 @@ class Form:
                 bad.append(finding)
             else:
                 nested.setdefault(p.group, {})[p.name] = value
-        if bad:
+        cfg, invalid = _build_without_invalid(nested)
+        bad += invalid
+        if cfg is None:
             return None, bad
-        try:
-            cfg = config_from_dict(nested)
-        except ConfigError as exc:
-            return None, exc.findings
-        return cfg, check_effective(cfg, for_training)
+        # The rules run on the valid values too, so one Validate reports every error (not one round each);
+        # a rule about a field that is already wrong would only repeat it.
+        wrong = {f.field for f in bad}
+        rules = [f for f in check_effective(cfg, for_training) if f.field not in wrong]
+        return (None, bad + rules) if bad else (cfg, rules)
 
     # ---- values out ------------------------------------------------------------------------------
     def values_for(self, cfg: TrainConfig) -> list:
@@ -169,6 +171,22 @@ class Form:
         if comp is not None:
             comp.change(lambda data: self.family_updates(self.chosen_family(self.raw_values(data))),
                         inputs={comp}, outputs=self.visibility_outputs, show_progress="hidden")
+
+
+def _build_without_invalid(nested: dict[str, dict[str, Any]]) -> tuple[TrainConfig | None, list[Finding]]:
+    """(config, findings of the values left out): a value the schema rejects is reported and its default used,
+    so the other fields can still be checked."""
+    try:
+        return config_from_dict(nested), []
+    except ConfigError as exc:
+        findings = exc.findings
+    for f in findings:
+        group, _, name = f.field.partition(".")
+        nested.get(group, {}).pop(name, None)
+    try:
+        return config_from_dict(nested), findings
+    except ConfigError as exc:  # not about single fields: nothing more to learn
+        return None, findings + exc.findings
 
 
 def check_effective(cfg: TrainConfig, for_training: bool) -> list[Finding]:
