@@ -10,8 +10,9 @@ import struct
 import pytest
 import torch
 
+from trainer.config import config_from_dict
 from trainer.networks import save as save_module
-from trainer.networks.metadata import build_metadata
+from trainer.networks.metadata import RunFacts, training_header
 from trainer.networks.save import read_lora, save_lora
 
 
@@ -28,35 +29,32 @@ def _kohya_like(seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def _metadata(**overrides):
-    facts = dict(
-        network_dim=4, network_alpha=2.5, base_model_version="sd_v1", output_name="zk",
-        resolution=(64, 64), num_train_images=8, num_epochs=2, steps=40, learning_rate=1e-4, unet_lr=None,
-        text_encoder_lr=5e-5, optimizer="AdamW8bit", lr_scheduler="cosine",
-        network_args={"conv_dim": "4", "conv_alpha": "1"},
-        tag_frequency={"5_zk": {"zk": 8, "red circle": 1, "圆": 2}},
-        bucket_info={"buckets": {"0": {"resolution": [64, 64], "count": 8}}},
-        training_started_at=1700000000.5,
-    ) | overrides
-    return build_metadata(**facts)
+    return {"ss_network_dim": "4", "ss_tag_frequency": json.dumps({"5_zk": {"zk": 8, "red circle": 1, "圆": 2}},
+                                                                   ensure_ascii=False)} | overrides
 
 
-def test_metadata_values_are_strings_with_json_where_sd_scripts_uses_json():
-    meta = _metadata()
+def _run_facts(**overrides) -> RunFacts:
+    return RunFacts(**{
+        "session_id": 12, "started_at": 1700000000.5, "base_model_version": "sd_v1", "num_train_images": 8,
+        "num_reg_images": 0, "batches_per_epoch": 4, "epochs": 2, "total_steps": 8,
+        "optimizer": "torch.optim.adamw.AdamW", "dataset": {"tag_frequency": {"5_zk": {"zk": 8}}},
+        "bucket_info": {"buckets": {"0": {"resolution": [64, 64], "count": 8}}}} | overrides)
+
+
+def test_header_values_are_strings_in_sd_scripts_forms():
+    cfg = config_from_dict({"network": {"network_dim": 4, "network_alpha": 2.5}})
+    meta = training_header(cfg, _run_facts(), steps=8, epoch=2, finished_at=1700000100.0)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())
-    assert meta["ss_network_module"] == "networks.lora"
     assert meta["ss_network_dim"] == "4" and meta["ss_network_alpha"] == "2.5"
-    assert meta["ss_resolution"] == "(64, 64)"
-    assert meta["ss_base_model_version"] == "sd_v1"
-    assert meta["ss_unet_lr"] == "None" and meta["ss_text_encoder_lr"] == "5e-05"
-    assert json.loads(meta["ss_tag_frequency"]) == {"5_zk": {"zk": 8, "red circle": 1, "圆": 2}}
-    assert json.loads(meta["ss_network_args"]) == {"conv_dim": "4", "conv_alpha": "1"}
+    assert meta["ss_resolution"] == "(512, 512)" and meta["ss_unet_lr"] == "None"
+    assert "ss_network_args" not in meta  # sd-scripts writes it only when there are network args
     assert json.loads(meta["ss_bucket_info"])["buckets"]["0"]["count"] == 8
-    assert float(meta["ss_training_started_at"]) == 1700000000.5
-    assert float(meta["ss_training_finished_at"]) >= 1700000000.5  # defaults to now
-    empty = build_metadata(network_dim=8, network_alpha=8, base_model_version="sdxl_base_v1-0")
-    assert json.loads(empty["ss_bucket_info"]) is None and json.loads(empty["ss_tag_frequency"]) == {}
-    with pytest.raises(TypeError):
-        build_metadata(network_dim=8, network_alpha=8, base_model_version="sd_v1", netwrok_dim=4)
+    assert float(meta["ss_training_finished_at"]) == 1700000100.0 and meta["ss_session_id"] == "12"
+    off = training_header(config_from_dict({"dataset": {"enable_bucket": False}}), _run_facts(), steps=1, epoch=1)
+    assert off["ss_bucket_info"] == "null"  # bucketing off: JSON null, as sd-scripts writes it
+    conv = config_from_dict({"network": {"conv_dim": 4, "conv_alpha": 2.0}})
+    assert json.loads(training_header(conv, _run_facts(), steps=1, epoch=1)["ss_network_args"]) == {
+        "conv_dim": "4", "conv_alpha": "2.0"}
 
 
 @pytest.mark.parametrize(("precision", "dtype"), [("fp16", torch.float16), ("bf16", torch.bfloat16),

@@ -21,6 +21,7 @@ from trainer.config.groups_misc import (
     ValidationGroup,
 )
 from trainer.config.groups_optim import NetworkGroup, OptimizerGroup
+from trainer.config.groups_publish import PublishGroup
 from trainer.config.spec import META_KEY, GroupInfo
 
 SCHEMA_VERSION = 1
@@ -35,6 +36,7 @@ class TrainConfig(BaseModel):
     model: ModelGroup = ModelGroup()
     dataset: DatasetGroup = DatasetGroup()
     save: SaveGroup = SaveGroup()
+    publish: PublishGroup = PublishGroup()
     training: TrainingGroup = TrainingGroup()
     optimizer: OptimizerGroup = OptimizerGroup()
     network: NetworkGroup = NetworkGroup()

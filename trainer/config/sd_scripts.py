@@ -55,12 +55,17 @@ ARG_DEFAULTS: dict[str, Any] = {
     # validation
     "validation_seed": None, "validation_split": 0.0, "validate_every_n_steps": None, "validate_every_n_epochs": None,
     "max_validation_steps": None,
+    # model-spec header and Hugging Face Hub upload
+    "metadata_title": None, "metadata_author": None, "metadata_description": None, "metadata_license": None,
+    "metadata_tags": None, "huggingface_repo_id": None, "huggingface_repo_type": None,
+    "huggingface_path_in_repo": None, "huggingface_repo_visibility": None,
 }
 # What sd-scripts does when these are None (or "" for optimizer_type), in Danlu's terms.
 NONE_MEANS: dict[str, Any] = {
     "max_token_length": 75, "clip_skip": 1, "network_dim": 4,  # networks.lora's own default rank
     "network_module": "networks.lora",  # required by train_network.py; the LoRA it means
     "optimizer_type": "AdamW", "output_name": "last",  # train_util.DEFAULT_LAST_OUTPUT_NAME
+    "huggingface_repo_type": "model", "huggingface_repo_visibility": "private",  # huggingface_util.upload
 }
 # sd-scripts' sample prompt defaults (a prompt line without --s/--l/--w/--h), by Danlu's sampling field names.
 PROMPT_DEFAULTS = {"sample_steps": 30, "sample_cfg": 7.5, "sample_width": 512, "sample_height": 512}

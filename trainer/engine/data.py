@@ -11,9 +11,10 @@ from trainer.data.buckets import bucket_info, plan_buckets
 from trainer.data.latent_cache import LatentCache, fill_cache
 from trainer.data.loader import BucketBatchSampler, DanluDataset
 from trainer.data.problems import DatasetError
-from trainer.data.scan import count_images, scan_dataset, tag_frequency
+from trainer.data.scan import count_images, scan_dataset
 from trainer.engine.build import Models, module_fingerprint, resolution_of, with_trigger
 from trainer.engine.errors import EngineError, StopRequested
+from trainer.networks.metadata import dataset_facts
 
 
 @dataclass
@@ -21,7 +22,8 @@ class Data:
     dataset: DanluDataset
     sampler: BucketBatchSampler
     num_train_images: int  # images x repeats, one epoch (ss_num_train_images)
-    tag_frequency: dict
+    num_reg_images: int  # regularisation images x repeats (ss_num_reg_images)
+    dataset_facts: dict  # ss_tag_frequency, ss_dataset_dirs, ss_reg_dataset_dirs (trainer.networks.metadata)
     bucket_info: dict
     cached: bool
 
@@ -59,7 +61,7 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False) -
     sampler = BucketBatchSampler(bucket_of, cfg.training.train_batch_size, cfg.training.seed,
                                  repeats=[it.repeats for it in items])
     counts = count_images(scan)
-    return Data(dataset, sampler, counts.train_repeated, tag_frequency(scan),
+    return Data(dataset, sampler, counts.train_repeated, counts.reg_repeated, dataset_facts(scan.items),
                 bucket_info(items, dict(enumerate(bucket_of))), cache is not None)
 
 

@@ -81,3 +81,13 @@ def make_scheduler(name: str, optimizer, *, warmup_steps: int, total_steps: int,
 
     return get_scheduler(name, optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps,
                          num_cycles=num_cycles, power=power)
+
+
+def optimizer_description(name: str, args: Iterable[str] = ()) -> str:
+    """sd-scripts' `ss_optimizer` form: the class's full path, then its keyword arguments in brackets, e.g.
+    `torch.optim.adamw.AdamW(weight_decay=0.01)`."""
+    module, cls_name, defaults = OPTIMIZERS[name]
+    cls = getattr(importlib.import_module(module), cls_name)
+    kwargs = {**defaults, **parse_optimizer_args(args)}
+    listed = ",".join(f"{k}={v}" for k, v in kwargs.items())
+    return f"{cls.__module__}.{cls.__name__}" + (f"({listed})" if listed else "")

@@ -18,6 +18,14 @@ def _fmt_eta(seconds: float | None) -> str:
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def summary_lines(s: dict) -> list[str]:
+    modules = ", ".join(f"{n} {part}" for part, n in s["modules"].items())
+    return [f"device: {s['device']}; precision: {s['precision']}; attention: {s['attention']}",
+            f"adapter modules: {modules} ({sum(s['modules'].values())} in all); "
+            f"trainable parameters: {s['trainable_params']:,}",
+            f"steps per epoch: {s['steps_per_epoch']}; total steps: {s['total_steps']} ({s['epochs']} epochs)"]
+
+
 class _NoCurves:
     """Stands in for TensorBoard's SummaryWriter when log_with is "none"."""
 
@@ -86,11 +94,16 @@ class Reporter:
         print(f"[danlu] error: {message}\n[danlu] hint: {hint}", file=self.console, flush=True)
 
     def started(self, *, total_steps: int, epochs: int, steps_per_epoch: int, images: int, device: str,
-                family: str, start_step: int = 0) -> None:
+                family: str, start_step: int = 0, summary: dict | None = None) -> None:
+        """The run begins; `summary` (trainer.engine.header.start_summary) is stated once, in the log and console."""
         self._t0, self._step0 = time.time(), start_step
         self.events.emit("started", total_steps=total_steps, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                         images=images, device=device, family=family, start_step=start_step)
-        self.log.info(f"training {total_steps} steps, {epochs} epochs, {images} images on {device}")
+                         images=images, device=device, family=family, start_step=start_step, summary=summary)
+        lines = [f"training {total_steps} steps, {epochs} epochs, {images} images on {device}"]
+        lines += summary_lines(summary) if summary else []
+        for line in lines:
+            self.log.info(line)
+            print(f"[danlu] {line}", file=self.console, flush=True)
 
     def progress(self, *, step: int, total: int, epoch: int, epochs: int, loss: float, lrs: dict[str, float],
                  vram_gb: float | None = None) -> None:

@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader
 from trainer.config import TrainConfig
 from trainer.data.loader import collate_batch
 from trainer.engine import checkpoint as ckpt
-from trainer.engine.build import build_optimizer, load_models, module_fingerprint, resolution_of
+from trainer.engine import header
+from trainer.engine.build import build_optimizer, load_models, module_fingerprint
 from trainer.engine.data import build_data
 from trainer.engine.errors import StopRequested
 from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, out_dir_of, total_steps
@@ -79,6 +80,7 @@ class Session:
                                             optimizer=self.optimizer, scheduler=self.scheduler)
             self.rep.status(f"resumed from {cfg.save.resume} at step {self.progress.global_step}")
             self.rep.restore_loss_window(self.progress.loss_window)
+        self.facts = header.run_facts(self)
 
     def _text_cache(self):
         """Cached text-encoder outputs (the rules allow them only for a frozen encoder and fixed captions)."""
@@ -96,21 +98,11 @@ class Session:
     # --- saving ------------------------------------------------------------------------------------------
     def save_lora(self, name: str) -> Path:
         from trainer.networks.kohya_format import to_kohya_state_dict
-        from trainer.networks.metadata import build_metadata
         from trainer.networks.save import save_lora
 
-        cfg, o, n = self.cfg, self.cfg.optimizer, self.cfg.network
+        cfg = self.cfg
         set_train_mode(self.optimizer, False)
-        meta = build_metadata(
-            network_dim=n.network_dim, network_alpha=n.network_alpha, base_model_version=BASE_MODEL_VERSION[cfg.model.family],
-            network_module=n.network_module,
-            network_args={"conv_dim": n.conv_dim, "conv_alpha": n.conv_alpha} if n.conv_dim else {},
-            output_name=name, resolution=resolution_of(cfg), num_train_images=self.data.num_train_images,
-            num_epochs=self.epochs, steps=self.progress.global_step, learning_rate=o.learning_rate,
-            unet_lr=o.unet_lr, text_encoder_lr=o.text_encoder_lr, optimizer=o.optimizer_type,
-            lr_scheduler=o.lr_scheduler, tag_frequency=self.data.tag_frequency, bucket_info=self.data.bucket_info,
-            training_started_at=self.started_at,
-        )
+        meta = header.lora_header(self)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = save_lora(inside(self.out_dir, f"{name}.safetensors"), to_kohya_state_dict(self.models.lora, cfg.model.family), meta,
                          cfg.save.save_precision)
@@ -144,7 +136,7 @@ class Session:
             return "stopped"
         self.rep.started(total_steps=self.total, epochs=self.epochs, steps_per_epoch=self.per_epoch,
                          images=self.data.num_train_images, device=self.prec.device, family=cfg.model.family,
-                         start_step=p.global_step)
+                         start_step=p.global_step, summary=header.start_summary(self))
         set_train_mode(self.optimizer, True)  # schedule-free optimizers; a no-op for the others
         while p.epoch < self.epochs and p.global_step < self.total:
             # Checked before each epoch too: a stop asked during the epoch-end sample or save ends here.

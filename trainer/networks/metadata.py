@@ -1,97 +1,141 @@
-"""The `ss_*` training metadata sd-scripts writes into a LoRA's safetensors header, and its model hash.
+"""The training header (`__metadata__`) of a LoRA file, key for key and in the value forms sd-scripts writes.
 
-Header values must be strings. Numbers are written with str(), dicts/lists as JSON, unset values as
-"None" (as sd-scripts does), so WebUI's and Forge's metadata viewers show what they expect.
+WebUI/Forge's LoRA tab, Civitai's uploader and LoRA managers read these. Every value is a string: numbers and
+booleans as Python prints them, unset values as "None", dicts as JSON, as sd-scripts does. The training settings
+come from the arguments sd-scripts would run this config with (`export_kohya` plus sd-scripts' own defaults for
+what Danlu does not have), so the two can never disagree. Danlu's own keys use the `danlu_` prefix.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import struct
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
-import safetensors.torch
-import torch
+from trainer.config import TrainConfig, dump_config, parse_resolution
+from trainer.config.kohya import export_kohya
+from trainer.config.sd_scripts import ARG_DEFAULTS
+from trainer.networks.modelspec import modelspec
 
-_JSON_KEYS = ("ss_network_args", "ss_tag_frequency", "ss_bucket_info", "ss_dataset_dirs")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def build_metadata(
-    *,
-    network_dim: int,
-    network_alpha: float,
-    base_model_version: str,
-    network_module: str = "networks.lora",
-    network_args: dict[str, Any] | None = None,
-    output_name: str = "",
-    resolution: tuple[int, int] | None = None,
-    num_train_images: int | None = None,
-    num_epochs: int | None = None,
-    steps: int | None = None,
-    learning_rate: float | None = None,
-    unet_lr: float | None = None,
-    text_encoder_lr: float | None = None,
-    optimizer: str | None = None,
-    lr_scheduler: str | None = None,
-    tag_frequency: dict[str, dict[str, int]] | None = None,
-    bucket_info: dict[str, Any] | None = None,
-    training_started_at: float | None = None,
-    training_finished_at: float | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, str]:
-    """Header metadata for a kohya LoRA file; every value a string.
-
-    Times are seconds since the epoch (time.time()), as sd-scripts writes them; `training_finished_at`
-    defaults to now. `extra` adds further keys (their names are kept as given). `sshs_model_hash` is
-    added by save_lora, which knows the tensor bytes.
-    """
-    facts = {
-        "ss_network_module": network_module,
-        "ss_network_dim": int(network_dim),
-        "ss_network_alpha": float(network_alpha),
-        "ss_network_args": dict(network_args or {}),
-        "ss_base_model_version": base_model_version,
-        "ss_output_name": output_name,
-        "ss_resolution": tuple(resolution) if resolution is not None else None,
-        "ss_num_train_images": num_train_images,
-        "ss_num_epochs": num_epochs,
-        "ss_steps": steps,
-        "ss_learning_rate": learning_rate,
-        "ss_unet_lr": unet_lr,
-        "ss_text_encoder_lr": text_encoder_lr,
-        "ss_optimizer": optimizer,
-        "ss_lr_scheduler": lr_scheduler,
-        "ss_tag_frequency": tag_frequency or {},
-        "ss_bucket_info": bucket_info,
-        "ss_training_started_at": training_started_at,
-        "ss_training_finished_at": training_finished_at if training_finished_at is not None else time.time(),
-        **(extra or {}),
-    }
-    # JSON keys stay JSON even when empty/unset, so readers can always json.loads them.
-    return {k: (json.dumps(v) if k in _JSON_KEYS and v is None else _text(v)) for k, v in facts.items()}
+# Header keys that are sd-scripts arguments: ss_<name> is the value the run used.
+ARG_KEYS = (
+    "output_name", "learning_rate", "text_encoder_lr", "unet_lr", "gradient_checkpointing",
+    "gradient_accumulation_steps", "lr_warmup_steps", "lr_scheduler", "network_module", "network_dim",
+    "network_alpha", "network_dropout", "mixed_precision", "full_fp16", "v2", "clip_skip", "max_token_length",
+    "cache_latents", "seed", "lowram", "noise_offset", "multires_noise_iterations", "multires_noise_discount",
+    "adaptive_noise_scale", "zero_terminal_snr", "training_comment", "max_grad_norm", "caption_dropout_rate",
+    "caption_dropout_every_n_epochs", "caption_tag_dropout_rate", "face_crop_aug_range", "prior_loss_weight",
+    "min_snr_gamma", "scale_weight_norms", "ip_noise_gamma", "noise_offset_random_strength",
+    "ip_noise_gamma_random_strength", "loss_type", "huber_schedule", "huber_scale", "huber_c", "fp8_base",
+    "fp8_base_unet", "validation_seed", "validation_split", "max_validation_steps", "validate_every_n_epochs",
+    "validate_every_n_steps", "resize_interpolation", "color_aug", "flip_aug", "random_crop", "shuffle_caption",
+    "enable_bucket", "bucket_no_upscale", "min_bucket_reso", "max_bucket_reso", "keep_tokens",
+)
+RENAMED = {"ss_batch_size_per_device": "train_batch_size", "ss_debiased_estimation": "debiased_estimation_loss"}
+NOT_SD_SCRIPTS = "(unknown)"  # sd-scripts' own ss_sd_scripts_commit_hash when it is not a git checkout
 
 
-def hash_after_header(data: bytes) -> str:
-    """sha256 (hex) of a safetensors file's bytes after its header: the tensor data only.
+@dataclass
+class RunFacts:
+    """What the header says about a run besides its config; the session fills this in once at start."""
 
-    This is the `sshs_model_hash` of sd-scripts and the WebUI additional-networks extension: a safetensors
-    file starts with an 8-byte little-endian header length n, then n bytes of JSON header; everything from
-    byte 8 + n on is hashed, so editing the metadata never changes the hash.
-    """
-    (header_len,) = struct.unpack("<Q", data[:8])
-    return hashlib.sha256(data[8 + header_len:]).hexdigest()
+    session_id: int  # random, shared by every file of one run (sd-scripts: which epochs belong together)
+    started_at: float
+    base_model_version: str  # ss_base_model_version: sd_v1, sdxl_base_v1-0, flux1
+    num_train_images: int  # images x repeats
+    num_reg_images: int
+    batches_per_epoch: int
+    epochs: int
+    total_steps: int
+    optimizer: str  # class path and args, trainer.engine.optim.optimizer_description
+    dataset: dict[str, Any] = field(default_factory=dict)  # dataset_facts(...)
+    bucket_info: dict | None = None  # None with bucketing off
+    model_identity: dict[str, str] = field(default_factory=dict)  # trainer.networks.hashes
+    num_processes: int = 1
 
 
-def model_hash(tensors: dict[str, torch.Tensor]) -> str:
-    """`sshs_model_hash` of the file these exact tensors (dtype included) will be saved as."""
-    return hash_after_header(safetensors.torch.save(tensors))
+def sd_scripts_args(cfg: TrainConfig) -> dict[str, Any]:
+    """The arguments sd-scripts' train_network.py would run this config with."""
+    return {**ARG_DEFAULTS, **export_kohya(cfg)}
+
+
+def text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+
+
+def dataset_facts(items) -> dict[str, Any]:
+    """ss_tag_frequency, ss_dataset_dirs and ss_reg_dataset_dirs as sd-scripts counts them, from scanned ImageItems:
+    every tag occurrence counts (lower-cased, in first-seen order), regularisation folders included."""
+    from trainer.data.scan import parse_subset_name
+
+    tags: dict[str, dict[str, int]] = {}
+    dirs: dict[str, dict[str, int]] = {}
+    reg_dirs: dict[str, dict[str, int]] = {}
+    for item in items:
+        counts = tags.setdefault(item.subset, {})
+        for tag in item.caption.split(","):
+            if tag.strip():
+                counts[tag.strip().lower()] = counts.get(tag.strip().lower(), 0) + 1
+        info = (reg_dirs if item.is_reg else dirs).setdefault(
+            item.subset, {"n_repeats": parse_subset_name(item.subset)[0], "img_count": 0})
+        info["img_count"] += 1
+    return {"tag_frequency": tags, "dataset_dirs": dirs, "reg_dataset_dirs": reg_dirs}
+
+
+def training_header(cfg: TrainConfig, run: RunFacts, *, steps: int, epoch: int, finished_at: float | None = None,
+                    thumbnail: str = "") -> dict[str, str]:
+    """The whole header of a LoRA saved after `steps` optimizer steps in epoch `epoch` (sshs_* hashes are added
+    by save_lora, which knows the tensor bytes)."""
+    args = sd_scripts_args(cfg)
+    t = cfg.training
+    resolution = parse_resolution(cfg.dataset.resolution)
+    facts: dict[str, Any] = {f"ss_{k}": args[k] for k in ARG_KEYS}
+    facts.update({k: args[name] for k, name in RENAMED.items()})
+    facts.update({
+        "ss_session_id": run.session_id, "ss_training_started_at": run.started_at,
+        "ss_training_finished_at": finished_at if finished_at is not None else time.time(),
+        "ss_steps": steps, "ss_epoch": epoch, "ss_num_epochs": run.epochs, "ss_max_train_steps": run.total_steps,
+        "ss_num_train_images": run.num_train_images, "ss_num_reg_images": run.num_reg_images,
+        "ss_num_validation_images": 0, "ss_num_batches_per_epoch": run.batches_per_epoch,
+        "ss_total_batch_size": t.train_batch_size * run.num_processes * t.gradient_accumulation_steps,
+        "ss_resolution": tuple(resolution), "ss_base_model_version": run.base_model_version,
+        "ss_optimizer": run.optimizer, "ss_sd_scripts_commit_hash": NOT_SD_SCRIPTS,
+        "ss_tag_frequency": run.dataset.get("tag_frequency", {}),
+        "ss_dataset_dirs": run.dataset.get("dataset_dirs", {}),
+        "ss_reg_dataset_dirs": run.dataset.get("reg_dataset_dirs", {}),
+        "ss_bucket_info": json.dumps(run.bucket_info if cfg.dataset.enable_bucket else None),
+        **run.model_identity,
+    })
+    net_args = [str(a).partition("=") for a in args.get("network_args") or []]
+    if net_args:  # sd-scripts writes the key only when network_args were given, values as the strings given
+        facts["ss_network_args"] = {k.strip(): v.strip() for k, _, v in net_args}
+    header = {k: text(v) for k, v in facts.items()}
+    header.update(_modelspec(cfg, run, resolution, thumbnail))
+    header.update(danlu_keys(cfg))
+    return header
+
+
+def _modelspec(cfg: TrainConfig, run: RunFacts, resolution, thumbnail: str) -> dict[str, str]:
+    pub = cfg.publish
+    return modelspec(
+        family=cfg.model.family, title=pub.metadata_title or cfg.save.output_name, resolution=resolution,
+        v_prediction=cfg.model.v_parameterization, timestamp=run.started_at,
+        implementation_version=f"danlu/{danlu_version()}", clip_skip=cfg.other.clip_skip,
+        optional={"trigger_phrase": cfg.caption.trigger_word.strip(), "description": pub.metadata_description,
+                  "author": pub.metadata_author, "license": pub.metadata_license, "tags": pub.metadata_tags,
+                  "thumbnail": thumbnail})
+
+
+def danlu_keys(cfg: TrainConfig) -> dict[str, str]:
+    """Danlu's own keys: its version and the full effective config, so the file can be retrained exactly."""
+    return {"danlu_version": danlu_version(), "danlu_config": dump_config(cfg)}
+
+
+def danlu_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("danlu")
+    except PackageNotFoundError:
+        return "dev"

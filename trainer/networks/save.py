@@ -9,7 +9,7 @@ import safetensors.torch
 import torch
 from safetensors import safe_open
 
-from trainer.networks.metadata import model_hash
+from trainer.networks.hashes import addnet_hashes
 from trainer.textio import atomic_write_bytes
 
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16, "float": torch.float32, "fp32": torch.float32}
@@ -29,10 +29,11 @@ def cast_for_save(state_dict: dict[str, torch.Tensor], precision: str) -> dict[s
 
 def save_lora(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], metadata: dict[str, str],
               precision: str = "fp16") -> Path:
-    """Write a kohya LoRA file; adds `sshs_model_hash`. A crash mid-save leaves any old file untouched."""
+    """Write a kohya LoRA file; adds `sshs_model_hash` and `sshs_legacy_hash`. A crash mid-save leaves any old
+    file untouched."""
     tensors = cast_for_save(state_dict, precision)
     header = {str(k): str(v) for k, v in metadata.items()}
-    header["sshs_model_hash"] = model_hash(tensors)
+    header["sshs_model_hash"], header["sshs_legacy_hash"] = addnet_hashes(tensors, header)
     path = Path(path)
     # Serialise in memory, then temp file + fsync + os.replace: `path` is either the old file or the new one.
     atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=header))

@@ -1,0 +1,52 @@
+"""Parameter group: what the finished LoRA says about itself (header, model card) and where it is shared."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from trainer.config.groups_core import Group
+from trainer.config.spec import GroupInfo, param
+
+
+class PublishGroup(Group):
+    INFO: ClassVar[GroupInfo] = GroupInfo("Model card and sharing", "模型信息与分享")
+    metadata_title: str = param(
+        "", "Title stored in the LoRA file (modelspec.title), shown by Civitai and LoRA managers. Empty: the "
+        "output name.", "写入 LoRA 文件的标题（modelspec.title），Civitai 和 LoRA 管理工具会显示它。留空则用输出名称。",
+        label_zh="模型标题",
+    )
+    metadata_author: str = param("", "Author stored in the LoRA file.", "写入 LoRA 文件的作者名。", label_zh="作者")
+    metadata_description: str = param(
+        "", "Description stored in the LoRA file and written into the model card.",
+        "写入 LoRA 文件并写进模型说明卡的描述。", widget="textarea", label_zh="模型描述",
+    )
+    metadata_license: str = param(
+        "", "License stored in the LoRA file and the model card (e.g. openrail++, creativeml-openrail-m).",
+        "写入 LoRA 文件和模型说明卡的许可证（如 openrail++、creativeml-openrail-m）。", label_zh="许可证",
+    )
+    metadata_tags: str = param(
+        "", "Comma-separated tags stored in the LoRA file and the model card (e.g. character, anime).",
+        "以逗号分隔的标签，写入 LoRA 文件和模型说明卡（如 character, anime）。", label_zh="模型标签",
+    )
+    model_card: bool = param(
+        True, "Write a model card <name>.md next to each final LoRA: base model, trigger word, tags with counts, "
+        "key settings and sample images.", "在每个最终 LoRA 旁写一份模型说明卡 <名称>.md：底模、触发词、标签及其数量、"
+        "主要设置和示例图。", kohya="", planned=True, label_zh="写模型说明卡",
+    )
+    huggingface_repo_id: str = param(
+        "", "Upload the final LoRA, its model card and the sample images to this Hugging Face Hub repository "
+        "(e.g. yourname/my-lora) when training ends. The token comes from HF_TOKEN or `hf auth login`. Empty: "
+        "no upload.", "训练结束时把最终 LoRA、模型说明卡和示例图上传到这个 Hugging Face Hub 仓库（如 yourname/my-lora）。"
+        "令牌取自环境变量 HF_TOKEN 或 `hf auth login`。留空则不上传。", planned=True, label_zh="Hub 仓库",
+    )
+    huggingface_repo_type: Literal["model", "dataset"] = param(
+        "model", "Kind of Hub repository to upload to.", "上传目标 Hub 仓库的类型。", label_zh="Hub 仓库类型",
+    )
+    huggingface_path_in_repo: str = param(
+        "", "Folder inside the Hub repository for the upload. Empty: the top level.",
+        "上传到 Hub 仓库中的哪个文件夹。留空则放在最顶层。", label_zh="仓库内路径",
+    )
+    huggingface_repo_visibility: Literal["private", "public"] = param(
+        "private", "Visibility of the Hub repository when Danlu has to create it (an existing one is unchanged).",
+        "需要新建 Hub 仓库时的可见性（已有仓库不变）。", label_zh="仓库可见性",
+    )

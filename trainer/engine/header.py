@@ -1,0 +1,69 @@
+"""What a run says about itself: the facts behind each LoRA's header, and the one start summary.
+
+Kept apart from the session so the loop stays about training; the session calls these three functions.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+
+def run_facts(session):
+    """The header facts of a run, gathered once after setup (the base model is hashed here, once)."""
+    from trainer.engine.optim import optimizer_description
+    from trainer.engine.session import BASE_MODEL_VERSION
+    from trainer.networks.hashes import base_model_identity, vae_identity
+    from trainer.networks.metadata import RunFacts
+
+    cfg, data = session.cfg, session.data
+    o = cfg.optimizer
+    return RunFacts(
+        session_id=random.SystemRandom().randint(0, 2**32), started_at=session.started_at,
+        base_model_version=BASE_MODEL_VERSION[cfg.model.family], num_train_images=data.num_train_images,
+        num_reg_images=data.num_reg_images, batches_per_epoch=session.batches_per_epoch, epochs=session.epochs,
+        total_steps=session.total, optimizer=optimizer_description(o.optimizer_type, o.optimizer_args),
+        dataset=data.dataset_facts, bucket_info=data.bucket_info,
+        model_identity={**base_model_identity(cfg.model.base_model), **vae_identity(cfg.model.vae)},
+        num_processes=session.acc.num_processes,
+    )
+
+
+def lora_header(session) -> dict[str, str]:
+    """The header of the LoRA saved now; the newest preview image becomes its thumbnail."""
+    from trainer.networks.metadata import training_header
+    from trainer.networks.modelspec import thumbnail_data_url
+
+    sample = latest_sample(session.run_dir)
+    return training_header(session.cfg, session.facts, steps=session.progress.global_step,
+                           epoch=session.progress.epoch, finished_at=time.time(),
+                           thumbnail=thumbnail_data_url(sample) if sample else "")
+
+
+def latest_sample(run_dir: Path) -> Path | None:
+    samples = sorted((run_dir / "samples").glob("*.png"), key=lambda p: (p.stat().st_mtime, p.name))
+    return samples[-1] if samples else None
+
+
+def start_summary(session) -> dict:
+    """Device, precision, attention kernel, adapter modules per part, trainable parameters and step counts, as
+    sd-scripts prints them at start."""
+    models, prec = session.models, session.prec
+    processors = {type(p).__name__ for p in models.unet.attn_processors.values()}
+    lora = models.lora
+    return {
+        "device": prec.device,
+        "precision": f"mixed {prec.mixed}, weights {_dtype(prec.weight_dtype)}, adapter {_dtype(prec.adapter_dtype)}, "
+                     f"VAE {_dtype(prec.vae_dtype)}",
+        "attention": ("SDPA on" if processors == {"AttnProcessor2_0"} else "SDPA off") + f" ({', '.join(sorted(processors))})",
+        "modules": {part: len(lora.layers(part)) for part in lora.models},
+        "trainable_params": sum(p.numel() for p in lora.parameters()),
+        "steps_per_epoch": session.per_epoch,
+        "total_steps": session.total,
+        "epochs": session.epochs,
+    }
+
+
+def _dtype(dtype) -> str:
+    return str(dtype).removeprefix("torch.")
