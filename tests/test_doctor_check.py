@@ -82,6 +82,7 @@ def test_each_planted_problem_is_found_exactly(report):
         ("cropped", ("wide.png",)),
         ("duplicate", ("b.png", "b_copy.png")),
         ("empty_caption", ("e.txt",)),
+        ("few_images", ("10_char",)),
         ("missing_trigger", ("b.png", "d.png", "e.png")),
         ("near_duplicate", ("c.png", "c_near.png")),
         ("no_caption", ("d.png",)),

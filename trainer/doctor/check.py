@@ -27,6 +27,11 @@ from trainer.doctor.hashing import NEAR_DISTANCE, duplicate_groups
 
 # Losing more than this share of the picture to the centre crop usually cuts off part of the subject.
 CROP_LIMIT = 0.15
+# Images per concept: below TOO_FEW a LoRA copies its pictures (a warning); below USEFUL_MINIMUM it is usually
+# stiffer than it could be (a note). The user's guide asks for 20-30 varied images.
+TOO_FEW = 10
+USEFUL_MINIMUM = 20
+MOSTLY = 0.5  # "most images": more than this share
 UTF8_NAMES = ("utf-8", "ascii")
 
 
@@ -103,6 +108,7 @@ def check_dataset(folder, *, caption_ext: str = ".txt", trigger: str = "", resol
                                              [it.repeats for it in scan.items], report.batch_size)
     report.images = [_image_stat(it, plan[i]) for i, it in enumerate(scan.items)]
     report.findings += _geometry_findings(report.images)
+    report.findings += _advice_findings(report)
     report.findings += _caption_findings(scan.items, ext)
     report.findings += _content_findings([it.path for it in scan.items], near_distance, progress)
     report.tag_frequency = _overall_tags(tag_frequency(scan))
@@ -163,6 +169,30 @@ def _geometry_findings(images: list[ImageStat]) -> list[DoctorFinding]:
             out.append(finding("upscaled", im.path, scale=im.scale, **fields))
         if im.lost > CROP_LIMIT:
             out.append(finding("cropped", im.path, lost=im.lost * 100, **fields))
+    return out
+
+
+def _advice_findings(report: DoctorReport) -> list[DoctorFinding]:
+    """The seed's advice, measured: enough images per concept, large enough, not all one shape."""
+    out = []
+    for f in report.folders:
+        if f.is_reg:
+            continue
+        name = parse_subset_name(f.name)[1] if parse_subset_name(f.name) else f.name
+        if f.images < TOO_FEW:
+            out.append(finding("too_few_images", f.name, name=name, count=f.images, minimum=USEFUL_MINIMUM))
+        elif f.images < USEFUL_MINIMUM:
+            out.append(finding("few_images", f.name, name=name, count=f.images, minimum=USEFUL_MINIMUM))
+        buckets = {im.bucket for im in report.images if Path(im.path).parent.name == f.name}
+        if f.images >= USEFUL_MINIMUM and len(buckets) == 1:
+            bw, bh = next(iter(buckets))
+            out.append(finding("one_aspect", f.name, name=name, count=f.images, bw=bw, bh=bh))
+    small = [im.path for im in report.images if im.scale > 1.0]
+    if report.images and len(small) > MOSTLY * len(report.images):
+        w, h = report.resolution
+        lower = f"{max(64, w // 128 * 64)},{max(64, h // 128 * 64)}"
+        out.append(finding("mostly_small", small, small=len(small), total=len(report.images), width=w, height=h,
+                           lower=lower))
     return out
 
 

@@ -92,6 +92,33 @@ CATALOGUE: dict[str, tuple[str, str, str, str, str]] = {
         "train the same way.",
         "丹炉训练时会把它放到这些标注的最前面；也请把它写进文件，这样其他工具也会同样训练。",
     ),
+    "too_few_images": (
+        "warning", "Concept '{name}' has only {count} image(s); a LoRA trained on so few copies them instead of "
+        "learning the concept.", "概念“{name}”只有 {count} 张图片；这么少的图片训练出的 LoRA 只会照搬它们，学不到概念本身。",
+        "Collect at least {minimum} varied, good images of it (20-30 is the usual start): different poses, "
+        "framings, backgrounds and lighting.",
+        "请收集至少 {minimum} 张多样、清晰的图片（通常从 20-30 张开始）：不同的姿势、构图、背景和光照。",
+    ),
+    "few_images": (
+        "info", "Concept '{name}' has {count} images; {minimum} or more varied images usually train a more flexible "
+        "LoRA.", "概念“{name}”有 {count} 张图片；通常 {minimum} 张以上多样的图片能训练出更灵活的 LoRA。",
+        "If the results look stiff or copy the pictures, add more varied images of it.",
+        "如果效果僵硬或照搬原图，请为它补充更多样的图片。",
+    ),
+    "mostly_small": (
+        "warning", "{small} of {total} images are smaller than the training resolution {width}x{height}; enlarged "
+        "pictures train a soft, blurry LoRA.", "{total} 张图片中有 {small} 张小于训练分辨率 {width}x{height}；"
+        "被放大的图片会让 LoRA 变得模糊。",
+        "Use larger originals, or train at a lower resolution (e.g. {lower}).",
+        "换用更大的原图，或降低训练分辨率（例如 {lower}）。",
+    ),
+    "one_aspect": (
+        "info", "All {count} images of '{name}' have the same shape ({bw}x{bh} bucket).",
+        "“{name}”的全部 {count} 张图片形状相同（{bw}x{bh} 分桶）。",
+        "Fine if you will only generate that shape; for other shapes, add portrait and landscape pictures "
+        "(and close-ups and full views).",
+        "如果只生成这种比例就没问题；若要生成其他比例，请补充竖图和横图（以及特写和全景）。",
+    ),
     "scan_other": (
         "warning", "{reason}", "{reason}", "{hint}", "{hint}",
     ),
