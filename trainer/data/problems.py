@@ -17,9 +17,13 @@ class Problem:
     hint: str = ""
     level: str = "warning"
 
+    @property
+    def what(self) -> str:
+        """The file and what is wrong with it, without the hint (shown apart where there is room)."""
+        return f"{self.file}: {self.reason}"
+
     def __str__(self) -> str:
-        text = f"{self.file}: {self.reason}"
-        return f"{text} ({self.hint})" if self.hint else text
+        return f"{self.what} ({self.hint})" if self.hint else self.what
 
 
 class DatasetError(ValueError):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 CATALOGUE: dict[str, tuple[str, str, str, str, str]] = {
     "dataset_unusable": (
         "error", "The dataset cannot be used: {detail}", "数据集无法使用：{detail}",
-        "Put the images in sub-folders named <repeats>_<name>, e.g. {folder}/10_mychar/001.png.",
-        "把图片放进以 <重复次数>_<名称> 命名的子文件夹，例如 {folder}/10_mychar/001.png。",
+        "Check the path, and that it is the folder holding the <repeats>_<name> sub-folders (not one of them).",
+        "请检查路径，并确认它是包含 <重复次数>_<名称> 子文件夹的那一层（而不是其中某个子文件夹）。",
     ),
     "no_prefix": (
         "warning", "Folder '{name}' has no '<repeats>_' prefix, so training skips it.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainer.doctor.check import DoctorReport
+from trainer.markdown import escape
 
 LEVEL_MARK = {"error": "✖", "warning": "⚠", "info": "ℹ"}
 LABELS = {
@@ -61,7 +62,7 @@ def render_text(report: DoctorReport, lang: str = "en") -> str:
 
 def render_markdown(report: DoctorReport, lang: str = "en") -> str:
     lab = LABELS[lang]
-    head = summary_lines(report, lang)
+    head = [escape(ln) for ln in summary_lines(report, lang)]  # folder names and tags are the user's text
     out = [f"**{head[0]}**"] + [f"- {ln.strip()}" for ln in head[1:len(report.folders) + 1]]
     out += [f"\n**{ln.split(':', 1)[0]}:**{ln.split(':', 1)[1]}" for ln in head[len(report.folders) + 1:]]
     out.append(f"\n### {lab['findings']} ({len(report.findings)})")
@@ -69,5 +70,6 @@ def render_markdown(report: DoctorReport, lang: str = "en") -> str:
         out.append(lab["none"])
     for f in report.findings:
         files = ", ".join(f"`{p}`" for p in _files(f.files, report.folder, lang))
-        out.append(f"- {LEVEL_MARK[f.level]} **{f.message(lang)}** {files}  \n  {lab['fix']}: {f.fix(lang)}")
+        out.append(f"- {LEVEL_MARK[f.level]} **{escape(f.message(lang))}** {files}  \n  {lab['fix']}: "
+                   f"{escape(f.fix(lang))}")
     return "\n".join(out)

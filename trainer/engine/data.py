@@ -35,6 +35,11 @@ def encode_pixels(vae, pixels: torch.Tensor) -> torch.Tensor:
     return (latents * vae.config.scaling_factor).float().cpu()
 
 
+def report_problem(reporter, problem) -> None:
+    """A skipped file as a warning; its hint goes apart once (str(problem) already carries it)."""
+    reporter.warning(problem.what, problem.hint)
+
+
 def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False) -> Data:
     """`stop()` is polled while caching; True ends the build with StopRequested."""
     d, c, a, s = cfg.dataset, cfg.caption, cfg.augment, cfg.speed
@@ -44,7 +49,7 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False) -
         raise EngineError(f"dataset.train_data_dir: {exc}",
                           "Point it at the folder that holds 10_name sub-folders.") from None
     for problem in scan.problems:
-        reporter.warning(str(problem), problem.hint)
+        report_problem(reporter, problem)
     items = with_trigger(scan.items, c.trigger_word)
     plan = plan_buckets(items, resolution=resolution_of(cfg), min_reso=d.min_bucket_reso, max_reso=d.max_bucket_reso,
                         step=d.bucket_reso_steps, enable_bucket=d.enable_bucket, no_upscale=d.bucket_no_upscale)
@@ -78,7 +83,7 @@ def _fill_latents(cfg: TrainConfig, models: Models, items, bucket_of, reporter, 
     report = fill_cache(cache, zip(items, bucket_of, strict=True), lambda px: encode_pixels(models.vae, px),
                         batch_size=s.vae_batch_size, progress=progress, flip_aug=cfg.augment.flip_aug)
     for problem in report.problems:
-        reporter.warning(str(problem), problem.hint)
+        report_problem(reporter, problem)
     failed = report.failed_paths
     kept = [(it, b) for it, b in zip(items, bucket_of, strict=True) if it.path not in failed]
     if not kept:

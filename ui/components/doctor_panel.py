@@ -11,6 +11,7 @@ import gradio as gr
 from trainer import sandbox
 from trainer.config import parse_resolution
 from trainer.doctor import check_dataset, render_markdown
+from trainer.markdown import escape
 
 # Gradio finds progress tracking by the parameter's default; one shared marker object is enough.
 TRACK = gr.Progress()
@@ -62,7 +63,7 @@ def build_doctor_panel(ctx, folder: gr.Textbox, caption_ext, trigger=None, batch
             result = check_dataset(path, **options,
                                    progress=lambda n, total: progress((n, total), desc=ctx.t("doctor.progress")))
         except (ValueError, OSError) as exc:  # bad resolution or extension, outside the sandbox, folder vanished
-            return ctx.t("doctor.failed", error=exc)
+            return ctx.t("doctor.failed", error=escape(exc))
         return render_markdown(result, ctx.lang)
 
     button.click(run, inputs=inputs, outputs=report)

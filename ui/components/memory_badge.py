@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trainer.markdown import escape
 from trainer.memory import detect_gpu_memory, estimate_memory
 from ui.i18n import translate
 
@@ -14,7 +15,7 @@ def memory_estimate_markdown(cfg, lang: str = "en", gpu_gb=_DETECT) -> str:
     try:
         est = estimate_memory(cfg)
     except (ValueError, KeyError) as exc:  # e.g. a resolution typed half-way
-        return translate("memory.invalid", lang, error=exc)
+        return translate("memory.invalid", lang, error=escape(exc))
     head = translate("memory.badge", lang, total=f"{est.total_gb:.1f}")
     where = translate("memory.this_gpu", lang, gpu=f"{gpu:.0f}") if gpu else translate("memory.no_gpu", lang)
     parts = " · ".join(f"{translate(f'memory.part_{name}', lang)} {gb:.1f}"

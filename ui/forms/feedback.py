@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trainer.config import Finding, params_by_path
+from trainer.markdown import escape
 from ui.forms.widgets import label_of
 from ui.i18n import translate
 
@@ -11,7 +12,7 @@ def slot_text(findings: list[Finding], lang: str) -> str:
     """What one field's error slot shows: one line per finding about that field."""
     lines = []
     for f in findings:
-        msg = f.zh if lang == "zh" else f.en
+        msg = escape(f.zh if lang == "zh" else f.en)  # holds what the user typed
         level = "error" if f.level == "error" else "warning"
         lines.append(f"**{translate('forms.' + level, lang)}** {msg}")
     return "\n\n".join(lines)
@@ -34,7 +35,7 @@ def summary_text(findings: list[Finding], lang: str) -> str:
         if group:
             parts.append(translate(key, lang, n=len(group)))
             for f in group:
-                msg = f.zh if lang == "zh" else f.en
+                msg = escape(f.zh if lang == "zh" else f.en)
                 where = _where(f.field, lang)
                 parts.append(f"- {where}: {msg}" if where else f"- {msg}")
     return "\n".join(parts)

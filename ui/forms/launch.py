@@ -8,6 +8,7 @@ import gradio as gr
 
 from trainer.config import ConfigError, TrainConfig, effective_config
 from trainer.config.rules_input import paths_in_sandbox
+from trainer.markdown import escape
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def enqueue(ctx, cfg: TrainConfig, name: str) -> tuple[str | None, str]:
         run_id = manager.enqueue(eff, name)
     except (ConfigError, OSError, ValueError, RuntimeError) as exc:
         log.exception("enqueue failed")
-        return None, ctx.t("forms.enqueue_failed", error=str(exc))
+        return None, ctx.t("forms.enqueue_failed", error=escape(exc))
     return run_id, ctx.t("forms.queued", run_id=run_id)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from trainer.events import RunSummary
+from trainer.markdown import escape
 
 MAX_POINTS = 400  # the chart is redrawn each poll: thin long runs to keep it light
 ENDED = ("finished", "stopped", "failed", "crashed", "killed")
@@ -53,9 +54,9 @@ def status_md(t, s: RunSummary | None) -> str:
     if s.status in ("failed", "crashed", "killed") and s.message:
         lines.append(f"```\n{s.message.strip()}\n```")
     if s.hint:
-        lines.append(f"{t('runs.hint')}: {s.hint}")
+        lines.append(f"{t('runs.hint')}: {escape(s.hint)}")
     for warning in s.warnings[-3:]:
-        lines.append(f"- ⚠ {warning}")
+        lines.append(f"- ⚠ {escape(warning)}")
     return "\n\n".join(lines)
 
 

@@ -14,6 +14,7 @@ import gradio as gr
 from trainer import sandbox
 from trainer.config.groups_data import SamplerName
 from trainer.grid.generate import DEFAULT_WEIGHTS, GridRequest, generate_grid, load_pipeline, parse_weights
+from trainer.markdown import escape
 
 TITLE = "compare.title"
 MODEL_SUFFIXES = (".safetensors", ".ckpt")
@@ -114,7 +115,7 @@ def build(ctx) -> None:
         try:
             picture, message = _render(ctx, values, grids, progress)
         except Exception as exc:  # shown in the page: a bad path or a model that does not load
-            return t("compare.failed", error=exc), None
+            return t("compare.failed", error=escape(exc)), None
         return message, picture
 
     refresh.click(on_refresh, outputs=[loras, base])

@@ -21,8 +21,9 @@ from trainer.config import (
     load_config,
 )
 from trainer.config.presets import apply_presets, list_presets
-from trainer.textio import atomic_write_text, inside
 from trainer.config.schema import params_by_path
+from trainer.markdown import escape
+from trainer.textio import atomic_write_text, inside
 from ui.components.dataset_picker import dataset_picker
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
@@ -150,7 +151,7 @@ def _import(w: dict, path: str | None, typed: bool = False) -> dict:
         head = ctx.t("expert.import_failed", path=f"`{path}`")
         return {w["import_msg"]: head + "\n\n" + summary_text(exc.findings, ctx.lang)}
     except ValueError as exc:  # sandbox.PathNotAllowed: outside the folders a remote server may use
-        return {w["import_msg"]: ctx.t("expert.import_failed", path=f"`{path}`") + "\n\n" + str(exc)}
+        return {w["import_msg"]: ctx.t("expert.import_failed", path=f"`{path}`") + "\n\n" + escape(exc)}
     findings = check(cfg, for_training=False)
     if w["form"].unsupported(cfg):  # the form would show other values than the file's: say so, change nothing
         head = ctx.t("expert.not_representable", path=f"`{path}`")

@@ -15,6 +15,7 @@ import gradio as gr
 from trainer.config import ConfigError, TrainConfig, apply_overlay, check, errors_of
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
+from trainer.markdown import escape
 from ui.components.dataset_picker import dataset_picker
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
@@ -214,7 +215,7 @@ def _start(w: dict, data: dict):
         result = _start_run(w, data)
     except Exception as exc:  # show it in the page; the server log has the traceback
         log.exception("novice start failed")
-        result = {w["msg"]: f"❌ {exc}"}
+        result = {w["msg"]: f"❌ {escape(exc)}"}
     yield {**result, w["start"]: gr.update(interactive=True)}
 
 

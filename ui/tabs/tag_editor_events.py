@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from trainer.markdown import escape
 from trainer.tags.save import ConflictError
 from ui.tabs.tag_editor_session import Notice, Session, op_from_form
 
@@ -62,7 +63,7 @@ class Wiring:
         except Notice as exc:
             message, full = self.t(f"tag_editor.{exc.key}", **exc.fmt), False
         except _USER_ERRORS as exc:
-            message, full = self.t("tag_editor.error", msg=str(exc)), False
+            message, full = self.t("tag_editor.error", msg=escape(exc)), False
         return self.render(sess, f, message, full)
 
     def render(self, sess: Session, f: dict, message: str, full: bool) -> dict:

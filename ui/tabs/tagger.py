@@ -16,6 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from trainer import sandbox
+from trainer.markdown import escape
 from trainer.tagger.models import CATALOGUE, DEFAULT_MODEL, PROVIDER_CHOICES
 from trainer.tagger.writer import ACTIONS
 from ui.components.dataset_picker import dataset_picker
@@ -160,7 +161,7 @@ def _preview(ctx, values: dict):
         pred, tags = tag_image(model, path, options)
         yield confidences(pred, options), ", ".join(tags), provider, ""
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
-        yield gr.skip(), gr.skip(), gr.skip(), ctx.t("tagger.error", message=str(exc))
+        yield gr.skip(), gr.skip(), gr.skip(), ctx.t("tagger.error", message=escape(exc))
 
 
 def _run(ctx, values: dict):
@@ -193,7 +194,7 @@ def _run(ctx, values: dict):
                 last = now
                 yield _bar_html(report.progress.done, report.progress.total), _report_text(ctx, report), provider
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
-        yield _bar_html(0, 0), ctx.t("tagger.error", message=str(exc)), gr.skip()
+        yield _bar_html(0, 0), ctx.t("tagger.error", message=escape(exc)), gr.skip()
 
 
 def _report_text(ctx, report) -> str:
@@ -206,7 +207,7 @@ def _report_text(ctx, report) -> str:
                            skipped=report.skipped, failed=len(report.failed)))
         if report.backup_dir:
             lines.append(ctx.t("tagger.backup_saved", folder=report.backup_dir))
-    lines += [ctx.t("tagger.failed_item", path=path, error=error) for path, error in report.failed]
+    lines += [ctx.t("tagger.failed_item", path=path, error=escape(error)) for path, error in report.failed]
     return "\n".join(lines)
 
 

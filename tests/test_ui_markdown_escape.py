@@ -1,0 +1,66 @@
+"""User and message text in Markdown output keeps every character (issue 10.6), and says things once."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+
+from trainer.config import Finding
+from trainer.data.problems import Problem
+from trainer.doctor import check_dataset, render_markdown
+from trainer.engine.reporter import Reporter
+from trainer.events import RunSummary
+from ui.forms.feedback import slot_text, summary_text
+from ui.i18n import translate
+from ui.runs.view import status_md
+
+MD = MarkdownIt("commonmark", {"html": True})  # like the page: raw HTML in Markdown is rendered
+
+
+def shown(markdown: str) -> str:
+    """The text a reader sees: Markdown rendered, tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", MD.render(markdown)))
+
+
+def t(key: str, **fmt) -> str:
+    return translate(key, "en", **fmt)
+
+
+def test_doctor_on_a_missing_folder_keeps_the_layout_and_says_it_once(tmp_path):
+    folder = tmp_path / "missing"
+    text = shown(render_markdown(check_dataset(str(folder), caption_ext=".txt", trigger="", batch_size=1,
+                                               resolution=(512, 512)), "en"))
+    assert f"training folder {folder} does not exist; expected sub-folders named <repeats>_<name>" in text
+    assert text.count("e.g. " + str(folder / "10_mychar")) == 1, text
+
+
+def test_run_verdict_keeps_angle_brackets_in_hint_and_warnings():
+    s = RunSummary()
+    s.status, s.message = "failed", "no usable images in /d; expected sub-folders named <repeats>_<name>"
+    s.hint = "rename <name> to 10_<name>"
+    s.warnings = ["skipped <b>bold</b>_file_"]
+    text = shown(status_md(t, s))
+    assert "<repeats>_<name>" in text and "rename <name> to 10_<name>" in text
+    assert "skipped <b>bold</b>_file_" in text
+
+
+def test_form_findings_keep_what_the_user_typed():
+    f = Finding("error", "network.network_dim", "'<b>8</b>_x_' is not a number", "'<b>8</b>_x_' 不是数字")
+    assert "'<b>8</b>_x_' is not a number" in shown(slot_text([f], "en"))
+    assert "'<b>8</b>_x_' is not a number" in shown(summary_text([f], "en"))
+
+
+def test_console_prints_a_problem_hint_once(tmp_path):
+    console = io.StringIO()
+    rep = Reporter(tmp_path, None, console=console)
+    problem = Problem(str(tmp_path / "a.png"), "cannot read image: truncated", "re-save or remove the file")
+    from trainer.engine.data import report_problem
+
+    report_problem(rep, problem)
+    rep.close()
+    assert console.getvalue().count("re-save or remove the file") == 1, console.getvalue()
+    assert Path(problem.file).name in console.getvalue()
