@@ -5,6 +5,7 @@ Kept apart from the session so the loop stays about training; the session calls 
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from pathlib import Path
@@ -67,3 +68,53 @@ def start_summary(session) -> dict:
 
 def _dtype(dtype) -> str:
     return str(dtype).removeprefix("torch.")
+
+
+def hand_off(session, path: Path) -> None:
+    """After the final save: the model card next to the file, then the Hub upload when one is configured. A
+    failed upload is a warning: the files are saved and can be uploaded by hand."""
+    from safetensors import safe_open
+
+    from trainer.publish.card import model_card
+    from trainer.publish.upload import Target, UploadError, upload
+    from trainer.textio import atomic_write_text
+
+    cfg, rep = session.cfg, session.rep
+    with safe_open(str(path), framework="pt") as f:
+        header = dict(f.metadata() or {})  # as written, sshs hashes included
+    samples = latest_samples(session.run_dir)
+    if cfg.publish.model_card:
+        card = path.with_suffix(".md")
+        links = [card_sample(os.path.relpath(p, path.parent).replace(os.sep, "/"), prompt) for p, prompt in samples]
+        atomic_write_text(card, model_card(header, path.name, links))
+        rep.saved(step=session.progress.global_step, epoch=session.progress.epoch, path=card, kind="card")
+    target = Target.of(cfg.publish)
+    if not target.repo_id:
+        return
+    files = {path.name: path, "README.md": model_card(
+        header, path.name, [card_sample(f"samples/{p.name}", prompt) for p, prompt in samples]).encode("utf-8")}
+    files.update({f"samples/{p.name}": p for p, _ in samples})
+    rep.status(f"uploading {len(files)} files to the Hugging Face Hub repository {target.repo_id}")
+    try:
+        url = upload(target, files, f"{path.name} from Danlu, step {session.progress.global_step}")
+    except UploadError as exc:
+        rep.warning(f"upload to {target.repo_id} failed: {exc}",
+                    f"Log in with `hf auth login` or set HF_TOKEN, check publish.huggingface_repo_id; the files are "
+                    f"saved in {path.parent}.")
+        return
+    rep.status(f"uploaded to {url}")
+
+
+def latest_samples(run_dir: Path) -> list[tuple[Path, str]]:
+    """The newest round of preview images (those of the last step that made any) with their prompts."""
+    from trainer.events import read_events
+
+    shown = [e for e in read_events(run_dir)[0] if e.get("type") == "sample" and Path(e["path"]).is_file()]
+    last = max((e["step"] for e in shown), default=None)
+    return [(Path(e["path"]), e.get("prompt", "")) for e in shown if e["step"] == last]
+
+
+def card_sample(link: str, prompt: str):
+    from trainer.publish.card import Sample
+
+    return Sample(link, prompt)

@@ -110,6 +110,8 @@ class Session:
         if str(path) not in self.outputs:
             self.outputs.append(str(path))
         self.rep.saved(step=self.progress.global_step, epoch=self.progress.epoch, path=path, kind="lora")
+        if name == cfg.save.output_name:  # the final file (finished or stopped), not an epoch/step save
+            header.hand_off(self, path)
         return path
 
     def save_state(self, name: str) -> Path:

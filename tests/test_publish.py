@@ -1,0 +1,125 @@
+"""Hand-off of a finished LoRA: the model card next to the final file, and the Hugging Face Hub upload of file,
+card and samples (against a fake HfApi: never the network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+from huggingface_hub import ModelCard
+from huggingface_hub.errors import LocalTokenNotFoundError
+
+from tests.engine_helpers import make_dataset, tiny_config
+from tests.test_engine_train import tiny_model  # noqa: F401  (the tiny SD1.5 folder, once a module)
+from trainer.engine.run import train
+from trainer.events import read_events
+from trainer.publish.card import Sample, model_card
+
+
+class FakeHub:
+    """Stands in for huggingface_hub.HfApi: records what would be sent."""
+
+    calls: list[tuple] = []
+    fail: Exception | None = None
+
+    def create_repo(self, repo_id, **kwargs):
+        if FakeHub.fail:
+            raise FakeHub.fail
+        FakeHub.calls.append(("create_repo", repo_id, kwargs))
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        sent = {}
+        for op in operations:
+            src = op.path_or_fileobj
+            sent[op.path_in_repo] = src if isinstance(src, bytes) else Path(src).read_bytes()
+        FakeHub.calls.append(("create_commit", repo_id, kwargs, sent))
+        return type("CommitInfo", (), {"commit_url": f"https://hub.invalid/{repo_id}/commit/1"})()
+
+
+@pytest.fixture(autouse=True)
+def fake_hub(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeHub)
+    FakeHub.calls, FakeHub.fail = [], None
+    return FakeHub
+
+
+def _cfg(model, data, **overrides):
+    return tiny_config(model, data, caption__trigger_word="zkz", sampling__sample_prompts="zk, circle --d 3",
+                       sampling__sample_every_n_epochs=1, sampling__sample_width=64, sampling__sample_height=64,
+                       sampling__sample_steps=2, publish__metadata_tags="circle", **overrides)
+
+
+def test_model_card_from_a_header():
+    header = {"modelspec.title": "ZK", "modelspec.architecture": "stable-diffusion-v1/lora",
+              "modelspec.trigger_phrase": "zkz", "modelspec.tags": "circle, red", "modelspec.license": "openrail++",
+              "ss_sd_model_name": "stable-diffusion-v1-5/stable-diffusion-v1-5", "ss_network_dim": "8",
+              "ss_network_alpha": "4.0", "ss_optimizer": "torch.optim.adamw.AdamW", "sshs_model_hash": "ab" * 32,
+              "ss_tag_frequency": json.dumps({"5_zk": {"zk": 3, "red circle": 5, "blue": 3}})}
+    text = model_card(header, "zk.safetensors", [Sample("samples/a.png", "zk, red circle")])
+    card = ModelCard(text)
+    assert card.data.base_model == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert card.data.license == "openrail++" and card.data.instance_prompt == "zkz"
+    assert {"lora", "circle", "red"} <= set(card.data.tags)
+    assert card.data.widget == [{"text": "zk, red circle", "output": {"url": "samples/a.png"}}]
+    body = card.text
+    assert "# ZK" in body and "`zkz`" in body and "| Rank (network_dim) | `8` |" in body
+    rows = [line for line in body.splitlines() if line.startswith("| ") and line.endswith(" |")]
+    assert rows.index("| red circle | 5 |") < rows.index("| zk | 3 |") < rows.index("| blue | 3 |")
+    assert "![zk, red circle](samples/a.png)" in body
+
+
+def test_card_next_to_the_final_file_and_upload_of_file_card_and_samples(tiny_model, tmp_path):  # noqa: F811
+    data = make_dataset(tmp_path / "data", n=2)
+    cfg = _cfg(tiny_model, data, publish__huggingface_repo_id="me/zk-lora", publish__huggingface_path_in_repo="v1")
+    run_dir = tmp_path / "run"
+    assert train(cfg, run_dir) == 0
+    out = run_dir / "output"
+    card = out / "t.md"
+    assert card.is_file() and not (out / "t-000001.md").exists()  # final files only
+    parsed = ModelCard(card.read_text(encoding="utf-8"))
+    assert parsed.data.instance_prompt == "zkz" and "circle" in parsed.data.tags
+    links = [w["output"]["url"] for w in parsed.data.widget]
+    assert links and all((out / link).resolve().is_file() for link in links)  # relative links that resolve
+    assert ["create_repo", "create_commit"] == [c[0] for c in FakeHub.calls]
+    _, repo, repo_kwargs = FakeHub.calls[0]
+    assert repo == "me/zk-lora" and repo_kwargs["private"] is True and repo_kwargs["exist_ok"] is True
+    _, _, commit_kwargs, sent = FakeHub.calls[1]
+    assert commit_kwargs["repo_type"] == "model"
+    assert sent["v1/t.safetensors"] == (out / "t.safetensors").read_bytes()
+    hub_card = ModelCard(sent["v1/README.md"].decode("utf-8"))
+    names = {Path(w["output"]["url"]).name for w in hub_card.data.widget}
+    assert all(w["output"]["url"].startswith("samples/") for w in hub_card.data.widget)
+    assert {f"v1/samples/{n}" for n in names} <= set(sent)
+    statuses = [e["message"] for e in read_events(run_dir)[0] if e["type"] == "status"]
+    assert any("uploaded to https://hub.invalid/me/zk-lora" in m for m in statuses)
+
+
+def test_failed_upload_is_a_warning_and_no_card_when_off(tiny_model, tmp_path):  # noqa: F811
+    FakeHub.fail = LocalTokenNotFoundError("Token is required")
+    data = make_dataset(tmp_path / "data", n=2)
+    cfg = _cfg(tiny_model, data, publish__huggingface_repo_id="me/zk-lora", publish__model_card=False,
+               training__max_train_epochs=1)
+    run_dir = tmp_path / "run"
+    assert train(cfg, run_dir) == 0
+    assert (run_dir / "output" / "t.safetensors").is_file() and not (run_dir / "output" / "t.md").exists()
+    warnings = [e for e in read_events(run_dir)[0] if e["type"] == "warning"]
+    assert any("upload to me/zk-lora failed" in w["message"] and "HF_TOKEN" in w["hint"] for w in warnings)
+
+
+def test_no_repo_no_upload(tiny_model, tmp_path):  # noqa: F811
+    data = make_dataset(tmp_path / "data", n=2)
+    assert train(_cfg(tiny_model, data, training__max_train_epochs=1), tmp_path / "run") == 0
+    assert FakeHub.calls == [] and (tmp_path / "run" / "output" / "t.md").is_file()
+
+
+def test_target_from_the_publish_settings():
+    from trainer.config import config_from_dict
+    from trainer.publish.upload import Target
+
+    pub = config_from_dict({"publish": {"huggingface_repo_id": " me/x ", "huggingface_repo_visibility": "public",
+                                        "huggingface_repo_type": "dataset", "huggingface_path_in_repo": "/a/b/"}})
+    target = Target.of(pub.publish)
+    assert target == Target("me/x", "dataset", "a/b", private=False) and target.path("f.md") == "a/b/f.md"
