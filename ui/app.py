@@ -29,9 +29,10 @@ def build_app(workspace: Path, lang: str = "en") -> gr.Blocks:
     for sub in (ctx.runs_dir, ctx.models_dir, ctx.outputs_dir, ctx.cache_dir):
         sub.mkdir(parents=True, exist_ok=True)
     # Shared handles: "runs" the run manager (starts its scheduler once per process), "tabs" the gr.Tabs
-    # (select a tab by id), "after_build" callables run once every tab exists (cross-tab wiring).
+    # (select a tab by id), "blocks" the page, "after_build" callables run once every tab exists (cross-tab wiring).
     ctx.shared["runs"] = get_manager(ctx.runs_dir)
     with gr.Blocks(title="Danlu 丹炉") as demo:
+        ctx.shared["blocks"] = demo  # tabs that fill themselves when a page opens use its load event
         gr.Markdown(f"# {ctx.t('app.title')}")
         with gr.Tabs(elem_id="danlu-tabs") as tabs:
             ctx.shared["tabs"] = tabs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.runs import view
-from ui.runs.monitor import build_run_monitor
+from ui.runs.monitor import build_run_monitor, resolve
 
 TITLE = "runs.title"
 
@@ -36,6 +36,14 @@ def build(ctx) -> None:
 
     lists = [table, picked, queue_md, queue_pick]
     refresh.click(refresh_all, None, lists, queue=False)
+
+    def on_page_load():
+        """The lists as they are now (the build-time ones are stale), with the run the monitor follows picked,
+        so its config shows too."""
+        rows, _, queue_text, queue_update = refresh_all()
+        return rows, gr.update(choices=_run_ids(mgr), value=resolve(mgr, None)), queue_text, queue_update
+
+    ctx.shared["blocks"].load(on_page_load, None, lists, queue=False)
     gr.Timer(5.0).tick(refresh_all, None, lists, show_progress="hidden", queue=False)
     table.select(_row_id, None, picked, queue=False)
     picked.change(lambda r: (r, _config_text(mgr, r)), [picked], [selected, config], queue=False)
