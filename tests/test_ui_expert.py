@@ -62,6 +62,9 @@ def test_kohya_import_fills_the_fields(start_app, page, tmp_path):
     page.locator("#expert-import-path textarea").fill(str(kohya))
     page.click("#expert-import")
     expect(page.locator("#expert-import-msg")).to_contain_text("Imported")
+    # the settings the file leaves out take sd-scripts' defaults, and the message names them
+    expect(page.locator("#expert-import-msg")).to_contain_text("sd-scripts' values")
+    expect(page.locator("#expert-import-msg")).to_contain_text("optimizer.lr_scheduler")
     assert field(page, "model.base_model").input_value() == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     open_group(page, "network")
     dim = field(page, "network.network_dim")

@@ -145,8 +145,9 @@ def _import(w: dict, path: str | None, typed: bool = False) -> dict:
     path = (path or "").strip()
     if not path:
         return {w["import_msg"]: ctx.t("expert.import_empty")}
+    filled: list = []  # an sd-scripts file's omitted settings that took sd-scripts' defaults
     try:
-        cfg = load_config(sandbox.allowed(path, ctx.t("expert.import_path")) if typed else Path(path))
+        cfg = load_config(sandbox.allowed(path, ctx.t("expert.import_path")) if typed else Path(path), filled=filled)
     except ConfigError as exc:
         head = ctx.t("expert.import_failed", path=f"`{path}`")
         return {w["import_msg"]: head + "\n\n" + summary_text(exc.findings, ctx.lang)}
@@ -156,7 +157,11 @@ def _import(w: dict, path: str | None, typed: bool = False) -> dict:
     if w["form"].unsupported(cfg):  # the form would show other values than the file's: say so, change nothing
         head = ctx.t("expert.not_representable", path=f"`{path}`")
         return {w["import_msg"]: head + "\n\n" + summary_text(findings, ctx.lang)}
-    return _show_config(w, cfg, ctx.t("expert.imported", path=f"`{path}`"))
+    note = ctx.t("expert.imported", path=f"`{path}`")
+    if filled:
+        note += "\n\n" + ctx.t("expert.imported_filled", n=len(filled)) + "\n" + "\n".join(
+            f"- {escape(f.text())}" for f in filled)
+    return _show_config(w, cfg, note)
 
 
 # ---- checking, exporting and starting ---------------------------------------------------------------
