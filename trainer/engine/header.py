@@ -20,6 +20,8 @@ def run_facts(session):
 
     cfg, data = session.cfg, session.data
     o = cfg.optimizer
+    if Path(cfg.model.base_model).is_file():  # a multi-GB file takes a few seconds to hash
+        session.rep.status("hashing the base model for the LoRA header (as A1111 shows it)")
     return RunFacts(
         session_id=random.SystemRandom().randint(0, 2**32), started_at=session.started_at,
         base_model_version=BASE_MODEL_VERSION[cfg.model.family], num_train_images=data.num_train_images,
