@@ -22,6 +22,12 @@ window.addEventListener('beforeunload', (e) => {
 });
 """
 
+# Gradio sizes the gallery as a fixed number of columns at least 100 px wide, which overflows a narrow
+# column (the 6th thumbnail was cut off): fill the width with as many whole thumbnails as fit instead.
+GALLERY_CSS = """<style>
+#tag-editor-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(96px, 1fr)) !important; }
+</style>"""
+
 
 def available() -> bool:
     return True
@@ -49,7 +55,8 @@ def _layout(t, ctx) -> dict:
     dataset_picker(ctx, w["folder"], "tag-editor-dataset-picker")
     with gr.Row():
         w["status"] = gr.Markdown(t("tag_editor.status_empty"), elem_id="tag-editor-status")
-        w["unsaved"] = gr.HTML(unsaved_html(t, 0), js_on_load=BEFOREUNLOAD_JS, elem_id="tag-editor-unsaved")
+        w["unsaved"] = gr.HTML(unsaved_html(t, 0), js_on_load=BEFOREUNLOAD_JS, head=GALLERY_CSS,
+                              elem_id="tag-editor-unsaved")
     w["msg"] = gr.Markdown("", elem_id="tag-editor-msg")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):

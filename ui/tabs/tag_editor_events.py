@@ -123,7 +123,7 @@ def wire(w: dict, thumbs_dir: Path) -> None:
     on(w["prev"].click, lambda s, f: s.step(-1), full=False)
     on(w["next"].click, lambda s, f: s.step(1), full=False)
     on(w["img_tags"].input, lambda s, f: s.edit_current(list(f["img_tags"] or [])) and "")
-    on(w["caption_apply"].click, lambda s, f: s.edit_current(f["caption"] or "") and "")
+    on(w["caption_apply"].click, lambda s, f: _apply_caption(s, f, t))
     on(w["apply"].click, lambda s, f: _apply(s, f, t))
     on(w["undo"].click, lambda s, f: _undo_redo(s.undo(), "undone", "nothing_undo", t))
     on(w["redo"].click, lambda s, f: _undo_redo(s.redo(), "redone", "nothing_redo", t))
@@ -153,6 +153,13 @@ def _apply(sess: Session, f: dict, t) -> str:
     op = form_op(sess, f)
     n = sess.apply(op)
     return t("tag_editor.applied", label=op.label, n=n)
+
+
+def _apply_caption(sess: Session, f: dict, t) -> str:
+    """Set the shown image's caption, and say so: the button otherwise changes nothing visible."""
+    changed = sess.edit_current(f["caption"] or "")
+    name = escape(sess.ds.items[sess.current].rel)
+    return t("tag_editor.caption_applied" if changed else "tag_editor.caption_unchanged", name=name)
 
 
 def _undo_redo(label: str | None, done_key: str, none_key: str, t) -> str:
