@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from trainer.engine.prompts import parse_prompts
-from trainer.engine.textenc import diffusers_clip_skip
+from trainer.engine.textenc import encode, tokenize
 from trainer.textio import inside
 
 SCHEDULERS = {
@@ -57,9 +57,12 @@ def generate_samples(cfg, models, *, step: int, epoch: int, out_dir: Path, repor
     with torch.random.fork_rng(devices=[]), torch.no_grad(), autocast:
         for i, p in enumerate(prompts):
             generator = torch.Generator(device="cpu").manual_seed(p.seed)
-            image = pipe(p.prompt, negative_prompt=p.negative or None, width=p.width, height=p.height,
-                         num_inference_steps=p.steps, guidance_scale=p.cfg, generator=generator,
-                         clip_skip=diffusers_clip_skip(cfg.other.clip_skip)).images[0]
+            # Embeddings from our own encoder call: diffusers' clip_skip reaches for CLIPTextModel.text_model,
+            # which transformers 5 removed, so the pipeline's own path crashes for clip_skip > 1.
+            embeds = [encode(models.text_encoder, tokenize(models.tokenizer, [text]), cfg.other.clip_skip)
+                      for text in (p.prompt, p.negative or "")]
+            image = pipe(prompt_embeds=embeds[0], negative_prompt_embeds=embeds[1], width=p.width, height=p.height,
+                         num_inference_steps=p.steps, guidance_scale=p.cfg, generator=generator).images[0]
             path = inside(out_dir, f"{cfg.save.output_name}_e{epoch:04d}_s{step:07d}_{i:02d}.png")
             image.save(path)
             reporter.sample(step=step, epoch=epoch, path=path, prompt=p.prompt, image=image)

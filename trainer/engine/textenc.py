@@ -20,7 +20,3 @@ def encode(text_encoder, input_ids: torch.Tensor, clip_skip: int) -> torch.Tenso
     # transformers 5 dropped the `text_model` level of CLIPTextModel; older releases still have it.
     return getattr(text_encoder, "text_model", text_encoder).final_layer_norm(hidden)
 
-
-def diffusers_clip_skip(clip_skip: int) -> int | None:
-    """Our clip_skip counts the last layer as 1 (as A1111 does); diffusers' pipelines count skipped layers."""
-    return clip_skip - 1 if clip_skip > 1 else None
