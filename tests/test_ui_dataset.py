@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT, screenshot
 from dataset_helpers import tree_digests
 from playwright.sync_api import expect
+from test_datasets_downloads import PAYLOAD, server  # noqa: F401 (the fake Hub/Civitai fixture)
 
 DEMO = ROOT / "assets" / "demo_dataset" / "10_demo"
 RUN_TIMEOUT_MS = 420_000
@@ -172,3 +173,22 @@ def test_duplicate_group_is_quarantined_and_restored(start_app, page, tmp_path):
     page.click("#dataset-dupes-restore")
     expect(page.locator("#dataset-dupes-msg")).to_contain_text("Restored 2 file(s)", timeout=30_000)
     assert tree_digests(folder) == original
+
+
+@pytest.mark.browser
+def test_downloaded_model_is_selectable_in_model_fields_at_once(server, start_app, page, tmp_path):  # noqa: F811
+    workspace = tmp_path / "ws"
+    page.goto(start_app(workspace=workspace))
+    open_tab(page, "Dataset")
+    page.locator("#dataset-models").get_by_text("Base models and VAEs").click()
+    page.locator("#dataset-models-source textarea").fill(f"{server}/files/base.safetensors")
+    page.locator("#dataset-models-token input").fill("never-shown-token")
+    page.click("#dataset-models-download")
+    expect(page.locator("#dataset-models-msg")).to_contain_text("Downloaded to", timeout=30_000)
+    assert (workspace / "models" / "base.safetensors").stat().st_size == len(PAYLOAD)
+    open_tab(page, "Expert")
+    pick(page, "expert-model-picker", "base.safetensors")
+    expect(page.locator("#field-model-base_model textarea")).to_have_value(str(workspace / "models" / "base.safetensors"))
+    open_tab(page, "Novice")
+    page.locator("#novice-model input").click()
+    expect(page.get_by_role("option", name="base.safetensors")).to_have_count(1)

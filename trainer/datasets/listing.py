@@ -41,3 +41,17 @@ def free_name(parent: Path, name: str, *, is_file: bool = False, taken: set[str]
     while (parent / f"{stem}-{n}{suffix}").exists() or f"{stem}-{n}{suffix}" in taken:
         n += 1
     return f"{stem}-{n}{suffix}"
+
+
+MODEL_SUFFIXES = (".safetensors", ".ckpt")
+
+
+def list_models(models_dir: str | Path) -> list[Path]:
+    """Base models and VAEs in the workspace's models/: diffusers folders (model_index.json, or a VAE's
+    config.json) and single files. Hidden entries and unfinished downloads (.part) are left out."""
+    folder = Path(models_dir)
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.iterdir()) if not p.name.startswith(".")
+            and ((p / "model_index.json").is_file() or (p / "config.json").is_file()
+                 or (p.is_file() and p.suffix.lower() in MODEL_SUFFIXES))]

@@ -1,36 +1,64 @@
-"""A "datasets in the workspace" dropdown beside a tab's dataset-folder box: choosing one fills the box.
+"""Workspace pickers beside a tab's path boxes: "datasets in the workspace" and "models in the workspace".
 
-Every tab that takes a dataset folder calls `dataset_picker(ctx, box)`; the list comes from
-trainer.datasets.list_datasets (one rule), is read again on page load, and the Dataset tab refreshes every
-picker right after an upload (see `refresh_targets`), so a new dataset is selectable everywhere at once.
+Choosing an entry fills the box (which stays editable). The lists come from trainer.datasets.listing (one
+rule each), are read again on page load, and the Dataset tab refreshes every picker right after an upload
+or a download (see `refresh_outputs`), so a new dataset or model is selectable everywhere at once.
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
-from trainer.datasets import list_datasets
+from trainer.datasets.listing import list_datasets, list_models
 
-PICKERS = "dataset_pickers"  # ctx.shared key: every picker on the page
+PICKERS = "dataset_pickers"  # ctx.shared key: every dataset picker on the page
+MODEL_PICKERS = "model_pickers"
+MODEL_LISTS = "model_lists"  # (dropdown, choices function) of tabs with their own model list (Novice)
 
 
 def choices(ctx) -> list[tuple[str, str]]:
     return [(p.name, str(p)) for p in list_datasets(ctx.workspace)]
 
 
+def model_choices(ctx) -> list[tuple[str, str]]:
+    return [(p.name, str(p)) for p in list_models(ctx.models_dir)]
+
+
 def refresh(ctx) -> dict:
     return gr.update(choices=choices(ctx), value=None)
 
 
-def dataset_picker(ctx, box: gr.Textbox, elem_id: str) -> gr.Dropdown:
-    """Place the dropdown here; picking a dataset writes its folder into `box` (which stays editable)."""
-    picker = gr.Dropdown(choices(ctx), value=None, label=ctx.t("dataset.picker"), info=ctx.t("dataset.picker_info"),
+def _picker(ctx, box: gr.Textbox, elem_id: str, key: str, list_fn, label: str) -> gr.Dropdown:
+    picker = gr.Dropdown(list_fn(ctx), value=None, label=ctx.t(label), info=ctx.t(f"{label}_info"),
                          elem_id=elem_id, interactive=True)
     picker.input(lambda value: value if value else gr.skip(), inputs=picker, outputs=box)
-    gr.on(None, lambda: refresh(ctx), outputs=picker, show_progress="hidden")  # on page load
-    ctx.shared.setdefault(PICKERS, []).append(picker)
+    gr.on(None, lambda: gr.update(choices=list_fn(ctx), value=None), outputs=picker,
+          show_progress="hidden")  # on page load
+    ctx.shared.setdefault(key, []).append(picker)
     return picker
 
 
-def refresh_targets(ctx) -> list[gr.Dropdown]:
-    return list(ctx.shared.get(PICKERS, []))
+def dataset_picker(ctx, box: gr.Textbox, elem_id: str) -> gr.Dropdown:
+    """Place the dropdown here; picking a dataset writes its folder into `box`."""
+    return _picker(ctx, box, elem_id, PICKERS, choices, "dataset.picker")
+
+
+def model_picker(ctx, box: gr.Textbox, elem_id: str) -> gr.Dropdown:
+    """Place the dropdown here; picking a model (or VAE) in the workspace writes its path into `box`."""
+    return _picker(ctx, box, elem_id, MODEL_PICKERS, model_choices, "dataset.model_picker")
+
+
+def refresh_outputs(ctx, kind: str):
+    """(outputs, fn) that re-list every picker of `kind` ("dataset" or "model") on the page."""
+    if kind == "dataset":
+        targets = [(p, choices) for p in ctx.shared.get(PICKERS, [])]
+    else:
+        targets = [(p, model_choices) for p in ctx.shared.get(MODEL_PICKERS, [])]
+        targets += [(dd, lambda _ctx, fn=fn: fn()) for dd, fn in ctx.shared.get(MODEL_LISTS, [])]
+    outputs = [t[0] for t in targets]
+
+    def fn():
+        updates = [gr.update(choices=list_fn(ctx)) for _, list_fn in targets]
+        return updates[0] if len(updates) == 1 else updates
+
+    return outputs, fn

@@ -12,8 +12,9 @@ from trainer.datasets import datasets_root
 from trainer.datasets.archive import downloadable, zip_path
 from trainer.datasets.upload import UPLOAD_IMAGES, apply_import, plan_import
 from trainer.sandbox import allowed
-from ui.components.dataset_picker import refresh, refresh_targets
+from ui.components.dataset_picker import refresh_outputs
 from ui.tabs.dataset_dupes import build_dupes
+from ui.tabs.dataset_models import build_models
 from ui.tabs.dataset_tools import build_tools
 
 TITLE = "dataset.title"
@@ -30,6 +31,7 @@ def build(ctx) -> None:
     _upload_section(w, ctx)
     build_tools(ctx)
     build_dupes(ctx)
+    build_models(ctx)
     _download_section(w, ctx)
     _wire_upload(w)
     _wire_download(w)
@@ -104,9 +106,9 @@ def _wire_upload(w: dict) -> None:
     done = w["import"].click(lambda d: _import(w, d), inputs=inputs, outputs=[w["layout"], w["msg"], w["files"]])
 
     def wire_pickers() -> None:  # after every tab exists: refresh each tab's dataset picker after an import
-        targets = refresh_targets(ctx)
-        if targets:  # one output takes a bare value, several a list
-            done.then(lambda: refresh(ctx) if len(targets) == 1 else [refresh(ctx)] * len(targets), outputs=targets)
+        outputs, fn = refresh_outputs(ctx, "dataset")
+        if outputs:
+            done.then(fn, outputs=outputs)
 
     ctx.shared.setdefault("after_build", []).append(wire_pickers)
 

@@ -15,8 +15,9 @@ import gradio as gr
 from trainer.config import ConfigError, TrainConfig, apply_overlay, check, errors_of
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
+from trainer.datasets.listing import MODEL_SUFFIXES, list_models
 from trainer.markdown import escape
-from ui.components.dataset_picker import dataset_picker
+from ui.components.dataset_picker import MODEL_LISTS, dataset_picker
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import from_widget, label_of, make_component
@@ -34,7 +35,6 @@ MODEL = "model.base_model"
 # The schema parameters this tab shows besides the base model; their values override the presets.
 FIELDS = ("dataset.train_data_dir", "caption.trigger_word", "save.output_name", "training.max_train_epochs")
 EPOCHS = "training.max_train_epochs"
-MODEL_SUFFIXES = (".safetensors", ".ckpt")
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
@@ -80,6 +80,7 @@ def _model_row(w: dict, ctx) -> None:
         w["custom"] = gr.Textbox(label=ctx.t("novice.custom_path"), info=ctx.t("novice.custom_path_info"),
                                  scale=3, elem_id="novice-custom-model")
         w["refresh"] = gr.Button(ctx.t("novice.refresh"), scale=0, min_width=140, size="sm")
+    ctx.shared.setdefault(MODEL_LISTS, []).append((w["model"], lambda: model_choices(ctx)))  # refreshed by downloads
 
 
 def _gigabytes(preset) -> int:
@@ -91,12 +92,8 @@ def _gigabytes(preset) -> int:
 def model_choices(ctx) -> list[tuple[str, str]]:
     """The demo model, SD1.5 from the Hub, then the diffusers folders and checkpoint files in models/."""
     out = [(ctx.t("novice.demo_model"), DEMO), (ctx.t("novice.hub_sd15"), SD15_HUB)]
-    folder = ctx.models_dir
-    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-        # Hidden entries are half-built models; the demo model is offered by name above.
-        if entry.name.startswith(".") or entry.name.startswith(DEMO):
-            continue
-        if (entry / "model_index.json").is_file() or entry.suffix.lower() in MODEL_SUFFIXES:
+    for entry in list_models(ctx.models_dir):
+        if not entry.name.startswith(DEMO):  # the demo model is offered by name above
             out.append((ctx.t("novice.local_model", name=entry.name), str(entry)))
     return out
 

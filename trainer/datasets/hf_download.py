@@ -1,0 +1,83 @@
+"""Hugging Face downloads into the workspace's models/ folder, through huggingface_hub.
+
+huggingface_hub builds the URLs (HF_ENDPOINT honoured, read at call time), sends HF_TOKEN or the given token,
+and resumes a broken file from its `.incomplete` part. The LFS etag it reports is the file's sha256, which
+is checked once the file is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from trainer.datasets.downloads import Progress, verify
+from trainer.datasets.fetch import CONNECT_TIMEOUT_S, DownloadError
+
+_HF_FILE = re.compile(r"^([\w.-]+/[\w.-]+)/(.+)$")
+
+
+def endpoint() -> str | None:
+    """HF_ENDPOINT as it is now (huggingface_hub reads it once, at import)."""
+    return os.environ.get("HF_ENDPOINT") or None
+
+
+def hf_download(source: str, models_dir: Path, token: str | None, report: Progress) -> Path:
+    """`org/name/file` -> models/<file>; `org/name` -> models/<org>--<name>/ with the files a trainer needs."""
+    import huggingface_hub
+
+    from trainer.models.hub import select_repo_files
+
+    m = _HF_FILE.match(source)
+    if m and "." in m.group(2).rsplit("/", 1)[-1]:
+        return _file(m.group(1), m.group(2), models_dir, token, report)
+    repo = source
+    try:
+        files = huggingface_hub.HfApi(endpoint=endpoint(), token=token).list_repo_files(repo)
+    except Exception as exc:
+        raise _explain(repo, exc) from exc
+    folder = models_dir / repo.replace("/", "--")
+    for name in select_repo_files(repo, list(files)):
+        _file(repo, name, folder, token, report)
+    return folder
+
+
+def _file(repo: str, name: str, folder: Path, token: str | None, report: Progress) -> Path:
+    import huggingface_hub
+
+    url = huggingface_hub.hf_hub_url(repo, name, endpoint=endpoint())
+    try:
+        meta = huggingface_hub.get_hf_file_metadata(url, token=token, timeout=CONNECT_TIMEOUT_S, endpoint=endpoint())
+        local = huggingface_hub.hf_hub_download(repo, name, local_dir=folder, token=token, endpoint=endpoint(),
+                                                etag_timeout=CONNECT_TIMEOUT_S, tqdm_class=_bar(report, name))
+    except Exception as exc:
+        raise _explain(repo, exc) from exc
+    verify(Path(local), meta.etag)
+    return Path(local)
+
+
+def _bar(report: Progress, name: str) -> type[tqdm]:
+    """A silent tqdm that hands huggingface_hub's byte counts to `report`."""
+
+    class Bar(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True  # no console bar; a disabled tqdm does not count, so count here
+            super().__init__(*args, **kwargs)
+            self.done = int(kwargs.get("initial") or 0)
+
+        def update(self, n=1):
+            self.done += int(n or 0)
+            report(name, self.done, int(self.total or 0))
+
+    return Bar
+
+
+def _explain(repo: str, exc: Exception) -> DownloadError:
+    from trainer.models.hub import ModelSourceError
+    from trainer.models.hub import _explain as hub_explain
+
+    if isinstance(exc, (DownloadError, ModelSourceError)):
+        return exc if isinstance(exc, DownloadError) else DownloadError(str(exc))
+    return DownloadError(hub_explain(repo, exc))
