@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,6 +26,7 @@ class LossExploded(EngineError):
 class StepResult:
     loss: float
     synced: bool
+    grad_norms: list[float] = field(default_factory=list)  # per optimizer param group, before clipping
 
 
 class StepRunner:
@@ -94,13 +95,26 @@ class StepRunner:
                 "Lower the learning rate (try half), keep max_grad_norm at 1, use bf16 instead of fp16 or turn "
                 "off full_fp16, and check the dataset for broken images. The last good save is kept.")
         self.acc.backward(loss / self.cfg.training.gradient_accumulation_steps)
+        norms: list[float] = []
         if sync:
+            norms = grad_norms(self.optimizer.param_groups, self.acc.scaler)
             if self.cfg.training.max_grad_norm > 0:
                 self.acc.clip_grad_norm_(self.params, self.cfg.training.max_grad_norm)
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
-        return StepResult(value, sync)
+        return StepResult(value, sync, norms)
+
+
+def grad_norms(param_groups, scaler=None) -> list[float]:
+    """The L2 norm of each param group's gradients as the optimizer would see them before clipping (an fp16
+    loss scale divided out, so the numbers mean the same with and without mixed precision)."""
+    scale = float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+    out = []
+    for group in param_groups:
+        grads = [p.grad.detach().float().norm() for p in group["params"] if p.grad is not None]
+        out.append(float(torch.linalg.vector_norm(torch.stack(grads))) / scale if grads else 0.0)
+    return out
 
 
 def optimizer_steps_per_epoch(batches: int, accumulation: int) -> int:

@@ -106,7 +106,7 @@ class Reporter:
             print(f"[danlu] {line}", file=self.console, flush=True)
 
     def progress(self, *, step: int, total: int, epoch: int, epochs: int, loss: float, lrs: dict[str, float],
-                 vram_gb: float | None = None) -> None:
+                 vram_gb: float | None = None, grad_norms: dict[str, float] | None = None) -> None:
         self._window.append(loss)
         avg = sum(self._window) / len(self._window)
         elapsed = time.time() - (self._t0 or time.time())
@@ -120,6 +120,8 @@ class Reporter:
         self.tb.add_scalar("epoch", epoch, step)
         for part, value in lrs.items():
             self.tb.add_scalar(f"lr/{part}", value, step)
+        for part, value in (grad_norms or {}).items():  # before clipping: spikes show instability early
+            self.tb.add_scalar(f"grad_norm/{part}", value, step)
         speed = f"{it_s:.2f} it/s" if it_s else "- it/s"
         if vram_gb is not None:
             speed += f" {vram_gb:.1f} GB"

@@ -175,7 +175,8 @@ class Session:
                 continue
             p.global_step += 1
             self.rep.progress(step=p.global_step, total=self.total, epoch=p.epoch + 1, epochs=self.epochs,
-                              loss=result.loss, lrs=lrs_of(self.optimizer, self.lr_names), vram_gb=peak_vram_gb())
+                              loss=result.loss, lrs=lrs_of(self.optimizer, self.lr_names), vram_gb=peak_vram_gb(),
+                              grad_norms=dict(zip(self.lr_names, result.grad_norms, strict=False)))
             self._after_step()
             if self._stop_wanted():
                 return "stopped"
