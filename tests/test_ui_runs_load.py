@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from browser_app import running_app
 from playwright.sync_api import expect
 
+from tests.conftest import screenshot
 from trainer.config import config_from_dict, save_config
 from trainer.events import EventWriter
 
@@ -16,10 +19,11 @@ def finished_run(runs_dir, run_id: str, name: str) -> None:
     run_dir = runs_dir / run_id
     save_config(config_from_dict({"save": {"output_name": name}}), run_dir / "config.toml")
     ev = EventWriter(run_dir)
-    ev.emit("started", total_steps=4, epochs=1, steps_per_epoch=4, images=2, device="cpu", family="sd15")
-    for step in range(1, 5):
-        ev.emit("progress", step=step, total=4, epoch=1, epochs=1, loss=0.5, avg_loss=0.5, lr={}, it_s=1.0, eta_s=0)
-    ev.emit("finished", step=4, outputs=[])
+    ev.emit("started", total_steps=6, epochs=1, steps_per_epoch=6, images=2, device="cpu", family="sd15")
+    for step in range(1, 7):
+        ev.emit("progress", step=step, total=6, epoch=1, epochs=1, loss=1 / step, avg_loss=0.5, lr={}, it_s=1.0,
+                eta_s=0)
+    ev.emit("finished", step=6, outputs=[])
     ev.close()
 
 
@@ -36,3 +40,30 @@ def test_runs_tab_is_filled_on_page_load(tmp_path, page):
         expect(table).to_contain_text("20260101-100000-000-older", timeout=1000)
         expect(page.locator("#runs-select input")).to_have_value("20260101-110000-000-newest", timeout=3000)
         expect(page.locator("#runs-config")).to_contain_text('output_name = "newest"', timeout=3000)
+
+
+def test_loss_chart_and_log_of_a_short_run(tmp_path, page):
+    """Issue 10.11: no empty "series" legend, whole-number step ticks on a 6-step run, the log shows its end."""
+    ws = tmp_path / "ws"
+    with running_app(ws) as url:
+        run_dir = ws / "runs" / "20260101-120000-000-short"
+        finished_run(ws / "runs", run_dir.name, "short")
+        (run_dir / "train.log").write_text("".join(f"log line {i}\n" for i in range(1, 41)), encoding="utf-8")
+        page.goto(url)
+        page.get_by_role("tab", name="Runs").click()
+        expect(page.locator("#runs-log textarea")).to_have_value(re.compile("log line 40"))
+        chart = page.locator("#runs-loss")
+        chart.locator("svg, canvas").first.wait_for()
+        page.wait_for_timeout(1500)
+        labels = page.evaluate("() => [...document.querySelectorAll('#runs-loss svg text')]"
+                               ".map(e => e.textContent.trim())")
+        screenshot(page, "runs-short-run")
+        ticks = [x for x in labels if re.fullmatch(r"-?[\d.,]+", x)]
+        assert ticks, labels
+        assert "series" not in labels, labels  # Gradio's legend has no entries here: the caption names the curves
+        expect(chart).to_contain_text("moving average")
+        x_ticks = [x for x in ticks if "." in x]
+        assert not [x for x in x_ticks if float(x) > 1], f"fractional step ticks: {labels}"
+        scrolled = page.evaluate("() => { const t = document.querySelector('#runs-log textarea');"
+                                 " return t.scrollTop + t.clientHeight >= t.scrollHeight - 4; }")
+        assert scrolled, "the log box must show its last line"

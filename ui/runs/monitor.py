@@ -61,11 +61,16 @@ def _layout(t, key: str) -> dict:
         w["outputs"] = gr.File(label=t("runs.outputs"), file_count="multiple", interactive=False,
                                visible=False, **ids("outputs"))
         with gr.Row():
-            w["loss"] = gr.LinePlot(None, x="step", y="value", color="series",
-                                    label=t("runs.loss"), height=260, **ids("loss"))
+            # Fixed colours, named by the caption: Gradio's legend stays empty when the first value is empty.
+            w["loss"] = gr.LinePlot(None, x="step", y="value", color="series", color_title="",
+                                    color_map={"loss": "#3b82f6", "avg": "#f97316"}, x_axis_format="d",
+                                    caption=t("runs.loss_caption"), label=t("runs.loss"), height=260, **ids("loss"))
             w["samples"] = gr.Gallery(label=t("runs.samples"), columns=4, height=260, **ids("samples"))
         w["log"] = gr.Textbox(label=t("runs.log"), lines=8, max_lines=8, interactive=False,
                               autoscroll=True, **ids("log"))
+    # Gradio's autoscroll does not reach the end of a read-only box that is refilled: scroll it here.
+    w["log"].change(None, None, None, js=f"() => {{ const t = document.querySelector('#{key}-log textarea');"
+                    " if (t) requestAnimationFrame(() => { t.scrollTop = t.scrollHeight; }); }")
     return w
 
 
@@ -100,7 +105,7 @@ def _poll(ctx, requested, prev: dict, has_form: bool) -> list:
     render = {
         "progress": lambda: view.progress_html(t, run, s),
         "status": lambda: view.status_md(t, s),
-        "loss": lambda: view.loss_frame(s),
+        "loss": lambda: view.loss_update(s),
         "log": lambda: tail_lines(log_path, 15) if log_path else "",
         "samples": lambda: view.sample_items(s),
         "outputs": lambda: _outputs_update(ctx, run_dir, s, ended),

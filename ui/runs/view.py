@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import gradio as gr
 import pandas as pd
 
 from trainer.events import RunSummary
 from trainer.markdown import escape
 
+MIN_X_SPAN = 20  # steps: a shorter x axis gets fractional ticks (1.5, 2.5) at the chart's width
 MAX_POINTS = 400  # the chart is redrawn each poll: thin long runs to keep it light
 ENDED = ("finished", "stopped", "failed", "crashed", "killed")
 
@@ -72,6 +74,17 @@ def loss_frame(s: RunSummary | None) -> pd.DataFrame | None:
     frame = pd.DataFrame(data, columns=["step", "series", "value"])
     # Typed: the plot picks quantitative vs nominal axes from the column dtypes.
     return frame.astype({"step": "int64", "series": "str", "value": "float64"})
+
+
+def loss_update(s: RunSummary | None):
+    """The loss chart's data with an x axis from step 0 to the run's end (at least MIN_X_SPAN steps, so the
+    ticks are whole steps). Sending x_lim also makes Gradio rebuild the chart spec, which otherwise keeps
+    the (empty) legend of the first, empty value."""
+    frame = loss_frame(s)
+    if frame is None:
+        return None
+    end = max(s.total or 0, int(frame["step"].max()), MIN_X_SPAN)
+    return gr.update(value=frame, x_lim=[0, end])
 
 
 def sample_items(s: RunSummary | None, limit: int = 24) -> list[tuple[str, str]]:
