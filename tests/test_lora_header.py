@@ -127,6 +127,7 @@ def test_epoch_file_shares_the_session_and_counts_its_own_epoch(run):
     _, first = read_lora(run_dir / "output" / "t-000001.safetensors")
     assert first["ss_session_id"] == last["ss_session_id"]
     assert (first["ss_epoch"], first["ss_steps"]) == ("1", "10")
+    assert "modelspec.thumbnail" not in first  # saved before the first previews existed
 
 
 def test_danlu_keys_hold_the_full_config_and_the_thumbnail_is_a_sample(run):
