@@ -130,3 +130,16 @@ def test_undo_twice_is_refused_and_history_lists_edits(dataset):
 def test_safe_stem():
     assert safe_stem("Bild ä (1)") == "Bild_a_1"
     assert safe_stem("图片") == "image"
+
+
+def test_avif_converts_and_unreadable_heic_names_the_fix(dataset):
+    folder = dataset / "5_c"
+    Image.new("RGB", (32, 32), (0, 90, 200)).save(folder / "photo.avif")
+    (folder / "phone.heic").write_bytes(b"not decodable without a plugin")
+    out = preview(dataset, "convert")
+    avif = next(c for c in out.changed if c.path.name == "photo.avif")
+    assert avif.new_path.name == "photo.png"
+    try:
+        import pillow_heif  # noqa: F401
+    except ImportError:
+        assert any("phone.heic" in f and "pillow-heif" in why for f, why in out.failed)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainer.datasets import backups
-from trainer.datasets.image_tools import TOOLS, Change, Options, save
+from trainer.datasets.image_tools import HEIC_HINT, TOOLS, Change, Options, save
 from trainer.datasets.listing import free_name
 from trainer.datasets.upload import CAPTION_EXTENSIONS, UPLOAD_IMAGES
 
@@ -37,7 +37,8 @@ def preview(root: str | Path, tool: str, options: Options | None = None, limit: 
         try:
             change = fn(path, options)
         except (OSError, ValueError, SyntaxError) as exc:  # what PIL raises on a broken file
-            out.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
+            hint = f" ({HEIC_HINT})" if path.suffix.lower() in (".heic", ".heif") else ""
+            out.failed.append((str(path), f"{type(exc).__name__}: {exc}{hint}"))
             continue
         if change:
             out.changed.append(change)

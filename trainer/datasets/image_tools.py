@@ -21,6 +21,14 @@ from trainer.data.scan import IMAGE_EXTENSIONS
 # Formats the trainer reads as they are; anything else is converted to PNG.
 _SAVE_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
 _EXIF_ORIENTATION = 0x0112
+HEIC_HINT = "HEIC/HEIF photos need the pillow-heif package (pip install pillow-heif), or export them as JPEG"
+
+try:  # iPhone photos: Pillow reads HEIC only through this plugin (AVIF it reads itself)
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:
+    pass
 
 
 @dataclass
