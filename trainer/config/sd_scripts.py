@@ -130,8 +130,7 @@ def fill_defaults(values: dict[str, Any], params: dict[str, Any], family: str) -
             continue
         values[name] = value
         filled.append(Filled(p.path, value, why))
-    if "max_train_steps" in values and "max_train_epochs" in values and values["max_train_steps"] \
-            and not any(f.path.endswith("max_train_steps") for f in filled):
-        values["max_train_steps"] = 0  # both set: sd-scripts trains for the epochs
+    if values.get("max_train_steps") and "max_train_epochs" in values:
+        values["max_train_steps"] = 0  # the file sets both: sd-scripts trains for the epochs
         filled.append(Filled(params["max_train_steps"].path, 0, "max_train_epochs overrides it in sd-scripts"))
     return filled
