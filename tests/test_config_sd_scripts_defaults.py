@@ -117,6 +117,9 @@ def test_check_lists_what_it_filled_in(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "filled in from sd-scripts' defaults" in out
     assert "dataset.enable_bucket = False" in out and "optimizer.lr_scheduler = 'constant'" in out
+    # training from the shell says the same before it starts (this one stops at the missing paths)
+    assert main(["train", "--config", str(path), "--run-dir", str(tmp_path / "run")]) != 0
+    assert "dataset.enable_bucket = False" in capsys.readouterr().out
     danlu = tmp_path / "danlu.toml"
     danlu.write_text("schema_version = 1\n[network]\nnetwork_dim = 8\n", encoding="utf-8")
     main(["check", "--config", str(danlu), "--no-paths"])

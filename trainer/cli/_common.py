@@ -37,3 +37,11 @@ def load_or_report(args: argparse.Namespace, filled: list | None = None) -> Trai
     except ConfigError as exc:
         print_config_error(exc, args.lang)
         return None
+
+
+def print_filled(filled: list) -> None:
+    """An imported sd-scripts file's omitted settings that took sd-scripts' defaults (those differing from Danlu's)."""
+    if filled:
+        print(f"filled in from sd-scripts' defaults ({len(filled)} settings the file leaves out):")
+        for f in filled:
+            print(f"  {f.text()}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def run(args) -> int:
-    from trainer.cli._common import load_or_report
+    from trainer.cli._common import load_or_report, print_filled
     from trainer.config import check, dump_config
 
     filled: list = []
@@ -13,10 +13,7 @@ def run(args) -> int:
         return 2
     findings = check(cfg, for_training=not args.no_paths)
     print(dump_config(cfg))
-    if filled:  # an imported sd-scripts file: say which of its omitted options differ from Danlu's defaults
-        print(f"filled in from sd-scripts' defaults ({len(filled)} settings the file leaves out):")
-        for f in filled:
-            print(f"  {f.text()}")
+    print_filled(filled)
     for f in findings:
         print(f"{f.level}: {f.text(args.lang)}")
     errors = [f for f in findings if f.level == "error"]

@@ -7,11 +7,13 @@ from pathlib import Path
 
 
 def run(args) -> int:
-    from trainer.cli._common import load_or_report
+    from trainer.cli._common import load_or_report, print_filled
 
-    cfg = load_or_report(args)
+    filled: list = []
+    cfg = load_or_report(args, filled)
     if cfg is None:
         return 2
+    print_filled(filled)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.save.output_name}"
     from trainer.engine.run import train
 
