@@ -77,7 +77,7 @@ def hand_off(session, path: Path) -> None:
     failed upload is a warning: the files are saved and can be uploaded by hand."""
     from safetensors import safe_open
 
-    from trainer.publish.card import model_card
+    from trainer.publish.card import Sample, model_card
     from trainer.publish.upload import Target, UploadError, upload
     from trainer.textio import atomic_write_text
 
@@ -87,14 +87,14 @@ def hand_off(session, path: Path) -> None:
     samples = latest_samples(session.run_dir)
     if cfg.publish.model_card:
         card = path.with_suffix(".md")
-        links = [card_sample(os.path.relpath(p, path.parent).replace(os.sep, "/"), prompt) for p, prompt in samples]
+        links = [Sample(os.path.relpath(p, path.parent).replace(os.sep, "/"), prompt) for p, prompt in samples]
         atomic_write_text(card, model_card(header, path.name, links))
         rep.saved(step=session.progress.global_step, epoch=session.progress.epoch, path=card, kind="card")
     target = Target.of(cfg.publish)
     if not target.repo_id:
         return
     files = {path.name: path, "README.md": model_card(
-        header, path.name, [card_sample(f"samples/{p.name}", prompt) for p, prompt in samples]).encode("utf-8")}
+        header, path.name, [Sample(f"samples/{p.name}", prompt) for p, prompt in samples]).encode("utf-8")}
     files.update({f"samples/{p.name}": p for p, _ in samples})
     rep.status(f"uploading {len(files)} files to the Hugging Face Hub repository {target.repo_id}")
     try:
@@ -115,8 +115,3 @@ def latest_samples(run_dir: Path) -> list[tuple[Path, str]]:
     last = max((e["step"] for e in shown), default=None)
     return [(Path(e["path"]), e.get("prompt", "")) for e in shown if e["step"] == last]
 
-
-def card_sample(link: str, prompt: str):
-    from trainer.publish.card import Sample
-
-    return Sample(link, prompt)
