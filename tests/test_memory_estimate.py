@@ -82,3 +82,15 @@ def test_detect_gpu_memory_here():
     assert (found is None) == (not torch.cuda.is_available())
     if found is not None:
         assert found > 1
+
+
+def test_a_local_model_folder_is_measured_not_taken_for_full_size_sd15(tmp_path):
+    """Issue 10.12: the 64 px demo model is tiny; the estimate must not show SD1.5's 4.7 GB."""
+    from trainer.models.tiny import ensure_demo_model
+
+    demo = ensure_demo_model(tmp_path / "models")
+    full = estimate_memory(cfg())
+    tiny = estimate_memory(cfg(model={"base_model": str(demo)}, dataset={"resolution": "64,64"}))
+    assert tiny.parts["base"] < 0.01 and tiny.parts["text_encoder"] < 0.01 and tiny.parts["activations"] < 0.01
+    assert tiny.total_gb < 1.0 < full.total_gb  # what is left is the CUDA context
+    assert any("measured" in n.en for n in tiny.notes)

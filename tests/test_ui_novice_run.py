@@ -18,7 +18,7 @@ def test_novice_defaults_train_to_a_safetensors(start_app, page, tmp_path):
     page.goto(start_app(workspace=workspace))
     expect(page.locator("#novice-plan")).to_contain_text("steps in total", timeout=60_000)
     page.click("#novice-start")
-    expect(page.locator("#novice-msg")).to_contain_text("Queued run", timeout=180_000)
+    expect(page.locator("#novice-msg")).to_contain_text("Started run", timeout=180_000)
     outputs = page.locator("#novice-run-outputs")
     outputs.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#novice-run-outputs")).to_contain_text(".safetensors")

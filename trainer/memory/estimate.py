@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from trainer.config import TrainConfig, parse_resolution
+from trainer.memory.measured import fitted_costs
 from trainer.memory.table import (
     CHECKPOINT_FACTOR,
     DEFAULT_STATE_BYTES,
@@ -21,6 +22,7 @@ from trainer.memory.table import (
     HALF,
     OPTIMIZER_STATE_BYTES,
     OVERHEAD_GB,
+    FamilyCosts,
 )
 
 
@@ -40,6 +42,11 @@ class MemoryEstimate:
     notes: list[Note] = field(default_factory=list)
 
 
+def _costs(cfg: TrainConfig) -> tuple[FamilyCosts, bool]:
+    """The family's figures, fitted to the base model when it is a local folder we can measure."""
+    return fitted_costs(FAMILIES[cfg.model.family], cfg.model.base_model)
+
+
 def _gb(params: float, bytes_each: float) -> float:
     return params * bytes_each / GIB
 
@@ -52,7 +59,7 @@ def _trained(cfg: TrainConfig) -> tuple[bool, bool]:
 
 
 def _trainable_params(cfg: TrainConfig) -> float:
-    fam, net = FAMILIES[cfg.model.family], cfg.network
+    fam, net = _costs(cfg)[0], cfg.network
     unet, te = _trained(cfg)
     if cfg.model.training_type == "dreambooth":
         return (fam.denoiser_params_b + (fam.text_encoder_params_b if te else 0.0)) * 1e9
@@ -69,7 +76,7 @@ def _base_bytes(cfg: TrainConfig) -> int:
 
 def _activations(cfg: TrainConfig) -> tuple[float, float]:
     """(denoiser + text-encoder activations, VAE encode) in GB for one step's batch."""
-    fam = FAMILIES[cfg.model.family]
+    fam = _costs(cfg)[0]
     w, h = parse_resolution(cfg.dataset.resolution)
     images = cfg.training.train_batch_size * (w * h) / fam.ref_pixels
     precision = 2.0 if cfg.speed.mixed_precision == "no" else 1.0
@@ -83,7 +90,7 @@ def _activations(cfg: TrainConfig) -> tuple[float, float]:
 
 def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
     """Peak GPU memory of training `cfg`, by part, with notes on what would lower it."""
-    fam = FAMILIES[cfg.model.family]
+    fam = _costs(cfg)[0]
     base_bytes = _base_bytes(cfg)
     trainable = _trainable_params(cfg)
     weight_bytes = HALF if (cfg.speed.full_fp16 or cfg.speed.full_bf16) else FULL
@@ -109,6 +116,8 @@ def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
 def _notes(cfg: TrainConfig) -> list[Note]:
     notes = [Note("A rough estimate from community figures; real use varies by a GB or so with drivers and "
                   "attention kernels.", "基于社区经验数据的粗略估计；实际占用会因驱动和注意力实现相差 1 GB 左右。")]
+    if _costs(cfg)[1]:
+        notes.append(Note("Model sizes measured from the base model's own files.", "模型大小按底模自身的文件实测。"))
     if not cfg.training.gradient_checkpointing:
         notes.append(Note("Gradient checkpointing would cut activation memory to about a third (20-30% slower).",
                           "开启梯度检查点可将激活值显存降到约三分之一（速度慢 20-30%）。"))

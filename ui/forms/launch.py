@@ -26,10 +26,15 @@ def enqueue(ctx, cfg: TrainConfig, name: str) -> tuple[str | None, str]:
         if outside:
             raise ConfigError(outside)
         run_id = manager.enqueue(eff, name)
+        manager.tick()  # start it now if nothing runs, rather than at the scheduler's next poll
     except (ConfigError, OSError, ValueError, RuntimeError) as exc:
         log.exception("enqueue failed")
         return None, ctx.t("forms.enqueue_failed", error=escape(exc))
-    return run_id, ctx.t("forms.queued", run_id=run_id)
+    if manager.current() == run_id:
+        return run_id, ctx.t("forms.started", run_id=run_id)
+    queue = manager.queued()
+    ahead = queue.index(run_id) + (manager.current() is not None) if run_id in queue else 0
+    return run_id, ctx.t("forms.queued", run_id=run_id, ahead=ahead)
 
 
 def place_monitor(ctx, run_state: gr.State, key: str) -> None:
