@@ -128,7 +128,7 @@ class DanluDataset(Dataset):
         if latent is None:
             raise DatasetError(f"no cached latent for {item.path} at {bucket[0]}x{bucket[1]}"
                                f"{' (flipped)' if flipped else ''}: run fill_cache before training")
-        return {"latents": latent, "original_size": (item.height, item.width), "path": item.path,
+        return {"latents": latent, "original_size": (item.height, item.width), "path": item.path, "flipped": flipped,
                 "crop_top_left": centre_crop_geometry((item.width, item.height), bucket, flipped)}
 
     def _pixel_sample(self, index: int, rng: random.Random) -> dict:
@@ -140,7 +140,7 @@ class DanluDataset(Dataset):
         if flipped:  # where the crop sits in the mirrored picture
             left = cover_size(img.size, bucket)[0] - bucket[0] - left
         return {"pixel_values": to_tensor(image), "original_size": fitted.original_size,
-                "crop_top_left": (top, left), "path": path}
+                "crop_top_left": (top, left), "path": path, "flipped": flipped}
 
     def _load_or_substitute(self, index: int):
         loaded = self._try_load(index)
@@ -177,6 +177,7 @@ def collate_batch(samples: list[dict]) -> dict:
         "crop_top_left": torch.tensor([s["crop_top_left"] for s in samples], dtype=torch.long),
         "target_size": torch.tensor([s["target_size"] for s in samples], dtype=torch.long),
         "paths": [s["path"] for s in samples],
+        "flipped": torch.tensor([s.get("flipped", False) for s in samples], dtype=torch.bool),
     }
     key = "latents" if "latents" in samples[0] else "pixel_values"
     batch[key] = torch.stack([s[key] for s in samples])

@@ -19,10 +19,11 @@ from trainer.engine.precision import Precision
 
 @dataclass
 class Models:
+    family: object  # trainer.families.base.Family
     unet: torch.nn.Module
     vae: torch.nn.Module
-    text_encoder: torch.nn.Module
-    tokenizer: object
+    text_encoders: list  # the family's order: [CLIP-L] for SD1.x, [CLIP-L, bigG] for SDXL
+    tokenizers: list
     noise_scheduler: object
     lora: object  # trainer.networks.LoraSet
     train_unet: bool
@@ -30,28 +31,28 @@ class Models:
 
 
 def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn) -> Models:
-    from trainer.models.loading import load_sd15
+    from trainer.families import get_family
     from trainer.networks.inject import add_lora
 
-    m = cfg.model
+    m, family = cfg.model, get_family(cfg.model.family)
     try:
-        parts = load_sd15(m.base_model, vae=m.vae or None, cache_dir=cache_dir, dtype=torch.float32,
-                          progress=status)
+        parts = family.load(m, cache_dir, status)
     except (FileNotFoundError, ValueError) as exc:
         raise EngineError(str(exc), "Check model.base_model and model.vae.") from None
     parts.noise_scheduler = _prediction_scheduler(parts.noise_scheduler, m.v_parameterization, warn)
-    for module in (parts.unet, parts.text_encoder):
+    for module in (parts.unet, *parts.text_encoders):
         module.to(prec.device, dtype=prec.weight_dtype)
-    parts.vae.to(prec.device, dtype=prec.vae_dtype)
+    parts.vae.to(prec.device, dtype=torch.float32 if family.vae_fp32 else prec.vae_dtype)
     parts.vae.requires_grad_(False)
     t, n = cfg.training, cfg.network
     train_unet, train_te = not t.network_train_text_encoder_only, not t.network_train_unet_only
-    lora = add_lora(parts.unet, [parts.text_encoder], dim=n.network_dim, alpha=n.network_alpha,
+    lora = add_lora(parts.unet, parts.text_encoders, dim=n.network_dim, alpha=n.network_alpha,
                     dropout=n.network_dropout, train_unet=train_unet, train_text_encoder=train_te,
                     conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha if n.conv_dim else None)
     if n.network_weights:
         try:
-            lora.load_kohya(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn), family="sd15")
+            lora.load_kohya(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn),
+                            family=family.name)
         except (OSError, ValueError) as exc:
             raise EngineError(f"network.network_weights: {exc}",
                               "Use a LoRA made for this model family with the same network_dim/conv_dim.") from None
@@ -60,14 +61,16 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
     if t.gradient_checkpointing:
         parts.unet.enable_gradient_checkpointing()
         if train_te:
-            parts.text_encoder.gradient_checkpointing_enable()
+            for te in parts.text_encoders:
+                te.gradient_checkpointing_enable()
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
     # sdpa off means the plain matmul-softmax attention (for debugging or old GPUs), not diffusers' default.
     parts.unet.set_attn_processor(AttnProcessor2_0() if cfg.speed.sdpa else AttnProcessor())
     parts.unet.train(train_unet)
-    parts.text_encoder.train(train_te)
-    return Models(parts.unet, parts.vae, parts.text_encoder, parts.tokenizer, parts.noise_scheduler, lora,
+    for te in parts.text_encoders:
+        te.train(train_te)
+    return Models(family, parts.unet, parts.vae, parts.text_encoders, parts.tokenizers, parts.noise_scheduler, lora,
                   train_unet, train_te)
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 def run_facts(session):
     """The header facts of a run, gathered once after setup (the base model is hashed here, once)."""
     from trainer.engine.optim import optimizer_description
-    from trainer.engine.session import BASE_MODEL_VERSION
     from trainer.networks.hashes import base_model_identity, vae_identity
     from trainer.networks.metadata import RunFacts
 
@@ -24,7 +23,7 @@ def run_facts(session):
         session.rep.status("hashing the base model for the LoRA header (as A1111 shows it)")
     return RunFacts(
         session_id=random.SystemRandom().randint(0, 2**32), started_at=session.started_at,
-        base_model_version=BASE_MODEL_VERSION[cfg.model.family], num_train_images=data.num_train_images,
+        base_model_version=session.models.family.base_model_version, num_train_images=data.num_train_images,
         num_reg_images=data.num_reg_images, batches_per_epoch=session.batches_per_epoch, epochs=session.epochs,
         total_steps=session.total, optimizer=optimizer_description(o.optimizer_type, o.optimizer_args),
         dataset=data.dataset_facts, bucket_info=data.bucket_info,

@@ -12,7 +12,6 @@ from accelerate import Accelerator
 from trainer.config import TrainConfig
 from trainer.engine import noise as noise_lib
 from trainer.engine.errors import EngineError
-from trainer.engine.textenc import encode, tokenize
 
 # A diffusion loss sits well below 1; far above it the weights are already ruined ("炸炉").
 EXPLODED_LOSS = 1e3
@@ -37,7 +36,6 @@ class StepRunner:
         self.cfg, self.m, self.acc = cfg, models, accelerator
         self.optimizer, self.scheduler, self.params = optimizer, scheduler, params
         self.v_prediction = cfg.model.v_parameterization
-        self.num_timesteps = models.noise_scheduler.config.num_train_timesteps
         self.text_cache = text_cache  # trainer.data.tensor_cache.TensorCache, when outputs are cached
 
     def _latents(self, batch) -> torch.Tensor:
@@ -47,41 +45,44 @@ class StepRunner:
 
         return encode_pixels(self.m.vae, batch["pixel_values"]).to(self.acc.device)
 
-    def _conditioning(self, captions: list[str]) -> torch.Tensor:
-        clip_skip = self.cfg.other.clip_skip
+    def _encode(self, captions: list[str]) -> dict[str, torch.Tensor]:
+        m = self.m
+        return m.family.encode(m.text_encoders, m.tokenizers, captions, self.cfg)
+
+    def _conditioning(self, captions: list[str]) -> dict[str, torch.Tensor]:
+        """The family's conditioning for each caption: live when the encoders train, else from the cache."""
         if self.m.train_text_encoder:
-            return encode(self.m.text_encoder, tokenize(self.m.tokenizer, captions), clip_skip)
+            return self._encode(captions)
         if self.text_cache is None:
             with torch.no_grad():
-                return encode(self.m.text_encoder, tokenize(self.m.tokenizer, captions), clip_skip)
+                return self._encode(captions)
         found = {c: self.text_cache.get(c) for c in dict.fromkeys(captions)}
         missing = [c for c, hit in found.items() if hit is None]
         if missing:
             with torch.no_grad():
-                out = encode(self.m.text_encoder, tokenize(self.m.tokenizer, missing), clip_skip)
-            for caption, hidden in zip(missing, out, strict=True):
-                self.text_cache.put(caption, {"hidden": hidden})
-                found[caption] = {"hidden": hidden}
+                out = self._encode(missing)
+            for i, caption in enumerate(missing):
+                entry = {key: value[i] for key, value in out.items()}
+                self.text_cache.put(caption, entry)
+                found[caption] = entry
         device = self.acc.device
-        return torch.stack([found[c]["hidden"].to(device) for c in captions])
+        return {key: torch.stack([found[c][key].to(device) for c in captions]) for key in found[captions[0]]}
 
     def loss(self, batch) -> torch.Tensor:
-        cfg, n = self.cfg, self.cfg.noise
+        cfg, n, family, scheduler = self.cfg, self.cfg.noise, self.m.family, self.m.noise_scheduler
         latents = self._latents(batch)
         noise = noise_lib.sample_noise(latents, offset=n.noise_offset, multires_iterations=n.multires_noise_iterations,
                                        multires_discount=n.multires_noise_discount)
-        timesteps = torch.randint(0, self.num_timesteps, (latents.shape[0],), device=latents.device).long()
-        noisy = self.m.noise_scheduler.add_noise(latents, noise, timesteps)
+        timesteps = family.sample_timesteps(scheduler, latents)
+        noisy, target = family.noisy_input_and_target(scheduler, latents, noise, timesteps, self.v_prediction)
         with self.acc.autocast():
-            hidden = self._conditioning(batch["captions"])
-            pred = self.m.unet(noisy, timesteps, hidden).sample
-        target = noise_lib.training_target(self.m.noise_scheduler, latents, noise, timesteps, self.v_prediction)
+            cond = self._conditioning(batch["captions"])
+            pred = self.m.unet(noisy, timesteps, **family.unet_inputs(cond, batch)).sample
         per_sample = noise_lib.per_sample_loss(pred, target, cfg.optimizer.loss_type, cfg.optimizer.huber_c)
         weights = torch.where(batch["is_reg"].to(per_sample.device), cfg.dataset.prior_loss_weight, 1.0)
         if cfg.optimizer.min_snr_gamma > 0:
-            weights = weights * noise_lib.min_snr_weights(self.m.noise_scheduler, timesteps.cpu(),
-                                                          cfg.optimizer.min_snr_gamma,
-                                                          self.v_prediction).to(per_sample.device)
+            weights = weights * family.snr_weights(scheduler, timesteps, cfg.optimizer.min_snr_gamma,
+                                                   self.v_prediction).to(per_sample.device)
         return (per_sample * weights).mean()
 
     def step(self, batch, global_step: int, sync: bool) -> StepResult:

@@ -7,7 +7,6 @@ from pathlib import Path
 import torch
 
 from trainer.engine.prompts import parse_prompts
-from trainer.engine.textenc import encode, tokenize
 from trainer.textio import inside
 
 SCHEDULERS = {
@@ -34,39 +33,34 @@ def make_scheduler(name: str, config):
 def generate_samples(cfg, models, *, step: int, epoch: int, out_dir: Path, reporter) -> list[Path]:
     """Render every prompt with the current LoRA. Global RNG state is left untouched, so a run with previews
     trains exactly like one without."""
-    from diffusers import StableDiffusionPipeline
-
     s = cfg.sampling
     prompts = parse_prompts(s.sample_prompts, negative=s.sample_negative_prompt, width=s.sample_width,
                             height=s.sample_height, seed=s.sample_seed, steps=s.sample_steps, cfg=s.sample_cfg)
     if not prompts:
         return []
-    pipe = StableDiffusionPipeline(
-        vae=models.vae, text_encoder=models.text_encoder, tokenizer=models.tokenizer, unet=models.unet,
-        scheduler=make_scheduler(s.sample_sampler, models.noise_scheduler.config), safety_checker=None,
-        feature_extractor=None, requires_safety_checker=False,
-    )
+    family = models.family
+    pipe = family.preview_pipeline(models, make_scheduler(s.sample_sampler, models.noise_scheduler.config))
     pipe.set_progress_bar_config(disable=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    was_training = (models.unet.training, models.text_encoder.training)
-    models.unet.eval()
-    models.text_encoder.eval()
+    modules = [models.unet, *models.text_encoders]
+    was_training = [m.training for m in modules]
+    for m in modules:
+        m.eval()
     device = next(models.unet.parameters()).device
     autocast = torch.autocast(device.type, enabled=device.type == "cuda")
     with torch.random.fork_rng(devices=[]), torch.no_grad(), autocast:
         for i, p in enumerate(prompts):
             generator = torch.Generator(device="cpu").manual_seed(p.seed)
-            # Embeddings from our own encoder call: diffusers' clip_skip reaches for CLIPTextModel.text_model,
-            # which transformers 5 removed, so the pipeline's own path crashes for clip_skip > 1.
-            embeds = [encode(models.text_encoder, tokenize(models.tokenizer, [text]), cfg.other.clip_skip)
-                      for text in (p.prompt, p.negative or "")]
-            image = pipe(prompt_embeds=embeds[0], negative_prompt_embeds=embeds[1], width=p.width, height=p.height,
-                         num_inference_steps=p.steps, guidance_scale=p.cfg, generator=generator).images[0]
+            # Embeddings from the family's own encoder call (the training conditioning, long prompts included):
+            # diffusers' clip_skip reaches for CLIPTextModel.text_model, which transformers 5 removed.
+            inputs = family.preview_inputs(models, cfg, p.prompt, p.negative)
+            image = pipe(**inputs, width=p.width, height=p.height, num_inference_steps=p.steps, guidance_scale=p.cfg,
+                         generator=generator).images[0]
             path = inside(out_dir, f"{cfg.save.output_name}_e{epoch:04d}_s{step:07d}_{i:02d}.png")
             image.save(path)
             reporter.sample(step=step, epoch=epoch, path=path, prompt=p.prompt, image=image)
             paths.append(path)
-    models.unet.train(was_training[0])
-    models.text_encoder.train(was_training[1])
+    for m, training in zip(modules, was_training, strict=True):
+        m.train(training)
     return paths

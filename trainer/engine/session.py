@@ -24,9 +24,6 @@ from trainer.engine.sampler import generate_samples
 from trainer.events import stop_requested
 from trainer.textio import inside
 
-# ss_base_model_version as sd-scripts writes it, by our model family.
-BASE_MODEL_VERSION = {"sd15": "sd_v1", "sdxl": "sdxl_base_v1-0", "flux": "flux1"}
-
 
 def peak_vram_gb() -> float | None:
     """Peak GPU memory this process allocated, in GiB (what the memory estimate is checked against)."""
@@ -89,8 +86,9 @@ class Session:
         s = self.cfg.speed
         if not (s.cache_text_encoder_outputs or s.cache_text_encoder_outputs_to_disk):
             return None
-        # Outputs depend on the encoder and clip_skip, so both go into the key.
-        fingerprint = f"{module_fingerprint(self.models.text_encoder)}|clip_skip={self.cfg.other.clip_skip}"
+        # Outputs depend on the encoders and on how the family calls them (clip_skip, chunking): all in the key.
+        m = self.models
+        fingerprint = "|".join([*(module_fingerprint(te) for te in m.text_encoders), m.family.text_cache_key(self.cfg)])
         if s.cache_text_encoder_outputs_to_disk:
             return TensorCache("disk", fingerprint, self.model_cache.parent / "text-encoder-cache")
         return TensorCache("memory", fingerprint)
@@ -104,7 +102,7 @@ class Session:
         set_train_mode(self.optimizer, False)
         meta = header.lora_header(self)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = save_lora(inside(self.out_dir, f"{name}.safetensors"), to_kohya_state_dict(self.models.lora, cfg.model.family), meta,
+        path = save_lora(inside(self.out_dir, f"{name}.safetensors"), to_kohya_state_dict(self.models.lora, self.models.family.name), meta,
                          cfg.save.save_precision)
         set_train_mode(self.optimizer, True)
         if str(path) not in self.outputs:

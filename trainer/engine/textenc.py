@@ -1,22 +1,65 @@
-"""Turning captions into the U-Net's conditioning with a CLIP text encoder (SD1.x), honouring clip_skip."""
+"""CLIP tokenization and encoding shared by the SD families, with sd-scripts' long-prompt chunking.
+
+`max_token_length` 150 or 225 splits a caption into 75-token chunks, each wrapped as
+`<BOS> 75 tokens <EOS>` and encoded separately; the hidden states are then joined back into one
+sequence of 1 + max_token_length + 1 vectors, exactly as sd-scripts builds and merges them.
+"""
 
 from __future__ import annotations
 
 import torch
 
-
-def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
-    return tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                     return_tensors="pt").input_ids
+CHUNK = 75  # tokens between <BOS> and <EOS> in one CLIP window of 77
 
 
-def encode(text_encoder, input_ids: torch.Tensor, clip_skip: int) -> torch.Tensor:
-    """Hidden states of layer -clip_skip (1 = last), passed through the final layer norm as SD1.x expects."""
+def tokenize(tokenizer, captions: list[str], max_token_length: int = CHUNK) -> torch.Tensor:
+    """Token ids [batch, chunks, 77]; one chunk for 75 tokens, two for 150, three for 225."""
+    window = tokenizer.model_max_length
+    ids = tokenizer(captions, padding="max_length", truncation=True, max_length=max_token_length + 2,
+                    return_tensors="pt").input_ids
+    if ids.shape[-1] == window:
+        return ids[:, None]
+    return torch.stack([_chunks(tokenizer, row) for row in ids])
+
+
+def _chunks(tokenizer, ids: torch.Tensor) -> torch.Tensor:
+    window, pad, eos = tokenizer.model_max_length, tokenizer.pad_token_id, tokenizer.eos_token_id
+    out = []
+    for i in range(1, ids.shape[-1] - window + 2, window - 2):
+        chunk = torch.cat([ids[:1], ids[i:i + window - 2], ids[-1:]])
+        if pad != eos:
+            # A pad-with-"!" tokenizer (SDXL's second): a cut-off chunk must still end with <EOS>, and an
+            # empty one must start <BOS> <EOS> like a real empty prompt.
+            if chunk[-2] not in (eos, pad):
+                chunk[-1] = eos
+            if chunk[1] == pad:
+                chunk[1] = eos
+        out.append(chunk)
+    return torch.stack(out)
+
+
+def merge_chunks(hidden: torch.Tensor, batch: int, max_token_length: int, window: int = 77) -> torch.Tensor:
+    """[batch * chunks, 77, d] -> [batch, 1 + max_token_length + 1, d]: the first <BOS>, every chunk's
+    75 inner vectors, the last chunk's final vector (sd-scripts' layout); unchanged for one chunk."""
+    hidden = hidden.reshape(batch, -1, hidden.shape[-1])
+    if hidden.shape[1] == window:
+        return hidden
+    parts = [hidden[:, :1]]
+    parts += [hidden[:, i:i + window - 2] for i in range(1, max_token_length, window)]
+    parts.append(hidden[:, -1:])
+    return torch.cat(parts, dim=1)
+
+
+def hidden_states(text_encoder, input_ids: torch.Tensor, layer: int, final_norm: bool):
+    """(hidden states of `layer` (-1 = last), the encoder's full output) for ids [n, 77]. `final_norm` passes
+    an earlier layer through the final layer norm, as SD1.x's clip_skip does (SDXL uses it raw)."""
     device = next(text_encoder.parameters()).device
-    if clip_skip <= 1:
-        return text_encoder(input_ids.to(device))[0]
     out = text_encoder(input_ids.to(device), output_hidden_states=True)
-    hidden = out.hidden_states[-clip_skip]
-    # transformers 5 dropped the `text_model` level of CLIPTextModel; older releases still have it.
-    return getattr(text_encoder, "text_model", text_encoder).final_layer_norm(hidden)
+    if layer == -1:
+        return out.last_hidden_state, out  # the last layer, already through the final layer norm
+    hidden = out.hidden_states[layer]
+    if final_norm:
+        # transformers 5 dropped the `text_model` level of CLIPTextModel; older releases still have it.
+        hidden = getattr(text_encoder, "text_model", text_encoder).final_layer_norm(hidden)
+    return hidden, out
 

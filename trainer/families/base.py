@@ -1,0 +1,74 @@
+"""The interface the engine calls for a model family, with the DDPM noise that SD1.x and SDXL share.
+
+A family turns a config into model parts, captions into conditioning (a dict of tensors, one row per
+caption, which is what the text-encoder cache stores), a batch into the U-Net's extra inputs, and builds
+the preview pipeline. The session and loop call only these methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainer.engine import noise as noise_lib
+
+
+@dataclass
+class Parts:
+    """A loaded base model. text_encoders/tokenizers are in the family's order (te1, te2, ...)."""
+
+    unet: Any
+    vae: Any
+    text_encoders: list
+    tokenizers: list
+    noise_scheduler: Any
+    source_path: Path | None = None
+
+
+class Family:
+    name = ""
+    base_model_version = ""  # ss_base_model_version, as sd-scripts writes it
+    vae_fp32 = False  # keep the VAE in float32 whatever the mixed precision (SDXL's overflows in fp16)
+
+    # --- loading and conditioning (each family) ------------------------------------------------------
+    def load(self, model_cfg, cache_dir: Path, progress) -> Parts:
+        raise NotImplementedError
+
+    def encode(self, text_encoders: list, tokenizers: list, captions: list[str], cfg) -> dict[str, torch.Tensor]:
+        """Conditioning for `captions`: every tensor has one row per caption."""
+        raise NotImplementedError
+
+    def text_cache_key(self, cfg) -> str:
+        """What, besides the encoders' weights, changes `encode`'s output (so cached outputs never go stale)."""
+        return f"max_token_length={cfg.caption.max_token_length}"
+
+    def unet_inputs(self, cond: dict[str, torch.Tensor], batch: dict) -> dict:
+        """Keyword arguments of the U-Net call besides the noisy latents and timesteps."""
+        return {"encoder_hidden_states": cond["hidden"]}
+
+    def preview_pipeline(self, models, scheduler):
+        raise NotImplementedError
+
+    def preview_inputs(self, models, cfg, prompt: str, negative: str) -> dict:
+        """The preview pipeline's embedding arguments for one prompt, from `encode` (so previews see what
+        training sees: clip_skip, long prompts)."""
+        raise NotImplementedError
+
+    def encode_pair(self, models, cfg, prompt: str, negative: str):
+        with torch.no_grad():
+            return [self.encode(models.text_encoders, models.tokenizers, [text], cfg) for text in (prompt, negative)]
+
+    # --- noise, target and loss weighting (DDPM, shared by the SD families) ------------------------
+    def sample_timesteps(self, scheduler, latents: torch.Tensor) -> torch.Tensor:
+        n = scheduler.config.num_train_timesteps
+        return torch.randint(0, n, (latents.shape[0],), device=latents.device).long()
+
+    def noisy_input_and_target(self, scheduler, latents, noise, timesteps, v_prediction: bool):
+        noisy = scheduler.add_noise(latents, noise, timesteps)
+        return noisy, noise_lib.training_target(scheduler, latents, noise, timesteps, v_prediction)
+
+    def snr_weights(self, scheduler, timesteps, gamma: float, v_prediction: bool) -> torch.Tensor:
+        return noise_lib.min_snr_weights(scheduler, timesteps.cpu(), gamma, v_prediction)
