@@ -15,7 +15,7 @@ from conftest import free_port
 from trainer.datasets.downloads import download
 from trainer.datasets.fetch import ChecksumMismatch, DownloadError
 
-PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+PAYLOAD = bytes(range(256)) * 4096 * 24  # 24 MiB: more than huggingface_hub writes at once (10 MB)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 TOKEN = "sekrit-token-123"
 
@@ -150,3 +150,14 @@ def test_unreachable_host_says_so_within_seconds(tmp_path, monkeypatch):
         with pytest.raises(DownloadError, match="(?i)cannot reach|unreachable"):
             download(source, tmp_path)
         assert time.monotonic() - began < 10, source
+
+
+def test_hub_download_resumes_a_broken_transfer(server, tmp_path):
+    Fake.state["break_once"] = True
+    try:  # huggingface_hub may resume by itself at once; if it gives up, starting again resumes
+        download("org/repo/model.safetensors", tmp_path)
+    except DownloadError:
+        pass
+    got = download("org/repo/model.safetensors", tmp_path)
+    assert got.read_bytes() == PAYLOAD
+    assert [r for r in Fake.state["ranges"] if r > 0], "the missing bytes were asked for with a Range"

@@ -21,21 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from trainer.datasets.fetch import (
-    CONNECT_TIMEOUT_S,
-    ChecksumMismatch,
-    DownloadError,
-    _unreachable,
-    fetch,
-    sha256_of,
-)
+from trainer.datasets.fetch import CONNECT_TIMEOUT_S, DownloadError, fetch, file_name, unreachable
 
 Progress = Callable[[str, int, int], None]  # (file, bytes done, bytes total)
 CIVITAI = "https://civitai.com"
 _HF_FILE = re.compile(r"^([\w.-]+/[\w.-]+)/(.+\.(safetensors|ckpt|pt|bin))$")
 _HF_REPO = re.compile(r"^[\w.-]+/[\w.-]+$")
 _CIVITAI_ID = re.compile(r"^civitai:(\d+)$", re.IGNORECASE)
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def civitai_endpoint() -> str:
@@ -73,8 +65,6 @@ def download(source: str, models_dir: Path, *, civitai_token: str = "", hf_token
     if version is not None:
         return _civitai(version, models_dir, civitai_token or os.environ.get("CIVITAI_API_TOKEN", ""), report)
     if source.startswith(("http://", "https://")):
-        from trainer.datasets.fetch import file_name
-
         guess = file_name(source)
         name = guess if "." in guess else None  # a name known up front lets a broken download resume
         return fetch(source, models_dir, name=name, progress=lambda d, t: report(name or source, d, t))
@@ -93,7 +83,7 @@ def _civitai(version: int, models_dir: Path, token: str, report: Progress) -> Pa
     try:
         answer = httpx.get(api, headers=headers, timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S))
     except httpx.TransportError as exc:
-        raise _unreachable(api, exc) from exc
+        raise unreachable(api, exc) from exc
     if answer.status_code == 404:
         raise DownloadError(f"Civitai has no model version {version}; check the number. / Civitai 上没有版本 {version}。")
     if answer.status_code >= 400:
@@ -107,14 +97,3 @@ def _civitai(version: int, models_dir: Path, token: str, report: Progress) -> Pa
     name = Path(chosen["name"]).name
     return fetch(chosen["downloadUrl"], models_dir, name=name, sha256=sha, headers=headers,
                  progress=lambda d, t: report(name, d, t))
-
-
-def verify(path: Path, sha256: str | None) -> None:
-    """Check a finished file against a published sha256 (when it is one); delete it on a mismatch."""
-    if not sha256 or not _SHA256.match(sha256.lower()):
-        return
-    got = sha256_of(path).hexdigest()
-    if got != sha256.lower():
-        path.unlink()
-        raise ChecksumMismatch(f"{path.name}: sha256 does not match the site's; the file was deleted. Download it "
-                               f"again. / {path.name}：sha256 与网站给出的不一致，文件已删除，请重新下载。")

@@ -19,6 +19,7 @@ READ_TIMEOUT_S = 60.0
 CHUNK = 1 << 20
 Progress = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)
 _SAFE_FILE = re.compile(r"[^\w.\-]+")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class DownloadError(RuntimeError):
@@ -54,7 +55,7 @@ def sha256_of(path: Path, h=None):
     return h
 
 
-def _unreachable(url: str, exc: Exception) -> DownloadError:
+def unreachable(url: str, exc: Exception) -> DownloadError:
     host = urlsplit(url).netloc
     return DownloadError(f"cannot reach {host} ({type(exc).__name__}). Check the internet connection, a proxy or "
                          f"HF_ENDPOINT for a mirror, then try again; the part already downloaded is kept. / "
@@ -74,7 +75,7 @@ def fetch(url: str, folder: Path, *, name: str | None = None, sha256: str | None
         with httpx.Client(follow_redirects=True, timeout=timeout, headers=headers or {}) as client:
             return _fetch(client, url, folder, name, (sha256 or "").lower() or None, progress)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise _unreachable(url, exc) from exc
+        raise unreachable(url, exc) from exc
     except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
         raise DownloadError(f"the download from {urlsplit(url).netloc} broke off ({type(exc).__name__}); start it "
                             "again: it resumes where it stopped. / 下载中断；再次开始即可从中断处继续。") from exc
@@ -128,12 +129,18 @@ def _existing(target: Path, sha256: str | None) -> Path:
 
 
 def _finish(part: Path, target: Path, sha256: str | None) -> Path:
-    if sha256:
-        got = sha256_of(part).hexdigest()
-        if got != sha256:
-            part.unlink()  # a wrong file must not be resumed either
-            raise ChecksumMismatch(f"{target.name}: sha256 {got[:12]}… does not match the site's {sha256[:12]}…; the "
-                                   "file was deleted. Download it again. / "
-                                   f"{target.name}：sha256 与网站给出的不一致，文件已删除，请重新下载。")
+    check_sha256(part, sha256, target.name)
     part.replace(target)
     return target
+
+
+def check_sha256(path: Path, sha256: str | None, name: str) -> None:
+    """Compare `path` with a published sha256 (anything that is not one, e.g. a plain etag, is skipped);
+    on a mismatch delete it (a wrong file must not be used or resumed) and raise ChecksumMismatch."""
+    if not sha256 or not _SHA256.match(sha256.lower()):
+        return
+    got = sha256_of(path).hexdigest()
+    if got != sha256.lower():
+        path.unlink()
+        raise ChecksumMismatch(f"{name}: sha256 {got[:12]}… does not match the site's {sha256.lower()[:12]}…; the "
+                               f"file was deleted. Download it again. / {name}：sha256 与网站给出的不一致，文件已删除，请重新下载。")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from trainer.datasets.downloads import Progress, verify
-from trainer.datasets.fetch import CONNECT_TIMEOUT_S, DownloadError
+from trainer.datasets.downloads import Progress
+from trainer.datasets.fetch import CONNECT_TIMEOUT_S, DownloadError, check_sha256
 
 _HF_FILE = re.compile(r"^([\w.-]+/[\w.-]+)/(.+)$")
 
@@ -54,7 +54,7 @@ def _file(repo: str, name: str, folder: Path, token: str | None, report: Progres
                                                 etag_timeout=CONNECT_TIMEOUT_S, tqdm_class=_bar(report, name))
     except Exception as exc:
         raise _explain(repo, exc) from exc
-    verify(Path(local), meta.etag)
+    check_sha256(Path(local), meta.etag, Path(local).name)  # the LFS etag is the file's sha256
     return Path(local)
 
 
@@ -75,9 +75,10 @@ def _bar(report: Progress, name: str) -> type[tqdm]:
 
 
 def _explain(repo: str, exc: Exception) -> DownloadError:
+    """huggingface_hub's error as a DownloadError with the Hub's own advice (trainer.models.hub words it)."""
     from trainer.models.hub import ModelSourceError
-    from trainer.models.hub import _explain as hub_explain
+    from trainer.models.hub import _explain as hub_words
 
-    if isinstance(exc, (DownloadError, ModelSourceError)):
-        return exc if isinstance(exc, DownloadError) else DownloadError(str(exc))
-    return DownloadError(hub_explain(repo, exc))
+    if isinstance(exc, DownloadError):
+        return exc
+    return DownloadError(str(exc) if isinstance(exc, ModelSourceError) else hub_words(repo, exc))

@@ -49,6 +49,7 @@ class Member:
     name: str  # '/'-separated path inside the upload; a loose file's own name
     size: int
     archive: Path | None = None  # the zip holding it
+    entry: str = ""  # its name inside that zip, as stored
     source: Path | None = None  # a loose file on disk
 
 
@@ -125,7 +126,7 @@ def _zip_members(path: Path, limits: Limits) -> list[Member]:
                           f"{ratio:.0f}x); refused, nothing was written.",
                           f"{label} 解压后超过 {limits.max_bytes / 2**30:.1f} GiB（或某条目膨胀 {ratio:.0f} 倍），"
                           "已拒绝，未写入任何文件。")
-        members.append(Member(name, info.file_size, archive=path))
+        members.append(Member(name, info.file_size, archive=path, entry=info.filename))
     return members
 
 
@@ -226,15 +227,15 @@ def _check_space(parent: Path, needed: int) -> None:
                       f"磁盘空间不足：需要 {needed / 2**20:.0f} MiB，剩余 {free / 2**20:.0f} MiB。")
 
 
-def _copy_member(member: Member, target: Path) -> None:
+def _copy_member(member: Member, target: Path, archives: dict[Path, zipfile.ZipFile]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if member.archive is None:
         shutil.copyfile(member.source, target)
         return
-    with zipfile.ZipFile(member.archive) as zf:
-        info = next(i for i in zf.infolist() if _clean_member_name(member.archive.name, i.filename) == member.name)
-        with zf.open(info) as src, open(target, "xb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+    if member.archive not in archives:  # each zip opened once, however many members it has
+        archives[member.archive] = zipfile.ZipFile(member.archive)
+    with archives[member.archive].open(member.entry) as src, open(target, "xb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def apply_import(plan: ImportPlan, progress: Callable[[int, int], None] | None = None) -> Path:
@@ -242,9 +243,10 @@ def apply_import(plan: ImportPlan, progress: Callable[[int, int], None] | None =
     plan.root.parent.mkdir(parents=True, exist_ok=True)
     staging = plan.root.parent / f".incoming-{uuid.uuid4().hex[:8]}"
     done, total = 0, plan.total_bytes
+    archives: dict[Path, zipfile.ZipFile] = {}
     try:
         for member, dest in plan.copies:
-            _copy_member(member, staging / dest)
+            _copy_member(member, staging / dest, archives)
             done += member.size
             if progress:
                 progress(done, total)
@@ -262,4 +264,6 @@ def apply_import(plan: ImportPlan, progress: Callable[[int, int], None] | None =
             os.rename(staging / dest, target)
         return plan.root
     finally:
+        for zf in archives.values():
+            zf.close()
         shutil.rmtree(staging, ignore_errors=True)
