@@ -7,7 +7,9 @@ Every reader in Danlu goes through `read_text` so none of them crashes on a non-
 from __future__ import annotations
 
 import codecs
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -56,9 +58,31 @@ def decode(data: bytes) -> tuple[str, str]:
     return data.decode(encoding, errors="replace"), encoding
 
 
-def read_text(path: str | os.PathLike) -> tuple[str, str]:
-    """Read a text file as (text, encoding name). A BOM is removed from the text."""
-    return decode(Path(path).read_bytes())
+def read_text(path: str | os.PathLike, *, follow_symlinks: bool = True) -> tuple[str, str]:
+    """Read a text file as (text, encoding name). A BOM is removed from the text.
+
+    Only regular files are read (OSError for a FIFO, device or socket, which would block or never end).
+    `follow_symlinks=False` (captions) also refuses a symbolic link: a dataset's caption that points
+    elsewhere could show another file's text in the page, or be written through."""
+    return decode(read_regular_bytes(path, follow_symlinks=follow_symlinks))
+
+
+def read_regular_bytes(path: str | os.PathLike, *, follow_symlinks: bool = True) -> bytes:
+    # O_NONBLOCK: opening a FIFO without a writer returns at once (instead of waiting), so fstat can refuse it.
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if not follow_symlinks and os.path.islink(path):
+            raise OSError(errno.ELOOP, f"{path} is a symbolic link; only regular files are read here") from None
+        raise exc
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a regular file (a FIFO, device or socket); skipped")
+        os.set_blocking(fd, True)
+        return fh.read()
 
 
 def inside(folder: str | os.PathLike, name: str | os.PathLike) -> Path:

@@ -17,6 +17,7 @@ from ui.app import build_app
 from ui.auth import is_remote, resolve_auth
 
 TB_PATH = "/tensorboard"
+HANDLER_CONCURRENCY = 8
 
 
 def tensorboard_wsgi(logdir: Path):
@@ -100,6 +101,12 @@ def _patient_url_ok() -> None:
     networking.url_ok = url_ok
 
 
+def queued(demo):
+    """The queue every event goes through. Each event may serve several users at once: with Gradio's default
+    of 1, one stuck request (a slow disk, a huge folder) would queue every other user's click behind it."""
+    return demo.queue(default_concurrency_limit=HANDLER_CONCURRENCY)
+
+
 def serve(args: argparse.Namespace, workspace: Path) -> int:
     auth = resolve_auth(args)
     workspace = Path(workspace).resolve()
@@ -109,7 +116,7 @@ def serve(args: argparse.Namespace, workspace: Path) -> int:
     host = "0.0.0.0" if args.listen else "127.0.0.1"
     # launch() (not our own uvicorn) because only launch() creates a --share link; it returns at once
     # with prevent_thread_lock and we block below.
-    demo.queue().launch(
+    queued(demo).launch(
         server_name=host,
         server_port=args.port,
         share=args.share,

@@ -7,6 +7,7 @@ of images takes a moment, not minutes.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -16,6 +17,7 @@ import imagesize
 
 from trainer.data.problems import DatasetError, Problem
 from trainer.textio import read_text
+from trainer.walk import walk_files
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 _SUBSET_NAME = re.compile(r"^(\d+)_(.*)$", re.DOTALL)
@@ -156,7 +158,7 @@ def _scan_parent(parent: Path, ext: str, recursive: bool, is_reg: bool,
         if repeats <= 0:
             problems.append(Problem(str(sub), "repeats is 0, folder skipped", "use 1 or more, e.g. 1_" + class_token))
             continue
-        files = _image_files(sub, recursive)
+        files = _image_files(sub, recursive, problems)
         if not files:
             problems.append(Problem(str(sub), "folder holds no images (" + " ".join(IMAGE_EXTENSIONS) + ")",
                                     "add images or remove the folder"))
@@ -165,17 +167,18 @@ def _scan_parent(parent: Path, ext: str, recursive: bool, is_reg: bool,
             item = _read_item(path, ext, repeats, sub.name, class_token, is_reg, problems)
             if item is not None:
                 items.append(item)
-    loose = _image_files(parent, False)
+    loose = _image_files(parent, False, [])
     if loose:
         problems.append(Problem(str(parent), f"{len(loose)} image(s) directly in this folder are ignored",
                                 f"move them into a sub-folder such as {parent / '10_name'}"))
     return items
 
 
-def _image_files(folder: Path, recursive: bool) -> list[Path]:
-    candidates = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in candidates
-                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+def _image_files(folder: Path, recursive: bool, problems: list[Problem]) -> list[Path]:
+    listing = walk_files(folder, IMAGE_EXTENSIONS, recursive=recursive)
+    problems += [Problem(path, why, "skipped; replace it with a regular file or folder inside the dataset")
+                 for path, why in listing.skipped]
+    return sorted(Path(p) for p in listing.files)
 
 
 def _read_item(path: Path, ext: str, repeats: int, subset: str, class_token: str, is_reg: bool,
@@ -215,10 +218,10 @@ def _pil_orientation_swaps(path: Path) -> bool:
 
 def _read_caption_lines(image: Path, ext: str, problems: list[Problem]) -> tuple[list[str], str | None]:
     caption_path = image.with_suffix(ext)
-    if not caption_path.is_file():
+    if not os.path.lexists(caption_path):
         return [], None
-    try:
-        text, encoding = read_text(caption_path)
+    try:  # only a regular file, not a symlink: a caption pointing elsewhere is reported, not read
+        text, encoding = read_text(caption_path, follow_symlinks=False)
     except OSError as exc:
         problems.append(Problem(str(caption_path), f"cannot read caption ({exc})", "using the folder name"))
         return [], None

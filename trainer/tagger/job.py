@@ -77,7 +77,7 @@ def _write_one(model, job: TagJob, path: Path, probs: np.ndarray, ext: str, back
     tags = ordered_tags(predict(probs, model.labels, job.options), job.options)
     try:
         outcome = write_caption(path, tags, job.existing, ext, backup, job.options.always_first)
-    except OSError as exc:  # a read-only file or a full disk: report it, keep tagging the rest
+    except (OSError, ValueError) as exc:  # read-only, full disk, a symlinked caption: report, keep going
         report.failed.append((path, f"writing caption: {exc}"))
         return
     if outcome == "written":

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from trainer.walk import walk_files
+
 WHITE = (255, 255, 255)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -59,14 +61,5 @@ def list_images(folder: str | Path, recursive: bool = False, exclude: Path | Non
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"image folder '{root}' does not exist or is not a folder")
-    candidates = root.rglob("*") if recursive else root.iterdir()
-    found = []
-    for path in candidates:
-        rel_parts = path.relative_to(root).parts
-        if any(part.startswith(".") for part in rel_parts[:-1]):
-            continue
-        if exclude is not None and path.is_relative_to(exclude):
-            continue  # never tag the images' own caption backups
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
-            found.append(path)
-    return sorted(found)
+    # exclude: never tag the images' own caption backups
+    return sorted(Path(p) for p in walk_files(root, IMAGE_EXTENSIONS, recursive=recursive, exclude=exclude).files)

@@ -7,6 +7,7 @@ backup folder must not sit beside the images, because a trainer reads every file
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,9 @@ class BackupFolder:
     folder: Path
 
     def save(self, caption: Path) -> Path:
-        dest = self.folder / caption.resolve().relative_to(self.root.resolve())
+        # Relative to the folder as listed, links not resolved: a caption is always under the root it was
+        # found in, wherever a link would lead.
+        dest = self.folder / Path(os.path.abspath(caption)).relative_to(os.path.abspath(self.root))
         if dest.exists():
             return dest  # already saved this run: keep the first (true) original
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -76,10 +79,10 @@ def write_caption(
     """Write the caption for `image`; returns 'written', 'skipped' or 'unchanged'."""
     path = caption_path(image, extension)
     existing = ""
-    if path.exists():
+    if os.path.lexists(path):  # a dangling symlink too: read_text refuses it, never replaced
         if action == "skip":
             return "skipped"
-        existing, _ = read_text(path)
+        existing, _ = read_text(path, follow_symlinks=False)  # OSError for a symlink or FIFO: reported
     text = merge_caption(existing, tags, action, first)
     if path.exists() and text == existing:
         return "unchanged"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from trainer.tags.history import History
 from trainer.tags.parse import join_tags, split_tags
-from trainer.textio import decode
+from trainer.textio import read_text
+from trainer.walk import walk_files
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 Tags = tuple[str, ...]
@@ -42,6 +43,7 @@ class TagDataset:
     history: History = field(default_factory=History)
     dirty: set[int] = field(default_factory=set)
     version: int = 0   # bumped on every change, so views can cache what they derive from the tags
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) left out at load
 
     def __len__(self) -> int:
         return len(self.items)
@@ -74,41 +76,26 @@ def load_dataset(folder: str | os.PathLike, caption_ext: str = ".txt", recursive
     ext = normalise_extension(caption_ext)
     ds = TagDataset(root=root.resolve(), caption_ext=ext, separator=separator)
     prefix = len(str(ds.root)) + 1
-    for image, caption_entry in _scan(str(ds.root), ext, recursive):
-        item, tags = _load_item(image, image[prefix:].replace(os.sep, "/"), caption_entry, ext)
+    listing = walk_files(ds.root, IMAGE_EXTS, recursive=recursive)
+    ds.skipped = listing.skipped
+    for image in listing.files:  # each folder's files by name, then its sub-folders
+        try:
+            item, tags = _load_item(image, image[prefix:].replace(os.sep, "/"), ext)
+        except OSError as exc:  # a symlinked or FIFO caption: never shown, never written through
+            ds.skipped.append((os.path.splitext(image)[0] + ext, exc.strerror or str(exc)))
+            continue
         ds.items.append(item)
         ds.tags.append(tags)
     return ds
 
 
-def _scan(root: str, ext: str, recursive: bool):
-    """Yield (image path, caption DirEntry or None) in a stable order (files by name, then sub-folders)."""
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        by_name = {e.name: e for e in entries}
-        subdirs = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue  # hidden folders and our own temp files
-            if entry.is_dir():
-                subdirs.append(entry.path)
-            elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTS and entry.is_file():
-                stem = os.path.splitext(entry.name)[0]
-                yield entry.path, by_name.get(stem + ext)
-        if recursive:
-            stack.extend(reversed(subdirs))
-
-
-def _load_item(image: str, rel: str, entry: os.DirEntry | None, ext: str) -> tuple[Item, Tags]:
+def _load_item(image: str, rel: str, ext: str) -> tuple[Item, Tags]:
     caption = os.path.splitext(image)[0] + ext
-    if entry is None:
+    try:
+        st = os.lstat(caption)
+    except FileNotFoundError:
         return Item(image=image, caption=caption, rel=rel, encoding=None), ()
-    st = entry.stat()
-    with open(caption, "rb") as fh:
-        text, encoding = decode(fh.read())
+    text, encoding = read_text(caption, follow_symlinks=False)
     head, tail = _first_line(text)
     tags = split_tags(head)
     item = Item(image=image, caption=caption, rel=rel, encoding=encoding, tail=tail, original=tags,

@@ -60,6 +60,8 @@ class Wiring:
         sess: Session = f["state"]
         try:
             message = (action(sess, f, evt) if evt is not None else action(sess, f)) or ""
+            if isinstance(message, Notice):  # returned, not raised: the action succeeded with something to say
+                message = self.t(f"tag_editor.{message.key}", **message.fmt)
         except Notice as exc:
             message, full = self.t(f"tag_editor.{exc.key}", **exc.fmt), False
         except _USER_ERRORS as exc:

@@ -39,7 +39,7 @@ class Session:
     gallery_map: list[int] = field(default_factory=list)  # gallery position -> dataset index
     discard_armed: str | None = None                 # folder whose reload was asked once with unsaved edits
 
-    def load(self, folder: str, ext: str, recursive: bool, separator: str) -> None:
+    def load(self, folder: str, ext: str, recursive: bool, separator: str) -> "Notice | None":
         if not (folder or "").strip():
             raise Notice("need_folder")
         if self.ds is not None and self.ds.unsaved_count and self.discard_armed != folder:
@@ -52,6 +52,10 @@ class Session:
         self.flt = Filter()
         self.refilter()
         self.current = self.shown[0] if self.shown else None
+        if self.ds.skipped:  # symlinked or FIFO captions, folder links out or in a loop: say so, once
+            path, why = self.ds.skipped[0]
+            return Notice("skipped", n=len(self.ds.skipped), first=f"{path}: {why}")
+        return None
 
     def require(self) -> TagDataset:
         if self.ds is None:
