@@ -35,7 +35,8 @@ def _metadata(**overrides):
 
 def _run_facts(**overrides) -> RunFacts:
     return RunFacts(**{
-        "session_id": 12, "started_at": 1700000000.5, "base_model_version": "sd_v1", "num_train_images": 8,
+        "session_id": 12, "started_at": 1700000000.5, "base_model_version": "sd_v1",
+        "architecture": "stable-diffusion-v1", "implementation": "diffusers", "num_train_images": 8,
         "num_reg_images": 0, "batches_per_epoch": 4, "epochs": 2, "total_steps": 8,
         "optimizer": "torch.optim.adamw.AdamW", "dataset": {"tag_frequency": {"5_zk": {"zk": 8}}},
         "bucket_info": {"buckets": {"0": {"resolution": [64, 64], "count": 8}}}} | overrides)

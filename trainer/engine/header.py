@@ -23,7 +23,9 @@ def run_facts(session):
         session.rep.status("hashing the base model for the LoRA header (as A1111 shows it)")
     return RunFacts(
         session_id=random.SystemRandom().randint(0, 2**32), started_at=session.started_at,
-        base_model_version=session.models.family.base_model_version, num_train_images=data.num_train_images,
+        base_model_version=session.models.family.base_model_version,
+        architecture=session.models.family.modelspec_architecture,
+        implementation=session.models.family.modelspec_implementation, num_train_images=data.num_train_images,
         num_reg_images=data.num_reg_images, batches_per_epoch=session.batches_per_epoch, epochs=session.epochs,
         total_steps=session.total, optimizer=optimizer_description(o.optimizer_type, o.optimizer_args),
         dataset=data.dataset_facts, bucket_info=data.bucket_info,

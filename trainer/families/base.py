@@ -31,6 +31,10 @@ class Parts:
 class Family:
     name = ""
     base_model_version = ""  # ss_base_model_version, as sd-scripts writes it
+    # modelspec.architecture of the original model (a LoRA appends "/lora") and whose module names the LoRA
+    # keys follow (modelspec.implementation), as sd-scripts writes them
+    modelspec_architecture = ""
+    modelspec_implementation = "diffusers"
     vae_fp32 = False  # keep the VAE in float32 whatever the mixed precision (SDXL's overflows in fp16)
 
     # --- loading and conditioning (each family) ------------------------------------------------------

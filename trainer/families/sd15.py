@@ -11,6 +11,7 @@ from trainer.families.base import Family, Parts
 class SD15(Family):
     name = "sd15"
     base_model_version = "sd_v1"
+    modelspec_architecture = "stable-diffusion-v1"
 
     def load(self, model_cfg, cache_dir, progress) -> Parts:
         from trainer.models.loading import load_sd15

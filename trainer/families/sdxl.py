@@ -43,6 +43,8 @@ def time_ids(batch: dict) -> torch.Tensor:
 class SDXL(Family):
     name = "sdxl"
     base_model_version = "sdxl_base_v1-0"
+    modelspec_architecture = "stable-diffusion-xl-v1-base"
+    modelspec_implementation = "https://github.com/Stability-AI/generative-models"  # sgm module names
     vae_fp32 = True
 
     def load(self, model_cfg, cache_dir, progress) -> Parts:

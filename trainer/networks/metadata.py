@@ -43,6 +43,8 @@ class RunFacts:
     session_id: int  # random, shared by every file of one run (sd-scripts: which epochs belong together)
     started_at: float
     base_model_version: str  # ss_base_model_version: sd_v1, sdxl_base_v1-0, flux1
+    architecture: str  # modelspec.architecture of the base (trainer.families), e.g. stable-diffusion-v1
+    implementation: str  # modelspec.implementation, e.g. diffusers
     num_train_images: int  # images x repeats
     num_reg_images: int
     batches_per_epoch: int
@@ -119,8 +121,10 @@ def training_header(cfg: TrainConfig, run: RunFacts, *, steps: int, epoch: int, 
 def _modelspec(cfg: TrainConfig, run: RunFacts, resolution, thumbnail: str) -> dict[str, str]:
     pub = cfg.publish
     return modelspec(
-        family=cfg.model.family, title=pub.metadata_title or cfg.save.output_name, resolution=resolution,
-        v_prediction=cfg.model.v_parameterization, timestamp=run.started_at,
+        architecture=run.architecture, implementation=run.implementation,
+        title=pub.metadata_title or cfg.save.output_name, resolution=resolution,
+        # every family so far predicts DDPM noise or v; a flow-matching family (Flux) writes none
+        prediction_type="v" if cfg.model.v_parameterization else "epsilon", timestamp=run.started_at,
         implementation_version=f"danlu/{danlu_version()}", clip_skip=cfg.other.clip_skip,
         optional={"trigger_phrase": cfg.caption.trigger_word.strip(), "description": pub.metadata_description,
                   "author": pub.metadata_author, "license": pub.metadata_license, "tags": pub.metadata_tags,

@@ -11,32 +11,27 @@ import io
 from pathlib import Path
 
 SPEC_VERSION = "1.0.1"
-# The architecture id of each family's original model; a LoRA appends "/lora".
-ARCHITECTURE = {"sd15": "stable-diffusion-v1", "sdxl": "stable-diffusion-xl-v1-base", "flux": "flux-1-dev"}
-# Whose module layout the LoRA keys follow: sd-scripts names SD1.x LoRAs after diffusers' modules, SDXL LoRAs
-# after Stability AI's (sgm) code, Flux LoRAs after Black Forest Labs' code.
-IMPLEMENTATION = {"sd15": "diffusers", "sdxl": "https://github.com/Stability-AI/generative-models",
-                  "flux": "https://github.com/black-forest-labs/flux"}
 THUMBNAIL_SIZE = 256  # pixels on the long side: small enough for a header every tool reads whole
 
 
-def modelspec(*, family: str, title: str, resolution: tuple[int, int], v_prediction: bool, timestamp: float,
-              implementation_version: str, clip_skip: int | None = None,
-              optional: dict[str, str] | None = None) -> dict[str, str]:
-    """The modelspec.* keys. `resolution` is (width, height); `optional` holds the spec's optional texts
-    (trigger_phrase, description, author, license, tags, thumbnail), of which empty ones are left out."""
+def modelspec(*, architecture: str, implementation: str, title: str, resolution: tuple[int, int],
+              prediction_type: str | None, timestamp: float, implementation_version: str,
+              clip_skip: int | None = None, optional: dict[str, str] | None = None) -> dict[str, str]:
+    """The modelspec.* keys of a LoRA for a base of `architecture` (the family's, trainer.families). `resolution`
+    is (width, height); `optional` holds the spec's optional texts (trigger_phrase, description, author, license,
+    tags, thumbnail), of which empty ones are left out."""
     spec = {
         "modelspec.sai_model_spec": SPEC_VERSION,
-        "modelspec.architecture": f"{ARCHITECTURE[family]}/lora",
-        "modelspec.implementation": IMPLEMENTATION[family],
+        "modelspec.architecture": f"{architecture}/lora",
+        "modelspec.implementation": implementation,
         "modelspec.title": title,
         "modelspec.resolution": f"{resolution[0]}x{resolution[1]}",
         # sd-scripts: the local time of the run, whole seconds, ISO 8601 without a zone.
         "modelspec.date": datetime.datetime.fromtimestamp(int(timestamp)).isoformat(),
         "modelspec.implementation_version": implementation_version,
     }
-    if family != "flux":  # flow matching has no epsilon/v prediction type
-        spec["modelspec.prediction_type"] = "v" if v_prediction else "epsilon"
+    if prediction_type:
+        spec["modelspec.prediction_type"] = prediction_type
     if clip_skip and clip_skip > 1:
         spec["modelspec.encoder_layer"] = str(clip_skip)
     spec.update({f"modelspec.{k}": v for k, v in (optional or {}).items() if v})
