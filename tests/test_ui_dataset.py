@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, screenshot
 from dataset_helpers import tree_digests
 from playwright.sync_api import expect
-from test_datasets_downloads import PAYLOAD, server  # noqa: F401 (the fake Hub/Civitai fixture)
+from test_datasets_downloads import PAYLOAD, TOKEN, server  # noqa: F401 (the fake Hub/Civitai fixture)
 
 DEMO = ROOT / "assets" / "demo_dataset" / "10_demo"
 RUN_TIMEOUT_MS = 420_000
@@ -53,6 +53,8 @@ def test_uploaded_zip_is_listed_everywhere_and_trains(start_app, page, tmp_path)
     expect(page.locator("#dataset-layout")).to_contain_text("10_shape/  12 images, 12 captions", timeout=30_000)
     page.click("#dataset-import")
     expect(page.locator("#dataset-msg")).to_contain_text("Imported 12 images", timeout=60_000)
+    page.wait_for_timeout(1500)  # the cleared upload box must not replace the message
+    expect(page.locator("#dataset-msg")).to_contain_text("Imported 12 images")
     folder = workspace / "datasets" / "shapes" / "10_shape"
     assert len(list(folder.glob("*.png"))) == 12 and len(list(folder.glob("*.txt"))) == 12
     screenshot(page, "tab-dataset-imported")
@@ -181,14 +183,17 @@ def test_downloaded_model_is_selectable_in_model_fields_at_once(server, start_ap
     page.goto(start_app(workspace=workspace))
     open_tab(page, "Dataset")
     page.locator("#dataset-models").get_by_text("Base models and VAEs").click()
-    page.locator("#dataset-models-source textarea").fill(f"{server}/files/base.safetensors")
-    page.locator("#dataset-models-token input").fill("never-shown-token")
+    page.locator("#dataset-models-source textarea").fill("civitai:77")  # the fake Civitai wants TOKEN
+    page.locator("#dataset-models-token input").fill(TOKEN)
     page.click("#dataset-models-download")
-    expect(page.locator("#dataset-models-msg")).to_contain_text("Downloaded to", timeout=30_000)
-    assert (workspace / "models" / "base.safetensors").stat().st_size == len(PAYLOAD)
+    expect(page.locator("#dataset-models-msg")).to_contain_text("Downloaded to", timeout=60_000)
+    model = workspace / "models" / "civ77.safetensors"
+    assert model.stat().st_size == len(PAYLOAD)
     open_tab(page, "Expert")
-    pick(page, "expert-model-picker", "base.safetensors")
-    expect(page.locator("#field-model-base_model textarea")).to_have_value(str(workspace / "models" / "base.safetensors"))
+    pick(page, "expert-model-picker", "civ77.safetensors")
+    expect(page.locator("#field-model-base_model textarea")).to_have_value(str(model))
     open_tab(page, "Novice")
     page.locator("#novice-model input").click()
-    expect(page.get_by_role("option", name="base.safetensors")).to_have_count(1)
+    expect(page.get_by_role("option", name="civ77.safetensors")).to_have_count(1)
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("app-*.log"))
+    assert TOKEN not in logs and TOKEN not in page.content(), "the token is never logged or shown"

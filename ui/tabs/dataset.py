@@ -78,6 +78,8 @@ def _plan(w: dict, data: dict):
 
 
 def _preview(w: dict, data: dict) -> dict:
+    if not data[w["files"]]:  # cleared (also right after an import): keep the import's message
+        return {w["layout"]: gr.skip(), w["msg"]: gr.skip()}
     try:
         return {w["layout"]: _plan(w, data).preview(), w["msg"]: ""}
     except ValueError as exc:  # ImportRefused is a ValueError: show why, nothing was written
