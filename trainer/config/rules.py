@@ -9,6 +9,7 @@ from trainer.config.groups_optim import ADAPTIVE_OPTIMIZERS
 from trainer.config.schema import TrainConfig, all_params, get_value
 
 Rule = Callable[[TrainConfig], list[Finding]]
+MAX_RESOLUTION = 4096  # per side; beyond it no GPU holds a batch, and sizes multiply into absurd memory
 RULES: list[Rule] = []
 
 
@@ -25,6 +26,8 @@ def parse_resolution(text: str) -> tuple[int, int]:
     w, h = int(parts[0]), int(parts[-1])
     if min(w, h) < 64:
         raise ValueError(f"'{text}' is too small; each side must be at least 64")
+    if max(w, h) > MAX_RESOLUTION:
+        raise ValueError(f"'{text}' is too large; each side must be at most {MAX_RESOLUTION}")
     return w, h
 
 
@@ -61,7 +64,7 @@ def _resolution(cfg: TrainConfig) -> list[Finding]:
     try:
         w, h = parse_resolution(d.resolution)
     except ValueError as exc:
-        return [error("dataset.resolution", str(exc), f"'{d.resolution}' 不是有效分辨率；请写成 宽,高，如 512,512")]
+        return [error("dataset.resolution", str(exc), f"'{d.resolution}' 不是可用的分辨率；每边须在 64 到 {MAX_RESOLUTION} 之间，写成 宽,高，如 512,512")]
     out = []
     if w % step or h % step:
         out.append(error("dataset.resolution", f"{w}x{h} must be a multiple of {step}; try {w // step * step},{h // step * step}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from trainer import sandbox
 from trainer.config.errors import Finding, error
+from trainer.config.keyvalue import parse_key_values
 from trainer.config.rules import rule
 from trainer.config.schema import TrainConfig, all_params, get_value
 
@@ -40,4 +41,35 @@ def paths_in_sandbox(cfg: TrainConfig) -> list[Finding]:
             out.append(error(p.path, exc.en, exc.zh))
         except ValueError as exc:  # a symlink loop or a NUL byte
             out.append(error(p.path, str(exc), str(exc)))
+    return out
+
+
+@rule
+def optimizer_args_parse(cfg: TrainConfig) -> list[Finding]:
+    """optimizer_args parse the way the engine parses them (a bad entry fails here, not after model loading)."""
+    try:
+        parse_key_values(cfg.optimizer.optimizer_args, "optimizer.optimizer_args")
+    except ValueError as exc:
+        text = str(exc).split(": ", 1)[1]
+        return [error("optimizer.optimizer_args", text, f"格式不对：{text}（每项写成 名称=值，例如 weight_decay=0.01）")]
+    return []
+
+
+@rule
+def sample_prompts_in_range(cfg: TrainConfig) -> list[Finding]:
+    """Every sample prompt line parses, and its size, steps and CFG are within what a preview can draw."""
+    from trainer.engine.prompts import parse_prompts, prompt_problems  # plain Python, no torch
+
+    sm = cfg.sampling
+    try:
+        prompts = parse_prompts(sm.sample_prompts, negative="", width=512, height=512, seed=0,
+                                steps=sm.sample_steps, cfg=sm.sample_cfg)
+    except ValueError as exc:
+        text = str(exc).split(": ", 1)[-1]
+        return [error("sampling.sample_prompts", text, f"无法解析：{text}")]
+    out = []
+    for p in prompts:
+        for problem in prompt_problems(p):
+            out.append(error("sampling.sample_prompts", f"'{p.prompt[:40]}': {problem}",
+                             f"'{p.prompt[:40]}'：{problem}（超出允许范围）"))
     return out

@@ -97,11 +97,34 @@ def config_from_dict(data: dict[str, Any], source: str = "") -> TrainConfig:
         raise ConfigError(_validation_findings(exc), source) from None
 
 
+MAX_TOML_DEPTH = 64  # far beyond any real config; a deeper file is an accident or an attack
+
+
 def parse_toml_text(text: str, source: str = "") -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([error("", f"is not valid TOML: {exc}", f"不是有效的 TOML：{exc}")], source) from None
+    except RecursionError:  # tomllib recurses once per level of [ or {
+        data = None
+    if data is None or _depth(data) > MAX_TOML_DEPTH:
+        raise ConfigError([error("", f"is nested more than {MAX_TOML_DEPTH} levels deep (arrays or tables inside "
+                                 "each other); a config never needs that", f"嵌套超过 {MAX_TOML_DEPTH} 层"
+                                 "（数组或表层层相套）；正常配置不需要这样")], source)
+    return data
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and dicts nest in `value`, counted without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_TOML_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def read_toml_file(path: str | Path) -> dict[str, Any]:
@@ -109,7 +132,11 @@ def read_toml_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError([error("", "does not exist; check the path", "文件不存在；请检查路径")], str(path))
-    text, _ = read_text(path)
+    try:
+        text, _ = read_text(path)
+    except OSError as exc:  # unreadable, or a FIFO / device that read_text refuses
+        raise ConfigError([error("", f"cannot be read ({exc.strerror or exc})", f"无法读取（{exc.strerror or exc}）")],
+                          str(path)) from None
     return parse_toml_text(text, str(path))
 
 

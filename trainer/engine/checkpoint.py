@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from trainer.engine.errors import EngineError
-from trainer.textio import atomic_write_text
+from trainer.textio import atomic_write_text, is_write_leftover
 
 STATE_SUFFIX = "-state"
 
@@ -83,6 +84,34 @@ def save_state(folder: Path, *, models, optimizer, scheduler, progress: Progress
     tmp.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+def recover_interrupted_saves(folder: Path) -> list[str]:
+    """Undo what a kill during a save left in `folder`; one note per thing done (for a warning event).
+
+    Removes atomic-write temp files and half-written state folders (…-state.tmp<ms>). A …-state.old beside
+    its …-state is removed; one without it is the only copy (killed between save_state's two renames), so it
+    is renamed back."""
+    notes: list[str] = []
+    if not Path(folder).is_dir():
+        return notes
+    for path in sorted(Path(folder).iterdir()):
+        name = path.name
+        if path.is_file() and is_write_leftover(name):
+            path.unlink(missing_ok=True)
+            notes.append(f"removed {path}, a file left by an interrupted save")
+        elif path.is_dir() and re.fullmatch(rf".+{STATE_SUFFIX}\.tmp\d+", name):
+            shutil.rmtree(path, ignore_errors=True)
+            notes.append(f"removed {path}, a state folder left half-written by an interrupted save")
+        elif path.is_dir() and name.endswith(STATE_SUFFIX + ".old"):
+            current = path.with_name(name[: -len(".old")])
+            if current.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                notes.append(f"removed {path}, the previous state an interrupted save had replaced")
+            else:
+                path.rename(current)
+                notes.append(f"restored {current} from {path.name}: a save was interrupted mid-swap")
+    return notes
 
 
 def load_state(folder: Path, *, models, optimizer, scheduler) -> Progress:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import importlib
 from collections.abc import Iterable
 from typing import Any
 
 import torch
+
+from trainer.config.keyvalue import parse_key_values
 
 # name -> (module, class, default keyword arguments). sd-scripts' names, so imported configs keep working.
 OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -41,17 +42,10 @@ class OptimizerArgError(ValueError):
 
 def parse_optimizer_args(items: Iterable[str]) -> dict[str, Any]:
     """["weight_decay=0.01", "betas=0.9,0.99"] -> {"weight_decay": 0.01, "betas": (0.9, 0.99)}."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise OptimizerArgError(f"optimizer.optimizer_args: '{item}' is not key=value")
-        try:
-            value = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError):
-            value = {"true": True, "false": False}.get(text.strip().lower(), text.strip())
-        out[key.strip()] = value
-    return out
+    try:
+        return parse_key_values(items, "optimizer.optimizer_args")  # the same rule `check` applies
+    except ValueError as exc:
+        raise OptimizerArgError(str(exc)) from None
 
 
 def make_optimizer(name: str, param_groups: list[dict], lr: float, args: Iterable[str] = ()) -> torch.optim.Optimizer:

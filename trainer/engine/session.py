@@ -57,6 +57,9 @@ class Session:
         set_seed(cfg.training.seed)
         self.prec = resolve_precision(s.mixed_precision, full_fp16=s.full_fp16, full_bf16=s.full_bf16,
                                       no_half_vae=s.no_half_vae, device=pick_device(), warn=self.rep.warning)
+        for folder in {self.out_dir, *([Path(cfg.save.resume).parent] if cfg.save.resume else [])}:
+            for note in ckpt.recover_interrupted_saves(folder):  # a kill during the last run's save
+                self.rep.warning(note)
         self._raise_if_stop()
         self.rep.status("loading the base model")
         self.models = load_models(cfg, self.prec, self.model_cache, self.rep.status, self.rep.warning)
