@@ -57,6 +57,7 @@ def test_model_card_from_a_header():
               "modelspec.trigger_phrase": "zkz", "modelspec.tags": "circle, red", "modelspec.license": "openrail++",
               "ss_sd_model_name": "stable-diffusion-v1-5/stable-diffusion-v1-5", "ss_network_dim": "8",
               "ss_network_alpha": "4.0", "ss_optimizer": "torch.optim.adamw.AdamW", "sshs_model_hash": "ab" * 32,
+              "ss_unet_lr": "None",
               "ss_tag_frequency": json.dumps({"5_zk": {"zk": 3, "red circle": 5, "blue": 3}})}
     text = model_card(header, "zk.safetensors", [Sample("samples/a.png", "zk, red circle")])
     card = ModelCard(text)
@@ -66,6 +67,7 @@ def test_model_card_from_a_header():
     assert card.data.widget == [{"text": "zk, red circle", "output": {"url": "samples/a.png"}}]
     body = card.text
     assert "# ZK" in body and "`zkz`" in body and "| Rank (network_dim) | `8` |" in body
+    assert "U-Net learning rate" not in body  # unset ("None" in the header): no row
     rows = [line for line in body.splitlines() if line.startswith("| ") and line.endswith(" |")]
     assert rows.index("| red circle | 5 |") < rows.index("| zk | 3 |") < rows.index("| blue | 3 |")
     assert "![zk, red circle](samples/a.png)" in body

@@ -48,7 +48,7 @@ def model_card(header: dict[str, str], file_name: str, samples: list[Sample]) ->
              f"- **Base model:** {_base_model(header)}",
              f"- **Trigger word:** `{trigger}`" if trigger else "- **Trigger word:** none", ""]
     body += ["## Settings", "", "| Setting | Value |", "|---|---|"]
-    body += [f"| {label} | `{header[key]}` |" for label, key in KEY_SETTINGS if key in header]
+    body += [f"| {label} | `{header[key]}` |" for label, key in KEY_SETTINGS if header.get(key, "None") != "None"]
     body += ["", *_tag_tables(header.get("ss_tag_frequency", "{}"))]
     if samples:
         body += ["## Samples", ""] + [f"![{_one_line(s.prompt)}]({s.link})\n\n*{_one_line(s.prompt)}*\n"
