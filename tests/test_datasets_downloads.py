@@ -161,3 +161,13 @@ def test_hub_download_resumes_a_broken_transfer(server, tmp_path):
     got = download("org/repo/model.safetensors", tmp_path)
     assert got.read_bytes() == PAYLOAD
     assert [r for r in Fake.state["ranges"] if r > 0], "the missing bytes were asked for with a Range"
+
+
+def test_cli_download_prints_the_file_and_fails_clearly(server, tmp_path, capsys):
+    from trainer.__main__ import main
+
+    assert main(["download", f"{server}/files/cli.safetensors", "--models-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip() == str(tmp_path / "cli.safetensors") and "(100%)" in out.err
+    assert main(["download", "civitai:404", "--models-dir", str(tmp_path)]) == 1
+    assert "no model version 404" in capsys.readouterr().err
