@@ -8,6 +8,11 @@ import pkgutil
 import sys
 
 from trainer import cli
+from trainer.cli._safe_output import escape_terminal_output
+
+# `train` writes the run's console log (its progress bars use terminal codes of their own); the UI shows that
+# log as text in the page, never to a terminal.
+RAW_OUTPUT_VERBS = {"train"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verb not in RAW_OUTPUT_VERBS:
+        escape_terminal_output()
     return int(args.func(args) or 0)
 
 

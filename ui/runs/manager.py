@@ -19,7 +19,9 @@ from pathlib import Path
 
 from trainer.config import TrainConfig, save_config
 from trainer.events import RunSummary, request_stop
-from ui.runs.status import CONSOLE, KILLED, LAUNCH_PID, RunWatch, engine_alive, launched_pid
+from ui.runs.status import (
+    CONSOLE, EXIT_CODE, KILLED, LAUNCH_PID, RunWatch, engine_alive, launched_pid, record_exit,
+)
 
 QUEUE_FILE = "queue.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -203,7 +205,10 @@ class RunManager:
 
     def _alive(self) -> bool:
         if self._proc is not None:
-            return self._proc.poll() is None
+            code = self._proc.poll()
+            if code is not None and self._current and not (self.run_dir(self._current) / EXIT_CODE).exists():
+                record_exit(self.run_dir(self._current), code)  # only the parent can know it: keep it
+            return code is None
         run_dir = self.run_dir(self._current) if self._current else None
         pid = launched_pid(run_dir) if run_dir else None
         return pid is not None and engine_alive(run_dir, pid)

@@ -6,6 +6,7 @@ process group), crashed (the process is gone without an end event; the console t
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from trainer.events import END_TYPES, RunSummary, engine_pid, pid_alive, read_ev
 CONSOLE = "console.log"
 LAUNCH_PID = "launch.pid"  # written by the UI right after spawning, before the engine writes engine.pid
 KILLED = "KILLED"
+EXIT_CODE = "exit_code"  # written by the UI when its child engine ends (Popen's returncode)
 TAIL_BYTES = 16_384
 
 
@@ -29,6 +31,26 @@ def tail_lines(path: Path, lines: int = 20) -> str:
         return ""
     text = data.decode("utf-8", errors="replace")
     return "\n".join(text.splitlines()[-lines:])
+
+
+def record_exit(run_dir: Path, returncode: int) -> None:
+    (Path(run_dir) / EXIT_CODE).write_text(f"{returncode}\n", encoding="utf-8")
+
+
+def exit_description(run_dir: Path) -> str:
+    """How the engine process ended, in words: its exit code, or the signal that killed it."""
+    try:
+        code = int((Path(run_dir) / EXIT_CODE).read_text().strip())
+    except (OSError, ValueError):
+        return "The engine's exit code is unknown (the UI was restarted while it ran)."
+    if code >= 0:
+        return f"The engine ended with exit code {code}."
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    hint = " (often the system running out of memory)" if -code == signal.SIGKILL else ""
+    return f"The engine was killed by {name}{hint}."
 
 
 def launched_pid(run_dir: Path) -> int | None:
@@ -93,7 +115,7 @@ class RunWatch:
             if self.ended:
                 return
             summary.status = "crashed"
-            summary.message = tail_lines(run_dir / CONSOLE, 20)
+            summary.message = exit_description(run_dir) + "\n" + tail_lines(run_dir / CONSOLE, 20)
             self.ended = True
         else:
             summary.status = "queued" if queued else "pending"
