@@ -38,6 +38,13 @@ def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> tuple[int, int]:
     return right - left, bottom - top
 
 
+def _put(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font) -> None:
+    """Draw `text` with its ink's top-left corner at `xy`. PIL places the font's ascender line there, so the
+    ink starts lower than the measured box; unshifted, the cells pasted below covered the labels' feet."""
+    left, top, _, _ = draw.multiline_textbbox((0, 0), text, font=font)
+    draw.multiline_text((xy[0] - left, xy[1] - top), text, fill=INK, font=font)
+
+
 def _wrap(text: str, width_chars: int) -> str:
     return "\n".join(textwrap.wrap(text, width_chars, break_long_words=True)) or text
 
@@ -56,14 +63,14 @@ def render_block(cells: list[list[Image.Image]], row_labels: list[str], col_labe
     out = Image.new("RGB", (label_w + cw * len(col_labels), title_h + col_h + ch * len(rows)), BACKGROUND)
     draw = ImageDraw.Draw(out)
     if title:
-        draw.multiline_text((PAD, PAD), title_text, fill=INK, font=font)
+        _put(draw, (PAD, PAD), title_text, font)
     for j, text in enumerate(col_labels):
         tw = _text_size(draw, text, font)[0]
-        draw.text((label_w + j * cw + (cw - tw) // 2, title_h + PAD), text, fill=INK, font=font)
+        _put(draw, (label_w + j * cw + max(0, (cw - tw) // 2), title_h + PAD), text, font)
     for i, text in enumerate(rows):
         top = title_h + col_h + i * ch
         th = _text_size(draw, text, font)[1]
-        draw.multiline_text((PAD, top + max(0, (ch - th) // 2)), text, fill=INK, font=font)
+        _put(draw, (PAD, top + max(0, (ch - th) // 2)), text, font)
         for j, cell in enumerate(cells[i]):
             out.paste(cell.convert("RGB"), (label_w + j * cw, top))
     return out
