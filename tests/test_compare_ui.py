@@ -23,7 +23,7 @@ def test_compare_tab_generates_a_grid(start_app, page, tmp_path):
     base_input = page.locator("#compare-base input")
     base_input.fill(str(base))
     base_input.press("Enter")
-    page.get_by_label("outputs/run1/zk-000001.safetensors").check()
+    page.get_by_label("outputs/run1 · zk-000001.safetensors").check()
     _fill(page, "compare-weights", "0, 1")
     _fill(page, "compare-prompts", "a red circle")
     for elem_id, value in (("compare-steps", "2"), ("compare-width", "64"), ("compare-height", "64")):

@@ -105,6 +105,26 @@ def _family_of_folder(path: Path) -> str:
                            f"folder that holds model_index.json, or at a single .safetensors file.")
 
 
+# The image size each family was trained at, for models whose folder does not say.
+FAMILY_RESOLUTION = {"sd15": 512, "sd2": 768, "sdxl": 1024, "flux": 1024}
+
+
+def native_resolution(path: str | Path) -> int | None:
+    """The image side a base model makes best (and fastest) images at: a diffusers folder's U-Net sample size
+    times its VAE's downscale (64 for the tiny demo model), else its family's; None when it cannot be told
+    (a hub id, a missing file)."""
+    path = Path(path).expanduser()
+    unet, vae = path / "unet" / "config.json", path / "vae" / "config.json"
+    try:
+        if unet.is_file() and vae.is_file():
+            sample, blocks = _json(unet).get("sample_size"), _json(vae).get("block_out_channels")
+            if isinstance(sample, int) and blocks:
+                return sample * 2 ** (len(blocks) - 1)
+        return FAMILY_RESOLUTION.get(detect_family(path)) if path.exists() else None
+    except (ModelFormatError, OSError):
+        return None
+
+
 def _json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -5,6 +5,7 @@ The base model stays loaded between clicks (the same base is usually compared ag
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -15,9 +16,11 @@ from trainer import sandbox
 from trainer.config.groups_data import SamplerName
 from trainer.grid.generate import DEFAULT_WEIGHTS, GridRequest, generate_grid, load_pipeline, parse_weights
 from trainer.markdown import escape
+from trainer.models.detect import native_resolution
 
 TITLE = "compare.title"
 MODEL_SUFFIXES = (".safetensors", ".ckpt")
+EPOCH_SUFFIX = re.compile(r"-\d{6}$")
 _PIPE: dict = {}  # (base, sampler) -> pipeline: one loaded base at a time
 _LOCK = threading.Lock()
 
@@ -30,16 +33,35 @@ def available() -> bool:
     return True
 
 
+def _group_of(path: Path) -> Path:
+    """The run a LoRA file belongs to: runs/<id>/output/x.safetensors -> runs/<id>; else its folder."""
+    return path.parent.parent if path.parent.name == "output" else path.parent
+
+
+def _is_final(path: Path) -> bool:
+    """Epoch and step files end in -000003; the run's final file has no such number."""
+    return EPOCH_SUFFIX.search(path.stem) is None
+
+
 def lora_choices(ctx) -> list[tuple[str, str]]:
-    """(label, path) of every .safetensors under the workspace outputs and runs, newest first.
+    """(label, path) of every .safetensors under the workspace outputs and runs, grouped by run: the newest run
+    first, and in each run its final file first, then the latest epochs.
 
     Saved training states (…-state folders) hold optimizer files, not LoRAs, and are left out."""
-    found = []
+    groups: dict[Path, list[Path]] = {}
     for root in (ctx.outputs_dir, ctx.runs_dir):
         if root.is_dir():
-            found += [p for p in root.rglob("*.safetensors") if not any(x.endswith("-state") for x in p.parts)]
-    found.sort(key=lambda p: (-p.stat().st_mtime, str(p)))
-    return [(str(p.relative_to(ctx.workspace)), str(p)) for p in found]
+            for p in root.rglob("*.safetensors"):
+                if not any(x.endswith("-state") for x in p.parts):
+                    groups.setdefault(_group_of(p), []).append(p)
+    newest_first = sorted(groups.items(), key=lambda kv: (-max(f.stat().st_mtime for f in kv[1]), str(kv[0])))
+    out = []
+    for group, files in newest_first:
+        where = group.relative_to(ctx.workspace)
+        for f in sorted(files, key=lambda f: (not _is_final(f), -f.stat().st_mtime, f.name)):
+            mark = f" ({ctx.t('compare.final')})" if _is_final(f) else ""
+            out.append((f"{where} · {f.name}{mark}", str(f)))
+    return out
 
 
 def base_choices(ctx) -> list[str]:
@@ -84,8 +106,8 @@ def build(ctx) -> None:
                            elem_id="compare-base", scale=3)
         refresh = gr.Button(t("compare.refresh"), elem_id="compare-refresh", scale=0)
     choices = lora_choices(ctx)
-    loras = gr.CheckboxGroup(choices, label=t("compare.loras"), elem_id="compare-loras",
-                             info=None if choices else t("compare.none_found"))
+    loras = gr.CheckboxGroup(choices, label=t("compare.loras"), elem_id="compare-loras")
+    none_found = gr.Markdown(t("compare.none_found"), visible=not choices, elem_id="compare-none")
     paths = gr.Textbox(label=t("compare.paths"), lines=2, elem_id="compare-paths")
     weights = gr.Textbox(", ".join(f"{w:g}" for w in DEFAULT_WEIGHTS), label=t("compare.weights"),
                          elem_id="compare-weights")
@@ -101,14 +123,27 @@ def build(ctx) -> None:
                               elem_id="compare-sampler")
     run = gr.Button(t("compare.run"), variant="primary", elem_id="compare-run")
     status = gr.Markdown(elem_id="compare-status")
-    image = gr.Image(label=t("compare.grid"), type="pil", interactive=False, elem_id="compare-image")
+    # No label badge: it sat over the grid's own title. The status line above names the picture.
+    image = gr.Image(label=t("compare.grid"), show_label=False, type="pil", interactive=False,
+                     elem_id="compare-image")
     fields = {"base": base, "loras": loras, "paths": paths, "weights": weights, "prompts": prompts,
               "negative": negative, "seed": seed, "steps": steps, "width": width, "height": height, "cfg": cfg,
               "sampler": sampler}
 
     def on_refresh():
         found, models = lora_choices(ctx), base_choices(ctx)
-        return gr.update(choices=found, info=None if found else t("compare.none_found")), gr.update(choices=models)
+        return gr.update(choices=found), gr.update(visible=not found), gr.update(choices=models)
+
+    def model_size(chosen):
+        """Draw at the base model's own size: 512 px on the 64 px demo model takes minutes for nothing."""
+        try:
+            side = native_resolution(sandbox.allowed(chosen)) if chosen and sandbox.is_local(chosen) else None
+        except ValueError:  # outside the folders a remote page may read: keep the typed size
+            side = None
+        return (side, side) if side else (gr.skip(), gr.skip())
+
+    def on_page_load(chosen):
+        return (*on_refresh(), *model_size(chosen))
 
     def on_run(data: dict, progress=TRACK):
         values = {name: data[comp] for name, comp in fields.items()}
@@ -118,7 +153,9 @@ def build(ctx) -> None:
             return t("compare.failed", error=escape(exc)), None
         return message, picture
 
-    refresh.click(on_refresh, outputs=[loras, base])
+    refresh.click(on_refresh, outputs=[loras, none_found, base])
+    base.change(model_size, inputs=[base], outputs=[width, height])
+    ctx.shared["blocks"].load(on_page_load, inputs=[base], outputs=[loras, none_found, base, width, height])
     run.click(on_run, inputs=set(fields.values()), outputs=[status, image])
 
 
