@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tomli_w
 
+from tests.test_engine_train import tiny_model  # noqa: F401  (the tiny SD1.5 folder, once a module)
 from trainer.config import TrainConfig, all_params, config_from_dict, load_config
 from trainer.config.kohya import export_kohya
 from trainer.config.schema import params_by_name
@@ -176,3 +177,18 @@ def test_log_with_empty_or_none_means_no_logging():
     from trainer.config.kohya import import_kohya
 
     assert import_kohya({"log_with": ""}).logging.log_with == "none"
+
+
+def test_loader_workers_are_capped_at_the_cpu_count_as_in_sd_scripts(tiny_model, tmp_path, monkeypatch):  # noqa: F811
+    import trainer.engine.session as session_mod
+    from tests.engine_helpers import make_dataset, tiny_config
+    from trainer.engine.run import train
+
+    made = []
+    real = session_mod.DataLoader
+    monkeypatch.setattr(session_mod, "DataLoader", lambda *a, **k: made.append(k["num_workers"]) or real(*a, **k))
+    monkeypatch.setattr(session_mod.os, "cpu_count", lambda: 1)
+    cfg = tiny_config(tiny_model, make_dataset(tmp_path / "data", n=2), speed__max_data_loader_n_workers=8,
+                      training__max_train_epochs=1, save__save_every_n_epochs=0)
+    assert train(cfg, tmp_path / "run") == 0
+    assert made == [1]

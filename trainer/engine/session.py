@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -155,7 +156,7 @@ class Session:
         seed = self.cfg.training.seed + self.progress.epoch
         if getattr(self, "_data_loader", None) is None:
             s = self.cfg.speed
-            workers = s.max_data_loader_n_workers
+            workers = min(s.max_data_loader_n_workers, os.cpu_count() or 1)  # as sd-scripts: never more than CPUs
             # A loader draws its base seed from its own generator, else from the global RNG, which would shift
             # the noise stream and make a resumed run differ from an uninterrupted one.
             self._data_loader = DataLoader(
