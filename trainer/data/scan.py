@@ -20,6 +20,10 @@ from trainer.textio import read_text
 from trainer.walk import walk_files
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+# Pillow refuses to decode more than twice its MAX_IMAGE_PIXELS (a decompression-bomb guard); refusing at the
+# header, at Pillow's own limit, stops such a file before training meets it mid-epoch.
+MAX_PIXELS = 89_478_485  # PIL.Image.MAX_IMAGE_PIXELS, without importing Pillow for a scan
+MAX_SIDE = 32_768
 _SUBSET_NAME = re.compile(r"^(\d+)_(.*)$", re.DOTALL)
 _LAYOUT_HINT = "expected sub-folders named <repeats>_<name>, e.g. {root}/10_mychar/001.png"
 
@@ -201,6 +205,9 @@ def header_size(path: Path) -> tuple[int, int] | str:
         return f"unreadable image header ({type(exc).__name__}: {exc})"
     if width <= 0 or height <= 0:
         return "unreadable image header (not a valid image, or a truncated file)"
+    if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+        return (f"image claims {width}x{height} pixels, more than can be decoded safely (at most {MAX_SIDE} a side "
+                f"and {MAX_PIXELS:,} in all); a damaged file or a decompression bomb")
     if path.suffix.lower() in (".webp", ".png") and _pil_orientation_swaps(path):
         width, height = height, width  # imagesize does not look at EXIF in these formats
     return width, height

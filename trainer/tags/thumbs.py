@@ -33,7 +33,7 @@ def thumbnail(image: str | Path, cache_dir: Path, size: int = THUMB_SIZE) -> Pat
             im = ImageOps.exif_transpose(im)
             im.thumbnail((size, size), Image.Resampling.LANCZOS)
             rgb = _flatten(im)
-    except (OSError, SyntaxError) as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # bomb: a huge claimed size
         raise ValueError(f"{image}: cannot read this image ({exc}); replace or remove the file") from exc
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
