@@ -42,6 +42,7 @@ def load_or_report(args: argparse.Namespace, filled: list | None = None) -> Trai
 def print_filled(filled: list) -> None:
     """An imported sd-scripts file's omitted settings that took sd-scripts' defaults (those differing from Danlu's)."""
     if filled:
-        print(f"filled in from sd-scripts' defaults ({len(filled)} settings the file leaves out):")
+        print(f"filled in from sd-scripts' defaults: {len(filled)} settings the file leaves out whose sd-scripts "
+              "default differs from Danlu's:")
         for f in filled:
             print(f"  {f.text()}")
