@@ -64,3 +64,13 @@ def test_console_prints_a_problem_hint_once(tmp_path):
     rep.close()
     assert console.getvalue().count("re-save or remove the file") == 1, console.getvalue()
     assert Path(problem.file).name in console.getvalue()
+
+
+def test_status_marks_carry_words_not_only_emoji(tmp_path):
+    """Without an emoji font the marks render as boxes (issue 10.13): each says Error/Warning in words too."""
+    report = check_dataset(str(tmp_path / "missing"), caption_ext=".txt", trigger="", batch_size=1,
+                           resolution=(512, 512))
+    assert "Error:" in shown(render_markdown(report, "en")) and "错误：" in shown(render_markdown(report, "zh"))
+    s = RunSummary()
+    s.status, s.warnings = "finished", ["low disk space"]
+    assert "Warning: low disk space" in shown(status_md(t, s))

@@ -11,10 +11,12 @@ LEVEL_MARK = {"error": "✖", "warning": "⚠", "info": "ℹ"}
 LABELS = {
     "en": {"folders": "Folders", "images": "images", "repeats": "repeats", "reg": "regularisation",
            "steps": "Steps per epoch (batch {batch})", "buckets": "Buckets at {w}x{h}", "tags": "Most frequent tags",
-           "findings": "Findings", "none": "No problems found.", "fix": "Fix", "more": "… and {n} more"},
+           "findings": "Findings", "none": "No problems found.", "fix": "Fix", "more": "… and {n} more",
+           "error": "Error:", "warning": "Warning:", "info": "Note:"},
     "zh": {"folders": "文件夹", "images": "张图片", "repeats": "重复", "reg": "正则化",
            "steps": "每轮步数（批次 {batch}）", "buckets": "{w}x{h} 下的分桶", "tags": "最常见的标签",
-           "findings": "检查结果", "none": "没有发现问题。", "fix": "处理办法", "more": "… 另有 {n} 项"},
+           "findings": "检查结果", "none": "没有发现问题。", "fix": "处理办法", "more": "… 另有 {n} 项",
+           "error": "错误：", "warning": "警告：", "info": "提示："},
 }
 MAX_FILES = 8  # per finding; a folder with 500 uncaptioned images should not drown the page
 TOP_TAGS = 20
@@ -70,6 +72,7 @@ def render_markdown(report: DoctorReport, lang: str = "en") -> str:
         out.append(lab["none"])
     for f in report.findings:
         files = ", ".join(f"`{p}`" for p in _files(f.files, report.folder, lang))
-        out.append(f"- {LEVEL_MARK[f.level]} **{escape(f.message(lang))}** {files}  \n  {lab['fix']}: "
+        # the word as well as the mark: without an emoji font the mark is an empty box
+        out.append(f"- {LEVEL_MARK[f.level]} {lab[f.level]} **{escape(f.message(lang))}** {files}  \n  {lab['fix']}: "
                    f"{escape(f.fix(lang))}")
     return "\n".join(out)

@@ -58,7 +58,7 @@ def status_md(t, s: RunSummary | None) -> str:
     if s.hint:
         lines.append(f"{t('runs.hint')}: {escape(s.hint)}")
     for warning in s.warnings[-3:]:
-        lines.append(f"- ⚠ {escape(warning)}")
+        lines.append(f"- ⚠ {t('forms.warning')} {escape(warning)}")
     return "\n\n".join(lines)
 
 

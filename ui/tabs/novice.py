@@ -212,7 +212,7 @@ def _start(w: dict, data: dict):
         result = _start_run(w, data)
     except Exception as exc:  # show it in the page; the server log has the traceback
         log.exception("novice start failed")
-        result = {w["msg"]: f"❌ {escape(exc)}"}
+        result = {w["msg"]: f"❌ {t('forms.error')} {escape(exc)}"}
     yield {**result, w["start"]: gr.update(interactive=True)}
 
 
