@@ -31,6 +31,14 @@ def save_tiny_sd15(path: Path) -> Path:
     return path
 
 
+def save_tiny_sdxl(path: Path) -> Path:
+    """The tiny SDXL in SDXL's own U-Net layout with an 8x VAE, as a diffusers folder (64 px -> 8x8 latents)."""
+    from trainer.models.tiny import build_tiny_sdxl
+
+    build_tiny_sdxl(seed=0, real_layout=True).save_pretrained(path)
+    return path
+
+
 def tiny_config(model: Path, data: Path, **overrides) -> TrainConfig:
     base = {
         "model": {"base_model": str(model)},

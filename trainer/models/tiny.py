@@ -90,26 +90,42 @@ def build_tiny_sd15(seed: int = 0, four_level: bool = False) -> StableDiffusionP
     )
 
 
-def build_tiny_sdxl(seed: int = 0) -> StableDiffusionXLPipeline:
-    """Random SDXL-shaped pipeline: text_time conditioning and two CLIP encoders (the second projected)."""
+def tiny_sdxl_unet(real_layout: bool = False) -> UNet2DConditionModel:
+    """SDXL's text_time conditioning: 6 micro-conditioning numbers x 8 + the 32-dim pooled projection of text
+    encoder 2 = 80 inputs; cross-attention over both encoders' hidden states joined (32 + 32)."""
+    common = dict(layers_per_block=2, in_channels=4, out_channels=4, use_linear_projection=True,
+                  addition_embed_type="text_time", addition_time_embed_dim=8,
+                  projection_class_embeddings_input_dim=80, cross_attention_dim=64)
+    if real_layout:
+        # SDXL's own topology (a plain level, then two attention levels; deeper transformers further down) at
+        # toy widths, so that the original SGM layout of a single-file checkpoint exists.
+        return UNet2DConditionModel(
+            block_out_channels=(8, 16, 16), sample_size=8, norm_num_groups=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            attention_head_dim=(2, 2, 4), transformer_layers_per_block=(1, 1, 2), **common)
+    return UNet2DConditionModel(
+        block_out_channels=(32, 64), sample_size=32, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+        transformer_layers_per_block=(1, 2), **common)
+
+
+def build_tiny_sdxl(seed: int = 0, real_layout: bool = False) -> StableDiffusionXLPipeline:
+    """Random SDXL-shaped pipeline: text_time conditioning and two CLIP encoders (the second projected, its
+    tokenizer padding with "!" like OpenCLIP bigG's). `real_layout=True`: SDXL's three-level U-Net and an 8x VAE,
+    so 64 px images train on 8x8 latents and a single-file checkpoint can be written."""
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
-        addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
-        # 6 micro-conditioning numbers x 8 + the 32-dim pooled projection of text encoder 2.
-        projection_class_embeddings_input_dim=80, cross_attention_dim=64,
-    )
-    vae = tiny_sd_vae()
+    unet = tiny_sdxl_unet(real_layout)
+    vae = tiny_sd_vae(four_level=real_layout)
     vae.register_to_config(scaling_factor=0.13025)  # SDXL's VAE scale
     text_encoder = CLIPTextModel(_clip_config())
     text_encoder_2 = CLIPTextModelWithProjection(_clip_config())
     scheduler = EulerDiscreteScheduler(**SD_BETAS, steps_offset=1, timestep_spacing="leading")
+    tokenizer_2 = tiny_clip_tokenizer()
+    tokenizer_2.pad_token = "!"
     return StableDiffusionXLPipeline(
         vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tiny_clip_tokenizer(),
-        tokenizer_2=tiny_clip_tokenizer(), unet=unet, scheduler=scheduler, add_watermarker=False,
+        tokenizer_2=tokenizer_2, unet=unet, scheduler=scheduler, add_watermarker=False,
     )
 
 
