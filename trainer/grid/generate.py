@@ -16,6 +16,11 @@ from PIL import Image
 from trainer.grid.render import render_block, stack, weight_label
 
 DEFAULT_WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# A grid is one picture held in memory and drawn cell by cell: bound it so a typo cannot run for days or
+# need more memory than the machine has. Sizes, steps and CFG are bounded per prompt by the schema's
+# sampling ranges (trainer.engine.prompts.prompt_problems).
+MAX_CELLS = 100
+MAX_GRID_PIXELS = 64 * 1024 * 1024  # all cells together: 64 cells at 1024x1024
 Progress = Callable[[int, int, str], None]  # (done, total, what is being drawn)
 
 
@@ -60,6 +65,26 @@ def parse_grid_prompts(req: GridRequest) -> list:
                             seed=req.seed, steps=req.steps, cfg=req.cfg)
     if not prompts:
         raise ValueError("no prompt given: write at least one line")
+    return prompts
+
+
+def check_request(req: GridRequest) -> list:
+    """The request's prompts, parsed; ValueError naming the problem when the grid would be out of bounds."""
+    from trainer.engine.prompts import prompt_problems
+
+    prompts = parse_grid_prompts(req)
+    for p in prompts:
+        problems = prompt_problems(p)
+        if problems:
+            raise ValueError(f"prompt '{p.prompt[:40]}': {'; '.join(problems)}")
+    cells = len(prompts) * len(req.loras) * len(req.weights)
+    if cells > MAX_CELLS:
+        raise ValueError(f"{cells} images ({len(prompts)} prompts x {len(req.loras)} LoRAs x {len(req.weights)} "
+                         f"weights) is more than {MAX_CELLS} in one grid; compare fewer at a time")
+    pixels = sum(p.width * p.height for p in prompts) * len(req.loras) * len(req.weights)
+    if pixels > MAX_GRID_PIXELS:
+        raise ValueError(f"the grid would hold {pixels:,} pixels, more than {MAX_GRID_PIXELS:,}; use fewer or "
+                         "smaller images")
     return prompts
 
 
@@ -116,7 +141,7 @@ def generate_grid(req: GridRequest, *, cache_dir: Path, pipe=None, progress: Pro
     missing = [p for p in req.loras if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError(f"LoRA file(s) not found: {', '.join(missing)}")
-    prompts = parse_grid_prompts(req)
+    prompts = check_request(req)
     pipe = pipe or load_pipeline(req.base, cache_dir=cache_dir, sampler=req.sampler)
     cells: dict[tuple[int, int, int], Image.Image] = {}
     total, done = len(prompts) * len(req.loras) * len(req.weights), 0

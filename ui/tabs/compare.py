@@ -1,6 +1,7 @@
 """Compare LoRAs tab: a grid of images, a row per LoRA file and a column per weight, same prompt and seed.
 
-The base model stays loaded between clicks (the same base is usually compared again with new epochs).
+Each grid is drawn in a child process (trainer.grid.process), like a training run, so a grid that runs out
+of memory or hangs cannot take the page down; one grid at a time, since each loads a base model.
 """
 
 from __future__ import annotations
@@ -11,18 +12,19 @@ import time
 from pathlib import Path
 
 import gradio as gr
+from PIL import Image
 
 from trainer import sandbox
 from trainer.config.groups_data import SamplerName
-from trainer.grid.generate import DEFAULT_WEIGHTS, GridRequest, generate_grid, load_pipeline, parse_weights
+from trainer.grid.generate import DEFAULT_WEIGHTS, GridRequest, parse_weights
+from trainer.grid.process import draw_in_child
 from trainer.markdown import escape
 from trainer.models.detect import native_resolution
 
 TITLE = "compare.title"
 MODEL_SUFFIXES = (".safetensors", ".ckpt")
 EPOCH_SUFFIX = re.compile(r"-\d{6}$")
-_PIPE: dict = {}  # (base, sampler) -> pipeline: one loaded base at a time
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # one grid at a time: each loads a base model onto the GPU
 
 
 # Gradio finds progress tracking by the parameter's default; one shared marker object is enough.
@@ -71,29 +73,6 @@ def base_choices(ctx) -> list[str]:
         return []
     return sorted(str(p) for p in models.iterdir()
                   if (p.is_dir() and (p / "model_index.json").is_file()) or p.suffix in MODEL_SUFFIXES)
-
-
-def _on_gpu(pipe):
-    import torch
-
-    return pipe.to("cuda") if torch.cuda.is_available() else pipe
-
-
-def _park(pipe) -> None:
-    """Between grids the cached base waits in system RAM, so the GPU is free for a training run."""
-    import torch
-
-    if torch.cuda.is_available():
-        pipe.to("cpu")
-        torch.cuda.empty_cache()
-
-
-def _pipeline(base: str, sampler: str, cache_dir: Path):
-    key = (base, sampler)
-    if key not in _PIPE:
-        _PIPE.clear()  # free the old base before loading another
-        _PIPE[key] = load_pipeline(base, cache_dir=cache_dir, sampler=sampler)
-    return _PIPE[key]
 
 
 def build(ctx) -> None:
@@ -178,17 +157,13 @@ def _render(ctx, values: dict, grids: Path, progress):
     """(grid picture, status line); the PNG is saved under outputs/grids."""
     req = _request(ctx, values)
     start = time.time()
-    with _LOCK:
-        progress(0, desc=ctx.t("compare.loading"))
-        pipe = _on_gpu(_pipeline(req.base, req.sampler, ctx.cache_dir))
-        try:
-            result = generate_grid(req, cache_dir=ctx.cache_dir, pipe=pipe,
-                                   progress=lambda done, total, what: progress(
-                                       (done, total), desc=ctx.t("compare.drawing", what=what)))
-        finally:
-            _park(pipe)
     grids.mkdir(parents=True, exist_ok=True)
     path = grids / f"grid-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03d}.png"
-    result.image.save(path)
-    message = ctx.t("compare.done", cells=len(result.cells), seconds=time.time() - start, path=str(path))
-    return result.image, message
+    with _LOCK:
+        progress(0, desc=ctx.t("compare.loading"))
+        cells = draw_in_child(req, cache_dir=ctx.cache_dir, out=path, progress=lambda done, total, what: progress(
+            (done, total), desc=ctx.t("compare.drawing", what=what)))
+    with Image.open(path) as picture:
+        picture.load()
+    message = ctx.t("compare.done", cells=cells, seconds=time.time() - start, path=str(path))
+    return picture, message
