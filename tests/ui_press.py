@@ -4,6 +4,7 @@ event a component triggers by its elem_id, fill its inputs (defaults unless give
 from __future__ import annotations
 
 import inspect
+import re
 
 import gradio as gr
 
@@ -37,9 +38,20 @@ def press(demo: gr.Blocks, elem_id: str, event: str = "click", values: dict | No
         results = list(result) if inspect.isgenerator(result) else [result]
         for r in results:
             items = r.values() if isinstance(r, dict) else (r if isinstance(r, (list, tuple)) else [r])
-            shown += [str(x) for x in items]
+            shown += [_shown(x) for x in items]
     return shown
 
 
+def _shown(value) -> str:
+    """What a component shows: an update's value, else the value itself."""
+    if isinstance(value, dict) and "__type__" in value:
+        return str(value.get("value", ""))
+    return str(value)
+
+
 def text_of(outputs: list) -> str:
-    return "\n".join(outputs)
+    """The outputs as a reader sees them: Markdown's backslash escapes (trainer.markdown) undone."""
+    return _ESCAPED.sub(r"\1", "\n".join(outputs))
+
+
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
