@@ -12,9 +12,12 @@ import threading
 import time
 from pathlib import Path
 
+from starlette.middleware import Middleware
+
 from trainer import sandbox
 from ui.app import build_app
 from ui.auth import is_remote, resolve_auth
+from ui.page_locale import PageLocale
 
 TB_PATH = "/tensorboard"
 HANDLER_CONCURRENCY = 8
@@ -124,7 +127,8 @@ def serve(args: argparse.Namespace, workspace: Path) -> int:
         inbrowser=args.inbrowser,
         root_path=args.root_path or None,
         allowed_paths=[str(workspace)],  # outputs and samples are downloaded from the workspace
-        app_kwargs={"routes": [tensorboard_route(workspace / "runs")]},
+        app_kwargs={"routes": [tensorboard_route(workspace / "runs")],
+                    "middleware": [Middleware(PageLocale, lang=args.lang)]},  # Gradio's own strings too
         prevent_thread_lock=True,
         quiet=True,
     )
