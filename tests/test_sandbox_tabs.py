@@ -23,8 +23,12 @@ def world(tmp_path_factory):
     data.mkdir(parents=True)
     Image.new("RGB", (64, 64), "red").save(data / "a.png")
     (data / "a.txt").write_text("cat, red", encoding="utf-8")
+    mine = ws / "mine" / "10_cat"  # a dataset inside the workspace
+    mine.mkdir(parents=True)
+    Image.new("RGB", (64, 64), "red").save(mine / "a.png")
     save_config(TrainConfig(), outside / "config.toml")
     (outside / "lora.safetensors").write_bytes(b"not really")
+    (outside / "model.safetensors").write_bytes(b"not really")
     demo = build_app(ws)
     yield demo, ws, outside
     sandbox.configure(remote=False, roots=[])
@@ -36,6 +40,10 @@ def mode(request, world):
     sandbox.configure(remote=request.param == "remote", roots=[ws])
     yield request.param
     sandbox.configure(remote=False, roots=[])
+
+
+def demo_ws(demo):
+    return demo.danlu_ctx.workspace
 
 
 def judged(mode: str, shown: str) -> None:
@@ -78,6 +86,9 @@ def test_novice_plan_and_start(world, mode):
     demo, _, outside = world
     values = {"novice-dataset-train_data_dir": str(outside)}
     judged(mode, text_of(press(demo, "novice-dataset-train_data_dir", "change", values=values)))
+    for model in (outside / "model.safetensors", outside / "missing.safetensors"):  # exists or not: not said
+        values = {"novice-custom-model": str(model), "novice-dataset-train_data_dir": str(demo_ws(demo) / "mine")}
+        judged(mode, text_of(press(demo, "novice-custom-model", "change", values=values)))
     if mode == "remote":
         assert REFUSED in text_of(press(demo, "novice-start", values=values))
 
@@ -145,3 +156,18 @@ def test_inside_keeps_writers_in_their_folder(tmp_path):
     (tmp_path / "out").symlink_to("/tmp")
     with pytest.raises(ValueError):
         inside(tmp_path, "out/x.toml")
+
+
+def test_remote_novice_defaults_work(world):
+    """The Novice tab's default dataset is the bundled demo: allowed on a remote server too."""
+    from argparse import Namespace
+
+    from ui.server import sandbox_roots
+
+    demo, ws, _ = world
+    sandbox.configure(remote=True, roots=sandbox_roots(Namespace(allow_path=[]), ws))
+    try:
+        shown = text_of(press(demo, "novice-dataset-train_data_dir", "change"))
+        assert REFUSED not in shown and "images" in shown, shown[:2000]
+    finally:
+        sandbox.configure(remote=False, roots=[])

@@ -104,6 +104,14 @@ def _patient_url_ok() -> None:
     networking.url_ok = url_ok
 
 
+def sandbox_roots(args: argparse.Namespace, workspace: Path) -> list[Path]:
+    """The folders a remote page may use: the workspace, each --allow-path, and the bundled demo dataset (the
+    Novice tab's default, so a first Start works through a share link too)."""
+    from ui.tabs.novice import DEMO_DATASET
+
+    return [Path(workspace), *map(Path, args.allow_path), DEMO_DATASET]
+
+
 def queued(demo):
     """The queue every event goes through. Each event may serve several users at once: with Gradio's default
     of 1, one stuck request (a slow disk, a huge folder) would queue every other user's click behind it."""
@@ -113,7 +121,7 @@ def queued(demo):
 def serve(args: argparse.Namespace, workspace: Path) -> int:
     auth = resolve_auth(args)
     workspace = Path(workspace).resolve()
-    sandbox.configure(remote=is_remote(args), roots=[workspace, *args.allow_path])
+    sandbox.configure(remote=is_remote(args), roots=sandbox_roots(args, workspace))
     _patient_url_ok()
     demo = build_app(workspace, lang=args.lang)
     host = "0.0.0.0" if args.listen else "127.0.0.1"

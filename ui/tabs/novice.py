@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from trainer import sandbox
 from trainer.config import ConfigError, TrainConfig, apply_overlay, check, errors_of
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
@@ -152,6 +153,11 @@ def model_problem(w: dict, value: str) -> str | None:
     t = w["ctx"].t
     if not value:
         return t("novice.model_empty")
+    if value != DEMO and sandbox.is_local(value):
+        try:  # on a remote server, say "not allowed" before "exists": never tell whether an outside file exists
+            sandbox.allowed(value, "model.base_model")
+        except ValueError as exc:
+            return escape(str(exc))
     if value == DEMO or Path(value).expanduser().exists():
         return None
     looks_like_path = value.startswith((".", "/", "~", "\\")) or ":" in value or value.endswith(MODEL_SUFFIXES)
