@@ -118,6 +118,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def atomic_write_via(path: str | os.PathLike, write_to) -> None:
+    """Like atomic_write_bytes, for a writer that takes a file path (`write_to(tmp_path)`), so a multi-GB file
+    is never held in memory whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    try:
+        os.fchmod(fd, _mode_for(path))
+        os.close(fd)
+        write_to(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def is_write_leftover(name: str) -> bool:
     """A temp file of atomic_write_bytes (".<name>.<random>.tmp") left by a kill mid-write."""
     return name.startswith(".") and name.endswith(TMP_SUFFIX)

@@ -27,7 +27,7 @@ class ModelGroup(Group):
         "lora",
         "LoRA trains a small add-on file; Dreambooth fine-tunes the whole model and saves a full checkpoint.",
         "LoRA 只训练一个小的附加文件；Dreambooth 微调整个模型并保存完整的模型文件。",
-        kohya="", planned_choices=("dreambooth",), label_zh="训练类型",
+        families=("sd15", "sdxl"), kohya="", label_zh="训练类型",
     )
     base_model: str = param(
         "",

@@ -32,7 +32,6 @@ class Models:
 
 def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn) -> Models:
     from trainer.families import get_family
-    from trainer.networks.inject import add_lora
 
     m, family = cfg.model, get_family(cfg.model.family)
     try:
@@ -40,22 +39,21 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
     except (FileNotFoundError, ValueError) as exc:
         raise EngineError(str(exc), "Check model.base_model and model.vae.") from None
     parts.noise_scheduler = _prediction_scheduler(parts.noise_scheduler, m.v_parameterization, warn)
+    t = cfg.training
+    train_unet, train_te = not t.network_train_text_encoder_only, not t.network_train_unet_only
+    full = None
+    if m.training_type == "dreambooth":  # the parts themselves train: no adapters
+        from trainer.engine.full import full_set, trains_text_encoder
+
+        full = full_set(parts.unet, parts.text_encoders, cfg, train_unet, train_te)
+        train_unet, train_te = "unet" in full.models, trains_text_encoder(full)
     for module in (parts.unet, *parts.text_encoders):
-        module.to(prec.device, dtype=prec.weight_dtype)
+        # Trained parts go straight to the training dtype: a detour through fp16 would round their weights.
+        trained = full is not None and any(module is x for x in full.models.values())
+        module.to(prec.device, dtype=prec.adapter_dtype if trained else prec.weight_dtype)
     parts.vae.to(prec.device, dtype=torch.float32 if family.vae_fp32 else prec.vae_dtype)
     parts.vae.requires_grad_(False)
-    t, n = cfg.training, cfg.network
-    train_unet, train_te = not t.network_train_text_encoder_only, not t.network_train_unet_only
-    lora = add_lora(parts.unet, parts.text_encoders, dim=n.network_dim, alpha=n.network_alpha,
-                    dropout=n.network_dropout, train_unet=train_unet, train_text_encoder=train_te,
-                    conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha if n.conv_dim else None)
-    if n.network_weights:
-        try:
-            lora.load_kohya(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn),
-                            family=family.name)
-        except (OSError, ValueError) as exc:
-            raise EngineError(f"network.network_weights: {exc}",
-                              "Use a LoRA made for this model family with the same network_dim/conv_dim.") from None
+    lora = full or _add_lora(cfg, parts, family, train_unet, train_te, warn)
     for p in lora.parameters():
         p.data = p.data.to(prec.adapter_dtype)
     if t.gradient_checkpointing:
@@ -72,6 +70,23 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
         te.train(train_te)
     return Models(family, parts.unet, parts.vae, parts.text_encoders, parts.tokenizers, parts.noise_scheduler, lora,
                   train_unet, train_te)
+
+
+def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool, warn):
+    from trainer.networks.inject import add_lora
+
+    n = cfg.network
+    lora = add_lora(parts.unet, parts.text_encoders, dim=n.network_dim, alpha=n.network_alpha,
+                    dropout=n.network_dropout, train_unet=train_unet, train_text_encoder=train_te,
+                    conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha if n.conv_dim else None)
+    if n.network_weights:
+        try:
+            lora.load_kohya(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn),
+                            family=family.name)
+        except (OSError, ValueError) as exc:
+            raise EngineError(f"network.network_weights: {exc}",
+                              "Use a LoRA made for this model family with the same network_dim/conv_dim.") from None
+    return lora
 
 
 def _prediction_scheduler(scheduler, v_prediction: bool, warn):
@@ -129,6 +144,8 @@ def resolution_of(cfg: TrainConfig) -> tuple[int, int]:
 
 def param_groups(cfg: TrainConfig, models: Models) -> tuple[list[dict], list[str]]:
     o = cfg.optimizer
+    if hasattr(models.lora, "param_groups"):  # Dreambooth: one group per trained component, own rates
+        return models.lora.param_groups()
     groups, names = [], []
     if models.train_unet:
         groups.append({"params": models.lora.unet_params(), "lr": o.unet_lr if o.unet_lr is not None

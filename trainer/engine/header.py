@@ -62,6 +62,7 @@ def start_summary(session) -> dict:
                      f"VAE {_dtype(prec.vae_dtype)}",
         "attention": ("SDPA on" if processors == {"AttnProcessor2_0"} else "SDPA off") + f" ({', '.join(sorted(processors))})",
         "modules": {part: len(lora.layers(part)) for part in lora.models},
+        "module_kind": "trained" if session.cfg.model.training_type == "dreambooth" else "adapter",
         "trainable_params": sum(p.numel() for p in lora.parameters()),
         "steps_per_epoch": session.per_epoch,
         "total_steps": session.total,

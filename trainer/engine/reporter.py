@@ -21,7 +21,7 @@ def _fmt_eta(seconds: float | None) -> str:
 def summary_lines(s: dict) -> list[str]:
     modules = ", ".join(f"{n} {part}" for part, n in s["modules"].items())
     return [f"device: {s['device']}; precision: {s['precision']}; attention: {s['attention']}",
-            f"adapter modules: {modules} ({sum(s['modules'].values())} in all); "
+            f"{s.get('module_kind', 'adapter')} modules: {modules} ({sum(s['modules'].values())} in all); "
             f"trainable parameters: {s['trainable_params']:,}",
             f"steps per epoch: {s['steps_per_epoch']}; total steps: {s['total_steps']} ({s['epochs']} epochs)"]
 

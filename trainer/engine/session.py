@@ -18,6 +18,7 @@ from trainer.engine import header
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint
 from trainer.engine.data import build_data
 from trainer.engine.errors import StopRequested
+from trainer.engine.full import stop_text_encoder_if_due
 from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, out_dir_of, total_steps
 from trainer.engine.optim import set_train_mode
 from trainer.engine.precision import pick_device, resolve_precision
@@ -124,7 +125,12 @@ class Session:
         return folder
 
     def save(self, name: str, with_state: bool) -> None:
-        self.save_lora(name)
+        if self.cfg.model.training_type == "dreambooth":
+            from trainer.checkpoints.session_save import save_checkpoint
+
+            save_checkpoint(self, name)
+        else:
+            self.save_lora(name)
         if with_state:
             self.save_state(name)
 
@@ -170,6 +176,7 @@ class Session:
         p = self.progress
         ga = self.cfg.training.gradient_accumulation_steps
         for batch in self._loader():
+            stop_text_encoder_if_due(self.models, self.cfg, p.global_step)
             done = p.batches_in_epoch + 1
             result = self.runner.step(batch, p.global_step, sync=done % ga == 0 or done == self.batches_per_epoch)
             p.batches_in_epoch = done

@@ -1,0 +1,85 @@
+"""Dreambooth: the model parts themselves are trained (no adapters), with their own learning rates.
+
+`FullSet` stands where a LoRA run has its `LoraSet`: the session and loop ask it for the trained components
+(`models`, saved in a resume state), their parameters, and the optimizer groups. Freezing the text encoders
+after `stop_text_encoder_training` steps works by encoding captions without gradients from then on: their
+parameters get no gradient, so every optimizer skips them (no update, no weight decay), while they stay in
+the optimizer and the saved state unchanged, so a resume is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+UNET = "unet"
+TEXT_ENCODER_NAMES = ("text_encoder", "text_encoder_2")
+
+
+@dataclass
+class FullSet:
+    models: dict[str, nn.Module]  # trained components: "unet", "text_encoder", "text_encoder_2"
+    lrs: dict[str, float]  # learning rate of each trained component
+
+    def _params(self, components) -> list[nn.Parameter]:
+        return [p for c in components if c in self.models for p in self.models[c].parameters() if p.requires_grad]
+
+    def unet_params(self) -> list[nn.Parameter]:
+        return self._params([UNET])
+
+    def text_encoder_params(self) -> list[nn.Parameter]:
+        return self._params(TEXT_ENCODER_NAMES)
+
+    def parameters(self) -> list[nn.Parameter]:
+        return self.unet_params() + self.text_encoder_params()
+
+    def layers(self, component: str) -> dict[str, nn.Module]:
+        """Modules that hold trained weights of their own (the start summary counts them)."""
+        return {name: m for name, m in self.models[component].named_modules()
+                if any(True for _ in m.parameters(recurse=False))}
+
+    def param_groups(self) -> tuple[list[dict], list[str]]:
+        """One optimizer group per trained component, named as the progress events show them."""
+        names = [c for c in (UNET, *TEXT_ENCODER_NAMES) if c in self.models]
+        return [{"params": self._params([c]), "lr": self.lrs[c]} for c in names], names
+
+
+def component_lrs(cfg, n_text_encoders: int) -> dict[str, float]:
+    """Learning rate per component: unet_lr, then Dreambooth's per-encoder rates, then text_encoder_lr, then
+    learning_rate (the first that is set)."""
+    o, d = cfg.optimizer, cfg.dreambooth
+
+    def first(*values):
+        return next(v for v in values if v is not None)
+
+    te = first(d.learning_rate_te, o.text_encoder_lr, o.learning_rate)
+    lrs = {UNET: first(o.unet_lr, o.learning_rate), "text_encoder": te}
+    if n_text_encoders > 1:
+        lrs["text_encoder_2"] = first(d.learning_rate_te2, o.text_encoder_lr, o.learning_rate)
+    return lrs
+
+
+def full_set(unet: nn.Module, text_encoders: list, cfg, train_unet: bool, train_text_encoder: bool) -> FullSet:
+    """Mark what a Dreambooth run trains: the U-Net (unless text-encoder-only) and each text encoder whose
+    learning rate is not 0 (unless U-Net-only). Everything else is frozen."""
+    lrs = component_lrs(cfg, len(text_encoders))
+    parts = {UNET: unet, **dict(zip(TEXT_ENCODER_NAMES, text_encoders, strict=False))}
+    wanted = {c: (train_unet if c == UNET else train_text_encoder) and lrs[c] > 0 for c in parts}
+    for name, module in parts.items():
+        module.requires_grad_(wanted[name])
+    trained = {c: m for c, m in parts.items() if wanted[c]}
+    return FullSet(trained, {c: lrs[c] for c in trained})
+
+
+def trains_text_encoder(trainable) -> bool:
+    return any(c in trainable.models for c in TEXT_ENCODER_NAMES)
+
+
+def stop_text_encoder_if_due(models, cfg, global_step: int) -> None:
+    """From step `stop_text_encoder_training` on, captions are encoded without gradients (see module doc)."""
+    stop = cfg.dreambooth.stop_text_encoder_training
+    if stop and global_step >= stop and models.train_text_encoder:
+        models.train_text_encoder = False
+        for te in models.text_encoders:
+            te.eval()
