@@ -157,7 +157,7 @@ def test_a_225_token_caption_reaches_both_encoders_as_three_chunks(tiny_model):
     cond = get_family("sdxl").encode([parts.text_encoder, parts.text_encoder_2], [parts.tokenizer, parts.tokenizer_2],
                                      ["x" * 400], cfg)
     assert seen == [(3, 77), (3, 77)]
-    assert cond["hidden"].shape == (1, 227, 64) and cond["pooled"].shape == (1, 32)
+    assert cond["hidden"].shape == (1, 227, 72) and cond["pooled"].shape == (1, 32)
 
 
 def test_clip_skip_is_refused_for_sdxl_with_the_field_named(tiny_model, dataset):

@@ -86,15 +86,18 @@ def test_missing_base_model_is_named(tmp_path):
         load_sd15(str(tmp_path / "not_here.safetensors"), cache_dir=tmp_path)
 
 
-def test_single_file_sdxl_and_flux_are_not_supported_yet(tmp_path):
-    xl = tmp_path / "xl.safetensors"
-    save_file({"conditioner.embedders.0.transformer.text_model.final_layer_norm.weight": torch.zeros(1)}, str(xl))
-    with pytest.raises(WrongModelError, match="single-file SDXL checkpoints are not supported yet.*model_index"):
-        load_sdxl(str(xl), cache_dir=tmp_path)
+def test_single_file_flux_is_not_supported_yet(tmp_path):
     flux = tmp_path / "flux1.safetensors"
     save_file({"double_blocks.0.img_attn.qkv.weight": torch.zeros(1)}, str(flux))
     with pytest.raises(WrongModelError, match="single-file Flux.*FLUX.1-dev"):
         load_flux(str(flux), cache_dir=tmp_path)
+
+
+def test_a_torn_single_file_sdxl_is_named_with_the_fix(tmp_path):
+    xl = tmp_path / "xl.safetensors"
+    save_file({"conditioner.embedders.0.transformer.text_model.final_layer_norm.weight": torch.zeros(1)}, str(xl))
+    with pytest.raises(ModelFormatError, match="(?s)xl.safetensors: could not load the model.*download the model again"):
+        load_sdxl(str(xl), cache_dir=tmp_path)
 
 
 def test_vae_folder_without_config_is_explained(tmp_path):

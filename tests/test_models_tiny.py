@@ -70,11 +70,11 @@ def test_sd15_uses_the_sd15_noise_schedule():
         0.00085, 0.012, "scaled_linear", 1000)
 
 
-def test_save_tiny_rejects_unknown_family_and_single_file_for_non_sd15(tmp_path):
+def test_save_tiny_rejects_unknown_family_and_single_file_flux(tmp_path):
     with pytest.raises(ValueError, match="sd3"):
         save_tiny("sd3", tmp_path / "x")
-    with pytest.raises(ValueError, match="sd15 only"):
-        save_tiny("sdxl", tmp_path / "x", single_file=True)
+    with pytest.raises(ValueError, match="sd15 and sdxl only"):
+        save_tiny("flux", tmp_path / "x", single_file=True)
 
 
 def test_demo_model_is_built_once_and_rebuilt_when_half_written(tmp_path):

@@ -21,6 +21,8 @@ from trainer.models.hub import ModelSourceError, Progress, download_files, resol
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "model_configs"
 SD15_CONFIG = ASSETS / "sd15"
+# SDXL base 1.0's configs and both tokenizers (CLIP's BPE; bigG's pads with "!"), for single-file checkpoints.
+SDXL_CONFIG = ASSETS / "sdxl"
 CLIP_L_REPO = "openai/clip-vit-large-patch14"
 CLIP_TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -103,18 +105,30 @@ def _sd15_pipeline(path: Path, dtype: torch.dtype, config: str | Path | None, ca
 
 
 def load_sdxl(spec: str, *, vae: str | None = None, cache_dir: Path, dtype: torch.dtype = torch.float32,
-              progress: Progress | None = None) -> SDXLParts:
-    """Load an SDXL base model from a diffusers folder or hub id."""
+              progress: Progress | None = None, config: str | Path | None = None) -> SDXLParts:
+    """Load an SDXL base model from a diffusers folder, a hub id, or a single SGM-layout file (Illustrious, Pony,
+    ...). `config` is the diffusers-layout folder of configs and tokenizers used for single files; it defaults
+    to Danlu's assets/model_configs/sdxl, so a local file loads without any download."""
     path = _resolve(spec, "sdxl", cache_dir, progress)
-    _require_folder(path, "SDXL", "stabilityai/stable-diffusion-xl-base-1.0")
-    from diffusers import StableDiffusionXLPipeline
-
+    config_dir = Path(config) if config else SDXL_CONFIG
     with _loading(path):
-        pipe = StableDiffusionXLPipeline.from_pretrained(path, dtype=dtype, add_watermarker=False)
-    vae_model = load_vae(vae, cache_dir=cache_dir, dtype=dtype, progress=progress) if vae else pipe.vae
+        pipe = _sdxl_pipeline(path, dtype, config_dir)
+    vae_model = load_vae(vae, cache_dir=cache_dir, dtype=dtype, config=config_dir, progress=progress) if vae \
+        else pipe.vae
     return SDXLParts(unet=pipe.unet, vae=vae_model, text_encoder=pipe.text_encoder,
                      text_encoder_2=pipe.text_encoder_2, tokenizer=pipe.tokenizer, tokenizer_2=pipe.tokenizer_2,
                      noise_scheduler=DDPMScheduler.from_config(pipe.scheduler.config), source_path=path)
+
+
+def _sdxl_pipeline(path: Path, dtype: torch.dtype, config_dir: Path):
+    from diffusers import StableDiffusionXLPipeline
+    from transformers import CLIPTokenizer
+
+    if path.is_dir():
+        return StableDiffusionXLPipeline.from_pretrained(path, dtype=dtype, add_watermarker=False)
+    tokenizers = {name: CLIPTokenizer.from_pretrained(str(config_dir / name)) for name in ("tokenizer", "tokenizer_2")}
+    return StableDiffusionXLPipeline.from_single_file(str(path), config=str(config_dir), local_files_only=True,
+                                                      dtype=dtype, add_watermarker=False, **tokenizers)
 
 
 def load_flux(spec: str, *, cache_dir: Path, dtype: torch.dtype = torch.float32,

@@ -90,12 +90,18 @@ def build_tiny_sd15(seed: int = 0, four_level: bool = False) -> StableDiffusionP
     )
 
 
+# Text encoder 2's width in the real-layout tiny SDXL: unlike CLIP-L's, as in SDXL (768 vs 1280), which is how
+# diffusers' single-file loader tells the two encoders apart.
+TINY_BIGG_WIDTH = 40
+
+
 def tiny_sdxl_unet(real_layout: bool = False) -> UNet2DConditionModel:
     """SDXL's text_time conditioning: 6 micro-conditioning numbers x 8 + the 32-dim pooled projection of text
-    encoder 2 = 80 inputs; cross-attention over both encoders' hidden states joined (32 + 32)."""
+    encoder 2 = 80 inputs; cross-attention over both encoders' hidden states joined (32 + 32, or 32 + 40)."""
     common = dict(layers_per_block=2, in_channels=4, out_channels=4, use_linear_projection=True,
                   addition_embed_type="text_time", addition_time_embed_dim=8,
-                  projection_class_embeddings_input_dim=80, cross_attention_dim=64)
+                  projection_class_embeddings_input_dim=80,
+                  cross_attention_dim=32 + (TINY_BIGG_WIDTH if real_layout else 32))
     if real_layout:
         # SDXL's own topology (a plain level, then two attention levels; deeper transformers further down) at
         # toy widths, so that the original SGM layout of a single-file checkpoint exists.
@@ -119,7 +125,7 @@ def build_tiny_sdxl(seed: int = 0, real_layout: bool = False) -> StableDiffusion
     vae = tiny_sd_vae(four_level=real_layout)
     vae.register_to_config(scaling_factor=0.13025)  # SDXL's VAE scale
     text_encoder = CLIPTextModel(_clip_config())
-    text_encoder_2 = CLIPTextModelWithProjection(_clip_config())
+    text_encoder_2 = CLIPTextModelWithProjection(_clip_config(hidden=TINY_BIGG_WIDTH if real_layout else 32))
     scheduler = EulerDiscreteScheduler(**SD_BETAS, steps_offset=1, timestep_spacing="leading")
     tokenizer_2 = tiny_clip_tokenizer()
     tokenizer_2.pad_token = "!"
@@ -167,22 +173,30 @@ DONE_MARKER = ".danlu-complete"  # written last, so a folder without it is a hal
 def save_tiny(family: str, out_dir: Path, seed: int = 0, single_file: bool = False) -> Path:
     """Save a tiny pipeline as a diffusers folder at `out_dir` and return `out_dir`.
 
-    With `single_file=True` (SD1.5 only) the four-level variant is saved, plus an original-layout checkpoint
-    `<out_dir>.safetensors` beside the folder, whose path is returned; `out_dir` then doubles as the local
-    `config=` folder that `from_single_file` needs.
+    With `single_file=True` (SD1.5 and SDXL) the variant in the family's real block layout is saved, plus an
+    original-layout checkpoint `<out_dir>.safetensors` beside the folder, whose path is returned; `out_dir` then
+    doubles as the local `config=` folder that `from_single_file` needs.
     """
     if family not in BUILDERS:
         raise ValueError(f"unknown tiny model family {family!r}; choose one of {sorted(BUILDERS)}")
-    if single_file and family != "sd15":
-        raise ValueError(f"single-file export is implemented for sd15 only, not {family!r}")
+    if single_file and family not in ("sd15", "sdxl"):
+        raise ValueError(f"single-file export is implemented for sd15 and sdxl only, not {family!r}")
     out_dir = Path(out_dir)
-    pipe = build_tiny_sd15(seed, four_level=True) if single_file else BUILDERS[family](seed)
-    pipe.save_pretrained(out_dir, safe_serialization=True)
     if not single_file:
+        BUILDERS[family](seed).save_pretrained(out_dir, safe_serialization=True)
         return out_dir
+    file = out_dir.parent / f"{out_dir.name}.safetensors"
+    if family == "sdxl":
+        from trainer.models.sdxl_single_file import save_sdxl_single_file
+
+        pipe = build_tiny_sdxl(seed, real_layout=True)
+        pipe.save_pretrained(out_dir, safe_serialization=True)
+        return save_sdxl_single_file(pipe, file)
     from trainer.models.sd15_single_file import save_sd15_single_file
 
-    return save_sd15_single_file(pipe, out_dir.parent / f"{out_dir.name}.safetensors")
+    pipe = build_tiny_sd15(seed, four_level=True)
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+    return save_sd15_single_file(pipe, file)
 
 
 def ensure_demo_model(models_dir: Path) -> Path:
