@@ -74,3 +74,10 @@ def test_status_marks_carry_words_not_only_emoji(tmp_path):
     s = RunSummary()
     s.status, s.warnings = "finished", ["low disk space"]
     assert "Warning: low disk space" in shown(status_md(t, s))
+
+
+def test_a_tab_failure_says_error_and_keeps_its_text():
+    from ui.messages import failure
+
+    text = shown(failure(t, ValueError("no images in /d; expected sub-folders named <repeats>_<name>")))
+    assert "Error: no images in /d; expected sub-folders named <repeats>_<name>" in text

@@ -13,6 +13,7 @@ from trainer.datasets.archive import downloadable, zip_path
 from trainer.datasets.upload import UPLOAD_IMAGES, apply_import, plan_import
 from trainer.sandbox import allowed
 from ui.components.dataset_picker import refresh_outputs
+from ui.messages import failure
 from ui.tabs.dataset_dupes import build_dupes
 from ui.tabs.dataset_models import build_models
 from ui.tabs.dataset_tools import build_tools
@@ -83,7 +84,7 @@ def _preview(w: dict, data: dict) -> dict:
     try:
         return {w["layout"]: _plan(w, data).preview(), w["msg"]: ""}
     except ValueError as exc:  # ImportRefused is a ValueError: show why, nothing was written
-        return {w["layout"]: "", w["msg"]: f"❌ {exc}"}
+        return {w["layout"]: "", w["msg"]: failure(w["ctx"].t, exc)}
 
 
 def _import(w: dict, data: dict, progress=TRACK) -> dict:
@@ -94,7 +95,7 @@ def _import(w: dict, data: dict, progress=TRACK) -> dict:
         root = apply_import(plan, lambda done, total: progress((done, total), desc=ctx.t("dataset.copying"),
                                                                 unit="bytes"))
     except (ValueError, OSError) as exc:
-        return {w["msg"]: f"❌ {exc}"}
+        return {w["msg"]: failure(ctx.t, exc)}
     n_images = sum(images for images, _ in plan.folders().values())
     return {w["msg"]: ctx.t("dataset.imported", n=n_images, path=root), w["layout"]: plan.preview(),
             w["files"]: None}
@@ -132,7 +133,7 @@ def _wire_download(w: dict) -> None:
                 raise ValueError(ctx.t("dataset.download_outside", path=choice))
             return str(zip_path(source, ctx.cache_dir / "downloads")), ""
         except (ValueError, OSError) as exc:
-            return None, f"❌ {exc}"
+            return None, failure(ctx.t, exc)
 
     w["dl_refresh"].click(lambda: gr.update(choices=_download_choices(ctx)), outputs=w["dl_pick"])
     w["dl_make"].click(make, inputs=w["dl_pick"], outputs=[w["dl_file"], w["dl_msg"]])

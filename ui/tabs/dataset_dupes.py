@@ -9,6 +9,7 @@ import gradio as gr
 
 from trainer.datasets.quarantine import Group, find_groups, quarantine, quarantined, restore
 from ui.components.dataset_picker import dataset_picker
+from ui.messages import failure
 from ui.tabs.dataset_tools import folder_of
 
 TRACK = gr.Progress()
@@ -53,7 +54,7 @@ def _wire(w: dict) -> None:
             root = folder_of(ctx, folder)
             groups = find_groups(root, progress=lambda n, total: progress((n, total), desc=ctx.t("doctor.progress")))
         except ValueError as exc:
-            return [], gr.update(choices=[], value=None), gr.update(choices=[]), f"❌ {exc}"
+            return [], gr.update(choices=[], value=None), gr.update(choices=[]), failure(ctx.t, exc)
         choices = [(_label(ctx, n, g), n - 1) for n, g in enumerate(groups, 1)]
         msg = ctx.t("dataset.dupes_found", n=len(groups)) if groups else ctx.t("dataset.dupes_none")
         first = 0 if groups else None
@@ -74,7 +75,7 @@ def _wire(w: dict) -> None:
                 raise ValueError(ctx.t("dataset.dupes_pick_group"))
             edit = quarantine(ctx.workspace, root, groups[index], keep)
         except ValueError as exc:
-            return gr.skip(), gr.skip(), f"❌ {exc}"
+            return gr.skip(), gr.skip(), failure(ctx.t, exc)
         rest = [g for i, g in enumerate(groups) if i != index]
         moved = sum(1 for e in edit.entries if e.original)
         return (rest, gr.update(choices=[(_label(ctx, n, g), n - 1) for n, g in enumerate(rest, 1)], value=None),
@@ -88,7 +89,7 @@ def _wire(w: dict) -> None:
                 raise ValueError(ctx.t("dataset.dupes_pick_held"))
             n = restore(edit)
         except ValueError as exc:
-            return gr.skip(), f"❌ {exc}"
+            return gr.skip(), failure(ctx.t, exc)
         return gr.update(choices=_held_choices(ctx, root), value=None), ctx.t("dataset.dupes_restored", n=n)
 
     w["find"].click(find, inputs=w["folder"], outputs=[w["groups"], w["group"], w["held"], w["msg"]])

@@ -8,6 +8,7 @@ import gradio as gr
 from trainer.datasets.downloads import download
 from trainer.datasets.fetch import DownloadError
 from ui.components.dataset_picker import refresh_outputs
+from ui.messages import failure
 
 TRACK = gr.Progress()
 
@@ -33,7 +34,7 @@ def build_models(ctx) -> dict:
         try:
             path = download(source, ctx.models_dir, civitai_token=(token or "").strip(), progress=report)
         except DownloadError as exc:
-            return f"❌ {exc}"
+            return failure(ctx.t, exc)
         return ctx.t("dataset.models_done", path=path)
 
     done = w["go"].click(run, inputs=[w["source"], w["token"]], outputs=w["msg"])

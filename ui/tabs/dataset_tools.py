@@ -15,6 +15,7 @@ from trainer.datasets.edits import apply, preview, undo_last
 from trainer.datasets.image_tools import TOOLS, Options, open_first_frame
 from trainer.sandbox import allowed
 from ui.components.dataset_picker import dataset_picker
+from ui.messages import failure
 
 TRACK = gr.Progress()
 FOCUS = {"centre": (0.5, 0.5), "top": (0.5, 0.0), "bottom": (0.5, 1.0), "left": (0.0, 0.5), "right": (1.0, 0.5)}
@@ -100,7 +101,7 @@ def _wire(w: dict) -> None:
             root = folder_of(ctx, v["folder"])
             outcome = preview(root, v["tool"], _options(ctx, v))
         except ValueError as exc:
-            return None, f"❌ {exc}"
+            return None, failure(ctx.t, exc)
         if not outcome.changed:
             return None, ctx.t("dataset.nothing_to_do") + "\n\n" + _lines(ctx, outcome, root)
         head = ctx.t("dataset.would_change", n=len(outcome.changed))
@@ -113,7 +114,7 @@ def _wire(w: dict) -> None:
             outcome = apply(ctx.workspace, root, v["tool"], _options(ctx, v),
                             lambda n, total: progress((n, total), desc=ctx.t("dataset.applying")))
         except ValueError as exc:
-            return None, f"❌ {exc}"
+            return None, failure(ctx.t, exc)
         if outcome.edit is None:
             return None, ctx.t("dataset.nothing_to_do")
         head = ctx.t("dataset.changed", n=len(outcome.changed), backup=outcome.edit.folder)
@@ -124,7 +125,7 @@ def _wire(w: dict) -> None:
             root = folder_of(ctx, folder)
             edit = undo_last(ctx.workspace, root)
         except ValueError as exc:
-            return f"❌ {exc}"
+            return failure(ctx.t, exc)
         if edit is None:
             return ctx.t("dataset.undo_none")
         return ctx.t("dataset.undone", tool=ctx.t(f"dataset.tool_{edit.tool}"), n=len(edit.entries))

@@ -17,7 +17,6 @@ from trainer.config import ConfigError, TrainConfig, apply_overlay, check, error
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
 from trainer.datasets.listing import MODEL_SUFFIXES, list_models
-from trainer.markdown import escape
 from ui.components.dataset_picker import MODEL_LISTS, dataset_picker
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
@@ -25,6 +24,7 @@ from ui.forms import from_widget, label_of, make_component
 from ui.forms.feedback import summary_text
 from ui.forms.launch import enqueue, place_monitor
 from ui.forms.plan import plan_run
+from ui.messages import failure
 
 TITLE = "novice.title"
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ def _start(w: dict, data: dict):
         result = _start_run(w, data)
     except Exception as exc:  # show it in the page; the server log has the traceback
         log.exception("novice start failed")
-        result = {w["msg"]: f"❌ {t('forms.error')} {escape(exc)}"}
+        result = {w["msg"]: failure(t, exc)}
     yield {**result, w["start"]: gr.update(interactive=True)}
 
 
