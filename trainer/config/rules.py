@@ -160,14 +160,14 @@ def _learning_rates(cfg: TrainConfig) -> list[Finding]:
 
 
 # (the part's own rate, the switch that leaves the part untrained)
-_PART_RATES = {"unet": ("unet_lr", "network_train_text_encoder_only"),
+_PART_RATES = {"U-Net": ("unet_lr", "network_train_text_encoder_only"),
                "text encoder": ("text_encoder_lr", "network_train_unet_only")}
 
 
 def _zero_rates(cfg: TrainConfig, uses_unet: bool, uses_te: bool) -> list[Finding]:
     """A trained part whose learning rate is 0 never changes: an error, not a silent useless run."""
     o, out = cfg.optimizer, []
-    for part, used in (("unet", uses_unet), ("text encoder", uses_te)):
+    for part, used in (("U-Net", uses_unet), ("text encoder", uses_te)):
         own, switch = _PART_RATES[part]
         rate = getattr(o, own)
         if not used or (rate if rate is not None else o.learning_rate) != 0:
@@ -178,7 +178,7 @@ def _zero_rates(cfg: TrainConfig, uses_unet: bool, uses_te: bool) -> list[Findin
         out.append(error(f"optimizer.{name}", f"is 0, so the {part} part would not learn; set a rate such as 1e-4"
                          + (", or leave it empty to use learning_rate" if name != "learning_rate" else "")
                          + f", or turn on training.{switch} to leave that part untrained",
-                         f"为 0，{'U-Net' if part == 'unet' else '文本编码器'} 部分将学不到任何东西；请设置学习率（如 1e-4）"
+                         f"为 0，{'U-Net' if part == 'U-Net' else '文本编码器'} 部分将学不到任何东西；请设置学习率（如 1e-4）"
                          + ("，或留空以使用 learning_rate" if name != "learning_rate" else "")
                          + f"，或开启 training.{switch} 不训练该部分"))
     return out
