@@ -182,6 +182,20 @@ class DreamboothGroup(Group):
         0, "Stop training the text encoder after this many steps (0: never).", "训练到该步数后停止训练文本编码器（0 表示不停止）。",
         ge=0, families=("sd15", "sdxl"), label_zh="文本编码器停训步数",
     )
+    class_prompt: str = param(
+        "", "Prompt the missing class (regularisation) images are generated from with the base model, e.g. "
+        "'a photo of a dog' when training your dog. Used only with num_class_images.",
+        "用底模生成缺少的类别（正则化）图片时使用的提示词，例如训练自家狗时写 'a photo of a dog'。仅在设置 "
+        "num_class_images 时使用。", families=("sd15", "sdxl"), label_zh="类别提示词",
+    )
+    num_class_images: int = param(
+        0, "Class images wanted for prior preservation. Before training, the base model generates the missing ones "
+        "from class_prompt into the class folder (dataset.reg_data_dir; when empty, a folder in the workspace "
+        "named for the model and prompt), which is reused next time. 0: generate none.",
+        "先验保留所需的类别图片数量。训练开始前，底模按 class_prompt 生成缺少的图片，放入类别文件夹（dataset.reg_data_dir；"
+        "留空则为工作区中按底模与提示词命名的文件夹），下次直接复用。0 表示不生成。",
+        ge=0, le=10000, families=("sd15", "sdxl"), label_zh="类别图片数量",
+    )
 
 
 class ValidationGroup(Group):

@@ -17,6 +17,7 @@ from trainer.engine import checkpoint as ckpt
 from trainer.engine import header
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint
 from trainer.engine.data import build_data
+from trainer.engine.class_images import ensure_class_images
 from trainer.engine.errors import StopRequested
 from trainer.engine.full import stop_text_encoder_if_due
 from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, out_dir_of, total_steps
@@ -66,6 +67,9 @@ class Session:
         self.rep.status("loading the base model")
         self.models = load_models(cfg, self.prec, self.model_cache, self.rep.status, self.rep.warning)
         self._raise_if_stop()
+        reg = ensure_class_images(cfg, self.models, self.model_cache.parent, self.rep, self._stop_wanted)
+        if reg is not None and not cfg.dataset.reg_data_dir:  # generated into the workspace: train with them
+            cfg.dataset.reg_data_dir = str(reg)
         self.data = build_data(cfg, self.models, self.rep, stop=self._stop_wanted)
         ga = cfg.training.gradient_accumulation_steps
         self.batches_per_epoch = len(self.data.sampler)  # skip_batches is 0 until a resume sets it
