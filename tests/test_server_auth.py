@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import json
 import re
 import urllib.error
@@ -15,6 +16,12 @@ from http.cookiejar import CookieJar
 import pytest
 
 from ui.auth import GENERATED_USER, LoginLimiter, resolve_auth
+
+
+def run_async(coro):
+    """asyncio.run in a thread of its own: a browser test earlier in the session may leave a loop running."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def request(url: str, data: bytes | None = None, opener=None, method: str | None = None) -> tuple[int, str]:
@@ -108,8 +115,8 @@ def test_remote_without_credentials_generates_a_strong_password(flag, capsys):
     check = resolve_auth(ns(**{flag: True}))
     out = capsys.readouterr().out
     password = re.search(r"password: (\S+)", out).group(1)
-    assert asyncio.run(check(GENERATED_USER, password)) is True
-    assert asyncio.run(check(GENERATED_USER, password + "x")) is False
+    assert run_async(check(GENERATED_USER, password)) is True
+    assert run_async(check(GENERATED_USER, password + "x")) is False
     other = re.search(r"password: (\S+)", (resolve_auth(ns(listen=True)), capsys.readouterr().out)[1]).group(1)
     assert other != password  # random each start
 
@@ -124,7 +131,7 @@ def test_given_credentials_are_used_not_generated(tmp_path, capsys):
     f.write_text("ann:secret\nbob:pw\n")
     check = resolve_auth(ns(listen=True, auth_file=str(f)))
     assert "password:" not in capsys.readouterr().out
-    assert asyncio.run(check("bob", "pw")) and not asyncio.run(check("bob", "secret"))
+    assert run_async(check("bob", "pw")) and not run_async(check("bob", "secret"))
 
 
 def test_limiter_locks_after_failures_and_unlocks_later():

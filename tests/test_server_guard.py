@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
 
 from ui.server import guarded
+
+
+def run_async(coro):
+    """asyncio.run in a thread of its own: a browser test earlier in the session may leave a loop running."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def call(scope_type: str, cookie: str = "") -> tuple[bool, list[dict]]:
@@ -26,7 +33,7 @@ def call(scope_type: str, cookie: str = "") -> tuple[bool, list[dict]]:
     headers = [(b"cookie", f"access-token-c={cookie}".encode())] if cookie else []
     scope = {"type": scope_type, "app": gradio_app, "path": "/tensorboard/data", "root_path": "/tensorboard",
              "headers": headers, "query_string": b"", "method": "GET"}
-    asyncio.run(guarded(inner)(scope, receive, send))
+    run_async(guarded(inner)(scope, receive, send))
     return bool(reached), sent
 
 
