@@ -100,3 +100,24 @@ def test_diffusers_loads_our_file_and_agrees(tmp_path, base_outputs, family, con
     torch.testing.assert_close(_run(theirs), base_out, atol=1e-5, rtol=1e-5)
     lora.set_scale(0.0)
     torch.testing.assert_close(_run(ours), base_out, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_diffusers_loads_a_lycoris_locon_file_and_agrees(tmp_path, base_outputs, family):
+    """LyCORIS LoCon (preset full: also conv_in/conv_out and the time embedding) through diffusers' kohya loader."""
+    from trainer.networks.lycoris_net import add_lycoris
+
+    ours = BUILDERS[family](seed=0)
+    net = add_lycoris(ours.unet, _text_encoders(ours), family=family, dim=4, alpha=3.0, algo="locon", conv_dim=2,
+                      conv_alpha=1.0, network_args=["preset=full"])
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+    path = save_lora(tmp_path / "locon.safetensors", net.kohya_state_dict(family), {}, precision="float")
+    ours_out = _run(ours)
+    theirs = BUILDERS[family](seed=0)
+    assert _load_quietly(theirs, path, adapter="file") == []
+    theirs_out = _run(theirs)
+    assert not torch.allclose(theirs_out, base_outputs[family], atol=1e-3)
+    torch.testing.assert_close(ours_out, theirs_out, atol=1e-4, rtol=1e-4)

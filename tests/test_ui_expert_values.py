@@ -77,7 +77,8 @@ def test_opening_every_section_changes_nothing(app, page):
 UNREPRESENTABLE = {
     "sdxl": 'model_train_type = "sdxl-lora"\n',
     "flux": 'model_train_type = "flux-lora"\n',
-    "lycoris": 'network_module = "lycoris.kohya"\n',
+    "dreambooth": 'model_train_type = "sd-dreambooth"\n',
+    "oft": 'network_module = "networks.oft"\n',
 }
 
 

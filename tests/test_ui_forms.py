@@ -156,7 +156,7 @@ def test_options_of_another_family_keep_their_default(form):
 
 
 def test_unsupported_values_are_named_when_loaded(form):
-    cfg = TrainConfig.model_validate({"network": {"network_module": "lycoris.kohya"}, "speed": {"xformers": True}})
+    cfg = TrainConfig.model_validate({"network": {"network_module": "networks.oft"}, "speed": {"xformers": True}})
     fields = {f.field for f in form.unsupported(cfg)}
     assert fields == {"network.network_module", "speed.xformers"}
     shown = dict(zip([p.path for p in form.params], form.values_for(cfg), strict=True))

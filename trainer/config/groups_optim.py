@@ -97,11 +97,15 @@ class NetworkGroup(Group):
         "networks.oft: Orthogonal Finetuning. lycoris.kohya: the LyCORIS family (LoCon, LoHa, LoKr, ...).",
         "适配器类型。networks.lora：标准 LoRA（设置 conv_dim 即为 LoCon）。networks.dylora：动态秩 LoRA。"
         "networks.oft：正交微调（OFT）。lycoris.kohya：LyCORIS 系列（LoCon、LoHa、LoKr 等）。",
-        planned_choices=("networks.dylora", "networks.oft", "lycoris.kohya"), label_zh="网络模块",
+        planned_choices=("networks.dylora", "networks.oft"), label_zh="网络模块",
     )
     lycoris_algo: Literal["locon", "loha", "lokr", "ia3", "dylora", "glora", "full", "diag-oft", "boft"] = param(
-        "locon", "LyCORIS algorithm (with lycoris.kohya).", "LyCORIS 算法（配合 lycoris.kohya 使用）。",
-        kohya="", planned=True, label_zh="LyCORIS 算法",
+        "locon",
+        "LyCORIS algorithm (with lycoris.kohya): locon (LoRA on linear and conv layers), loha (Hadamard product), "
+        "lokr (Kronecker product), ia3, dylora, diag-oft and boft (orthogonal), glora, full (every weight).",
+        "LyCORIS 算法（配合 lycoris.kohya）：locon（线性层与卷积层上的 LoRA）、loha（Hadamard 积）、lokr（Kronecker 积）、"
+        "ia3、dylora、diag-oft 与 boft（正交微调）、glora、full（训练全部权重）。",
+        kohya="", label_zh="LyCORIS 算法",
     )
     network_dim: int = param(
         32,
@@ -134,15 +138,23 @@ class NetworkGroup(Group):
     )
     scale_weight_norms: float = param(
         0.0,
-        "Max-norm regularisation: scales down any adapter whose weight norm exceeds this (1 is typical; 0: off).",
-        "最大范数正则化：权重范数超过该值的适配器会被按比例缩小（常用 1；0 表示关闭）。",
-        ge=0.0, le=100.0, planned=True, label_zh="最大范数正则",
+        "Max-norm regularisation: after each step, any layer whose weight change (up x down x alpha/dim) has a "
+        "norm above this is scaled back to it (1 is typical; 0: off). The number of scaled layers and the mean norm "
+        "are logged each step.",
+        "最大范数正则化：每步之后，权重变化（up × down × alpha/dim）范数超过该值的层会被缩放回该值（常用 1；0 表示关闭）。"
+        "每步记录被缩放的层数与平均范数。",
+        ge=0.0, le=100.0, label_zh="最大范数正则",
     )
     network_args: list[str] = param(
         [],
-        "Extra network arguments, one key=value each, as sd-scripts' network_args.",
-        "额外的网络参数，每项为 key=value，同 sd-scripts 的 network_args。",
-        planned=True, label_zh="网络参数",
+        "Extra network arguments, one key=value each, as sd-scripts' network_args. With lycoris.kohya: preset "
+        "(full, attn-mlp, attn-only, unet-only, ...), dropout, rank_dropout, module_dropout, use_tucker, use_scalar "
+        "and the algorithm's own options (factor, decompose_both for lokr; block_size for dylora; constraint, "
+        "rescaled for OFT); an option the algorithm does not take is an error.",
+        "额外的网络参数，每项为 key=value，同 sd-scripts 的 network_args。配合 lycoris.kohya：preset（full、attn-mlp、"
+        "attn-only、unet-only 等）、dropout、rank_dropout、module_dropout、use_tucker、use_scalar，以及算法自己的选项"
+        "（lokr 的 factor、decompose_both；dylora 的 block_size；OFT 的 constraint、rescaled）；算法不接受的选项会报错。",
+        label_zh="网络参数",
     )
     dylora_unit: int = param(
         4, "DyLoRA rank step.", "DyLoRA 的秩步长。", ge=1, le=128, kohya="", planned=True, label_zh="DyLoRA 秩步长",

@@ -227,7 +227,9 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None) -> dict[str,
             continue
         if p.name in NETWORK_ARG_FIELDS.values():
             arg = next(k for k, v in NETWORK_ARG_FIELDS.items() if v == p.name)
-            if value != p.default:
+            lycoris = cfg.network.network_module == "lycoris.kohya"
+            # algo names the LyCORIS type other tools read from ss_network_args, so it is always written there
+            if p.name == "lycoris_algo" and lycoris or p.name != "lycoris_algo" and value != p.default:
                 network_args.append(f"{arg}={value}")
             continue
         if p.kohya_key is None or _means_off_in_sd_scripts(p, value):

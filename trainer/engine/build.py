@@ -25,7 +25,7 @@ class Models:
     text_encoders: list  # the family's order: [CLIP-L] for SD1.x, [CLIP-L, bigG] for SDXL
     tokenizers: list
     noise_scheduler: object
-    lora: object  # trainer.networks.LoraSet
+    lora: object  # a network from trainer.networks.factory (LoraSet, LycorisSet)
     train_unet: bool
     train_text_encoder: bool
 
@@ -45,6 +45,9 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
     if m.training_type == "dreambooth":  # the parts themselves train: no adapters
         from trainer.engine.full import full_set, trains_text_encoder
 
+        if cfg.network.scale_weight_norms:
+            raise EngineError("network.scale_weight_norms bounds LoRA/LyCORIS layers; a dreambooth run has none",
+                              "Set network.scale_weight_norms to 0.")
         full = full_set(parts.unet, parts.text_encoders, cfg, train_unet, train_te)
         train_unet, train_te = "unet" in full.models, trains_text_encoder(full)
     for module in (parts.unet, *parts.text_encoders):
@@ -73,19 +76,23 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
 
 
 def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool, warn):
-    from trainer.networks.inject import add_lora
+    """The network `network.network_module` names (trainer.networks.factory), continued from network_weights."""
+    from trainer.networks.factory import build_network
 
     n = cfg.network
-    lora = add_lora(parts.unet, parts.text_encoders, dim=n.network_dim, alpha=n.network_alpha,
-                    dropout=n.network_dropout, train_unet=train_unet, train_text_encoder=train_te,
-                    conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha if n.conv_dim else None)
+    try:
+        lora = build_network(n, family.name, parts.unet, parts.text_encoders, train_unet=train_unet,
+                             train_text_encoder=train_te)
+    except ValueError as exc:
+        raise EngineError(str(exc), "Fix the network settings named above.") from None
     if n.network_weights:
         try:
-            lora.load_kohya(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn),
-                            family=family.name)
+            lora.load_weights(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn),
+                              family=family.name)
         except (OSError, ValueError) as exc:
             raise EngineError(f"network.network_weights: {exc}",
-                              "Use a LoRA made for this model family with the same network_dim/conv_dim.") from None
+                              "Use a file of this network type, made for this model family with the same "
+                              "network_dim/conv_dim.") from None
     return lora
 
 

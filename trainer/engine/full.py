@@ -39,6 +39,9 @@ class FullSet:
         return {name: m for name, m in self.models[component].named_modules()
                 if any(True for _ in m.parameters(recurse=False))}
 
+    def module_counts(self) -> dict[str, int]:
+        return {part: len(self.layers(part)) for part in self.models}
+
     def param_groups(self) -> tuple[list[dict], list[str]]:
         """One optimizer group per trained component, named as the progress events show them."""
         names = [c for c in (UNET, *TEXT_ENCODER_NAMES) if c in self.models]

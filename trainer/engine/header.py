@@ -61,7 +61,7 @@ def start_summary(session) -> dict:
         "precision": f"mixed {prec.mixed}, weights {_dtype(prec.weight_dtype)}, adapter {_dtype(prec.adapter_dtype)}, "
                      f"VAE {_dtype(prec.vae_dtype)}",
         "attention": ("SDPA on" if processors == {"AttnProcessor2_0"} else "SDPA off") + f" ({', '.join(sorted(processors))})",
-        "modules": {part: len(lora.layers(part)) for part in lora.models},
+        "modules": lora.module_counts(),
         "module_kind": "trained" if session.cfg.model.training_type == "dreambooth" else "adapter",
         "trainable_params": sum(p.numel() for p in lora.parameters()),
         "steps_per_epoch": session.per_epoch,

@@ -26,6 +26,7 @@ class StepResult:
     loss: float
     synced: bool
     grad_norms: list[float] = field(default_factory=list)  # per optimizer param group, before clipping
+    max_norm: tuple[int, float, float] | None = None  # scale_weight_norms: keys scaled, mean and max key norm
 
 
 class StepRunner:
@@ -104,6 +105,9 @@ class StepRunner:
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
+            limit = self.cfg.network.scale_weight_norms
+            if limit > 0:
+                return StepResult(value, sync, norms, self.m.lora.apply_max_norm(limit))
         return StepResult(value, sync, norms)
 
 

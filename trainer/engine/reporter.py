@@ -106,15 +106,19 @@ class Reporter:
             print(f"[danlu] {line}", file=self.console, flush=True)
 
     def progress(self, *, step: int, total: int, epoch: int, epochs: int, loss: float, lrs: dict[str, float],
-                 vram_gb: float | None = None, grad_norms: dict[str, float] | None = None) -> None:
+                 vram_gb: float | None = None, grad_norms: dict[str, float] | None = None,
+                 max_norm: tuple[int, float, float] | None = None) -> None:
         self._window.append(loss)
         avg = sum(self._window) / len(self._window)
         elapsed = time.time() - (self._t0 or time.time())
         done = step - self._step0
         it_s = done / elapsed if elapsed > 0 and done > 0 else None
         eta = (total - step) / it_s if it_s else None
+        norms = dict(zip(("keys_scaled", "average_key_norm", "max_key_norm"), max_norm)) if max_norm else {}
         self.events.emit("progress", step=step, total=total, epoch=epoch, epochs=epochs, loss=loss, avg_loss=avg,
-                         lr=lrs, it_s=it_s, eta_s=eta, vram_gb=vram_gb)
+                         lr=lrs, it_s=it_s, eta_s=eta, vram_gb=vram_gb, **norms)
+        for name, value in norms.items():  # scale_weight_norms, logged per step as sd-scripts does
+            self.tb.add_scalar(f"max_norm/{name}", value, step)
         self.tb.add_scalar("loss/current", loss, step)
         self.tb.add_scalar("loss/average", avg, step)
         self.tb.add_scalar("epoch", epoch, step)
@@ -127,6 +131,8 @@ class Reporter:
             speed += f" {vram_gb:.1f} GB"
         line = (f"step {step}/{total} epoch {epoch}/{epochs} loss {loss:.4f} avg {avg:.4f} {speed} "
                 f"eta {_fmt_eta(eta)}")
+        if norms:
+            line += f" keys scaled {norms['keys_scaled']}, mean key norm {norms['average_key_norm']:.4f}"
         self.log.info(line)
         print(f"[danlu] {line}", file=self.console, flush=True)
 

@@ -104,14 +104,13 @@ class Session:
 
     # --- saving ------------------------------------------------------------------------------------------
     def save_lora(self, name: str) -> Path:
-        from trainer.networks.kohya_format import to_kohya_state_dict
         from trainer.networks.save import save_lora
 
         cfg = self.cfg
         set_train_mode(self.optimizer, False)
         meta = header.lora_header(self)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = save_lora(inside(self.out_dir, f"{name}.safetensors"), to_kohya_state_dict(self.models.lora, self.models.family.name), meta,
+        path = save_lora(inside(self.out_dir, f"{name}.safetensors"), self.models.lora.kohya_state_dict(self.models.family.name), meta,
                          cfg.save.save_precision)
         set_train_mode(self.optimizer, True)
         if str(path) not in self.outputs:
@@ -189,7 +188,8 @@ class Session:
             p.global_step += 1
             self.rep.progress(step=p.global_step, total=self.total, epoch=p.epoch + 1, epochs=self.epochs,
                               loss=result.loss, lrs=lrs_of(self.optimizer, self.lr_names), vram_gb=peak_vram_gb(),
-                              grad_norms=dict(zip(self.lr_names, result.grad_norms, strict=False)))
+                              grad_norms=dict(zip(self.lr_names, result.grad_norms, strict=False)),
+                              max_norm=result.max_norm)
             self._after_step()
             if self._stop_wanted():
                 return "stopped"

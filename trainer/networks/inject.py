@@ -64,6 +64,7 @@ class LoraSet:
     conv_dim: int | None = None
     conv_alpha: float | None = None
     adapter_name: str = ADAPTER
+    kind: str = "networks.lora"
     _scale: float = field(default=1.0, repr=False)
 
     def layers(self, component: str) -> dict[str, LoraLayer]:
@@ -131,6 +132,30 @@ class LoraSet:
             result = set_peft_model_state_dict(self.models[component], peft_sd, adapter_name=self.adapter_name)
             if result.unexpected_keys:
                 raise ValueError(f"peft did not place {sorted(result.unexpected_keys)[:5]}")
+
+    def module_counts(self) -> dict[str, int]:
+        return {part: len(self.layers(part)) for part in self.models}
+
+    def apply_max_norm(self, limit: float) -> tuple[int, float, float]:
+        """sd-scripts' scale_weight_norms after a step: (keys scaled, mean norm, max norm)."""
+        from trainer.networks.max_norm import apply_max_norm
+
+        layers = [(layer.lora_A[self.adapter_name].weight.data, layer.lora_B[self.adapter_name].weight.data,
+                   layer.lora_alpha[self.adapter_name] / layer.r[self.adapter_name])
+                  for component in self.models for layer in self.layers(component).values()]
+        return apply_max_norm(layers, limit)
+
+    def kohya_state_dict(self, family: str = "sd15") -> dict[str, torch.Tensor]:
+        from trainer.networks.kohya_format import to_kohya_state_dict
+
+        return to_kohya_state_dict(self, family)
+
+    def load_weights(self, state_dict: dict[str, torch.Tensor], family: str = "sd15") -> None:
+        """Continue from a file's tensors; a file of another network type is refused, naming both."""
+        from trainer.networks.file_types import check_same_type
+
+        check_same_type(state_dict, self.kind)
+        self.load_kohya(state_dict, family)
 
     def load_kohya(self, source: str | Path | dict[str, torch.Tensor], family: str = "sd15") -> None:
         """Continue training from a kohya-format file or state dict (sd-scripts' network_weights).

@@ -84,8 +84,18 @@ def _rename_leaf(prefix: str, leaf: str) -> str:
     return leaf
 
 
+# Layers outside the blocks, which LyCORIS presets (full, unet-only) also train.
+TOP_LEVEL = {
+    "conv_in": "input_blocks.0.0", "time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+    "add_embedding.linear_1": "label_emb.0.0", "add_embedding.linear_2": "label_emb.0.2", "conv_norm_out": "out.0",
+    "conv_out": "out.2",
+}
+
+
 def diffusers_to_sgm(module_path: str, prefix_map: dict[str, str]) -> str:
-    """SGM path of one diffusers U-Net module path; conv_in/conv_out/time embeddings are not mapped."""
+    """SGM path of one diffusers U-Net module path (block layers, and the few top-level ones in TOP_LEVEL)."""
+    if module_path in TOP_LEVEL:
+        return TOP_LEVEL[module_path]
     parts = module_path.split(".")
     # Block prefixes are always 4 parts deep (`down_blocks.1.attentions.0`, `mid_block.resnets.0` is 3).
     for depth in (4, 3):

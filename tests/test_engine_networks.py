@@ -1,0 +1,109 @@
+"""Training runs with every network type on tiny SD1.5: the file is written in the layout other tools load, with the
+header they read, changes the output, continues a later run, and a file of another type is refused by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.engine_helpers import make_dataset, save_tiny_sd15, tiny_config
+from tests.test_networks_lycoris import ALGOS, ARGS, SUFFIXES
+from trainer.engine.run import train
+from trainer.events import read_events
+from trainer.networks.factory import build_network
+from trainer.networks.save import read_lora
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return save_tiny_sd15(tmp_path_factory.mktemp("model") / "tiny-sd15")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data"), n=2, folder="1_zk")
+
+
+def _config(model, data, **network):
+    cfg = tiny_config(model, data, training__max_train_steps=2, optimizer__learning_rate=1e-2)
+    return cfg.model_copy(update={"network": cfg.network.model_copy(update=network)})
+
+
+def _error(run_dir: Path) -> str:
+    return next(e["message"] for e in read_events(run_dir)[0] if e["type"] == "error")
+
+
+def _output(model: Path, cfg, tensors=None) -> torch.Tensor:
+    """The U-Net output of the base model, with the file's network applied when `tensors` is given."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(model, safety_checker=None, requires_safety_checker=False)
+    if tensors is not None:
+        net = build_network(cfg.network, "sd15", pipe.unet, [pipe.text_encoder])
+        net.load_weights(tensors, "sd15")
+    gen = torch.Generator().manual_seed(0)
+    ids = pipe.tokenizer(["zk, circle"], padding="max_length", max_length=77, return_tensors="pt").input_ids
+    with torch.no_grad():
+        return pipe.unet(torch.randn(1, 4, 8, 8, generator=gen), torch.tensor([500]), pipe.text_encoder(ids)[0]).sample
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_a_lycoris_run_writes_a_file_that_loads_back_and_changes_the_output(tiny_model, dataset, tmp_path, algo):
+    cfg = _config(tiny_model, dataset, network_module="lycoris.kohya", lycoris_algo=algo, conv_dim=4, conv_alpha=2.0,
+                  network_args=ARGS.get(algo, []))
+    assert train(cfg, tmp_path / "run") == 0, _error(tmp_path / "run")
+    tensors, meta = read_lora(tmp_path / "run" / "output" / "t.safetensors")
+    assert any(k.endswith("." + SUFFIXES[algo]) for k in tensors)
+    assert all(k.startswith(("lora_unet_", "lora_te_")) for k in tensors)
+    assert meta["ss_network_module"] == "lycoris.kohya"
+    assert json.loads(meta["ss_network_args"])["algo"] == algo
+    assert not torch.allclose(_output(tiny_model, cfg, tensors), _output(tiny_model, cfg), atol=1e-5)
+
+
+def test_continuing_from_a_lycoris_file_and_refusing_another_type(tiny_model, dataset, tmp_path):
+    loha = _config(tiny_model, dataset, network_module="lycoris.kohya", lycoris_algo="loha")
+    assert train(loha, tmp_path / "first") == 0
+    first = tmp_path / "first" / "output" / "t.safetensors"
+    again = loha.model_copy(update={"network": loha.network.model_copy(update={"network_weights": str(first)})})
+    assert train(again, tmp_path / "second") == 0, _error(tmp_path / "second")
+    tensors, _ = read_lora(first)
+    # Continuing starts from the file: with a vanishing learning rate the new file equals the first (a fresh
+    # start would hold new random weights).
+    still = again.model_copy(update={"optimizer": again.optimizer.model_copy(update={"learning_rate": 1e-12})})
+    assert train(still, tmp_path / "still") == 0
+    kept, _ = read_lora(tmp_path / "still" / "output" / "t.safetensors")
+    assert kept.keys() == tensors.keys()
+    assert all(torch.allclose(kept[k], tensors[k], atol=1e-7) for k in tensors)
+
+    lora = _config(tiny_model, dataset, network_weights=str(first))
+    assert train(lora, tmp_path / "wrong") != 0
+    message = _error(tmp_path / "wrong")
+    assert "LoHa" in message and "networks.lora" in message
+
+
+def _key_norms(tensors: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The weight-change norm of every LoRA module in a kohya file."""
+    from trainer.networks.max_norm import delta_weight
+
+    names = {k.rsplit(".", 2)[0] for k in tensors if k.endswith(".lora_down.weight")}
+    out = {}
+    for n in names:
+        down, up = tensors[f"{n}.lora_down.weight"], tensors[f"{n}.lora_up.weight"]
+        out[n] = float(delta_weight(down, up, float(tensors[f"{n}.alpha"]) / down.shape[0]).norm())
+    return out
+
+
+@pytest.mark.parametrize("module", ["networks.lora", "lycoris.kohya"])
+def test_scale_weight_norms_bounds_every_key_and_is_logged(tiny_model, dataset, tmp_path, module):
+    limit = 0.02
+    cfg = _config(tiny_model, dataset, network_module=module, scale_weight_norms=limit, conv_dim=2)
+    cfg = cfg.model_copy(update={"optimizer": cfg.optimizer.model_copy(update={"learning_rate": 5e-2})})
+    assert train(cfg, tmp_path / "run") == 0, _error(tmp_path / "run")
+    norms = _key_norms(read_lora(tmp_path / "run" / "output" / "t.safetensors")[0])
+    assert norms and max(norms.values()) <= limit * 1.001, max(norms.values())
+    progress = [e for e in read_events(tmp_path / "run")[0] if e["type"] == "progress"]
+    assert all("keys_scaled" in e and "average_key_norm" in e for e in progress)
+    assert progress[-1]["keys_scaled"] > 0 and 0 < progress[-1]["average_key_norm"] <= limit * 1.001

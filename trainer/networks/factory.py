@@ -1,0 +1,48 @@
+"""One entry point from `network.network_module` to the adapters a run trains.
+
+Every builder returns an object with the same interface, which is all the engine uses:
+`models` (what a training state saves), `unet_params()` / `text_encoder_params()` / `parameters()`,
+`module_counts()`, `set_scale(weight)`, `kohya_state_dict(family)` (the file's keys) and
+`load_weights(state_dict, family)` (continue from a file; a file of another kind is refused by name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+
+def _lora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
+    from trainer.networks.inject import add_lora
+
+    if n.network_args:
+        raise ValueError(f"network.network_args: networks.lora takes none of {list(n.network_args)} yet; remove "
+                         "them or choose lycoris.kohya")
+
+    return add_lora(unet, text_encoders, dim=n.network_dim, alpha=n.network_alpha, dropout=n.network_dropout,
+                    conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha if n.conv_dim else None, **parts)
+
+
+def _lycoris(n, family: str, unet: nn.Module, text_encoders: list, **parts):
+    from trainer.networks.lycoris_net import add_lycoris
+
+    return add_lycoris(unet, text_encoders, family=family, dim=n.network_dim, alpha=n.network_alpha,
+                       algo=n.lycoris_algo, conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha,
+                       dropout=n.network_dropout, network_args=n.network_args, **parts)
+
+
+BUILDERS: dict[str, Callable] = {
+    "networks.lora": _lora,
+    "lycoris.kohya": _lycoris,
+}
+
+
+def build_network(n, family: str, unet: nn.Module, text_encoders: list, *, train_unet: bool = True,
+                  train_text_encoder: bool = True):
+    """The adapters `n` (the config's network group) asks for, applied to the family's U-Net and text encoders."""
+    builder = BUILDERS.get(n.network_module)
+    if builder is None:
+        raise ValueError(f"network.network_module {n.network_module!r} is not supported yet "
+                         f"(supported: {', '.join(BUILDERS)})")
+    return builder(n, family, unet, text_encoders, train_unet=train_unet, train_text_encoder=train_text_encoder)
