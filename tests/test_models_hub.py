@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import huggingface_hub
 import pytest
@@ -53,9 +54,10 @@ def fake_hub(tmp_path, monkeypatch):
     files = sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
     calls: list[str] = []
 
-    def list_repo_files(repo_id, **_):
+    def model_info(api, repo_id, *, timeout=None, **_):
+        assert timeout, "a hub request without a timeout hangs on a silent network"
         _check(repo_id)
-        return files
+        return SimpleNamespace(siblings=[SimpleNamespace(rfilename=f) for f in files])
 
     def hf_hub_download(repo_id, filename, *, cache_dir, tqdm_class=None, **_):
         _check(repo_id)
@@ -77,7 +79,7 @@ def fake_hub(tmp_path, monkeypatch):
             raise hf_errors.LocalEntryNotFoundError("not cached")
         return str(folder)
 
-    monkeypatch.setattr(huggingface_hub, "list_repo_files", list_repo_files)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     return calls
@@ -103,6 +105,7 @@ def test_hub_id_downloads_needed_files_with_progress_and_loads(fake_hub, tmp_pat
     fractions = [f for _, f in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(set(fractions)) > len(fake_hub)
     assert any("unet/diffusion_pytorch_model.safetensors" in m and "%" in m for m, _ in seen)
+    assert all(m.startswith(("downloading org/tiny-sd15 from the Hugging Face Hub", "downloaded")) for m, _ in seen)
     parts = load_sd15("org/tiny-sd15", cache_dir=tmp_path / "cache")
     assert parts.source_path == path and parts.unet.config.cross_attention_dim == 32
 
@@ -113,7 +116,7 @@ def test_offline_uses_the_cached_copy(fake_hub, tmp_path, monkeypatch):
     def unreachable(*_, **__):
         raise hf_errors.OfflineModeIsEnabled("HF_HUB_OFFLINE is set")
 
-    monkeypatch.setattr(huggingface_hub, "list_repo_files", unreachable)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", unreachable)
     assert resolve_base_model("org/tiny-sd15", tmp_path / "cache") == first
 
 
@@ -126,7 +129,7 @@ def test_hub_errors_name_the_id_and_the_fix(fake_hub, tmp_path, monkeypatch, err
     def failing(*_, **__):
         raise error()
 
-    monkeypatch.setattr(huggingface_hub, "list_repo_files", failing)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", failing)
     with pytest.raises(ModelSourceError, match=message):
         resolve_base_model("org/tiny-sd15", tmp_path / "empty-cache")
 

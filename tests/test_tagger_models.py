@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import huggingface_hub
 import pytest
@@ -30,6 +31,7 @@ def fake_hub(tmp_path, monkeypatch):
         return shutil.copy(remote / filename, Path(local_dir) / filename)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda api, repo_id, timeout=None: SimpleNamespace(siblings=[]))
     return calls
 
 
@@ -42,7 +44,7 @@ def test_default_model_downloads_both_files_into_the_cache_once(fake_hub, tmp_pa
         ("SmilingWolf/wd-vit-tagger-v3", "selected_tags.csv", folder),
         ("SmilingWolf/wd-vit-tagger-v3", "model.onnx", folder),
     ]
-    assert seen == [("selected_tags.csv", 40, 100), ("selected_tags.csv", 100, 100),
+    assert seen == [("selected_tags.csv", 0, 0), ("selected_tags.csv", 40, 100), ("selected_tags.csv", 100, 100),
                     ("model.onnx", 40, 100), ("model.onnx", 100, 100)]
     assert load_model(folder).size == 16
     assert download_model("wd-vit-tagger-v3", cache) == folder and len(fake_hub) == 2  # cached: no new calls
@@ -106,10 +108,11 @@ def test_unavailable_provider_is_a_clear_error():
         choose_providers("gpu", ["CPUExecutionProvider"])
 
 
-def test_failed_download_says_what_to_do(tmp_path, monkeypatch):
+def test_failed_download_says_what_to_do(fake_hub, tmp_path, monkeypatch):
     def offline(repo_id, filename, **kwargs):
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
-    with pytest.raises(RuntimeError, match="selected_tags.csv of SmilingWolf/wd-swinv2-tagger-v3.*local model folder"):
+    with pytest.raises(ValueError, match="selected_tags.csv: could not download SmilingWolf/wd-swinv2-tagger-v3.*"
+                                         "HF_ENDPOINT.*local model folder"):
         download_model("wd-swinv2-tagger-v3", tmp_path)

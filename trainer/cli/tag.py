@@ -68,7 +68,8 @@ def run_tag(args: argparse.Namespace) -> int:
 
     try:
         options = options_from_args(args)
-        folder = resolve_model_folder(args.model, args.model_dir, args.workspace / "models" / "tagger")
+        folder = resolve_model_folder(args.model, args.model_dir, args.workspace / "models" / "tagger",
+                                      _download_printer(args.model))
         model = load_model(folder, args.provider)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -93,6 +94,25 @@ def run_tag(args: argparse.Namespace) -> int:
         return 2
     print(summary_line(report))
     return 1 if report.failed else 0
+
+
+def _download_printer(model: str):
+    """on_progress for a model download: a line naming the model and file, then a byte bar."""
+    from tqdm import tqdm
+
+    from trainer.models.hub import downloading_message
+
+    bars: dict[str, tqdm] = {}
+
+    def on_progress(filename: str, done: int, total: int) -> None:
+        if filename not in bars:
+            print(f"{downloading_message(model)}: {filename}", flush=True)
+            bars[filename] = tqdm(unit="B", unit_scale=True, desc=filename, leave=False)
+        bar = bars[filename]
+        bar.total = total or None
+        bar.update(done - bar.n)
+
+    return on_progress
 
 
 def summary_line(report) -> str:

@@ -88,15 +88,16 @@ def check_request(req: GridRequest) -> list:
     return prompts
 
 
-def load_pipeline(base: str, *, cache_dir: Path, sampler: str = "euler_a"):
-    """A text-to-image pipeline for an SD1.5 or SDXL base (hub id, diffusers folder or single file)."""
+def load_pipeline(base: str, *, cache_dir: Path, sampler: str = "euler_a", status=None):
+    """A text-to-image pipeline for an SD1.5 or SDXL base (hub id, diffusers folder or single file).
+    `status(message, fraction)` hears how a hub download goes."""
     import torch
 
     from trainer.models.detect import detect_family
     from trainer.models.hub import resolve_base_model
     from trainer.models.loading import load_sd15, load_sdxl
 
-    path = resolve_base_model(base, Path(cache_dir))
+    path = resolve_base_model(base, Path(cache_dir), status)
     family = detect_family(path)
     if family not in ("sd15", "sdxl"):
         raise ValueError(f"{base} is a {family} model; the comparison grid supports SD1.5 and SDXL base models")
@@ -142,9 +143,10 @@ def generate_grid(req: GridRequest, *, cache_dir: Path, pipe=None, progress: Pro
     if missing:
         raise FileNotFoundError(f"LoRA file(s) not found: {', '.join(missing)}")
     prompts = check_request(req)
-    pipe = pipe or load_pipeline(req.base, cache_dir=cache_dir, sampler=req.sampler)
-    cells: dict[tuple[int, int, int], Image.Image] = {}
     total, done = len(prompts) * len(req.loras) * len(req.weights), 0
+    status = (lambda message, fraction: progress(0, total, message)) if progress else None
+    pipe = pipe or load_pipeline(req.base, cache_dir=cache_dir, sampler=req.sampler, status=status)
+    cells: dict[tuple[int, int, int], Image.Image] = {}
     for li, lora in enumerate(req.loras):
         adapter = f"grid{li}"
         pipe.load_lora_weights(str(lora), adapter_name=adapter)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 import huggingface_hub
+from huggingface_hub import constants
 from huggingface_hub import errors as hf_errors
 from tqdm.auto import tqdm
 
@@ -20,6 +21,12 @@ _WEIGHTS = re.compile(r"^(diffusion_pytorch_model|model)(-\d+-of-\d+)?\.(safeten
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _REPO_FILE = re.compile(r"^([\w.-]+/[\w.-]+)/(.+\.(safetensors|ckpt))$")
 LOCAL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+# huggingface_hub's client waits without limit on a connection that never answers, then retries for minutes;
+# one request with this timeout (per connect and per read; the client tries twice) first turns "no network"
+# into an error within about 15 s.
+PROBE_TIMEOUT_S = 6.0
+MIRROR_EXAMPLE = "https://hf-mirror.com"
+LOCAL_MODEL_HINT = "download the model yourself and enter its local path (a diffusers folder or a .safetensors file)"
 
 
 class ModelSourceError(ValueError):
@@ -43,14 +50,15 @@ def resolve_base_model(spec: str, cache_dir: Path, progress: Progress | None = N
     if repo_file:
         return _download(repo_file.group(1), [repo_file.group(2)], Path(cache_dir), progress) / repo_file.group(2)
     if _REPO_ID.match(spec):
+        _tell(progress, spec)
         try:
-            files = _list_files(spec)
+            files = hub_files(spec)
         except ModelSourceError:
             cached = _cached_snapshot(spec, Path(cache_dir))  # offline, but downloaded before
             if cached is None:
                 raise
             return cached
-        return _download(spec, select_repo_files(spec, files), Path(cache_dir), progress)
+        return _download(spec, select_repo_files(spec, files), Path(cache_dir), progress, listed=True)
     raise ModelSourceError(f"base model not found: {spec}. No such file or folder here, and it is not a "
                            f"Hugging Face id (org/name). Check the path for typos.")
 
@@ -82,11 +90,23 @@ def select_repo_files(repo_id: str, files: list[str]) -> list[str]:
     return chosen
 
 
-def _list_files(repo_id: str) -> list[str]:
+def downloading_message(name: str) -> str:
+    return f"downloading {name} from the Hugging Face Hub"
+
+
+def _tell(progress: Progress | None, repo_id: str) -> None:
+    if progress is not None:
+        progress(downloading_message(repo_id), 0.0)
+
+
+def hub_files(repo_id: str, local_hint: str = LOCAL_MODEL_HINT) -> list[str]:
+    """The repo's file names, from one request that gives up after PROBE_TIMEOUT_S; a ModelSourceError that
+    names the repo and the ways out (`local_hint`, a mirror) when the hub cannot be asked."""
     try:
-        return list(huggingface_hub.list_repo_files(repo_id))
+        info = huggingface_hub.HfApi().model_info(repo_id, timeout=PROBE_TIMEOUT_S)
     except Exception as exc:
-        raise ModelSourceError(_explain(repo_id, exc)) from exc
+        raise ModelSourceError(explain_hub_error(repo_id, exc, local_hint)) from exc
+    return [s.rfilename for s in info.siblings or []]
 
 
 def _cached_snapshot(repo_id: str, cache_dir: Path) -> Path | None:
@@ -101,18 +121,22 @@ def download_files(repo_id: str, files: list[str], cache_dir: Path, progress: Pr
     return _download(repo_id, files, Path(cache_dir), progress)
 
 
-def _download(repo_id: str, files: list[str], cache_dir: Path, progress: Progress | None) -> Path:
+def _download(repo_id: str, files: list[str], cache_dir: Path, progress: Progress | None,
+              listed: bool = False) -> Path:
     report = progress or (lambda message, fraction: None)
+    if not listed:
+        _tell(progress, repo_id)
+        hub_files(repo_id)  # fails fast when the hub does not answer; the downloads themselves retry for minutes
     snapshot = None
     for i, name in enumerate(files):
-        report(f"Downloading {repo_id}: {name} ({i + 1}/{len(files)})", i / len(files))
+        report(f"{downloading_message(repo_id)}: {name} ({i + 1}/{len(files)})", i / len(files))
         try:
             local = huggingface_hub.hf_hub_download(repo_id, name, cache_dir=cache_dir,
                                                     tqdm_class=_file_progress(report, repo_id, name, i, len(files)))
         except Exception as exc:
-            raise ModelSourceError(_explain(repo_id, exc)) from exc
+            raise ModelSourceError(explain_hub_error(repo_id, exc)) from exc
         snapshot = Path(local).parents[len(PurePosixPath(name).parts) - 1]
-    report(f"Downloaded {repo_id}", 1.0)
+    report(f"downloaded {repo_id}", 1.0)
     return snapshot
 
 
@@ -128,12 +152,15 @@ def _file_progress(report: Progress, repo_id: str, name: str, index: int, count:
             super().update(n)
             if self.total:
                 share = min(self.n / self.total, 1.0)
-                report(f"Downloading {repo_id}: {name} ({index + 1}/{count}, {share:.0%})", (index + share) / count)
+                report(f"{downloading_message(repo_id)}: {name} ({index + 1}/{count}, {share:.0%})",
+                       (index + share) / count)
 
     return FileBar
 
 
-def _explain(repo_id: str, exc: Exception) -> str:
+def explain_hub_error(repo_id: str, exc: Exception, local_hint: str = LOCAL_MODEL_HINT) -> str:
+    """One line for the user: what failed for `repo_id`, and what to do (`local_hint` says how to use a local
+    copy instead)."""
     if isinstance(exc, hf_errors.GatedRepoError):
         return (f"{repo_id} is gated: accept its licence on huggingface.co, then log in with "
                 f"`huggingface-cli login` (or set HF_TOKEN) and try again.")
@@ -142,12 +169,14 @@ def _explain(repo_id: str, exc: Exception) -> str:
                 f"log in with `huggingface-cli login` (or set HF_TOKEN).")
     # LocalEntryNotFoundError ("not reachable and not cached") is a subclass of EntryNotFoundError.
     if isinstance(exc, hf_errors.LocalEntryNotFoundError) or _is_network_error(exc):
-        return (f"could not download {repo_id}: the Hugging Face Hub is unreachable and it is not in the "
-                f"cache. Are you offline? Behind a firewall set HF_ENDPOINT to a mirror, or download the model "
-                f"and enter its local path.")
+        return (f"could not download {repo_id}: the Hugging Face Hub ({constants.ENDPOINT}) is unreachable "
+                f"(no answer, or offline mode) and the model is not in the cache. Offline or behind a firewall? "
+                f"Set HF_ENDPOINT to a mirror before starting Danlu (e.g. HF_ENDPOINT={MIRROR_EXAMPLE}), or "
+                f"{local_hint}.")
     if isinstance(exc, (hf_errors.EntryNotFoundError, hf_errors.RevisionNotFoundError)):
         return f"{repo_id}: file missing in the repo ({exc}). Check the file name."
-    return f"could not download {repo_id}: {exc}"
+    return (f"could not download {repo_id}: {exc}. If the network is the problem, set HF_ENDPOINT to a mirror "
+            f"(e.g. HF_ENDPOINT={MIRROR_EXAMPLE}), or {local_hint}.")
 
 
 def _is_network_error(exc: BaseException | None) -> bool:

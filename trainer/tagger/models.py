@@ -45,7 +45,11 @@ PROVIDER_ALIASES = {
 }
 PROVIDER_CHOICES = ("auto", *PROVIDER_ALIASES)
 
-# on_progress(filename, bytes_done, bytes_total) while a file downloads.
+# What to do instead of downloading (the tab's field and the CLI flag that take a local model folder).
+LOCAL_FOLDER_HINT = (f"download {MODEL_FILE} and {TAGS_FILE} yourself and give their folder as the local model "
+                     f"folder (--model-dir on the command line)")
+
+# on_progress(filename, bytes_done, bytes_total) while a file downloads; (filename, 0, 0) when it starts.
 DownloadProgress = Callable[[str, int, int], None]
 
 
@@ -99,23 +103,27 @@ def download_model(name: str, cache_dir: str | Path, on_progress: DownloadProgre
     """Folder `cache_dir/<name>` with the model's two files, downloading them from the Hub if absent.
 
     Files already there are used without asking the network, so tagging works offline once downloaded
-    (delete the folder to fetch a newer version).
+    (delete the folder to fetch a newer version). An unreachable hub is an error within seconds that says how
+    to use a local folder or a mirror.
     """
+    from trainer.models.hub import ModelSourceError, explain_hub_error, hub_files
+
     repo = hub_repo(name)
     folder = Path(cache_dir) / name
-    for filename in (TAGS_FILE, MODEL_FILE):
-        if (folder / filename).is_file():
-            continue
+    missing = [f for f in (TAGS_FILE, MODEL_FILE) if not (folder / f).is_file()]
+    if not missing:
+        return folder
+    if on_progress:
+        on_progress(missing[0], 0, 0)  # "downloading <model> ..." shows before the first byte arrives
+    hub_files(repo, LOCAL_FOLDER_HINT)
+    for filename in missing:
         from huggingface_hub import hf_hub_download
 
         kwargs = {"tqdm_class": _progress_tqdm(filename, on_progress)} if on_progress else {}
         try:
             hf_hub_download(repo_id=repo, filename=filename, local_dir=folder, **kwargs)
         except Exception as exc:  # network, auth, disk: all mean "no model", said in one clear line
-            raise RuntimeError(
-                f"could not download {filename} of {repo} into {folder}: {exc} -- check the network, "
-                f"or download the files yourself and give their folder as the local model folder"
-            ) from exc
+            raise ModelSourceError(f"{filename}: {explain_hub_error(repo, exc, LOCAL_FOLDER_HINT)}") from exc
     return folder
 
 

@@ -122,7 +122,7 @@ def _load(ctx, values: dict):
         sandbox.allowed(values["local"].strip(), "tagger model folder")
 
     def on_progress(name: str, done: int, total: int) -> None:
-        state.update(file=name, done=done / 1e6, total=total / 1e6)
+        state.update(model=values["model"], file=name, done=done / 1e6, total=total / 1e6)
 
     yield ctx.t("tagger.loading")
     with ThreadPoolExecutor(1) as pool:
