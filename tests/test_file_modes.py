@@ -71,3 +71,31 @@ def test_interrupted_saves_are_cleaned_and_a_swapped_state_restored(tmp_path):
     assert len(notes) == 4 and all(str(out) in n for n in notes)
     assert recover_interrupted_saves(out) == []
     assert recover_interrupted_saves(tmp_path / "missing") == []
+
+
+def test_run_start_cleans_the_output_folder_before_loading_anything(tmp_path, monkeypatch):
+    from trainer.config import TrainConfig, apply_overlay
+    from trainer.engine import session as session_module
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".lora.safetensors.abc.tmp").write_bytes(b"half")
+    (out / "lora-state.old").mkdir()  # the only copy of a state: restored, not lost
+    warnings = []
+
+    class Reporter:
+        def warning(self, message, hint=""):
+            warnings.append(message)
+
+        def status(self, message):
+            pass
+
+    def stop_here(*a, **kw):
+        raise KeyboardInterrupt  # setup got past the cleanup; nothing more is needed
+
+    monkeypatch.setattr(session_module, "load_models", stop_here)
+    cfg = apply_overlay(TrainConfig(), {"save": {"output_dir": str(out)}})
+    with pytest.raises(KeyboardInterrupt):
+        session_module.Session(cfg, tmp_path / "run", Reporter(), tmp_path / "cache", lambda: False).setup()
+    assert sorted(p.name for p in out.iterdir()) == ["lora-state"]
+    assert len([w for w in warnings if str(out) in w]) == 2  # each said, as a warning event
