@@ -127,3 +127,29 @@ def test_cli_reports_a_bad_model_folder(tmp_path, capsys):
     (tmp_path / "m").mkdir()
     assert cli_main(["tag", str(tmp_path), "--model-dir", str(tmp_path / "m")]) == 2
     assert "lacks ['model.onnx', 'selected_tags.csv']" in capsys.readouterr().err
+
+
+def test_cli_tags_a_kohya_training_folder_through_its_subsets(tiny, tmp_path, capsys):
+    folder, _, _ = tiny
+    dataset = tmp_path / "train"
+    paths = _images(dataset / "10_zk", COLOURS[:2]) + _images(dataset / "3_other", COLOURS[2:3])
+    assert cli_main(["tag", str(dataset), "--model-dir", str(folder), "--workspace", str(tmp_path / "ws")]) == 0
+    assert all(p.with_suffix(".txt").read_text(encoding="utf-8") for p in paths)
+    assert "3 written" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("layout, says", [
+    ({}, "no images in"),
+    ({"misc": COLOURS[:1]}, "--recursive"),  # images only in a sub-folder that is not <repeats>_<name>
+])
+def test_finding_no_image_is_an_error_that_says_what_to_pass(tiny, tmp_path, capsys, layout, says):
+    folder, _, _ = tiny
+    dataset = tmp_path / "train"
+    dataset.mkdir()
+    for sub, colours in layout.items():
+        _images(dataset / sub, colours)
+    assert cli_main(["tag", str(dataset), "--model-dir", str(folder), "--workspace", str(tmp_path / "ws")]) != 0
+    err = capsys.readouterr().err
+    assert str(dataset) in err and says in err
+    with pytest.raises(ValueError, match=says):  # what the tagger tab shows, from the same place
+        list(tag_folder(load_model(folder), TagJob(dataset)))
