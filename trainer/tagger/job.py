@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from trainer.data.scan import parse_subset_name
 from trainer.tagger.pipeline import Progress, predict_files
 from trainer.tagger.postprocess import TagOptions, ordered_tags, predict
-from trainer.data.scan import parse_subset_name
 from trainer.tagger.preprocess import IMAGE_EXTENSIONS, list_images
 from trainer.tagger.session import TaggerModel
 from trainer.tagger.writer import ACTIONS, BackupFolder, caption_path, normalise_extension, write_caption
