@@ -17,6 +17,7 @@ from trainer.config import ConfigError, TrainConfig, apply_overlay, check, error
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
 from trainer.datasets.listing import MODEL_SUFFIXES, list_models
+from trainer.markdown import escape
 from ui.components.dataset_picker import MODEL_LISTS, dataset_picker
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
@@ -191,7 +192,17 @@ def _plan_text(w: dict, data: dict) -> str:
         lines.append(t("novice.plan_problems", n=len(plan.problems), first=plan.problems[0]))
     bad_model = model_problem(w, model)
     lines += [bad_model] if bad_model else []
-    return "\n".join(lines) + "\n\n" + memory_estimate_markdown(cfg, lang)
+    return "\n".join(lines) + "\n\n" + memory_estimate_markdown(_with_demo_model(w["ctx"], cfg, model), lang)
+
+
+def _with_demo_model(ctx, cfg, model: str):
+    """`cfg` with the demo model's own folder as base model when the demo is chosen (built on first use). The
+    memory estimate measures that folder, so the tiny model is not estimated with full-size SD1.5 figures."""
+    if model != DEMO:
+        return cfg
+    from trainer.models.tiny import ensure_demo_model  # pulls in diffusers: only when the demo is used
+
+    return apply_overlay(cfg, {"model": {"base_model": str(ensure_demo_model(ctx.models_dir))}})
 
 
 def _plan_lines(t, cfg: TrainConfig, plan, model: str) -> list[str]:
@@ -233,10 +244,7 @@ def _start_run(w: dict, data: dict) -> dict:
     problem = problem or dataset_problem(w, cfg)[1]
     if problem:
         return {w["msg"]: problem}
-    if model == DEMO:
-        from trainer.models.tiny import ensure_demo_model  # pulls in diffusers: only when the demo is used
-
-        cfg = apply_overlay(cfg, {"model": {"base_model": str(ensure_demo_model(ctx.models_dir))}})
+    cfg = _with_demo_model(ctx, cfg, model)
     findings = check(cfg, for_training=True)
     if errors_of(findings):
         return {w["msg"]: ctx.t("novice.settings_bad") + "\n\n" + summary_text(findings, ctx.lang)}
