@@ -120,3 +120,18 @@ def test_tagger_job_skips_bad_captions_and_finishes(tricky, tmp_path):
     assert report.written == 1  # ok.png
     assert (outside / "secret.txt").read_text(encoding="utf-8") == SECRET  # never written through the link
     assert (sub / "link.txt").is_symlink()
+
+
+def test_image_readers_refuse_a_fifo_at_once(tmp_path):
+    """A FIFO typed as a path (tagger preview) or met by the trainer or a thumbnail never blocks."""
+    from trainer.data.images import load_image
+    from trainer.data.problems import ImageLoadError
+    from trainer.tagger.preprocess import load_preprocessed
+    from trainer.tags.thumbs import thumbnail
+
+    fifo = tmp_path / "trap.png"
+    os.mkfifo(fifo)
+    for read, error in ((lambda: load_preprocessed(fifo, 32), OSError), (lambda: load_image(fifo), ImageLoadError),
+                        (lambda: thumbnail(fifo, tmp_path / "thumbs"), ValueError)):
+        with pytest.raises(error, match="not a regular file"):
+            _unwrap(finishes(lambda r=read: _raises(r)))

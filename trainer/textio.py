@@ -12,6 +12,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 TMP_SUFFIX = ".tmp"
 _BOMS = (
@@ -69,6 +70,13 @@ def read_text(path: str | os.PathLike, *, follow_symlinks: bool = True) -> tuple
 
 
 def read_regular_bytes(path: str | os.PathLike, *, follow_symlinks: bool = True) -> bytes:
+    with open_regular(path, follow_symlinks=follow_symlinks) as fh:
+        return fh.read()
+
+
+def open_regular(path: str | os.PathLike, *, follow_symlinks: bool = True) -> BinaryIO:
+    """`path` opened for binary reading; OSError (at once, never blocking) unless it is a regular file.
+    Images go through here too: Image.open(open_regular(p)) cannot hang on a FIFO named like a picture."""
     # O_NONBLOCK: opening a FIFO without a writer returns at once (instead of waiting), so fstat can refuse it.
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0)
     if not follow_symlinks:
@@ -79,11 +87,11 @@ def read_regular_bytes(path: str | os.PathLike, *, follow_symlinks: bool = True)
         if not follow_symlinks and os.path.islink(path):
             raise OSError(errno.ELOOP, f"{path} is a symbolic link; only regular files are read here") from None
         raise exc
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, f"{path} is not a regular file (a FIFO, device or socket); skipped")
-        os.set_blocking(fd, True)
-        return fh.read()
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{path} is not a regular file (a FIFO, device or socket); skipped")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def inside(folder: str | os.PathLike, name: str | os.PathLike) -> Path:

@@ -11,6 +11,7 @@ from PIL import Image, ImageOps
 
 from trainer.data.buckets import Size, centre_crop, cover_size
 from trainer.data.problems import ImageLoadError
+from trainer.textio import open_regular
 
 # Colour augmentation turns the hue wheel by up to this many degrees either way: enough to stop the
 # model tying a concept to one exact tint, small enough that skin and sky keep their colour.
@@ -28,7 +29,7 @@ class Fitted(NamedTuple):
 def load_image(path) -> Image.Image:
     """Decode `path` into an upright 8-bit RGB image. Raises ImageLoadError naming the file and reason."""
     try:
-        with Image.open(path) as img:
+        with open_regular(path) as fh, Image.open(fh) as img:  # never blocks on a FIFO
             img.load()
             upright = ImageOps.exif_transpose(img)
             return to_rgb(upright)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from trainer.textio import open_regular
 from trainer.walk import walk_files
 
 WHITE = (255, 255, 255)
@@ -51,7 +52,7 @@ def preprocess(img: Image.Image, size: int) -> np.ndarray:
 
 def load_preprocessed(path: str | Path, size: int) -> np.ndarray:
     """Decode and preprocess one file; raises (OSError, ValueError, ...) for a corrupt or non-image file."""
-    with Image.open(path) as img:
+    with open_regular(path) as fh, Image.open(fh) as img:
         img.load()
         return preprocess(img, size)
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from trainer.textio import open_regular
+
 THUMB_SIZE = 256
 
 
@@ -28,7 +30,7 @@ def thumbnail(image: str | Path, cache_dir: Path, size: int = THUMB_SIZE) -> Pat
     if out.exists():
         return out
     try:
-        with Image.open(image) as im:
+        with open_regular(image) as fh, Image.open(fh) as im:  # never blocks on a FIFO
             im.draft("RGB", (size, size))  # JPEG decodes at reduced scale: much faster for big photos
             im = ImageOps.exif_transpose(im)
             im.thumbnail((size, size), Image.Resampling.LANCZOS)
