@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.config import TrainConfig, apply_overlay
+from trainer.config import TrainConfig, apply_overlay, check
 from trainer.config.presets import apply_presets, list_presets
 from trainer.memory import FAMILIES, detect_gpu_memory, estimate_memory
 
@@ -67,12 +67,26 @@ def test_family_order_and_published_figures():
     assert 14 < flux <= 24
 
 
-@pytest.mark.parametrize("memory", [p.name for p in list_presets("memory")])
+@pytest.mark.parametrize("memory", [p.name for p in list_presets("memory") if p.family is None])
 @pytest.mark.parametrize("novice", [p.name for p in list_presets("novice") if p.family in (None, "sd15")])
 def test_memory_presets_fit_their_cards(memory, novice):
     gb = int(memory.removeprefix("memory-").removesuffix("gb"))
     config = apply_presets([novice, memory], cfg(model={"family": "sd15"}, dataset={"resolution": "512,512"}))
     assert estimate_memory(config).total_gb < gb
+
+
+@pytest.mark.parametrize("memory", [p.name for p in list_presets("memory") if p.family == "sdxl"])
+def test_sdxl_memory_presets_fit_their_cards_with_the_sdxl_preset(memory):
+    gb = int(memory.removeprefix("memory-sdxl-").removesuffix("gb"))
+    config = apply_presets(["expert-sdxl", memory])
+    assert config.model.family == "sdxl"
+    assert gb * 0.6 < estimate_memory(config).total_gb < gb  # fits, without leaving most of the card idle
+    assert not [f for f in check(config, for_training=False) if f.level == "error"]
+
+
+def test_sdxl_memory_tiers_exist():
+    assert sorted(int(p.name.split("-")[-1].removesuffix("gb")) for p in list_presets("memory")
+                  if p.family == "sdxl") == [8, 12, 16, 24]
 
 
 def test_detect_gpu_memory_here():

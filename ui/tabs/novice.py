@@ -49,7 +49,8 @@ def build(ctx) -> None:
     gr.Markdown(t("novice.intro"))
     w: dict = {"ctx": ctx}
     novice = list_presets("novice")
-    memory = sorted(list_presets("memory"), key=_gigabytes)
+    # Novice trains SD1.5: the SDXL memory tiers are offered in the Expert tab.
+    memory = sorted((p for p in list_presets("memory") if p.family in (None, "sd15")), key=_gigabytes)
     with gr.Row():
         w["preset"] = gr.Radio([(p.label(ctx.lang), p.name) for p in novice], value=novice[0].name,
                                label=t("novice.preset"), elem_id="novice-preset", scale=2)
