@@ -54,3 +54,23 @@ def tiny_config(model: Path, data: Path, **overrides) -> TrainConfig:
         group, name = path.split("__")
         base.setdefault(group, {})[name] = value
     return config_from_dict(base)
+
+
+def save_tiny_flux(path: Path, dev: bool = True) -> Path:
+    """The tiny Flux (dev: with a guidance input) with an 8x AE, as a diffusers folder (64 px -> 8x8 latents)."""
+    from trainer.models.tiny import build_tiny_flux
+
+    build_tiny_flux(seed=0, dev=dev, vae_8x=True).save_pretrained(path)
+    return path
+
+
+def losses(run_dir: Path) -> list[float]:
+    """The loss of every progress event of a run, in order."""
+    from trainer.events import read_events
+
+    return [e["loss"] for e in read_events(run_dir)[0] if e["type"] == "progress"]
+
+
+def lora_modules(tensors) -> set[str]:
+    """The module names of a kohya-format state dict (keys without .lora_down/.lora_up/.alpha)."""
+    return {k.split(".")[0] for k in tensors}

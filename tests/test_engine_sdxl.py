@@ -9,7 +9,7 @@ import pytest
 import torch
 from peft.tuners.lora import LoraLayer
 
-from tests.engine_helpers import make_dataset, save_tiny_sdxl, tiny_config
+from tests.engine_helpers import lora_modules, losses, make_dataset, save_tiny_sdxl, tiny_config
 from trainer.config import check
 from trainer.engine.run import train
 from trainer.events import read_events
@@ -32,10 +32,6 @@ def sdxl_config(model, data, **overrides):
     return tiny_config(model, data, model__family="sdxl", **overrides)
 
 
-def losses(run_dir: Path) -> list[float]:
-    return [e["loss"] for e in read_events(run_dir)[0] if e["type"] == "progress"]
-
-
 @pytest.fixture(scope="module")
 def two_epoch_run(tiny_model, dataset, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("run")
@@ -46,13 +42,9 @@ def two_epoch_run(tiny_model, dataset, tmp_path_factory) -> Path:
     return run_dir
 
 
-def _modules(tensors) -> set[str]:
-    return {k.split(".")[0] for k in tensors}
-
-
 def test_two_epochs_write_sd_scripts_sdxl_names_true_alpha_and_metadata(two_epoch_run):
     tensors, meta = read_lora(two_epoch_run / "output" / "t.safetensors")
-    modules = _modules(tensors)
+    modules = lora_modules(tensors)
     assert {m for m in modules if not m.startswith(tuple(PREFIXES))} == set()
     for prefix in PREFIXES:
         assert any(m.startswith(prefix) for m in modules), prefix
@@ -92,7 +84,7 @@ def test_diffusers_sdxl_pipeline_takes_every_key_and_weight_zero_is_the_base(two
     pipe.load_lora_weights(str(path), adapter_name="t")
     # The load report: every module of the file became a LoRA layer of the matching component, none dropped.
     in_file: dict[str, int] = {}
-    for m in _modules(read_lora(path)[0]):
+    for m in lora_modules(read_lora(path)[0]):
         component = next(c for p, c in PREFIXES.items() if m.startswith(p))
         in_file[component] = in_file.get(component, 0) + 1
     loaded = {c: sum(isinstance(x, LoraLayer) for x in getattr(pipe, c).modules()) for c in in_file}

@@ -169,5 +169,7 @@ def test_full_size_sdxl_sgm_names():
 
 def test_unsupported_family_is_refused(sd15):
     _, lora = sd15
-    with pytest.raises(ValueError, match="flux"):
+    with pytest.raises(ValueError, match="sd3"):
+        to_kohya_state_dict(lora, "sd3")
+    with pytest.raises(ValueError, match="not a Flux block Linear"):  # an SD U-Net has no Flux names
         to_kohya_state_dict(lora, "flux")

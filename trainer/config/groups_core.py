@@ -21,7 +21,7 @@ class ModelGroup(Group):
         "Model family of the base model: SD1.5 (also SD1.x), SDXL or Flux.1. It decides the network layout, "
         "the resolution defaults and which options apply.",
         "底模所属的模型家族：SD1.5（含 SD1.x）、SDXL 或 Flux.1。它决定网络结构、默认分辨率以及哪些选项适用。",
-        level="novice", kohya="", planned_choices=("flux",), label_zh="底模类型",
+        level="novice", kohya="", label_zh="底模类型",
     )
     training_type: Literal["lora", "dreambooth"] = param(
         "lora",

@@ -127,11 +127,11 @@ class FluxGroup(Group):
         "Flux.1 was trained).",
         "训练时间步的采样方式：sigma 取自调度器，uniform 均匀采样，sigmoid 对正态样本取 sigmoid（偏向中间），shift 为按 "
         "discrete_flow_shift 偏移的 sigmoid，flux_shift 按图像尺寸偏移（与 Flux.1 的训练方式一致）。",
-        families=("flux",), planned=True, label_zh="时间步采样",
+        families=("flux",), label_zh="时间步采样",
     )
     sigmoid_scale: float = param(
         1.0, "Spread of sigmoid timestep sampling.", "sigmoid 时间步采样的分布宽度。", ge=0.0, le=10.0, families=("flux",),
-        planned=True, label_zh="Sigmoid 缩放",
+        label_zh="Sigmoid 缩放",
     )
     model_prediction_type: Literal["raw", "additive", "sigma_scaled"] = param(
         "raw",
@@ -139,19 +139,19 @@ class FluxGroup(Group):
         "sigma_scaled applies the sigma scaling SD3 uses.",
         "如何把模型输出转换为预测值：raw 直接使用，additive 加上带噪输入，sigma_scaled 按 SD3 的方式做 sigma 缩放。",
         families=("flux",),
-        planned=True, label_zh="模型预测类型",
+        label_zh="模型预测类型",
     )
     discrete_flow_shift: float = param(
         3.0, "Shift of the flow-matching schedule (with timestep_sampling = shift).",
-        "流匹配调度的偏移量（timestep_sampling = shift 时使用）。", ge=0.0, le=100.0, families=("flux",), planned=True,
+        "流匹配调度的偏移量（timestep_sampling = shift 时使用）。", ge=0.0, le=100.0, families=("flux",),
         label_zh="流匹配偏移",
     )
     guidance_scale: float = param(
         1.0, "Guidance value fed to Flux.1-dev during training.", "训练时输入给 Flux.1-dev 的引导值。", ge=0.0, le=30.0,
-        families=("flux",), planned=True, label_zh="引导强度",
+        families=("flux",), label_zh="引导强度",
     )
     t5xxl_max_token_length: int = param(
-        512, "Longest T5 prompt in tokens.", "T5 提示词的最大 token 数。", ge=64, le=512, families=("flux",), planned=True,
+        512, "Longest T5 prompt in tokens.", "T5 提示词的最大 token 数。", ge=64, le=512, families=("flux",),
         label_zh="T5 最大 token 数",
     )
     train_t5xxl: bool = param(
@@ -159,7 +159,7 @@ class FluxGroup(Group):
         families=("flux",), planned=True, label_zh="训练 T5-XXL",
     )
     apply_t5_attn_mask: bool = param(
-        False, "Mask T5 padding tokens in attention.", "在注意力中屏蔽 T5 的填充 token。", families=("flux",), planned=True,
+        False, "Mask T5 padding tokens in attention.", "在注意力中屏蔽 T5 的填充 token。", families=("flux",),
         label_zh="T5 注意力掩码",
     )
 

@@ -33,12 +33,13 @@ class Models:
 def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn) -> Models:
     from trainer.families import get_family
 
-    m, family = cfg.model, get_family(cfg.model.family)
+    m, family = cfg.model, get_family(cfg.model.family).for_config(cfg)
     try:
         parts = family.load(m, cache_dir, status)
     except (FileNotFoundError, ValueError) as exc:
         raise EngineError(str(exc), "Check model.base_model and model.vae.") from None
-    parts.noise_scheduler = _prediction_scheduler(parts.noise_scheduler, m.v_parameterization, warn)
+    if not family.flow_matching:
+        parts.noise_scheduler = _prediction_scheduler(parts.noise_scheduler, m.v_parameterization, warn)
     t = cfg.training
     train_unet, train_te = not t.network_train_text_encoder_only, not t.network_train_unet_only
     full = None
@@ -67,7 +68,8 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
     # sdpa off means the plain matmul-softmax attention (for debugging or old GPUs), not diffusers' default.
-    parts.unet.set_attn_processor(AttnProcessor2_0() if cfg.speed.sdpa else AttnProcessor())
+    if not family.flow_matching:  # Flux keeps its own (sdpa) attention processors
+        parts.unet.set_attn_processor(AttnProcessor2_0() if cfg.speed.sdpa else AttnProcessor())
     parts.unet.train(train_unet)
     for te in parts.text_encoders:
         te.train(train_te)
@@ -81,8 +83,8 @@ def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool,
 
     n = cfg.network
     try:
-        lora = build_network(n, family.name, parts.unet, parts.text_encoders, train_unet=train_unet,
-                             train_text_encoder=train_te)
+        lora = build_network(n, family.name, parts.unet, family.adapted_text_encoders(parts.text_encoders),
+                             train_unet=train_unet, train_text_encoder=train_te)
     except ValueError as exc:
         raise EngineError(str(exc), "Fix the network settings named above.") from None
     if n.network_weights:

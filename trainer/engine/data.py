@@ -32,7 +32,8 @@ def encode_pixels(vae, pixels: torch.Tensor) -> torch.Tensor:
     param = next(vae.parameters())
     with torch.no_grad():
         latents = vae.encode(pixels.to(param.device, param.dtype)).latent_dist.mode()
-    return (latents * vae.config.scaling_factor).float().cpu()
+    shift = getattr(vae.config, "shift_factor", None) or 0.0  # Flux's AE centres its latents
+    return ((latents - shift) * vae.config.scaling_factor).float().cpu()
 
 
 def report_problem(reporter, problem) -> None:

@@ -78,7 +78,7 @@ class StepRunner:
         noisy, target = family.noisy_input_and_target(scheduler, latents, noise, timesteps, self.v_prediction)
         with self.acc.autocast():
             cond = self._conditioning(batch["captions"])
-            pred = self.m.unet(noisy, timesteps, **family.unet_inputs(cond, batch)).sample
+            pred = family.predict(self.m.unet, noisy, timesteps, cond, batch)
         per_sample = noise_lib.per_sample_loss(pred, target, cfg.optimizer.loss_type, cfg.optimizer.huber_c)
         weights = torch.where(batch["is_reg"].to(per_sample.device), cfg.dataset.prior_loss_weight, 1.0)
         if cfg.optimizer.min_snr_gamma > 0:

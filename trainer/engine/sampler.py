@@ -39,7 +39,7 @@ def generate_samples(cfg, models, *, step: int, epoch: int, out_dir: Path, repor
     if not prompts:
         return []
     family = models.family
-    pipe = family.preview_pipeline(models, make_scheduler(s.sample_sampler, models.noise_scheduler.config))
+    pipe = family.preview_pipeline(models, family.preview_scheduler(s.sample_sampler, models.noise_scheduler))
     pipe.set_progress_bar_config(disable=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -55,8 +55,8 @@ def generate_samples(cfg, models, *, step: int, epoch: int, out_dir: Path, repor
             # Embeddings from the family's own encoder call (the training conditioning, long prompts included):
             # diffusers' clip_skip reaches for CLIPTextModel.text_model, which transformers 5 removed.
             inputs = family.preview_inputs(models, cfg, p.prompt, p.negative)
-            image = pipe(**inputs, width=p.width, height=p.height, num_inference_steps=p.steps, guidance_scale=p.cfg,
-                         generator=generator).images[0]
+            image = pipe(**inputs, width=p.width, height=p.height, num_inference_steps=p.steps,
+                         generator=generator, **family.preview_call_args(p)).images[0]
             path = inside(out_dir, f"{cfg.save.output_name}_e{epoch:04d}_s{step:07d}_{i:02d}.png")
             image.save(path)
             reporter.sample(step=step, epoch=epoch, path=path, prompt=p.prompt, image=image)

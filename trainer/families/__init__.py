@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-MODULES = {"sd15": "trainer.families.sd15", "sdxl": "trainer.families.sdxl"}
+MODULES = {"sd15": "trainer.families.sd15", "sdxl": "trainer.families.sdxl", "flux": "trainer.families.flux"}
 
 
 def get_family(name: str):

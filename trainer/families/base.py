@@ -36,6 +36,15 @@ class Family:
     modelspec_architecture = ""
     modelspec_implementation = "diffusers"
     vae_fp32 = False  # keep the VAE in float32 whatever the mixed precision (SDXL's overflows in fp16)
+    flow_matching = False  # Flux: no DDPM scheduler, prediction type or SD attention processors
+
+    def for_config(self, cfg) -> Family:
+        """The family object for one run (a family whose training reads run settings returns a bound copy)."""
+        return self
+
+    def adapted_text_encoders(self, text_encoders: list) -> list:
+        """The text encoders a LoRA may adapt, in the te1, te2 order of the key names."""
+        return text_encoders
 
     # --- loading and conditioning (each family) ------------------------------------------------------
     def load(self, model_cfg, cache_dir: Path, progress) -> Parts:
@@ -56,6 +65,15 @@ class Family:
     def preview_pipeline(self, models, scheduler):
         raise NotImplementedError
 
+    def preview_scheduler(self, sampler: str, noise_scheduler):
+        from trainer.engine.sampler import make_scheduler
+
+        return make_scheduler(sampler, noise_scheduler.config)
+
+    def preview_call_args(self, prompt) -> dict:
+        """The pipeline's guidance argument for one parsed prompt (CFG scale `--l` for SD)."""
+        return {"guidance_scale": prompt.cfg}
+
     def preview_inputs(self, models, cfg, prompt: str, negative: str) -> dict:
         """The preview pipeline's embedding arguments for one prompt, from `encode` (so previews see what
         training sees: clip_skip, long prompts)."""
@@ -66,6 +84,10 @@ class Family:
             return [self.encode(models.text_encoders, models.tokenizers, [text], cfg) for text in (prompt, negative)]
 
     # --- noise, target and loss weighting (DDPM, shared by the SD families) ------------------------
+    def predict(self, unet, noisy, timesteps, cond: dict, batch: dict) -> torch.Tensor:
+        """The prediction compared with the target, in the latents' layout."""
+        return unet(noisy, timesteps, **self.unet_inputs(cond, batch)).sample
+
     def sample_timesteps(self, scheduler, latents: torch.Tensor) -> torch.Tensor:
         n = scheduler.config.num_train_timesteps
         return torch.randint(0, n, (latents.shape[0],), device=latents.device).long()

@@ -20,6 +20,10 @@ def _lora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
         raise ValueError(f"network.network_args: networks.lora takes none of {list(n.network_args)} yet; remove "
                          "them or choose lycoris.kohya")
 
+    if family == "flux":  # the Flux transformer's block Linears, not an SD U-Net's
+        from trainer.networks.flux_names import transformer_targets
+
+        parts["unet_targets"] = transformer_targets(unet)
     return add_lora(unet, text_encoders, dim=n.network_dim, alpha=n.network_alpha, dropout=n.network_dropout,
                     conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha if n.conv_dim else None, **parts)
 

@@ -209,12 +209,14 @@ def check_against_layers(lora_set: LoraSet, tensors: dict[str, dict[str, LoraTen
 
 def add_lora(unet: nn.Module, text_encoders: list, *, dim: int, alpha: float, dropout: float = 0.0,
              train_unet: bool = True, train_text_encoder: bool = True, conv_dim: int | None = None,
-             conv_alpha: float | None = None, init_weights: bool = True) -> LoraSet:
+             conv_alpha: float | None = None, init_weights: bool = True,
+             unet_targets: list[str] | None = None) -> LoraSet:
     """Freeze the models and inject LoRA adapters into the default sd-scripts module set.
 
     `text_encoders` is [te] for SD1.x/2.x or [te1, te2] for SDXL (None entries are skipped).
     `conv_dim` adds LoCon adapters to the U-Net's 3x3 convolutions with rank conv_dim and alpha
     conv_alpha (default: conv_dim). `init_weights=True` starts with up = 0, so the output equals the base.
+    `unet_targets`: the denoiser's Linear paths when they are not an SD U-Net's (the Flux transformer's).
     """
     if dim < 1:
         raise ValueError(f"network dim must be >= 1, got {dim}")
@@ -226,7 +228,8 @@ def add_lora(unet: nn.Module, text_encoders: list, *, dim: int, alpha: float, dr
             model.requires_grad_(False)
     if train_unet:
         conv = targets.unet_conv_targets(unet) if conv_dim else []
-        config = _lora_config(targets.unet_linear_targets(unet), conv, dim, alpha, dropout,
+        linear = unet_targets if unet_targets is not None else targets.unet_linear_targets(unet)
+        config = _lora_config(linear, conv, dim, alpha, dropout,
                               conv_dim, conv_alpha, init_weights)
         _inject(unet, config)
         models[UNET] = unet

@@ -5,7 +5,9 @@ Each adapted layer becomes three tensors under one name:
 (a 0-d float32 tensor holding the true alpha; the effective scale is alpha / r). Names are
 
 - SD1.x/SD2.x: `lora_unet_<diffusers path, '.' -> '_'>`, `lora_te_<CLIP path>`;
-- SDXL: `lora_unet_<original SGM path>` (see sgm_names), `lora_te1_<CLIP-L path>`, `lora_te2_<bigG path>`.
+- SDXL: `lora_unet_<original SGM path>` (see sgm_names), `lora_te1_<CLIP-L path>`, `lora_te2_<bigG path>`;
+- Flux: `lora_unet_<BFL module name>` with q/k/v (and a single block's MLP input) fused (see flux_names),
+  `lora_te1_<CLIP-L path>`.
 
 Going back from a name to a module uses the names of the modules actually injected, because the
 '.' -> '_' replacement cannot be undone by string rules alone (`to_out_0`, `ff_net_0_proj`).
@@ -17,15 +19,17 @@ from collections import defaultdict
 
 import torch
 
+from trainer.networks import flux_names
 from trainer.networks.inject import UNET, LoraSet, LoraTensors
 from trainer.networks.sgm_names import diffusers_to_sgm, sgm_prefix_map
 
 DOWN, UP, ALPHA = "lora_down.weight", "lora_up.weight", "alpha"
-FAMILIES = ("sd15", "sd2", "sdxl")
+FAMILIES = ("sd15", "sd2", "sdxl", "flux")
 _TE_PREFIXES = {
     "sd15": {"text_encoder": "lora_te_"},
     "sd2": {"text_encoder": "lora_te_"},
     "sdxl": {"text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"},
+    "flux": {"text_encoder": "lora_te1_"},
 }
 
 
@@ -37,6 +41,8 @@ def _check_family(family: str) -> None:
 def kohya_module_name(component: str, path: str, family: str, prefix_map: dict[str, str] | None = None) -> str:
     """kohya name of one module; `prefix_map` (sgm_prefix_map of the U-Net) is needed for SDXL U-Net paths."""
     _check_family(family)
+    if component == UNET and family == "flux":
+        return flux_names.bfl_name(path)[0]
     if component == UNET:
         kohya_path = diffusers_to_sgm(path, prefix_map or {}) if family == "sdxl" else path
         return "lora_unet_" + kohya_path.replace(".", "_")
@@ -70,6 +76,9 @@ def to_kohya_state_dict(lora_set: LoraSet, family: str = "sd15") -> dict[str, to
     names = kohya_names(lora_set, family)
     out: dict[str, torch.Tensor] = {}
     for component, modules in lora_set.module_tensors().items():
+        if component == UNET and family == "flux":  # fused BFL Linears: several modules under one name
+            out.update(flux_names.unet_state_dict(modules, DOWN, UP, ALPHA))
+            continue
         for path, t in modules.items():
             name = names[(component, path)]
             out[f"{name}.{DOWN}"] = t.down.detach().to("cpu", copy=True).contiguous()
@@ -106,6 +115,8 @@ def from_kohya_state_dict(state_dict: dict[str, torch.Tensor], lora_set: LoraSet
 
     Raises ValueError naming keys that are not plain LoRA keys or that match no injected module.
     """
+    if family == "flux":
+        raise ValueError("continuing from a Flux LoRA file is not supported yet (its q/k/v are fused)")
     by_name = {name: key for key, name in kohya_names(lora_set, family).items()}
     groups, foreign = _group_by_module(state_dict)
     unknown = sorted(name for name in groups if name not in by_name)

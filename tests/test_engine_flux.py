@@ -1,0 +1,179 @@
+"""End-to-end Flux LoRA training on a tiny Flux.1-dev-shaped model: sd-scripts' Flux (BFL) key names with
+fused q/k/v, true alpha, ss_base_model_version flux1, diffusers' Flux loader taking the keys, previews,
+cached text outputs, resume, and the options that change what the transformer sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from peft.tuners.lora import LoraLayer
+
+from tests.engine_helpers import lora_modules, losses, make_dataset, save_tiny_flux, tiny_config
+from trainer.config import check
+from trainer.engine.run import train
+from trainer.events import read_events
+from trainer.networks.save import read_lora
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return save_tiny_flux(tmp_path_factory.mktemp("model") / "tiny-flux")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data"), n=2)  # 2 images x 5 repeats / batch 2: 5 steps
+
+
+def flux_config(model, data, **overrides):
+    return tiny_config(model, data, **{"model__family": "flux", "flux__t5xxl_max_token_length": 64, **overrides})
+
+
+@pytest.fixture(scope="module")
+def two_epoch_run(tiny_model, dataset, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("run")
+    cfg = flux_config(tiny_model, dataset, sampling__sample_prompts="zk, circle --g 2.5",
+                      sampling__sample_every_n_epochs=1, sampling__sample_width=64, sampling__sample_height=64,
+                      sampling__sample_steps=2)
+    assert train(cfg, run_dir) == 0, read_events(run_dir)[0][-1]
+    return run_dir
+
+
+DOUBLE = {"img_attn_qkv", "img_attn_proj", "img_mlp_0", "img_mlp_2", "img_mod_lin",
+          "txt_attn_qkv", "txt_attn_proj", "txt_mlp_0", "txt_mlp_2", "txt_mod_lin"}
+SINGLE = {"linear1", "linear2", "modulation_lin"}
+
+
+def test_two_epochs_write_sd_scripts_flux_names_fused_qkv_true_alpha_and_metadata(two_epoch_run):
+    tensors, meta = read_lora(two_epoch_run / "output" / "t.safetensors")
+    modules = lora_modules(tensors)
+    unet = {m for m in modules if m.startswith("lora_unet_")}
+    assert unet == {f"lora_unet_double_blocks_0_{n}" for n in DOUBLE} | {f"lora_unet_single_blocks_0_{n}" for n in SINGLE}
+    te = {m for m in modules if m.startswith("lora_te1_")}
+    assert len(te) == 30 and "lora_te1_text_model_encoder_layers_0_self_attn_q_proj" in te
+    assert modules == unet | te
+    # fused BFL Linears: rank = splits x 4, up covers the fused output width, alpha scaled with the rank
+    assert tensors["lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight"].shape == (12, 32)
+    assert tensors["lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight"].shape == (96, 12)
+    assert tensors["lora_unet_single_blocks_0_linear1.lora_up.weight"].shape == (32 * 3 + 128, 16)
+    assert tensors["lora_unet_double_blocks_0_img_attn_qkv.alpha"].item() == 6.0
+    assert tensors["lora_unet_single_blocks_0_linear1.alpha"].item() == 8.0
+    for m in modules - {"lora_unet_double_blocks_0_img_attn_qkv", "lora_unet_double_blocks_0_txt_attn_qkv",
+                        "lora_unet_single_blocks_0_linear1"}:
+        assert tensors[f"{m}.alpha"].item() == 2.0 and tensors[f"{m}.alpha"].dtype == torch.float32
+    assert meta["ss_base_model_version"] == "flux1"
+    assert meta["modelspec.architecture"] == "flux-1-dev/lora"
+    assert meta["ss_network_dim"] == "4" and meta["ss_network_alpha"] == "2.0"
+
+
+def test_previews_are_drawn_with_the_flux_pipeline(two_epoch_run):
+    samples = [e for e in read_events(two_epoch_run)[0] if e["type"] == "sample"]
+    assert [e["step"] for e in samples] == [5, 10]
+    from PIL import Image
+
+    assert Image.open(samples[-1]["path"]).size == (64, 64)
+
+
+def _render(pipe) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        return pipe("zk, circle", num_inference_steps=2, generator=generator, output_type="latent", height=64,
+                    width=64, guidance_scale=3.5, max_sequence_length=64).images
+
+
+def test_diffusers_flux_pipeline_takes_every_key_and_weight_zero_is_the_base(two_epoch_run, tiny_model, tmp_path):
+    """diffusers' kohya Flux converter hard-codes FLUX.1's single-block widths (3072 x 3 + 12288) for linear1,
+    which a tiny model cannot have: linear1 is left out of the file diffusers reads here, and its fused layout
+    is checked against the trained layers in test_fused_layers_carry_exactly_the_trained_deltas."""
+    from diffusers import FluxPipeline
+    from safetensors.torch import save_file
+
+    tensors, _ = read_lora(two_epoch_run / "output" / "t.safetensors")
+    kept = {k: v for k, v in tensors.items() if "_linear1." not in k}
+    path = tmp_path / "no-linear1.safetensors"
+    save_file(kept, str(path))
+    pipe = FluxPipeline.from_pretrained(tiny_model)
+    base = _render(pipe)
+    pipe.load_lora_weights(str(path), adapter_name="t")
+    # every module became LoRA layers: fused qkv -> 3 diffusers Linears each, the rest one each
+    unet = [m for m in lora_modules(kept) if m.startswith("lora_unet_")]
+    expected = sum(3 if m.endswith("_qkv") else 1 for m in unet)
+    assert sum(isinstance(x, LoraLayer) for x in pipe.transformer.modules()) == expected
+    assert sum(isinstance(x, LoraLayer) for x in pipe.text_encoder.modules()) == 30
+    assert (_render(pipe) - base).abs().max() > 1e-4
+    pipe.set_adapters(["t"], [0.0])
+    torch.testing.assert_close(_render(pipe), base, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_layers_carry_exactly_the_trained_deltas():
+    """The fused BFL layer's delta (alpha / rank) * up @ down, cut into its output rows, is each split's own
+    delta: what ComfyUI/Forge apply to the fused Linear is what was trained on the diffusers Linears."""
+    from trainer.networks.flux_names import fuse
+
+    torch.manual_seed(0)
+    splits = [(torch.randn(4, 32), torch.randn(out, 4)) for out in (32, 32, 32, 128)]
+    down, up, alpha = fuse(splits, 2.0)
+    fused_delta = (alpha / down.shape[0]) * up @ down
+    row = 0
+    for d, u in splits:
+        torch.testing.assert_close(fused_delta[row:row + u.shape[0]], (2.0 / 4) * u @ d)
+        row += u.shape[0]
+
+
+def test_resume_from_state_equals_uninterrupted_run(tiny_model, dataset, tmp_path):
+    common = dict(caption__shuffle_caption=True, flux__timestep_sampling="shift")
+    assert train(flux_config(tiny_model, dataset, **common), tmp_path / "full") == 0
+    first = flux_config(tiny_model, dataset, save__save_state=True, training__max_train_steps=7, **common)
+    assert train(first, tmp_path / "first") == 0
+    second = flux_config(tiny_model, dataset, save__resume=str(tmp_path / "first" / "output" / "t-state"), **common)
+    assert train(second, tmp_path / "second") == 0
+    assert losses(tmp_path / "second") == losses(tmp_path / "full")[7:]
+    a, b = (read_lora(tmp_path / r / "output" / "t.safetensors")[0] for r in ("full", "second"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_cached_text_encoder_outputs_equal_live_encoding(tiny_model, dataset, tmp_path):
+    from safetensors import safe_open
+
+    from trainer.families import get_family
+    from trainer.models.loading import load_flux
+
+    common = dict(training__network_train_unet_only=True, training__max_train_epochs=1,
+                  flux__apply_t5_attn_mask=True)
+    runs = tmp_path / "runs"
+    assert train(flux_config(tiny_model, dataset, **common), runs / "live") == 0
+    cached = flux_config(tiny_model, dataset, speed__cache_text_encoder_outputs_to_disk=True, **common)
+    assert train(cached, runs / "cached") == 0
+    files = sorted((tmp_path / "models" / "text-encoder-cache").glob("*.safetensors"))
+    assert len(files) == 2
+    p = load_flux(str(tiny_model), cache_dir=tmp_path)
+    for file in files:
+        with safe_open(str(file), "pt") as f:
+            text, stored = f.metadata()["text"], {k: f.get_tensor(k) for k in f.keys()}
+        with torch.no_grad():
+            live = get_family("flux").encode([p.text_encoder, p.text_encoder_2], [p.tokenizer, p.tokenizer_2],
+                                             [text], cached)
+        assert stored.keys() == {"hidden", "pooled", "t5_mask"}
+        assert stored["hidden"].shape == (64, 32)
+        for key, value in live.items():
+            torch.testing.assert_close(stored[key], value[0], atol=1e-6, rtol=1e-5)
+    assert losses(runs / "cached") == pytest.approx(losses(runs / "live"), rel=1e-5)
+
+
+@pytest.mark.parametrize(("field", "value"), [("guidance_scale", 4.0), ("model_prediction_type", "sigma_scaled"),
+                                              ("timestep_sampling", "uniform"), ("apply_t5_attn_mask", True),
+                                              ("t5xxl_max_token_length", 128)])
+def test_each_flux_option_changes_training(tiny_model, dataset, tmp_path, field, value):
+    common = dict(training__max_train_steps=2)
+    assert train(flux_config(tiny_model, dataset, **common), tmp_path / "base") == 0
+    assert train(flux_config(tiny_model, dataset, **common, **{f"flux__{field}": value}), tmp_path / "opt") == 0
+    assert losses(tmp_path / "opt") != losses(tmp_path / "base")
+
+
+def test_ddpm_only_options_are_refused_for_flux_with_the_field_named(tiny_model, dataset):
+    findings = check(flux_config(tiny_model, dataset, optimizer__min_snr_gamma=5.0), for_training=False)
+    assert [(f.field, f.level) for f in findings] == [("optimizer.min_snr_gamma", "error")]

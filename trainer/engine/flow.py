@@ -1,0 +1,78 @@
+"""Flow matching as sd-scripts' Flux training does it (flux_train_utils): sigmas in (0, 1), the noisy input
+(1 - sigma) * latents + sigma * noise, the target noise - latents, and the three model_prediction_type rules.
+
+Timestep sampling modes (sigma draws per sample; the timestep the model sees is sigma * 1000):
+- uniform: U(0, 1);
+- sigmoid: sigmoid(sigmoid_scale * N(0, 1));
+- shift: the sigmoid draw s mapped to s * shift / (1 + (shift - 1) * s), shift = discrete_flow_shift;
+- flux_shift: the sigmoid draw shifted by Flux's resolution-dependent mu (0.5 at 256 packed tokens, 1.15 at
+  4096, linear between): exp(mu) / (exp(mu) + 1/s - 1);
+- sigma: a uniform index into the 1000 sigmas of a FlowMatchEulerDiscreteScheduler(shift=discrete_flow_shift)
+  (sd-scripts with its default uniform weighting scheme).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+MODES = ("sigma", "uniform", "sigmoid", "shift", "flux_shift")
+TRAIN_TIMESTEPS = 1000
+
+
+def flux_mu(packed_tokens: int, base: float = 0.5, top: float = 1.15, lo: int = 256, hi: int = 4096) -> float:
+    """Flux's shift exponent for an image of `packed_tokens` 2x2 latent patches (linear in the token count)."""
+    slope = (top - base) / (hi - lo)
+    return packed_tokens * slope + base - slope * lo
+
+
+def shifted(sigmas: torch.Tensor, shift: float) -> torch.Tensor:
+    return sigmas * shift / (1 + (shift - 1) * sigmas)
+
+
+def mu_shifted(sigmas: torch.Tensor, mu: float) -> torch.Tensor:
+    return math.exp(mu) / (math.exp(mu) + (1 / sigmas - 1))
+
+
+def sample_sigmas(mode: str, batch: int, *, latent_hw: tuple[int, int], sigmoid_scale: float = 1.0,
+                  shift: float = 3.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One sigma per sample, drawn as `mode` says (see the module docstring)."""
+    if mode == "uniform":
+        return torch.rand(batch, generator=generator)
+    if mode == "sigma":
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        table = FlowMatchEulerDiscreteScheduler(num_train_timesteps=TRAIN_TIMESTEPS, shift=shift).sigmas
+        index = (torch.rand(batch, generator=generator) * TRAIN_TIMESTEPS).long()
+        return table[index].float()
+    base = torch.sigmoid(sigmoid_scale * torch.randn(batch, generator=generator))
+    if mode == "sigmoid":
+        return base
+    if mode == "shift":
+        return shifted(base, shift)
+    if mode == "flux_shift":
+        h, w = latent_hw
+        return mu_shifted(base, flux_mu((h // 2) * (w // 2)))
+    raise ValueError(f"flux.timestep_sampling {mode!r} is not one of {MODES}")
+
+
+def _expand(sigmas: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return sigmas.to(like.device, like.dtype).view(-1, *([1] * (like.ndim - 1)))
+
+
+def noisy_input_and_target(latents: torch.Tensor, noise: torch.Tensor, sigmas: torch.Tensor):
+    s = _expand(sigmas, latents)
+    return (1 - s) * latents + s * noise, noise - latents
+
+
+def apply_prediction_type(kind: str, pred: torch.Tensor, noisy: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    """The model output as sd-scripts' apply_model_prediction_type turns it into the prediction compared with
+    the target: raw as is, additive + noisy input, sigma_scaled * (-sigma) + noisy input."""
+    if kind == "raw":
+        return pred
+    if kind == "additive":
+        return pred + noisy
+    if kind == "sigma_scaled":
+        return pred * -_expand(sigmas, pred) + noisy
+    raise ValueError(f"flux.model_prediction_type {kind!r} is not raw, additive or sigma_scaled")
