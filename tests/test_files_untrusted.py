@@ -92,13 +92,14 @@ def test_tag_editor_load(tricky):
 
 def test_dataset_scan(tricky):
     root, sub, outside = tricky
+    (root / "20_linked").symlink_to(outside)  # a whole subset folder that lives elsewhere
     scan = finishes(lambda: scan_dataset(root, recursive=True))
     assert sorted(Path(it.path).name for it in scan.items) == ["fifo.png", "link.png", "ok.png"]
     by_name = {Path(it.path).name: it for it in scan.items}
     assert by_name["link.png"].caption == "set"  # the class token, not the file outside
     assert by_name["fifo.png"].caption == "set"
     text = " ".join(str(p) for p in scan.problems)
-    assert "fifo.txt" in text and "link.txt" in text and "loop" in text and "out" in text
+    assert "fifo.txt" in text and "link.txt" in text and "loop" in text and "out" in text and "20_linked" in text
 
 
 def test_tagger_lists_without_loops_or_escapes(tricky):

@@ -64,6 +64,12 @@ def walk_files(root: str | os.PathLike, suffixes, *, recursive: bool = True,
     return out
 
 
+def escapes(path: str | os.PathLike, real_root: str) -> bool:
+    """Whether `path`, links followed, lies outside `real_root` (itself already resolved)."""
+    target = os.path.realpath(path)
+    return target != real_root and not target.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
 def _kind(entry: os.DirEntry, real_root: str) -> tuple[str, str]:
     """("dir" | "file" | "other", why it must be skipped or "")."""
     try:
@@ -71,9 +77,7 @@ def _kind(entry: os.DirEntry, real_root: str) -> tuple[str, str]:
     except OSError as exc:  # dangling, or a loop of links
         return "other", f"broken or looping symlink ({exc.strerror or exc})" if entry.is_symlink() else str(exc)
     if stat.S_ISDIR(mode):
-        if entry.is_symlink():
-            target = os.path.realpath(entry.path)
-            if target != real_root and not target.startswith(real_root.rstrip(os.sep) + os.sep):
-                return "other", f"folder symlink pointing outside {real_root}; not followed"
+        if entry.is_symlink() and escapes(entry.path, real_root):
+            return "other", f"folder symlink pointing outside {real_root}; not followed"
         return "dir", ""
     return ("file", "") if stat.S_ISREG(mode) else ("other", "")

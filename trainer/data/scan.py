@@ -17,7 +17,7 @@ import imagesize
 
 from trainer.data.problems import DatasetError, Problem
 from trainer.textio import read_text
-from trainer.walk import walk_files
+from trainer.walk import escapes, walk_files
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 # Pillow refuses to decode more than twice its MAX_IMAGE_PIXELS (a decompression-bomb guard); refusing at the
@@ -152,7 +152,12 @@ def count_images(scan: DatasetScan) -> ImageCounts:
 def _scan_parent(parent: Path, ext: str, recursive: bool, is_reg: bool,
                  problems: list[Problem]) -> list[ImageItem]:
     items: list[ImageItem] = []
+    real_parent = os.path.realpath(parent)
     for sub in sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if sub.is_symlink() and escapes(sub, real_parent):
+            problems.append(Problem(str(sub), f"folder symlink pointing outside {parent}; not followed",
+                                    "copy the images in, or use it as its own dataset folder"))
+            continue
         parsed = parse_subset_name(sub.name)
         if parsed is None:
             problems.append(Problem(str(sub), "folder name has no '<repeats>_' prefix, skipped",
