@@ -30,6 +30,8 @@ def changed_value(p):
     if p.kind == "choice":
         return next(c for c in p.choices if c != p.default)
     if p.kind == "int":
+        if p.default is None:  # optional: "not set" -> a value
+            return int(p.ge or 0) + 1
         return p.default + 1 if p.le is None or p.default + 1 <= p.le else p.default - 1
     if p.kind == "float":
         lo = p.ge if p.ge is not None else 0.0

@@ -115,6 +115,8 @@ class RunSummary:
     message: str = ""
     hint: str = ""
     losses: list[tuple[int, float, float]] = field(default_factory=list)  # (step, loss, avg_loss)
+    validation: list[tuple[int, float]] = field(default_factory=list)  # (step, validation loss)
+    fit: dict | None = None  # the latest over/underfitting warning event (trainer/engine/overfit.py)
     samples: list[dict] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -133,8 +135,11 @@ class RunSummary:
             self.samples.append(event)
         elif kind == "saved" and event.get("kind") == "lora":
             self.outputs.append(event["path"])
+        elif kind == "validation":
+            self.validation.append((event["step"], event["loss"]))
         elif kind == "warning":
             self.warnings.append(event.get("message", ""))
+            self.fit = event if event.get("fit") else self.fit
         elif kind in END_TYPES:
             self.status = {"error": "failed"}.get(kind, kind)
             self.message, self.hint = event.get("message", ""), event.get("hint", "")

@@ -201,10 +201,36 @@ class DreamboothGroup(Group):
 class ValidationGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Validation", "验证")
     validation_split: float = param(
-        0.0, "Share of images held out to measure validation loss (0: none).", "留出用于计算验证损失的图片比例（0 表示不留）。",
-        ge=0.0, le=0.5, planned=True, label_zh="验证集比例",
+        0.0, "Share of the training images held out to measure validation loss (0: none). The same seed picks "
+        "the same images, so runs stay comparable.",
+        "留出用于计算验证损失的训练图片比例（0 表示不留）。相同的种子选出相同的图片，不同的训练因此可以比较。",
+        ge=0.0, le=0.5, label_zh="验证集比例",
+    )
+    validation_dir: str = param(
+        "", "A separate folder of validation images, laid out like the training folder (10_name sub-folders; "
+        "repeats are ignored). Use it or validation_split, not both.",
+        "单独的验证图片文件夹，结构与训练文件夹相同（10_name 子文件夹；重复次数不起作用）。与验证集比例二选一。",
+        kohya="", widget="path", label_zh="验证集文件夹",
+    )
+    validation_seed: int | None = param(
+        None, "Seed of the split and of the fixed validation noise. Empty: training.seed.",
+        "验证集划分和固定验证噪声的种子。留空则使用 training.seed。", ge=0, label_zh="验证种子",
     )
     validate_every_n_steps: int = param(
-        0, "Compute validation loss every N steps (0: at each epoch end).", "每 N 步计算一次验证损失（0 表示每轮结束时）。",
-        ge=0, planned=True, label_zh="每 N 步验证",
+        0, "Also compute validation loss every N steps (0: only at epoch ends).",
+        "另外每 N 步计算一次验证损失（0 表示只在每轮结束时计算）。", ge=0, label_zh="每 N 步验证",
+    )
+    validate_every_n_epochs: int = param(
+        1, "Compute validation loss at the end of every N-th epoch (and the last).",
+        "每 N 轮结束时（以及最后一轮）计算一次验证损失。", ge=1, label_zh="每 N 轮验证",
+    )
+    overfit_patience: int = param(
+        3, "Warn of overfitting when the validation loss has risen this many evaluations in a row while the "
+        "training loss fell.", "验证损失连续上升这么多次、而训练损失在下降时，提示过拟合。", ge=2, le=100, kohya="",
+        label_zh="过拟合判定次数",
+    )
+    early_stop: bool = param(
+        False, "End the run when overfitting is detected; the final file is then the one with the lowest "
+        "validation loss.", "检测到过拟合时结束训练；此时最终文件为验证损失最低的那一个。", kohya="",
+        label_zh="过拟合时提前停止",
     )

@@ -242,6 +242,9 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None) -> dict[str,
     if cfg.logging.log_with == "none":  # sd-scripts logs to TensorBoard whenever logging_dir is set
         out.pop("log_with", None)
         out.pop("logging_dir", None)
+    if cfg.validation.validation_split <= 0:  # sd-scripts validates only a split; without one these stay unset
+        for key in ("validation_seed", "validate_every_n_epochs", "validate_every_n_steps"):
+            out.pop(key, None)
     if cfg.sampling.sample_prompts.strip() and prompts_file:
         out["sample_prompts"] = prompts_file
     out["network_args"] = list(cfg.network.network_args) + network_args

@@ -226,6 +226,19 @@ def _misc(cfg: TrainConfig) -> list[Finding]:
 
 
 @rule
+def _validation(cfg: TrainConfig) -> list[Finding]:
+    v = cfg.validation
+    if v.validation_split > 0 and v.validation_dir.strip():
+        return [error("validation.validation_dir", "and validation_split are both set; keep one of them",
+                      "与 validation_split 同时设置了；请只保留其中一个")]
+    if not (v.validation_split > 0 or v.validation_dir.strip()) and (v.early_stop or v.validate_every_n_steps):
+        name = "early_stop" if v.early_stop else "validate_every_n_steps"
+        return [error(f"validation.{name}", "needs validation images; set validation_split (e.g. 0.1) or "
+                      "validation_dir", "需要验证图片；请设置 validation_split（如 0.1）或 validation_dir")]
+    return []
+
+
+@rule
 def _ready_to_train(cfg: TrainConfig) -> list[Finding]:
     out = []
     if not cfg.model.base_model.strip():

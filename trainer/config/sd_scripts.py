@@ -66,6 +66,7 @@ NONE_MEANS: dict[str, Any] = {
     "network_module": "networks.lora",  # required by train_network.py; the LoRA it means
     "optimizer_type": "AdamW", "output_name": "last",  # train_util.DEFAULT_LAST_OUTPUT_NAME
     "huggingface_repo_type": "model", "huggingface_repo_visibility": "private",  # huggingface_util.upload
+    "validate_every_n_epochs": 1,  # train_network.py validates at every epoch end when it is unset
 }
 # sd-scripts' sample prompt defaults (a prompt line without --s/--l/--w/--h), by Danlu's sampling field names.
 PROMPT_DEFAULTS = {"sample_steps": 30, "sample_cfg": 7.5, "sample_width": 512, "sample_height": 512}

@@ -126,14 +126,14 @@ def load_state(folder: Path, *, models, optimizer, scheduler) -> Progress:
     return Progress(**json.loads((folder / "progress.json").read_text(encoding="utf-8")))
 
 
-def prune(saved: list[Path], keep: int) -> list[Path]:
+def prune(saved: list[Path], keep: int, protected: set = frozenset()) -> list[Path]:
     """Delete all but the newest `keep` of `saved` (oldest first; their state folders too) and drop them
     from the list. Only files this run wrote are ever passed in, so other runs' files in a shared output
-    folder are safe."""
+    folder are safe. `protected` files (the lowest validation loss) stay, in the list too."""
     if keep <= 0 or len(saved) <= keep:
         return []
-    removed = saved[:-keep]
-    del saved[:-keep]
+    removed = [f for f in saved[:-keep] if f not in protected]
+    saved[:] = [f for f in saved if f not in removed]
     for f in removed:
         f.unlink(missing_ok=True)
         shutil.rmtree(f.with_name(f.stem + STATE_SUFFIX), ignore_errors=True)

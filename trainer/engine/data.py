@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -14,6 +14,7 @@ from trainer.data.problems import DatasetError
 from trainer.data.scan import count_images, scan_dataset
 from trainer.engine.build import Models, module_fingerprint, resolution_of, with_trigger
 from trainer.engine.errors import EngineError, StopRequested
+from trainer.engine.validation import held_out
 from trainer.networks.metadata import dataset_facts
 
 
@@ -26,6 +27,7 @@ class Data:
     dataset_facts: dict  # ss_tag_frequency, ss_dataset_dirs, ss_reg_dataset_dirs (trainer.networks.metadata)
     bucket_info: dict
     cached: bool
+    validation_items: list = field(default_factory=list)  # held out or from validation_dir (validation.py)
 
 
 def encode_pixels(vae, pixels: torch.Tensor) -> torch.Tensor:
@@ -51,7 +53,9 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False) -
                           "Point it at the folder that holds 10_name sub-folders.") from None
     for problem in scan.problems:
         report_problem(reporter, problem)
-    items = with_trigger(scan.items, c.trigger_word)
+    items, held = held_out(cfg, with_trigger(scan.items, c.trigger_word), reporter)
+    if held:
+        reporter.status(f"validation: {len(held)} images")
     plan = plan_buckets(items, resolution=resolution_of(cfg), min_reso=d.min_bucket_reso, max_reso=d.max_bucket_reso,
                         step=d.bucket_reso_steps, enable_bucket=d.enable_bucket, no_upscale=d.bucket_no_upscale)
     bucket_of = [plan[i] for i in range(len(items))]
@@ -67,8 +71,10 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False) -
     sampler = BucketBatchSampler(bucket_of, cfg.training.train_batch_size, cfg.training.seed,
                                  repeats=[it.repeats for it in items])
     counts = count_images(scan)
-    return Data(dataset, sampler, counts.train_repeated, counts.reg_repeated, dataset_facts(scan.items),
-                bucket_info(items, dict(enumerate(bucket_of))), cache is not None)
+    # A split's images leave training with their repeats; a validation folder's never were in it.
+    held_repeats = 0 if cfg.validation.validation_dir.strip() else sum(it.repeats for it in held)
+    return Data(dataset, sampler, counts.train_repeated - held_repeats, counts.reg_repeated,
+                dataset_facts(scan.items), bucket_info(items, dict(enumerate(bucket_of))), cache is not None, held)
 
 
 def _fill_latents(cfg: TrainConfig, models: Models, items, bucket_of, reporter, stop):

@@ -31,6 +31,7 @@ def run_facts(session):
         dataset=data.dataset_facts, bucket_info=data.bucket_info,
         model_identity={**base_model_identity(cfg.model.base_model), **vae_identity(cfg.model.vae)},
         num_processes=session.acc.num_processes,
+        num_validation_images=len(session.data.validation_items),
     )
 
 

@@ -69,12 +69,16 @@ class StepRunner:
         device = self.acc.device
         return {key: torch.stack([found[c][key].to(device) for c in captions]) for key in found[captions[0]]}
 
-    def loss(self, batch) -> torch.Tensor:
+    def loss(self, batch, noise: torch.Tensor | None = None, timesteps: torch.Tensor | None = None) -> torch.Tensor:
+        """The batch's loss; validation passes its own fixed `noise` and `timesteps` (training draws them)."""
         cfg, n, family, scheduler = self.cfg, self.cfg.noise, self.m.family, self.m.noise_scheduler
         latents = self._latents(batch)
-        noise = noise_lib.sample_noise(latents, offset=n.noise_offset, multires_iterations=n.multires_noise_iterations,
-                                       multires_discount=n.multires_noise_discount)
-        timesteps = family.sample_timesteps(scheduler, latents)
+        if noise is None:
+            noise = noise_lib.sample_noise(latents, offset=n.noise_offset, multires_iterations=n.multires_noise_iterations,
+                                           multires_discount=n.multires_noise_discount)
+        if timesteps is None:
+            timesteps = family.sample_timesteps(scheduler, latents)
+        noise, timesteps = noise.to(latents.device, latents.dtype), timesteps.to(latents.device)
         noisy, target = family.noisy_input_and_target(scheduler, latents, noise, timesteps, self.v_prediction)
         with self.acc.autocast():
             cond = self._conditioning(batch["captions"])

@@ -83,8 +83,9 @@ class Reporter:
         self.log.info(message)
         print(f"[danlu] {message}", file=self.console, flush=True)
 
-    def warning(self, message: str, hint: str = "") -> None:
-        self.events.emit("warning", message=message, hint=hint)
+    def warning(self, message: str, hint: str = "", **extra) -> None:
+        """`extra` goes into the event as is (the fit signal: fit, message_zh, best_path, best_epoch)."""
+        self.events.emit("warning", message=message, hint=hint, **extra)
         self.log.warning(f"{message} {hint}".strip())
         print(f"[danlu] warning: {message} {hint}".strip(), file=self.console, flush=True)
 
@@ -135,6 +136,12 @@ class Reporter:
             line += f" keys scaled {norms['keys_scaled']}, mean key norm {norms['average_key_norm']:.4f}"
         self.log.info(line)
         print(f"[danlu] {line}", file=self.console, flush=True)
+
+    def validation(self, *, step: int, epoch: int, loss: float) -> None:
+        self.events.emit("validation", step=step, epoch=epoch, loss=loss)
+        self.tb.add_scalar("loss/validation", loss, step)
+        self.log.info(f"validation loss {loss:.5f} at step {step}")
+        print(f"[danlu] validation loss {loss:.5f} at step {step}", file=self.console, flush=True)
 
     def sample(self, *, step: int, epoch: int, path: Path, prompt: str, image) -> None:
         import numpy as np

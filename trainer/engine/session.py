@@ -24,6 +24,7 @@ from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, o
 from trainer.engine.optim import set_train_mode
 from trainer.engine.precision import pick_device, resolve_precision
 from trainer.engine.sampler import generate_samples
+from trainer.engine.validation import ValidationHooks
 from trainer.events import stop_requested
 from trainer.textio import inside
 
@@ -53,6 +54,7 @@ class Session:
         self.written: dict[str, list[Path]] = {"epoch": [], "step": []}  # this run's intermediate saves
         self.started_at = time.time()
         self.progress = ckpt.Progress()  # replaced by a resumed state in setup()
+        self.val = None  # ValidationHooks once setup() found validation images
 
     # --- setup -------------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -87,6 +89,7 @@ class Session:
             self.rep.status(f"resumed from {cfg.save.resume} at step {self.progress.global_step}")
             self.rep.restore_loss_window(self.progress.loss_window)
         self.facts = header.run_facts(self)
+        self.val = ValidationHooks(self, self.data.validation_items) if self.data.validation_items else None
 
     def _text_cache(self):
         """Cached text-encoder outputs (the rules allow them only for a frozen encoder and fixed captions)."""
@@ -151,11 +154,15 @@ class Session:
                          images=self.data.num_train_images, device=self.prec.device, family=cfg.model.family,
                          start_step=p.global_step, summary=header.start_summary(self))
         set_train_mode(self.optimizer, True)  # schedule-free optimizers; a no-op for the others
-        while p.epoch < self.epochs and p.global_step < self.total:
+        while p.epoch < self.epochs and p.global_step < self.total and not self._early_stopped():
             # Checked before each epoch too: a stop asked during the epoch-end sample or save ends here.
             if self._stop_wanted() or self._run_epoch() == "stopped":
                 self.save(cfg.save.output_name, with_state=True)
                 return "stopped"
+        if self._early_stopped():  # the final file gets the weights with the lowest validation loss
+            self.val.restore_best()
+            self.save(cfg.save.output_name, with_state=False)
+            return "finished"
         self.save(cfg.save.output_name, with_state=cfg.save.save_state)
         return "finished"
 
@@ -193,6 +200,8 @@ class Session:
             self._after_step()
             if self._stop_wanted():
                 return "stopped"
+            if self._early_stopped():
+                return None
             if p.global_step >= self.total:
                 # Ended mid-epoch (max_train_steps): the position stays inside this epoch, so a resume from
                 # the state saved now continues with the very next batch.
@@ -208,8 +217,11 @@ class Session:
         """Save, then delete this run's oldest saves of `kind` beyond `keep` (never files of other runs)."""
         self.save(name, with_state=self.cfg.save.save_state)
         self.written[kind].append(self.out_dir / f"{name}.safetensors")
-        for old in ckpt.prune(self.written[kind], keep):
+        for old in ckpt.prune(self.written[kind], keep, protected=self.val.protected() if self.val else set()):
             self.outputs = [o for o in self.outputs if o != str(old)]
+
+    def _early_stopped(self) -> bool:
+        return self.val is not None and self.val.early_stopped
 
     def _stop_wanted(self) -> bool:
         return self.stop_flag() or stop_requested(self.run_dir)
@@ -225,12 +237,19 @@ class Session:
                             max(1, s.save_last_n_steps // s.save_every_n_steps) if s.save_last_n_steps else 0)
         if sm.sample_every_n_steps and step % sm.sample_every_n_steps == 0:
             self.sample()
+        if self.val:
+            self.val.after_step()
 
     def _after_epoch(self) -> None:
         s, sm, epoch = self.cfg.save, self.cfg.sampling, self.progress.epoch
         last = epoch >= self.epochs or self.progress.global_step >= self.total
+        saved = None
         if s.save_every_n_epochs and epoch % s.save_every_n_epochs == 0 and not last:
             self._save_kept(ckpt.epoch_name(s.output_name, epoch), "epoch", s.save_last_n_epochs)
+            saved = self.written["epoch"][-1]
+        if self.val:  # after the save, so the evaluation knows the file holding these weights
+            final = self.out_dir / f"{s.output_name}.safetensors"
+            self.val.after_epoch(str(saved) if saved else str(final) if last else None, last)
         if sm.sample_every_n_epochs and (epoch % sm.sample_every_n_epochs == 0 or last):
             self.sample()
 

@@ -92,6 +92,11 @@ class Family:
         n = scheduler.config.num_train_timesteps
         return torch.randint(0, n, (latents.shape[0],), device=latents.device).long()
 
+    def fixed_timesteps(self, scheduler, fractions: tuple[float, ...]) -> list[int]:
+        """Timesteps at fixed points of the schedule (0: least noise), for a validation loss that is comparable."""
+        n = scheduler.config.num_train_timesteps
+        return [min(n - 1, int(f * n)) for f in fractions]
+
     def noisy_input_and_target(self, scheduler, latents, noise, timesteps, v_prediction: bool):
         noisy = scheduler.add_noise(latents, noise, timesteps)
         return noisy, noise_lib.training_target(scheduler, latents, noise, timesteps, v_prediction)

@@ -55,6 +55,7 @@ class RunFacts:
     bucket_info: dict | None = None  # None with bucketing off
     model_identity: dict[str, str] = field(default_factory=dict)  # trainer.networks.hashes
     num_processes: int = 1
+    num_validation_images: int = 0  # held out or from validation_dir
 
 
 def sd_scripts_args(cfg: TrainConfig) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def training_header(cfg: TrainConfig, run: RunFacts, *, steps: int, epoch: int, 
         "ss_training_finished_at": finished_at if finished_at is not None else time.time(),
         "ss_steps": steps, "ss_epoch": epoch, "ss_num_epochs": run.epochs, "ss_max_train_steps": run.total_steps,
         "ss_num_train_images": run.num_train_images, "ss_num_reg_images": run.num_reg_images,
-        "ss_num_validation_images": 0, "ss_num_batches_per_epoch": run.batches_per_epoch,
+        "ss_num_validation_images": run.num_validation_images, "ss_num_batches_per_epoch": run.batches_per_epoch,
         "ss_total_batch_size": t.train_batch_size * run.num_processes * t.gradient_accumulation_steps,
         "ss_resolution": tuple(resolution), "ss_base_model_version": run.base_model_version,
         "ss_optimizer": run.optimizer, "ss_sd_scripts_commit_hash": NOT_SD_SCRIPTS,

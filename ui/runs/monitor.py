@@ -63,7 +63,7 @@ def _layout(t, key: str) -> dict:
         with gr.Row():
             # Fixed colours, named by the caption: Gradio's legend stays empty when the first value is empty.
             w["loss"] = gr.LinePlot(None, x="step", y="value", color="series", color_title="",
-                                    color_map={"loss": "#3b82f6", "avg": "#f97316"}, x_axis_format="d",
+                                    color_map={"loss": "#3b82f6", "avg": "#f97316", "validation": "#16a34a"}, x_axis_format="d",
                                     caption=t("runs.loss_caption"), label=t("runs.loss"), height=260, **ids("loss"))
             w["samples"] = gr.Gallery(label=t("runs.samples"), columns=4, height=260, **ids("samples"))
         w["log"] = gr.Textbox(label=t("runs.log"), lines=8, max_lines=8, interactive=False,
@@ -96,7 +96,7 @@ def _poll(ctx, requested, prev: dict, has_form: bool) -> list:
     marks = {
         "progress": (run, s and s.status, s and s.step, s and s.message),
         "status": (run, s and s.status, ended),
-        "loss": (run, s and len(s.losses)),
+        "loss": (run, s and len(s.losses), s and len(s.validation)),
         "log": (run, log_path.stat().st_size if log_path and log_path.exists() else -1),
         "samples": (run, s and len(s.samples)),
         "outputs": (run, ended, s and tuple(s.outputs)),

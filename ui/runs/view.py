@@ -44,8 +44,19 @@ def progress_html(t, run_id: str | None, s: RunSummary | None) -> str:
         "<div style='background:var(--neutral-200,#ddd);border-radius:6px;height:14px;margin:6px 0'>"
         f"<div style='width:{frac * 100:.1f}%;height:14px;border-radius:6px;"
         "background:var(--color-accent,#f97316)'></div></div>"
-        f"<div>{html.escape(detail)}</div><div><small>{note}</small></div></div>"
+        f"<div>{html.escape(detail)}</div><div><small>{note}</small></div>{fit_html(t, s)}</div>"
     )
+
+
+def fit_html(t, s: RunSummary) -> str:
+    """The over/underfitting warning in the UI's language, or nothing."""
+    f = s.fit
+    if not f:
+        return ""
+    name = Path(f["best_path"]).name if f.get("best_path") else t("runs.fit_no_file")
+    key = "runs.overfit_stopped" if f.get("early_stop") and f["fit"] == "overfit" else f"runs.{f['fit']}"
+    text = t(key, file=name, epoch=f.get("best_epoch", "?"), loss=f"{f.get('best_loss', 0.0):.4f}")
+    return f"<div class='danlu-fit' data-fit='{html.escape(f['fit'])}'>⚠ {html.escape(text)}</div>"
 
 
 def status_md(t, s: RunSummary | None) -> str:
@@ -71,6 +82,7 @@ def loss_frame(s: RunSummary | None) -> pd.DataFrame | None:
     stride = max(1, len(rows) // MAX_POINTS)
     rows = rows[::stride] + ([rows[-1]] if rows and (len(rows) - 1) % stride else [])
     data = [(st, "loss", loss) for st, loss, _ in rows] + [(st, "avg", avg) for st, _, avg in rows]
+    data += [(st, "validation", loss) for st, loss in s.validation]  # few points: never thinned
     frame = pd.DataFrame(data, columns=["step", "series", "value"])
     # Typed: the plot picks quantitative vs nominal axes from the column dtypes.
     return frame.astype({"step": "int64", "series": "str", "value": "float64"})
