@@ -25,15 +25,16 @@ def make_tiny_base(path: Path) -> Path:
     return path
 
 
-def make_lora(path: Path, seed: int = 1) -> Path:
-    """A kohya LoRA for the tiny base, U-Net and text encoder, with random (non-zero) up weights."""
-    from trainer.models.tiny import build_tiny_sd15
+def make_lora(path: Path, seed: int = 1, family: str = "sd15") -> Path:
+    """A kohya LoRA for the tiny base, U-Net and text encoder(s), with random (non-zero) up weights."""
+    from trainer.models.tiny import build_tiny_sd15, build_tiny_sdxl
     from trainer.networks.inject import add_lora
     from trainer.networks.kohya_format import to_kohya_state_dict
     from trainer.networks.save import save_lora
 
-    pipe = build_tiny_sd15(seed=0, four_level=True)
-    lora = add_lora(pipe.unet, [pipe.text_encoder], dim=4, alpha=4.0)
+    pipe = build_tiny_sdxl(seed=0, real_layout=True) if family == "sdxl" else build_tiny_sd15(seed=0, four_level=True)
+    encoders = [pipe.text_encoder] + ([pipe.text_encoder_2] if family == "sdxl" else [])
+    lora = add_lora(pipe.unet, encoders, dim=4, alpha=4.0)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for component in lora.models:
@@ -41,7 +42,7 @@ def make_lora(path: Path, seed: int = 1) -> Path:
                 weight = layer.lora_B[lora.adapter_name].weight
                 weight.copy_(torch.randn(weight.shape, generator=gen))
     path.parent.mkdir(parents=True, exist_ok=True)
-    return save_lora(path, to_kohya_state_dict(lora, "sd15"), {"ss_network_dim": "4"}, precision="float")
+    return save_lora(path, to_kohya_state_dict(lora, family), {"ss_network_dim": "4"}, precision="float")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -87,6 +88,21 @@ def test_grid_cells_weight_zero_is_base_and_weights_differ(models, pipe, tmp_pat
         assert np.abs(_px(result.cells[(pi, 0, 2)]) - _px(result.cells[(pi, 1, 2)])).mean() > 2
     # Unloaded after the grid: the pipeline is the plain base model again.
     assert np.abs(_px(render_one(pipe, prompts[0])) - _px(before[0])).max() <= 1
+
+
+def test_grid_renders_sdxl_loras_on_an_sdxl_base(tmp_path):
+    from tests.engine_helpers import save_tiny_sdxl
+
+    base = save_tiny_sdxl(tmp_path / "xl-base")
+    lora = make_lora(tmp_path / "xl.safetensors", 1, family="sdxl")
+    req = GridRequest(base=str(base), loras=[str(lora)], prompts="a red circle", weights=[0.0, 1.0], steps=2,
+                      width=64, height=64, seed=3)
+    pipe = load_pipeline(str(base), cache_dir=tmp_path / "cache")
+    assert type(pipe).__name__ == "StableDiffusionXLPipeline"
+    before = render_one(pipe, parse_grid_prompts(req)[0])
+    result = generate_grid(req, cache_dir=tmp_path, pipe=pipe)
+    assert np.abs(_px(result.cells[(0, 0, 0)]) - _px(before)).max() <= 1
+    assert np.abs(_px(result.cells[(0, 0, 1)]) - _px(before)).mean() > 2
 
 
 def test_grid_image_is_labelled_and_laid_out(models, pipe, tmp_path):

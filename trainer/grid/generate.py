@@ -89,39 +89,27 @@ def check_request(req: GridRequest) -> list:
 
 
 def load_pipeline(base: str, *, cache_dir: Path, sampler: str = "euler_a", status=None):
-    """A text-to-image pipeline for an SD1.5 or SDXL base (hub id, diffusers folder or single file).
-    `status(message, fraction)` hears how a hub download goes."""
+    """A text-to-image pipeline for a base model of any trainable family (hub id, diffusers folder or single
+    file), built by the family as its previews are. `status(message, fraction)` hears how a hub download goes."""
+    from types import SimpleNamespace
+
     import torch
 
+    from trainer.engine.sampler import make_scheduler
+    from trainer.families import MODULES, get_family
     from trainer.models.detect import detect_family
     from trainer.models.hub import resolve_base_model
-    from trainer.models.loading import load_sd15, load_sdxl
 
     path = resolve_base_model(base, Path(cache_dir), status)
-    family = detect_family(path)
-    if family not in ("sd15", "sdxl"):
-        raise ValueError(f"{base} is a {family} model; the comparison grid supports SD1.5 and SDXL base models")
-    cuda = torch.cuda.is_available()
-    dtype = torch.float16 if cuda else torch.float32
-    parts = (load_sd15 if family == "sd15" else load_sdxl)(str(path), cache_dir=Path(cache_dir), dtype=dtype)
-    pipe = _assemble(parts, family, sampler)
+    name = detect_family(path)
+    if name not in MODULES:
+        raise ValueError(f"{base} is a {name} model; the comparison grid supports {', '.join(MODULES)} base models")
+    family = get_family(name)
+    parts = family.load(SimpleNamespace(base_model=str(path), vae=""), Path(cache_dir), status)
+    pipe = family.preview_pipeline(parts, make_scheduler(sampler, parts.noise_scheduler.config))
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to("cuda" if cuda else "cpu")
-
-
-def _assemble(parts, family: str, sampler: str):
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
-    from trainer.engine.sampler import make_scheduler
-
-    scheduler = make_scheduler(sampler, parts.noise_scheduler.config)
-    common = dict(vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=parts.unet,
-                  scheduler=scheduler)
-    if family == "sdxl":
-        return StableDiffusionXLPipeline(text_encoder_2=parts.text_encoder_2, tokenizer_2=parts.tokenizer_2,
-                                         add_watermarker=False, **common)
-    return StableDiffusionPipeline(safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-                                   **common)
+    cuda = torch.cuda.is_available()
+    return pipe.to("cuda", torch.float16) if cuda else pipe.to("cpu")
 
 
 def render_one(pipe, prompt) -> Image.Image:
