@@ -161,6 +161,28 @@ def test_adafactor_scheduler_needs_adafactor():
                         "optimizer.lr_scheduler")
 
 
+@pytest.mark.parametrize("tables, field, unused_with", [
+    ({"optimizer": {"lr_scheduler": "constant", "lr_warmup_steps": 100}}, "optimizer.lr_warmup_steps", "constant"),
+    ({"optimizer": {"lr_scheduler": "adafactor", "optimizer_type": "AdaFactor", "lr_warmup_steps": 100}},
+     "optimizer.lr_warmup_steps", "adafactor"),
+    ({"optimizer": {"lr_scheduler": "cosine", "lr_scheduler_power": 2.0}}, "optimizer.lr_scheduler_power", "cosine"),
+    ({"speed": {"persistent_data_loader_workers": True}}, "speed.persistent_data_loader_workers", "0"),
+])
+def test_settings_the_engine_would_ignore_are_warned(tables, field, unused_with):
+    (f,) = findings(tables, field)
+    assert f.level == "warning" and unused_with in f.en
+
+
+@pytest.mark.parametrize("tables, field", [
+    ({"optimizer": {"lr_scheduler": "constant_with_warmup", "lr_warmup_steps": 100}}, "optimizer.lr_warmup_steps"),
+    ({"optimizer": {"lr_scheduler": "polynomial", "lr_scheduler_power": 2.0}}, "optimizer.lr_scheduler_power"),
+    ({"speed": {"persistent_data_loader_workers": True, "max_data_loader_n_workers": 2}},
+     "speed.persistent_data_loader_workers"),
+])
+def test_the_same_settings_where_they_apply_are_clean(tables, field):
+    assert not findings(tables, field)
+
+
 def test_num_cycles_without_restarts():
     (f,) = findings({"optimizer": {"lr_scheduler_num_cycles": 3}}, "optimizer.lr_scheduler_num_cycles")
     assert f.level == "warning" and "cosine_with_restarts" in f.en

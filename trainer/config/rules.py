@@ -225,6 +225,32 @@ def _misc(cfg: TrainConfig) -> list[Finding]:
     return out
 
 
+# The schedulers that have no warm-up phase (diffusers' constant schedule, transformers' AdafactorSchedule).
+NO_WARMUP = ("constant", "adafactor")
+
+
+@rule
+def _ignored_settings(cfg: TrainConfig) -> list[Finding]:
+    """Settings that would be accepted and then do nothing with the rest of this config."""
+    o, s, out = cfg.optimizer, cfg.speed, []
+    if o.lr_warmup_steps and o.lr_scheduler in NO_WARMUP:
+        out.append(warning("optimizer.lr_warmup_steps", f"is not used by the {o.lr_scheduler} scheduler; choose "
+                           "constant_with_warmup (or another scheduler) to warm up, or set it to 0",
+                           f"{o.lr_scheduler} 调度器不使用预热；如需预热请选择 constant_with_warmup（或其他调度器），"
+                           "否则设为 0"))
+    if o.lr_scheduler_power != 1.0 and o.lr_scheduler != "polynomial":
+        out.append(warning("optimizer.lr_scheduler_power", f"is only used by the polynomial scheduler, not "
+                           f"{o.lr_scheduler}; set lr_scheduler = polynomial or leave this at 1",
+                           f"只对 polynomial 调度器生效，对 {o.lr_scheduler} 无效；请把 lr_scheduler 设为 polynomial，"
+                           "或将此项保持为 1"))
+    if s.persistent_data_loader_workers and s.max_data_loader_n_workers == 0:
+        out.append(warning("speed.persistent_data_loader_workers", "does nothing with max_data_loader_n_workers = 0 "
+                           "(images load in the training process); set workers above 0 or turn this off",
+                           "在 max_data_loader_n_workers = 0 时无效（图片在训练进程中加载）；请把加载进程数设为大于 0，"
+                           "或关闭此项"))
+    return out
+
+
 @rule
 def _validation(cfg: TrainConfig) -> list[Finding]:
     v = cfg.validation
