@@ -179,6 +179,7 @@ def test_prompt_file_is_read_into_the_text(tmp_path):
 
 # train_network.py's argument names (sd-scripts), for the export check.
 SD_SCRIPTS_ARGS = set("""
+caption_prefix
 pretrained_model_name_or_path vae v2 v_parameterization train_data_dir reg_data_dir prior_loss_weight resolution
 enable_bucket min_bucket_reso max_bucket_reso bucket_reso_steps bucket_no_upscale output_name output_dir
 save_model_as save_precision save_every_n_epochs save_every_n_steps save_last_n_epochs save_last_n_steps
@@ -230,6 +231,14 @@ def test_export_leaves_out_zeros_sd_scripts_reads_as_values():
     assert out["prior_loss_weight"] == 0 and out["text_encoder_lr"] == 0
     assert out["max_grad_norm"] == 0 and out["seed"] == 0 and out["max_data_loader_n_workers"] == 0
     assert "unet_lr" not in out  # None: not set
+
+
+def test_trigger_word_survives_the_sd_scripts_export_as_its_caption_prefix():
+    cfg = config_from_dict({"caption": {"trigger_word": "zk"}})
+    out = export_kohya(cfg)
+    assert out["caption_prefix"] == "zk, "  # sd-scripts glues prefix and caption together: the separator is ours
+    assert import_kohya(out).caption.trigger_word == "zk"
+    assert "caption_prefix" not in export_kohya(TrainConfig())
 
 
 def test_export_writes_optimizer_import_paths_sd_scripts_can_load():

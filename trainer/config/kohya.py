@@ -175,6 +175,8 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
                                   f"未知的 '{train_type}'；应为 {sorted(TRAIN_TYPES)} 之一"))
         else:
             values["family"], values["training_type"] = TRAIN_TYPES[train_type]
+    if isinstance(flat.get("caption_prefix"), str):  # what our export writes for trigger_word
+        flat["trigger_word"] = flat.pop("caption_prefix").strip().rstrip(",").strip()
     if "sample_prompts" in flat and isinstance(flat["sample_prompts"], str):
         flat["sample_prompts"] = _read_prompt_file(flat["sample_prompts"], base_dir)
     for key, value in flat.items():
@@ -245,6 +247,9 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None) -> dict[str,
     if cfg.validation.validation_split <= 0:  # sd-scripts validates only a split; without one these stay unset
         for key in ("validation_seed", "validate_every_n_epochs", "validate_every_n_steps"):
             out.pop(key, None)
+    if cfg.caption.trigger_word.strip():
+        # sd-scripts' nearest option; it prefixes every caption (even one that has the word, and reg images)
+        out["caption_prefix"] = f"{cfg.caption.trigger_word.strip()}, "
     if cfg.sampling.sample_prompts.strip() and prompts_file:
         out["sample_prompts"] = prompts_file
     out["network_args"] = list(cfg.network.network_args) + network_args
