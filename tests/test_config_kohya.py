@@ -7,7 +7,15 @@ import tomllib
 import pytest
 import tomli_w
 
-from trainer.config import ConfigError, TrainConfig, all_params, check, config_from_dict, errors_of, load_config
+from trainer.config import (
+    ConfigError,
+    TrainConfig,
+    all_params,
+    check,
+    config_from_dict,
+    errors_of,
+    load_config,
+)
 from trainer.config.kohya import NETWORK_ARG_FIELDS, export_kohya, import_kohya, prompts_for_sd_scripts
 
 # What SD-Trainer writes to config/autosave/<time>.toml for an SD1.5 LoRA (keys as its forms name them).
