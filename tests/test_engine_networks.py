@@ -107,3 +107,15 @@ def test_scale_weight_norms_bounds_every_key_and_is_logged(tiny_model, dataset, 
     progress = [e for e in read_events(tmp_path / "run")[0] if e["type"] == "progress"]
     assert all("keys_scaled" in e and "average_key_norm" in e for e in progress)
     assert progress[-1]["keys_scaled"] > 0 and 0 < progress[-1]["average_key_norm"] <= limit * 1.001
+
+
+def test_block_weights_in_a_run_freeze_zero_blocks_and_halve_the_mid_rate(tiny_model, dataset, tmp_path):
+    cfg = _config(tiny_model, dataset, enable_block_weights=True, down_lr_weight="zeros", mid_lr_weight="0.5")
+    assert train(cfg, tmp_path / "run") == 0, _error(tmp_path / "run")
+    progress = [e for e in read_events(tmp_path / "run")[0] if e["type"] == "progress"]
+    assert progress[-1]["lr"]["unet x0.5"] == pytest.approx(0.5 * progress[-1]["lr"]["unet"])
+    tensors, _ = read_lora(tmp_path / "run" / "output" / "t.safetensors")
+    down_up = [v for k, v in tensors.items() if k.startswith("lora_unet_down_blocks_") and k.endswith("lora_up.weight")]
+    other_up = [v for k, v in tensors.items() if k.startswith("lora_unet_up_blocks_") and k.endswith("lora_up.weight")]
+    assert down_up and all(torch.count_nonzero(v) == 0 for v in down_up)  # up starts at 0: never updated
+    assert other_up and all(torch.count_nonzero(v) > 0 for v in other_up)

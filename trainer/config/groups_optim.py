@@ -161,22 +161,28 @@ class NetworkGroup(Group):
     )
     enable_block_weights: bool = param(
         False,
-        "Block-wise learning-rate weights for the U-Net's down, middle and up blocks (networks.lora only).",
-        "按 U-Net 的下、中、上块分层设置学习率权重（仅 networks.lora）。",
-        kohya="", planned=True, label_zh="启用分层学习率",
+        "Block-wise learning rates: the U-Net's down, middle and up blocks learn at the U-Net rate times their "
+        "weight (SD1.x: 12 down, 1 middle, 12 up; SDXL: 9, 1, 9).",
+        "分层学习率：U-Net 的下、中、上各块按 U-Net 学习率乘以各自权重学习（SD1.x：下 12、中 1、上 12；SDXL：9、1、9）。",
+        kohya="", label_zh="启用分层学习率",
     )
     down_lr_weight: str = param(
-        "", "Down-block weights: 12 numbers, comma separated.", "下采样块的权重：12 个以逗号分隔的数。",
-        kohya="", planned=True, label_zh="下采样块权重",
+        "",
+        "Down-block weights: one number per block, comma separated (missing ones are 1), or a curve: sine, cosine, "
+        "linear, reverse_linear, zeros (name+0.1 adds 0.1 to each).",
+        "下采样块权重：每块一个数，逗号分隔（缺少的为 1），或曲线名：sine、cosine、linear、reverse_linear、zeros"
+        "（名称+0.1 表示每个加 0.1）。",
+        kohya="", label_zh="下采样块权重",
     )
-    mid_lr_weight: str = param("", "Middle-block weight.", "中间块的权重。", kohya="", planned=True, label_zh="中间块权重")
+    mid_lr_weight: str = param("", "Middle-block weight (empty: 1).", "中间块的权重（空为 1）。", kohya="",
+                               label_zh="中间块权重")
     up_lr_weight: str = param(
-        "", "Up-block weights: 12 numbers, comma separated.", "上采样块的权重：12 个以逗号分隔的数。",
-        kohya="", planned=True, label_zh="上采样块权重",
+        "", "Up-block weights, as for the down blocks.", "上采样块权重，写法同下采样块。",
+        kohya="", label_zh="上采样块权重",
     )
     block_lr_zero_threshold: float = param(
-        0.0, "Blocks whose weight is below this are not trained at all (0: train every block).",
-        "权重低于该值的块完全不训练（0 表示训练所有块）。", ge=0.0, le=1.0, kohya="", planned=True, label_zh="分层零权重阈值",
+        0.0, "Blocks whose weight is at or below this (or 0) are not trained at all.",
+        "权重不高于该值（或为 0）的块完全不训练。", ge=0.0, le=1.0, kohya="", label_zh="分层零权重阈值",
     )
     enable_base_weight: bool = param(
         False,

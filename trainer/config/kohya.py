@@ -101,7 +101,11 @@ def _split_network_args(args: list[str], into: dict[str, Any], findings: list[Fi
     for item in args:
         key, sep, value = str(item).partition("=")
         key = key.strip()
-        if sep and key in NETWORK_ARG_FIELDS:
+        if sep and key in ("down_lr_weight", "mid_lr_weight", "up_lr_weight"):
+            # text fields (a curve name or a list); sd-scripts has no switch: giving them turns them on
+            into[NETWORK_ARG_FIELDS[key]] = value.strip()
+            into["enable_block_weights"] = True
+        elif sep and key in NETWORK_ARG_FIELDS:
             from trainer.config.overlay import parse_value
 
             into[NETWORK_ARG_FIELDS[key]] = parse_value(value.strip())

@@ -156,9 +156,17 @@ def param_groups(cfg: TrainConfig, models: Models) -> tuple[list[dict], list[str
     if hasattr(models.lora, "param_groups"):  # Dreambooth: one group per trained component, own rates
         return models.lora.param_groups()
     groups, names = [], []
-    if models.train_unet:
-        groups.append({"params": models.lora.unet_params(), "lr": o.unet_lr if o.unet_lr is not None
-                       else o.learning_rate})
+    unet_lr = o.unet_lr if o.unet_lr is not None else o.learning_rate
+    if models.train_unet and cfg.network.enable_block_weights:
+        from trainer.networks.block_lr import unet_groups
+
+        try:
+            groups, names = unet_groups(models.lora.unet_modules(models.family.name), models.family.name,
+                                        cfg.network, unet_lr)
+        except ValueError as exc:
+            raise EngineError(str(exc), "Fix the block weights named above.") from None
+    elif models.train_unet:
+        groups.append({"params": models.lora.unet_params(), "lr": unet_lr})
         names.append("unet")
     if models.train_text_encoder:
         groups.append({"params": models.lora.text_encoder_params(),

@@ -136,6 +136,16 @@ class LoraSet:
     def module_counts(self) -> dict[str, int]:
         return {part: len(self.layers(part)) for part in self.models}
 
+    def unet_modules(self, family: str = "sd15") -> dict[str, list[nn.Parameter]]:
+        """U-Net file module name -> its trainable parameters (block-wise learning rates group by these)."""
+        from trainer.networks.kohya_format import kohya_names
+
+        if UNET not in self.models:
+            return {}
+        names = kohya_names(self, family)
+        return {names[(UNET, path)]: [p for p in layer.parameters() if p.requires_grad]
+                for path, layer in self.layers(UNET).items()}
+
     def apply_max_norm(self, limit: float) -> tuple[int, float, float]:
         """sd-scripts' scale_weight_norms after a step: (keys scaled, mean norm, max norm)."""
         from trainer.networks.max_norm import apply_max_norm

@@ -85,6 +85,11 @@ class LycorisSet:
             out.setdefault(self.components[m.lora_name], {})[self.names[m.lora_name]] = m
         return out
 
+    def unet_modules(self, family: str = "sd15") -> dict[str, list[nn.Parameter]]:
+        """U-Net file module name -> its trainable parameters (block-wise learning rates group by these)."""
+        return {name: [p for p in m.parameters() if p.requires_grad]
+                for name, m in self.named_modules_by_component().get(UNET, {}).items()}
+
     def module_counts(self) -> dict[str, int]:
         return {part: len(mods) for part, mods in self.named_modules_by_component().items()}
 

@@ -1,0 +1,102 @@
+"""Block-wise learning rates (sd-scripts' down_lr_weight / mid_lr_weight / up_lr_weight) for U-Net adapters.
+
+Each U-Net module belongs to a block, read off its file name: SD1.x has 12 down blocks (0 is conv_in, then
+3 per down block: two layers and the downsampler), the middle block and 12 up blocks (3 per up block); SDXL's
+original layout names them directly (input_blocks.0-8, middle_block, output_blocks.0-8). A block's
+learning rate is the U-Net rate times its weight; a weight at or below block_lr_zero_threshold (or 0) leaves
+the block untrained. Modules outside the blocks (time embedding, conv_out) keep weight 1.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+BLOCKS = {"sd15": 12, "sd2": 12, "sdxl": 9}
+PRESETS = ("sine", "cosine", "linear", "reverse_linear", "zeros")
+_SD_BLOCK = re.compile(r"^lora_unet_(up|down)_blocks_(\d+)_(resnets|attentions|upsamplers|downsamplers)_(\d+)_")
+_SGM_BLOCK = re.compile(r"^lora_unet_(input|output)_blocks_(\d+)_")
+
+
+def _preset(name: str, count: int) -> list[float]:
+    """sd-scripts' named curves over `count` blocks, `name+0.1` adding 0.1 to every weight."""
+    curve, _, base = name.partition("+")
+    add = float(base) if base else 0.0
+    steps = [i / (count - 1) for i in range(count)]
+    values = {
+        "sine": [math.sin(math.pi * s / 2) for s in steps],
+        "cosine": [math.sin(math.pi * s / 2) for s in reversed(steps)],
+        "linear": steps,
+        "reverse_linear": list(reversed(steps)),
+        "zeros": [0.0] * count,
+    }[curve]
+    return [v + add for v in values]
+
+
+def parse_weights(text: str, count: int, field: str) -> list[float] | None:
+    """A preset name (optionally `+offset`) or up to `count` comma-separated numbers (the rest stay 1)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        if text.partition("+")[0] in PRESETS:
+            return _preset(text, count)
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"network.{field}: {text!r} is neither {count} comma-separated numbers nor one of "
+                         f"{', '.join(PRESETS)}") from None
+    if len(values) > count or any(v < 0 for v in values):
+        raise ValueError(f"network.{field}: give at most {count} weights of 0 or more for this model family, "
+                         f"got {len(values)}: {text!r}")
+    return values + [1.0] * (count - len(values))
+
+
+def block_of(name: str, family: str) -> tuple[str, int] | None:
+    """("down"|"mid"|"up", index) of a U-Net module's file name, or None outside the blocks."""
+    if "_middle_block_" in name or name.startswith("lora_unet_mid_block_"):
+        return "mid", 0
+    if family == "sdxl":
+        m = _SGM_BLOCK.match(name)
+        return ("down" if m.group(1) == "input" else "up", int(m.group(2))) if m else None
+    if name == "lora_unet_conv_in":
+        return "down", 0
+    m = _SD_BLOCK.match(name)
+    if not m:
+        return None
+    outer, inner = int(m.group(2)), 2 if m.group(3).endswith("samplers") else int(m.group(4))
+    return (m.group(1), 1 + 3 * outer + inner) if m.group(1) == "down" else ("up", 3 * outer + inner)
+
+
+def block_weights(n, family: str) -> dict[str, list[float]]:
+    """down/mid/up weights from the network group (missing lists mean weight 1)."""
+    count = BLOCKS.get(family)
+    if count is None:
+        raise ValueError(f"network.enable_block_weights: block weights are defined for SD1.x and SDXL, not {family}")
+    mid = n.mid_lr_weight.strip()
+    try:
+        mid_value = [float(mid)] if mid else None
+    except ValueError:
+        raise ValueError(f"network.mid_lr_weight: {mid!r} is not a number") from None
+    return {"down": parse_weights(n.down_lr_weight, count, "down_lr_weight") or [1.0] * count,
+            "mid": mid_value or [1.0],
+            "up": parse_weights(n.up_lr_weight, count, "up_lr_weight") or [1.0] * count}
+
+
+def unet_groups(modules: dict[str, list], family: str, n, lr: float) -> tuple[list[dict], list[str]]:
+    """Optimizer groups for U-Net modules (file name -> trainable params), one per distinct block weight.
+
+    Parameters of blocks whose weight is 0 or at most block_lr_zero_threshold stop requiring gradients."""
+    weights = block_weights(n, family)
+    by_weight: dict[float, list] = {}
+    for name, params in modules.items():
+        block = block_of(name, family)
+        weight = weights[block[0]][block[1]] if block else 1.0
+        if weight <= n.block_lr_zero_threshold or weight == 0:
+            for p in params:
+                p.requires_grad_(False)
+            continue
+        by_weight.setdefault(weight, []).extend(params)
+    ordered = sorted(by_weight.items(), key=lambda kv: -kv[0])
+    groups = [{"params": params, "lr": lr * weight} for weight, params in ordered]
+    names = ["unet" if weight == 1.0 else f"unet x{weight:g}" for weight, _ in ordered]
+    return groups, names
