@@ -9,7 +9,7 @@ import pytest
 import torch
 from peft.tuners.lora import LoraLayer
 
-from tests.engine_helpers import lora_modules, losses, make_dataset, save_tiny_sdxl, tiny_config
+from tests.engine_helpers import lora_modules, losses, make_dataset, save_tiny_sd15, save_tiny_sdxl, tiny_config
 from trainer.config import check
 from trainer.engine.run import train
 from trainer.events import read_events
@@ -156,3 +156,30 @@ def test_clip_skip_is_refused_for_sdxl_with_the_field_named(tiny_model, dataset)
     findings = check(sdxl_config(tiny_model, dataset, other__clip_skip=2), for_training=False)
     assert [(f.field, f.level) for f in findings] == [("other.clip_skip", "error")]
     assert "only to sd15" in findings[0].en
+
+
+def test_sdxl_vae_stays_fp32_when_the_rest_is_half_precision(tiny_model, dataset, tmp_path):
+    from trainer.engine.build import load_models
+    from trainer.engine.precision import Precision
+
+    half = Precision("cpu", "no", torch.bfloat16, torch.float32, torch.bfloat16)
+    for family, vae_dtype in (("sdxl", torch.float32), ("sd15", torch.bfloat16)):
+        model = tiny_model if family == "sdxl" else save_tiny_sd15(tmp_path / "sd15")
+        cfg = tiny_config(model, dataset, model__family=family)
+        models = load_models(cfg, half, tmp_path, lambda *a, **k: None, lambda *a, **k: None)
+        assert next(models.vae.parameters()).dtype == vae_dtype, family
+        assert next(models.unet.parameters()).dtype == torch.bfloat16
+
+
+def test_a_225_token_sd15_caption_reaches_clip_as_three_chunks_with_clip_skip(tmp_path, dataset):
+    from trainer.families import get_family
+    from trainer.models.loading import load_sd15
+
+    parts = load_sd15(str(save_tiny_sd15(tmp_path / "sd15")), cache_dir=tmp_path)
+    seen = []
+    parts.text_encoder.register_forward_pre_hook(
+        lambda mod, args, kwargs: seen.append(tuple(kwargs.get("input_ids", args[0] if args else None).shape)),
+        with_kwargs=True)
+    cfg = tiny_config(tmp_path, dataset, caption__max_token_length=225, other__clip_skip=2)
+    cond = get_family("sd15").encode([parts.text_encoder], [parts.tokenizer], ["x" * 400], cfg)
+    assert seen == [(3, 77)] and cond["hidden"].shape == (1, 227, 32)

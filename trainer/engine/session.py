@@ -60,8 +60,12 @@ class Session:
     def setup(self) -> None:
         cfg, s = self.cfg, self.cfg.speed
         set_seed(cfg.training.seed)
+        from trainer.families import get_family
+
+        # A family whose VAE overflows in half precision (SDXL) keeps it in fp32, as no_half_vae would.
+        no_half_vae = s.no_half_vae or get_family(cfg.model.family).vae_fp32
         self.prec = resolve_precision(s.mixed_precision, full_fp16=s.full_fp16, full_bf16=s.full_bf16,
-                                      no_half_vae=s.no_half_vae, device=pick_device(), warn=self.rep.warning)
+                                      no_half_vae=no_half_vae, device=pick_device(), warn=self.rep.warning)
         for folder in {self.out_dir, *([Path(cfg.save.resume).parent] if cfg.save.resume else [])}:
             for note in ckpt.recover_interrupted_saves(folder):  # a kill during the last run's save
                 self.rep.warning(note)
