@@ -57,15 +57,15 @@ class ModelGroup(Group):
     )
     ae: str = param(
         "", "Flux autoencoder file (ae.safetensors).", "Flux 自编码器文件（ae.safetensors）。",
-        families=("flux",), widget="path", planned=True, label_zh="AE 自编码器",
+        families=("flux",), widget="path", label_zh="AE 自编码器",
     )
     clip_l: str = param(
         "", "Flux CLIP-L text encoder file.", "Flux 使用的 CLIP-L 文本编码器文件。", families=("flux",), widget="path",
-        planned=True, label_zh="CLIP-L 文件",
+        label_zh="CLIP-L 文件",
     )
     t5xxl: str = param(
         "", "Flux T5-XXL text encoder file.", "Flux 使用的 T5-XXL 文本编码器文件。", families=("flux",), widget="path",
-        planned=True, label_zh="T5-XXL 文件",
+        label_zh="T5-XXL 文件",
     )
 
 

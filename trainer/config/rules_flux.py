@@ -16,9 +16,6 @@ def _flux_only_flow_matching(cfg: TrainConfig) -> list[Finding]:
     if cfg.optimizer.min_snr_gamma > 0:
         out.append(error("optimizer.min_snr_gamma", "does not apply to Flux (flow matching has no DDPM "
                          "signal-to-noise ratio); set it to 0", "不适用于 Flux（流匹配没有 DDPM 信噪比）；请设为 0"))
-    if cfg.model.v_parameterization:
-        out.append(error("model.v_parameterization", "does not apply to Flux, which predicts noise - latents "
-                         "(flow matching); turn it off", "不适用于 Flux（流匹配预测 噪声 - 潜变量）；请关闭"))
     if cfg.network.network_weights:
         out.append(error("network.network_weights", "continuing a Flux LoRA is not supported yet; leave it "
                          "empty (resume a saved state with save.resume instead)",

@@ -1,4 +1,5 @@
-"""Loading a Flux.1 base model for training: a diffusers folder or hub id (the whole pipeline)."""
+"""Loading a Flux.1 base model for training: a diffusers folder or hub id (the whole pipeline), or a single BFL
+transformer file with separate ae/clip_l/t5xxl files (trainer.models.flux_single_file)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import torch
 
 
 def load_flux_parts(model_cfg, *, cache_dir: Path, progress=None):
-    """FluxParts for `model.base_model`. Separate ae/clip_l/t5xxl files are not read yet: say so."""
+    """FluxParts for `model.base_model` (and model.ae/clip_l/t5xxl when it is a single transformer file)."""
     from trainer.models.loading import load_flux
 
     spec = model_cfg.base_model
-    separate = [name for name in ("ae", "clip_l", "t5xxl") if getattr(model_cfg, name, "")]
-    if separate or Path(spec).expanduser().is_file():
-        raise ValueError(f"model.base_model {spec}: a single Flux transformer file with separate ae/clip_l/t5xxl "
-                         "files is not supported yet; use a diffusers Flux folder or hub id "
-                         "(e.g. black-forest-labs/FLUX.1-dev)")
+    if Path(spec).expanduser().is_file():
+        from trainer.models.flux_single_file import load_flux_files
+
+        return load_flux_files(model_cfg, dtype=torch.float32, progress=progress)
+    separate = [f"model.{name}" for name in ("ae", "clip_l", "t5xxl") if getattr(model_cfg, name, "")]
+    if separate:
+        raise ValueError(f"{', '.join(separate)} apply only to a single Flux transformer file in model.base_model; "
+                         f"{spec} is a folder or hub id that has its own parts: clear them")
     return load_flux(spec, cache_dir=cache_dir, dtype=torch.float32, progress=progress)
