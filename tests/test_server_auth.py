@@ -85,6 +85,7 @@ def test_listen_without_auth_prints_password_and_refuses_anonymous(start_app, tm
     status, page = request(url + "/")
     assert status == 200 and '"auth_required":true' in page.replace(" ", "")
     assert "Tag Editor" not in page  # the login page, not the app
+    assert "printed in the server" in page  # where to find the password
     for method, path, body in anonymous_routes(ws):
         status, text = request(url + path, body, method=method)
         assert status in (401, 403), (method, path, status, text[:200])

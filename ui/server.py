@@ -21,6 +21,9 @@ from ui.page_locale import PageLocale
 
 TB_PATH = "/tensorboard"
 HANDLER_CONCURRENCY = 8
+AUTH_MESSAGE = ("Danlu: log in with a user:password from --auth-file, or user <b>danlu</b> and the password "
+                "printed in the server's console at start. / 请使用 --auth-file 中的用户名和密码登录，或使用用户名 "
+                "danlu 与服务器启动时在控制台打印的密码。")
 
 
 def tensorboard_wsgi(logdir: Path):
@@ -132,6 +135,7 @@ def serve(args: argparse.Namespace, workspace: Path) -> int:
         server_port=args.port,
         share=args.share,
         auth=auth,
+        auth_message=AUTH_MESSAGE if auth else None,
         inbrowser=args.inbrowser,
         root_path=args.root_path or None,
         allowed_paths=[str(workspace)],  # outputs and samples are downloaded from the workspace
