@@ -275,3 +275,18 @@ def test_a_zero_learning_rate_for_an_untrained_part_is_fine():
                                                  "training": {"network_train_unet_only": True}}), for_training=False))
     assert not errors_of(check(config_from_dict({"optimizer": {"learning_rate": 0.0, "unet_lr": 1e-4,
                                                                "text_encoder_lr": 1e-5}}), for_training=False))
+
+
+@pytest.mark.parametrize("toml, says", [
+    ('[optimizer]\nloss_type = "huber"\n', "sd-scripts' pseudo-Huber, c from the snr schedule"),
+    ('[optimizer]\nloss_type = "smooth_l1"\nhuber_schedule = "none"\n', "PyTorch's smooth L1"),
+    ('loss_type = "huber"\nhuber_schedule = "exponential"\n', "sd-scripts' pseudo-Huber, c from the exponential"),
+    ("", "loss: l2"),
+])
+def test_check_says_which_loss_form_a_config_trains(tmp_path, capsys, toml, says):
+    from trainer.__main__ import main as cli_main
+
+    path = tmp_path / "run.toml"
+    path.write_text(toml, encoding="utf-8")  # the third one is a flat sd-scripts file
+    cli_main(["check", "--config", str(path), "--no-paths"])
+    assert says in capsys.readouterr().out

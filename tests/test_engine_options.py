@@ -236,10 +236,10 @@ def test_noise_and_loss_options_reach_every_step(tiny_model, data, tmp_path, mon
     assert loop.noise_lib is noise
     run(tiny_model, data, tmp_path, noise__multires_noise_iterations=3,
         noise__multires_noise_discount=0.4, optimizer__loss_type="huber", optimizer__huber_c=0.2,
-        optimizer__min_snr_gamma=5.0, model__v_parameterization=True)
+        optimizer__huber_schedule="none", optimizer__min_snr_gamma=5.0, model__v_parameterization=True)
     assert len(seen["noise"]) == 5
     assert all(kw == {"offset": 0.0, "multires_iterations": 3, "multires_discount": 0.4} for _, kw in seen["noise"])
-    assert all(args[2:] == ("huber", 0.2) for args, _ in seen["loss"])
+    assert all(args[2:] == ("huber", 0.2, "none") for args, _ in seen["loss"])
     assert all(args[2:] == (5.0, True) for args, _ in seen["snr"])
     assert all(args[4] is True for args, _ in seen["target"])  # v-prediction targets
 
@@ -260,8 +260,46 @@ def test_noise_helpers_do_what_their_names_say():
     pred, target = torch.zeros(2, 4, 8, 8), torch.full((2, 4, 8, 8), 3.0)
     assert noise.per_sample_loss(pred, target, "l2", 0.1).tolist() == [9.0, 9.0]
     assert noise.per_sample_loss(pred, target, "l1", 0.1).tolist() == [3.0, 3.0]
-    assert noise.per_sample_loss(pred, target, "huber", 1.0).tolist() == [2.5, 2.5]  # delta * (|x| - delta/2)
+    assert noise.per_sample_loss(pred, target, "huber", 1.0, "none").tolist() == [2.5, 2.5]  # delta(|x| - delta/2)
     sched = DDPMScheduler()
     t = torch.tensor([10, 990])
     w = noise.min_snr_weights(sched, t, 5.0, v_prediction=False)
     assert w[0] < 1.0 and w[1] == 1.0  # low-noise step capped, high-noise step untouched
+
+
+def test_sd_scripts_pseudo_huber_and_its_schedules_match_known_values():
+    """sd-scripts' form: 2c(sqrt(d^2 + c^2) - c) for huber, 2(sqrt(d^2 + c^2) - c) for smooth_l1, with c per
+    sample from huber_schedule. Expected numbers worked out by hand from those formulas."""
+    from diffusers import DDPMScheduler
+
+    from trainer.engine import noise
+
+    pred, target = torch.zeros(2, 4, 2, 2), torch.ones(2, 4, 2, 2)  # d = 1 everywhere
+    c = torch.tensor([0.5, 2.0])
+    huber = noise.per_sample_loss(pred, target, "huber", c, "constant")
+    assert torch.allclose(huber, torch.tensor([0.6180340, 4 * (5 ** 0.5 - 2)]), atol=1e-6)  # 1.25**.5 - .5
+    smooth = noise.per_sample_loss(pred, target, "smooth_l1", c, "constant")
+    assert torch.allclose(smooth, torch.tensor([1.2360680, 2 * (5 ** 0.5 - 2)]), atol=1e-6)
+    sched = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+    t = torch.tensor([0, 500, 1000 - 1])
+    const = noise.huber_threshold(sched, t, "constant", 0.1, 2.0)
+    assert torch.allclose(const, torch.tensor([0.2, 0.2, 0.2]))  # c * scale
+    expo = noise.huber_threshold(sched, torch.tensor([0, 500]), "exponential", 0.1, 1.0)
+    assert torch.allclose(expo, torch.tensor([1.0, 0.1 ** 0.5]), atol=1e-6)  # c ** (t / 1000)
+    snr = noise.huber_threshold(sched, torch.tensor([0]), "snr", 0.1, 1.0)
+    sigma = (0.00085 / (1 - 0.00085)) ** 0.5  # alphas_cumprod[0] = 1 - beta_start
+    assert torch.allclose(snr, torch.tensor([0.9 / (1 + sigma) ** 2 + 0.1]), atol=1e-5)
+    assert noise.huber_threshold(sched, t, "none", 0.3, 1.0) == 0.3  # Danlu's torch form: one fixed c
+
+
+def test_the_loss_schedule_reaches_every_step(tiny_model, data, tmp_path, monkeypatch):
+    from trainer.engine import noise
+
+    seen = []
+    real = noise.per_sample_loss
+    monkeypatch.setattr(noise, "per_sample_loss", lambda *a: seen.append(a) or real(*a))
+    run(tiny_model, data, tmp_path, optimizer__loss_type="smooth_l1", optimizer__huber_c=0.2,
+        optimizer__huber_schedule="exponential", optimizer__huber_scale=3.0)
+    assert seen and all(a[2] == "smooth_l1" and a[4] == "exponential" for a in seen)
+    for a in seen:  # c = scale * c ** (t / 1000): between 0.6 and 3
+        assert isinstance(a[3], torch.Tensor) and bool(((a[3] > 0.6 - 1e-6) & (a[3] <= 3.0)).all())

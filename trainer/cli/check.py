@@ -6,6 +6,7 @@ from __future__ import annotations
 def run(args) -> int:
     from trainer.cli._common import load_or_report, print_filled
     from trainer.config import check, dump_config
+    from trainer.config.rules import loss_form
 
     filled: list = []
     cfg = load_or_report(args, filled)
@@ -14,6 +15,7 @@ def run(args) -> int:
     findings = check(cfg, for_training=not args.no_paths)
     print(dump_config(cfg))
     print_filled(filled)
+    print(loss_form(cfg))
     for f in findings:
         print(f"{f.level}: {f.text(args.lang)}")
     errors = [f for f in findings if f.level == "error"]

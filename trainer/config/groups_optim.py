@@ -66,8 +66,25 @@ class OptimizerGroup(Group):
         "预测误差的计算方式。l2（均方误差）是标准做法；huber 与 smooth_l1 对异常值不那么敏感。", label_zh="损失函数",
     )
     huber_c: float = param(
-        0.1, "Threshold of the huber and smooth_l1 losses.", "huber 与 smooth_l1 损失的阈值参数。", ge=0.0, le=10.0,
+        0.1, "Threshold c of the huber and smooth_l1 losses (with a schedule: its value at the noisiest step).",
+        "huber 与 smooth_l1 损失的阈值 c（使用调度时为最高噪声步的取值）。", ge=0.0, le=10.0,
         label_zh="Huber 阈值 (c)",
+    )
+    huber_schedule: Literal["snr", "exponential", "constant", "none"] = param(
+        "snr",
+        "How huber and smooth_l1 are computed. snr, exponential, constant: sd-scripts' pseudo-Huber "
+        "2c(sqrt(d^2+c^2)-c) (smooth_l1 without the leading c), with c per step from the noise level (snr: "
+        "(1-huber_c)/(1+sigma)^2+huber_c; exponential: huber_scale*huber_c^(t/T); constant: huber_c*huber_scale). "
+        "none: PyTorch's Huber / smooth L1 with huber_c as its threshold at every step.",
+        "huber 与 smooth_l1 的计算方式。snr、exponential、constant：sd-scripts 的伪 Huber 损失 "
+        "2c(sqrt(d^2+c^2)-c)（smooth_l1 不乘最前面的 c），c 随噪声强度逐步变化（snr：(1-huber_c)/(1+sigma)^2+huber_c；"
+        "exponential：huber_scale*huber_c^(t/T)；constant：huber_c*huber_scale）。none：PyTorch 的 Huber / smooth L1，"
+        "每步都以 huber_c 为阈值。", label_zh="Huber 调度",
+    )
+    huber_scale: float = param(
+        1.0, "Multiplies c in the exponential and constant huber schedules (as in sd-scripts).",
+        "在 exponential 与 constant 调度中乘到 c 上的系数（与 sd-scripts 相同）。", ge=0.0, le=100.0,
+        label_zh="Huber 缩放",
     )
     optimizer_type: OptimizerName = param(
         "AdamW8bit",

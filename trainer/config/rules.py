@@ -225,6 +225,18 @@ def _misc(cfg: TrainConfig) -> list[Finding]:
     return out
 
 
+def loss_form(cfg: TrainConfig) -> str:
+    """One line naming the loss a config trains (huber and smooth_l1 come in sd-scripts' and PyTorch's forms)."""
+    o = cfg.optimizer
+    if o.loss_type not in ("huber", "smooth_l1"):
+        return f"loss: {o.loss_type}"
+    if o.huber_schedule == "none":
+        kind = "Huber" if o.loss_type == "huber" else "smooth L1"
+        return f"loss: {o.loss_type}, PyTorch's {kind} with threshold huber_c = {o.huber_c} at every step"
+    return (f"loss: {o.loss_type}, sd-scripts' pseudo-Huber, c from the {o.huber_schedule} schedule "
+            f"(huber_c = {o.huber_c}, huber_scale = {o.huber_scale}), as sd-scripts trains it")
+
+
 # The schedulers that have no warm-up phase (diffusers' constant schedule, transformers' AdafactorSchedule).
 NO_WARMUP = ("constant", "adafactor")
 

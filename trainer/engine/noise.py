@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from diffusers.training_utils import compute_snr
@@ -37,9 +39,34 @@ def training_target(scheduler, latents, noise, timesteps, v_prediction: bool) ->
     return scheduler.get_velocity(latents, noise, timesteps) if v_prediction else noise
 
 
-def per_sample_loss(pred: torch.Tensor, target: torch.Tensor, loss_type: str, huber_c: float) -> torch.Tensor:
+def huber_threshold(scheduler, timesteps: torch.Tensor, schedule: str, c: float, scale: float):
+    """c of the huber/smooth_l1 loss for each sample, by sd-scripts' huber_schedule: large at low noise (close
+    to l2 there) falling to huber_c at the noisiest steps. "none" is Danlu's fixed c for PyTorch's losses."""
+    if schedule == "none":
+        return c
+    if schedule == "constant":
+        return torch.full(timesteps.shape, c * scale, dtype=torch.float32, device=timesteps.device)
+    if schedule == "exponential":
+        steps = scheduler.config.num_train_timesteps
+        return scale * torch.exp(math.log(c) * timesteps.float() / steps) if c > 0 else \
+            torch.zeros(timesteps.shape, device=timesteps.device)
+    if schedule == "snr":
+        alphas = scheduler.alphas_cumprod.to(timesteps.device)[timesteps].float()
+        sigmas = ((1.0 - alphas) / alphas) ** 0.5
+        return (1 - c) / (1 + sigmas) ** 2 + c
+    raise ValueError(f"optimizer.huber_schedule: unknown '{schedule}'")
+
+
+def per_sample_loss(pred: torch.Tensor, target: torch.Tensor, loss_type: str, huber_c, schedule: str = "none"):
+    """Mean loss of each sample. huber/smooth_l1: with schedule "none", PyTorch's losses with threshold
+    `huber_c`; otherwise sd-scripts' pseudo-Huber with the per-sample `huber_c` of huber_threshold()."""
     pred, target = pred.float(), target.float()
-    if loss_type == "l2":
+    if loss_type in ("huber", "smooth_l1") and schedule != "none":
+        c = huber_c.view(-1, *([1] * (pred.ndim - 1)))
+        loss = 2 * (torch.sqrt((pred - target) ** 2 + c ** 2) - c)
+        if loss_type == "huber":
+            loss = c * loss
+    elif loss_type == "l2":
         loss = F.mse_loss(pred, target, reduction="none")
     elif loss_type == "l1":
         loss = F.l1_loss(pred, target, reduction="none")
