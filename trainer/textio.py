@@ -78,7 +78,7 @@ def open_regular(path: str | os.PathLike, *, follow_symlinks: bool = True) -> Bi
     """`path` opened for binary reading; OSError (at once, never blocking) unless it is a regular file.
     Images go through here too: Image.open(open_regular(p)) cannot hang on a FIFO named like a picture."""
     # O_NONBLOCK: opening a FIFO without a writer returns at once (instead of waiting), so fstat can refuse it.
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)  # (Windows has no FIFOs)
     if not follow_symlinks:
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
@@ -90,7 +90,8 @@ def open_regular(path: str | os.PathLike, *, follow_symlinks: bool = True) -> Bi
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, f"{path} is not a regular file (a FIFO, device or socket); skipped")
-    os.set_blocking(fd, True)
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
 
@@ -112,7 +113,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     try:
         # mkstemp makes 0600 files: keep the replaced file's mode, or give a new one what open() would.
-        os.fchmod(fd, _mode_for(path))
+        os.chmod(tmp, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
