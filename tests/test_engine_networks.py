@@ -119,3 +119,18 @@ def test_block_weights_in_a_run_freeze_zero_blocks_and_halve_the_mid_rate(tiny_m
     other_up = [v for k, v in tensors.items() if k.startswith("lora_unet_up_blocks_") and k.endswith("lora_up.weight")]
     assert down_up and all(torch.count_nonzero(v) == 0 for v in down_up)  # up starts at 0: never updated
     assert other_up and all(torch.count_nonzero(v) > 0 for v in other_up)
+
+
+def test_base_weights_are_merged_before_training(tiny_model, dataset, tmp_path):
+    first = _config(tiny_model, dataset)
+    assert train(first, tmp_path / "first") == 0
+    lora = tmp_path / "first" / "output" / "t.safetensors"
+    cfg = _config(tiny_model, dataset, enable_base_weight=True, base_weights=[str(lora)], base_weights_multiplier=[0.7])
+    assert train(cfg, tmp_path / "run") == 0, _error(tmp_path / "run")
+    said = [e.get("message", "") for e in read_events(tmp_path / "run")[0] if e["type"] == "status"]
+    assert any("merged t.safetensors" in m and "at 0.7" in m for m in said), said
+    off = _config(tiny_model, dataset, base_weights=[str(tmp_path / "missing.safetensors")])
+    assert train(off, tmp_path / "off") == 0  # the switch is off: nothing is read
+    bad = _config(tiny_model, dataset, enable_base_weight=True, base_weights=[str(tmp_path / "missing.safetensors")])
+    assert train(bad, tmp_path / "bad") != 0
+    assert "missing.safetensors" in _error(tmp_path / "bad")

@@ -205,13 +205,13 @@ class NetworkGroup(Group):
         False,
         "Merge the LoRAs in base_weights into the base model before training (the base stays frozen).",
         "训练前把 base_weights 中的 LoRA 合并进底模（底模本身仍然冻结）。",
-        kohya="", planned=True, label_zh="启用预合并 LoRA",
+        kohya="", label_zh="启用预合并 LoRA",
     )
     base_weights: list[str] = param(
-        [], "LoRA files merged into the base model before training.", "训练前合并进底模的 LoRA 文件。", planned=True,
+        [], "LoRA files merged into the base model before training.", "训练前合并进底模的 LoRA 文件。",
         label_zh="预合并 LoRA 文件",
     )
     base_weights_multiplier: list[float] = param(
-        [], "Merge strength of each base_weights file.", "base_weights 中各文件的合并强度。", planned=True,
+        [], "Merge strength of each base_weights file (missing ones are 1).", "base_weights 中各文件的合并强度（缺省为 1）。",
         label_zh="预合并强度",
     )

@@ -198,6 +198,8 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     for rate, switch in ZERO_RATE_MEANS_UNTRAINED.items():
         if values.get(rate) == 0 and not isinstance(values.get(rate), bool):
             values[rate], values[switch] = None, True
+    if values.get("base_weights") and "enable_base_weight" not in values:  # sd-scripts merges what is listed
+        values["enable_base_weight"] = True
     if family:
         values.setdefault("family", family)
     values.setdefault("family", _infer_family(values))

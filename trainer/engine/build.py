@@ -57,7 +57,7 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
         module.to(prec.device, dtype=prec.adapter_dtype if trained else prec.weight_dtype)
     parts.vae.to(prec.device, dtype=torch.float32 if family.vae_fp32 else prec.vae_dtype)
     parts.vae.requires_grad_(False)
-    lora = full or _add_lora(cfg, parts, family, train_unet, train_te, warn)
+    lora = full or _add_lora(cfg, parts, family, train_unet, train_te, warn, status)
     for p in lora.parameters():
         p.data = p.data.to(prec.adapter_dtype)
     if t.gradient_checkpointing:
@@ -77,11 +77,20 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
                   train_unet, train_te)
 
 
-def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool, warn):
+def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool, warn, status):
     """The network `network.network_module` names (trainer.networks.factory), continued from network_weights."""
     from trainer.networks.factory import build_network
 
     n = cfg.network
+    if n.enable_base_weight and n.base_weights:
+        from trainer.networks.base_weights import merge_base_weights
+
+        try:
+            for line in merge_base_weights(n.base_weights, n.base_weights_multiplier, parts.unet,
+                                           parts.text_encoders, family.name):
+                status(line)  # the new file will not contain them: they are part of the base now
+        except (OSError, ValueError) as exc:
+            raise EngineError(str(exc), "Check network.base_weights: files made for this model family.") from None
     try:
         lora = build_network(n, family.name, parts.unet, family.adapted_text_encoders(parts.text_encoders),
                              train_unet=train_unet, train_text_encoder=train_te)
