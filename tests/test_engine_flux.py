@@ -177,3 +177,27 @@ def test_each_flux_option_changes_training(tiny_model, dataset, tmp_path, field,
 def test_ddpm_only_options_are_refused_for_flux_with_the_field_named(tiny_model, dataset):
     findings = check(flux_config(tiny_model, dataset, optimizer__min_snr_gamma=5.0), for_training=False)
     assert [(f.field, f.level) for f in findings] == [("optimizer.min_snr_gamma", "error")]
+
+
+def test_fp8_base_stores_the_frozen_transformer_in_fp8_and_trains_on_cpu(tiny_model, dataset, tmp_path):
+    """Code path on the CPU (compute in float32 here; on a GPU with bf16 the compute dtype is bf16 — GPU-only)."""
+    from trainer.engine.build import load_models
+    from trainer.engine.fp8 import STORAGE, stored_fp8_share
+    from trainer.engine.precision import resolve_precision
+
+    cfg = flux_config(tiny_model, dataset, speed__fp8_base=True, training__max_train_steps=2)
+    prec = resolve_precision("no", full_fp16=False, full_bf16=False, no_half_vae=False, device="cpu", warn=print)
+    models = load_models(cfg, prec, tmp_path / "models", print, print)
+    assert stored_fp8_share(models.unet) > 0.5  # every block Linear's base weight; LoRA and norms excluded
+    block = models.unet.transformer_blocks[0].attn.to_q
+    assert block.base_layer.weight.dtype == STORAGE
+    assert all(p.dtype == torch.float32 for p in models.lora.parameters())
+    assert train(cfg, tmp_path / "fp8") == 0
+    assert train(flux_config(tiny_model, dataset, training__max_train_steps=2), tmp_path / "full") == 0
+    fp8, full = losses(tmp_path / "fp8"), losses(tmp_path / "full")
+    assert fp8 != full and fp8 == pytest.approx(full, rel=0.2)  # fp8 rounding of the base, nothing more
+
+
+def test_fp8_base_is_refused_for_the_sd_families_with_the_field_named(tiny_model, dataset):
+    cfg = tiny_config(tiny_model, dataset, speed__fp8_base=True)  # sd15
+    assert [(f.field, f.level) for f in check(cfg, for_training=False)] == [("speed.fp8_base", "error")]

@@ -71,7 +71,7 @@ class SpeedGroup(Group):
     fp8_base: bool = param(
         False, "Store the frozen base model's weights in fp8 and compute in the mixed precision: much less memory, "
         "slightly lower quality.", "以 fp8 存放冻结底模的权重、按混合精度计算：显存大幅减少，质量略有下降。",
-        planned=True, label_zh="fp8 底模",
+        label_zh="fp8 底模",
     )
     no_half_vae: bool = param(
         False, "Run the VAE in fp32 (SDXL's original VAE gives NaNs in fp16).", "VAE 以 fp32 运行（SDXL 原版 VAE 在 fp16 下会出现 NaN）。",

@@ -56,6 +56,10 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
         trained = full is not None and any(module is x for x in full.models.values())
         module.to(prec.device, dtype=prec.adapter_dtype if trained else prec.weight_dtype)
     parts.vae.to(prec.device, dtype=torch.float32 if family.vae_fp32 else prec.vae_dtype)
+    if cfg.speed.fp8_base:  # before the adapters exist, so only the frozen base layers are stored in fp8
+        from trainer.engine.fp8 import store_in_fp8
+
+        store_in_fp8(parts.unet, prec.weight_dtype)
     parts.vae.requires_grad_(False)
     lora = full or _add_lora(cfg, parts, family, train_unet, train_te, warn, status)
     for p in lora.parameters():
