@@ -152,3 +152,10 @@ def test_cli_text_in_chinese(dataset, capsys):
     out = capsys.readouterr().out
     assert "触发词 'zk'" in out and "10_char: 10 张图片 × 10 重复" in out
     assert main(["check-data", str(dataset), "--resolution", "abc"]) == 2
+
+
+def test_the_bundled_demo_dataset_passes_our_own_doctor():
+    """What we ship as the example must be an example of a good dataset (default checks and the demo's trigger)."""
+    demo = Path(__file__).resolve().parents[1] / "assets" / "demo_dataset"
+    report = check_dataset(demo, trigger="demo")
+    assert not report.findings, render_text(report)

@@ -12,7 +12,9 @@ from dataset_helpers import tree_digests
 from playwright.sync_api import expect
 from test_datasets_downloads import PAYLOAD, TOKEN, server  # noqa: F401 (the fake Hub/Civitai fixture)
 
-DEMO = ROOT / "assets" / "demo_dataset" / "10_demo"
+DEMO = ROOT / "assets" / "demo_dataset" / "6_demo"
+FIRST, SECOND = sorted(p.stem for p in DEMO.glob("*.png"))[:2]
+COUNT = len(list(DEMO.glob("*.png")))
 RUN_TIMEOUT_MS = 420_000
 
 
@@ -50,13 +52,13 @@ def test_uploaded_zip_is_listed_everywhere_and_trains(start_app, page, tmp_path)
     workspace = tmp_path / "ws"
     page.goto(start_app(workspace=workspace))
     upload(page, demo_zip(tmp_path / "pics.zip"), "shapes", "shape")
-    expect(page.locator("#dataset-layout")).to_contain_text("10_shape/  12 images, 12 captions", timeout=30_000)
+    expect(page.locator("#dataset-layout")).to_contain_text(f"10_shape/  {COUNT} images, {COUNT} captions", timeout=30_000)
     page.click("#dataset-import")
-    expect(page.locator("#dataset-msg")).to_contain_text("Imported 12 images", timeout=60_000)
+    expect(page.locator("#dataset-msg")).to_contain_text(f"Imported {COUNT} images", timeout=60_000)
     page.wait_for_timeout(1500)  # the cleared upload box must not replace the message
-    expect(page.locator("#dataset-msg")).to_contain_text("Imported 12 images")
+    expect(page.locator("#dataset-msg")).to_contain_text(f"Imported {COUNT} images")
     folder = workspace / "datasets" / "shapes" / "10_shape"
-    assert len(list(folder.glob("*.png"))) == 12 and len(list(folder.glob("*.txt"))) == 12
+    assert len(list(folder.glob("*.png"))) == COUNT and len(list(folder.glob("*.txt"))) == COUNT
     screenshot(page, "tab-dataset-imported")
     for tab, picker, box in (("WD Tagger", "tagger-dataset-picker", "#tagger-folder textarea"),
                              ("Tag Editor", "tag-editor-dataset-picker", "#tag-editor-folder textarea"),
@@ -67,7 +69,7 @@ def test_uploaded_zip_is_listed_everywhere_and_trains(start_app, page, tmp_path)
     open_tab(page, "Novice")
     pick(page, "novice-dataset-picker", "shapes")
     expect(page.locator("#novice-dataset-train_data_dir textarea")).to_have_value(str(folder.parent))
-    expect(page.locator("#novice-plan")).to_contain_text("12 images", timeout=60_000)
+    expect(page.locator("#novice-plan")).to_contain_text(f"{COUNT} images", timeout=60_000)
     page.click("#novice-start")
     expect(page.locator("#novice-msg")).to_contain_text("Started run", timeout=180_000)
     page.locator("#novice-run-outputs").wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
@@ -93,7 +95,7 @@ def test_uploaded_zip_is_listed_everywhere_and_trains(start_app, page, tmp_path)
 def test_zip_with_parent_entries_is_refused_and_nothing_written(start_app, page, tmp_path):
     workspace = tmp_path / "ws"
     page.goto(start_app(workspace=workspace))
-    bad = demo_zip(tmp_path / "bad.zip", extra={"../../escaped.png": (DEMO / "01_red_circle.png").read_bytes()})
+    bad = demo_zip(tmp_path / "bad.zip", extra={"../../escaped.png": (DEMO / f"{FIRST}.png").read_bytes()})
     upload(page, bad, "evil", "x")
     expect(page.locator("#dataset-msg")).to_contain_text("points outside the archive", timeout=30_000)
     page.click("#dataset-import")
@@ -149,10 +151,10 @@ def test_duplicate_group_is_quarantined_and_restored(start_app, page, tmp_path):
     workspace = tmp_path / "ws"
     folder = workspace / "datasets" / "dups" / "1_c"
     folder.mkdir(parents=True)
-    for name in ("01_red_circle", "02_blue_square"):
+    for name in (FIRST, SECOND):
         for ext in (".png", ".txt"):
             (folder / f"{name}{ext}").write_bytes((DEMO / f"{name}{ext}").read_bytes())
-    (folder / "copy.png").write_bytes((DEMO / "01_red_circle.png").read_bytes())
+    (folder / "copy.png").write_bytes((DEMO / f"{FIRST}.png").read_bytes())
     (folder / "copy.txt").write_text("copy caption")
     original = tree_digests(folder)
     page.goto(start_app(workspace=workspace))
@@ -163,11 +165,11 @@ def test_duplicate_group_is_quarantined_and_restored(start_app, page, tmp_path):
     page.click("#dataset-dupes-find")
     expect(page.locator("#dataset-dupes-msg")).to_contain_text("Found 1 group", timeout=30_000)
     expect(page.locator("#dataset-dupes-gallery img")).to_have_count(2, timeout=30_000)
-    page.locator("#dataset-dupes-keep").get_by_role("radio", name="01_red_circle.png").check()
+    page.locator("#dataset-dupes-keep").get_by_role("radio", name=f"{FIRST}.png").check()
     page.click("#dataset-dupes-move")
     expect(page.locator("#dataset-dupes-msg")).to_contain_text("Moved 2 file(s)", timeout=30_000)
-    assert sorted(p.name for p in folder.iterdir()) == ["01_red_circle.png", "01_red_circle.txt",
-                                                        "02_blue_square.png", "02_blue_square.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == [f"{FIRST}.png", f"{FIRST}.txt", f"{SECOND}.png",
+                                                        f"{SECOND}.txt"]
     held = list((workspace / "quarantine").glob("*/files/1_c/*"))
     assert sorted(p.name for p in held) == ["copy.png", "copy.txt"]
     page.locator("#dataset-dupes-held input").click()

@@ -17,8 +17,8 @@ def test_novice_shows_the_plan_and_refuses_bad_input(start_app, page, tmp_path):
     workspace = tmp_path / "ws"
     page.goto(start_app(workspace=workspace))
     plan = wait_plan(page, "steps in total")
-    # bundled demo dataset (12 images x 10 repeats), demo preset: batch 4 -> 30 steps an epoch, 2 epochs
-    assert "12 images" in plan and "30 steps per epoch" in plan and "60 steps in total" in plan
+    # bundled demo dataset (20 images x 6 repeats), demo preset: batch 4 -> 30 steps an epoch, 2 epochs
+    assert "20 images" in plan and "30 steps per epoch" in plan and "60 steps in total" in plan
     assert "GB GPU memory" in plan  # the memory estimate sits beside Start
     # ... for the tiny demo model, not for a full-size SD1.5 (4.7 GB): what is left is the CUDA context
     total = float(re.search(r"≈ ([\d.]+) GB GPU memory", plan).group(1))
