@@ -9,7 +9,14 @@ import pytest
 import torch
 from peft.tuners.lora import LoraLayer
 
-from tests.engine_helpers import lora_modules, losses, make_dataset, save_tiny_sd15, save_tiny_sdxl, tiny_config
+from tests.engine_helpers import (
+    lora_modules,
+    losses,
+    make_dataset,
+    save_tiny_sd15,
+    save_tiny_sdxl,
+    tiny_config,
+)
 from trainer.config import check
 from trainer.engine.run import train
 from trainer.events import read_events
@@ -183,3 +190,27 @@ def test_a_225_token_sd15_caption_reaches_clip_as_three_chunks_with_clip_skip(tm
     cfg = tiny_config(tmp_path, dataset, caption__max_token_length=225, other__clip_skip=2)
     cond = get_family("sd15").encode([parts.text_encoder], [parts.tokenizer], ["x" * 400], cfg)
     assert seen == [(3, 77)] and cond["hidden"].shape == (1, 227, 32)
+
+
+def test_zero_terminal_snr_trains_v_prediction_on_a_pure_noise_last_step(tiny_model, dataset, tmp_path, monkeypatch):
+    from trainer.engine import build
+
+    seen = []
+    real = build._prediction_scheduler
+    monkeypatch.setattr(build, "_prediction_scheduler", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    results = {}
+    for ztsnr in (False, True):
+        cfg = sdxl_config(tiny_model, dataset, model__v_parameterization=True, noise__zero_terminal_snr=ztsnr,
+                          training__max_train_epochs=1, optimizer__min_snr_gamma=5.0)
+        assert train(cfg, tmp_path / str(ztsnr)) == 0
+        results[ztsnr] = read_lora(tmp_path / str(ztsnr) / "output" / "t.safetensors")[0]
+    plain, rescaled = (s.alphas_cumprod[-1].item() for s in seen)
+    assert plain > 1e-3 and rescaled < 1e-6  # the last timestep is pure noise only with the option
+    assert seen[-1].config.prediction_type == "v_prediction"
+    assert any(not torch.equal(results[False][k], results[True][k]) for k in results[True])
+    assert all(torch.isfinite(v).all() for v in results[True].values())  # min-SNR with SNR 0 stays finite
+
+
+def test_zero_terminal_snr_without_v_prediction_is_refused(tiny_model, dataset):
+    findings = check(sdxl_config(tiny_model, dataset, noise__zero_terminal_snr=True), for_training=False)
+    assert [(f.field, f.level) for f in findings] == [("noise.zero_terminal_snr", "error")]

@@ -75,6 +75,14 @@ class NoiseGroup(Group):
         0.3, "How much each coarser pyramid level is weakened.", "每一层更粗的金字塔噪声的衰减系数。", ge=0.0, le=1.0,
         label_zh="多分辨率噪声衰减",
     )
+    zero_terminal_snr: bool = param(
+        False,
+        "Rescale the noise schedule so the last timestep is pure noise (zero terminal SNR). For v-prediction models "
+        "trained that way (e.g. NoobAI-XL v-pred); it needs v_parameterization.",
+        "重新缩放噪声调度，使最后一个时间步为纯噪声（零终端信噪比）。用于以此方式训练的 v-prediction 模型"
+        "（如 NoobAI-XL v-pred）；需要开启 v_parameterization。",
+        families=("sd15", "sdxl"), label_zh="零终端信噪比",
+    )
 
 
 class AugmentGroup(Group):

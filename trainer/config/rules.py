@@ -96,6 +96,15 @@ def _noise(cfg: TrainConfig) -> list[Finding]:
 
 
 @rule
+def _zero_terminal_snr(cfg: TrainConfig) -> list[Finding]:
+    if cfg.noise.zero_terminal_snr and not cfg.model.v_parameterization:
+        # At the last timestep the image is gone: an epsilon target there says nothing (and min-SNR divides by 0).
+        return [error("noise.zero_terminal_snr", "needs v-prediction; turn on model.v_parameterization or turn this off",
+                      "需要 v-prediction；请开启 model.v_parameterization 或关闭此项")]
+    return []
+
+
+@rule
 def _text_encoder_cache(cfg: TrainConfig) -> list[Finding]:
     if not (cfg.speed.cache_text_encoder_outputs or cfg.speed.cache_text_encoder_outputs_to_disk):
         return []

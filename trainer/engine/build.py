@@ -39,7 +39,8 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
     except (FileNotFoundError, ValueError) as exc:
         raise EngineError(str(exc), "Check model.base_model and model.vae.") from None
     if not family.flow_matching:
-        parts.noise_scheduler = _prediction_scheduler(parts.noise_scheduler, m.v_parameterization, warn)
+        parts.noise_scheduler = _prediction_scheduler(parts.noise_scheduler, m.v_parameterization, warn,
+                                                      zero_terminal_snr=cfg.noise.zero_terminal_snr)
     t = cfg.training
     train_unet, train_te = not t.network_train_text_encoder_only, not t.network_train_unet_only
     full = None
@@ -111,14 +112,15 @@ def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool,
     return lora
 
 
-def _prediction_scheduler(scheduler, v_prediction: bool, warn):
-    """The noise scheduler with the prediction type the config asks for (previews inherit it)."""
+def _prediction_scheduler(scheduler, v_prediction: bool, warn, zero_terminal_snr: bool = False):
+    """The noise scheduler with the prediction type (and, for zero_terminal_snr, the betas rescaled so the last
+    timestep is pure noise) the config asks for; previews inherit it."""
     wanted = "v_prediction" if v_prediction else "epsilon"
     found = scheduler.config.get("prediction_type", "epsilon")
     if found != wanted:
         warn(f"the base model's scheduler predicts {found}, but model.v_parameterization asks for {wanted}",
              "Set model.v_parameterization to match the model, unless you know it was trained otherwise.")
-    return type(scheduler).from_config(scheduler.config, prediction_type=wanted)
+    return type(scheduler).from_config(scheduler.config, prediction_type=wanted, rescale_betas_zero_snr=zero_terminal_snr)
 
 
 def _weights_for_trained_parts(path: str, train_unet: bool, train_te: bool, warn) -> dict:
