@@ -134,3 +134,36 @@ def test_base_weights_are_merged_before_training(tiny_model, dataset, tmp_path):
     bad = _config(tiny_model, dataset, enable_base_weight=True, base_weights=[str(tmp_path / "missing.safetensors")])
     assert train(bad, tmp_path / "bad") != 0
     assert "missing.safetensors" in _error(tmp_path / "bad")
+
+
+def _cut(tensors: dict[str, torch.Tensor], rank: int) -> dict[str, torch.Tensor]:
+    """A DyLoRA file cut to its first `rank` ranks, alpha scaled so alpha/rank (the layer scale) stays."""
+    out = {}
+    for key, value in tensors.items():
+        if key.endswith("lora_down.weight"):
+            out[key] = value[:rank]
+        elif key.endswith("lora_up.weight"):
+            out[key] = value[:, :rank]
+        else:
+            name = key.rsplit(".", 1)[0]
+            dim = tensors[f"{name}.lora_down.weight"].shape[0]
+            out[key] = value * rank / dim
+    return out
+
+
+def test_dylora_file_cut_to_lower_ranks_stays_close_to_full_rank(tiny_model, dataset, tmp_path):
+    cfg = _config(tiny_model, dataset, network_module="networks.dylora", network_dim=8, network_alpha=8.0,
+                  dylora_unit=2)
+    cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"max_train_steps": 6})})
+    assert train(cfg, tmp_path / "run") == 0, _error(tmp_path / "run")
+    tensors, meta = read_lora(tmp_path / "run" / "output" / "t.safetensors")
+    assert meta["ss_network_module"] == "networks.dylora" and json.loads(meta["ss_network_args"])["unit"] == "2"
+    assert {v.shape[0] for k, v in tensors.items() if k.endswith("lora_down.weight")} == {8}
+    lora_cfg = _config(tiny_model, dataset, network_dim=8, network_alpha=8.0)
+    full, base = _output(tiny_model, cfg, tensors), _output(tiny_model, cfg)
+    assert not torch.allclose(full, base, atol=1e-5)
+    for rank in (2, 4, 6):
+        lora_cfg.network.network_dim = rank
+        lora_cfg.network.network_alpha = float(rank)
+        cut = _output(tiny_model, lora_cfg, _cut(tensors, rank))  # loads as a plain LoRA of that rank
+        assert (cut - full).norm() < (base - full).norm(), rank

@@ -114,7 +114,7 @@ class NetworkGroup(Group):
         "networks.oft: Orthogonal Finetuning. lycoris.kohya: the LyCORIS family (LoCon, LoHa, LoKr, ...).",
         "适配器类型。networks.lora：标准 LoRA（设置 conv_dim 即为 LoCon）。networks.dylora：动态秩 LoRA。"
         "networks.oft：正交微调（OFT）。lycoris.kohya：LyCORIS 系列（LoCon、LoHa、LoKr 等）。",
-        planned_choices=("networks.dylora", "networks.oft"), label_zh="网络模块",
+        planned_choices=("networks.oft",), label_zh="网络模块",
     )
     lycoris_algo: Literal["locon", "loha", "lokr", "ia3", "dylora", "glora", "full", "diag-oft", "boft"] = param(
         "locon",
@@ -174,7 +174,10 @@ class NetworkGroup(Group):
         label_zh="网络参数",
     )
     dylora_unit: int = param(
-        4, "DyLoRA rank step.", "DyLoRA 的秩步长。", ge=1, le=128, kohya="", planned=True, label_zh="DyLoRA 秩步长",
+        4, "DyLoRA rank step (networks.dylora): ranks are trained in blocks of this size, so the file can be cut to "
+        "any multiple of it; it must divide network_dim.",
+        "DyLoRA 的秩步长（networks.dylora）：按该大小分块训练秩，文件可截取为它的任意倍数；须整除网络维度。",
+        ge=1, le=128, kohya="", label_zh="DyLoRA 秩步长",
     )
     enable_block_weights: bool = param(
         False,

@@ -36,9 +36,31 @@ def _lycoris(n, family: str, unet: nn.Module, text_encoders: list, **parts):
                        dropout=n.network_dropout, network_args=n.network_args, **parts)
 
 
+def _dylora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
+    """sd-scripts' networks.dylora: networks.lora's layers (attention, feed-forward, proj_in/out; with conv_dim also
+    the ResNet blocks and samplers) trained by lycoris-lora's DyLoRA in rank blocks of dylora_unit, saved as plain
+    lora_down/lora_up (the time embedding and conv_in/conv_out, which LyCORIS presets add, stay out)."""
+    from trainer.networks.lycoris_net import add_lycoris
+
+    if n.network_args:
+        raise ValueError(f"network.network_args: networks.dylora takes none of {list(n.network_args)}; use "
+                         "dylora_unit, conv_dim and conv_alpha")
+    if n.network_dim % n.dylora_unit or (n.conv_dim and n.conv_dim % n.dylora_unit):
+        raise ValueError(f"network.dylora_unit: {n.dylora_unit} must divide network_dim ({n.network_dim})"
+                         + (f" and conv_dim ({n.conv_dim})" if n.conv_dim else ""))
+    net = add_lycoris(unet, text_encoders, family=family, dim=n.network_dim, alpha=n.network_alpha, algo="dylora",
+                      conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha, dropout=n.network_dropout,
+                      network_args=["preset=attn-mlp" if not n.conv_dim else "preset=full",
+                                    f"block_size={n.dylora_unit}"],
+                      exclude=("time_embedding", "add_embedding", "conv_in", "conv_out"), **parts)
+    net.kind = "networks.dylora"
+    return net
+
+
 BUILDERS: dict[str, Callable] = {
     "networks.lora": _lora,
     "lycoris.kohya": _lycoris,
+    "networks.dylora": _dylora,
 }
 
 

@@ -21,11 +21,12 @@ from trainer.networks.lycoris_args import lycoris_kwargs
 PRESET_PREFIX = "danlu:"
 
 
-def _preset(name: str, unet: nn.Module, conv: bool) -> str:
+def _preset(name: str, unet: nn.Module, conv: bool, exclude: tuple[str, ...] = ()) -> str:
     """A lycoris preset, complete (every key set: the preset lives on the class between networks) and fixed for
     diffusers U-Nets: lycoris' presets name `time_embedding.linear_1/2` and also target the TimestepEmbedding
     class, which asserts on a duplicated name; the names alone cover those layers. `conv` False turns 3x3
-    convolutions off (Danlu's conv_dim 0), whatever the preset says."""
+    convolutions off (Danlu's conv_dim 0), whatever the preset says; `exclude` keeps modules whose path starts
+    with one of these out."""
     import lycoris.kohya as lk
     from lycoris.config import PRESET
     from lycoris.utils.preset import read_preset
@@ -41,7 +42,8 @@ def _preset(name: str, unet: nn.Module, conv: bool) -> str:
             "exclude_name": [], **preset}
     full["unet_target_module"] = [c for c in full["unet_target_module"] if c not in parent_classes]
     full["enable_conv"] = bool(full["enable_conv"] and conv)
-    key = f"{PRESET_PREFIX}{name}{'' if conv else ':noconv'}"
+    full["exclude_name"] = [*full["exclude_name"], *exclude]
+    key = f"{PRESET_PREFIX}{name}{'' if conv else ':noconv'}{':' + ','.join(exclude) if exclude else ''}"
     lk.PRESET[key] = full  # create_network takes presets by name; ours sit beside lycoris' own
     return key
 
@@ -108,9 +110,19 @@ class LycorisSet:
             norms.append(float(norm))
         return scaled, (sum(norms) / len(norms) if norms else 0.0), max(norms, default=0.0)
 
+    def _state(self) -> dict[str, torch.Tensor]:
+        """lycoris' state dict with a conv layer's lora_up as 4-D, as kohya files hold it (lycoris' DyLoRA gives
+        [out, r] for a 1x1 convolution)."""
+        state = self.network.state_dict()
+        for key, value in state.items():
+            down = state.get(key.replace("lora_up.weight", "lora_down.weight"))
+            if key.endswith("lora_up.weight") and down is not None and down.dim() == 4 and value.dim() == 2:
+                state[key] = value[:, :, None, None]
+        return state
+
     def kohya_state_dict(self, family: str = "sd15") -> dict[str, torch.Tensor]:
         out = {}
-        for key, value in self.network.state_dict().items():
+        for key, value in self._state().items():
             name, _, suffix = key.partition(".")
             out[f"{self.names[name]}.{suffix}"] = value.detach().to("cpu", copy=True).contiguous()
         return out
@@ -127,7 +139,7 @@ class LycorisSet:
                 renamed[f"{self._back[name]}.{suffix}"] = value
             else:
                 unknown.append(name)
-        own = self.network.state_dict()  # the saved layout (DyLoRA writes its blocks joined)
+        own = self._state()  # the saved layout (DyLoRA writes its blocks joined)
         missing = sorted({self.names[k.partition(".")[0]] for k in set(own) - set(renamed)})
         problems = []
         if unknown:
@@ -173,12 +185,13 @@ def _file_names(network, unet, text_encoders: dict[str, nn.Module], family: str)
 
 def add_lycoris(unet: nn.Module, text_encoders: list, *, family: str, dim: int, alpha: float, algo: str,
                 conv_dim: int | None = None, conv_alpha: float | None = None, dropout: float = 0.0,
-                network_args: list[str] = (), train_unet: bool = True, train_text_encoder: bool = True) -> LycorisSet:
+                network_args: list[str] = (), train_unet: bool = True, train_text_encoder: bool = True,
+                exclude: tuple[str, ...] = ()) -> LycorisSet:
     """Freeze the models and apply a lycoris network of `algo` (network_args checked against it)."""
     from lycoris.kohya import create_network
 
     kwargs = lycoris_kwargs(algo, network_args, conv_dim=conv_dim, conv_alpha=conv_alpha, dropout=dropout)
-    kwargs["preset"] = _preset(str(kwargs.get("preset", "full")), unet, conv=bool(conv_dim))
+    kwargs["preset"] = _preset(str(kwargs.get("preset", "full")), unet, conv=bool(conv_dim), exclude=exclude)
     tes = {name: te for name, te in zip(TEXT_ENCODER_NAMES, text_encoders, strict=False) if te is not None}
     for model in [unet, *tes.values()]:
         model.requires_grad_(False)
