@@ -95,7 +95,6 @@ def load_pipeline(base: str, *, cache_dir: Path, sampler: str = "euler_a", statu
 
     import torch
 
-    from trainer.engine.sampler import make_scheduler
     from trainer.families import MODULES, get_family
     from trainer.models.detect import detect_family
     from trainer.models.hub import resolve_base_model
@@ -106,7 +105,8 @@ def load_pipeline(base: str, *, cache_dir: Path, sampler: str = "euler_a", statu
         raise ValueError(f"{base} is a {name} model; the comparison grid supports {', '.join(MODULES)} base models")
     family = get_family(name)
     parts = family.load(SimpleNamespace(base_model=str(path), vae=""), Path(cache_dir), status)
-    pipe = family.preview_pipeline(parts, make_scheduler(sampler, parts.noise_scheduler.config))
+    pipe = family.preview_pipeline(parts, family.preview_scheduler(sampler, parts.noise_scheduler))
+    pipe.danlu_call_args = family.preview_call_args  # the family's guidance argument (CFG, or Flux's --g)
     pipe.set_progress_bar_config(disable=True)
     cuda = torch.cuda.is_available()
     return pipe.to("cuda", torch.float16) if cuda else pipe.to("cpu")
@@ -118,9 +118,10 @@ def render_one(pipe, prompt) -> Image.Image:
 
     generator = torch.Generator("cpu").manual_seed(prompt.seed)
     with torch.no_grad():
+        call_args = getattr(pipe, "danlu_call_args", lambda p: {"guidance_scale": p.cfg})(prompt)
         return pipe(prompt.prompt, negative_prompt=prompt.negative or None, width=prompt.width,
-                    height=prompt.height, num_inference_steps=prompt.steps, guidance_scale=prompt.cfg,
-                    generator=generator).images[0]
+                    height=prompt.height, num_inference_steps=prompt.steps, generator=generator,
+                    **call_args).images[0]
 
 
 def generate_grid(req: GridRequest, *, cache_dir: Path, pipe=None, progress: Progress | None = None) -> GridResult:
