@@ -91,6 +91,24 @@ def test_family_hides_and_reshows_fields(form):
     assert all(form.boxes[p.path].visible for p in not_flux)  # built for sd15: shown
 
 
+def test_each_network_type_shows_its_own_fields_only(form):
+    own = {p.path: p.networks for p in form.params if p.networks}
+    assert {"network.lycoris_algo", "network.network_args", "network.dylora_unit"} <= set(own)
+    for network in ("networks.lora", "lycoris.kohya", "networks.dylora"):
+        shown = form.family_updates("sd15", network)
+        for path, networks in own.items():
+            assert shown[form.boxes[path]]["visible"] == (network in networks), (network, path)
+    assert not form.boxes["network.lycoris_algo"].visible  # built with the default type, networks.lora
+    assert form.boxes["network.network_dim"].visible
+    # A hidden type's field keeps its default: what the user cannot see must not change the run.
+    values = {**wire_values(form), form.by_path["network.lycoris_algo"]: "loha"}
+    cfg, _ = form.to_config(values)
+    assert cfg.network.lycoris_algo == "locon"
+    values[form.by_path["network.network_module"]] = "lycoris.kohya"
+    cfg, _ = form.to_config(values)
+    assert cfg.network.lycoris_algo == "loha"
+
+
 def test_defaults_give_the_default_config(form):
     cfg, findings = form.to_config(wire_values(form))
     assert cfg == TrainConfig()

@@ -122,7 +122,7 @@ class NetworkGroup(Group):
         "lokr (Kronecker product), ia3, dylora, diag-oft and boft (orthogonal), glora, full (every weight).",
         "LyCORIS 算法（配合 lycoris.kohya）：locon（线性层与卷积层上的 LoRA）、loha（Hadamard 积）、lokr（Kronecker 积）、"
         "ia3、dylora、diag-oft 与 boft（正交微调）、glora、full（训练全部权重）。",
-        kohya="", label_zh="LyCORIS 算法",
+        kohya="", networks=("lycoris.kohya",), label_zh="LyCORIS 算法",
     )
     network_dim: int = param(
         32,
@@ -171,13 +171,13 @@ class NetworkGroup(Group):
         "额外的网络参数，每项为 key=value，同 sd-scripts 的 network_args。配合 lycoris.kohya：preset（full、attn-mlp、"
         "attn-only、unet-only 等）、dropout、rank_dropout、module_dropout、use_tucker、use_scalar，以及算法自己的选项"
         "（lokr 的 factor、decompose_both；dylora 的 block_size；OFT 的 constraint、rescaled）；算法不接受的选项会报错。",
-        label_zh="网络参数",
+        networks=("lycoris.kohya",), label_zh="网络参数",
     )
     dylora_unit: int = param(
         4, "DyLoRA rank step (networks.dylora): ranks are trained in blocks of this size, so the file can be cut to "
         "any multiple of it; it must divide network_dim.",
         "DyLoRA 的秩步长（networks.dylora）：按该大小分块训练秩，文件可截取为它的任意倍数；须整除网络维度。",
-        ge=1, le=128, kohya="", label_zh="DyLoRA 秩步长",
+        ge=1, le=128, kohya="", networks=("networks.dylora",), label_zh="DyLoRA 秩步长",
     )
     enable_block_weights: bool = param(
         False,

@@ -70,6 +70,7 @@ class ParamInfo:
     label_zh: str  # short Chinese label; the English one is humanised from `name`
     level: str
     families: tuple[str, ...]
+    networks: tuple[str, ...]  # network types it belongs to; empty: every type
     ge: float | None
     le: float | None
     unit: str | None
@@ -131,7 +132,7 @@ def all_params() -> tuple[ParamInfo, ...]:
             out.append(ParamInfo(
                 group=group, name=name, kind=kind, default=field.default, optional=optional, choices=choices,
                 en=field.description, zh=meta["zh"], label_zh=meta["label_zh"], level=meta["level"],
-                families=tuple(meta["families"]),
+                families=tuple(meta["families"]), networks=tuple(meta.get("networks", ())),
                 ge=ge, le=le, unit=meta["unit"], kohya_key=name if kohya is None else (kohya or None),
                 planned=meta["planned"], planned_choices=tuple(meta["planned_choices"]), widget=meta["widget"],
                 step=meta["step"],

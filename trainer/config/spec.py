@@ -28,6 +28,7 @@ def param(
     le: float | None = None,
     level: str = "expert",
     families: tuple[str, ...] = FAMILIES,
+    networks: tuple[str, ...] = (),
     unit: str | None = None,
     kohya: str | None = None,
     planned: bool = False,
@@ -40,7 +41,8 @@ def param(
     differs from ours (None: same name; "" : sd-scripts has no such key). `planned` marks a parameter the
     engine does not implement yet: setting it to anything but its default is an error, and the UI hides it.
     `planned_choices` does the same for single choices of a Literal. `widget` overrides the form's widget
-    ("textarea", "path")."""
+    ("textarea", "path"). `networks` names the network types (network.network_module values) the parameter
+    belongs to; empty: every type. Forms show it only while one of them is chosen."""
     assert level in LEVELS, level
     assert label_zh.strip(), "every parameter needs a Chinese label (label_zh)"
     assert all(f in FAMILIES for f in families), families
@@ -49,6 +51,7 @@ def param(
         "label_zh": label_zh,
         "level": level,
         "families": list(families),
+        "networks": list(networks),
         "unit": unit,
         "kohya": kohya,
         "planned": planned,

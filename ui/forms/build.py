@@ -12,7 +12,7 @@ import gradio as gr
 
 from trainer.config import schema
 from trainer.config.schema import GROUP_NAMES, ParamInfo, group_info
-from ui.forms.form import FAMILY_PATH, Form, applies
+from ui.forms.form import FAMILY_PATH, NETWORK_PATH, Form, applies
 from ui.forms.widgets import make_component
 
 # Wide widgets get a line of their own; the rest flow in a wrapping row.
@@ -88,7 +88,8 @@ def _is_wide(p: ParamInfo) -> bool:
 
 
 def _build_field(form: Form, p: ParamInfo, family: str, min_width: int) -> None:
-    with gr.Column(min_width=min_width, visible=applies(p, family), elem_id=f"box-{p.group}-{p.name}") as box:
+    network = schema.params_by_path()[NETWORK_PATH].default  # a type's own fields show once that type is chosen
+    with gr.Column(min_width=min_width, visible=applies(p, family, network), elem_id=f"box-{p.group}-{p.name}") as box:
         comp = make_component(p, form.lang)
         slot = gr.Markdown("", visible=False, elem_id=f"err-{p.group}-{p.name}", elem_classes=["danlu-field-error"])
     form.params.append(p)

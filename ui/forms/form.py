@@ -29,11 +29,14 @@ from ui.forms.widgets import from_widget, to_widget
 from ui.i18n import translate
 
 FAMILY_PATH = "model.family"
+NETWORK_PATH = "network.network_module"
 
 
-def applies(p: ParamInfo, family: str) -> bool:
-    """Whether `p` is meaningful for `family`: both the parameter and its group must allow it."""
-    return family in p.families and family in group_info(p.group).families
+def applies(p: ParamInfo, family: str, network: str | None = None) -> bool:
+    """Whether `p` is meaningful for `family` (the parameter and its group allow it) and, when given, for the
+    network type `network` (a parameter of one type, e.g. lycoris_algo, only while that type is chosen)."""
+    by_network = network is None or not p.networks or network in p.networks
+    return family in p.families and family in group_info(p.group).families and by_network
 
 
 def supported(p: ParamInfo, value: Any) -> bool:
@@ -70,6 +73,10 @@ class Form:
         value = raw.get(FAMILY_PATH)
         return str(value) if value else self.family
 
+    def chosen_network(self, raw: dict[str, Any]) -> str | None:
+        value = raw.get(NETWORK_PATH)
+        return str(value) if value else None
+
     def to_config(self, values: dict, *, for_training: bool = False) -> tuple[TrainConfig | None, list[Finding]]:
         """Build and check a config. (None, findings) when it cannot be built; else (cfg, check findings).
 
@@ -77,11 +84,11 @@ class Form:
         whatever their widget still holds: what the user cannot see must not change the run.
         """
         raw = self.raw_values(values)
-        family = self.chosen_family(raw)
+        family, network = self.chosen_family(raw), self.chosen_network(raw)
         nested: dict[str, dict[str, Any]] = {}
         bad: list[Finding] = []
         for p in self.params:
-            if p.path not in raw or not applies(p, family):
+            if p.path not in raw or not applies(p, family, network):
                 continue
             value, finding = from_widget(p, raw[p.path])
             if finding:
@@ -152,12 +159,12 @@ class Form:
     def visibility_outputs(self) -> list:
         return list(self.boxes.values()) + list(self.accordions.values())
 
-    def family_updates(self, family: str) -> dict:
-        """Show the fields (and sections) that apply to `family`, hide the others."""
+    def family_updates(self, family: str, network: str | None = None) -> dict:
+        """Show the fields (and sections) that apply to `family` and the network type, hide the others."""
         out: dict = {}
         shown_groups = set()
         for p in self.params:
-            ok = applies(p, family)
+            ok = applies(p, family, network)
             out[self.boxes[p.path]] = gr.update(visible=ok)
             if ok:
                 shown_groups.add(p.group)
@@ -166,11 +173,15 @@ class Form:
         return out
 
     def wire_family(self) -> None:
-        """Re-apply family visibility whenever the family field changes (typed, loaded or imported)."""
-        comp = self.by_path.get(FAMILY_PATH)
-        if comp is not None:
-            comp.change(lambda data: self.family_updates(self.chosen_family(self.raw_values(data))),
-                        inputs={comp}, outputs=self.visibility_outputs, show_progress="hidden")
+        """Re-apply visibility whenever the family or the network type changes (typed, loaded or imported)."""
+        comps = {self.by_path[path] for path in (FAMILY_PATH, NETWORK_PATH) if path in self.by_path}
+
+        def update(data):
+            raw = self.raw_values(data)
+            return self.family_updates(self.chosen_family(raw), self.chosen_network(raw))
+
+        for comp in comps:
+            comp.change(update, inputs=comps, outputs=self.visibility_outputs, show_progress="hidden")
 
 
 def _build_without_invalid(nested: dict[str, dict[str, Any]]) -> tuple[TrainConfig | None, list[Finding]]:
