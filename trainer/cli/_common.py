@@ -4,22 +4,49 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from trainer.config import ConfigError, TrainConfig, apply_sets, effective_config, load_config
+from trainer.config.errors import error
+from trainer.config.overlay import apply_overlay
+from trainer.config.presets import DEMO_DATASET, apply_presets, get_preset
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="TOML file (Danlu, kohya sd-scripts or SD-Trainer)")
+    parser.add_argument("--config", help="TOML file (Danlu, kohya sd-scripts or SD-Trainer)")
+    parser.add_argument("--preset", action="append", default=[], metavar="NAME",
+                        help="a preset from presets/ laid over the config (or the defaults), in order (repeatable); "
+                             "demo-tiny uses the tiny demo model and the bundled demo dataset")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting, e.g. --set network.network_dim=16 (repeatable)")
+    parser.add_argument("--workspace", type=Path, default=Path("workspace"),
+                        help="Danlu workspace: runs, the model cache and the demo model (default ./workspace)")
     parser.add_argument("--lang", choices=["en", "zh"], default="en", help="language of messages")
 
 
 def load_with_sets(args: argparse.Namespace, filled: list | None = None) -> TrainConfig:
-    cfg = load_config(args.config, filled=filled)
+    """--config (or the schema defaults), then each --preset, then each --set."""
+    if not args.config and not args.preset:
+        raise ConfigError([error("--config", "give a config file, a --preset, or both",
+                                 "请给出配置文件、--preset，或两者")])
+    cfg = load_config(args.config, filled=filled) if args.config else TrainConfig()
+    cfg = apply_presets(args.preset, cfg)
+    if any(get_preset(name).kind == "demo" for name in args.preset):
+        cfg = with_demo_model_and_data(cfg, args.workspace / "models")
     if args.set:
         cfg = apply_sets(cfg, args.set)
     return effective_config(cfg)
+
+
+def with_demo_model_and_data(cfg: TrainConfig, models_dir: Path) -> TrainConfig:
+    """A demo preset trains the tiny demo model (built once into `models_dir`) on the bundled demo dataset,
+    unless the config names a model or dataset of its own."""
+    from trainer.models.tiny import ensure_demo_model
+
+    overlay = {"model": {"base_model": str(ensure_demo_model(models_dir))}} if not cfg.model.base_model else {}
+    if not cfg.dataset.train_data_dir:
+        overlay["dataset"] = {"train_data_dir": str(DEMO_DATASET)}
+    return apply_overlay(cfg, overlay, "demo preset")
 
 
 def print_config_error(exc: ConfigError, lang: str = "en") -> None:

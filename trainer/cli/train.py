@@ -14,7 +14,8 @@ def run(args) -> int:
     if cfg is None:
         return 2
     print_filled(filled)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.save.output_name}"
+    run_dir = Path(args.run_dir) if args.run_dir else \
+        args.workspace / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.save.output_name}"
     from trainer.engine.run import train
 
     print(f"[danlu] run folder: {run_dir}", flush=True)
@@ -26,6 +27,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("train", help="train a LoRA from a config (progress on stdout, events in the run folder)")
     add_config_args(p)
-    p.add_argument("--run-dir", help="folder for events, logs, samples and outputs (default runs/<time>-<name>)")
+    p.add_argument("--run-dir", help="folder for events, logs, samples and outputs "
+                   "(default <workspace>/runs/<time>-<name>)")
     p.add_argument("--model-cache", help="where hub downloads go (default <workspace>/models/hub)")
     p.set_defaults(func=run)
