@@ -225,7 +225,7 @@ def test_errors_of_keeps_only_errors():
 
 @pytest.mark.parametrize("preset", list_presets(), ids=lambda p: p.name)
 def test_every_preset_validates(preset):
-    assert preset.kind in ("novice", "expert", "memory", "demo")
+    assert preset.kind in ("novice", "expert", "memory", "demo", "dreambooth")
     assert CJK.search(preset.title["zh"]) and CJK.search(preset.about["zh"])
     assert not CJK.search(preset.title["en"] + preset.about["en"])
     assert preset.overlay, "a preset sets something"

@@ -17,7 +17,7 @@ from trainer.config.toml_io import read_toml_file
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
 DEMO_DATASET = PRESETS_DIR.parent / "assets" / "demo_dataset"  # what a demo preset trains on by default
-KINDS = ("novice", "expert", "memory", "demo")
+KINDS = ("novice", "expert", "memory", "demo", "dreambooth")
 
 
 @dataclass(frozen=True)

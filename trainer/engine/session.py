@@ -16,8 +16,8 @@ from trainer.data.loader import collate_batch
 from trainer.engine import checkpoint as ckpt
 from trainer.engine import header
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint
-from trainer.engine.data import build_data
 from trainer.engine.class_images import ensure_class_images
+from trainer.engine.data import build_data
 from trainer.engine.errors import StopRequested
 from trainer.engine.full import stop_text_encoder_if_due
 from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, out_dir_of, total_steps

@@ -6,7 +6,7 @@ import logging
 
 import gradio as gr
 
-from trainer.config import ConfigError, TrainConfig, effective_config
+from trainer.config import ConfigError, TrainConfig, check, effective_config, errors_of
 from trainer.config.rules_input import paths_in_sandbox
 from trainer.markdown import escape
 
@@ -49,3 +49,33 @@ def place_monitor(ctx, run_state: gr.State, key: str) -> None:
         log.warning("ui.runs.monitor is not available; the training tabs show no live monitor")
         return
     build_run_monitor(ctx, run_state, key=key)
+
+
+def fields_overlay(paths, w: dict, data: dict, overlay: dict | None = None) -> dict:
+    """An overlay of the schema fields `paths` (components in w[path]) as the user typed them, on `overlay`.
+    Raises ConfigError naming the first field that holds a bad value."""
+    from trainer.config.schema import params_by_path
+    from ui.forms.widgets import from_widget
+
+    overlay = overlay or {}
+    for path in paths:
+        value, bad = from_widget(params_by_path()[path], data[w[path]])
+        if bad:
+            raise ConfigError([bad])
+        group, name = path.split(".")
+        overlay.setdefault(group, {})[name] = value
+    return overlay
+
+
+def queue_checked(ctx, cfg: TrainConfig, w: dict, settings_bad: str) -> dict:
+    """Check `cfg` for training and queue it: updates for w["msg"] (and w["run_id"] once queued)."""
+    from ui.forms.feedback import summary_text
+
+    findings = check(cfg, for_training=True)
+    if errors_of(findings):
+        return {w["msg"]: settings_bad + "\n\n" + summary_text(findings, ctx.lang)}
+    run_id, message = enqueue(ctx, cfg, cfg.save.output_name)
+    out = {w["msg"]: message}
+    if run_id is not None:
+        out[w["run_id"]] = run_id
+    return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from trainer import sandbox
-from trainer.config import ConfigError, TrainConfig, apply_overlay, check, errors_of
+from trainer.config import ConfigError, TrainConfig, apply_overlay
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
 from trainer.datasets.listing import MODEL_SUFFIXES, list_models
@@ -21,9 +21,9 @@ from trainer.markdown import escape
 from ui.components.dataset_picker import MODEL_LISTS, dataset_picker
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
-from ui.forms import from_widget, label_of, make_component
+from ui.forms import label_of, make_component
 from ui.forms.feedback import summary_text
-from ui.forms.launch import enqueue, place_monitor
+from ui.forms.launch import fields_overlay, place_monitor, queue_checked
 from ui.forms.plan import plan_run
 from ui.messages import failure
 
@@ -127,13 +127,7 @@ def preset_names(data: dict, w: dict) -> list[str]:
 
 def build_config(w: dict, data: dict, base_model: str) -> TrainConfig:
     """Presets, then this tab's fields. Raises ConfigError naming the field on a bad value."""
-    overlay: dict = {"model": {"base_model": base_model}} if base_model else {}
-    for path in FIELDS:
-        value, bad = from_widget(params_by_path()[path], data[w[path]])
-        if bad:
-            raise ConfigError([bad])
-        group, name = path.split(".")
-        overlay.setdefault(group, {})[name] = value
+    overlay = fields_overlay(FIELDS, w, data, {"model": {"base_model": base_model}} if base_model else {})
     return apply_overlay(apply_presets(preset_names(data, w)), overlay)
 
 
@@ -246,11 +240,4 @@ def _start_run(w: dict, data: dict) -> dict:
     if problem:
         return {w["msg"]: problem}
     cfg = _with_demo_model(ctx, cfg, model)
-    findings = check(cfg, for_training=True)
-    if errors_of(findings):
-        return {w["msg"]: ctx.t("novice.settings_bad") + "\n\n" + summary_text(findings, ctx.lang)}
-    run_id, message = enqueue(ctx, cfg, cfg.save.output_name)
-    out = {w["msg"]: message}
-    if run_id is not None:
-        out[w["run_id"]] = run_id
-    return out
+    return queue_checked(ctx, cfg, w, ctx.t("novice.settings_bad"))

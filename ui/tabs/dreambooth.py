@@ -1,0 +1,129 @@
+"""Dreambooth tab: a full fine-tune of SD1.5 or SDXL, saved as one checkpoint file the WebUIs load.
+
+Its own presets (kind "dreambooth", one per family and GPU size) and only the fields that apply to a full
+fine-tune: no network settings. Every field is a schema parameter (label and help from the schema); the
+config is the preset, then these fields, with training_type forced to "dreambooth". Runs go to the same queue
+and appear in Runs like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from trainer.config import ConfigError, TrainConfig, apply_overlay, check
+from trainer.config.presets import apply_presets, list_presets
+from trainer.config.schema import params_by_path
+from ui.components.dataset_picker import dataset_picker, model_picker
+from ui.components.memory_badge import memory_estimate_markdown
+from ui.forms import make_component
+from ui.forms.feedback import summary_text
+from ui.forms.launch import fields_overlay, place_monitor, queue_checked
+from ui.forms.widgets import to_widget
+from ui.messages import failure
+
+TITLE = "dreambooth.title"
+PREFIX = "dreambooth"
+log = logging.getLogger(__name__)
+# (row of fields) in display order; the values override the preset.
+ROWS = (
+    ("model.base_model", "save.output_name"),
+    ("dataset.train_data_dir", "caption.trigger_word", "dataset.resolution"),
+    ("dataset.reg_data_dir", "dataset.prior_loss_weight"),
+    ("dreambooth.class_prompt", "dreambooth.num_class_images"),
+    ("training.max_train_steps", "optimizer.learning_rate", "dreambooth.learning_rate_te",
+     "dreambooth.learning_rate_te2"),
+    ("dreambooth.stop_text_encoder_training", "training.gradient_checkpointing", "save.save_precision",
+     "save.save_every_n_steps"),
+)
+FIELDS = tuple(path for row in ROWS for path in row)
+
+
+def available() -> bool:
+    return bool(list_presets("dreambooth"))
+
+
+def build(ctx) -> None:
+    t = ctx.t
+    gr.Markdown(t("dreambooth.intro"))
+    w: dict = {"ctx": ctx}
+    presets = list_presets("dreambooth")
+    w["preset"] = gr.Dropdown([(p.label(ctx.lang), p.name) for p in presets], value=presets[0].name,
+                              label=t("dreambooth.preset"), info=t("dreambooth.preset_info"),
+                              elem_id="dreambooth-preset")
+    shown = apply_presets([presets[0].name])
+    for row in ROWS:
+        with gr.Row():
+            for path in row:
+                w[path] = make_component(params_by_path()[path], ctx.lang, value=_value(shown, path),
+                                         visible=_applies(shown, path), elem_prefix=PREFIX)
+    model_picker(ctx, w["model.base_model"], "dreambooth-model-picker")
+    dataset_picker(ctx, w["dataset.train_data_dir"], "dreambooth-dataset-picker")
+    w["plan"] = gr.Markdown("", elem_id="dreambooth-plan")
+    w["start"] = gr.Button(t("dreambooth.start"), variant="primary", elem_id="dreambooth-start")
+    w["msg"] = gr.Markdown("", elem_id="dreambooth-msg")
+    w["run_id"] = gr.State(None)
+    place_monitor(ctx, w["run_id"], key="dreambooth-run")
+    _wire(w)
+
+
+def _applies(cfg: TrainConfig, path: str) -> bool:
+    """Fields of another family (SDXL's second text encoder) are hidden for this preset's family."""
+    return cfg.model.family in params_by_path()[path].families
+
+
+def _fill(name: str) -> list:
+    cfg = apply_presets([name])
+    return [gr.update(value=to_widget(params_by_path()[p], _value(cfg, p)), visible=_applies(cfg, p)) for p in FIELDS]
+
+
+def _value(cfg: TrainConfig, path: str):
+    group, name = path.split(".")
+    return getattr(getattr(cfg, group), name)
+
+
+def _wire(w: dict) -> None:
+    fields = [w[p] for p in FIELDS]
+    # Choosing a preset shows its values in every field (and the fields of its family).
+    w["preset"].change(_fill, inputs=[w["preset"]], outputs=fields)
+    inputs = {w["preset"], *fields}
+    gr.on(None, lambda d: _plan(w, d), inputs=inputs, outputs=[w["plan"]], show_progress="hidden")
+    w["start"].click(lambda d: (yield from _start(w, d)), inputs=inputs, outputs=[w["msg"], w["run_id"], w["start"]])
+
+
+def build_config(w: dict, data: dict) -> TrainConfig:
+    """The preset, then this tab's fields, as a Dreambooth run. Raises ConfigError naming a bad field."""
+    overlay = fields_overlay(FIELDS, w, data, {"model": {"training_type": "dreambooth"}})
+    return apply_overlay(apply_presets([data[w["preset"]]]), overlay)
+
+
+def _plan(w: dict, data: dict) -> str:
+    lang = w["ctx"].lang
+    try:
+        cfg = build_config(w, data)
+    except ConfigError as exc:
+        return summary_text(exc.findings, lang)
+    problems = check(cfg, for_training=True)
+    head = summary_text(problems, lang) + "\n\n" if problems else ""
+    return head + memory_estimate_markdown(cfg, lang)
+
+
+def _start(w: dict, data: dict):
+    """A generator: the button is disabled while it works, so a double click queues one run, not two."""
+    yield {w["start"]: gr.update(interactive=False)}
+    try:
+        result = _start_run(w, data)
+    except Exception as exc:  # shown in the page; the server log has the traceback
+        log.exception("dreambooth start failed")
+        result = {w["msg"]: failure(w["ctx"].t, exc)}
+    yield {**result, w["start"]: gr.update(interactive=True)}
+
+
+def _start_run(w: dict, data: dict) -> dict:
+    ctx = w["ctx"]
+    try:
+        cfg = build_config(w, data)
+    except ConfigError as exc:
+        return {w["msg"]: ctx.t("dreambooth.settings_bad") + "\n\n" + summary_text(exc.findings, ctx.lang)}
+    return queue_checked(ctx, cfg, w, ctx.t("dreambooth.settings_bad"))
