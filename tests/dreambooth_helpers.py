@@ -1,10 +1,6 @@
-"""Shared pieces of the Dreambooth tests: a tiny SDXL whose two encoders differ in width (diffusers' single-file
-loader tells SDXL's encoders apart by width, as CLIP-L's 768 and bigG's 1280 are), and a record of which keys
-of a checkpoint diffusers' converters read."""
+"""A record of which keys of a single-file checkpoint diffusers' converters read (every key must be used)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 from diffusers.loaders.single_file_utils import (
@@ -13,19 +9,6 @@ from diffusers.loaders.single_file_utils import (
     convert_ldm_vae_checkpoint,
     convert_open_clip_checkpoint,
 )
-
-
-def save_tiny_sdxl_distinct_encoders(path: Path) -> Path:
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection
-
-    from trainer.models.tiny import _clip_config, build_tiny_sdxl
-
-    pipe = build_tiny_sdxl(seed=0, real_layout=True)
-    # 24 + 40 = the U-Net's 64-wide cross-attention input, as 768 + 1280 = 2048 in SDXL
-    pipe.register_modules(text_encoder=CLIPTextModel(_clip_config(hidden=24)),
-                          text_encoder_2=CLIPTextModelWithProjection(_clip_config(hidden=40)))
-    pipe.save_pretrained(path)
-    return path
 
 
 class Recording(dict):

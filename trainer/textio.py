@@ -108,34 +108,20 @@ def inside(folder: str | os.PathLike, name: str | os.PathLike) -> Path:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` so that `path` holds either its old content or the new one, never a torn file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
-    try:
-        # mkstemp makes 0600 files: keep the replaced file's mode, or give a new one what open() would.
-        os.chmod(tmp, _mode_for(path))
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_via(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def atomic_write_via(path: str | os.PathLike, write_to) -> None:
-    """Like atomic_write_bytes, for a writer that takes a file path (`write_to(tmp_path)`), so a multi-GB file
-    is never held in memory whole."""
+    """Let `write_to(tmp_path)` write a temp file beside `path`, then swap it in (fsync + os.replace): `path`
+    holds its old content or the new one, never a torn file. A writer that takes a path (safetensors'
+    save_file) never holds a multi-GB file in memory whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     try:
-        os.fchmod(fd, _mode_for(path))
         os.close(fd)
+        # mkstemp makes 0600 files: keep the replaced file's mode, or give a new one what open() would.
+        os.chmod(tmp, _mode_for(path))
         write_to(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
