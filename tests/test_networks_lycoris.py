@@ -122,3 +122,20 @@ def test_multiplier_zero_is_the_base_model():
     _train_a_little(net)
     net.set_scale(0.0)
     assert torch.allclose(_forward(pipe, "sd15"), base, atol=1e-6)
+
+
+def test_dora_through_lycoris_locon_saves_dora_scale_and_round_trips(tmp_path):
+    """DoRA (weight-decomposed LoRA) is LyCORIS LoCon with dora_wd=True: the file carries dora_scale, which
+    ComfyUI and the WebUIs read, and it computes something else than the same weights without it."""
+    args = ["dora_wd=True", "preset=attn-mlp"]
+    pipe, net = _build("sd15", "locon", network_args=args, conv_dim=None)
+    _train_a_little(net)
+    trained = _forward(pipe, "sd15")
+    tensors = net.kohya_state_dict("sd15")
+    assert any(k.endswith(".dora_scale") for k in tensors)
+    fresh_pipe, fresh = _build("sd15", "locon", network_args=args, conv_dim=None)
+    fresh.load_weights(tensors)
+    assert torch.allclose(_forward(fresh_pipe, "sd15"), trained, atol=1e-5)
+    plain_pipe, plain = _build("sd15", "locon", network_args=["preset=attn-mlp"], conv_dim=None)
+    with pytest.raises(ValueError, match="missing|does not have|dora"):
+        plain.load_weights(tensors)

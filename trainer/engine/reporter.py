@@ -115,7 +115,7 @@ class Reporter:
         done = step - self._step0
         it_s = done / elapsed if elapsed > 0 and done > 0 else None
         eta = (total - step) / it_s if it_s else None
-        norms = dict(zip(("keys_scaled", "average_key_norm", "max_key_norm"), max_norm)) if max_norm else {}
+        norms = dict(zip(("keys_scaled", "average_key_norm", "max_key_norm"), max_norm, strict=True)) if max_norm else {}
         self.events.emit("progress", step=step, total=total, epoch=epoch, epochs=epochs, loss=loss, avg_loss=avg,
                          lr=lrs, it_s=it_s, eta_s=eta, vram_gb=vram_gb, **norms)
         for name, value in norms.items():  # scale_weight_norms, logged per step as sd-scripts does

@@ -146,6 +146,10 @@ class LycorisSet:
             problems.append(f"modules this network does not have ({len(set(unknown))}): {sorted(set(unknown))[:8]}")
         if missing:
             problems.append(f"missing in the file ({len(missing)}): {missing[:8]}")
+        extra = sorted({k.partition(".")[2] for k in set(renamed) - set(own) if k.partition(".")[0] in self.names})
+        if extra:  # e.g. dora_scale from a DoRA file: this network would drop it
+            problems.append(f"keys this network does not use: {', '.join(extra)} (a DoRA file needs dora_wd=True)"
+                            if "dora_scale" in extra else f"keys this network does not use: {', '.join(extra)}")
         problems += [f"{self.names[k.partition('.')[0]]}.{k.partition('.')[2]}: file has {tuple(v.shape)}, the "
                      f"network expects {tuple(own[k].shape)} (a different network_dim/conv_dim/factor?)"
                      for k, v in renamed.items() if k in own and v.shape != own[k].shape]
