@@ -76,19 +76,26 @@ def test_chinese_form_uses_chinese_titles_and_help():
 
 
 def test_family_hides_and_reshows_fields(form):
-    # While Flux and SDXL are planned, the family-specific fields on the form are the ones Flux lacks
-    # (vae, v_parameterization, clip_skip) and the one SDXL lacks (clip_skip).
+    # Each family shows exactly the fields whose parameter (and group) list that family; switching back to
+    # SD1.5 shows its own again.
+    from ui.forms.form import applies
+    specific = [p for p in form.params if set(p.families) != {"sd15", "sdxl", "flux"}]
+    assert specific, "the schema has family-specific parameters"
+    for family in ("flux", "sdxl", "sd15"):
+        shown = form.family_updates(family)
+        wrong = [p.path for p in form.params if shown[form.boxes[p.path]]["visible"] != applies(p, family)]
+        assert not wrong, (family, wrong)
+    # Known facts, independent of applies(): SD1.x's clip_skip, Flux's own files, SDXL's second encoder rate.
+    expect = {"other.clip_skip": {"sd15"}, "model.vae": {"sd15", "sdxl"}, "model.t5xxl": {"flux"},
+              "dreambooth.learning_rate_te2": {"sdxl"}}
+    assert "other.clip_skip" in form.boxes and "model.t5xxl" in form.boxes
+    for path, families in expect.items():
+        if path in form.boxes:
+            for family in ("sd15", "sdxl", "flux"):
+                assert form.family_updates(family)[form.boxes[path]]["visible"] == (family in families), path
     not_flux = [p for p in form.params if "flux" not in p.families]
-    not_sdxl = [p for p in form.params if "sdxl" not in p.families]
-    assert not_flux and not_sdxl, "the schema has family-specific parameters"
-    flux = form.family_updates("flux")
-    assert not any(flux[form.boxes[p.path]]["visible"] for p in not_flux)
-    sdxl = form.family_updates("sdxl")
-    assert not any(sdxl[form.boxes[p.path]]["visible"] for p in not_sdxl)
-    assert all(sdxl[form.boxes[p.path]]["visible"] for p in not_flux if p not in not_sdxl)
-    back = form.family_updates("sd15")
-    assert all(back[form.boxes[p.path]]["visible"] for p in not_flux + not_sdxl)
-    assert all(form.boxes[p.path].visible for p in not_flux)  # built for sd15: shown
+    assert all(form.family_updates("sd15")[form.boxes[p.path]]["visible"] for p in not_flux if applies(p, "sd15"))
+    assert all(form.boxes[p.path].visible for p in not_flux if applies(p, "sd15"))  # built for sd15: shown
 
 
 def test_each_network_type_shows_its_own_fields_only(form):
