@@ -92,3 +92,16 @@ def test_sd_scripts_block_weights_turn_the_switch_on_when_imported():
                         "network_args": ["down_lr_weight=sine", "mid_lr_weight=0.5", "up_lr_weight=1,0.5"]})
     n = cfg.network
     assert n.enable_block_weights and (n.down_lr_weight, n.mid_lr_weight, n.up_lr_weight) == ("sine", "0.5", "1,0.5")
+
+
+def test_lycoris_modules_group_by_block_too():
+    from trainer.networks.lycoris_net import add_lycoris
+
+    pipe = build_tiny_sd15(seed=0)
+    net = add_lycoris(pipe.unet, [pipe.text_encoder], family="sd15", dim=2, alpha=1.0, algo="loha",
+                      train_text_encoder=False, network_args=["preset=attn-mlp"])
+    modules = net.unet_modules("sd15")
+    groups, names = unet_groups(modules, "sd15", _weights(down="zeros", mid="0.5"), lr=1.0)
+    assert dict(zip(names, (g["lr"] for g in groups), strict=True)) == {"unet": 1.0, "unet x0.5": 0.5}
+    down = [n for n in modules if (block_of(n, "sd15") or ("",))[0] == "down"]
+    assert down and all(not p.requires_grad for n in down for p in modules[n])

@@ -139,3 +139,22 @@ def test_dora_through_lycoris_locon_saves_dora_scale_and_round_trips(tmp_path):
     plain_pipe, plain = _build("sd15", "locon", network_args=["preset=attn-mlp"], conv_dim=None)
     with pytest.raises(ValueError, match="missing|does not have|dora"):
         plain.load_weights(tensors)
+
+
+def test_module_and_rank_dropout_reach_the_modules():
+    """sd-scripts' meaning through lycoris-lora: module_dropout=1 skips every module while training (the base
+    output), rank_dropout drops ranks while training only; evaluation uses the whole network."""
+    base = _forward(build_tiny_sd15(seed=0), "sd15")
+    pipe, net = _build("sd15", "locon", network_args=["module_dropout=1.0", "preset=attn-mlp"], conv_dim=None)
+    _train_a_little(net)
+    net.network.train()
+    assert torch.allclose(_forward(pipe, "sd15"), base, atol=1e-6)
+    net.network.eval()
+    assert not torch.allclose(_forward(pipe, "sd15"), base, atol=1e-4)
+    pipe, net = _build("sd15", "locon", network_args=["rank_dropout=0.5", "preset=attn-mlp"], conv_dim=None)
+    _train_a_little(net)
+    net.network.eval()
+    steady = _forward(pipe, "sd15")
+    net.network.train()
+    torch.manual_seed(0)
+    assert not torch.allclose(_forward(pipe, "sd15"), steady, atol=1e-6)
