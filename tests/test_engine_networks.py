@@ -167,3 +167,18 @@ def test_dylora_file_cut_to_lower_ranks_stays_close_to_full_rank(tiny_model, dat
         lora_cfg.network.network_alpha = float(rank)
         cut = _output(tiny_model, lora_cfg, _cut(tensors, rank))  # loads as a plain LoRA of that rank
         assert (cut - full).norm() < (base - full).norm(), rank
+
+
+def test_lora_rank_and_module_dropout_train_the_same_layers(tiny_model, dataset, tmp_path):
+    plain = _config(tiny_model, dataset)
+    assert train(plain, tmp_path / "plain") == 0
+    cfg = _config(tiny_model, dataset, network_args=["rank_dropout=0.2", "module_dropout=0.1"])
+    assert train(cfg, tmp_path / "run") == 0, _error(tmp_path / "run")
+    ours, meta = read_lora(tmp_path / "run" / "output" / "t.safetensors")
+    theirs, _ = read_lora(tmp_path / "plain" / "output" / "t.safetensors")
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+    assert meta["ss_network_module"] == "networks.lora"
+    assert json.loads(meta["ss_network_args"]) == {"rank_dropout": "0.2", "module_dropout": "0.1"}
+    bad = _config(tiny_model, dataset, network_args=["factor=4"])
+    assert train(bad, tmp_path / "bad") != 0
+    assert "networks.lora does not take factor" in _error(tmp_path / "bad")

@@ -164,14 +164,16 @@ class NetworkGroup(Group):
     )
     network_args: list[str] = param(
         [],
-        "Extra network arguments, one key=value each, as sd-scripts' network_args. With lycoris.kohya: preset "
+        "Extra network arguments, one key=value each, as sd-scripts' network_args. With networks.lora: "
+        "rank_dropout, module_dropout. With lycoris.kohya: preset "
         "(full, attn-mlp, attn-only, unet-only, ...), dropout, rank_dropout, module_dropout, use_tucker, use_scalar "
         "and the algorithm's own options (factor, decompose_both for lokr; block_size for dylora; constraint, "
         "rescaled for OFT; dora_wd=True for DoRA with locon/loha/lokr); an option the algorithm does not take is an error.",
-        "额外的网络参数，每项为 key=value，同 sd-scripts 的 network_args。配合 lycoris.kohya：preset（full、attn-mlp、"
+        "额外的网络参数，每项为 key=value，同 sd-scripts 的 network_args。配合 networks.lora：rank_dropout、"
+        "module_dropout。配合 lycoris.kohya：preset（full、attn-mlp、"
         "attn-only、unet-only 等）、dropout、rank_dropout、module_dropout、use_tucker、use_scalar，以及算法自己的选项"
         "（lokr 的 factor、decompose_both；dylora 的 block_size；OFT 的 constraint、rescaled；locon/loha/lokr 用 dora_wd=True 即为 DoRA）；算法不接受的选项会报错。",
-        networks=("lycoris.kohya",), label_zh="网络参数",
+        networks=("lycoris.kohya", "networks.lora"), label_zh="网络参数",
     )
     dylora_unit: int = param(
         4, "DyLoRA rank step (networks.dylora): ranks are trained in blocks of this size, so the file can be cut to "

@@ -17,8 +17,7 @@ def _lora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
     from trainer.networks.inject import add_lora
 
     if n.network_args:
-        raise ValueError(f"network.network_args: networks.lora takes none of {list(n.network_args)} yet; remove "
-                         "them or choose lycoris.kohya")
+        return _lora_with_dropouts(n, family, unet, text_encoders, **parts)
 
     if family == "flux":  # the Flux transformer's block Linears, not an SD U-Net's
         from trainer.networks.flux_names import transformer_targets
@@ -26,6 +25,30 @@ def _lora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
         parts["unet_targets"] = transformer_targets(unet)
     return add_lora(unet, text_encoders, dim=n.network_dim, alpha=n.network_alpha, dropout=n.network_dropout,
                     conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha if n.conv_dim else None, **parts)
+
+
+# Layers LyCORIS presets add that sd-scripts' networks.lora / networks.dylora never train.
+NOT_IN_LORA = ("time_embedding", "add_embedding", "conv_in", "conv_out")
+LORA_ARGS = ("rank_dropout", "module_dropout")
+
+
+def _lora_with_dropouts(n, family: str, unet: nn.Module, text_encoders: list, **parts):
+    """networks.lora with sd-scripts' rank_dropout / module_dropout: peft has neither, so the same layers are
+    trained by lycoris-lora's LoCon, which implements both; the file is the same plain LoRA layout."""
+    from trainer.networks.lycoris_args import split_args
+    from trainer.networks.lycoris_net import add_lycoris
+
+    args = split_args(n.network_args)
+    wrong = sorted(set(args) - set(LORA_ARGS))
+    if wrong:
+        raise ValueError(f"network.network_args: networks.lora does not take {', '.join(wrong)} (it takes "
+                         f"{', '.join(LORA_ARGS)}; conv_dim/conv_alpha and block weights are fields)")
+    net = add_lycoris(unet, text_encoders, family=family, dim=n.network_dim, alpha=n.network_alpha, algo="locon",
+                      conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha, dropout=n.network_dropout,
+                      network_args=[*n.network_args, "preset=full" if n.conv_dim else "preset=attn-mlp"],
+                      exclude=NOT_IN_LORA, **parts)
+    net.kind = "networks.lora"
+    return net
 
 
 def _lycoris(n, family: str, unet: nn.Module, text_encoders: list, **parts):
@@ -52,7 +75,7 @@ def _dylora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
                       conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha, dropout=n.network_dropout,
                       network_args=["preset=attn-mlp" if not n.conv_dim else "preset=full",
                                     f"block_size={n.dylora_unit}"],
-                      exclude=("time_embedding", "add_embedding", "conv_in", "conv_out"), **parts)
+                      exclude=NOT_IN_LORA, **parts)
     net.kind = "networks.dylora"
     return net
 
