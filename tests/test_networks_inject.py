@@ -162,3 +162,31 @@ def test_nothing_to_train_is_an_error():
     pipe = build_tiny_sd15(seed=0)
     with pytest.raises(ValueError, match="nothing to train"):
         _lora(pipe, train_unet=False, train_text_encoder=False)
+
+
+def test_network_dropout_drops_rank_activations_as_sd_scripts_does():
+    """network_dropout acts on lora_down's output (sd-scripts' neuron dropout), only while training."""
+    torch.manual_seed(0)
+    pipe = build_tiny_sd15(seed=0)
+    lora = add_lora(pipe.unet, [pipe.text_encoder], dim=2, alpha=2.0, dropout=0.5, train_text_encoder=False)
+    name, layer = next((n, m) for n, m in lora.layers("unet").items() if isinstance(m.base_layer, torch.nn.Linear))
+    down, up = layer.lora_A[lora.adapter_name], layer.lora_B[lora.adapter_name]
+    with torch.no_grad():
+        up.weight.copy_(torch.randn(up.weight.shape))
+    x = torch.randn(1, down.in_features)
+    scale = layer.scaling[lora.adapter_name]
+    h = torch.nn.functional.linear(x, down.weight)  # the rank activations, without going through the hook
+    base, full = layer.base_layer(x), torch.nn.functional.linear(h, up.weight) * scale
+    layer.train()
+    seen = set()
+    for _ in range(30):
+        delta = layer(x) - base
+        # dropping whole rank activations: the change is one of the 4 masked versions, scaled by 1/(1-p)
+        options = [torch.nn.functional.linear(h * torch.tensor(m), up.weight) * 2 * scale
+                   for m in ([0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0])]
+        match = [i for i, o in enumerate(options) if torch.allclose(delta, o, atol=1e-5)]
+        assert match, name
+        seen.add(match[0])
+    assert len(seen) > 1
+    layer.eval()
+    assert torch.allclose(layer(x) - base, full, atol=1e-6)

@@ -146,8 +146,9 @@ class NetworkGroup(Group):
         label_zh="卷积 Alpha",
     )
     network_dropout: float = param(
-        0.0, "Dropout on the adapter during training (0.1 is a common mild value).",
-        "训练时对适配器施加的 dropout（0.1 是较温和的常用值）。", ge=0.0, le=1.0, label_zh="网络 Dropout",
+        0.0, "Dropout on the adapter's rank activations (lora_down's output) during training, as sd-scripts' "
+        "network_dropout (0.1 is a common mild value).",
+        "训练时对适配器秩激活（lora_down 的输出）施加的 dropout，同 sd-scripts 的 network_dropout（0.1 是较温和的常用值）。", ge=0.0, le=1.0, label_zh="网络 Dropout",
     )
     network_weights: str = param(
         "", "A LoRA file to start from, to continue training it.", "作为起点的 LoRA 文件，用于在其基础上继续训练。",

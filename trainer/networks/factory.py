@@ -18,7 +18,6 @@ def _lora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
 
     if n.network_args:
         return _lora_with_dropouts(n, family, unet, text_encoders, **parts)
-
     if family == "flux":  # the Flux transformer's block Linears, not an SD U-Net's
         from trainer.networks.flux_names import transformer_targets
 
@@ -91,6 +90,10 @@ def build_network(n, family: str, unet: nn.Module, text_encoders: list, *, train
                   train_text_encoder: bool = True):
     """The adapters `n` (the config's network group) asks for, applied to the family's U-Net and text encoders."""
     builder = BUILDERS.get(n.network_module)
+    if family == "flux" and (builder is not _lora or n.network_args):
+        raise ValueError(f"network.network_module: {n.network_module}"
+                         f"{' with network_args' if n.network_args else ''} is not supported for Flux yet; "
+                         "use networks.lora without network_args")
     if builder is None:
         raise ValueError(f"network.network_module {n.network_module!r} is not supported yet "
                          f"(supported: {', '.join(BUILDERS)})")

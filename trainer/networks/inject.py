@@ -2,7 +2,8 @@
 
 peft's `inject_adapter_in_model` is used directly (not transformers' `model.add_adapter`, which in
 transformers 5.24 demands a newer peft than the registry has). Each adapted layer computes
-`base(x) + (alpha / rank) * up(down(dropout(x)))`, the same scale sd-scripts and the WebUIs apply.
+`base(x) + (alpha / rank) * up(dropout(down(x)))`: the scale sd-scripts and the WebUIs apply, and network_dropout
+where sd-scripts puts it (on the rank activations, while training; peft's own lora_dropout acts on the input).
 """
 
 from __future__ import annotations
@@ -217,6 +218,14 @@ def check_against_layers(lora_set: LoraSet, tensors: dict[str, dict[str, LoraTen
         raise ValueError("LoRA weights do not fit this network:\n  " + "\n  ".join(problems))
 
 
+def _rank_dropout_hook(p: float):
+    """sd-scripts' network_dropout: dropout on lora_down's output (the rank activations), in training only."""
+    def hook(module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.dropout(output, p, module.training)
+
+    return hook
+
+
 def add_lora(unet: nn.Module, text_encoders: list, *, dim: int, alpha: float, dropout: float = 0.0,
              train_unet: bool = True, train_text_encoder: bool = True, conv_dim: int | None = None,
              conv_alpha: float | None = None, init_weights: bool = True,
@@ -239,18 +248,22 @@ def add_lora(unet: nn.Module, text_encoders: list, *, dim: int, alpha: float, dr
     if train_unet:
         conv = targets.unet_conv_targets(unet) if conv_dim else []
         linear = unet_targets if unet_targets is not None else targets.unet_linear_targets(unet)
-        config = _lora_config(linear, conv, dim, alpha, dropout,
-                              conv_dim, conv_alpha, init_weights)
+        config = _lora_config(linear, conv, dim, alpha, 0.0, conv_dim, conv_alpha, init_weights)
         _inject(unet, config)
         models[UNET] = unet
     if train_text_encoder:
         for name, te in zip(TEXT_ENCODER_NAMES, text_encoders, strict=False):
             if te is None:
                 continue
-            _inject(te, _lora_config(targets.text_encoder_targets(te), [], dim, alpha, dropout,
-                                     None, None, init_weights))
+            _inject(te, _lora_config(targets.text_encoder_targets(te), [], dim, alpha, 0.0, None, None,
+                                     init_weights))
             models[name] = te
     if not models:
         raise ValueError("nothing to train: train_unet and train_text_encoder are both off")
+    if dropout:
+        for model in models.values():
+            for module in model.modules():
+                if isinstance(module, LoraLayer) and ADAPTER in module.lora_A:
+                    module.lora_A[ADAPTER].register_forward_hook(_rank_dropout_hook(dropout))
     return LoraSet(models=models, unet=unet, dim=dim, alpha=float(alpha), conv_dim=conv_dim,
                    conv_alpha=None if conv_alpha is None else float(conv_alpha))
