@@ -1,0 +1,42 @@
+"""Dreambooth with the memory savers its presets use: gradient checkpointing, 8-bit AdamW, Adafactor with its own
+schedule, cached latents, cached text-encoder outputs for a U-Net-only run. Each trains the U-Net (its weights
+change) and writes a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.engine_helpers import make_dataset, save_tiny_sd15, tiny_config
+from trainer.engine.run import train
+from trainer.events import read_events
+
+WEIGHT = "model.diffusion_model.input_blocks.1.0.in_layers.2.weight"
+
+
+@pytest.fixture(scope="module")
+def sd15(tmp_path_factory) -> Path:
+    return save_tiny_sd15(tmp_path_factory.mktemp("model") / "tiny-sd15")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data"), n=2)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"training__gradient_checkpointing": True, "optimizer__optimizer_type": "AdamW8bit"},
+    {"optimizer__optimizer_type": "AdaFactor", "optimizer__lr_scheduler": "adafactor"},
+    {"speed__cache_latents": True, "speed__cache_text_encoder_outputs": True, "training__network_train_unet_only": True},
+], ids=["checkpointing-adamw8bit", "adafactor-schedule", "cached-unet-only"])
+def test_memory_savers_train_the_unet(sd15, data, tmp_path, overrides):
+    run_dir = tmp_path / "run"
+    cfg = tiny_config(sd15, data, **{"model__training_type": "dreambooth", "training__max_train_steps": 2,
+                                     **overrides})
+    assert train(cfg, run_dir) == 0, read_events(run_dir)[0][-1]
+    before = load_file(str(sd15 / "unet" / "diffusion_pytorch_model.safetensors"))["down_blocks.0.resnets.0.conv1.weight"]
+    after = load_file(str(run_dir / "output" / "t.safetensors"))[WEIGHT]
+    assert not torch.allclose(before, after)
