@@ -40,3 +40,22 @@ def test_memory_savers_train_the_unet(sd15, data, tmp_path, overrides):
     before = load_file(str(sd15 / "unet" / "diffusion_pytorch_model.safetensors"))["down_blocks.0.resnets.0.conv1.weight"]
     after = load_file(str(run_dir / "output" / "t.safetensors"))[WEIGHT]
     assert not torch.allclose(before, after)
+
+
+def _run(model, data, run_dir: Path, **overrides) -> dict:
+    cfg = tiny_config(model, data, **{"model__training_type": "dreambooth", "training__max_train_steps": 6,
+                                      **overrides})
+    assert train(cfg, run_dir) == 0, read_events(run_dir)[0][-1]
+    return load_file(str(run_dir / "output" / "t.safetensors"))
+
+
+def test_ema_saves_the_averaged_weights_and_resumes_exactly(sd15, data, tmp_path):
+    plain = _run(sd15, data, tmp_path / "plain")
+    ema = _run(sd15, data, tmp_path / "ema", dreambooth__ema_decay=0.9)
+    base = load_file(str(sd15 / "unet" / "diffusion_pytorch_model.safetensors"))["down_blocks.0.resnets.0.conv1.weight"]
+    # the same training, but the file holds the average: it moved, and lags behind the trained weights
+    assert 0 < (ema[WEIGHT] - base).norm() < (plain[WEIGHT] - base).norm()
+    _run(sd15, data, tmp_path / "first", dreambooth__ema_decay=0.9, training__max_train_steps=4, save__save_state=True)
+    resumed = _run(sd15, data, tmp_path / "second", dreambooth__ema_decay=0.9,
+                   save__resume=str(tmp_path / "first" / "output" / "t-state"))
+    assert all(torch.allclose(resumed[k], ema[k], atol=1e-6) for k in ema)

@@ -26,7 +26,8 @@ def save_checkpoint(session, name: str) -> Path:
     m = session.models
     set_train_mode(session.optimizer, False)  # schedule-free optimizers: save the averaged weights
     try:
-        state = original_layout(m.family.name, m.unet, m.vae, m.text_encoders)
+        with m.lora.saved_weights():  # the EMA average when EMA is on
+            state = original_layout(m.family.name, m.unet, m.vae, m.text_encoders)
         path = write_checkpoint(inside(session.out_dir, f"{name}.safetensors"), state,
                                 session.cfg.save.save_precision, checkpoint_header(session))
     finally:

@@ -182,6 +182,12 @@ class DreamboothGroup(Group):
         0, "Stop training the text encoder after this many steps (0: never).", "训练到该步数后停止训练文本编码器（0 表示不停止）。",
         ge=0, families=("sd15", "sdxl"), label_zh="文本编码器停训步数",
     )
+    ema_decay: float = param(
+        0.0, "Keep an exponential moving average (EMA) of the trained weights with this decay, e.g. 0.9999, and "
+        "save the averaged weights (smoother results; one more copy of the trained parts in memory). 0: off.",
+        "以该衰减率维护训练权重的指数滑动平均（EMA），如 0.9999，并保存平均后的权重（结果更平滑；显存中多一份训练部分的"
+        "副本）。0 表示关闭。", ge=0.0, le=0.99999, families=("sd15", "sdxl"), label_zh="EMA 衰减率",
+    )
     class_prompt: str = param(
         "", "Prompt the missing class (regularisation) images are generated from with the base model, e.g. "
         "'a photo of a dog' when training your dog. Used only with num_class_images.",

@@ -45,7 +45,7 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
     train_unet, train_te = not t.network_train_text_encoder_only, not t.network_train_unet_only
     full = None
     if m.training_type == "dreambooth":  # the parts themselves train: no adapters
-        from trainer.engine.full import full_set, trains_text_encoder
+        from trainer.engine.full import full_set, start_ema, trains_text_encoder
 
         if cfg.network.scale_weight_norms:
             raise EngineError("network.scale_weight_norms bounds LoRA/LyCORIS layers; a dreambooth run has none",
@@ -65,6 +65,8 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
     lora = full or _add_lora(cfg, parts, family, train_unet, train_te, warn, status)
     for p in lora.parameters():
         p.data = p.data.to(prec.adapter_dtype)
+    if full is not None:
+        start_ema(full, cfg)
     if t.gradient_checkpointing:
         parts.unet.enable_gradient_checkpointing()
         if train_te:

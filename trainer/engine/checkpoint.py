@@ -70,11 +70,14 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_state(folder: Path, *, models, optimizer, scheduler, progress: Progress) -> Path:
-    """Write the state into a temp folder, then swap it in, so a kill never leaves a half state."""
+def save_state(folder: Path, *, models, optimizer, scheduler, progress: Progress, extra: dict | None = None) -> Path:
+    """Write the state into a temp folder, then swap it in, so a kill never leaves a half state. `extra`: what
+    else the trained set needs to resume exactly (a Dreambooth run's EMA weights)."""
     tmp = folder.with_name(folder.name + f".tmp{int(time.time() * 1000)}")
     tmp.mkdir(parents=True)
     torch.save(trainable_state(models), tmp / "adapter.pt")
+    if extra:
+        torch.save(extra, tmp / "extra.pt")
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
                tmp / "optim.pt")
     atomic_write_text(tmp / "progress.json", json.dumps(asdict(progress)))
@@ -124,6 +127,11 @@ def load_state(folder: Path, *, models, optimizer, scheduler) -> Progress:
     scheduler.load_state_dict(blob["scheduler"])
     set_rng_state(blob["rng"])
     return Progress(**json.loads((folder / "progress.json").read_text(encoding="utf-8")))
+
+
+def load_extra(folder: Path) -> dict:
+    path = Path(folder) / "extra.pt"
+    return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else {}
 
 
 def prune(saved: list[Path], keep: int, protected: set = frozenset()) -> list[Path]:

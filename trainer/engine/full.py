@@ -9,7 +9,8 @@ the optimizer and the saved state unchanged, so a resume is exact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from torch import nn
 
@@ -21,6 +22,32 @@ TEXT_ENCODER_NAMES = ("text_encoder", "text_encoder_2")
 class FullSet:
     models: dict[str, nn.Module]  # trained components: "unet", "text_encoder", "text_encoder_2"
     lrs: dict[str, float]  # learning rate of each trained component
+    ema: object | None = field(default=None, repr=False)  # diffusers' EMAModel over parameters(), or None
+
+    def after_optimizer_step(self) -> None:
+        if self.ema is not None:
+            self.ema.step(self.parameters())
+
+    @contextmanager
+    def saved_weights(self):
+        """Inside: the weights a save writes (the EMA average when EMA is on), the trained ones again after."""
+        if self.ema is None:
+            yield
+            return
+        params = self.parameters()
+        self.ema.store(params)
+        self.ema.copy_to(params)
+        try:
+            yield
+        finally:
+            self.ema.restore(params)
+
+    def extra_state(self) -> dict:
+        return {"ema": self.ema.state_dict()} if self.ema is not None else {}
+
+    def load_extra_state(self, state: dict) -> None:
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
 
     def _params(self, components) -> list[nn.Parameter]:
         return [p for c in components if c in self.models for p in self.models[c].parameters() if p.requires_grad]
@@ -72,7 +99,16 @@ def full_set(unet: nn.Module, text_encoders: list, cfg, train_unet: bool, train_
     for name, module in parts.items():
         module.requires_grad_(wanted[name])
     trained = {c: m for c, m in parts.items() if wanted[c]}
-    return FullSet(trained, {c: lrs[c] for c in trained})
+    full = FullSet(trained, {c: lrs[c] for c in trained})
+    return full
+
+
+def start_ema(full: FullSet, cfg) -> None:
+    """EMA of the trained weights, started once they sit in their training dtype and device."""
+    if cfg.dreambooth.ema_decay > 0:
+        from diffusers.training_utils import EMAModel
+
+        full.ema = EMAModel(full.parameters(), decay=cfg.dreambooth.ema_decay)
 
 
 def trains_text_encoder(trainable) -> bool:

@@ -90,6 +90,8 @@ class Session:
         if cfg.save.resume:
             self.progress = ckpt.load_state(Path(cfg.save.resume), models=self.models.lora.models,
                                             optimizer=self.optimizer, scheduler=self.scheduler)
+            if hasattr(self.models.lora, "load_extra_state"):  # a Dreambooth run's EMA weights
+                self.models.lora.load_extra_state(ckpt.load_extra(Path(cfg.save.resume)))
             self.rep.status(f"resumed from {cfg.save.resume} at step {self.progress.global_step}")
             self.rep.restore_loss_window(self.progress.loss_window)
         self.facts = header.run_facts(self)
@@ -130,7 +132,8 @@ class Session:
     def save_state(self, name: str) -> Path:
         self.progress.loss_window = self.rep.loss_window
         folder = ckpt.save_state(inside(self.out_dir, f"{name}{ckpt.STATE_SUFFIX}"), models=self.models.lora.models,
-                                 optimizer=self.optimizer, scheduler=self.scheduler, progress=self.progress)
+                                 optimizer=self.optimizer, scheduler=self.scheduler, progress=self.progress,
+                                 extra=getattr(self.models.lora, "extra_state", dict)())
         self.rep.saved(step=self.progress.global_step, epoch=self.progress.epoch, path=folder, kind="state")
         return folder
 
@@ -197,6 +200,7 @@ class Session:
             if not result.synced:
                 continue
             p.global_step += 1
+            getattr(self.models.lora, "after_optimizer_step", lambda: None)()  # Dreambooth's EMA
             self.rep.progress(step=p.global_step, total=self.total, epoch=p.epoch + 1, epochs=self.epochs,
                               loss=result.loss, lrs=lrs_of(self.optimizer, self.lr_names), vram_gb=peak_vram_gb(),
                               grad_norms=dict(zip(self.lr_names, result.grad_norms, strict=False)),
