@@ -112,6 +112,22 @@ class SpeedGroup(Group):
         False, "Use the xformers attention kernels (needs the xformers package).", "使用 xformers 注意力内核（需安装 xformers）。",
         planned=True, label_zh="xformers 注意力",
     )
+    gpus: int = param(
+        1, "GPUs to train on. Above 1 the run is started with `accelerate launch` (data parallel): each GPU "
+        "trains its share of every batch, so the total batch is train_batch_size x GPUs.",
+        "用于训练的显卡数。大于 1 时用 `accelerate launch` 启动（数据并行）：每张卡训练每个批次的一部分，"
+        "总批次大小为 train_batch_size x 显卡数。", ge=1, le=64, kohya="", label_zh="显卡数",
+    )
+    gpu_ids: str = param(
+        "", "Which GPUs to use, e.g. 0,1 (empty: the first `gpus`).", "使用哪些显卡，例如 0,1（留空则用前 gpus 张）。",
+        kohya="", label_zh="显卡编号",
+    )
+    accelerate_config: str = param(
+        "", "An accelerate config file (from `accelerate config`) for several machines or special setups; "
+        "it decides processes and machines, and gpus is then ignored.",
+        "accelerate 配置文件（由 `accelerate config` 生成），用于多机或特殊设置；进程数和机器由它决定，此时忽略显卡数。",
+        kohya="", widget="path", label_zh="accelerate 配置文件",
+    )
     lowram: bool = param(
         False, "Load models straight to the GPU to spare system RAM.", "直接把模型加载到显卡，以节省系统内存。", planned=True,
         label_zh="低内存模式",

@@ -286,6 +286,17 @@ def _validation(cfg: TrainConfig) -> list[Finding]:
 
 
 @rule
+def _gpus(cfg: TrainConfig) -> list[Finding]:
+    s = cfg.speed
+    ids = [x.strip() for x in s.gpu_ids.split(",") if x.strip()]
+    if ids and (not all(x.isdigit() for x in ids) or len(ids) != s.gpus):
+        return [error("speed.gpu_ids", f"must be {s.gpus} GPU numbers separated by commas (gpus = {s.gpus}), "
+                      "e.g. " + ",".join(str(i) for i in range(s.gpus)),
+                      f"必须是用逗号分隔的 {s.gpus} 个显卡编号（gpus = {s.gpus}），例如 " + ",".join(str(i) for i in range(s.gpus)))]
+    return []
+
+
+@rule
 def _ready_to_train(cfg: TrainConfig) -> list[Finding]:
     out = []
     if not cfg.model.base_model.strip():

@@ -43,8 +43,9 @@ def report_problem(reporter, problem) -> None:
     reporter.warning(problem.what, problem.hint)
 
 
-def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False) -> Data:
-    """`stop()` is polled while caching; True ends the build with StopRequested."""
+def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, world: int = 1) -> Data:
+    """`stop()` is polled while caching; True ends the build with StopRequested. With `world` processes the
+    sampler makes global batches of train_batch_size x world (each process trains its share)."""
     d, c, a, s = cfg.dataset, cfg.caption, cfg.augment, cfg.speed
     try:
         scan = scan_dataset(d.train_data_dir, caption_extension=c.caption_extension, reg_dir=d.reg_data_dir or None)
@@ -68,7 +69,7 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False) -
         caption_dropout_rate=c.caption_dropout_rate, caption_tag_dropout_rate=c.caption_tag_dropout_rate,
         caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs,
     )
-    sampler = BucketBatchSampler(bucket_of, cfg.training.train_batch_size, cfg.training.seed,
+    sampler = BucketBatchSampler(bucket_of, cfg.training.train_batch_size * world, cfg.training.seed,
                                  repeats=[it.repeats for it in items])
     counts = count_images(scan)
     # A split's images leave training with their repeats; a validation folder's never were in it.

@@ -10,6 +10,7 @@ import torch
 from accelerate import Accelerator
 
 from trainer.config import TrainConfig
+from trainer.engine import distributed
 from trainer.engine import noise as noise_lib
 from trainer.engine.errors import EngineError
 
@@ -73,11 +74,14 @@ class StepRunner:
         """The batch's loss; validation passes its own fixed `noise` and `timesteps` (training draws them)."""
         cfg, n, family, scheduler = self.cfg, self.cfg.noise, self.m.family, self.m.noise_scheduler
         latents = self._latents(batch)
+        shard = batch.get("shard")  # several processes: draw for the global batch, keep this rank's rows
+        draw = (lambda fn: distributed.global_draw(fn, latents, shard)) if shard else (lambda fn: fn(latents))
         if noise is None:
-            noise = noise_lib.sample_noise(latents, offset=n.noise_offset, multires_iterations=n.multires_noise_iterations,
-                                           multires_discount=n.multires_noise_discount)
+            noise = draw(lambda like: noise_lib.sample_noise(
+                like, offset=n.noise_offset, multires_iterations=n.multires_noise_iterations,
+                multires_discount=n.multires_noise_discount))
         if timesteps is None:
-            timesteps = family.sample_timesteps(scheduler, latents)
+            timesteps = draw(lambda like: family.sample_timesteps(scheduler, like))
         noise, timesteps = noise.to(latents.device, latents.dtype), timesteps.to(latents.device)
         noisy, target = family.noisy_input_and_target(scheduler, latents, noise, timesteps, self.v_prediction)
         with self.acc.autocast():
@@ -91,13 +95,16 @@ class StepRunner:
         if cfg.optimizer.min_snr_gamma > 0:
             weights = weights * family.snr_weights(scheduler, timesteps, cfg.optimizer.min_snr_gamma,
                                                    self.v_prediction).to(per_sample.device)
+        if shard:
+            return (per_sample * weights).sum() * distributed.shard_scale(shard, self.acc.num_processes)
         return (per_sample * weights).mean()
 
     def step(self, batch, global_step: int, sync: bool) -> StepResult:
         """Add this batch's gradients; with `sync`, apply them. Accumulation is counted here rather than by
         accelerate, whose own counter cannot see where our (resumable) batch sampler ends an epoch."""
         loss = self.loss(batch)
-        value = float(loss.detach())
+        multi = self.acc.num_processes > 1
+        value = float(self.acc.reduce(loss.detach(), "mean") if multi else loss.detach())  # the global batch's
         if not math.isfinite(value) or value > EXPLODED_LOSS:
             raise LossExploded(
                 f"the loss became {value} at step {global_step + 1}: training blew up (炸炉)",
@@ -106,6 +113,8 @@ class StepRunner:
         self.acc.backward(loss / self.cfg.training.gradient_accumulation_steps)
         norms: list[float] = []
         if sync:
+            if multi:
+                distributed.average_gradients(self.acc, self.params)
             norms = grad_norms(self.optimizer.param_groups, self.acc.scaler)
             if self.cfg.training.max_grad_norm > 0:
                 self.acc.clip_grad_norm_(self.params, self.cfg.training.max_grad_norm)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections import deque
@@ -38,20 +39,38 @@ class _NoCurves:
 _NO_CURVES = _NoCurves()
 
 
+class _NoEvents:
+    """Stands in for the EventWriter in the processes of a multi-process run other than the first."""
+
+    def emit(self, type_: str, **fields) -> dict:
+        return {"type": type_, **fields}
+
+    def close(self) -> None:
+        pass
+
+
 class Reporter:
-    def __init__(self, run_dir: Path, tb_dir: Path | None, console=sys.stdout):
+    def __init__(self, run_dir: Path, tb_dir: Path | None, console=sys.stdout, quiet: bool = False):
+        """`quiet`: keep the bookkeeping (loss window) but write nothing: the other processes of a
+        multi-process run, so the run has one events stream, one log and one TensorBoard folder."""
         self.run_dir = Path(run_dir)
-        self.events = EventWriter(self.run_dir)
-        self.log = self._make_logger(self.run_dir / "train.log")
-        self.console = console
-        self.tb_dir = tb_dir
+        self.events = _NoEvents() if quiet else EventWriter(self.run_dir)
+        self.log = self._make_logger(None if quiet else self.run_dir / "train.log")
+        self.console = open(os.devnull, "w") if quiet else console  # noqa: SIM115 (closed in close())
+        self._quiet = quiet
+        self.tb_dir = None if quiet else tb_dir
         self._tb = None
         self._window: deque[float] = deque(maxlen=100)
         self._t0 = None
         self._step0 = 0
 
     @staticmethod
-    def _make_logger(path: Path) -> logging.Logger:
+    def _make_logger(path: Path | None) -> logging.Logger:
+        if path is None:
+            logger = logging.getLogger("danlu.run.quiet")
+            logger.propagate = False
+            logger.handlers[:] = [logging.NullHandler()]
+            return logger
         logger = logging.getLogger(f"danlu.run.{path.parent.name}")
         logger.setLevel(logging.INFO)
         logger.propagate = False
@@ -166,3 +185,5 @@ class Reporter:
         self.events.close()
         for handler in self.log.handlers:
             handler.close()
+        if self._quiet:
+            self.console.close()

@@ -9,6 +9,7 @@ import traceback
 from pathlib import Path
 
 from trainer.config import TrainConfig, check, errors_of, load_config, save_config
+from trainer.engine.launch import launch_rank
 from trainer.engine.errors import EngineError, hint_for
 from trainer.engine.loop import LossExploded
 from trainer.engine.reporter import Reporter
@@ -79,8 +80,10 @@ def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> i
     from trainer.engine.session import Session
 
     run_dir = Path(run_dir)
-    _prepare_run_dir(run_dir, cfg)
-    rep = Reporter(run_dir, tensorboard_dir(cfg, run_dir))
+    main = launch_rank() == 0  # several processes (accelerate launch): the first one writes the run's files
+    if main:
+        _prepare_run_dir(run_dir, cfg)
+    rep = Reporter(run_dir, tensorboard_dir(cfg, run_dir), quiet=not main)
     flag = _install_signal_handlers()
     session = None
     try:
@@ -114,5 +117,6 @@ def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> i
         return 1
     finally:
         rep.close()
-        (run_dir / STOP_FILE).unlink(missing_ok=True)  # consumed, or moot now that the run is over
-        (run_dir / PID_FILE).unlink(missing_ok=True)
+        if main:
+            (run_dir / STOP_FILE).unlink(missing_ok=True)  # consumed, or moot now that the run is over
+            (run_dir / PID_FILE).unlink(missing_ok=True)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
@@ -18,6 +18,7 @@ from trainer.engine import header
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint
 from trainer.engine.class_images import ensure_class_images
 from trainer.engine.data import build_data
+from trainer.engine.distributed import ShardedBatches, ShardedDataset, collate_sharded
 from trainer.engine.errors import StopRequested
 from trainer.engine.full import stop_text_encoder_if_due
 from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, out_dir_of, total_steps
@@ -66,23 +67,33 @@ class Session:
         no_half_vae = s.no_half_vae or get_family(cfg.model.family).vae_fp32
         self.prec = resolve_precision(s.mixed_precision, full_fp16=s.full_fp16, full_bf16=s.full_bf16,
                                       no_half_vae=no_half_vae, device=pick_device(), warn=self.rep.warning)
-        for folder in {self.out_dir, *([Path(cfg.save.resume).parent] if cfg.save.resume else [])}:
+        # First: under accelerate launch it joins the process group and picks this process's GPU. Batches are
+        # global and split across processes (trainer/engine/distributed.py), so the scheduler steps once a step.
+        self.acc = Accelerator(mixed_precision=self.prec.mixed, cpu=self.prec.device == "cpu",
+                               dataloader_config=DataLoaderConfiguration(split_batches=True))
+        self.is_main = self.acc.is_main_process
+        for folder in {self.out_dir, *([Path(cfg.save.resume).parent] if cfg.save.resume else [])} if self.is_main else ():
             for note in ckpt.recover_interrupted_saves(folder):  # a kill during the last run's save
                 self.rep.warning(note)
         self._raise_if_stop()
         self.rep.status("loading the base model")
         self.models = load_models(cfg, self.prec, self.model_cache, self.rep.status, self.rep.warning)
         self._raise_if_stop()
-        reg = ensure_class_images(cfg, self.models, self.model_cache.parent, self.rep, self._stop_wanted)
+        reg = ensure_class_images(cfg, self.models, self.model_cache.parent, self.rep, self._stop_here)
         if reg is not None and not cfg.dataset.reg_data_dir:  # generated into the workspace: train with them
             cfg.dataset.reg_data_dir = str(reg)
-        self.data = build_data(cfg, self.models, self.rep, stop=self._stop_wanted)
+        with self.acc.main_process_first():  # one process fills a disk cache, the others then read it
+            self.data = build_data(cfg, self.models, self.rep, stop=self._stop_here, world=self.acc.num_processes)
+        self._raise_if_stop()
+        self.collate = collate_batch
+        if self.acc.num_processes > 1:  # each process trains its rows of every global batch
+            self.data.sampler = ShardedBatches(self.data.sampler, self.acc.process_index, self.acc.num_processes)
+            self.data.dataset, self.collate = ShardedDataset(self.data.dataset), collate_sharded
         ga = cfg.training.gradient_accumulation_steps
         self.batches_per_epoch = len(self.data.sampler)  # skip_batches is 0 until a resume sets it
         self.per_epoch = optimizer_steps_per_epoch(self.batches_per_epoch, ga)
         self.total, self.epochs = total_steps(cfg, self.per_epoch)
         self.optimizer, self.scheduler, self.lr_names = build_optimizer(cfg, self.models, self.total)
-        self.acc = Accelerator(mixed_precision=self.prec.mixed, cpu=self.prec.device == "cpu")
         self.optimizer, self.scheduler = self.acc.prepare(self.optimizer, self.scheduler)
         _allow_fp16_gradients(self.acc, self.prec)
         self.runner = StepRunner(cfg, self.models, self.acc, self.optimizer, self.scheduler,
@@ -116,6 +127,8 @@ class Session:
         from trainer.networks.save import save_lora
 
         cfg = self.cfg
+        if not self.is_main:  # one process writes files
+            return self.out_dir / f"{name}.safetensors"
         set_train_mode(self.optimizer, False)
         meta = header.lora_header(self)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +143,8 @@ class Session:
         return path
 
     def save_state(self, name: str) -> Path:
+        if not self.is_main:
+            return self.out_dir / f"{name}{ckpt.STATE_SUFFIX}"
         self.progress.loss_window = self.rep.loss_window
         folder = ckpt.save_state(inside(self.out_dir, f"{name}{ckpt.STATE_SUFFIX}"), models=self.models.lora.models,
                                  optimizer=self.optimizer, scheduler=self.scheduler, progress=self.progress,
@@ -183,7 +198,7 @@ class Session:
             # A loader draws its base seed from its own generator, else from the global RNG, which would shift
             # the noise stream and make a resumed run differ from an uninterrupted one.
             self._data_loader = DataLoader(
-                self.data.dataset, batch_sampler=self.data.sampler, collate_fn=collate_batch, num_workers=workers,
+                self.data.dataset, batch_sampler=self.data.sampler, collate_fn=self.collate, num_workers=workers,
                 persistent_workers=bool(workers) and s.persistent_data_loader_workers,
                 generator=torch.Generator().manual_seed(seed))
         self._data_loader.generator.manual_seed(seed)
@@ -225,14 +240,22 @@ class Session:
         """Save, then delete this run's oldest saves of `kind` beyond `keep` (never files of other runs)."""
         self.save(name, with_state=self.cfg.save.save_state)
         self.written[kind].append(self.out_dir / f"{name}.safetensors")
-        for old in ckpt.prune(self.written[kind], keep, protected=self.val.protected() if self.val else set()):
+        for old in [] if not self.is_main else ckpt.prune(self.written[kind], keep, protected=self.val.protected() if self.val else set()):
             self.outputs = [o for o in self.outputs if o != str(old)]
 
     def _early_stopped(self) -> bool:
         return self.val is not None and self.val.early_stopped
 
-    def _stop_wanted(self) -> bool:
+    def _stop_here(self) -> bool:
+        """This process's own view (for callbacks that run in one process only, e.g. while caching)."""
         return self.stop_flag() or stop_requested(self.run_dir)
+
+    def _stop_wanted(self) -> bool:
+        """Asked anywhere, seen everywhere: all processes stop at the same step."""
+        wanted = self._stop_here()
+        if self.acc.num_processes > 1:
+            wanted = bool(self.acc.reduce(torch.tensor([float(wanted)], device=self.acc.device), "sum").item())
+        return wanted
 
     def _raise_if_stop(self) -> None:
         if self._stop_wanted():
@@ -262,6 +285,8 @@ class Session:
             self.sample()
 
     def sample(self) -> None:
+        if not self.is_main:
+            return
         set_train_mode(self.optimizer, False)  # schedule-free: preview the averaged weights that get saved
         try:
             generate_samples(self.cfg, self.models, step=self.progress.global_step, epoch=self.progress.epoch,

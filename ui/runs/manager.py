@@ -17,7 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from trainer.config import TrainConfig, save_config
+from trainer.config import ConfigError, TrainConfig, load_config, save_config
+from trainer.engine.launch import engine_command
 from trainer.events import RunSummary, request_stop
 from ui.runs.status import (
     CONSOLE, EXIT_CODE, KILLED, LAUNCH_PID, RunWatch, engine_alive, launched_pid, record_exit,
@@ -49,7 +50,7 @@ class RunManager:
         self.runs_dir = Path(runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         # The argv before "train --config ... --run-dir ...": `python -m trainer` unless a test swaps it.
-        self.engine = engine or [sys.executable, "-m", "trainer"]
+        self.engine = engine  # None: `python -m trainer`, through accelerate launch for several GPUs
         self.poll_s = poll_s
         self._lock = threading.RLock()
         self._proc: subprocess.Popen | None = None
@@ -188,7 +189,7 @@ class RunManager:
 
     def _launch(self, run_id: str) -> None:
         run_dir = self.run_dir(run_id)
-        cmd = self.engine + ["train", "--config", str(run_dir / "config.toml"), "--run-dir", str(run_dir)]
+        cmd = self._command(run_dir)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
         with (run_dir / CONSOLE).open("ab") as log:
@@ -202,6 +203,16 @@ class RunManager:
             )
         (run_dir / LAUNCH_PID).write_text(f"{self._proc.pid}\n", encoding="utf-8")
         self._current = run_id
+
+    def _command(self, run_dir: Path) -> list[str]:
+        args = ["train", "--config", str(run_dir / "config.toml"), "--run-dir", str(run_dir)]
+        if self.engine is not None:
+            return self.engine + args
+        try:
+            speed = load_config(run_dir / "config.toml").speed
+        except (ConfigError, OSError):  # the engine itself reports a bad config, in the run's events
+            return [sys.executable, "-m", "trainer", *args]
+        return engine_command(sys.executable, speed, args)
 
     def _alive(self) -> bool:
         if self._proc is not None:

@@ -1,0 +1,95 @@
+"""Two processes under `accelerate launch` (gloo on CPU) train what one process trains with the same global
+batch: same steps per epoch, one events stream, one output file, equal weights."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.engine_helpers import make_dataset, save_tiny_sd15, tiny_config
+from trainer.config import save_config
+from trainer.engine.distributed import rows_of
+from trainer.engine.launch import engine_command
+from trainer.engine.run import train
+from trainer.events import read_events
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_rows_split_every_batch_evenly_and_completely():
+    for n in range(1, 9):
+        rows = [rows_of(n, r, 3) for r in range(3)]
+        assert rows[0][0] == 0 and rows[-1][1] == n and all(a[1] == b[0] for a, b in zip(rows, rows[1:]))
+        assert max(b - a for a, b in rows) - min(b - a for a, b in rows) <= 1
+
+
+def test_one_gpu_runs_plainly_and_several_through_accelerate_launch(tmp_path):
+    cfg = tiny_config(tmp_path, tmp_path)
+    assert engine_command("py", cfg.speed, ["train"]) == ["py", "-m", "trainer", "train"]
+    cfg.speed.gpus, cfg.speed.gpu_ids = 2, "1,3"
+    argv = engine_command("py", cfg.speed, ["train"])
+    assert argv[:3] == ["py", "-m", "accelerate.commands.launch"] and argv[-3:] == ["-m", "trainer", "train"]
+    assert argv[argv.index("--num_processes") + 1] == "2" and argv[argv.index("--gpu_ids") + 1] == "1,3"
+    cfg.speed.accelerate_config = "/cluster/accelerate.yaml"  # multi-node: the user's file decides
+    assert engine_command("py", cfg.speed, ["train"])[3:5] == ["--config_file", "/cluster/accelerate.yaml"]
+
+
+@pytest.mark.timeout(600)
+def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
+    model = save_tiny_sd15(tmp_path / "model")
+    data = make_dataset(tmp_path / "data", n=5, folder="1_zk")  # batches of 2, 2 and 1: the last is uneven
+    settings = dict(training__max_train_epochs=2, optimizer__learning_rate=1e-2)
+    one = tiny_config(model, data, training__train_batch_size=2, **settings)
+    assert train(one, tmp_path / "one") == 0
+
+    two = tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, **settings)
+    run = tmp_path / "two"
+    run.mkdir()
+    save_config(two, run / "config.toml")
+    argv = engine_command(sys.executable, two.speed, ["train", "--config", str(run / "config.toml"),
+                                                       "--run-dir", str(run)])
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    events = read_events(run)[0]
+    started = next(e for e in events if e["type"] == "started")
+    assert started["steps_per_epoch"] == 3 and started["total_steps"] == 6
+    steps = [e["step"] for e in events if e["type"] == "progress"]
+    assert steps == [1, 2, 3, 4, 5, 6]  # one stream: no second process's lines
+    assert [e["type"] for e in events].count("finished") == 1
+    files = sorted(p.name for p in (run / "output").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "one" / "output").iterdir())  # each written once, by one
+    assert [e["path"] for e in events if e["type"] == "saved" and e["kind"] == "lora"] == [
+        str(run / "output" / "t-000001.safetensors"), str(run / "output" / "t.safetensors")]
+    assert len(list((run / "tb").rglob("events.out.tfevents.*"))) == 1
+
+    ref = [e["loss"] for e in read_events(tmp_path / "one")[0] if e["type"] == "progress"]
+    got = [e["loss"] for e in events if e["type"] == "progress"]
+    assert got == pytest.approx(ref, rel=1e-4)  # the logged loss is the global batch's, averaged
+    a, b = load_file(tmp_path / "one" / "output" / "t.safetensors"), load_file(run / "output" / "t.safetensors")
+    assert a.keys() == b.keys()
+    # Float sums in another order, amplified a little by Adam's normalisation of near-zero gradients.
+    diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+    trained = max(float(a[k].float().abs().max()) for k in a if "lora_up" in k)  # lora_up starts at 0
+    assert diff <= 1e-3 * trained, (diff, trained)
+
+
+def test_the_run_manager_launches_accelerate_for_several_gpus(tmp_path):
+    from ui.runs.manager import RunManager
+
+    mgr = RunManager(tmp_path / "runs")
+    for gpus, launcher in ((1, False), (2, True)):
+        run_dir = tmp_path / f"g{gpus}"
+        run_dir.mkdir()
+        save_config(tiny_config(tmp_path, tmp_path, speed__gpus=gpus), run_dir / "config.toml")
+        cmd = mgr._command(run_dir)
+        assert ("accelerate.commands.launch" in cmd) == launcher and cmd[-4:] == [
+            "--config", str(run_dir / "config.toml"), "--run-dir", str(run_dir)]
+        assert not launcher or cmd[cmd.index("--num_processes") + 1] == "2"
