@@ -42,7 +42,7 @@ class CaptionGroup(Group):
     max_token_length: Literal[75, 150, 225] = param(
         75, "Longest caption in tokens; longer captions are cut. 150 and 225 encode the caption in 75-token chunks, "
         "as sd-scripts does.", "标注的最大 token 数；超出部分会被截断。150 和 225 会像 sd-scripts 一样按 75 个 token 分段编码。",
-        label_zh="最大 token 长度",
+        families=("sd15", "sdxl"), label_zh="最大 token 长度",  # Flux: t5xxl_max_token_length
     )
     caption_dropout_rate: float = param(
         0.0, "Share of steps in which an image is trained with an empty caption.", "以空标注训练某张图片的概率。",

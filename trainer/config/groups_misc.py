@@ -106,7 +106,8 @@ class SpeedGroup(Group):
     )
     sdpa: bool = param(
         True, "Use PyTorch's scaled_dot_product_attention (fast, memory-efficient attention).",
-        "使用 PyTorch 的 scaled_dot_product_attention（快速、省显存的注意力实现）。", label_zh="SDPA 注意力",
+        "使用 PyTorch 的 scaled_dot_product_attention（快速、省显存的注意力实现）。", families=("sd15", "sdxl"),
+        label_zh="SDPA 注意力",  # Flux's diffusers attention is always SDPA
     )
     xformers: bool = param(
         False, "Use the xformers attention kernels (needs the xformers package).", "使用 xformers 注意力内核（需安装 xformers）。",

@@ -76,14 +76,22 @@ def shard_scale(shard, world: int) -> float:
     return world / n if stop > start else 0.0
 
 
-def average_gradients(accelerator, params) -> None:
-    """Average the trainable parameters' gradients over all processes (one flat all-reduce)."""
+def average_gradients(accelerator, params, bucket: int = 2**25) -> None:
+    """Average the trainable parameters' gradients over all processes, a few flat all-reduces of at most
+    `bucket` elements each (a LoRA is one; a full fine-tune is not copied whole at once)."""
     params = [p for p in params if p.requires_grad]
     for p in params:
         if p.grad is None:  # a part unused this step on this rank: it still takes part in the reduce
             p.grad = torch.zeros_like(p)
-    flat = accelerator.reduce(torch.cat([p.grad.flatten() for p in params]), "mean")
-    offset = 0
-    for p in params:
-        p.grad.copy_(flat[offset:offset + p.numel()].view_as(p.grad))
-        offset += p.numel()
+    group: list = []
+    size = 0
+    for i, p in enumerate(params):
+        group.append(p)
+        size += p.numel()
+        if size >= bucket or i == len(params) - 1:
+            flat = accelerator.reduce(torch.cat([q.grad.flatten() for q in group]), "mean")
+            offset = 0
+            for q in group:
+                q.grad.copy_(flat[offset:offset + q.numel()].view_as(q.grad))
+                offset += q.numel()
+            group, size = [], 0

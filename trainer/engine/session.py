@@ -72,6 +72,10 @@ class Session:
         self.acc = Accelerator(mixed_precision=self.prec.mixed, cpu=self.prec.device == "cpu",
                                dataloader_config=DataLoaderConfiguration(split_batches=True))
         self.is_main = self.acc.is_main_process
+        if s.gpus != self.acc.num_processes and not s.accelerate_config:
+            self.rep.warning(f"speed.gpus is {s.gpus}, but this run has {self.acc.num_processes} process(es)",
+                             f"Start it from the Runs page, or with accelerate launch --num_processes {s.gpus} "
+                             "(README: Several GPUs).")
         for folder in {self.out_dir, *([Path(cfg.save.resume).parent] if cfg.save.resume else [])} if self.is_main else ():
             for note in ckpt.recover_interrupted_saves(folder):  # a kill during the last run's save
                 self.rep.warning(note)
@@ -127,8 +131,6 @@ class Session:
         from trainer.networks.save import save_lora
 
         cfg = self.cfg
-        if not self.is_main:  # one process writes files
-            return self.out_dir / f"{name}.safetensors"
         set_train_mode(self.optimizer, False)
         meta = header.lora_header(self)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -143,8 +145,6 @@ class Session:
         return path
 
     def save_state(self, name: str) -> Path:
-        if not self.is_main:
-            return self.out_dir / f"{name}{ckpt.STATE_SUFFIX}"
         self.progress.loss_window = self.rep.loss_window
         folder = ckpt.save_state(inside(self.out_dir, f"{name}{ckpt.STATE_SUFFIX}"), models=self.models.lora.models,
                                  optimizer=self.optimizer, scheduler=self.scheduler, progress=self.progress,
@@ -153,6 +153,8 @@ class Session:
         return folder
 
     def save(self, name: str, with_state: bool) -> None:
+        if not self.is_main:  # several processes: one writes the files
+            return
         if self.cfg.model.training_type == "dreambooth":
             from trainer.checkpoints.session_save import save_checkpoint
 

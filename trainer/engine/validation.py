@@ -148,7 +148,8 @@ class ValidationHooks:
 
     def after_epoch(self, saved: str | None, last: bool) -> None:
         """`saved`: the file holding this epoch's weights, if one was written."""
-        if self.s.progress.epoch % self.s.cfg.validation.validate_every_n_epochs == 0 or last or self._step_due():
+        due = [self.s.progress.epoch % self.s.cfg.validation.validate_every_n_epochs == 0, last, self._step_due()]
+        if any(due):
             self.evaluate(saved)
 
     def protected(self) -> set:
