@@ -47,7 +47,9 @@ def losses(run_dir: Path) -> list[float]:
 @pytest.fixture(scope="module")
 def sd15_run(sd15, data, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("run")
-    cfg = db_config(sd15, data, save__save_every_n_steps=1, save__save_every_n_epochs=0)
+    cfg = db_config(sd15, data, save__save_every_n_steps=1, save__save_every_n_epochs=0,
+                    sampling__sample_prompts="zk, circle --d 3", sampling__sample_every_n_steps=3,
+                    sampling__sample_width=64, sampling__sample_height=64, sampling__sample_steps=2)
     assert train(cfg, run_dir) == 0, events(run_dir)[-1]
     return run_dir
 
@@ -75,6 +77,11 @@ def test_sd15_checkpoint_loads_in_diffusers_with_every_key_and_changed_output(sd
     again = original_layout("sd15", pipe.unet, pipe.vae, [pipe.text_encoder])
     assert again.keys() == tensors.keys()
     assert all(torch.equal(again[k], tensors[k]) for k in tensors)
+
+
+def test_previews_show_the_model_being_trained(sd15_run):
+    samples = [e for e in events(sd15_run) if e["type"] == "sample"]
+    assert [e["step"] for e in samples] == [3, 6] and all(Path(e["path"]).is_file() for e in samples)
 
 
 def test_text_encoder_stops_changing_at_stop_text_encoder_training(sd15_run):
@@ -156,3 +163,23 @@ def test_sdxl_checkpoint_in_sgm_layout_loads_in_diffusers(data, tmp_path):
     again = original_layout("sdxl", pipe.unet, pipe.vae, [pipe.text_encoder, pipe.text_encoder_2])
     assert again.keys() == tensors.keys()
     assert all(torch.equal(again[k].half(), tensors[k]) for k in tensors)
+
+
+def test_a_stop_request_saves_the_checkpoint_and_its_state(sd15, data, tmp_path, monkeypatch):
+    from trainer.engine.reporter import Reporter
+    from trainer.events import request_stop
+
+    run_dir = tmp_path / "run"
+    progress = Reporter.progress
+
+    def stop_at_step_2(self, **kw):  # as the UI would: a stop file written from outside during the run
+        progress(self, **kw)
+        if kw["step"] == 2:
+            request_stop(run_dir)
+
+    monkeypatch.setattr(Reporter, "progress", stop_at_step_2)
+    assert train(db_config(sd15, data, training__max_train_steps=50), run_dir) == 0
+    end = events(run_dir)[-1]
+    assert end["type"] == "stopped" and end["step"] == 2
+    assert "model.diffusion_model.out.2.weight" in load_file(str(run_dir / "output" / "t.safetensors"))
+    assert (run_dir / "output" / "t-state" / "progress.json").is_file()
