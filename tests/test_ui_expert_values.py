@@ -77,7 +77,6 @@ def test_opening_every_section_changes_nothing(app, page):
 
 IMPORTS = {  # what each file is: representable ones must arrive as themselves, never as SD1.5
     "sdxl": 'model_train_type = "sdxl-lora"\n',
-    "flux": 'model_train_type = "flux-lora"\n',
     "dreambooth": 'model_train_type = "sd-dreambooth"\n',
     "lycoris": 'network_module = "lycoris.kohya"\n',
     "dylora": 'network_module = "networks.dylora"\n',

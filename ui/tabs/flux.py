@@ -1,0 +1,92 @@
+"""Flux tab: a Flux starting point (preset) and the fields a Flux LoRA run needs, then Start.
+
+The fields are schema parameters (labels and help from the schema, ids prefixed "flux-"); the preset fills
+them, and the run uses exactly what they show: the config is the preset with every field laid over it.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from trainer.config import ConfigError, TrainConfig, apply_overlay, check, errors_of, get_value
+from trainer.config.presets import apply_presets, list_presets
+from trainer.config.schema import params_by_path
+from ui.components.memory_badge import memory_estimate_markdown
+from ui.forms import from_widget, make_component, to_widget
+from ui.forms.feedback import summary_text
+from ui.forms.launch import enqueue, place_monitor
+
+TITLE = "flux.title"
+FIELDS = (
+    "model.base_model", "model.ae", "model.clip_l", "model.t5xxl", "dataset.train_data_dir", "dataset.resolution",
+    "caption.trigger_word", "save.output_name", "training.max_train_epochs", "network.network_dim",
+    "network.network_alpha", "optimizer.learning_rate", "flux.timestep_sampling", "flux.sigmoid_scale",
+    "flux.discrete_flow_shift", "flux.model_prediction_type", "flux.guidance_scale", "flux.t5xxl_max_token_length",
+    "flux.apply_t5_attn_mask", "speed.fp8_base", "speed.mixed_precision", "training.gradient_checkpointing",
+    "speed.cache_text_encoder_outputs", "other.custom_toml",
+)
+
+
+def available() -> bool:
+    return True
+
+
+def flux_presets() -> list:
+    return [p for p in list_presets() if p.family == "flux" and p.kind in ("expert", "memory")]
+
+
+def build(ctx) -> None:
+    t = ctx.t
+    gr.Markdown(t("flux.intro"))
+    w: dict = {"ctx": ctx}
+    presets = flux_presets()
+    w["preset"] = gr.Dropdown([(p.label(ctx.lang), p.name) for p in presets], value=presets[0].name,
+                              label=t("flux.preset"), elem_id="flux-preset")
+    start_cfg = apply_presets([presets[0].name])
+    params = params_by_path()
+    with gr.Row(equal_height=False):
+        for i in range(0, len(FIELDS), 4):
+            with gr.Column():
+                for path in FIELDS[i:i + 4]:
+                    w[path] = make_component(params[path], ctx.lang, value=get_value(start_cfg, path),
+                                             elem_prefix="flux")
+    w["start"] = gr.Button(t("flux.start"), variant="primary", elem_id="flux-start")
+    w["msg"] = gr.Markdown("", elem_id="flux-msg")
+    w["run_id"] = gr.State(None)
+    place_monitor(ctx, w["run_id"], key="flux-run")
+    fields = [w[p] for p in FIELDS]
+    w["preset"].change(lambda name: _preset_values(name), inputs=w["preset"], outputs=fields)
+    w["start"].click(lambda d: _start(w, d), inputs={w["preset"], *fields}, outputs=[w["msg"], w["run_id"]])
+
+
+def _preset_values(name: str) -> list:
+    cfg = apply_presets([name])
+    return [to_widget(params_by_path()[p], get_value(cfg, p)) for p in FIELDS]
+
+
+def build_config(w: dict, data: dict) -> TrainConfig:
+    """The preset with every field of the tab laid over it (family Flux). Raises ConfigError naming a field."""
+    overlay: dict = {"model": {"family": "flux"}}
+    for path in FIELDS:
+        value, bad = from_widget(params_by_path()[path], data[w[path]])
+        if bad:
+            raise ConfigError([bad])
+        group, name = path.split(".")
+        overlay.setdefault(group, {})[name] = value
+    return apply_overlay(apply_presets([data[w["preset"]]]), overlay)
+
+
+def _start(w: dict, data: dict) -> dict:
+    ctx = w["ctx"]
+    try:
+        cfg = build_config(w, data)
+    except ConfigError as exc:
+        return {w["msg"]: ctx.t("flux.not_started") + "\n\n" + summary_text(exc.findings, ctx.lang)}
+    findings = errors_of(check(cfg))
+    if findings:
+        return {w["msg"]: ctx.t("flux.not_started") + "\n\n" + summary_text(findings, ctx.lang)}
+    run_id, message = enqueue(ctx, cfg, cfg.save.output_name)
+    out = {w["msg"]: message + "\n\n" + memory_estimate_markdown(cfg, ctx.lang)}
+    if run_id is not None:
+        out[w["run_id"]] = run_id
+    return out
