@@ -108,3 +108,21 @@ def test_a_local_model_folder_is_measured_not_taken_for_full_size_sd15(tmp_path)
     assert tiny.parts["base"] < 0.01 and tiny.parts["text_encoder"] < 0.01 and tiny.parts["activations"] < 0.01
     assert tiny.total_gb < 1.0 < full.total_gb  # what is left is the CUDA context
     assert any("measured" in n.en for n in tiny.notes)
+
+
+@pytest.mark.parametrize("memory", [p.name for p in list_presets("memory") if p.family == "flux"])
+def test_flux_memory_presets_fit_their_cards_with_the_flux_preset(memory):
+    """By the estimate (community figures for Flux, not measured here: no GPU in this session)."""
+    gb = int(memory.removeprefix("memory-flux-").removesuffix("gb"))
+    config = apply_presets(["expert-flux", memory])
+    assert config.model.family == "flux" and config.speed.fp8_base
+    assert gb * 0.6 < estimate_memory(config).total_gb < gb
+    assert not [f for f in check(config, for_training=False) if f.level == "error"]
+    without_fp8 = apply_presets(["expert-flux", memory]).model_copy(
+        update={"speed": config.speed.model_copy(update={"fp8_base": False})})
+    assert estimate_memory(without_fp8).total_gb > gb  # fp8_base is what makes it fit
+
+
+def test_flux_memory_tiers_exist():
+    assert sorted(int(p.name.split("-")[-1].removesuffix("gb")) for p in list_presets("memory")
+                  if p.family == "flux") == [16, 24]

@@ -42,7 +42,7 @@ def build(ctx) -> None:
     presets = flux_presets()
     w["preset"] = gr.Dropdown([(p.label(ctx.lang), p.name) for p in presets], value=presets[0].name,
                               label=t("flux.preset"), elem_id="flux-preset")
-    start_cfg = apply_presets([presets[0].name])
+    start_cfg = apply_presets(preset_stack(presets[0].name))
     params = params_by_path()
     with gr.Row(equal_height=False):
         for i in range(0, len(FIELDS), 4):
@@ -59,8 +59,14 @@ def build(ctx) -> None:
     w["start"].click(lambda d: _start(w, d), inputs={w["preset"], *fields}, outputs=[w["msg"], w["run_id"]])
 
 
+def preset_stack(name: str) -> list[str]:
+    """A memory tier is laid over the Flux starting point(s); a starting point stands alone."""
+    starts = [p.name for p in flux_presets() if p.kind == "expert"]
+    return [name] if name in starts else [*starts, name]
+
+
 def _preset_values(name: str) -> list:
-    cfg = apply_presets([name])
+    cfg = apply_presets(preset_stack(name))
     return [to_widget(params_by_path()[p], get_value(cfg, p)) for p in FIELDS]
 
 
@@ -73,7 +79,7 @@ def build_config(w: dict, data: dict) -> TrainConfig:
             raise ConfigError([bad])
         group, name = path.split(".")
         overlay.setdefault(group, {})[name] = value
-    return apply_overlay(apply_presets([data[w["preset"]]]), overlay)
+    return apply_overlay(apply_presets(preset_stack(data[w["preset"]])), overlay)
 
 
 def _start(w: dict, data: dict) -> dict:
