@@ -59,3 +59,18 @@ def test_ema_saves_the_averaged_weights_and_resumes_exactly(sd15, data, tmp_path
     resumed = _run(sd15, data, tmp_path / "second", dreambooth__ema_decay=0.9,
                    save__resume=str(tmp_path / "first" / "output" / "t-state"))
     assert all(torch.allclose(resumed[k], ema[k], atol=1e-6) for k in ema)
+
+
+def test_the_estimate_counts_a_trained_unet_once_and_the_ema_copy():
+    from trainer.config import apply_overlay
+    from trainer.config.presets import apply_presets, list_presets
+    from trainer.memory.estimate import estimate_memory
+
+    cfg = apply_presets(["dreambooth-sd15-12gb"])
+    plain = estimate_memory(cfg).parts
+    assert plain["base"] == 0 and plain["text_encoder"] == 0 and plain["network"] > 3  # 860 M fp32 weights
+    ema = estimate_memory(apply_overlay(cfg, {"dreambooth": {"ema_decay": 0.999}})).parts
+    assert ema["ema"] == plain["network"]
+    for preset in list_presets("dreambooth"):  # each preset's estimate fits the memory its title names
+        gigabytes = int(preset.title["en"].split(", ")[1].split(" GB")[0])
+        assert estimate_memory(apply_presets([preset.name])).total_gb <= gigabytes, preset.name

@@ -99,9 +99,12 @@ def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
     activations, vae_encode = _activations(cfg)
     vae_weights = 0.0 if cfg.speed.cache_latents else _gb(fam.vae_params_b * 1e9, FULL if cfg.speed.no_half_vae
                                                           else base_bytes if base_bytes != FP8 else HALF)
+    unet_trained, te_trained = _trained(cfg)
+    full = cfg.model.training_type == "dreambooth"  # the trained parts are the model itself: counted once
     parts = {
-        "base": _gb(fam.denoiser_params_b * 1e9, base_bytes),
-        "text_encoder": _gb(fam.text_encoder_params_b * 1e9, base_bytes) if te_resident else 0.0,
+        "base": 0.0 if full and unet_trained else _gb(fam.denoiser_params_b * 1e9, base_bytes),
+        "text_encoder": _gb(fam.text_encoder_params_b * 1e9, base_bytes) if te_resident and not (full and te_trained)
+        else 0.0,
         "vae": vae_weights,
         "network": _gb(trainable, weight_bytes),
         "gradients": _gb(trainable, weight_bytes),
@@ -109,6 +112,8 @@ def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
         "activations": max(activations, vae_encode),
         "overhead": OVERHEAD_GB,
     }
+    if full and cfg.dreambooth.ema_decay > 0:  # EMA: one more copy of the trained weights
+        parts["ema"] = _gb(trainable, weight_bytes)
     parts = {k: round(v, 3) for k, v in parts.items()}
     return MemoryEstimate(round(sum(parts.values()), 2), parts, _notes(cfg))
 
