@@ -33,6 +33,7 @@ GATES = {
     "network.base_weights": lambda c: c.network.enable_base_weight,
     "network.base_weights_multiplier": lambda c: c.network.enable_base_weight,
     "network.lycoris_algo": lambda c: c.network.network_module == "lycoris.kohya",
+    "network.dylora_unit": lambda c: c.network.network_module == "networks.dylora",
     **{f"network.{n}": (lambda c: c.network.enable_block_weights)
        for n in ("down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_lr_zero_threshold")},
     "dreambooth.class_prompt": lambda c: c.dreambooth.num_class_images > 0,
@@ -119,6 +120,8 @@ RUNS = {
     "sd15 lora, options on": ("sd15", OPTIONS),
     "sd15 lycoris": ("sd15", {"training__max_train_epochs": 1, "network__network_module": "lycoris.kohya",
                               "network__lycoris_algo": "locon"}),
+    "sd15 dylora": ("sd15", {"training__max_train_epochs": 1, "network__network_module": "networks.dylora",
+                             "network__dylora_unit": 2}),
     "sd15 dreambooth": ("sd15", {"training__max_train_epochs": 1, "model__training_type": "dreambooth"}),
     "sdxl lora": ("sdxl", {"training__max_train_epochs": 1}),
     "flux lora": ("flux", {"training__max_train_epochs": 1, "flux__t5xxl_max_token_length": 64}),
