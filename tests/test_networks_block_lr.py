@@ -105,3 +105,13 @@ def test_lycoris_modules_group_by_block_too():
     assert dict(zip(names, (g["lr"] for g in groups), strict=True)) == {"unet": 1.0, "unet x0.5": 0.5}
     down = [n for n in modules if (block_of(n, "sd15") or ("",))[0] == "down"]
     assert down and all(not p.requires_grad for n in down for p in modules[n])
+
+
+def test_values_a_switch_keeps_off_are_reported_by_check():
+    from trainer.config import TrainConfig, check
+
+    cfg = TrainConfig.model_validate({"network": {"down_lr_weight": "zeros", "base_weights": ["/x.safetensors"]}})
+    fields = {f.field for f in check(cfg, for_training=False)}
+    assert {"network.enable_block_weights", "network.base_weights"} <= fields
+    on = TrainConfig.model_validate({"network": {"down_lr_weight": "zeros", "enable_block_weights": True}})
+    assert "network.enable_block_weights" not in {f.field for f in check(on, for_training=False)}

@@ -210,6 +210,19 @@ def _precision(cfg: TrainConfig) -> list[Finding]:
 
 
 @rule
+def _network_switches(cfg: TrainConfig) -> list[Finding]:
+    """Values a switch keeps off would be ignored silently: say so."""
+    n, out = cfg.network, []
+    if n.base_weights and not n.enable_base_weight:
+        out.append(warning("network.base_weights", "are listed but enable_base_weight is off, so nothing is merged; "
+                           "turn it on or clear the list", "已列出但 enable_base_weight 未开启，因此不会合并；请开启或清空列表"))
+    if (n.down_lr_weight or n.mid_lr_weight or n.up_lr_weight) and not n.enable_block_weights:
+        out.append(warning("network.enable_block_weights", "is off, so the block weights given are not used; turn "
+                           "it on or clear them", "未开启，因此填写的分层权重不会生效；请开启或清空"))
+    return out
+
+
+@rule
 def _misc(cfg: TrainConfig) -> list[Finding]:
     out = []
     if not cfg.caption.caption_extension.startswith("."):
