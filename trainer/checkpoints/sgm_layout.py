@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
 
-from trainer.models.sd15_single_file import VAE_PREFIX, vae_to_ldm
+from trainer.models.sd15_single_file import vae_to_ldm  # SDXL's VAE has SD1.x's layout
 from trainer.networks.sgm_names import diffusers_to_sgm, sgm_prefix_map
 
 UNET_PREFIX = "model.diffusion_model."
@@ -77,7 +77,5 @@ def open_clip_to_sgm(text_encoder_2) -> dict[str, torch.Tensor]:
 
 def sdxl_to_sgm_state_dict(unet, vae, text_encoders) -> dict[str, torch.Tensor]:
     te1, te2 = text_encoders
-    state = {**{UNET_PREFIX + k.removeprefix(UNET_PREFIX): v for k, v in unet_to_sgm(unet).items()},
-             **{VAE_PREFIX + k.removeprefix(VAE_PREFIX): v for k, v in vae_to_ldm(vae).items()},
-             **clip_l_to_sgm(te1), **open_clip_to_sgm(te2)}
+    state = {**unet_to_sgm(unet), **vae_to_ldm(vae), **clip_l_to_sgm(te1), **open_clip_to_sgm(te2)}
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
