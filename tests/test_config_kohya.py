@@ -326,3 +326,15 @@ def test_a_zero_part_learning_rate_means_that_part_is_not_trained(key, only):
     cfg = import_kohya({key: 0, "learning_rate": 1e-4})
     assert getattr(cfg.optimizer, key) is None and getattr(cfg.training, only) is True
     assert not errors_of(check(cfg, for_training=False))
+
+
+def test_a_flux_sd_scripts_config_without_flux_options_gets_sd_scripts_flux_defaults():
+    filled: list = []
+    cfg = import_kohya({"pretrained_model_name_or_path": "/m/flux1-dev.safetensors", "ae": "/m/ae.sft",
+                        "clip_l": "/m/clip_l.sft", "t5xxl": "/m/t5.sft",
+                        "output_name": "fx"}, family="flux", filled=filled)
+    f = cfg.flux
+    assert (f.timestep_sampling, f.model_prediction_type, f.guidance_scale, f.discrete_flow_shift) == (
+        "sigma", "sigma_scaled", 3.5, 3.0)
+    assert f.t5xxl_max_token_length == 512 and f.apply_t5_attn_mask is False
+    assert "flux.model_prediction_type" in {x.path for x in filled}

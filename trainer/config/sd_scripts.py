@@ -52,6 +52,9 @@ ARG_DEFAULTS: dict[str, Any] = {
     "cache_text_encoder_outputs": False, "cache_text_encoder_outputs_to_disk": False,
     "max_data_loader_n_workers": 8, "persistent_data_loader_workers": False, "vae_batch_size": 1, "sdpa": False,
     "xformers": False,
+    # Flux (flux_train_network.py, library/flux_train_utils.py)
+    "timestep_sampling": "sigma", "sigmoid_scale": 1.0, "model_prediction_type": "sigma_scaled",
+    "discrete_flow_shift": 3.0, "guidance_scale": 3.5, "t5xxl_max_token_length": None, "apply_t5_attn_mask": False,
     # validation
     "validation_seed": None, "validation_split": 0.0, "validate_every_n_steps": None, "validate_every_n_epochs": None,
     "max_validation_steps": None,
@@ -67,6 +70,7 @@ NONE_MEANS: dict[str, Any] = {
     "optimizer_type": "AdamW", "output_name": "last",  # train_util.DEFAULT_LAST_OUTPUT_NAME
     "huggingface_repo_type": "model", "huggingface_repo_visibility": "private",  # huggingface_util.upload
     "validate_every_n_epochs": 1,  # train_network.py validates at every epoch end when it is unset
+    "t5xxl_max_token_length": 512,  # Flux.1-dev's (sd-scripts uses 256 for schnell)
 }
 # sd-scripts' sample prompt defaults (a prompt line without --s/--l/--w/--h), by Danlu's sampling field names.
 PROMPT_DEFAULTS = {"sample_steps": 30, "sample_cfg": 7.5, "sample_width": 512, "sample_height": 512}
