@@ -158,3 +158,14 @@ def test_missing_path_and_empty_spec_are_explained(tmp_path):
     with pytest.raises(ModelSourceError, match="no base model given"):
         resolve_base_model("   ", tmp_path)
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_download_progress_counts_the_bytes_of_each_file():
+    # huggingface_hub drives the bar with update(n); the GUI must see the share of the file grow.
+    from trainer.models.hub import _file_progress
+
+    seen = []
+    bar = _file_progress(lambda text, share: seen.append(share), "org/m", "unet.safetensors", 1, 2)(total=100)
+    bar.update(25)
+    bar.update(75)
+    assert seen == [0.625, 1.0]

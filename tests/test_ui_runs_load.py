@@ -64,6 +64,7 @@ def test_loss_chart_and_log_of_a_short_run(tmp_path, page):
         expect(chart).to_contain_text("moving average")
         x_ticks = [x for x in ticks if "." in x]
         assert not [x for x in x_ticks if float(x) > 1], f"fractional step ticks: {labels}"
-        scrolled = page.evaluate("() => { const t = document.querySelector('#runs-log textarea');"
-                                 " return t.scrollTop + t.clientHeight >= t.scrollHeight - 4; }")
-        assert scrolled, "the log box must show its last line"
+        # The page scrolls the box after it renders; wait for that (it never happens without the fix).
+        page.wait_for_function("() => { const t = document.querySelector('#runs-log textarea');"
+                               " return t.scrollHeight > t.clientHeight"
+                               " && t.scrollTop + t.clientHeight >= t.scrollHeight - 4; }", timeout=15000)

@@ -77,7 +77,7 @@ def _bar(report: Progress, name: str) -> type[tqdm]:
 def _explain(repo: str, exc: Exception) -> DownloadError:
     """huggingface_hub's error as a DownloadError with the Hub's own advice (trainer.models.hub words it)."""
     from trainer.models.hub import ModelSourceError
-    from trainer.models.hub import _explain as hub_words
+    from trainer.models.hub import explain_hub_error as hub_words
 
     if isinstance(exc, DownloadError):
         return exc

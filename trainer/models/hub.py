@@ -147,11 +147,13 @@ def _file_progress(report: Progress, repo_id: str, name: str, index: int, count:
         def __init__(self, *args, **kwargs):
             kwargs["disable"] = True  # no console bar; the GUI shows the progress
             super().__init__(*args, **kwargs)
+            self.done = 0  # a disabled tqdm stops counting self.n, so keep our own count
 
         def update(self, n=1):
             super().update(n)
+            self.done += n or 0
             if self.total:
-                share = min(self.n / self.total, 1.0)
+                share = min(self.done / self.total, 1.0)
                 report(f"{downloading_message(repo_id)}: {name} ({index + 1}/{count}, {share:.0%})",
                        (index + share) / count)
 
