@@ -32,7 +32,7 @@ def test_validation_points_are_a_third_series_of_the_loss_chart():
 def test_the_fit_warning_names_the_best_file_in_both_languages():
     s = summary()
     for lang, word in (("en", "Overfitting"), ("zh", "过拟合")):
-        text = fit_html(lambda key, **fmt: translate(key, lang, **fmt), s)
+        text = fit_html(lambda key, lang=lang, **fmt: translate(key, lang, **fmt), s)
         assert word in text and "t-000001.safetensors" in text and "0.9000" in text
     page = progress_html(lambda key, **fmt: translate(key, "en", **fmt), "run-1", s)
     assert "data-fit='overfit'" in page

@@ -9,8 +9,8 @@ import traceback
 from pathlib import Path
 
 from trainer.config import TrainConfig, check, errors_of, load_config, save_config
-from trainer.engine.launch import launch_rank
 from trainer.engine.errors import EngineError, hint_for
+from trainer.engine.launch import launch_rank
 from trainer.engine.loop import LossExploded
 from trainer.engine.reporter import Reporter
 from trainer.events import EVENTS, PID_FILE, STOP_FILE

@@ -21,7 +21,14 @@ from trainer.config import ConfigError, TrainConfig, load_config, save_config
 from trainer.engine.launch import engine_command
 from trainer.events import RunSummary, request_stop
 from ui.runs.status import (
-    CONSOLE, EXIT_CODE, KILLED, LAUNCH_PID, RunWatch, engine_alive, launched_pid, record_exit,
+    CONSOLE,
+    EXIT_CODE,
+    KILLED,
+    LAUNCH_PID,
+    RunWatch,
+    engine_alive,
+    launched_pid,
+    record_exit,
 )
 
 QUEUE_FILE = "queue.json"
