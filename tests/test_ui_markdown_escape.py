@@ -81,3 +81,15 @@ def test_a_tab_failure_says_error_and_keeps_its_text():
 
     text = shown(failure(t, ValueError("no images in /d; expected sub-folders named <repeats>_<name>")))
     assert "Error: no images in /d; expected sub-folders named <repeats>_<name>" in text
+
+
+def test_console_prints_a_warning_hint_on_its_own_line(tmp_path):
+    """A warning and its hint read as two statements, not one run-on sentence ("...on the CPU Set ...")."""
+    console = io.StringIO()
+    rep = Reporter(tmp_path, None, console=console)
+    rep.warning("training on the CPU", "Set speed.mixed_precision = no.")
+    rep.warning("no hint here")
+    rep.close()
+    assert console.getvalue().splitlines() == ["[danlu] warning: training on the CPU",
+                                               "[danlu] hint: Set speed.mixed_precision = no.",
+                                               "[danlu] warning: no hint here"]

@@ -105,8 +105,9 @@ class Reporter:
     def warning(self, message: str, hint: str = "", **extra) -> None:
         """`extra` goes into the event as is (the fit signal: fit, message_zh, best_path, best_epoch)."""
         self.events.emit("warning", message=message, hint=hint, **extra)
-        self.log.warning(f"{message} {hint}".strip())
-        print(f"[danlu] warning: {message} {hint}".strip(), file=self.console, flush=True)
+        self.log.warning(f"{message} (hint: {hint})" if hint else message)
+        print(f"[danlu] warning: {message}" + (f"\n[danlu] hint: {hint}" if hint else ""), file=self.console,
+              flush=True)
 
     def error(self, message: str, hint: str = "") -> None:
         self.events.emit("error", message=message, hint=hint)
