@@ -214,10 +214,6 @@ def test_modelspec_per_family_as_sd_scripts_names_it(family, architecture, imple
 
 
 def test_sdxl_header_has_every_sd_scripts_key(tmp_path):
-    from trainer.config.schema import params_by_name
-
-    if "sdxl" in params_by_name()["family"].planned_choices:
-        pytest.skip("SDXL is not yet enabled in the schema (model.family planned choice)")
     from trainer.models.tiny import build_tiny_sdxl
 
     model = tmp_path / "tiny-sdxl"
