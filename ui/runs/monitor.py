@@ -20,6 +20,22 @@ _COUNTER = itertools.count()
 PARTS = ("progress", "status", "loss", "log", "samples", "outputs", "stop", "kill", "load")
 
 
+# A log box filled while its tab is hidden has no height, so no scroll reaches its end and no later change
+# comes to scroll it: when any run log box appears or gets its size, show its last line.
+FOLLOW_LOG_END = """() => {
+  const hook = (t) => {
+    if (t.dataset.followEnd) return;
+    t.dataset.followEnd = '1';
+    const end = () => { t.scrollTop = t.scrollHeight; };
+    new ResizeObserver(end).observe(t);
+    end();
+  };
+  const scan = () => document.querySelectorAll('.run-log textarea').forEach(hook);
+  scan();
+  new MutationObserver(scan).observe(document.body, {childList: true, subtree: true});
+}"""
+
+
 def build_run_monitor(ctx, run_id: gr.State, key: str | None = None) -> None:
     """Lay out the panel here and wire it to `run_id` (a gr.State holding a run id or None).
 
@@ -43,6 +59,9 @@ def build_run_monitor(ctx, run_id: gr.State, key: str | None = None) -> None:
     w["stop"].click(lambda r: r and mgr.stop(r), [shown], None, queue=False)
     w["kill"].click(lambda r: r and mgr.kill(r), [shown], None, queue=False)
     ctx.shared.setdefault("after_build", []).append(lambda: _wire_load(ctx, w["load"], shown, flags))
+    if not ctx.shared.get("log_follows_end"):  # once per page, for every monitor's log box
+        ctx.shared["log_follows_end"] = True
+        ctx.shared["blocks"].load(None, None, None, js=FOLLOW_LOG_END)
 
 
 def _layout(t, key: str) -> dict:
