@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,3 +36,14 @@ def running_app(workspace: Path, lang: str = "en", extra: list[str] | None = Non
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def wait_for_lora(workspace, name: str, timeout_s: float = 420):
+    """The path of the run's final `<name>.safetensors` once it exists (written atomically, so complete)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        found = list((Path(workspace) / "runs").glob(f"*/output/{name}.safetensors"))
+        if found:
+            return found[0]
+        time.sleep(2)
+    raise AssertionError(f"no LoRA after {timeout_s}s: {list((Path(workspace) / 'runs').rglob('*'))[:20]}")

@@ -3,15 +3,13 @@ and Start trains the tiny Flux.1-dev model to a LoRA with sd-scripts' Flux names
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
 from conftest import screenshot
 from playwright.sync_api import expect
 from test_ui_expert import field, open_expert, open_group
 from test_ui_expert_sdxl import pick
 
+from tests.browser_app import wait_for_lora
 from tests.engine_helpers import make_dataset, save_tiny_flux
 from trainer.networks.save import read_lora
 
@@ -55,13 +53,7 @@ def test_expert_picks_flux_shows_flux_fields_and_trains_tiny_flux_to_a_file(star
     page.click("#expert-start")
     expect(page.locator("#expert-msg")).to_contain_text("Started run", timeout=120_000)
     screenshot(page, "tab-expert-flux")
-    deadline = time.time() + RUN_TIMEOUT_S
-    final: list[Path] = []
-    while time.time() < deadline and not final:
-        final = list((workspace / "runs").glob("*/output/fx.safetensors"))
-        time.sleep(2)
-    assert final, f"no LoRA after {RUN_TIMEOUT_S}s: {list((workspace / 'runs').rglob('*'))[:20]}"
-    time.sleep(1)
+    final = [wait_for_lora(workspace, "fx", RUN_TIMEOUT_S)]
     tensors, meta = read_lora(final[0])
     assert meta["ss_base_model_version"] == "flux1"
     assert "lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight" in tensors

@@ -3,14 +3,12 @@ LoRA file with sd-scripts' SDXL names (a real browser and the real engine, on CP
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
 from conftest import screenshot
 from playwright.sync_api import expect
 from test_ui_expert import field, open_expert, open_group
 
+from tests.browser_app import wait_for_lora
 from tests.engine_helpers import make_dataset, save_tiny_sdxl
 from trainer.networks.save import read_lora
 
@@ -53,13 +51,7 @@ def test_expert_picks_sdxl_hides_sd15_fields_and_trains_tiny_sdxl_to_a_file(star
     page.click("#expert-start")
     expect(page.locator("#expert-msg")).to_contain_text("Started run", timeout=120_000)
     screenshot(page, "tab-expert-sdxl")
-    deadline = time.time() + RUN_TIMEOUT_S
-    final: list[Path] = []
-    while time.time() < deadline and not final:
-        final = list((workspace / "runs").glob("*/output/xl.safetensors"))
-        time.sleep(2)
-    assert final, f"no LoRA after {RUN_TIMEOUT_S}s: {list((workspace / 'runs').rglob('*'))[:20]}"
-    time.sleep(1)  # the file is written atomically; the header is complete once it exists
+    final = [wait_for_lora(workspace, "xl", RUN_TIMEOUT_S)]
     tensors, meta = read_lora(final[0])
     prefixes = {k.split("_")[1] for k in tensors}
     assert prefixes == {"unet", "te1", "te2"} and meta["ss_base_model_version"] == "sdxl_base_v1-0"

@@ -3,13 +3,11 @@ sd-scripts' Flux names, with the tab's Flux fields in the run's config (real bro
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
 from conftest import screenshot
 from playwright.sync_api import expect
 
+from tests.browser_app import wait_for_lora
 from tests.engine_helpers import make_dataset, save_tiny_flux
 from trainer.networks.save import read_lora
 
@@ -50,13 +48,7 @@ def test_flux_tab_trains_tiny_flux_with_its_fields(start_app, page, tmp_path):
     page.click("#flux-start")
     expect(page.locator("#flux-msg")).to_contain_text("Started run", timeout=120_000)
     screenshot(page, "tab-flux")
-    deadline = time.time() + RUN_TIMEOUT_S
-    final: list[Path] = []
-    while time.time() < deadline and not final:
-        final = list((workspace / "runs").glob("*/output/fxtab.safetensors"))
-        time.sleep(2)
-    assert final, f"no LoRA after {RUN_TIMEOUT_S}s: {list((workspace / 'runs').rglob('*'))[:20]}"
-    time.sleep(1)
+    final = [wait_for_lora(workspace, "fxtab", RUN_TIMEOUT_S)]
     tensors, meta = read_lora(final[0])
     assert meta["ss_base_model_version"] == "flux1"
     assert "lora_unet_double_blocks_0_txt_attn_qkv.lora_down.weight" in tensors
