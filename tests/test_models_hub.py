@@ -169,3 +169,16 @@ def test_download_progress_counts_the_bytes_of_each_file():
     bar.update(25)
     bar.update(75)
     assert seen == [0.625, 1.0]
+
+
+def test_offline_uses_a_cached_single_file(fake_hub, tmp_path, monkeypatch):
+    spec = "org/tiny-sd15/unet/diffusion_pytorch_model.safetensors"
+    first = resolve_base_model(spec, tmp_path / "c")
+
+    def unreachable(*_, **__):
+        raise hf_errors.OfflineModeIsEnabled("HF_HUB_OFFLINE is set")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", unreachable)
+    assert resolve_base_model(spec, tmp_path / "c") == first
+    with pytest.raises(ModelSourceError, match="unreachable"):  # a file never downloaded still says why
+        resolve_base_model("org/tiny-sd15/vae/diffusion_pytorch_model.safetensors", tmp_path / "c")

@@ -53,11 +53,8 @@ def resolve_base_model(spec: str, cache_dir: Path, progress: Progress | None = N
         _tell(progress, spec)
         try:
             files = hub_files(spec)
-        except ModelSourceError:
-            cached = _cached_snapshot(spec, Path(cache_dir))  # offline, but downloaded before
-            if cached is None:
-                raise
-            return cached
+        except ModelSourceError as exc:
+            return _cached_or_raise(spec, [], Path(cache_dir), exc)
         return _download(spec, select_repo_files(spec, files), Path(cache_dir), progress, listed=True)
     raise ModelSourceError(f"base model not found: {spec}. No such file or folder here, and it is not a "
                            f"Hugging Face id (org/name). Check the path for typos.")
@@ -109,11 +106,16 @@ def hub_files(repo_id: str, local_hint: str = LOCAL_MODEL_HINT) -> list[str]:
     return [s.rfilename for s in info.siblings or []]
 
 
-def _cached_snapshot(repo_id: str, cache_dir: Path) -> Path | None:
+def _cached_or_raise(repo_id: str, files: list[str], cache_dir: Path, error: ModelSourceError) -> Path:
+    """Offline, but downloaded before: the cached snapshot when it holds `files` (all of them); else `error`,
+    the hub's own message with its advice."""
     try:
-        return Path(huggingface_hub.snapshot_download(repo_id, cache_dir=cache_dir, local_files_only=True))
+        cached = Path(huggingface_hub.snapshot_download(repo_id, cache_dir=cache_dir, local_files_only=True))
     except Exception:
-        return None
+        cached = None
+    if cached is None or not all((cached / name).is_file() for name in files):
+        raise error
+    return cached
 
 
 def download_files(repo_id: str, files: list[str], cache_dir: Path, progress: Progress | None = None) -> Path:
@@ -126,7 +128,10 @@ def _download(repo_id: str, files: list[str], cache_dir: Path, progress: Progres
     report = progress or (lambda message, fraction: None)
     if not listed:
         _tell(progress, repo_id)
-        hub_files(repo_id)  # fails fast when the hub does not answer; the downloads themselves retry for minutes
+        try:
+            hub_files(repo_id)  # fails fast when the hub does not answer; the downloads themselves retry for minutes
+        except ModelSourceError as exc:
+            return _cached_or_raise(repo_id, files, cache_dir, exc)
     snapshot = None
     for i, name in enumerate(files):
         report(f"{downloading_message(repo_id)}: {name} ({i + 1}/{len(files)})", i / len(files))
