@@ -32,8 +32,23 @@ def test_sd15_blocks_follow_sd_scripts_numbering():
 
 def test_sdxl_blocks_are_the_original_layout_blocks():
     assert block_of("lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q", "sdxl") == ("down", 4)
-    assert block_of("lora_unet_middle_block_1_proj_in", "sdxl") == ("mid", 0)
     assert block_of("lora_unet_output_blocks_8_0_in_layers_2", "sdxl") == ("up", 8)
+
+
+def test_sdxl_middle_block_has_three_weights_as_in_sd_scripts():
+    """sd-scripts' lora.py (get_block_index, SDXL_NUM_OF_MID_BLOCKS = 3): middle_block.0/.1/.2 are three blocks,
+    each with its own mid_lr_weight entry; SD1.x has one."""
+    from trainer.networks.block_lr import block_weights
+
+    assert block_of("lora_unet_middle_block_0_in_layers_2", "sdxl") == ("mid", 0)
+    assert block_of("lora_unet_middle_block_1_proj_in", "sdxl") == ("mid", 1)
+    assert block_of("lora_unet_middle_block_2_out_layers_3", "sdxl") == ("mid", 2)
+    assert block_weights(_weights(mid="0.5,0"), "sdxl")["mid"] == [0.5, 0.0, 1.0]
+    assert block_weights(_weights(mid="0.5"), "sd15")["mid"] == [0.5]
+    with pytest.raises(ValueError, match="mid_lr_weight"):
+        block_weights(_weights(mid="1,1"), "sd15")
+    with pytest.raises(ValueError, match="mid_lr_weight"):
+        block_weights(_weights(mid="1,1,1,1"), "sdxl")
 
 
 def test_named_curves_and_lists():
@@ -58,11 +73,12 @@ def test_zero_block_gets_no_update_and_half_block_half_the_rate(family, build):
     tes = [pipe.text_encoder] if family == "sd15" else [pipe.text_encoder, pipe.text_encoder_2]
     lora = add_lora(pipe.unet, tes, dim=2, alpha=2.0, train_text_encoder=False)
     modules = lora.unet_modules(family)
-    groups, names = unet_groups(modules, family, _weights(down="zeros", mid="0.5"), lr=1e-2)
+    mid_weights = "0.5" if family == "sd15" else "0.5,0.5,0.5"  # SDXL: three middle blocks
+    groups, names = unet_groups(modules, family, _weights(down="zeros", mid=mid_weights), lr=1e-2)
     optimizer = torch.optim.SGD(groups, lr=1e-2)
     lrs = dict(zip(names, (g["lr"] for g in optimizer.param_groups), strict=True))
     assert lrs == {"unet": 1e-2, "unet x0.5": 5e-3}
-    mid = [n for n in modules if block_of(n, family) == ("mid", 0)]
+    mid = [n for n in modules if (block_of(n, family) or ("",))[0] == "mid"]
     down = [n for n in modules if (block_of(n, family) or ("",))[0] == "down"]
     assert mid and down
     in_half = {id(p) for p in optimizer.param_groups[names.index("unet x0.5")]["params"]}

@@ -185,8 +185,8 @@ class NetworkGroup(Group):
     enable_block_weights: bool = param(
         False,
         "Block-wise learning rates: the U-Net's down, middle and up blocks learn at the U-Net rate times their "
-        "weight (SD1.x: 12 down, 1 middle, 12 up; SDXL: 9, 1, 9).",
-        "分层学习率：U-Net 的下、中、上各块按 U-Net 学习率乘以各自权重学习（SD1.x：下 12、中 1、上 12；SDXL：9、1、9）。",
+        "weight (SD1.x: 12 down, 1 middle, 12 up; SDXL: 9, 3, 9, as sd-scripts numbers them).",
+        "分层学习率：U-Net 的下、中、上各块按 U-Net 学习率乘以各自权重学习（SD1.x：下 12、中 1、上 12；SDXL：9、3、9，与 sd-scripts 编号一致）。",
         kohya="", label_zh="启用分层学习率",
     )
     down_lr_weight: str = param(
@@ -197,7 +197,9 @@ class NetworkGroup(Group):
         "（名称+0.1 表示每个加 0.1）。",
         kohya="", label_zh="下采样块权重",
     )
-    mid_lr_weight: str = param("", "Middle-block weight (empty: 1).", "中间块的权重（空为 1）。", kohya="",
+    mid_lr_weight: str = param("", "Middle-block weight(s) (empty: 1): one number for SD1.x, up to 3 comma-separated for "
+                               "SDXL's three middle blocks (missing ones are 1).",
+                               "中间块的权重（空为 1）：SD1.x 一个数；SDXL 有三个中间块，最多三个逗号分隔的数（缺少的为 1）。", kohya="",
                                label_zh="中间块权重")
     up_lr_weight: str = param(
         "", "Up-block weights, as for the down blocks.", "上采样块权重，写法同下采样块。",

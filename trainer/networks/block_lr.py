@@ -2,7 +2,8 @@
 
 Each U-Net module belongs to a block, read off its file name: SD1.x has 12 down blocks (0 is conv_in, then
 3 per down block: two layers and the downsampler), the middle block and 12 up blocks (3 per up block); SDXL's
-original layout names them directly (input_blocks.0-8, middle_block, output_blocks.0-8). A block's
+original layout names them directly (input_blocks.0-8, middle_block.0-2 as three middle blocks, output_blocks.0-8),
+as sd-scripts' networks/lora.py numbers them (get_block_index; SDXL_NUM_OF_MID_BLOCKS = 3). A block's
 learning rate is the U-Net rate times its weight; a weight at or below block_lr_zero_threshold (or 0) leaves
 the block untrained. Modules outside the blocks (time embedding, conv_out) keep weight 1.
 """
@@ -13,9 +14,10 @@ import math
 import re
 
 BLOCKS = {"sd15": 12, "sd2": 12, "sdxl": 9}
+MID_BLOCKS = {"sd15": 1, "sd2": 1, "sdxl": 3}
 PRESETS = ("sine", "cosine", "linear", "reverse_linear", "zeros")
 _SD_BLOCK = re.compile(r"^lora_unet_(up|down)_blocks_(\d+)_(resnets|attentions|upsamplers|downsamplers)_(\d+)_")
-_SGM_BLOCK = re.compile(r"^lora_unet_(input|output)_blocks_(\d+)_")
+_SGM_BLOCK = re.compile(r"^lora_unet_(input|output|middle)_blocks?_(\d+)_")
 
 
 def _preset(name: str, count: int) -> list[float]:
@@ -53,11 +55,11 @@ def parse_weights(text: str, count: int, field: str) -> list[float] | None:
 
 def block_of(name: str, family: str) -> tuple[str, int] | None:
     """("down"|"mid"|"up", index) of a U-Net module's file name, or None outside the blocks."""
-    if "_middle_block_" in name or name.startswith("lora_unet_mid_block_"):
-        return "mid", 0
     if family == "sdxl":
         m = _SGM_BLOCK.match(name)
-        return ("down" if m.group(1) == "input" else "up", int(m.group(2))) if m else None
+        return ({"input": "down", "middle": "mid", "output": "up"}[m.group(1)], int(m.group(2))) if m else None
+    if name.startswith("lora_unet_mid_block_"):
+        return "mid", 0
     if name == "lora_unet_conv_in":
         return "down", 0
     m = _SD_BLOCK.match(name)
@@ -72,13 +74,17 @@ def block_weights(n, family: str) -> dict[str, list[float]]:
     count = BLOCKS.get(family)
     if count is None:
         raise ValueError(f"network.enable_block_weights: block weights are defined for SD1.x and SDXL, not {family}")
+    mids = MID_BLOCKS[family]
     mid = n.mid_lr_weight.strip()
     try:
-        mid_value = [float(mid)] if mid else None
+        mid_value = [float(v) for v in mid.split(",")] if mid else []
     except ValueError:
-        raise ValueError(f"network.mid_lr_weight: {mid!r} is not a number") from None
+        raise ValueError(f"network.mid_lr_weight: {mid!r} is not {mids} comma-separated number(s)") from None
+    if len(mid_value) > mids or any(v < 0 for v in mid_value):
+        raise ValueError(f"network.mid_lr_weight: give at most {mids} weight(s) of 0 or more for this model family "
+                         f"({family}), got {mid!r}")
     return {"down": parse_weights(n.down_lr_weight, count, "down_lr_weight") or [1.0] * count,
-            "mid": mid_value or [1.0],
+            "mid": mid_value + [1.0] * (mids - len(mid_value)),
             "up": parse_weights(n.up_lr_weight, count, "up_lr_weight") or [1.0] * count}
 
 
