@@ -338,3 +338,16 @@ def test_a_flux_sd_scripts_config_without_flux_options_gets_sd_scripts_flux_defa
         "sigma", "sigma_scaled", 3.5, 3.0)
     assert f.t5xxl_max_token_length == 512 and f.apply_t5_attn_mask is False
     assert "flux.model_prediction_type" in {x.path for x in filled}
+    assert (f.weighting_scheme, f.logit_mean, f.logit_std, f.mode_scale) == ("none", 0.0, 1.0, 1.29)
+
+
+def test_sd_scripts_uniform_weighting_scheme_is_none_and_the_scheme_round_trips():
+    """sd-scripts: "uniform and none are the same behavior"; its other schemes keep their names both ways."""
+    base = {"pretrained_model_name_or_path": "/m/flux1-dev.safetensors", "ae": "/m/ae.sft", "clip_l": "/m/c.sft",
+            "t5xxl": "/m/t5.sft", "timestep_sampling": "sigma"}
+    assert import_kohya({**base, "weighting_scheme": "uniform"}, family="flux").flux.weighting_scheme == "none"
+    cfg = import_kohya({**base, "weighting_scheme": "logit_normal", "logit_mean": 0.5, "logit_std": 1.5},
+                       family="flux")
+    assert (cfg.flux.weighting_scheme, cfg.flux.logit_mean, cfg.flux.logit_std) == ("logit_normal", 0.5, 1.5)
+    out = export_kohya(cfg)
+    assert (out["weighting_scheme"], out["logit_mean"], out["logit_std"]) == ("logit_normal", 0.5, 1.5)

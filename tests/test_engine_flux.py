@@ -174,6 +174,33 @@ def test_each_flux_option_changes_training(tiny_model, dataset, tmp_path, field,
     assert losses(tmp_path / "opt") != losses(tmp_path / "base")
 
 
+@pytest.mark.parametrize("scheme", ["sigma_sqrt", "cosmap", "logit_normal", "mode"])
+def test_each_weighting_scheme_changes_training(tiny_model, dataset, tmp_path, scheme):
+    """sd-scripts' combination where every scheme applies: the sigma sampling mode (density schemes) and the
+    sigma_scaled prediction type (loss-weight schemes)."""
+    common = dict(training__max_train_steps=2, flux__timestep_sampling="sigma",
+                  flux__model_prediction_type="sigma_scaled")
+    base = tmp_path / "base"
+    assert train(flux_config(tiny_model, dataset, **common), base) == 0
+    assert train(flux_config(tiny_model, dataset, **common, flux__weighting_scheme=scheme), tmp_path / "opt") == 0
+    assert losses(tmp_path / "opt") != pytest.approx(losses(base), rel=1e-3)
+
+
+@pytest.mark.parametrize(("overrides", "fields"), [
+    ({"weighting_scheme": "sigma_sqrt"}, ["flux.weighting_scheme"]),  # raw prediction: no loss weight
+    ({"weighting_scheme": "logit_normal"}, ["flux.weighting_scheme"]),  # sigmoid sampling: no density
+    ({"weighting_scheme": "logit_normal", "timestep_sampling": "sigma", "mode_scale": 1.0}, ["flux.mode_scale"]),
+    ({"weighting_scheme": "cosmap", "model_prediction_type": "sigma_scaled", "logit_std": 2.0},
+     ["flux.logit_std"]),
+    ({"weighting_scheme": "mode", "timestep_sampling": "sigma", "mode_scale": 1.0}, []),
+])
+def test_a_weighting_setting_that_would_do_nothing_is_a_warning_naming_it(tiny_model, dataset, overrides, fields):
+    cfg = flux_config(tiny_model, dataset, **{f"flux__{k}": v for k, v in overrides.items()})
+    findings = check(cfg, for_training=False)
+    assert [f.field for f in findings if f.field.startswith("flux.")] == fields
+    assert all(f.level == "warning" for f in findings)
+
+
 def test_ddpm_only_options_are_refused_for_flux_with_the_field_named(tiny_model, dataset):
     findings = check(flux_config(tiny_model, dataset, optimizer__min_snr_gamma=5.0), for_training=False)
     assert [(f.field, f.level) for f in findings] == [("optimizer.min_snr_gamma", "error")]

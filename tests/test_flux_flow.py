@@ -98,3 +98,46 @@ def test_each_prediction_type_gives_sd_scripts_prediction():
     latents, noise = torch.randn(2, 1, 4, 4), torch.randn(2, 1, 4, 4)
     x_t, velocity = flow.noisy_input_and_target(latents, noise, sigmas)
     torch.testing.assert_close(flow.apply_prediction_type("sigma_scaled", velocity, x_t, sigmas), latents)
+
+
+SIGMAS = torch.tensor([0.1, 0.25, 0.5, 0.9])
+
+
+@pytest.mark.parametrize(("scheme", "by_hand"), [
+    ("none", [1.0, 1.0, 1.0, 1.0]),
+    ("sigma_sqrt", [100.0, 16.0, 4.0, 1 / 0.81]),  # sigma ** -2
+    ("cosmap", [2 / (math.pi * (1 - 2 * s + 2 * s * s)) for s in (0.1, 0.25, 0.5, 0.9)]),
+    ("logit_normal", [1.0, 1.0, 1.0, 1.0]),  # a density scheme: the loss is not weighted
+])
+def test_sigma_scaled_loss_weights_are_diffusers_sd3_weights(scheme, by_hand):
+    from diffusers.training_utils import compute_loss_weighting_for_sd3
+
+    weights = flow.loss_weights("sigma_scaled", scheme, SIGMAS)
+    torch.testing.assert_close(weights, compute_loss_weighting_for_sd3(scheme, SIGMAS))
+    assert weights.tolist() == pytest.approx(by_hand, rel=1e-5)
+
+
+@pytest.mark.parametrize("prediction_type", ["raw", "additive"])
+def test_other_prediction_types_are_not_weighted_as_in_sd_scripts(prediction_type):
+    assert flow.loss_weights(prediction_type, "sigma_sqrt", SIGMAS) is None
+
+
+def test_logit_normal_draws_the_sigma_table_index_from_sigmoid_of_the_scaled_normal():
+    # shift 1: the table is sigma = 1 - index / 1000, so sigma = 1 - sigmoid(N(mean, std)) up to a 1/1000 step
+    mean, std = 1.0, 0.5
+    s = draw("sigma", shift=1.0, weighting=flow.Weighting("logit_normal", logit_mean=mean, logit_std=std))
+    expected = [1 - sigmoid(mean + std * normal_q(1 - q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)]
+    assert quantiles(s) == pytest.approx(expected, abs=0.01)
+    assert s.min() > 0 and s.max() <= 1
+
+
+@pytest.mark.parametrize("scale", [1.29, -0.5])
+def test_mode_draws_sd3_mode_mapping_of_a_uniform_draw(scale):
+    # u = 1 - v - scale * (cos(pi v / 2)^2 - 1 + v), v ~ U(0, 1), decreasing in v; sigma = 1 - u at shift 1
+    s = draw("sigma", shift=1.0, weighting=flow.Weighting("mode", mode_scale=scale))
+
+    def u_of(v):
+        return 1 - v - scale * (math.cos(math.pi * v / 2) ** 2 - 1 + v)
+
+    expected = [1 - u_of(q) for q in (0.1, 0.25, 0.5, 0.75, 0.9)]
+    assert quantiles(s) == pytest.approx(expected, abs=0.01)

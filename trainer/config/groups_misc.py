@@ -158,6 +158,30 @@ class FluxGroup(Group):
         families=("flux",),
         label_zh="模型预测类型",
     )
+    weighting_scheme: Literal["none", "sigma_sqrt", "logit_normal", "mode", "cosmap"] = param(
+        "none",
+        "SD3-style weighting, as sd-scripts applies it: logit_normal and mode change how often each timestep is "
+        "drawn (with timestep_sampling = sigma); sigma_sqrt and cosmap weight the loss by the noise level (with "
+        "model_prediction_type = sigma_scaled). none: neither.",
+        "SD3 式加权，与 sd-scripts 的用法相同：logit_normal 和 mode 改变各时间步被抽到的频率（timestep_sampling = sigma "
+        "时生效）；sigma_sqrt 和 cosmap 按噪声强度给损失加权（model_prediction_type = sigma_scaled 时生效）。none 表示都不用。",
+        families=("flux",), label_zh="加权方案",
+    )
+    logit_mean: float = param(
+        0.0, "Mean of the normal draw behind the logit_normal weighting scheme (above 0: more low-noise steps).",
+        "logit_normal 加权方案所用正态分布的均值（大于 0 时更多抽到低噪声步）。", ge=-10.0, le=10.0, families=("flux",),
+        label_zh="Logit 均值",
+    )
+    logit_std: float = param(
+        1.0, "Spread of the normal draw behind the logit_normal weighting scheme.",
+        "logit_normal 加权方案所用正态分布的标准差。", ge=0.0, le=10.0, families=("flux",), label_zh="Logit 标准差",
+    )
+    mode_scale: float = param(
+        1.29, "Scale of the mode weighting scheme (SD3's s; -1 to 1.75 keeps the mapping monotonic, above 0 favours "
+        "the middle timesteps).",
+        "mode 加权方案的缩放（SD3 论文中的 s；-1 到 1.75 之间映射保持单调，大于 0 时偏向中间的时间步）。",
+        ge=-1.0, le=1.75, families=("flux",), label_zh="Mode 缩放",
+    )
     discrete_flow_shift: float = param(
         3.0, "Shift of the flow-matching schedule (with timestep_sampling = shift).",
         "流匹配调度的偏移量（timestep_sampling = shift 时使用）。", ge=0.0, le=100.0, families=("flux",),

@@ -11,7 +11,7 @@ from typing import Any
 
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
-from trainer.config.sd_scripts import Filled, fill_defaults
+from trainer.config.sd_scripts import VALUE_ALIASES, Filled, fill_defaults
 from trainer.config.toml_io import config_from_dict
 
 # Values that sd-scripts packs into network_args = ["key=value", ...] but Danlu keeps as fields.
@@ -80,6 +80,8 @@ def _coerce(p, value: Any) -> Any:
     if p.name == "resolution" and not isinstance(value, str):
         value = value if isinstance(value, list) else [value, value]
         return ",".join(str(int(v)) for v in value)
+    if isinstance(value, str) and value in VALUE_ALIASES.get(p.kohya_key, {}):
+        return VALUE_ALIASES[p.kohya_key][value]
     if p.name == "sample_sampler" and isinstance(value, str):
         value = SAMPLER_ALIASES.get(value.lower(), value)
     if p.name == "max_token_length" and isinstance(value, int) and value not in p.choices and value > 75:

@@ -4,9 +4,14 @@ other rules (trainer.config.rules.RULES)."""
 
 from __future__ import annotations
 
-from trainer.config.errors import Finding, error
+from trainer.config.errors import Finding, error, warning
 from trainer.config.rules import rule
 from trainer.config.schema import TrainConfig
+
+# What each flux.weighting_scheme changes in sd-scripts (and trainer.engine.flow): which timesteps the sigma
+# sampling mode draws, or the loss weight of the sigma_scaled prediction type.
+DENSITY_SCHEMES = {"logit_normal": ("logit_mean", "logit_std"), "mode": ("mode_scale",)}
+LOSS_SCHEMES = ("sigma_sqrt", "cosmap")
 
 
 @rule
@@ -36,3 +41,32 @@ def _fp8_base_flux_only(cfg: TrainConfig) -> list[Finding]:
         return [error("speed.fp8_base", f"is supported only for Flux so far, not {cfg.model.family}; turn it off",
                       f"目前仅支持 Flux，不支持 {cfg.model.family}；请关闭")]
     return []
+
+
+@rule
+def _weighting_scheme_applies(cfg: TrainConfig) -> list[Finding]:
+    """A weighting scheme, or a parameter of one, that this config would accept and then not use."""
+    f, out = cfg.flux, []
+    if cfg.model.family != "flux":
+        return out
+    if f.weighting_scheme in DENSITY_SCHEMES and f.timestep_sampling != "sigma":
+        out.append(warning("flux.weighting_scheme", f"{f.weighting_scheme} only changes the timesteps drawn with "
+                           f"timestep_sampling = sigma, not {f.timestep_sampling}; choose sigma or set it to none",
+                           f"{f.weighting_scheme} 只在 timestep_sampling = sigma 时改变抽取的时间步，对 "
+                           f"{f.timestep_sampling} 无效；请选择 sigma，或将其设为 none"))
+    if f.weighting_scheme in LOSS_SCHEMES and f.model_prediction_type != "sigma_scaled":
+        out.append(warning("flux.weighting_scheme", f"{f.weighting_scheme} only weights the loss with "
+                           f"model_prediction_type = sigma_scaled, not {f.model_prediction_type} (as in sd-scripts); "
+                           "choose sigma_scaled or set it to none",
+                           f"{f.weighting_scheme} 只在 model_prediction_type = sigma_scaled 时给损失加权，对 "
+                           f"{f.model_prediction_type} 无效（与 sd-scripts 相同）；请选择 sigma_scaled，或将其设为 none"))
+    defaults = type(f).model_fields
+    for scheme, names in DENSITY_SCHEMES.items():
+        for name in names:
+            if getattr(f, name) != defaults[name].default and f.weighting_scheme != scheme:
+                out.append(warning(f"flux.{name}", f"is only used by the {scheme} weighting scheme, not "
+                                   f"{f.weighting_scheme}; set weighting_scheme = {scheme} or leave this at "
+                                   f"{defaults[name].default}",
+                                   f"只对 {scheme} 加权方案生效，对 {f.weighting_scheme} 无效；请把 weighting_scheme "
+                                   f"设为 {scheme}，或将此项保持为 {defaults[name].default}"))
+    return out

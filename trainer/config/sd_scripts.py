@@ -55,6 +55,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     # Flux (flux_train_network.py, library/flux_train_utils.py)
     "timestep_sampling": "sigma", "sigmoid_scale": 1.0, "model_prediction_type": "sigma_scaled",
     "discrete_flow_shift": 3.0, "guidance_scale": 3.5, "t5xxl_max_token_length": None, "apply_t5_attn_mask": False,
+    "weighting_scheme": "uniform", "logit_mean": 0.0, "logit_std": 1.0, "mode_scale": 1.29,
     # validation
     "validation_seed": None, "validation_split": 0.0, "validate_every_n_steps": None, "validate_every_n_epochs": None,
     "max_validation_steps": None,
@@ -72,6 +73,8 @@ NONE_MEANS: dict[str, Any] = {
     "validate_every_n_epochs": 1,  # train_network.py validates at every epoch end when it is unset
     "t5xxl_max_token_length": 512,  # Flux.1-dev's (sd-scripts uses 256 for schnell)
 }
+# sd-scripts values with another name in Danlu, by sd-scripts key ("uniform and none are the same behavior").
+VALUE_ALIASES: dict[str, dict[Any, Any]] = {"weighting_scheme": {"uniform": "none"}}
 # sd-scripts' sample prompt defaults (a prompt line without --s/--l/--w/--h), by Danlu's sampling field names.
 PROMPT_DEFAULTS = {"sample_steps": 30, "sample_cfg": 7.5, "sample_width": 512, "sample_height": 512}
 # Left at Danlu's value: unset in sd-scripts means "use max_train_steps", which the fill sets instead.
@@ -93,6 +96,7 @@ class Filled:
 
 def danlu_value(p, raw: Any) -> Any:
     """An sd-scripts default in Danlu's form for parameter `p` (a ParamInfo)."""
+    raw = VALUE_ALIASES.get(p.kohya_key, {}).get(raw, raw)
     if raw is None or (raw == "" and p.name in NONE_MEANS):
         if p.name in NONE_MEANS:
             return NONE_MEANS[p.name]

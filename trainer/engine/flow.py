@@ -7,18 +7,32 @@ Timestep sampling modes (sigma draws per sample; the timestep the model sees is 
 - shift: the sigmoid draw s mapped to s * shift / (1 + (shift - 1) * s), shift = discrete_flow_shift;
 - flux_shift: the sigmoid draw shifted by Flux's resolution-dependent mu (0.5 at 256 packed tokens, 1.15 at
   4096, linear between): exp(mu) / (exp(mu) + 1/s - 1);
-- sigma: a uniform index into the 1000 sigmas of a FlowMatchEulerDiscreteScheduler(shift=discrete_flow_shift)
-  (sd-scripts with its default uniform weighting scheme).
+- sigma: an index into the 1000 sigmas of a FlowMatchEulerDiscreteScheduler(shift=discrete_flow_shift), drawn
+  by the SD3 weighting scheme's density (uniform for none, sigma_sqrt and cosmap).
+
+Weighting schemes (flux.weighting_scheme) come from diffusers.training_utils, used where sd-scripts uses them:
+the density only in the sigma mode, the loss weights only with the sigma_scaled prediction type.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 MODES = ("sigma", "uniform", "sigmoid", "shift", "flux_shift")
 TRAIN_TIMESTEPS = 1000
+
+
+@dataclass(frozen=True)
+class Weighting:
+    """flux.weighting_scheme and its parameters (sd-scripts' names)."""
+
+    scheme: str = "none"
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    mode_scale: float = 1.29
 
 
 def flux_mu(packed_tokens: int, base: float = 0.5, top: float = 1.15, lo: int = 256, hi: int = 4096) -> float:
@@ -36,15 +50,21 @@ def mu_shifted(sigmas: torch.Tensor, mu: float) -> torch.Tensor:
 
 
 def sample_sigmas(mode: str, batch: int, *, latent_hw: tuple[int, int], sigmoid_scale: float = 1.0,
-                  shift: float = 3.0, generator: torch.Generator | None = None) -> torch.Tensor:
+                  shift: float = 3.0, weighting: Weighting = Weighting(),
+                  generator: torch.Generator | None = None) -> torch.Tensor:
     """One sigma per sample, drawn as `mode` says (see the module docstring)."""
     if mode == "uniform":
         return torch.rand(batch, generator=generator)
     if mode == "sigma":
         from diffusers import FlowMatchEulerDiscreteScheduler
+        from diffusers.training_utils import compute_density_for_timestep_sampling
 
         table = FlowMatchEulerDiscreteScheduler(num_train_timesteps=TRAIN_TIMESTEPS, shift=shift).sigmas
-        index = (torch.rand(batch, generator=generator) * TRAIN_TIMESTEPS).long()
+        u = compute_density_for_timestep_sampling(weighting.scheme, batch, logit_mean=weighting.logit_mean,
+                                                  logit_std=weighting.logit_std, mode_scale=weighting.mode_scale,
+                                                  generator=generator)
+        # u can reach 1.0 (mode at a draw of 0, a float-rounded sigmoid): keep the index on the 1000 steps
+        index = (u * TRAIN_TIMESTEPS).long().clamp(0, TRAIN_TIMESTEPS - 1)
         return table[index].float()
     base = torch.sigmoid(sigmoid_scale * torch.randn(batch, generator=generator))
     if mode == "sigmoid":
@@ -55,6 +75,16 @@ def sample_sigmas(mode: str, batch: int, *, latent_hw: tuple[int, int], sigmoid_
         h, w = latent_hw
         return mu_shifted(base, flux_mu((h // 2) * (w // 2)))
     raise ValueError(f"flux.timestep_sampling {mode!r} is not one of {MODES}")
+
+
+def loss_weights(prediction_type: str, scheme: str, sigmas: torch.Tensor) -> torch.Tensor | None:
+    """Per-sample loss weights of the SD3 scheme, or None where sd-scripts applies none (every prediction type
+    but sigma_scaled)."""
+    if prediction_type != "sigma_scaled":
+        return None
+    from diffusers.training_utils import compute_loss_weighting_for_sd3
+
+    return compute_loss_weighting_for_sd3(scheme, sigmas)
 
 
 def _expand(sigmas: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -95,6 +95,9 @@ class StepRunner:
         if cfg.optimizer.min_snr_gamma > 0:
             weights = weights * family.snr_weights(scheduler, timesteps, cfg.optimizer.min_snr_gamma,
                                                    self.v_prediction).to(per_sample.device)
+        family_weights = family.loss_weights(timesteps)
+        if family_weights is not None:
+            weights = weights * family_weights.to(per_sample.device, per_sample.dtype)
         if shard:
             return (per_sample * weights).sum() * distributed.shard_scale(shard, self.acc.num_processes)
         return (per_sample * weights).mean()

@@ -101,5 +101,9 @@ class Family:
         noisy = scheduler.add_noise(latents, noise, timesteps)
         return noisy, noise_lib.training_target(scheduler, latents, noise, timesteps, v_prediction)
 
+    def loss_weights(self, timesteps: torch.Tensor) -> torch.Tensor | None:
+        """Per-sample loss weights the family's own settings ask for (Flux: the SD3 weighting scheme); None: none."""
+        return None
+
     def snr_weights(self, scheduler, timesteps, gamma: float, v_prediction: bool) -> torch.Tensor:
         return noise_lib.min_snr_weights(scheduler, timesteps.cpu(), gamma, v_prediction)

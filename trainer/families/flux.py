@@ -69,9 +69,14 @@ class Flux(Family):
     # --- flow matching -----------------------------------------------------------------------------------
     def sample_timesteps(self, scheduler, latents):
         f = self.cfg.flux
+        weighting = flow.Weighting(f.weighting_scheme, f.logit_mean, f.logit_std, f.mode_scale)
         sigmas = flow.sample_sigmas(f.timestep_sampling, latents.shape[0], latent_hw=tuple(latents.shape[-2:]),
-                                    sigmoid_scale=f.sigmoid_scale, shift=f.discrete_flow_shift)
+                                    sigmoid_scale=f.sigmoid_scale, shift=f.discrete_flow_shift, weighting=weighting)
         return (sigmas * flow.TRAIN_TIMESTEPS).to(latents.device)
+
+    def loss_weights(self, timesteps):
+        f = self.cfg.flux
+        return flow.loss_weights(f.model_prediction_type, f.weighting_scheme, timesteps / flow.TRAIN_TIMESTEPS)
 
     def noisy_input_and_target(self, scheduler, latents, noise, timesteps, v_prediction):
         return flow.noisy_input_and_target(latents, noise, timesteps / flow.TRAIN_TIMESTEPS)
