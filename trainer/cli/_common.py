@@ -24,12 +24,12 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=["en", "zh"], default="en", help="language of messages")
 
 
-def load_with_sets(args: argparse.Namespace, filled: list | None = None) -> TrainConfig:
+def load_with_sets(args: argparse.Namespace, filled: list | None = None, warnings: list | None = None) -> TrainConfig:
     """--config (or the schema defaults), then each --preset, then each --set."""
     if not args.config and not args.preset:
         raise ConfigError([error("--config", "give a config file, a --preset, or both",
                                  "请给出配置文件、--preset，或两者")])
-    cfg = load_config(args.config, filled=filled) if args.config else TrainConfig()
+    cfg = load_config(args.config, filled=filled, warnings=warnings) if args.config else TrainConfig()
     cfg = apply_presets(args.preset, cfg)
     if any(get_preset(name).kind == "demo" for name in args.preset):
         cfg = with_demo_model_and_data(cfg, args.workspace / "models")
@@ -56,14 +56,22 @@ def print_config_error(exc: ConfigError, lang: str = "en") -> None:
         print(f"  - {f.text(lang)}", file=sys.stderr)
 
 
-def load_or_report(args: argparse.Namespace, filled: list | None = None) -> TrainConfig | None:
+def load_or_report(args: argparse.Namespace, filled: list | None = None,
+                   warnings: list | None = None) -> TrainConfig | None:
     """The effective config, or None after printing every problem (the verb then exits with 2). An imported
-    sd-scripts file's filled-in defaults go into `filled` when given."""
+    sd-scripts file's filled-in defaults go into `filled`, and the values its import changed into `warnings`,
+    when given."""
     try:
-        return load_with_sets(args, filled)
+        return load_with_sets(args, filled, warnings)
     except ConfigError as exc:
         print_config_error(exc, args.lang)
         return None
+
+
+def print_import_warnings(warnings: list, lang: str = "en") -> None:
+    """What importing an sd-scripts file changed (e.g. max_token_length 255 read as 225)."""
+    for w in warnings:
+        print(f"warning: {w.text(lang)}")
 
 
 def print_filled(filled: list) -> None:

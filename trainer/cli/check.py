@@ -9,10 +9,11 @@ def run(args) -> int:
     from trainer.config.rules import loss_form
 
     filled: list = []
-    cfg = load_or_report(args, filled)
+    imported: list = []  # warnings about values the import of an sd-scripts file changed
+    cfg = load_or_report(args, filled, imported)
     if cfg is None:
         return 2
-    findings = check(cfg, for_training=not args.no_paths)
+    findings = imported + check(cfg, for_training=not args.no_paths)
     print(dump_config(cfg))
     print_filled(filled)
     print(loss_form(cfg))

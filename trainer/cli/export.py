@@ -8,13 +8,15 @@ from pathlib import Path
 def run(args) -> int:
     import tomli_w
 
-    from trainer.cli._common import load_or_report
+    from trainer.cli._common import load_or_report, print_import_warnings
     from trainer.config.kohya import export_kohya, prompts_for_sd_scripts
     from trainer.textio import atomic_write_text
 
-    cfg = load_or_report(args)
+    imported: list = []
+    cfg = load_or_report(args, warnings=imported)
     if cfg is None:
         return 2
+    print_import_warnings(imported, args.lang)
     out = Path(args.out)
     prompts = None
     if cfg.sampling.sample_prompts.strip():

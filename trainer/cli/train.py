@@ -7,13 +7,15 @@ from pathlib import Path
 
 
 def run(args) -> int:
-    from trainer.cli._common import load_or_report, print_filled
+    from trainer.cli._common import load_or_report, print_filled, print_import_warnings
 
     filled: list = []
-    cfg = load_or_report(args, filled)
+    imported: list = []
+    cfg = load_or_report(args, filled, imported)
     if cfg is None:
         return 2
     print_filled(filled)
+    print_import_warnings(imported, args.lang)
     run_dir = Path(args.run_dir) if args.run_dir else \
         args.workspace / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.save.output_name}"
     from trainer.engine.run import train

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh
+from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh, warning
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
 from trainer.config.sd_scripts import VALUE_ALIASES, Filled, fill_defaults
 from trainer.config.toml_io import config_from_dict
@@ -74,7 +74,8 @@ ZERO_RATE_MEANS_UNTRAINED = {"unet_lr": "network_train_text_encoder_only",
                              "text_encoder_lr": "network_train_unet_only"}
 
 
-def _coerce(p, value: Any) -> Any:
+def _coerce(p, value: Any, notes: list[Finding]) -> Any:
+    """`value` in Danlu's form for `p`; a value Danlu has to change is reported in `notes` as a warning."""
     if p.optional and p.kind in ("int", "float") and isinstance(value, str) and not value.strip():
         return None  # a field SD-Trainer saved empty: not set, never 0
     if p.name == "resolution" and not isinstance(value, str):
@@ -86,7 +87,13 @@ def _coerce(p, value: Any) -> Any:
         value = SAMPLER_ALIASES.get(value.lower(), value)
     if p.name == "max_token_length" and isinstance(value, int) and value not in p.choices and value > 75:
         # sd-scripts splits captions into 75-token chunks: SD-Trainer's default 255 works as 225.
-        return max(c for c in p.choices if c <= value)
+        chunked = max(c for c in p.choices if c <= value)
+        notes.append(warning(p.path, f"{value} is read as {chunked}: captions are encoded in chunks of 75 tokens, as "
+                             f"sd-scripts does, so {chunked} is the longest caption either trains on. Write "
+                             f"{chunked} to silence this.",
+                             f"{value} 按 {chunked} 读取：标注按 75 个 token 分段编码（与 sd-scripts 相同），两者实际训练"
+                             f"的最长标注都是 {chunked}。写成 {chunked} 即可消除此提示。"))
+        return chunked
     if p.kind == "choice" and isinstance(value, str):
         by_lower = {str(c).lower(): c for c in p.choices}
         # "prodigyplus.ProdigyPlusScheduleFree" and "pytorch_optimizer.CAME" are import paths of our choices
@@ -164,15 +171,18 @@ def _infer_family(values: dict[str, Any]) -> str:
 
 
 def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str = "",
-                 base_dir: Path | None = None, filled: list[Filled] | None = None) -> TrainConfig:
+                 base_dir: Path | None = None, filled: list[Filled] | None = None,
+                 warnings: list[Finding] | None = None) -> TrainConfig:
     """Turn a flat sd-scripts / SD-Trainer dict into a TrainConfig; every unknown key is an error naming it.
 
     Options the file leaves out get sd-scripts' defaults (what sd-scripts would train), not Danlu's; each one
-    that differs from Danlu's default is appended to `filled` when a list is given."""
+    that differs from Danlu's default is appended to `filled` when a list is given. A value Danlu reads
+    differently from the file's text (e.g. max_token_length 255 as 225) is appended to `warnings`."""
     flat = flatten_sections(data)
     keys = _key_map()
     values: dict[str, Any] = {}
     findings: list[Finding] = []
+    notes: list[Finding] = []
     _fold_frontend_args(flat)
     train_type = flat.pop("model_train_type", None)
     if train_type is not None:
@@ -196,7 +206,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
             continue
         if p.name == "network_args":
             value = _split_network_args(list(value), values, findings)
-        values[p.name] = _coerce(p, value)
+        values[p.name] = _coerce(p, value, notes)
     for rate, switch in ZERO_RATE_MEANS_UNTRAINED.items():
         if values.get(rate) == 0 and not isinstance(values.get(rate), bool):
             values[rate], values[switch] = None, True
@@ -214,7 +224,10 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     nested: dict[str, dict[str, Any]] = {g: {} for g in GROUP_NAMES}
     for name, value in values.items():
         nested[by_name[name].group][name] = value
-    return config_from_dict({g: t for g, t in nested.items() if t}, source)
+    cfg = config_from_dict({g: t for g, t in nested.items() if t}, source)
+    if warnings is not None:
+        warnings.extend(notes)
+    return cfg
 
 
 def _means_off_in_sd_scripts(p, value: Any) -> bool:

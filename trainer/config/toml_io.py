@@ -150,15 +150,18 @@ def looks_like_danlu(data: dict[str, Any]) -> bool:
     return all(name in TrainConfig.model_fields[k].annotation.model_fields for k, v in data.items() for name in v)
 
 
-def load_config(path: str | Path, family: str | None = None, filled: list | None = None) -> TrainConfig:
+def load_config(path: str | Path, family: str | None = None, filled: list | None = None,
+                warnings: list | None = None) -> TrainConfig:
     """Load a Danlu TOML, or import a kohya sd-scripts / SD-Trainer TOML when that is what the file is (its
-    omitted options then take sd-scripts' defaults, listed into `filled` when given; a Danlu file keeps Danlu's)."""
+    omitted options then take sd-scripts' defaults, listed into `filled` when given; a Danlu file keeps Danlu's;
+    values the import had to change are listed into `warnings`)."""
     data = read_toml_file(path)
     if looks_like_danlu(data):
         return config_from_dict(data, str(path))
     from trainer.config.kohya import import_kohya
 
-    return import_kohya(data, family=family, source=str(path), base_dir=Path(path).parent, filled=filled)
+    return import_kohya(data, family=family, source=str(path), base_dir=Path(path).parent, filled=filled,
+                        warnings=warnings)
 
 
 def to_toml_dict(cfg: TrainConfig, sparse: bool = False) -> dict[str, Any]:

@@ -149,8 +149,10 @@ def _import(w: dict, path: str | None, typed: bool = False) -> dict:
     if not path:
         return {w["import_msg"]: ctx.t("expert.import_empty")}
     filled: list = []  # an sd-scripts file's omitted settings that took sd-scripts' defaults
+    changed: list = []  # warnings about values of an sd-scripts file the import had to change
     try:
-        cfg = load_config(sandbox.allowed(path, ctx.t("expert.import_path")) if typed else Path(path), filled=filled)
+        cfg = load_config(sandbox.allowed(path, ctx.t("expert.import_path")) if typed else Path(path), filled=filled,
+                          warnings=changed)
     except ConfigError as exc:
         head = ctx.t("expert.import_failed", path=f"`{path}`")
         return {w["import_msg"]: head + "\n\n" + summary_text(exc.findings, ctx.lang)}
@@ -161,6 +163,8 @@ def _import(w: dict, path: str | None, typed: bool = False) -> dict:
         head = ctx.t("expert.not_representable", path=f"`{path}`")
         return {w["import_msg"]: head + "\n\n" + summary_text(findings, ctx.lang)}
     note = ctx.t("expert.imported", path=f"`{path}`")
+    if changed:
+        note += "\n\n" + summary_text(changed, ctx.lang)
     if filled:
         note += "\n\n" + ctx.t("expert.imported_filled", n=len(filled)) + "\n" + "\n".join(
             f"- {escape(f.text())}" for f in filled)
