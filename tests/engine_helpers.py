@@ -56,11 +56,12 @@ def tiny_config(model: Path, data: Path, **overrides) -> TrainConfig:
     return config_from_dict(base)
 
 
-def save_tiny_flux(path: Path, dev: bool = True) -> Path:
-    """The tiny Flux (dev: with a guidance input) with an 8x AE, as a diffusers folder (64 px -> 8x8 latents)."""
+def save_tiny_flux(path: Path, dev: bool = True, blocks: tuple[int, int] = (1, 1)) -> Path:
+    """The tiny Flux (dev: with a guidance input; `blocks` double and single blocks) with an 8x AE, as a diffusers
+    folder (64 px -> 8x8 latents)."""
     from trainer.models.tiny import build_tiny_flux
 
-    build_tiny_flux(seed=0, dev=dev, vae_8x=True).save_pretrained(path)
+    build_tiny_flux(seed=0, dev=dev, vae_8x=True, blocks=blocks).save_pretrained(path)
     return path
 
 

@@ -203,6 +203,16 @@ class FluxGroup(Group):
         False, "Mask T5 padding tokens in attention.", "在注意力中屏蔽 T5 的填充 token。", families=("flux",),
         label_zh="T5 注意力掩码",
     )
+    blocks_to_swap: int = param(
+        0, "Keep this many transformer blocks in CPU memory and bring each to the GPU only for its own forward "
+        "(and backward) pass: less GPU memory, slower steps. Counted as sd-scripts does: N swaps N/2 double blocks "
+        "and N single blocks (a double block is about two single ones). Flux.1 allows at most 35 (two blocks of "
+        "each kind stay on the GPU). Works best with gradient checkpointing. 0: off.",
+        "把这么多个 transformer 块放在内存（CPU）中，只在它自己的前向（和反向）计算时才搬到显卡上：显存更少，每步更慢。"
+        "计数方式与 sd-scripts 相同：N 表示交换 N/2 个双流块和 N 个单流块（一个双流块约等于两个单流块）。Flux.1 最多 35"
+        "（每种块至少留 2 个在显卡上）。配合梯度检查点效果最好。0 表示关闭。",
+        ge=0, le=35, families=("flux",), label_zh="块交换数",
+    )
 
 
 class DreamboothGroup(Group):

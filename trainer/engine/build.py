@@ -28,6 +28,7 @@ class Models:
     lora: object  # a network from trainer.networks.factory (LoraSet, LycorisSet)
     train_unet: bool
     train_text_encoder: bool
+    block_swap: object = None  # trainer.engine.block_swap.BlockSwap when flux.blocks_to_swap is set
 
 
 def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn) -> Models:
@@ -52,10 +53,18 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
                               "Set network.scale_weight_norms to 0.")
         full = full_set(parts.unet, parts.text_encoders, cfg, train_unet, train_te)
         train_unet, train_te = "unet" in full.models, trains_text_encoder(full)
+    try:
+        swapped = family.swapped_blocks(parts.unet)
+    except ValueError as exc:
+        raise EngineError(str(exc), "Lower flux.blocks_to_swap.") from None
+    # An fp8 or block-swapped denoiser is made ready in CPU memory and moved once its adapters exist: moving it
+    # to the GPU whole first is the peak those options are there to avoid.
+    later = cfg.speed.fp8_base or bool(swapped)
     for module in (parts.unet, *parts.text_encoders):
         # Trained parts go straight to the training dtype: a detour through fp16 would round their weights.
         trained = full is not None and any(module is x for x in full.models.values())
-        module.to(prec.device, dtype=prec.adapter_dtype if trained else prec.weight_dtype)
+        module.to(None if later and module is parts.unet else prec.device,
+                  dtype=prec.adapter_dtype if trained else prec.weight_dtype)
     parts.vae.to(prec.device, dtype=torch.float32 if family.vae_fp32 else prec.vae_dtype)
     if cfg.speed.fp8_base:  # before the adapters exist, so only the frozen base layers are stored in fp8
         from trainer.engine.fp8 import store_in_fp8
@@ -65,6 +74,13 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
     lora = full or _add_lora(cfg, parts, family, train_unet, train_te, warn, status)
     for p in lora.parameters():
         p.data = p.data.to(prec.adapter_dtype)
+    block_swap = None
+    if swapped:
+        from trainer.engine.block_swap import BlockSwap
+
+        block_swap = BlockSwap(swapped, prec.device, lambda: parts.unet.is_gradient_checkpointing).install(parts.unet)
+    elif later:
+        parts.unet.to(prec.device)
     if full is not None:
         start_ema(full, cfg)
     if t.gradient_checkpointing:
@@ -81,7 +97,7 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
     for te in parts.text_encoders:
         te.train(train_te)
     return Models(family, parts.unet, parts.vae, parts.text_encoders, parts.tokenizers, parts.noise_scheduler, lora,
-                  train_unet, train_te)
+                  train_unet, train_te, block_swap)
 
 
 def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool, warn, status):

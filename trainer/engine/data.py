@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 import torch
 
 from trainer.config import TrainConfig
 from trainer.data.buckets import bucket_info, plan_buckets
+from trainer.data.captions import process_caption
 from trainer.data.latent_cache import LatentCache, fill_cache
 from trainer.data.loader import BucketBatchSampler, DanluDataset
 from trainer.data.problems import DatasetError
@@ -36,6 +38,17 @@ def encode_pixels(vae, pixels: torch.Tensor) -> torch.Tensor:
         latents = vae.encode(pixels.to(param.device, param.dtype)).latent_dist.mode()
     shift = getattr(vae.config, "shift_factor", None) or 0.0  # Flux's AE centres its latents
     return ((latents - shift) * vae.config.scaling_factor).float().cpu()
+
+
+def fixed_captions(dataset: DanluDataset) -> list[str]:
+    """The captions `dataset` hands out when they do not change between steps (what the text-encoder cache rules
+    require): each item's caption, or each line of it with wildcard captions (a `{a|b}` choice gives one of its
+    forms here; another form is encoded when it first comes up)."""
+    out = []
+    for item in dataset.items:
+        lines = item.caption_lines if dataset.caption_args["wildcard"] and item.caption_lines else [item.caption]
+        out += [process_caption(line, rng=random.Random(0), **dataset.caption_args) for line in lines]
+    return list(dict.fromkeys(out))
 
 
 def report_problem(reporter, problem) -> None:

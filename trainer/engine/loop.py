@@ -58,6 +58,12 @@ class StepRunner:
         if self.text_cache is None:
             with torch.no_grad():
                 return self._encode(captions)
+        found = self._cached(captions)
+        device = self.acc.device
+        return {key: torch.stack([found[c][key].to(device) for c in captions]) for key in found[captions[0]]}
+
+    def _cached(self, captions: list[str]) -> dict[str, dict[str, torch.Tensor]]:
+        """Each caption's cached outputs, encoding (and storing) the ones not cached yet."""
         found = {c: self.text_cache.get(c) for c in dict.fromkeys(captions)}
         missing = [c for c, hit in found.items() if hit is None]
         if missing:
@@ -67,8 +73,15 @@ class StepRunner:
                 entry = {key: value[i] for key, value in out.items()}
                 self.text_cache.put(caption, entry)
                 found[caption] = entry
-        device = self.acc.device
-        return {key: torch.stack([found[c][key].to(device) for c in captions]) for key in found[captions[0]]}
+        return found
+
+    def fill_text_cache(self, captions: list[str], batch_size: int, progress=lambda done, total: None) -> None:
+        """Encode every caption not cached yet, `batch_size` at a time, before training (so the encoders can
+        leave the GPU afterwards)."""
+        for start in range(0, len(captions), batch_size):
+            with self.acc.autocast():
+                self._cached(captions[start:start + batch_size])
+            progress(min(start + batch_size, len(captions)), len(captions))
 
     def loss(self, batch, noise: torch.Tensor | None = None, timesteps: torch.Tensor | None = None) -> torch.Tensor:
         """The batch's loss; validation passes its own fixed `noise` and `timesteps` (training draws them)."""

@@ -17,7 +17,7 @@ from trainer.engine import checkpoint as ckpt
 from trainer.engine import header
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint
 from trainer.engine.class_images import ensure_class_images
-from trainer.engine.data import build_data
+from trainer.engine.data import build_data, fixed_captions
 from trainer.engine.distributed import ShardedBatches, ShardedDataset, collate_sharded
 from trainer.engine.errors import StopRequested
 from trainer.engine.full import stop_text_encoder_if_due
@@ -28,6 +28,15 @@ from trainer.engine.sampler import generate_samples
 from trainer.engine.validation import ValidationHooks
 from trainer.events import stop_requested
 from trainer.textio import inside
+
+OFFLOAD_DEVICE = "cpu"  # where frozen text encoders go once their outputs are cached
+
+
+def release_text_encoders(text_encoders: list) -> None:
+    for te in text_encoders:
+        te.to(OFFLOAD_DEVICE)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def peak_vram_gb() -> float | None:
@@ -111,6 +120,21 @@ class Session:
             self.rep.restore_loss_window(self.progress.loss_window)
         self.facts = header.run_facts(self)
         self.val = ValidationHooks(self, self.data.validation_items) if self.data.validation_items else None
+        if self.runner.text_cache is not None and not self.models.train_text_encoder:
+            self._cache_text_outputs()
+
+    def _cache_text_outputs(self) -> None:
+        """Encode every caption now, then move the frozen text encoders off the GPU (T5-XXL alone is ~9 GB in
+        bf16): training reads the cache. A caption the cache lacks after all is encoded where they are."""
+        datasets = [getattr(self.data.dataset, "dataset", self.data.dataset), *([self.val.dataset] if self.val else [])]
+        captions = list(dict.fromkeys(c for d in datasets for c in fixed_captions(d)))
+
+        def progress(done: int, total: int) -> None:
+            self.rep.status(f"caching text-encoder outputs {done}/{total}", done / max(total, 1))
+            self._raise_if_stop()
+
+        self.runner.fill_text_cache(captions, self.cfg.training.train_batch_size, progress)
+        release_text_encoders(self.models.text_encoders)
 
     def _text_cache(self):
         """Cached text-encoder outputs (the rules allow them only for a frozen encoder and fixed captions)."""

@@ -46,6 +46,10 @@ class Family:
         """The text encoders a LoRA may adapt, in the te1, te2 order of the key names."""
         return text_encoders
 
+    def swapped_blocks(self, unet) -> list:
+        """The denoiser blocks kept in CPU memory between uses (trainer.engine.block_swap); none by default."""
+        return []
+
     # --- loading and conditioning (each family) ------------------------------------------------------
     def load(self, model_cfg, cache_dir: Path, progress) -> Parts:
         raise NotImplementedError

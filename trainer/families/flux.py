@@ -17,6 +17,7 @@ from trainer.engine import flow
 from trainer.families.base import Family, Parts
 
 CLIP_LENGTH = 77
+MIN_RESIDENT = 2  # blocks of each kind that blocks_to_swap leaves on the GPU (sd-scripts' limit)
 DEFAULT_PREVIEW_GUIDANCE = 3.5  # FluxPipeline's default for dev, used when a prompt has no --g
 
 
@@ -49,6 +50,23 @@ class Flux(Family):
 
     def adapted_text_encoders(self, text_encoders):
         return text_encoders[:1]  # CLIP-L only
+
+    def swapped_blocks(self, transformer) -> list:
+        """The blocks `flux.blocks_to_swap` keeps in CPU memory, counted as sd-scripts counts them (N: the last
+        N // 2 double blocks and the last (N - N // 2) * 2 single blocks), at least MIN_RESIDENT of each kind
+        left on the GPU."""
+        n = self.cfg.flux.blocks_to_swap
+        if not n:
+            return []
+        double, single = transformer.transformer_blocks, transformer.single_transformer_blocks
+        n_double, n_single = n // 2, (n - n // 2) * 2
+        if n_double > len(double) - MIN_RESIDENT or n_single > len(single) - MIN_RESIDENT:
+            most = max((k for k in range(n + 1) if k // 2 <= len(double) - MIN_RESIDENT
+                        and (k - k // 2) * 2 <= len(single) - MIN_RESIDENT), default=0)
+            raise ValueError(f"flux.blocks_to_swap {n} would swap {n_double} of {len(double)} double and {n_single} "
+                             f"of {len(single)} single blocks; this model keeps at least {MIN_RESIDENT} of each on "
+                             f"the GPU, so at most {most}")
+        return [*double[len(double) - n_double:], *single[len(single) - n_single:]]
 
     # --- conditioning ------------------------------------------------------------------------------------
     def encode(self, text_encoders, tokenizers, captions, cfg):
@@ -128,7 +146,8 @@ class Flux(Family):
     def preview_inputs(self, models, cfg, prompt, negative) -> dict:
         with torch.no_grad():
             pos = self.encode(models.text_encoders, models.tokenizers, [prompt], cfg)
-        return {"prompt_embeds": pos["hidden"], "pooled_prompt_embeds": pos["pooled"]}
+        device = models.unet.device  # the encoders may sit in CPU memory (cached outputs); FluxPipeline won't move these
+        return {"prompt_embeds": pos["hidden"].to(device), "pooled_prompt_embeds": pos["pooled"].to(device)}
 
     def preview_call_args(self, prompt) -> dict:
         """`--g` is Flux's distilled guidance (dev); schnell ignores it. CFG (`--l`) does not apply."""

@@ -141,13 +141,14 @@ def tiny_t5_encoder() -> T5EncoderModel:
     return T5EncoderModel(config)
 
 
-def build_tiny_flux(seed: int = 0, dev: bool = False, vae_8x: bool = False) -> FluxPipeline:
-    """Random Flux-shaped pipeline (1 double + 1 single block, 1-channel latents packed 2x2 -> 4).
+def build_tiny_flux(seed: int = 0, dev: bool = False, vae_8x: bool = False, blocks: tuple[int, int] = (1, 1),
+                    ) -> FluxPipeline:
+    """Random Flux-shaped pipeline (`blocks`: double and single blocks, 1-channel latents packed 2x2 -> 4).
     `dev=True`: a guidance embedder like FLUX.1-dev's (schnell has none). `vae_8x=True`: an AE that downsamples
     8x like Flux's, so 64 px images train on 8x8 latents (16 packed tokens), which is fast."""
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(
-        patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        patch_size=1, in_channels=4, num_layers=blocks[0], num_single_layers=blocks[1], attention_head_dim=16,
         num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
         guidance_embeds=dev,
     )
