@@ -85,11 +85,9 @@ def measure(name: str, resolution: int, overrides: dict, steps: int, tiny: bool)
     s = cfg.speed
     prec = resolve_precision(s.mixed_precision, full_fp16=False, full_bf16=False, no_half_vae=False, device=device,
                              warn=print)
-    parts = random_parts(tiny)
-    Flux.load = lambda self, *a, **k: parts  # the engine's own preparation of these parts
+    holder = [random_parts(tiny)]  # popped by load: nothing else keeps this variant's model alive afterwards
+    Flux.load = lambda self, *a, **k: holder.pop()  # the engine's own preparation of these parts
     models = load_models(cfg, prec, Path("/tmp"), print, print)
-    del parts
-    gc.collect()
     params = [p for p in models.lora.parameters()]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     t = models.unet.config
