@@ -182,3 +182,30 @@ def test_lora_rank_and_module_dropout_train_the_same_layers(tiny_model, dataset,
     bad = _config(tiny_model, dataset, network_args=["factor=4"])
     assert train(bad, tmp_path / "bad") != 0
     assert "networks.lora does not take factor" in _error(tmp_path / "bad")
+
+
+def test_an_oft_run_writes_sd_scripts_oft_that_loads_back_continues_and_refuses_lora(tiny_model, dataset, tmp_path):
+    cfg = _config(tiny_model, dataset, network_module="networks.oft", network_dim=4, network_alpha=1e-2)
+    cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"network_train_unet_only": True}),
+                                 "optimizer": cfg.optimizer.model_copy(update={"learning_rate": 1e-1})})
+    assert train(cfg, tmp_path / "run") == 0, _error(tmp_path / "run")
+    path = tmp_path / "run" / "output" / "t.safetensors"
+    tensors, meta = read_lora(path)
+    assert tensors and all(k.startswith("oft_unet_") and k.endswith((".oft_blocks", ".alpha")) for k in tensors)
+    assert meta["ss_network_module"] == "networks.oft"
+    assert (meta["ss_network_dim"], meta["ss_network_alpha"]) == ("4", "0.01")
+    assert not torch.allclose(_output(tiny_model, cfg, tensors), _output(tiny_model, cfg), atol=1e-5)
+
+    still = cfg.model_copy(update={"network": cfg.network.model_copy(update={"network_weights": str(path)}),
+                                   "optimizer": cfg.optimizer.model_copy(update={"learning_rate": 1e-12})})
+    assert train(still, tmp_path / "still") == 0, _error(tmp_path / "still")
+    kept, _ = read_lora(tmp_path / "still" / "output" / "t.safetensors")
+    assert kept.keys() == tensors.keys() and all(torch.allclose(kept[k], tensors[k], atol=1e-7) for k in tensors)
+
+    lora = _config(tiny_model, dataset)
+    assert train(lora, tmp_path / "lora") == 0
+    wrong = still.model_copy(update={"network": still.network.model_copy(
+        update={"network_weights": str(tmp_path / "lora" / "output" / "t.safetensors")})})
+    assert train(wrong, tmp_path / "wrong") != 0
+    message = _error(tmp_path / "wrong")
+    assert "LoRA" in message and "networks.oft" in message

@@ -67,7 +67,8 @@ def test_sdxl_run_writes_a_file_in_sdxl_names_that_loads_back(tiny_model, datase
 
 
 def test_sdxl_block_weights_freeze_input_blocks(tiny_model, dataset, tmp_path):
-    cfg = _config(tiny_model, dataset, enable_block_weights=True, down_lr_weight="zeros", mid_lr_weight="0.5")
+    # SDXL has three middle blocks (sd-scripts' numbering): the attention sits in middle_block.1, the second weight
+    cfg = _config(tiny_model, dataset, enable_block_weights=True, down_lr_weight="zeros", mid_lr_weight="1,0.5")
     assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
     progress = [e for e in read_events(tmp_path / "run")[0] if e["type"] == "progress"]
     assert progress[-1]["lr"]["unet x0.5"] == pytest.approx(0.5 * progress[-1]["lr"]["unet"])
@@ -76,3 +77,18 @@ def test_sdxl_block_weights_freeze_input_blocks(tiny_model, dataset, tmp_path):
     trained = [v for k, v in tensors.items() if k.startswith("lora_unet_output_blocks_") and k.endswith("lora_up.weight")]
     assert frozen and all(torch.count_nonzero(v) == 0 for v in frozen)
     assert trained and all(torch.count_nonzero(v) > 0 for v in trained)
+
+
+def test_sdxl_oft_run_writes_sd_scripts_oft_names_that_load_back(tiny_model, dataset, tmp_path):
+    cfg = _config(tiny_model, dataset, network_module="networks.oft", network_dim=4, network_alpha=1e-2,
+                  network_args=["enable_all_linear=True"])
+    cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"network_train_unet_only": True}),
+                                 "optimizer": cfg.optimizer.model_copy(update={"learning_rate": 1e-1})})
+    assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
+    tensors, meta = read_lora(tmp_path / "run" / "output" / "t.safetensors")
+    assert tensors and all(k.startswith("oft_unet_") and k.endswith((".oft_blocks", ".alpha")) for k in tensors)
+    assert any(k.startswith("oft_unet_input_blocks_") and "_ff_net_2." in k for k in tensors)
+    assert not any("down_blocks" in k for k in tensors)
+    assert meta["ss_network_module"] == "networks.oft"
+    assert json.loads(meta["ss_network_args"]) == {"enable_all_linear": "True"}
+    assert not torch.allclose(_unet_out(tiny_model, cfg, tensors), _unet_out(tiny_model, cfg), atol=1e-5)

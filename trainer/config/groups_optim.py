@@ -106,15 +106,20 @@ class OptimizerGroup(Group):
     )
 
 
+# The network types with a rank (low-rank factors): conv rank and rank dropout mean something only for these.
+RANKED = ("networks.lora", "networks.dylora", "lycoris.kohya")
+
+
 class NetworkGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Network", "网络")
     network_module: Literal["networks.lora", "networks.dylora", "networks.oft", "lycoris.kohya"] = param(
         "networks.lora",
         "Adapter type. networks.lora: standard LoRA (LoCon with conv_dim). networks.dylora: dynamic-rank LoRA. "
-        "networks.oft: Orthogonal Finetuning. lycoris.kohya: the LyCORIS family (LoCon, LoHa, LoKr, ...).",
+        "networks.oft: sd-scripts' Orthogonal Finetuning (U-Net only; dim = blocks per layer, alpha = the constraint, "
+        "e.g. 1e-3). lycoris.kohya: the LyCORIS family (LoCon, LoHa, LoKr, ...).",
         "适配器类型。networks.lora：标准 LoRA（设置 conv_dim 即为 LoCon）。networks.dylora：动态秩 LoRA。"
-        "networks.oft：正交微调（OFT）。lycoris.kohya：LyCORIS 系列（LoCon、LoHa、LoKr 等）。",
-        planned_choices=("networks.oft",), label_zh="网络模块",
+        "networks.oft：sd-scripts 的正交微调（OFT，仅 U-Net；dim 为每层的块数，alpha 为约束，如 1e-3）。lycoris.kohya：LyCORIS 系列（LoCon、LoHa、LoKr 等）。",
+        label_zh="网络模块",
     )
     lycoris_algo: Literal["locon", "loha", "lokr", "ia3", "dylora", "glora", "full", "diag-oft", "boft"] = param(
         "locon",
@@ -139,16 +144,18 @@ class NetworkGroup(Group):
     )
     conv_dim: int = param(
         0, "Rank of the LoRA on convolution layers (LoCon); 0: attention and feed-forward layers only.",
-        "卷积层 LoRA（LoCon）的秩；0 表示只训练注意力与前馈层。", ge=0, le=1024, kohya="", label_zh="卷积维度",
+        "卷积层 LoRA（LoCon）的秩；0 表示只训练注意力与前馈层。", ge=0, le=1024, kohya="", networks=RANKED,
+        label_zh="卷积维度",
     )
     conv_alpha: float = param(
         1.0, "Alpha of the convolution LoRA.", "卷积层 LoRA 的 alpha。", ge=0.0, le=1024.0, kohya="",
-        label_zh="卷积 Alpha",
+        networks=RANKED, label_zh="卷积 Alpha",
     )
     network_dropout: float = param(
         0.0, "Dropout on the adapter's rank activations (lora_down's output) during training, as sd-scripts' "
         "network_dropout (0.1 is a common mild value).",
-        "训练时对适配器秩激活（lora_down 的输出）施加的 dropout，同 sd-scripts 的 network_dropout（0.1 是较温和的常用值）。", ge=0.0, le=1.0, label_zh="网络 Dropout",
+        "训练时对适配器秩激活（lora_down 的输出）施加的 dropout，同 sd-scripts 的 network_dropout（0.1 是较温和的常用值）。", ge=0.0, le=1.0, networks=RANKED,
+        label_zh="网络 Dropout",
     )
     network_weights: str = param(
         "", "A LoRA file to start from, to continue training it.", "作为起点的 LoRA 文件，用于在其基础上继续训练。",
@@ -169,12 +176,14 @@ class NetworkGroup(Group):
         "rank_dropout, module_dropout. With lycoris.kohya: preset "
         "(full, attn-mlp, attn-only, unet-only, ...), dropout, rank_dropout, module_dropout, use_tucker, use_scalar "
         "and the algorithm's own options (factor, decompose_both for lokr; block_size for dylora; constraint, "
-        "rescaled for OFT; dora_wd=True for DoRA with locon/loha/lokr); an option the algorithm does not take is an error.",
+        "rescaled for OFT; dora_wd=True for DoRA with locon/loha/lokr); an option the algorithm does not take is an error. "
+        "With networks.oft: enable_all_linear=True, enable_conv=True.",
         "额外的网络参数，每项为 key=value，同 sd-scripts 的 network_args。配合 networks.lora：rank_dropout、"
         "module_dropout。配合 lycoris.kohya：preset（full、attn-mlp、"
         "attn-only、unet-only 等）、dropout、rank_dropout、module_dropout、use_tucker、use_scalar，以及算法自己的选项"
-        "（lokr 的 factor、decompose_both；dylora 的 block_size；OFT 的 constraint、rescaled；locon/loha/lokr 用 dora_wd=True 即为 DoRA）；算法不接受的选项会报错。",
-        networks=("lycoris.kohya", "networks.lora"), label_zh="网络参数",
+        "（lokr 的 factor、decompose_both；dylora 的 block_size；OFT 的 constraint、rescaled；locon/loha/lokr 用 dora_wd=True 即为 DoRA）；算法不接受的选项会报错。"
+        "配合 networks.oft：enable_all_linear=True、enable_conv=True。",
+        networks=("lycoris.kohya", "networks.lora", "networks.oft"), label_zh="网络参数",
     )
     dylora_unit: int = param(
         4, "DyLoRA rank step (networks.dylora): ranks are trained in blocks of this size, so the file can be cut to "

@@ -223,6 +223,35 @@ def _network_switches(cfg: TrainConfig) -> list[Finding]:
 
 
 @rule
+def _oft(cfg: TrainConfig) -> list[Finding]:
+    """networks.oft (sd-scripts' OFT): U-Net only, network_alpha is the rotation constraint, no conv rank/dropout."""
+    n, t, out = cfg.network, cfg.training, []
+    if n.network_module != "networks.oft":
+        return out
+    if t.network_train_text_encoder_only:
+        out.append(error("training.network_train_text_encoder_only", "networks.oft trains only the U-Net; turn this off",
+                         "networks.oft 只训练 U-Net；请关闭此项"))
+    elif not t.network_train_unet_only:
+        out.append(warning("training.network_train_unet_only", "networks.oft trains only the U-Net (as sd-scripts' "
+                           "OFT), so the text encoder stays frozen; turn this on to say so",
+                           "networks.oft 只训练 U-Net（同 sd-scripts 的 OFT），文本编码器保持冻结；请开启此项以明确"))
+    if n.network_alpha <= 0:
+        out.append(error("network.network_alpha", "is the OFT constraint and must be above 0 (sd-scripts' OFT "
+                         "trains nothing at 0); 1e-3 is typical", "是 OFT 的约束，必须大于 0（sd-scripts 的 OFT 在 0 时"
+                         "什么也学不到）；常用 1e-3"))
+    elif n.network_alpha >= 1:
+        out.append(warning("network.network_alpha", "is the OFT constraint; at 1 or more it hardly constrains "
+                           "anything (sd-scripts suggests about 1e-3)", "是 OFT 的约束；不小于 1 时几乎不起约束作用"
+                           "（sd-scripts 建议约 1e-3）"))
+    for name, value in (("conv_dim", n.conv_dim), ("network_dropout", n.network_dropout)):
+        if value:
+            out.append(warning(f"network.{name}", "is not used by networks.oft (network_args enable_conv=True "
+                               "adds the convolutions); set it to 0", "networks.oft 不使用此项（network_args 中 "
+                               "enable_conv=True 可加入卷积层）；请设为 0"))
+    return out
+
+
+@rule
 def _misc(cfg: TrainConfig) -> list[Finding]:
     out = []
     if not cfg.caption.caption_extension.startswith("."):
@@ -234,7 +263,7 @@ def _misc(cfg: TrainConfig) -> list[Finding]:
                          "put the folder in save.output_dir", "必须是单纯的文件名（不含文件夹及 / \\ : * ? \" < > |）；"
                          "文件夹请写在 save.output_dir"))
     n = cfg.network
-    if n.network_alpha > n.network_dim:
+    if n.network_alpha > n.network_dim and n.network_module != "networks.oft":  # OFT's alpha is a constraint
         out.append(warning("network.network_alpha", f"is larger than network_dim ({n.network_dim}): updates are "
                            "amplified and training may be unstable", f"大于 network_dim（{n.network_dim}）：更新会被放大，训练可能不稳定"))
     sm = cfg.sampling

@@ -72,6 +72,7 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
         store_in_fp8(parts.unet, prec.weight_dtype)
     parts.vae.requires_grad_(False)
     lora = full or _add_lora(cfg, parts, family, train_unet, train_te, warn, status)
+    train_te = train_te and bool(lora.text_encoder_params())  # networks.oft has none (the check said so)
     for p in lora.parameters():
         p.data = p.data.to(prec.adapter_dtype)
     block_swap = None

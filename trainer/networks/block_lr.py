@@ -55,6 +55,8 @@ def parse_weights(text: str, count: int, field: str) -> list[float] | None:
 
 def block_of(name: str, family: str) -> tuple[str, int] | None:
     """("down"|"mid"|"up", index) of a U-Net module's file name, or None outside the blocks."""
+    if name.startswith("oft_unet_"):  # networks.oft names the same modules under its own prefix
+        name = "lora_unet_" + name.removeprefix("oft_unet_")
     if family == "sdxl":
         m = _SGM_BLOCK.match(name)
         return ({"input": "down", "middle": "mid", "output": "up"}[m.group(1)], int(m.group(2))) if m else None

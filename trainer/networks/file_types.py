@@ -14,7 +14,7 @@ KINDS = {
     "LokrModule": ("LyCORIS LoKr (lokr_*)", {("lycoris.kohya", "lokr")}),
     "IA3Module": ("LyCORIS IA3", {("lycoris.kohya", "ia3")}),
     "FullModule": ("LyCORIS full (diff)", {("lycoris.kohya", "full")}),
-    "DiagOFTModule": ("LyCORIS diag-OFT (oft_blocks)", {("lycoris.kohya", "diag-oft")}),
+    "DiagOFTModule": ("OFT / LyCORIS diag-OFT (oft_blocks)", {("lycoris.kohya", "diag-oft"), ("networks.oft", "")}),
     "ButterflyOFTModule": ("LyCORIS BOFT (oft_blocks)", {("lycoris.kohya", "boft")}),
     "GLoRAModule": ("LyCORIS GLoRA (a1/a2/b1/b2)", {("lycoris.kohya", "glora")}),
 }

@@ -1,0 +1,102 @@
+"""sd-scripts' `networks.oft` (Orthogonal Finetuning), trained by lycoris-lora's diag-OFT module.
+
+sd-scripts' OFT and lycoris' diag-OFT compute the same thing: per layer, `dim` skew-symmetric blocks Q (from the
+trainable `oft_blocks`), their norm held to `alpha * out_features`, the Cayley rotation R = (I + Q)(I - Q)^-1
+applied block-wise along the output channels (W' = R^T W per block, with multiplier m: m (R - I) + I). Files hold
+`oft_unet_<module>.oft_blocks` [dim, out/dim, out/dim] and `oft_unet_<module>.alpha`, U-Net only.
+
+What this file adds to lycoris (no maths of its own):
+- the layers sd-scripts' OFT wraps: attention q/k/v/out (default), every Linear and 1x1 convolution of the
+  attention blocks (`enable_all_linear`), plus the ResNet blocks and samplers (`enable_conv`);
+- the block partition: sd-scripts makes `dim` blocks of out/dim channels, while lycoris' constructor always makes the
+  smaller of the two factors the block size; each module's `oft_blocks` is re-made in sd-scripts' shape (lycoris'
+  forward reads block count and size from these attributes);
+- the names: `oft_unet_` + the sd-scripts module path (SGM paths for SDXL) instead of `lora_unet_`.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.models.attention_processor import Attention
+from diffusers.models.downsampling import Downsample2D
+from diffusers.models.resnet import ResnetBlock2D
+from diffusers.models.transformers.transformer_2d import Transformer2DModel
+from diffusers.models.upsampling import Upsample2D
+from torch import nn
+
+PREFIX = "oft_unet_"
+ARGS = ("enable_all_linear", "enable_conv")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+
+
+def _flags(network_args: list[str]) -> dict[str, bool]:
+    """enable_all_linear / enable_conv from network_args (sd-scripts' only OFT arguments); others are an error."""
+    from trainer.networks.lycoris_args import split_args
+
+    args = split_args(network_args)
+    wrong = sorted(set(args) - set(ARGS))
+    if wrong:
+        raise ValueError(f"network.network_args: networks.oft does not take {', '.join(wrong)} (it takes "
+                         f"{', '.join(ARGS)})")
+    flags = {}
+    for key in ARGS:
+        value = args.get(key, "false").lower()
+        if value not in _TRUE + _FALSE:
+            raise ValueError(f"network.network_args: {key}={args[key]!r} is not true or false")
+        flags[key] = value in _TRUE
+    return flags
+
+
+def _wrapped(module: nn.Module, conv: bool) -> bool:
+    if isinstance(module, nn.Linear):
+        return True
+    return isinstance(module, nn.Conv2d) and (module.kernel_size == (1, 1) or conv)
+
+
+def oft_targets(unet: nn.Module, enable_all_linear: bool, enable_conv: bool) -> list[str]:
+    """U-Net module paths sd-scripts' OFTNetwork wraps: the Linear (and 1x1 conv) layers inside its target classes
+    (CrossAttention, i.e. diffusers' Attention; or Transformer2DModel), with enable_conv also inside the ResNet blocks
+    and samplers, where 3x3 convolutions count too."""
+    owners: tuple[type, ...] = (Transformer2DModel,) if enable_all_linear else (Attention,)
+    found = []
+    for name, owner in unet.named_modules():
+        is_conv_owner = isinstance(owner, (ResnetBlock2D, Downsample2D, Upsample2D))
+        if not isinstance(owner, owners) and not (enable_conv and is_conv_owner):
+            continue
+        found += [f"{name}.{child}" for child, m in owner.named_modules()
+                  if child and _wrapped(m, conv=enable_conv and is_conv_owner)]
+    return sorted(set(found))
+
+
+@torch.no_grad()
+def _sd_scripts_blocks(module: nn.Module, blocks: int, name: str) -> None:
+    """Re-make a lycoris diag-OFT module's `oft_blocks` as sd-scripts has them: `blocks` blocks of out/blocks."""
+    out = module.dim
+    if out % blocks:
+        raise ValueError(f"network.network_dim: networks.oft splits each layer's {out} output channels into "
+                         f"network_dim blocks, and {blocks} does not divide {out} ({name}); choose a divisor")
+    module.block_num, module.block_size = blocks, out // blocks
+    old = module.oft_blocks
+    module.oft_blocks = nn.Parameter(torch.zeros(blocks, out // blocks, out // blocks, dtype=old.dtype,
+                                                 device=old.device))
+
+
+def add_oft(unet: nn.Module, *, family: str, dim: int, alpha: float, network_args: list[str] = ()):
+    """Freeze the U-Net and wrap sd-scripts' OFT layers; returns a LycorisSet saving sd-scripts' OFT keys."""
+    import lycoris.kohya as lk
+
+    from trainer.networks.lycoris_net import PRESET_PREFIX, LycorisSet, add_lycoris
+
+    flags = _flags(list(network_args))
+    key = f"{PRESET_PREFIX}networks.oft"
+    lk.PRESET[key] = {"enable_conv": flags["enable_conv"], "unet_target_module": [],
+                      "unet_target_name": oft_targets(unet, **flags), "text_encoder_target_module": [],
+                      "text_encoder_target_name": [], "module_algo_map": {}, "name_algo_map": {}}
+    # constraint = alpha: lycoris' diag-OFT holds the norm of Q to constraint * out_features, as sd-scripts does.
+    net = add_lycoris(unet, [], family=family, dim=dim, alpha=alpha, algo="diag-oft",
+                      conv_dim=dim if flags["enable_conv"] else None, conv_alpha=alpha,
+                      network_args=[f"preset={key}", f"constraint={alpha}"], train_text_encoder=False)
+    for m in net.network.loras:
+        _sd_scripts_blocks(m, dim, net.names[m.lora_name])
+    names = {k: PREFIX + v.removeprefix("lora_unet_") for k, v in net.names.items()}
+    return LycorisSet(net.network, names, net.components, algo="diag-oft", kind="networks.oft")
