@@ -41,6 +41,19 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
 
 
 @pytest.fixture
+def offline(monkeypatch):
+    """No network for this test: the Hub's offline switch is on (HF_HUB_OFFLINE=1) and any connection fails."""
+    import huggingface_hub.constants
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access during a local load")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.fixture
 def start_app(tmp_path):
     """Factory: start_app(workspace=None, lang='en', extra=[]) -> base URL of a running `python app.py`."""
     procs: list[subprocess.Popen] = []

@@ -1,9 +1,11 @@
 """The tiny Flux written as the files users download: a BFL-layout transformer file (the inverse of diffusers'
 convert_flux_transformer_checkpoint_to_diffusers, for tests only), ae (LDM VAE keys), clip_l and t5xxl files,
-and a tiny config root laid out like assets/model_configs/flux."""
+and a tiny config root laid out like assets/model_configs/flux, without a tokenizer_2: the loader takes the T5
+tokenizer Danlu ships, as it does for users (the tiny T5 has T5 v1.1's 32,128 embedding rows for its ids)."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -73,14 +75,29 @@ def flux_width_transformer(dev: bool):
                                   pooled_projection_dim=32, axes_dims_rope=[16, 56, 56], guidance_embeds=dev)
 
 
+def t5_with_t5_vocab(tiny):
+    """The tiny T5 encoder's shape with T5 v1.1's 32,128 token embeddings."""
+    from transformers import T5EncoderModel
+
+    config = copy.deepcopy(tiny.config)
+    config.vocab_size = 32128
+    torch.manual_seed(2)
+    return T5EncoderModel(config)
+
+
 def write_flux_files(root: Path, dev: bool = True, fp8: bool = False) -> dict[str, Path]:
     """flux1.safetensors (BFL layout, real width), ae, clip_l, t5xxl and a tiny config root under `root`;
     returns the paths and the pipeline they came from (key "pipe")."""
+    from transformers import AutoTokenizer
+
+    from trainer.models.flux_single_file import T5_TOKENIZER
     from trainer.models.sd15_single_file import vae_to_ldm
     from trainer.models.tiny import build_tiny_flux
 
     pipe = build_tiny_flux(seed=0, dev=dev, vae_8x=True)
     pipe.transformer = flux_width_transformer(dev)
+    pipe.text_encoder_2 = t5_with_t5_vocab(pipe.text_encoder_2)
+    pipe.tokenizer_2 = AutoTokenizer.from_pretrained(T5_TOKENIZER)
     root.mkdir(parents=True, exist_ok=True)
     transformer = bfl_state_dict(pipe.transformer)
     if fp8:
@@ -101,5 +118,4 @@ def write_flux_files(root: Path, dev: bool = True, fp8: bool = False) -> dict[st
     pipe.text_encoder.config.save_pretrained(configs / "text_encoder")
     pipe.text_encoder_2.config.save_pretrained(configs / "text_encoder_2")
     pipe.tokenizer.save_pretrained(configs / "tokenizer")
-    pipe.tokenizer_2.save_pretrained(configs / "tokenizer_2")
     return {**files, "configs": configs, "pipe": pipe}

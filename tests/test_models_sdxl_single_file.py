@@ -4,7 +4,6 @@ with configs and tokenizers from a local folder, identical to the diffusers fold
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 import torch
@@ -22,14 +21,6 @@ from trainer.models.tiny import save_tiny
 def tiny_single(tmp_path_factory):
     root = tmp_path_factory.mktemp("single-xl")
     return save_tiny("sdxl", root / "tinyxl", seed=3, single_file=True), root / "tinyxl"
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise OSError("network access during a local load")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
 def test_single_file_has_sgm_names_and_loads_offline_identical_to_the_folder(tiny_single, tmp_path, offline):

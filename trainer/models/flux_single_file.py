@@ -3,7 +3,8 @@ flux1-schnell.safetensors, also fp8-stored) plus separate `ae`, `clip_l` and `t5
 
 The transformer and AE are read by diffusers' own single-file loaders, given local diffusers-layout configs
 (assets/model_configs/flux: transformer_dev/_schnell, vae, scheduler_dev/_schnell, text_encoder(_2)) so nothing
-is fetched; the CLIP-L tokenizer is SD1.5's (assets/model_configs/sd15/tokenizer); CLIP-L and T5 files already use
+is fetched; the CLIP-L tokenizer is SD1.5's (assets/model_configs/sd15/tokenizer) and T5's is shipped in
+assets/model_configs/flux/tokenizer_2 (see its README for origin and licence); CLIP-L and T5 files already use
 transformers' key names and load through `from_pretrained(None, config=..., state_dict=...)`. dev and schnell
 are told apart by the guidance embedder (`guidance_in`) only dev's file has. fp8-stored weights are cast to
 the loading dtype as they are read.
@@ -23,8 +24,7 @@ CONFIG_ROOT = Path(__file__).resolve().parents[2] / "assets" / "model_configs" /
 PARTS = {"ae": "the Flux autoencoder (ae.safetensors)", "clip_l": "the CLIP-L text encoder (clip_l.safetensors)",
          "t5xxl": "the T5-XXL text encoder (t5xxl_fp16.safetensors or an fp8 one)"}
 CLIP_TOKENIZER = CONFIG_ROOT.parent / "sd15" / "tokenizer"  # the same CLIP-L BPE
-# T5-XXL's SentencePiece tokenizer, fetched when the config folder has no tokenizer_2 (Danlu does not ship it).
-T5_TOKENIZER_HUB = "google/t5-v1_1-xxl"
+T5_TOKENIZER = CONFIG_ROOT / "tokenizer_2"  # google/t5-v1_1-xxl's vocabulary, shipped: no hub call
 
 
 def variant_of(transformer_file: Path) -> str:
@@ -86,6 +86,6 @@ def load_flux_files(model_cfg, *, dtype: torch.dtype = torch.float32, config_roo
     return FluxParts(
         transformer=transformer, vae=vae, text_encoder=clip,
         tokenizer=CLIPTokenizer.from_pretrained(tok1 if tok1.is_dir() else CLIP_TOKENIZER), text_encoder_2=t5,
-        tokenizer_2=AutoTokenizer.from_pretrained(tok2 if tok2.is_dir() else T5_TOKENIZER_HUB),
+        tokenizer_2=AutoTokenizer.from_pretrained(tok2 if tok2.is_dir() else T5_TOKENIZER),
         noise_scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(root, subfolder=f"scheduler_{variant}"),
         source_path=files["transformer"])
