@@ -1,6 +1,6 @@
 """Dreambooth (full fine-tune) on tiny SD1.5 and SDXL: single-file checkpoints in the original layout that
 diffusers' from_single_file loads with every key used, output changed, round trip exact; the text encoder's
-own learning rate and stop_text_encoder_training; resume equals an uninterrupted run; the disk-space check."""
+own learning rate and stop_text_encoder_training; resume equals an uninterrupted run (SD1.5 and SDXL, exact); the disk-space check."""
 
 from __future__ import annotations
 
@@ -183,3 +183,22 @@ def test_a_stop_request_saves_the_checkpoint_and_its_state(sd15, data, tmp_path,
     assert end["type"] == "stopped" and end["step"] == 2
     assert "model.diffusion_model.out.2.weight" in load_file(str(run_dir / "output" / "t.safetensors"))
     assert (run_dir / "output" / "t-state" / "progress.json").is_file()
+
+
+def test_sdxl_resume_equals_the_uninterrupted_run(data, tmp_path):
+    """Both text encoders train (te2 with its own rate) across the stop_text_encoder_training freeze at step 3;
+    the state is saved at step 4, two steps before the end."""
+    model = save_tiny_sdxl(tmp_path / "tiny-sdxl")
+    sdxl = {"model__family": "sdxl", "dreambooth__learning_rate_te2": 5e-4}
+    assert train(db_config(model, data, **sdxl), tmp_path / "whole") == 0, events(tmp_path / "whole")[-1]
+    progress = next(e for e in events(tmp_path / "whole") if e["type"] == "progress")
+    assert set(progress["lr"]) == {"unet", "text_encoder", "text_encoder_2"}
+    first = db_config(model, data, training__max_train_steps=4, save__save_state=True, **sdxl)
+    assert train(first, tmp_path / "first") == 0
+    second = db_config(model, data, save__resume=str(tmp_path / "first" / "output" / "t-state"), **sdxl)
+    assert train(second, tmp_path / "second") == 0, events(tmp_path / "second")[-1]
+    assert losses(tmp_path / "second") == losses(tmp_path / "whole")[4:]
+    a = load_file(str(tmp_path / "whole" / "output" / "t.safetensors"))
+    b = load_file(str(tmp_path / "second" / "output" / "t.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
