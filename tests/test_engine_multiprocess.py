@@ -3,12 +3,14 @@ batch: same steps per epoch, one events stream, one output file, equal weights."
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from tests.engine_helpers import make_dataset, save_tiny_sd15, tiny_config
@@ -47,15 +49,7 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
     one = tiny_config(model, data, training__train_batch_size=2, **settings)
     assert train(one, tmp_path / "one") == 0
 
-    two = tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, **settings)
-    run = tmp_path / "two"
-    run.mkdir()
-    save_config(two, run / "config.toml")
-    argv = engine_command(sys.executable, two.speed, ["train", "--config", str(run / "config.toml"),
-                                                       "--run-dir", str(run)])
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = launch(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, **settings), tmp_path / "two")
 
     events = read_events(run)[0]
     started = next(e for e in events if e["type"] == "started")
@@ -72,7 +66,54 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
     ref = [e["loss"] for e in read_events(tmp_path / "one")[0] if e["type"] == "progress"]
     got = [e["loss"] for e in events if e["type"] == "progress"]
     assert got == pytest.approx(ref, rel=1e-4)  # the logged loss is the global batch's, averaged
-    a, b = load_file(tmp_path / "one" / "output" / "t.safetensors"), load_file(run / "output" / "t.safetensors")
+    assert_same_weights(tmp_path / "one" / "output" / "t.safetensors", run / "output" / "t.safetensors")
+
+
+@pytest.mark.timeout(600)
+def test_accumulation_and_mid_epoch_resume_across_two_processes(tmp_path):
+    """Gradient accumulation 2 over 2 processes equals 1 process with the same global batch; a 2-process run
+    resumed (in 2 processes) from a state saved mid-epoch by a 2-process run ends with the same weights."""
+    model = save_tiny_sd15(tmp_path / "model")
+    data = make_dataset(tmp_path / "data", n=5, folder="1_zk")  # 3 batches an epoch: 2 optimizer steps
+    settings = dict(training__max_train_epochs=2, training__gradient_accumulation_steps=2,
+                    optimizer__learning_rate=1e-2, save__save_every_n_steps=3, save__save_state=True)
+    assert train(tiny_config(model, data, training__train_batch_size=2, **settings), tmp_path / "one") == 0
+    whole = launch(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, **settings),
+                   tmp_path / "whole")
+    events = read_events(whole)[0]
+    assert [e["step"] for e in events if e["type"] == "progress"] == [1, 2, 3, 4]
+    assert_same_weights(tmp_path / "one" / "output" / "t.safetensors", whole / "output" / "t.safetensors")
+
+    state = whole / "output" / "t-step00000003-state"  # epoch 2 after its first accumulation group
+    assert json.loads((state / "progress.json").read_text())["batches_in_epoch"] == 2
+    resumed = launch(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, save__resume=str(state),
+                                 **settings), tmp_path / "resumed")
+    assert [e["step"] for e in read_events(resumed)[0] if e["type"] == "progress"] == [4]
+    a, b = load_file(whole / "output" / "t.safetensors"), load_file(resumed / "output" / "t.safetensors")
+    assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-7) for k in a), "a resumed run trained differently"
+    assert not [e for e in read_events(resumed)[0] if e["type"] == "warning"]
+
+    # One process with batch 1 is another global batch: the saved position no longer fits, and the run says so.
+    other = tiny_config(model, data, training__train_batch_size=1, save__resume=str(state), **settings)
+    assert train(other, tmp_path / "other") == 0
+    warned = [e["message"] for e in read_events(tmp_path / "other")[0] if e["type"] == "warning"]
+    assert any("saved with 2 images a batch" in w and "this run has 1" in w for w in warned), warned
+
+
+def launch(cfg, run: Path) -> Path:
+    """Run `cfg` the way the run manager does (accelerate launch for several processes); the run folder."""
+    run.mkdir()
+    save_config(cfg, run / "config.toml")
+    argv = engine_command(sys.executable, cfg.speed, ["train", "--config", str(run / "config.toml"),
+                                                      "--run-dir", str(run)])
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return run
+
+
+def assert_same_weights(one: Path, two: Path) -> None:
+    a, b = load_file(one), load_file(two)
     assert a.keys() == b.keys()
     # Float sums in another order, amplified a little by Adam's normalisation of near-zero gradients.
     diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)

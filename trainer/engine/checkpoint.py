@@ -27,6 +27,7 @@ class Progress:
     epoch: int = 0  # 0-based epoch in progress
     batches_in_epoch: int = 0  # batches of `epoch` already consumed
     loss_window: list[float] = field(default_factory=list)
+    global_batch: int = 0  # images a batch of this run (x processes); 0 in states saved before it was kept
 
 
 def epoch_name(output_name: str, epoch: int) -> str:

@@ -1,15 +1,22 @@
 """Training in several processes (`accelerate launch`, one per GPU; gloo on CPU for tests).
 
-Every process builds the same global batches (train_batch_size x processes, from the same seeded bucket
-sampler) and trains its own rows of each. Noise and timesteps are drawn for the whole global batch on
-every process (the RNG streams stay identical) and each takes its rows, and the local loss is scaled so the
-averaged gradients are exactly the global batch's: N processes train the same weights as one process with
-the N-times batch. Uneven last batches of a bucket split as evenly as they can; a process left without a row
-trains a zero-weighted copy of row 0 so the collectives stay in step.
+The model: the trained modules go through `accelerator.prepare` as one module whose forward is the batch's
+loss (`LossModule`), so under accelerate launch they are wrapped in DistributedDataParallel, which averages
+the gradients during backward (overlapping the transfer with the computation) and skips that while
+gradients accumulate (`accelerator.no_sync`). Frozen base weights take no part in DDP's start-up broadcast:
+every process loaded the same file (and an fp8-stored base cannot be broadcast by gloo).
 
-The LoRA's gradients are averaged once per optimizer step (accelerate's reduce), not per backward by a
-DDP wrapper: with gradient accumulation that is fewer collectives, and the families' code keeps calling
-the plain modules.
+The data: NOT accelerate's prepared loader, on purpose. Its sharding assumes one fixed batch size, and our
+bucket sampler ends every bucket with a shorter batch: with split_batches accelerate silently drops every
+short batch but the last (fewer optimizer steps than the data needs, images never trained), and without it
+hands whole bucket batches to processes in turn and pads the end with repeated images (with even_batches),
+so the gradient is no longer the global batch's. Instead every process builds the same global batches
+(train_batch_size x processes, from the same seeded, resumable bucket sampler) and trains its own rows of
+each. Noise and timesteps are drawn for the whole global batch on every process (the RNG streams stay
+identical) and each takes its rows, and the local loss is scaled so the averaged gradients are exactly the
+global batch's: N processes train the same weights as one process with the N-times batch
+(tests/test_engine_multiprocess.py). Uneven last batches of a bucket split as evenly as they can; a process
+left without a row trains a zero-weighted copy of row 0 so the collectives stay in step.
 """
 
 from __future__ import annotations
@@ -76,22 +83,25 @@ def shard_scale(shard, world: int) -> float:
     return world / n if stop > start else 0.0
 
 
-def average_gradients(accelerator, params, bucket: int = 2**25) -> None:
-    """Average the trainable parameters' gradients over all processes, a few flat all-reduces of at most
-    `bucket` elements each (a LoRA is one; a full fine-tune is not copied whole at once)."""
-    params = [p for p in params if p.requires_grad]
-    for p in params:
-        if p.grad is None:  # a part unused this step on this rank: it still takes part in the reduce
-            p.grad = torch.zeros_like(p)
-    group: list = []
-    size = 0
-    for i, p in enumerate(params):
-        group.append(p)
-        size += p.numel()
-        if size >= bucket or i == len(params) - 1:
-            flat = accelerator.reduce(torch.cat([q.grad.flatten() for q in group]), "mean")
-            offset = 0
-            for q in group:
-                q.grad.copy_(flat[offset:offset + q.numel()].view_as(q.grad))
-                offset += q.numel()
-            group, size = [], 0
+class LossModule(torch.nn.Module):
+    """The modules holding the trained weights, as one module whose forward is `loss(batch)`: DDP hooks the
+    gradients of what it wraps and must see the forward that produces them."""
+
+    def __init__(self, trained: dict[str, torch.nn.Module], loss):
+        super().__init__()
+        self.parts = torch.nn.ModuleDict(trained)
+        self._loss = loss
+
+    def forward(self, batch):
+        return self._loss(batch)
+
+
+def prepare_trained(accelerator, trained: dict[str, torch.nn.Module], loss):
+    """`LossModule` through accelerate.prepare: under accelerate launch a DDP module (unused parameters
+    allowed: DyLoRA, module dropout and a text encoder that stops training leave some without a gradient)."""
+    module = LossModule(trained, loss)
+    frozen = [name for name, p in module.named_parameters() if not p.requires_grad]
+    frozen += [name for name, _ in module.named_buffers()]
+    torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, frozen)
+    # device_placement off: the modules are where the engine put them (block swap keeps some on the CPU).
+    return accelerator.prepare_model(module, device_placement=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ class StepRunner:
         self.optimizer, self.scheduler, self.params = optimizer, scheduler, params
         self.v_prediction = cfg.model.v_parameterization
         self.text_cache = text_cache  # trainer.data.tensor_cache.TensorCache, when outputs are cached
+        # Training steps go through the prepared module (DDP under accelerate launch); validation calls loss().
+        self.trained = distributed.prepare_trained(accelerator, models.lora.models, self.loss) if optimizer else None
 
     def _latents(self, batch) -> torch.Tensor:
         if "latents" in batch:
@@ -116,21 +119,21 @@ class StepRunner:
         return (per_sample * weights).mean()
 
     def step(self, batch, global_step: int, sync: bool) -> StepResult:
-        """Add this batch's gradients; with `sync`, apply them. Accumulation is counted here rather than by
-        accelerate, whose own counter cannot see where our (resumable) batch sampler ends an epoch."""
-        loss = self.loss(batch)
-        multi = self.acc.num_processes > 1
-        value = float(self.acc.reduce(loss.detach(), "mean") if multi else loss.detach())  # the global batch's
-        if not math.isfinite(value) or value > EXPLODED_LOSS:
-            raise LossExploded(
-                f"the loss became {value} at step {global_step + 1}: training blew up (炸炉)",
-                "Lower the learning rate (try half), keep max_grad_norm at 1, use bf16 instead of fp16 or turn "
-                "off full_fp16, and check the dataset for broken images. The last good save is kept.")
-        self.acc.backward(loss / self.cfg.training.gradient_accumulation_steps)
+        """Add this batch's gradients; with `sync`, apply them (under DDP: average them across processes
+        during this backward). Accumulation is counted here rather than by accelerate, whose own counter cannot
+        see where our (resumable) batch sampler ends an epoch."""
+        with contextlib.nullcontext() if sync else self.acc.no_sync(self.trained):
+            loss = self.trained(batch)
+            multi = self.acc.num_processes > 1
+            value = float(self.acc.reduce(loss.detach(), "mean") if multi else loss.detach())  # the global batch's
+            if not math.isfinite(value) or value > EXPLODED_LOSS:
+                raise LossExploded(
+                    f"the loss became {value} at step {global_step + 1}: training blew up (炸炉)",
+                    "Lower the learning rate (try half), keep max_grad_norm at 1, use bf16 instead of fp16 or turn "
+                    "off full_fp16, and check the dataset for broken images. The last good save is kept.")
+            self.acc.backward(loss / self.cfg.training.gradient_accumulation_steps)
         norms: list[float] = []
         if sync:
-            if multi:
-                distributed.average_gradients(self.acc, self.params)
             norms = grad_norms(self.optimizer.param_groups, self.acc.scaler)
             if self.cfg.training.max_grad_norm > 0:
                 self.acc.clip_grad_norm_(self.params, self.cfg.training.max_grad_norm)

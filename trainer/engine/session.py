@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
@@ -78,8 +78,11 @@ class Session:
                                       no_half_vae=no_half_vae, device=pick_device(), warn=self.rep.warning)
         # First: under accelerate launch it joins the process group and picks this process's GPU. Batches are
         # global and split across processes (trainer/engine/distributed.py), so the scheduler steps once a step.
+        # Unused parameters allowed: DyLoRA, module dropout or a text encoder that stops training leave some
+        # trained weights without a gradient in a step (trainer/engine/distributed.py).
         self.acc = Accelerator(mixed_precision=self.prec.mixed, cpu=self.prec.device == "cpu",
-                               dataloader_config=DataLoaderConfiguration(split_batches=True))
+                               dataloader_config=DataLoaderConfiguration(split_batches=True),
+                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         self.is_main = self.acc.is_main_process
         if s.gpus != self.acc.num_processes and not s.accelerate_config:
             self.rep.warning(f"speed.gpus is {s.gpus}, but this run has {self.acc.num_processes} process(es)",
@@ -118,6 +121,8 @@ class Session:
                 self.models.lora.load_extra_state(ckpt.load_extra(Path(cfg.save.resume)))
             self.rep.status(f"resumed from {cfg.save.resume} at step {self.progress.global_step}")
             self.rep.restore_loss_window(self.progress.loss_window)
+            self._warn_if_other_batch(cfg.training.train_batch_size * self.acc.num_processes)
+        self.progress.global_batch = cfg.training.train_batch_size * self.acc.num_processes
         self.facts = header.run_facts(self)
         self.val = ValidationHooks(self, self.data.validation_items) if self.data.validation_items else None
         if self.runner.text_cache is not None and not self.models.train_text_encoder:
@@ -135,6 +140,17 @@ class Session:
 
         self.runner.fill_text_cache(captions, self.cfg.training.train_batch_size, progress)
         release_text_encoders(self.models.text_encoders)
+
+    def _warn_if_other_batch(self, global_batch: int) -> None:
+        """The saved position counts batches of the saved run's size: with another train_batch_size x processes
+        the rest of that epoch is not the data the saved run would have trained."""
+        saved = self.progress.global_batch
+        if saved and saved != global_batch and self.progress.batches_in_epoch:
+            self.rep.warning(
+                f"save.resume: the state was saved with {saved} images a batch (train_batch_size x processes), "
+                f"this run has {global_batch}; the rest of epoch {self.progress.epoch + 1} is not what the saved "
+                "run would have trained", "Resume with the same train_batch_size and number of GPUs to continue "
+                "exactly.")
 
     def _text_cache(self):
         """Cached text-encoder outputs (the rules allow them only for a frozen encoder and fixed captions)."""
