@@ -224,7 +224,3 @@ def test_fp8_base_stores_the_frozen_transformer_in_fp8_and_trains_on_cpu(tiny_mo
     fp8, full = losses(tmp_path / "fp8"), losses(tmp_path / "full")
     assert fp8 != full and fp8 == pytest.approx(full, rel=0.2)  # fp8 rounding of the base, nothing more
 
-
-def test_fp8_base_is_refused_for_the_sd_families_with_the_field_named(tiny_model, dataset):
-    cfg = tiny_config(tiny_model, dataset, speed__fp8_base=True)  # sd15
-    assert [(f.field, f.level) for f in check(cfg, for_training=False)] == [("speed.fp8_base", "error")]

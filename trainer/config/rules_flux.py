@@ -1,6 +1,5 @@
-"""Rules for Flux runs: options of the DDPM families that flow matching has no meaning for, what the Flux
-engine does not do yet, and fp8_base (only the Flux engine stores its base in fp8 so far). Registered with the
-other rules (trainer.config.rules.RULES)."""
+"""Rules for Flux runs: options of the DDPM families that flow matching has no meaning for, and what the Flux
+engine does not do yet. Registered with the other rules (trainer.config.rules.RULES)."""
 
 from __future__ import annotations
 
@@ -33,14 +32,6 @@ def _flux_only_flow_matching(cfg: TrainConfig) -> list[Finding]:
         out.append(error("network.conv_dim", "Flux has no convolution layers to adapt; set it to 0",
                          "Flux 没有可训练的卷积层；请设为 0"))
     return out
-
-
-@rule
-def _fp8_base_flux_only(cfg: TrainConfig) -> list[Finding]:
-    if cfg.speed.fp8_base and cfg.model.family != "flux":
-        return [error("speed.fp8_base", f"is supported only for Flux so far, not {cfg.model.family}; turn it off",
-                      f"目前仅支持 Flux，不支持 {cfg.model.family}；请关闭")]
-    return []
 
 
 @rule

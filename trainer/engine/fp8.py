@@ -3,7 +3,10 @@ dtype for its forward pass, with diffusers' own layerwise casting (ModelMixin.en
 
 Applied before the adapters are injected, so the base Linears (later peft's base_layer) are stored in fp8 while
 the LoRA weights keep the adapter dtype. Norms, embeddings and the patch/projection layers stay in the
-compute dtype (diffusers' default skip list). It runs on any device: on the CPU the compute dtype is float32.
+compute dtype (diffusers' default skip list), and so do convolutions (the SD U-Nets' ResNet blocks): the
+casting hook puts a layer's weight back in fp8 after its forward, and a convolution's backward reads the weight
+it saved, now fp8, and fails (a Linear's backward keeps its own compute-dtype view). It runs on any device: on
+the CPU the compute dtype is float32.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ STORAGE = torch.float8_e4m3fn
 
 
 def store_in_fp8(denoiser: torch.nn.Module, compute_dtype: torch.dtype) -> None:
-    denoiser.enable_layerwise_casting(storage_dtype=STORAGE, compute_dtype=compute_dtype)
+    denoiser.enable_layerwise_casting(storage_dtype=STORAGE, compute_dtype=compute_dtype,
+                                      skip_modules_classes=(torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d))
 
 
 def stored_fp8_share(denoiser: torch.nn.Module) -> float:

@@ -74,6 +74,12 @@ def _base_bytes(cfg: TrainConfig) -> int:
     return FULL if cfg.speed.mixed_precision == "no" else HALF
 
 
+def _denoiser_bytes(cfg: TrainConfig, fam) -> float:
+    """Bytes a denoiser weight, on average: with fp8_base only part of it is stored in fp8."""
+    compute = FULL if cfg.speed.mixed_precision == "no" else HALF
+    return fam.fp8_share * FP8 + (1 - fam.fp8_share) * compute if cfg.speed.fp8_base else compute
+
+
 def _activations(cfg: TrainConfig) -> tuple[float, float]:
     """(denoiser + text-encoder activations, VAE encode) in GB for one step's batch."""
     fam = _costs(cfg)[0]
@@ -102,7 +108,7 @@ def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
     unet_trained, te_trained = _trained(cfg)
     full = cfg.model.training_type == "dreambooth"  # the trained parts are the model itself: counted once
     parts = {
-        "base": 0.0 if full and unet_trained else _gb(fam.denoiser_params_b * 1e9, base_bytes),
+        "base": 0.0 if full and unet_trained else _gb(fam.denoiser_params_b * 1e9, _denoiser_bytes(cfg, fam)),
         "text_encoder": _gb(fam.text_encoder_params_b * 1e9, base_bytes) if te_resident and not (full and te_trained)
         else 0.0,
         "vae": vae_weights,

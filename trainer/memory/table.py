@@ -38,11 +38,14 @@ class FamilyCosts:
     activations_gb: float  # denoiser activations per image at ref_pixels, half precision, no checkpointing
     text_encoder_activations_gb: float  # per image, when the text encoder is trained
     vae_encode_gb: float  # per image at ref_pixels, when latents are not cached
+    # fp8_base: the share of the denoiser's weights stored in fp8 (convolutions stay in the compute dtype,
+    # trainer/engine/fp8.py); counted with the real U-Net configs in assets/model_configs.
+    fp8_share: float = 1.0
 
 
 FAMILIES: dict[str, FamilyCosts] = {
-    "sd15": FamilyCosts(0.860, 0.123, 0.084, 0.424, 0.166, 0.544, 512 * 512, 1.25, 0.05, 0.6),
-    "sdxl": FamilyCosts(2.567, 0.818, 0.084, 2.66, 0.903, 0.60, 1024 * 1024, 12.0, 0.15, 2.5),
+    "sd15": FamilyCosts(0.860, 0.123, 0.084, 0.424, 0.166, 0.544, 512 * 512, 1.25, 0.05, 0.6, fp8_share=0.314),
+    "sdxl": FamilyCosts(2.567, 0.818, 0.084, 2.66, 0.903, 0.60, 1024 * 1024, 12.0, 0.15, 2.5, fp8_share=0.87),
     "flux": FamilyCosts(11.9, 4.88, 0.084, 4.8, 0.166, 0.0, 1024 * 1024, 10.0, 0.05, 2.5),
 }
 
