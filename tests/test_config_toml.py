@@ -43,6 +43,8 @@ def changed_value(p):
         return ["conv_dim=4", 'path with "quotes" 路径']
     if p.kind == "list_float":
         return [0.5, 1.25]
+    if p.kind == "float_or_list":  # one number per part (text_encoder_lr = [te1, te2])
+        return [5e-5, 2e-5]
     return MULTILINE if p.widget == "textarea" else TRICKY
 
 

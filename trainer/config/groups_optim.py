@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BeforeValidator
 
 from trainer.config.groups_core import Group
 from trainer.config.spec import GroupInfo, param
@@ -19,6 +21,38 @@ ADAPTIVE_OPTIMIZERS = (
 )
 
 
+MAX_LR = 10.0
+
+
+def _one_or_two_rates(value: Any) -> Any:
+    """text_encoder_lr as sd-scripts takes it: one rate for every text encoder, or a list [te1, te2]. An empty
+    list is "not set" and a one-item list the shared rate, as in sd-scripts; anything else names the fix."""
+    def rate(v: Any) -> float:
+        try:
+            number = float(v)  # SD-Trainer saves numbers as text ("2e-5")
+        except (TypeError, ValueError):
+            number = None
+        if isinstance(v, bool) or number is None:
+            raise ValueError("must be one learning rate, or a list of two [text encoder 1, text encoder 2], "
+                             "e.g. 5e-5 or [5e-5, 2e-5]")
+        if not 0 <= number <= MAX_LR:
+            raise ValueError(f"every rate must be from 0 to {MAX_LR:g}")
+        return number
+
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple):
+        return rate(value)
+    if len(value) > 2:
+        raise ValueError("takes at most two rates, [text encoder 1, text encoder 2]; e.g. [5e-5, 2e-5]")
+    rates = [rate(v) for v in value]
+    return None if not rates else rates[0] if len(rates) == 1 else rates
+
+
+# One rate shared by the text encoders, or one per encoder (SDXL: CLIP-L, then OpenCLIP bigG; Flux: CLIP-L, T5).
+RatePerEncoder = Annotated[float | list[float] | None, BeforeValidator(_one_or_two_rates)]
+
+
 class OptimizerGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Learning rate and optimizer", "学习率与优化器")
     learning_rate: float = param(
@@ -32,11 +66,14 @@ class OptimizerGroup(Group):
         None, "Learning rate of the U-Net part. Empty: learning_rate.", "U-Net 部分的学习率。留空则使用 learning_rate。",
         ge=0.0, le=10.0, label_zh="U-Net 学习率",
     )
-    text_encoder_lr: float | None = param(
+    text_encoder_lr: RatePerEncoder = param(
         None,
-        "Learning rate of the text-encoder part, usually a fraction of the U-Net's. Empty: learning_rate.",
-        "文本编码器部分的学习率，通常为 U-Net 学习率的几分之一。留空则使用 learning_rate。",
-        ge=0.0, le=10.0, label_zh="文本编码器学习率",
+        "Learning rate of the text-encoder part, usually a fraction of the U-Net's. Empty: learning_rate. SDXL "
+        "(and Flux) have two text encoders: one rate is shared by both; two, comma separated (TOML: a list "
+        "[te1, te2]), give each its own, e.g. 5e-5, 2e-5; 0 leaves that encoder untrained.",
+        "文本编码器部分的学习率，通常为 U-Net 学习率的几分之一。留空则使用 learning_rate。SDXL（及 Flux）有两个文本编码器："
+        "填一个值则两者共用；填两个值（逗号分隔，TOML 中写成列表 [te1, te2]）则各用各的，如 5e-5, 2e-5；为 0 的编码器不训练。",
+        label_zh="文本编码器学习率",
     )
     lr_scheduler: Literal[
         "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial", "adafactor",
@@ -104,6 +141,14 @@ class OptimizerGroup(Group):
         "Min-SNR 损失加权：限制低噪声时间步的权重；常用 5，0 表示关闭。",
         ge=0.0, le=20.0, label_zh="最小信噪比 γ",
     )
+
+    def text_encoder_rates(self, n_encoders: int) -> list[float]:
+        """The learning rate of each of `n_encoders` text encoders: its own, the shared one, else learning_rate."""
+        rate = self.text_encoder_lr
+        if rate is None:
+            return [self.learning_rate] * n_encoders
+        rates = rate if isinstance(rate, list) else [rate]
+        return [rates[min(i, len(rates) - 1)] for i in range(n_encoders)]
 
 
 # The network types with a rank (low-rank factors): conv rank and rank dropout mean something only for these.

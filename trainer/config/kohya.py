@@ -76,7 +76,7 @@ ZERO_RATE_MEANS_UNTRAINED = {"unet_lr": "network_train_text_encoder_only",
 
 def _coerce(p, value: Any, notes: list[Finding]) -> Any:
     """`value` in Danlu's form for `p`; a value Danlu has to change is reported in `notes` as a warning."""
-    if p.optional and p.kind in ("int", "float") and isinstance(value, str) and not value.strip():
+    if p.optional and p.kind in ("int", "float", "float_or_list") and isinstance(value, str) and not value.strip():
         return None  # a field SD-Trainer saved empty: not set, never 0
     if p.name == "resolution" and not isinstance(value, str):
         value = value if isinstance(value, list) else [value, value]
@@ -208,13 +208,16 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
             value = _split_network_args(list(value), values, findings)
         values[p.name] = _coerce(p, value, notes)
     for rate, switch in ZERO_RATE_MEANS_UNTRAINED.items():
-        if values.get(rate) == 0 and not isinstance(values.get(rate), bool):
+        value = values.get(rate)
+        zero = value == 0 or isinstance(value, list) and value and all(v == 0 for v in value)  # [0, 0] too
+        if zero and not isinstance(value, bool):
             values[rate], values[switch] = None, True
     if values.get("base_weights") and "enable_base_weight" not in values:  # sd-scripts merges what is listed
         values["enable_base_weight"] = True
     if family:
         values.setdefault("family", family)
     values.setdefault("family", _infer_family(values))
+    notes.extend(_te_rates_differ_from_sd_scripts(values))
     if findings:
         raise ConfigError(findings, source)
     by_name = {p.name: p for p in all_params()}
@@ -228,6 +231,20 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     if warnings is not None:
         warnings.extend(notes)
     return cfg
+
+
+def _te_rates_differ_from_sd_scripts(values: dict[str, Any]) -> list[Finding]:
+    """sd-scripts' SDXL LoRA networks (networks.lora, networks.dylora, lycoris.kohya) have no per-encoder rates:
+    sdxl_train_network uses the first text_encoder_lr of a list for both encoders. Danlu gives text encoder 2
+    the second rate, which is what a list asks for; say so."""
+    rates = values.get("text_encoder_lr")
+    if values["family"] != "sdxl" or not isinstance(rates, list) or len(set(rates)) < 2:
+        return []
+    return [warning("optimizer.text_encoder_lr", f"{rates}: sd-scripts' sdxl_train_network trains both text encoders "
+                    f"at the first rate, {rates[0]}; Danlu trains text encoder 2 at the second, {rates[1]}. Write one "
+                    "rate to train as sd-scripts did",
+                    f"{rates}：sd-scripts 的 sdxl_train_network 以第一个学习率 {rates[0]} 训练两个文本编码器；丹炉以第二个学习率 "
+                    f"{rates[1]} 训练文本编码器 2。如要与 sd-scripts 的训练一致，请只写一个学习率")]
 
 
 def _means_off_in_sd_scripts(p, value: Any) -> bool:

@@ -142,7 +142,7 @@ def _learning_rates(cfg: TrainConfig) -> list[Finding]:
     if o.optimizer_type in ADAPTIVE_OPTIMIZERS:
         for name in ("learning_rate", "unet_lr", "text_encoder_lr"):
             value = getattr(o, name)
-            if value is not None and value != 1.0:
+            if value is not None and any(v != 1.0 for v in (value if isinstance(value, list) else [value])):
                 out.append(warning(f"optimizer.{name}", f"{o.optimizer_type} sets its own step size and expects 1 "
                                    f"here (got {value}); scale it with d_coef in optimizer_args instead",
                                    f"{o.optimizer_type} 会自行确定步长，此处应为 1（当前为 {value}）；如需调整请在 "
@@ -154,6 +154,7 @@ def _learning_rates(cfg: TrainConfig) -> list[Finding]:
                            "part; clear them to use learning_rate",
                            "未被使用：unet_lr 与 text_encoder_lr 已覆盖所有训练部分；如要使用 learning_rate 请清空二者"))
     out.extend(_zero_rates(cfg, uses_unet, uses_te))
+    out.extend(_rates_per_encoder(cfg))
     if t.network_train_unet_only and t.network_train_text_encoder_only:
         out.append(error("training.network_train_text_encoder_only", "cannot be on together with "
                          "network_train_unet_only; nothing would train", "不能与 network_train_unet_only 同时开启，否则没有可训练的部分"))
@@ -168,6 +169,20 @@ def _learning_rates(cfg: TrainConfig) -> list[Finding]:
     return out
 
 
+def _rates_per_encoder(cfg: TrainConfig) -> list[Finding]:
+    """A second text-encoder rate needs a second trained text encoder."""
+    if not isinstance(cfg.optimizer.text_encoder_lr, list):
+        return []
+    if cfg.model.family == "sd15":
+        return [error("optimizer.text_encoder_lr", "has two rates, but SD1.5 has one text encoder; give one rate",
+                      "给出了两个学习率，但 SD1.5 只有一个文本编码器；请只填一个")]
+    if cfg.model.family == "flux" and not cfg.flux.train_t5xxl:
+        return [warning("optimizer.text_encoder_lr", "the second rate is T5-XXL's, which trains only with "
+                        "flux.train_t5xxl; without it only the first rate (CLIP-L's) is used",
+                        "第二个学习率属于 T5-XXL，只有开启 flux.train_t5xxl 时才训练它；否则只使用第一个（CLIP-L 的）")]
+    return []
+
+
 # (the part's own rate, the switch that leaves the part untrained)
 _PART_RATES = {"U-Net": ("unet_lr", "network_train_text_encoder_only"),
                "text encoder": ("text_encoder_lr", "network_train_unet_only")}
@@ -179,7 +194,8 @@ def _zero_rates(cfg: TrainConfig, uses_unet: bool, uses_te: bool) -> list[Findin
     for part, used in (("U-Net", uses_unet), ("text encoder", uses_te)):
         own, switch = _PART_RATES[part]
         rate = getattr(o, own)
-        if not used or (rate if rate is not None else o.learning_rate) != 0:
+        rates = rate if isinstance(rate, list) else [rate if rate is not None else o.learning_rate]
+        if not used or any(r != 0 for r in rates):  # one encoder at 0 is left untrained, as in sd-scripts
             continue
         name = own if rate is not None else "learning_rate"
         if any(f.field == f"optimizer.{name}" for f in out):

@@ -61,7 +61,7 @@ class ParamInfo:
 
     group: str
     name: str
-    kind: str  # bool | int | float | str | choice | list_str | list_float
+    kind: str  # bool | int | float | str | choice | list_str | list_float | float_or_list
     default: Any
     optional: bool
     choices: tuple[Any, ...]
@@ -101,7 +101,10 @@ def _kind(annotation: Any) -> tuple[str, bool, tuple[Any, ...]]:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        optional, annotation = True, args[0]
+        optional = len(args) < len(typing.get_args(annotation))
+        if args == [float, list[float]]:  # one number, or one per part (text_encoder_lr per encoder)
+            return "float_or_list", optional, ()
+        annotation = args[0]
         origin = typing.get_origin(annotation)
     if origin is Literal:
         return "choice", optional, typing.get_args(annotation)

@@ -15,6 +15,7 @@ from trainer.data.captions import has_tag
 from trainer.engine.errors import EngineError
 from trainer.engine.optim import OptimizerArgError, make_optimizer, make_scheduler
 from trainer.engine.precision import Precision
+from trainer.networks.inject import TEXT_ENCODER_NAMES
 
 
 @dataclass
@@ -203,9 +204,13 @@ def param_groups(cfg: TrainConfig, models: Models) -> tuple[list[dict], list[str
         groups.append({"params": models.lora.unet_params(), "lr": unet_lr})
         names.append("unet")
     if models.train_text_encoder:
-        groups.append({"params": models.lora.text_encoder_params(),
-                       "lr": o.text_encoder_lr if o.text_encoder_lr is not None else o.learning_rate})
-        names.append("text_encoder")
+        # one group per encoder, each at its own rate (text_encoder_lr = [te1, te2]); sd-scripts skips a group
+        # whose rate is 0, leaving that encoder untrained
+        for name, lr in zip(TEXT_ENCODER_NAMES, o.text_encoder_rates(len(TEXT_ENCODER_NAMES)), strict=True):
+            params = models.lora.text_encoder_params(name)
+            if params and lr > 0:
+                groups.append({"params": params, "lr": lr})
+                names.append(name)
     return groups, names
 
 

@@ -83,10 +83,11 @@ def component_lrs(cfg, n_text_encoders: int) -> dict[str, float]:
     def first(*values):
         return next(v for v in values if v is not None)
 
-    te = first(d.learning_rate_te, o.text_encoder_lr, o.learning_rate)
-    lrs = {UNET: first(o.unet_lr, o.learning_rate), "text_encoder": te}
-    if n_text_encoders > 1:
-        lrs["text_encoder_2"] = first(d.learning_rate_te2, o.text_encoder_lr, o.learning_rate)
+    shared = o.text_encoder_rates(n_text_encoders)  # text_encoder_lr (one, or one per encoder), else learning_rate
+    own = (d.learning_rate_te, d.learning_rate_te2)
+    lrs = {UNET: first(o.unet_lr, o.learning_rate)}
+    for i, name in enumerate(TEXT_ENCODER_NAMES[:n_text_encoders]):
+        lrs[name] = first(own[i], shared[i])
     return lrs
 
 

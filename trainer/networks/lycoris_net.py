@@ -74,8 +74,9 @@ class LycorisSet:
     def unet_params(self) -> list[nn.Parameter]:
         return self._params((UNET,))
 
-    def text_encoder_params(self) -> list[nn.Parameter]:
-        return self._params(TEXT_ENCODER_NAMES)
+    def text_encoder_params(self, component: str | None = None) -> list[nn.Parameter]:
+        """Every text encoder's adapter parameters, or one encoder's ("text_encoder_2")."""
+        return self._params((component,) if component else TEXT_ENCODER_NAMES)
 
     def parameters(self) -> list[nn.Parameter]:
         return self.unet_params() + self.text_encoder_params()

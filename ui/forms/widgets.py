@@ -48,7 +48,7 @@ def make_component(p: ParamInfo, lang: str, *, value: Any = None, visible: bool 
                   elem_id=f"{elem_prefix}-{p.group}-{p.name}", **extra)
     if p.kind == "bool":
         return gr.Checkbox(value=shown, **common)
-    if p.kind in ("int", "float"):
+    if p.kind in ("int", "float", "float_or_list"):
         # A text box, not gr.Number: Gradio's number box turns "no value" into 0 as soon as it is shown (an
         # unset unet_lr became 0.0) and silently drops letters. Here empty stays "not set", and whatever is
         # typed reaches from_widget, which names the field when it is not a number or out of range.
@@ -79,7 +79,7 @@ def _number_text(p: ParamInfo, value: Any) -> str:
     """A number as its box shows it: empty for "not set", floats in full (repr keeps 1e-05 exact)."""
     if value is None:
         return ""
-    if p.kind == "float" and not isinstance(value, bool):
+    if p.kind in ("float", "float_or_list") and not isinstance(value, bool):
         text = repr(float(value))
         return text.removesuffix(".0")  # 2.0 reads as 2
     return str(value)
@@ -89,6 +89,8 @@ def to_widget(p: ParamInfo, value: Any) -> Any:
     """A config value as the widget shows it."""
     if p.kind in ("int", "float"):
         return _number_text(p, value)
+    if p.kind == "float_or_list":  # one number, or "5e-05, 2e-05"
+        return ", ".join(_number_text(p, v) for v in (value if isinstance(value, list) else [value]))
     if p.kind == "list_str":
         return "\n".join(str(v) for v in value or [])
     if p.kind == "list_float":
@@ -107,7 +109,7 @@ def _number(p: ParamInfo, raw: Any) -> tuple[Any, Finding | None]:
         num = float(raw)
     except (TypeError, ValueError):
         return None, _finding(p, "not_a_number", value=raw)
-    if p.kind == "float":
+    if p.kind in ("float", "float_or_list"):
         return num, None
     if not num.is_integer():
         return None, _finding(p, "not_an_integer", value=raw)
@@ -120,6 +122,15 @@ def _floats(p: ParamInfo, raw: Any) -> tuple[Any, Finding | None]:
         return [float(s) for s in parts], None
     except ValueError:
         return None, _finding(p, "not_numbers", value=raw)
+
+
+def _number_or_numbers(p: ParamInfo, raw: Any) -> tuple[Any, Finding | None]:
+    """One number (or empty, when optional), or several comma separated ones as a list; the schema checks
+    how many and their range."""
+    parts = [s for s in re.split(r"[,\s]+", str(raw or "")) if s]
+    if len(parts) <= 1:
+        return _number(p, parts[0] if parts else None)
+    return _floats(p, raw)
 
 
 def _choice(p: ParamInfo, raw: Any) -> tuple[Any, Finding | None]:
@@ -137,6 +148,8 @@ def from_widget(p: ParamInfo, raw: Any) -> tuple[Any, Finding | None]:
         return bool(raw), None
     if p.kind in ("int", "float"):
         return _number(p, raw)
+    if p.kind == "float_or_list":
+        return _number_or_numbers(p, raw)
     if p.kind == "choice":
         return _choice(p, raw)
     if p.kind == "list_str":
