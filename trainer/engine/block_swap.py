@@ -9,7 +9,9 @@ the frozen weights never change, so each has one CPU copy (pinned on a CUDA mach
 parameter points back to after use; onloading is a copy to the GPU, offloading costs nothing.
 
 The backward pass needs the swapped weights again:
-- with gradient checkpointing the block's forward runs again during backward, and the same hooks onload it;
+- with gradient checkpointing the block's forward runs again during backward, and the same hooks onload it; some
+  ops (CUDA's fused RMSNorm) keep the parameter itself for their backward, so a block recomputed there is offloaded
+  only when the next swapped block comes in or the backward pass ends;
 - without it, autograd would keep every onloaded weight it saved until backward, so the saved weights are packed
   as a reference to the CPU copy (torch.autograd.graph.saved_tensors_hooks) and copied back to the GPU when the
   backward pass unpacks them.
@@ -41,11 +43,13 @@ class BlockSwap:
 
     def __init__(self, blocks: list[torch.nn.Module], device, checkpointing=lambda: False):
         self.blocks = list(blocks)
-        self.device = torch.device(device)
+        self.device = _indexed(torch.device(device))
         self.checkpointing = checkpointing  # callable: True when the model recomputes blocks in backward
         self.cpu: dict[torch.nn.Parameter, torch.Tensor] = {}  # a swapped parameter -> its CPU copy
         self.onloads = 0  # counted for tests and the run summary
         self._saved_hooks: dict[torch.nn.Module, ExitStack] = {}
+        self._pending: list[torch.nn.Module] = []  # recomputed in backward, offloaded once autograd is past them
+        self._flush_queued = False
 
     def frozen(self, block: torch.nn.Module) -> list[torch.nn.Parameter]:
         return [p for p in block.parameters() if not p.requires_grad]
@@ -73,6 +77,8 @@ class BlockSwap:
 
     # --- hooks -------------------------------------------------------------------------------------------
     def _before(self, block, args) -> None:
+        while self._pending:  # the block recomputed before this one (backward runs the blocks last to first)
+            self._offload(self._pending.pop())
         for p in self.frozen(block):
             # always a new tensor (a copy even when device is the CPU), so the CPU copy is never written
             p.data = self.cpu[p].to(self.device, non_blocking=True, copy=True)
@@ -87,17 +93,33 @@ class BlockSwap:
         stack = self._saved_hooks.pop(block, None)
         if stack is not None:
             stack.close()
-        for p in self.frozen(block):
-            p.data = self.cpu[p]  # the GPU copy is freed once nothing else holds it
+        if torch._C._current_graph_task_id() == -1:
+            self._offload(block)
+        else:
+            # Recomputed by gradient checkpointing inside the backward pass: some ops (CUDA's fused RMSNorm) keep
+            # the parameter itself for their backward, so it must stay on the GPU until autograd is past this
+            # block: offloaded when the next swapped block comes in, or when the backward pass ends.
+            self._pending.append(block)
+            if not self._flush_queued:
+                self._flush_queued = True
+                torch.autograd.Variable._execution_engine.queue_callback(self._flush)
         return output
 
+    def _offload(self, block) -> None:
+        for p in self.frozen(block):
+            p.data = self.cpu[p]  # the GPU copy is freed once nothing else holds it
+
+    def _flush(self) -> None:
+        self._flush_queued = False
+        while self._pending:
+            self._offload(self._pending.pop())
+
     def _pack(self, block, tensor: torch.Tensor):
-        if tensor.device == self.device:
-            ptr = tensor.untyped_storage().data_ptr()
-            for p in self.frozen(block):  # the current onloaded (or, under fp8, dtype-cast) weight, or a view of it
-                if p.data.untyped_storage().data_ptr() == ptr:
-                    return _OnCpu(p, tensor.dtype, tuple(tensor.size()), tuple(tensor.stride()),
-                                  tensor.storage_offset() - p.data.storage_offset())
+        ptr = tensor.untyped_storage().data_ptr()
+        for p in self.frozen(block):  # the current onloaded (or, under fp8, dtype-cast) weight, or a view of it
+            if p.data.device == self.device and p.data.untyped_storage().data_ptr() == ptr:
+                return _OnCpu(p, tensor.dtype, tuple(tensor.size()), tuple(tensor.stride()),
+                              tensor.storage_offset() - p.data.storage_offset())
         return tensor
 
     def _unpack(self, packed):
@@ -105,3 +127,10 @@ class BlockSwap:
             whole = self.cpu[packed.param].to(self.device, packed.dtype, copy=True)
             return whole.as_strided(packed.size, packed.stride, packed.offset)  # e.g. the transposed weight
         return packed
+
+
+def _indexed(device: torch.device) -> torch.device:
+    """cuda -> cuda:N (the current GPU), so it compares equal to the devices tensors report."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
