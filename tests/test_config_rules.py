@@ -7,7 +7,7 @@ import re
 import pytest
 
 from trainer.config import TrainConfig, check, config_from_dict, errors_of, parse_resolution
-from trainer.config.presets import apply_presets, list_presets
+from trainer.config.presets import KINDS, apply_presets, list_presets
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 READY = {"model": {"base_model": "runwayml/sd15"}, "dataset": {"train_data_dir": "/data/train"}}
@@ -225,7 +225,7 @@ def test_errors_of_keeps_only_errors():
 
 @pytest.mark.parametrize("preset", list_presets(), ids=lambda p: p.name)
 def test_every_preset_validates(preset):
-    assert preset.kind in ("novice", "expert", "memory", "demo", "dreambooth")
+    assert preset.kind in KINDS
     assert CJK.search(preset.title["zh"]) and CJK.search(preset.about["zh"])
     assert not CJK.search(preset.title["en"] + preset.about["en"])
     assert preset.overlay, "a preset sets something"

@@ -181,13 +181,14 @@ def test_log_with_empty_or_none_means_no_logging():
 
 def test_loader_workers_are_capped_at_the_cpu_count_as_in_sd_scripts(tiny_model, tmp_path, monkeypatch):  # noqa: F811
     import trainer.engine.session as session_mod
+    import trainer.engine.speed as speed_mod
     from tests.engine_helpers import make_dataset, tiny_config
     from trainer.engine.run import train
 
     made = []
     real = session_mod.DataLoader
     monkeypatch.setattr(session_mod, "DataLoader", lambda *a, **k: made.append(k["num_workers"]) or real(*a, **k))
-    monkeypatch.setattr(session_mod.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(speed_mod.os, "cpu_count", lambda: 1)  # trainer.engine.speed.loader_options caps them
     cfg = tiny_config(tiny_model, make_dataset(tmp_path / "data", n=2), speed__max_data_loader_n_workers=8,
                       training__max_train_epochs=1, save__save_every_n_epochs=0)
     assert train(cfg, tmp_path / "run") == 0

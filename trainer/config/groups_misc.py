@@ -133,6 +133,52 @@ class SpeedGroup(Group):
         False, "Load models straight to the GPU to spare system RAM.", "直接把模型加载到显卡，以节省系统内存。", planned=True,
         label_zh="低内存模式",
     )
+    compile_blocks: bool = param(
+        False, "Compile the model's repeated blocks (transformer blocks) with torch.compile: faster steps after a "
+        "first step that takes minutes. The compiled code is kept in the workspace (models/torch-compile-cache), "
+        "so later runs of the same model start faster. Needs a C++ compiler on CPU, Triton on a GPU.",
+        "用 torch.compile 编译模型中重复的模块（transformer 块）：第一步要花几分钟，之后每步更快。编译结果保存在工作区"
+        "（models/torch-compile-cache），同一模型之后的训练启动更快。CPU 上需要 C++ 编译器，显卡上需要 Triton。",
+        kohya="", label_zh="编译重复模块",
+    )
+    fused_optimizer: bool = param(
+        False, "Use the optimizer's fused implementation on a GPU (one kernel for all weights), or its foreach "
+        "implementation elsewhere, when the optimizer has one (torch's AdamW, SGD...). Same results, fewer kernel "
+        "launches. An optimizer_args entry fused=/foreach= wins.",
+        "在显卡上使用优化器的融合（fused）实现（所有权重一个内核），在其他设备上使用 foreach 实现，前提是该优化器提供"
+        "（如 torch 的 AdamW、SGD）。结果相同，内核启动更少。optimizer_args 中写明的 fused=/foreach= 优先。",
+        kohya="", label_zh="融合优化器",
+    )
+    channels_last: bool = param(
+        False, "Store the U-Net (and the VAE when latents are not cached) in channels_last memory format: faster "
+        "convolutions on tensor-core GPUs with fp16/bf16.",
+        "以 channels_last 内存格式存放 U-Net（不缓存潜变量时也包括 VAE）：在带张量核心的显卡上配合 fp16/bf16 时卷积更快。",
+        families=("sd15", "sdxl"), kohya="", label_zh="channels_last 格式",
+    )
+    tf32: bool = param(
+        False, "Let float32 matrix products and convolutions use TF32 on RTX 30xx (Ampere) and newer GPUs: much "
+        "faster fp32 work, with 10-bit mantissa products. No effect on older GPUs or the CPU.",
+        "在 RTX 30 系（Ampere）及更新的显卡上，让 float32 矩阵乘法和卷积使用 TF32：fp32 计算快很多，乘积的尾数为 10 位。"
+        "对较旧的显卡和 CPU 无效。", kohya="", label_zh="TF32 矩阵运算",
+    )
+    cudnn_benchmark: bool = param(
+        False, "Let cuDNN time its convolution algorithms for each input shape and keep the fastest (a slower first "
+        "step per bucket size). GPU only.",
+        "让 cuDNN 为每种输入形状测试卷积算法并采用最快的（每种分桶尺寸的第一步较慢）。仅限显卡。",
+        kohya="", label_zh="cuDNN 基准测试",
+    )
+    pin_memory: bool = param(
+        False, "Load batches into page-locked (pinned) memory and copy them to the GPU without waiting. GPU only.",
+        "把批次加载到锁页（pinned）内存中，并以非阻塞方式复制到显卡。仅限显卡。", kohya="", label_zh="锁页内存",
+    )
+    loss_read_every_n_steps: int = param(
+        1, "Read the loss back from the GPU every N steps instead of every step: the GPU runs ahead instead of "
+        "waiting for the CPU. Every step's loss is still logged and checked for blow-ups (NaN or huge), N steps at "
+        "a time, and always before a save or a preview, so a blown-up model is never saved.",
+        "每 N 步而不是每步从显卡读回一次损失：显卡不必等待 CPU，可以连续运行。每一步的损失仍会被记录并检查是否炸炉"
+        "（NaN 或过大），只是每 N 步一起处理，且在每次保存或预览之前一定检查，因此不会保存已炸炉的模型。",
+        ge=1, le=1000, unit="steps", kohya="", label_zh="每 N 步读回损失",
+    )
 
 
 class FluxGroup(Group):

@@ -1,7 +1,8 @@
 """Presets: sparse TOML overlays on the schema defaults, in presets/<name>.toml.
 
-Each file has a [preset] table (kind: novice | expert | memory | demo, an optional family, title and about in both
-languages) and otherwise the same tables as a config file. They are validated by the schema like any config.
+Each file has a [preset] table (kind: novice | expert | memory | demo | dreambooth | speed, an optional family, title
+and about in both languages) and otherwise the same tables as a config file. They are validated by the schema like
+any config. A speed preset is cut to what the detected GPU runs safely (trainer/config/fastest.py).
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config.errors import ConfigError, error
+from trainer.config.fastest import for_gpu
 from trainer.config.overlay import apply_overlay
 from trainer.config.schema import TrainConfig
 from trainer.config.toml_io import read_toml_file
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
 DEMO_DATASET = PRESETS_DIR.parent / "assets" / "demo_dataset"  # what a demo preset trains on by default
-KINDS = ("novice", "expert", "memory", "demo", "dreambooth")
+DETECT = object()  # apply_presets: look at this machine's GPU
+KINDS = ("novice", "expert", "memory", "demo", "dreambooth", "speed")
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,20 @@ def get_preset(name: str, directory: Path = PRESETS_DIR) -> Preset:
     return load_preset_file(path)
 
 
-def apply_presets(names: list[str], base: TrainConfig | None = None) -> TrainConfig:
-    """Lay the named presets over `base` (default: schema defaults), in order."""
+def apply_presets(names: list[str], base: TrainConfig | None = None, gpu=DETECT) -> TrainConfig:
+    """Lay the named presets over `base` (default: schema defaults), in order. A speed preset is first cut to
+    what `gpu` (a GpuInfo, None for no GPU; by default this machine's) runs safely."""
     cfg = base or TrainConfig()
     for name in names:
-        cfg = apply_overlay(cfg, get_preset(name).overlay, f"presets/{name}.toml")
+        preset = get_preset(name)
+        overlay = preset.overlay
+        if preset.kind == "speed":
+            overlay = for_gpu(overlay, _detected_gpu() if gpu is DETECT else gpu)
+        cfg = apply_overlay(cfg, overlay, f"presets/{name}.toml")
     return cfg
+
+
+def _detected_gpu():
+    from trainer.engine.speed import detect_gpu  # imports torch: only when a speed preset is applied
+
+    return detect_gpu()

@@ -13,21 +13,15 @@ from accelerate import Accelerator
 from trainer.config import TrainConfig
 from trainer.engine import distributed
 from trainer.engine import noise as noise_lib
-from trainer.engine.errors import EngineError
-
-# A diffusion loss sits well below 1; far above it the weights are already ruined ("炸炉").
-EXPLODED_LOSS = 1e3
-
-
-class LossExploded(EngineError):
-    pass
 
 
 @dataclass
 class StepResult:
-    loss: float
+    """Left on the device: trainer.engine.readback reads losses and norms back (and checks them) in batches."""
+
+    loss: torch.Tensor  # 0-dim; the global batch's mean with several processes
     synced: bool
-    grad_norms: list[float] = field(default_factory=list)  # per optimizer param group, before clipping
+    grad_norms: list[torch.Tensor] = field(default_factory=list)  # per optimizer param group, before clipping
     max_norm: tuple[int, float, float] | None = None  # scale_weight_norms: keys scaled, mean and max key norm
 
 
@@ -38,6 +32,8 @@ class StepRunner:
                  text_cache=None):
         self.cfg, self.m, self.acc = cfg, models, accelerator
         self.optimizer, self.scheduler, self.params = optimizer, scheduler, params
+        # Pinned batches (speed.pin_memory) copy to the GPU while it still computes the previous step.
+        self.non_blocking = cfg.speed.pin_memory and accelerator.device.type == "cuda"
         self.v_prediction = cfg.model.v_parameterization
         self.text_cache = text_cache  # trainer.data.tensor_cache.TensorCache, when outputs are cached
         # Training steps go through the prepared module (DDP under accelerate launch); validation calls loss().
@@ -45,10 +41,11 @@ class StepRunner:
 
     def _latents(self, batch) -> torch.Tensor:
         if "latents" in batch:
-            return batch["latents"].to(self.acc.device, torch.float32)
+            return batch["latents"].to(self.acc.device, torch.float32, non_blocking=self.non_blocking)
         from trainer.engine.data import encode_pixels
 
-        return encode_pixels(self.m.vae, batch["pixel_values"]).to(self.acc.device)
+        pixels = batch["pixel_values"].to(self.acc.device, non_blocking=self.non_blocking)
+        return encode_pixels(self.m.vae, pixels).to(self.acc.device)
 
     def _encode(self, captions: list[str]) -> dict[str, torch.Tensor]:
         m = self.m
@@ -125,16 +122,11 @@ class StepRunner:
         with contextlib.nullcontext() if sync else self.acc.no_sync(self.trained):
             loss = self.trained(batch)
             multi = self.acc.num_processes > 1
-            value = float(self.acc.reduce(loss.detach(), "mean") if multi else loss.detach())  # the global batch's
-            if not math.isfinite(value) or value > EXPLODED_LOSS:
-                raise LossExploded(
-                    f"the loss became {value} at step {global_step + 1}: training blew up (炸炉)",
-                    "Lower the learning rate (try half), keep max_grad_norm at 1, use bf16 instead of fp16 or turn "
-                    "off full_fp16, and check the dataset for broken images. The last good save is kept.")
+            value = self.acc.reduce(loss.detach(), "mean") if multi else loss.detach()  # the global batch's
             self.acc.backward(loss / self.cfg.training.gradient_accumulation_steps)
-        norms: list[float] = []
+        norms: list[torch.Tensor] = []
         if sync:
-            norms = grad_norms(self.optimizer.param_groups, self.acc.scaler)
+            norms = grad_norm_tensors(self.optimizer.param_groups, self.acc.scaler)
             if self.cfg.training.max_grad_norm > 0:
                 self.acc.clip_grad_norm_(self.params, self.cfg.training.max_grad_norm)
             self.optimizer.step()
@@ -149,11 +141,20 @@ class StepRunner:
 def grad_norms(param_groups, scaler=None) -> list[float]:
     """The L2 norm of each param group's gradients as the optimizer would see them before clipping (an fp16
     loss scale divided out, so the numbers mean the same with and without mixed precision)."""
-    scale = float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+    return [float(n) for n in grad_norm_tensors(param_groups, scaler)]
+
+
+def grad_norm_tensors(param_groups, scaler=None) -> list[torch.Tensor]:
+    """grad_norms left on the device (no wait for the GPU; read back with the loss)."""
+    scale = 1.0
+    if scaler is not None and scaler.is_enabled():
+        # torch's GradScaler keeps the scale in a tensor; dividing by it does not wait for the GPU as get_scale() does.
+        scale = getattr(scaler, "_scale", None)
+        scale = scale.float() if isinstance(scale, torch.Tensor) else float(scaler.get_scale())
     out = []
     for group in param_groups:
         grads = [p.grad.detach().float().norm() for p in group["params"] if p.grad is not None]
-        out.append(float(torch.linalg.vector_norm(torch.stack(grads))) / scale if grads else 0.0)
+        out.append(torch.linalg.vector_norm(torch.stack(grads)) / scale if grads else torch.zeros(()))
     return out
 
 

@@ -128,16 +128,18 @@ class Reporter:
 
     def progress(self, *, step: int, total: int, epoch: int, epochs: int, loss: float, lrs: dict[str, float],
                  vram_gb: float | None = None, grad_norms: dict[str, float] | None = None,
-                 max_norm: tuple[int, float, float] | None = None) -> None:
+                 max_norm: tuple[int, float, float] | None = None, at: float | None = None) -> None:
+        """`at`: when the step ended, if it is reported later (losses read back N steps at a time)."""
+        at = time.time() if at is None else at
         self._window.append(loss)
         avg = sum(self._window) / len(self._window)
-        elapsed = time.time() - (self._t0 or time.time())
+        elapsed = at - (self._t0 or at)
         done = step - self._step0
         it_s = done / elapsed if elapsed > 0 and done > 0 else None
         eta = (total - step) / it_s if it_s else None
         norms = dict(zip(("keys_scaled", "average_key_norm", "max_key_norm"), max_norm, strict=True)) if max_norm else {}
         self.events.emit("progress", step=step, total=total, epoch=epoch, epochs=epochs, loss=loss, avg_loss=avg,
-                         lr=lrs, it_s=it_s, eta_s=eta, vram_gb=vram_gb, **norms)
+                         lr=lrs, it_s=it_s, eta_s=eta, vram_gb=vram_gb, **norms, time=round(at, 3))
         for name, value in norms.items():  # scale_weight_norms, logged per step as sd-scripts does
             self.tb.add_scalar(f"max_norm/{name}", value, step)
         self.tb.add_scalar("loss/current", loss, step)

@@ -11,7 +11,7 @@ from pathlib import Path
 from trainer.config import TrainConfig, check, errors_of, load_config, save_config
 from trainer.engine.errors import EngineError, hint_for
 from trainer.engine.launch import launch_rank
-from trainer.engine.loop import LossExploded
+from trainer.engine.readback import LossExploded
 from trainer.engine.reporter import Reporter
 from trainer.events import EVENTS, PID_FILE, STOP_FILE
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from torch.utils.data import DataLoader
 from trainer.config import TrainConfig
 from trainer.data.loader import collate_batch
 from trainer.engine import checkpoint as ckpt
-from trainer.engine import header
+from trainer.engine import header, speed
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint
 from trainer.engine.class_images import ensure_class_images
 from trainer.engine.data import build_data, fixed_captions
@@ -24,6 +23,7 @@ from trainer.engine.full import stop_text_encoder_if_due
 from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, out_dir_of, total_steps
 from trainer.engine.optim import set_train_mode
 from trainer.engine.precision import pick_device, resolve_precision
+from trainer.engine.readback import LossReadback
 from trainer.engine.sampler import generate_samples
 from trainer.engine.validation import ValidationHooks
 from trainer.events import stop_requested
@@ -84,6 +84,7 @@ class Session:
                                dataloader_config=DataLoaderConfiguration(split_batches=True),
                                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         self.is_main = self.acc.is_main_process
+        speed.apply_backend_flags(s, self.prec.device, self.rep.warning)
         if s.gpus != self.acc.num_processes and not s.accelerate_config:
             self.rep.warning(f"speed.gpus is {s.gpus}, but this run has {self.acc.num_processes} process(es)",
                              f"Start it from the Runs page, or with accelerate launch --num_processes {s.gpus} "
@@ -101,6 +102,7 @@ class Session:
         with self.acc.main_process_first():  # one process fills a disk cache, the others then read it
             self.data = build_data(cfg, self.models, self.rep, stop=self._stop_here, world=self.acc.num_processes)
         self._raise_if_stop()
+        speed.apply_to_models(self.models, s, cfg.model.family, self.model_cache.parent, vae_in_loop=not self.data.cached)
         self.collate = collate_batch
         if self.acc.num_processes > 1:  # each process trains its rows of every global batch
             self.data.sampler = ShardedBatches(self.data.sampler, self.acc.process_index, self.acc.num_processes)
@@ -109,11 +111,12 @@ class Session:
         self.batches_per_epoch = len(self.data.sampler)  # skip_batches is 0 until a resume sets it
         self.per_epoch = optimizer_steps_per_epoch(self.batches_per_epoch, ga)
         self.total, self.epochs = total_steps(cfg, self.per_epoch)
-        self.optimizer, self.scheduler, self.lr_names = build_optimizer(cfg, self.models, self.total)
+        self.optimizer, self.scheduler, self.lr_names = build_optimizer(cfg, self.models, self.total, self.prec.device)
         self.optimizer, self.scheduler = self.acc.prepare(self.optimizer, self.scheduler)
         _allow_fp16_gradients(self.acc, self.prec)
         self.runner = StepRunner(cfg, self.models, self.acc, self.optimizer, self.scheduler,
                                  self.models.lora.parameters(), self._text_cache())
+        self.losses = LossReadback(s.loss_read_every_n_steps)
         if cfg.save.resume:
             self.progress = ckpt.load_state(Path(cfg.save.resume), models=self.models.lora.models,
                                             optimizer=self.optimizer, scheduler=self.scheduler)
@@ -193,6 +196,7 @@ class Session:
         return folder
 
     def save(self, name: str, with_state: bool) -> None:
+        self.read_losses()  # never save weights of a step whose loss blew up
         if not self.is_main:  # several processes: one writes the files
             return
         if self.cfg.model.training_type == "dreambooth":
@@ -235,14 +239,11 @@ class Session:
         self.data.sampler.set_epoch(self.progress.epoch, self.progress.batches_in_epoch)
         seed = self.cfg.training.seed + self.progress.epoch
         if getattr(self, "_data_loader", None) is None:
-            s = self.cfg.speed
-            workers = min(s.max_data_loader_n_workers, os.cpu_count() or 1)  # as sd-scripts: never more than CPUs
             # A loader draws its base seed from its own generator, else from the global RNG, which would shift
             # the noise stream and make a resumed run differ from an uninterrupted one.
             self._data_loader = DataLoader(
-                self.data.dataset, batch_sampler=self.data.sampler, collate_fn=self.collate, num_workers=workers,
-                persistent_workers=bool(workers) and s.persistent_data_loader_workers,
-                generator=torch.Generator().manual_seed(seed))
+                self.data.dataset, batch_sampler=self.data.sampler, collate_fn=self.collate,
+                generator=torch.Generator().manual_seed(seed), **speed.loader_options(self.cfg.speed, self.prec.device))
         self._data_loader.generator.manual_seed(seed)
         return self._data_loader
 
@@ -254,14 +255,16 @@ class Session:
             done = p.batches_in_epoch + 1
             result = self.runner.step(batch, p.global_step, sync=done % ga == 0 or done == self.batches_per_epoch)
             p.batches_in_epoch = done
+            self.losses.add(p.global_step + 1, result.loss, result.grad_norms)
             if not result.synced:
                 continue
             p.global_step += 1
             getattr(self.models.lora, "after_optimizer_step", lambda: None)()  # Dreambooth's EMA
-            self.rep.progress(step=p.global_step, total=self.total, epoch=p.epoch + 1, epochs=self.epochs,
-                              loss=result.loss, lrs=lrs_of(self.optimizer, self.lr_names), vram_gb=peak_vram_gb(),
-                              grad_norms=dict(zip(self.lr_names, result.grad_norms, strict=False)),
-                              max_norm=result.max_norm)
+            self.losses.finish_step(step=p.global_step, total=self.total, epoch=p.epoch + 1, epochs=self.epochs,
+                                    lrs=lrs_of(self.optimizer, self.lr_names), vram_gb=peak_vram_gb(),
+                                    max_norm=result.max_norm, at=time.time())
+            if self.losses.due:
+                self.read_losses()
             self._after_step()
             if self._stop_wanted():
                 return "stopped"
@@ -273,7 +276,14 @@ class Session:
                 return None if p.batches_in_epoch < self.batches_per_epoch else self._end_epoch()
         return self._end_epoch()
 
+    def read_losses(self) -> None:
+        """Report the steps whose losses are still on the device (checking them for a blow-up)."""
+        for report in self.losses.read():
+            norms = dict(zip(self.lr_names, report.pop("grad_norms"), strict=False))
+            self.rep.progress(**report, grad_norms=norms)
+
     def _end_epoch(self) -> None:
+        self.read_losses()
         self.progress.epoch += 1
         self.progress.batches_in_epoch = 0
         self._after_epoch()
@@ -327,6 +337,7 @@ class Session:
             self.sample()
 
     def sample(self) -> None:
+        self.read_losses()
         if not self.is_main:
             return
         set_train_mode(self.optimizer, False)  # schedule-free: preview the averaged weights that get saved

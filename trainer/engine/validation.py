@@ -164,6 +164,7 @@ class ValidationHooks:
         from trainer.engine.overfit import Evaluation
 
         s, p = self.s, self.s.progress
+        s.read_losses()  # the training-loss average below must include every step so far
         if self.watch.history and self.watch.history[-1].step == p.global_step:  # an epoch end on a step multiple
             self.watch.history[-1].path = self.watch.history[-1].path or saved
             return

@@ -33,7 +33,7 @@ from ui.forms.form import FAMILY_PATH
 from ui.forms.launch import enqueue, place_monitor
 
 TITLE = "expert.title"
-PRESET_KINDS = ("expert", "memory")
+PRESET_KINDS = ("expert", "memory", "speed")
 
 
 def available() -> bool:

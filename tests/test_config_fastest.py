@@ -1,0 +1,51 @@
+"""The "fastest" speed preset turns on what the GPU described runs safely; the defaults stay safe."""
+
+from __future__ import annotations
+
+from trainer.config import TrainConfig
+from trainer.config.fastest import GpuInfo, for_gpu
+from trainer.config.presets import apply_presets, get_preset
+
+RTX_2080 = GpuInfo("NVIDIA GeForce RTX 2080", (7, 5), 8.0, cpu_count=8)  # Turing: no TF32, no fast bf16
+RTX_4090 = GpuInfo("NVIDIA GeForce RTX 4090", (8, 9), 24.0, cpu_count=16)  # Ada (Ampere or newer)
+SWITCHES = ("compile_blocks", "fused_optimizer", "channels_last", "tf32", "cudnn_benchmark", "pin_memory")
+
+
+def switches(cfg: TrainConfig) -> dict:
+    s = cfg.speed
+    return {**{n: getattr(s, n) for n in SWITCHES}, "read_every": s.loss_read_every_n_steps,
+            "workers": s.max_data_loader_n_workers, "precision": s.mixed_precision}
+
+
+def test_defaults_are_the_safe_settings():
+    assert switches(TrainConfig()) == {**dict.fromkeys(SWITCHES, False), "read_every": 1, "workers": 0,
+                                       "precision": "bf16"}
+
+
+def test_no_gpu_gets_only_what_helps_a_cpu():
+    on = switches(apply_presets(["fastest"], TrainConfig(), gpu=None))
+    assert [n for n in SWITCHES if on[n]] == ["fused_optimizer"]
+    assert (on["read_every"], on["workers"]) == (10, 0)
+
+
+def test_turing_gets_no_tf32_no_compile_and_fp16():
+    on = switches(apply_presets(["fastest"], TrainConfig(), gpu=RTX_2080))
+    assert [n for n in SWITCHES if on[n]] == ["fused_optimizer", "channels_last", "cudnn_benchmark", "pin_memory"]
+    assert (on["precision"], on["workers"], on["read_every"]) == ("fp16", 2, 10)
+
+
+def test_ampere_or_newer_gets_everything():
+    on = switches(apply_presets(["fastest"], TrainConfig(), gpu=RTX_4090))
+    assert all(on[n] for n in SWITCHES) and (on["precision"], on["workers"]) == ("bf16", 2)
+
+
+def test_workers_never_exceed_the_cpus():
+    one_cpu = GpuInfo("T4", (7, 5), 16.0, cpu_count=1)
+    assert for_gpu(get_preset("fastest").overlay, one_cpu)["speed"]["max_data_loader_n_workers"] == 1
+
+
+def test_the_preset_detects_this_machine_when_no_gpu_is_given(monkeypatch):
+    import trainer.engine.speed as speed
+
+    monkeypatch.setattr(speed, "detect_gpu", lambda: RTX_2080)
+    assert apply_presets(["fastest"]).speed.mixed_precision == "fp16"

@@ -1,0 +1,79 @@
+"""The `speed` group's switches applied: torch backend flags, model memory format, regional compilation,
+optimizer implementation and data-loader options. Each is off by default (the safe setting)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+import torch
+
+from trainer.config.fastest import GpuInfo
+
+COMPILE_CACHE = "torch-compile-cache"  # under <workspace>/models, beside the hub and text-encoder caches
+
+
+def detect_gpu() -> GpuInfo | None:
+    """The first CUDA GPU as the "fastest" preset sees it, or None without one."""
+    if not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(0)
+    return GpuInfo(props.name, (props.major, props.minor), props.total_memory / 2**30,
+                   cpu_count=os.cpu_count() or 1)
+
+
+def apply_backend_flags(s, device: str, warn) -> None:
+    """TF32 and cuDNN autotuning: process-wide torch switches, set once before the first step. Off leaves torch's
+    own defaults alone."""
+    if s.tf32:
+        gpu = detect_gpu() if device == "cuda" else None
+        if gpu is not None and not gpu.ampere_or_newer:
+            warn(f"speed.tf32 has no effect on {gpu.name}: TF32 needs an RTX 30xx (Ampere) or newer GPU")
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        torch.backends.cudnn.conv.fp32_precision = "tf32"
+    if s.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
+
+
+def apply_to_models(models, s, family: str, cache_root: Path, vae_in_loop: bool) -> None:
+    """channels_last for the convolution models, then regional compilation of the repeated blocks (after the
+    adapters are in place, so the compiled blocks include them)."""
+    if s.channels_last and family != "flux":
+        models.unet.to(memory_format=torch.channels_last)
+        if vae_in_loop:  # latents not cached: the VAE encodes every batch
+            models.vae.to(memory_format=torch.channels_last)
+    if s.compile_blocks:
+        use_compile_cache(cache_root)
+        models.unet.compile_repeated_blocks()
+
+
+def use_compile_cache(cache_root: Path) -> Path:
+    """Keep inductor's compiled kernels and graphs in the workspace so the next run reuses them; a cache folder
+    the user chose (TORCHINDUCTOR_CACHE_DIR) wins."""
+    folder = Path(os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(cache_root) / COMPILE_CACHE)))
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
+    os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
+    return folder
+
+
+def optimizer_impl(cls, device: str, given: dict) -> dict:
+    """fused=True on a GPU or foreach=True elsewhere, when `cls` takes that keyword and optimizer_args (`given`)
+    does not choose one itself."""
+    if "fused" in given or "foreach" in given:
+        return {}
+    try:
+        accepted = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return {}
+    if device == "cuda" and "fused" in accepted:
+        return {"fused": True}
+    return {"foreach": True} if "foreach" in accepted else {}
+
+
+def loader_options(s, device: str) -> dict:
+    """DataLoader keywords from the speed group: workers (never more than the CPUs, as sd-scripts) and pinning."""
+    workers = min(s.max_data_loader_n_workers, os.cpu_count() or 1)
+    return {"num_workers": workers, "persistent_workers": bool(workers) and s.persistent_data_loader_workers,
+            "pin_memory": s.pin_memory and device == "cuda"}
