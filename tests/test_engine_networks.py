@@ -184,6 +184,17 @@ def test_lora_rank_and_module_dropout_train_the_same_layers(tiny_model, dataset,
     assert "networks.lora does not take factor" in _error(tmp_path / "bad")
 
 
+def _continue_unchanged(cfg, path: Path, run_dir: Path):
+    """Continue `cfg` from its file at a vanishing learning rate: the new file must equal it (a fresh start would not).
+    Returns the continuing config."""
+    still = cfg.model_copy(update={"network": cfg.network.model_copy(update={"network_weights": str(path)}),
+                                   "optimizer": cfg.optimizer.model_copy(update={"learning_rate": 1e-12})})
+    assert train(still, run_dir) == 0, _error(run_dir)
+    tensors, kept = read_lora(path)[0], read_lora(run_dir / "output" / "t.safetensors")[0]
+    assert kept.keys() == tensors.keys() and all(torch.allclose(kept[k], tensors[k], atol=1e-6) for k in tensors)
+    return still
+
+
 def test_an_oft_run_writes_sd_scripts_oft_that_loads_back_continues_and_refuses_lora(tiny_model, dataset, tmp_path):
     cfg = _config(tiny_model, dataset, network_module="networks.oft", network_dim=4, network_alpha=1e-2)
     cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"network_train_unet_only": True}),
@@ -196,11 +207,7 @@ def test_an_oft_run_writes_sd_scripts_oft_that_loads_back_continues_and_refuses_
     assert (meta["ss_network_dim"], meta["ss_network_alpha"]) == ("4", "0.01")
     assert not torch.allclose(_output(tiny_model, cfg, tensors), _output(tiny_model, cfg), atol=1e-5)
 
-    still = cfg.model_copy(update={"network": cfg.network.model_copy(update={"network_weights": str(path)}),
-                                   "optimizer": cfg.optimizer.model_copy(update={"learning_rate": 1e-12})})
-    assert train(still, tmp_path / "still") == 0, _error(tmp_path / "still")
-    kept, _ = read_lora(tmp_path / "still" / "output" / "t.safetensors")
-    assert kept.keys() == tensors.keys() and all(torch.allclose(kept[k], tensors[k], atol=1e-7) for k in tensors)
+    still = _continue_unchanged(cfg, path, tmp_path / "still")
 
     lora = _config(tiny_model, dataset)
     assert train(lora, tmp_path / "lora") == 0
@@ -209,3 +216,17 @@ def test_an_oft_run_writes_sd_scripts_oft_that_loads_back_continues_and_refuses_
     assert train(wrong, tmp_path / "wrong") != 0
     message = _error(tmp_path / "wrong")
     assert "LoRA" in message and "networks.oft" in message
+
+
+def test_a_dora_run_writes_dora_scale_and_continues_from_its_file(tiny_model, dataset, tmp_path):
+    cfg = _config(tiny_model, dataset, network_args=["dora_wd=True"])
+    assert train(cfg, tmp_path / "run") == 0, _error(tmp_path / "run")
+    path = tmp_path / "run" / "output" / "t.safetensors"
+    tensors, meta = read_lora(path)
+    assert any(k.endswith(".dora_scale") for k in tensors)
+    assert meta["ss_network_module"] == "networks.lora" and json.loads(meta["ss_network_args"]) == {"dora_wd": "True"}
+    assert not torch.allclose(_output(tiny_model, cfg, tensors), _output(tiny_model, cfg), atol=1e-5)
+    still = _continue_unchanged(cfg, path, tmp_path / "still")
+    plain = still.model_copy(update={"network": still.network.model_copy(update={"network_args": []})})
+    assert train(plain, tmp_path / "plain") != 0
+    assert "dora_wd=True" in _error(tmp_path / "plain")

@@ -218,13 +218,14 @@ class NetworkGroup(Group):
     network_args: list[str] = param(
         [],
         "Extra network arguments, one key=value each, as sd-scripts' network_args. With networks.lora: "
-        "rank_dropout, module_dropout. With lycoris.kohya: preset "
+        "rank_dropout, module_dropout, dora_wd=True (DoRA, saved with dora_scale as ComfyUI/Forge/A1111 load it). "
+        "With lycoris.kohya: preset "
         "(full, attn-mlp, attn-only, unet-only, ...), dropout, rank_dropout, module_dropout, use_tucker, use_scalar "
         "and the algorithm's own options (factor, decompose_both for lokr; block_size for dylora; constraint, "
         "rescaled for OFT; dora_wd=True for DoRA with locon/loha/lokr); an option the algorithm does not take is an error. "
         "With networks.oft: enable_all_linear=True, enable_conv=True.",
         "额外的网络参数，每项为 key=value，同 sd-scripts 的 network_args。配合 networks.lora：rank_dropout、"
-        "module_dropout。配合 lycoris.kohya：preset（full、attn-mlp、"
+        "module_dropout、dora_wd=True（DoRA，保存 dora_scale，ComfyUI/Forge/A1111 均可加载）。配合 lycoris.kohya：preset（full、attn-mlp、"
         "attn-only、unet-only 等）、dropout、rank_dropout、module_dropout、use_tucker、use_scalar，以及算法自己的选项"
         "（lokr 的 factor、decompose_both；dylora 的 block_size；OFT 的 constraint、rescaled；locon/loha/lokr 用 dora_wd=True 即为 DoRA）；算法不接受的选项会报错。"
         "配合 networks.oft：enable_all_linear=True、enable_conv=True。",

@@ -17,7 +17,7 @@ def _lora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
     from trainer.networks.inject import add_lora
 
     if n.network_args:
-        return _lora_with_dropouts(n, family, unet, text_encoders, **parts)
+        return _lora_by_lycoris(n, family, unet, text_encoders, **parts)
     if family == "flux":  # the Flux transformer's block Linears, not an SD U-Net's
         from trainer.networks.flux_names import transformer_targets
 
@@ -28,13 +28,16 @@ def _lora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
 
 # Layers LyCORIS presets add that sd-scripts' networks.lora / networks.dylora never train.
 NOT_IN_LORA = ("time_embedding", "add_embedding", "conv_in", "conv_out")
-LORA_ARGS = ("rank_dropout", "module_dropout")
+LORA_ARGS = ("rank_dropout", "module_dropout", "dora_wd")
 
 
-def _lora_with_dropouts(n, family: str, unet: nn.Module, text_encoders: list, **parts):
-    """networks.lora with sd-scripts' rank_dropout / module_dropout: peft has neither, so the same layers are
-    trained by lycoris-lora's LoCon, which implements both; the file is the same plain LoRA layout."""
-    from trainer.networks.lycoris_args import split_args
+def _lora_by_lycoris(n, family: str, unet: nn.Module, text_encoders: list, **parts):
+    """networks.lora with sd-scripts' rank_dropout / module_dropout, or DoRA (dora_wd=True): peft has no rank or
+    module dropout, and its DoRA keeps one magnitude per output row, which ComfyUI and Forge apply with the base
+    weight's norm instead of the adapted one (A1111 reads only the other axis). So these layers are trained by
+    lycoris-lora's LoCon, DoRA with one magnitude per input column (`dora_scale` [1, in]), the axis A1111, Forge and
+    ComfyUI all apply exactly (lycoris_args sets that axis); the file is the plain LoRA layout (plus `dora_scale`)."""
+    from trainer.networks.lycoris_args import flag, split_args
     from trainer.networks.lycoris_net import add_lycoris
 
     args = split_args(n.network_args)
@@ -42,6 +45,9 @@ def _lora_with_dropouts(n, family: str, unet: nn.Module, text_encoders: list, **
     if wrong:
         raise ValueError(f"network.network_args: networks.lora does not take {', '.join(wrong)} (it takes "
                          f"{', '.join(LORA_ARGS)}; conv_dim/conv_alpha and block weights are fields)")
+    if flag(args, "dora_wd") and n.network_dropout:
+        raise ValueError("network.network_dropout: DoRA (dora_wd=True) rebuilds each weight, so there are no rank "
+                         "activations to drop; set network_dropout to 0 (rank_dropout and module_dropout work)")
     net = add_lycoris(unet, text_encoders, family=family, dim=n.network_dim, alpha=n.network_alpha, algo="locon",
                       conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha, dropout=n.network_dropout,
                       network_args=[*n.network_args, "preset=full" if n.conv_dim else "preset=attn-mlp"],

@@ -122,7 +122,9 @@ def from_kohya_state_dict(state_dict: dict[str, torch.Tensor], lora_set: LoraSet
     unknown = sorted(name for name in groups if name not in by_name)
     if foreign or unknown:
         detail = []
-        if foreign:
+        if any(k.endswith(".dora_scale") for k in foreign):
+            detail.append("this is a DoRA file (dora_scale keys); continue it with network_args dora_wd=True")
+        elif foreign:
             detail.append(f"not plain LoRA keys (LyCORIS/DoRA files need their own loader): {sorted(foreign)[:8]}")
         if unknown:
             detail.append(f"modules this network does not have ({len(unknown)}): {unknown[:8]}")

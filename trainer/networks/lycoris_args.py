@@ -34,6 +34,17 @@ def accepted(algo: str) -> tuple[str, ...]:
     return COMMON + own
 
 
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+
+
+def flag(args: dict[str, str], key: str) -> bool:
+    """A true/false network argument (absent: false); anything else is an error naming it."""
+    value = args.get(key, "false").strip().lower()
+    if value not in TRUE_WORDS + FALSE_WORDS:
+        raise ValueError(f"network.network_args: {key}={args[key]!r} is not true or false")
+    return value in TRUE_WORDS
+
+
 def split_args(items, field: str = "network.network_args") -> dict[str, str]:
     """["factor=8", "preset=attn-mlp"] -> {"factor": "8", ...}; values stay text, as sd-scripts passes them."""
     out = {}
@@ -63,6 +74,10 @@ def lycoris_kwargs(algo: str, items, *, conv_dim: int | None, conv_alpha: float 
         raise ValueError(f"network.network_args: {ALGO_NAMES[algo]} (lycoris_algo={algo}) does not take "
                          f"{', '.join(wrong)}; it takes {', '.join(sorted(allowed))}")
     kwargs: dict[str, Any] = {"algo": algo, **args}
+    if flag(args, "dora_wd") and "wd_on_output" not in args:
+        # DoRA magnitudes per input column, the axis A1111, Forge and ComfyUI apply as trained (lycoris' default,
+        # per output row, is read by A1111 not at all and by ComfyUI/Forge with the base weight's norm)
+        kwargs["wd_on_output"] = "False"
     if conv_dim:  # 0 means "no conv layers" in Danlu; lycoris' presets decide conv layers (enable_conv)
         kwargs["conv_dim"] = conv_dim
         kwargs["conv_alpha"] = conv_alpha if conv_alpha is not None else conv_dim

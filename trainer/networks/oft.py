@@ -26,25 +26,18 @@ from torch import nn
 
 PREFIX = "oft_unet_"
 ARGS = ("enable_all_linear", "enable_conv")
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 
 
 def _flags(network_args: list[str]) -> dict[str, bool]:
     """enable_all_linear / enable_conv from network_args (sd-scripts' only OFT arguments); others are an error."""
-    from trainer.networks.lycoris_args import split_args
+    from trainer.networks.lycoris_args import flag, split_args
 
     args = split_args(network_args)
     wrong = sorted(set(args) - set(ARGS))
     if wrong:
         raise ValueError(f"network.network_args: networks.oft does not take {', '.join(wrong)} (it takes "
                          f"{', '.join(ARGS)})")
-    flags = {}
-    for key in ARGS:
-        value = args.get(key, "false").lower()
-        if value not in _TRUE + _FALSE:
-            raise ValueError(f"network.network_args: {key}={args[key]!r} is not true or false")
-        flags[key] = value in _TRUE
-    return flags
+    return {key: flag(args, key) for key in ARGS}
 
 
 def _wrapped(module: nn.Module, conv: bool) -> bool:
