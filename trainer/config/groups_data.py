@@ -27,8 +27,13 @@ class CaptionGroup(Group):
         "每步随机打乱标注中以逗号分隔的标签，避免模型记住标签顺序。", label_zh="打乱标签",
     )
     weighted_captions: bool = param(
-        False, "Read (tag:1.2) weights in captions as A1111 prompt weights.", "把标注中的 (tag:1.2) 解析为 A1111 风格的权重。",
-        planned=True, label_zh="加权标注",
+        False,
+        "Read A1111 attention syntax in captions, as sd-scripts does: (tag) weighs a tag 1.1x, [tag] 1/1.1x, "
+        "(tag:1.3) 1.3x; the text encoder's output for its tokens is scaled by that weight. The brackets are not "
+        "trained as text; write \\( for a literal bracket. Sample prompts are read the same way.",
+        "像 sd-scripts 一样解析标注中的 A1111 权重语法：(tag) 权重为 1.1 倍，[tag] 为 1/1.1 倍，(tag:1.3) 为 1.3 倍；"
+        "文本编码器对这些 token 的输出按权重缩放。括号本身不会作为文字训练；字面括号写作 \\(。预览提示词也按此解析。",
+        families=("sd15", "sdxl"), label_zh="加权标注",
     )
     keep_tokens: int = param(
         0, "Keep the first N tags in place when shuffling or dropping tags (e.g. the trigger word).",

@@ -14,12 +14,28 @@ CHUNK = 75  # tokens between <BOS> and <EOS> in one CLIP window of 77
 
 def tokenize(tokenizer, captions: list[str], max_token_length: int = CHUNK) -> torch.Tensor:
     """Token ids [batch, chunks, 77]; one chunk for 75 tokens, two for 150, three for 225."""
-    window = tokenizer.model_max_length
     ids = tokenizer(captions, padding="max_length", truncation=True, max_length=max_token_length + 2,
                     return_tensors="pt").input_ids
-    if ids.shape[-1] == window:
+    return chunked(tokenizer, ids)
+
+
+def chunked(tokenizer, ids: torch.Tensor) -> torch.Tensor:
+    """Padded ids [batch, 1 + max_token_length + 1] -> [batch, chunks, 77] in 75-token windows."""
+    if ids.shape[-1] == tokenizer.model_max_length:
         return ids[:, None]
     return torch.stack([_chunks(tokenizer, row) for row in ids])
+
+
+def caption_ids(tokenizer, captions: list[str], caption_cfg) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(ids [batch, chunks, 77], each token's weight [batch, 1 + max_token_length + 1] or None): the captions
+    read with A1111's (tag:1.2) weights when caption.weighted_captions is on (trainer.engine.prompt_weights)."""
+    length = caption_cfg.max_token_length
+    if not caption_cfg.weighted_captions:
+        return tokenize(tokenizer, captions, length), None
+    from trainer.engine.prompt_weights import weighted_ids
+
+    ids, weights = weighted_ids(tokenizer, captions, length)
+    return chunked(tokenizer, ids), weights
 
 
 def _chunks(tokenizer, ids: torch.Tensor) -> torch.Tensor:

@@ -60,7 +60,8 @@ class Family:
 
     def text_cache_key(self, cfg) -> str:
         """What, besides the encoders' weights, changes `encode`'s output (so cached outputs never go stale)."""
-        return f"max_token_length={cfg.caption.max_token_length}"
+        weighted = "|weighted" if cfg.caption.weighted_captions else ""  # (tag:1.2) weights scale the outputs
+        return f"max_token_length={cfg.caption.max_token_length}{weighted}"
 
     def unet_inputs(self, cond: dict[str, torch.Tensor], batch: dict) -> dict:
         """Keyword arguments of the U-Net call besides the noisy latents and timesteps."""

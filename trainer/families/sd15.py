@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from trainer.engine.textenc import hidden_states, merge_chunks, tokenize
+from trainer.engine.prompt_weights import weigh
+from trainer.engine.textenc import caption_ids, hidden_states, merge_chunks
 from trainer.families.base import Family, Parts
 
 
@@ -22,9 +23,9 @@ class SD15(Family):
 
     def encode(self, text_encoders, tokenizers, captions, cfg):
         length = cfg.caption.max_token_length
-        ids = tokenize(tokenizers[0], captions, length)
+        ids, weights = caption_ids(tokenizers[0], captions, cfg.caption)
         hidden, _ = hidden_states(text_encoders[0], ids.flatten(0, 1), -cfg.other.clip_skip, final_norm=True)
-        return {"hidden": merge_chunks(hidden, len(captions), length)}
+        return {"hidden": weigh(merge_chunks(hidden, len(captions), length), weights)}
 
     def text_cache_key(self, cfg) -> str:
         return f"{super().text_cache_key(cfg)}|clip_skip={cfg.other.clip_skip}"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from trainer.engine.textenc import hidden_states, merge_chunks, tokenize
+from trainer.engine.prompt_weights import weigh
+from trainer.engine.textenc import caption_ids, hidden_states, merge_chunks
 from trainer.families.base import Family, Parts
 
 
@@ -57,13 +58,14 @@ class SDXL(Family):
 
     def encode(self, text_encoders, tokenizers, captions, cfg):
         length, n = cfg.caption.max_token_length, len(captions)
-        ids1 = tokenize(tokenizers[0], captions, length)
-        ids2 = tokenize(tokenizers[1], captions, length)
+        ids1, weights1 = caption_ids(tokenizers[0], captions, cfg.caption)
+        ids2, weights2 = caption_ids(tokenizers[1], captions, cfg.caption)
         hidden1, _ = hidden_states(text_encoders[0], ids1.flatten(0, 1), -2, final_norm=False)
         hidden2, out2 = hidden_states(text_encoders[1], ids2.flatten(0, 1), -2, final_norm=False)
-        pooled = out2.text_embeds.reshape(n, ids2.shape[1], -1)[:, 0]  # the first chunk's, as sd-scripts
-        hidden = torch.cat([merge_chunks(hidden1, n, length), merge_chunks(hidden2, n, length).to(hidden1.device)],
-                           dim=-1)
+        # the first chunk's pooled output, never weighted, as sd-scripts
+        pooled = out2.text_embeds.reshape(n, ids2.shape[1], -1)[:, 0]
+        hidden = torch.cat([weigh(merge_chunks(hidden1, n, length), weights1),
+                            weigh(merge_chunks(hidden2, n, length), weights2).to(hidden1.device)], dim=-1)
         return {"hidden": hidden, "pooled": pooled.to(hidden1.device)}
 
     def unet_inputs(self, cond, batch) -> dict:
