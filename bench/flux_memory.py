@@ -72,7 +72,20 @@ def random_parts(tiny: bool):
                  [small.tokenizer, small.tokenizer_2], small.scheduler)
 
 
-def measure(name: str, resolution: int, overrides: dict, steps: int, tiny: bool) -> dict:
+def attention(choice: str):
+    """A context choosing PyTorch's SDPA kernels: "auto" leaves the choice to PyTorch (on torch 2.11 + CUDA 13 an
+    H200 gave NaN gradients for Flux in bf16 with it), "flash" allows flash and memory-efficient attention only."""
+    import contextlib
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    if choice == "auto":
+        return contextlib.nullcontext()
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION] if choice == "flash"
+                       else [SDPBackend.MATH])
+
+
+def measure(name: str, resolution: int, overrides: dict, steps: int, tiny: bool, sdpa: str = "auto") -> dict:
     import torch
 
     from trainer.engine.build import load_models
@@ -102,9 +115,11 @@ def measure(name: str, resolution: int, overrides: dict, steps: int, tiny: bool)
         cond = {"hidden": torch.randn(1, 512, t.joint_attention_dim, device=device),
                 "pooled": torch.randn(1, t.pooled_projection_dim, device=device),
                 "t5_mask": torch.ones(1, 512, device=device)}
-        with torch.autocast(device, dtype=prec.weight_dtype, enabled=device == "cuda"):
+        with attention(sdpa), torch.autocast(device, dtype=prec.weight_dtype, enabled=device == "cuda"):
             pred = models.family.predict(models.unet, latents, torch.tensor([500.0], device=device), cond, {})
-        pred.float().square().mean().backward()
+        with attention(sdpa):
+            pred.float().square().mean().backward()
+        finite = all(bool(p.grad.isfinite().all()) for p in params if p.grad is not None)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if device == "cuda":
@@ -113,7 +128,8 @@ def measure(name: str, resolution: int, overrides: dict, steps: int, tiny: bool)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
     row = {"name": name, "resolution": resolution, "s_per_step": round(min(times[1:] or times), 3),
            "peak_gb": round(peak, 2) if peak else None, "estimate_gb": estimate_memory(cfg).total_gb,
-           "swapped_blocks": len(models.block_swap.blocks) if models.block_swap else 0}
+           "swapped_blocks": len(models.block_swap.blocks) if models.block_swap else 0, "sdpa": sdpa,
+           "finite_grads": finite}
     print(json.dumps(row), flush=True)
     del models, optimizer, params
     gc.collect()
@@ -128,8 +144,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--only", nargs="*", help="variant names (default: all)")
+    ap.add_argument("--sdpa", choices=("auto", "flash", "math"), default="auto")
     args = ap.parse_args()
-    rows = [measure(name, res, over, args.steps, args.tiny) for name, (res, over) in VARIANTS.items()
+    rows = [measure(name, res, over, args.steps, args.tiny, args.sdpa) for name, (res, over) in VARIANTS.items()
             if not args.only or name in args.only]
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
