@@ -351,3 +351,23 @@ def test_sd_scripts_uniform_weighting_scheme_is_none_and_the_scheme_round_trips(
     assert (cfg.flux.weighting_scheme, cfg.flux.logit_mean, cfg.flux.logit_std) == ("logit_normal", 0.5, 1.5)
     out = export_kohya(cfg)
     assert (out["weighting_scheme"], out["logit_mean"], out["logit_std"]) == ("logit_normal", 0.5, 1.5)
+
+
+def test_sd_scripts_flux_lora_module_imports_as_flux_lora_and_exports_back():
+    """sd-scripts trains Flux LoRAs with networks.lora_flux; Danlu's networks.lora is that LoRA for family flux."""
+    cfg = import_kohya({"pretrained_model_name_or_path": "/m/flux1-dev.safetensors",
+                        "network_module": "networks.lora_flux", "network_dim": 16})
+    assert (cfg.model.family, cfg.network.network_module) == ("flux", "networks.lora")
+    assert not errors_of(check(cfg, for_training=False))
+    assert export_kohya(cfg)["network_module"] == "networks.lora_flux"
+    sd15 = import_kohya({"network_module": "networks.lora"})
+    assert export_kohya(sd15)["network_module"] == "networks.lora"
+
+
+@pytest.mark.parametrize("given", [{"model_train_type": "sdxl-lora"}, {}])
+def test_flux_lora_module_in_a_config_of_another_family_is_named(given):
+    with pytest.raises(ConfigError) as exc:
+        import_kohya({**given, "network_module": "networks.lora_flux"}, family=None if given else "sd15")
+    assert [f.field for f in exc.value.findings] == ["network_module"]
+    message = exc.value.findings[0].en
+    assert "flux LoRA" in message and ("sdxl" if given else "sd15") in message

@@ -63,7 +63,7 @@ def test_two_epochs_write_sd_scripts_flux_names_fused_qkv_true_alpha_and_metadat
     for m in modules - {"lora_unet_double_blocks_0_img_attn_qkv", "lora_unet_double_blocks_0_txt_attn_qkv",
                         "lora_unet_single_blocks_0_linear1"}:
         assert tensors[f"{m}.alpha"].item() == 2.0 and tensors[f"{m}.alpha"].dtype == torch.float32
-    assert meta["ss_base_model_version"] == "flux1"
+    assert meta["ss_base_model_version"] == "flux1" and meta["ss_network_module"] == "networks.lora_flux"
     assert meta["modelspec.architecture"] == "flux-1-dev/lora"
     assert meta["ss_network_dim"] == "4" and meta["ss_network_alpha"] == "2.0"
 

@@ -26,6 +26,9 @@ TRAIN_TYPES = {
     "sd-lora": ("sd15", "lora"), "sdxl-lora": ("sdxl", "lora"), "flux-lora": ("flux", "lora"),
     "sd-dreambooth": ("sd15", "dreambooth"), "sdxl-finetune": ("sdxl", "dreambooth"),
 }
+# sd-scripts' per-family LoRA modules -> (family, Danlu's module): Danlu's networks.lora covers every family, so an
+# import reads the family from the name and an export of that family writes the name back.
+FAMILY_NETWORK_MODULES = {"networks.lora_flux": ("flux", "networks.lora")}
 # SD-Trainer front-end keys with a direct Danlu meaning.
 # sd-scripts reads None, not 0 or "", as "off" for most options (0 would even divide by zero in
 # save_every_n_steps), so an export leaves zeros out, except where 0 is a real value there.
@@ -170,6 +173,19 @@ def _infer_family(values: dict[str, Any]) -> str:
     return "sd15"
 
 
+def _family_network_module(values: dict[str, Any], family: str | None, findings: list[Finding]) -> None:
+    module = values.get("network_module")
+    if module not in FAMILY_NETWORK_MODULES:
+        return
+    owner, values["network_module"] = FAMILY_NETWORK_MODULES[module]
+    given = values.get("family") or family
+    if given and given != owner:
+        findings.append(error("network_module", f"{module} is sd-scripts' {owner} LoRA, but this config trains "
+                              f"{given}; use networks.lora", f"{module} 是 sd-scripts 的 {owner} LoRA 模块，但此配置训练的是 "
+                              f"{given}；请使用 networks.lora"))
+    values.setdefault("family", owner)
+
+
 def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str = "",
                  base_dir: Path | None = None, filled: list[Filled] | None = None,
                  warnings: list[Finding] | None = None) -> TrainConfig:
@@ -214,6 +230,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
             values[rate], values[switch] = None, True
     if values.get("base_weights") and "enable_base_weight" not in values:  # sd-scripts merges what is listed
         values["enable_base_weight"] = True
+    _family_network_module(values, family, findings)
     if family:
         values.setdefault("family", family)
     values.setdefault("family", _infer_family(values))
@@ -276,6 +293,8 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None) -> dict[str,
             continue
         if p.name == "optimizer_type":
             value = OPTIMIZER_IMPORT_PATHS.get(value, value)
+        if p.name == "network_module":
+            value = next((k for k, v in FAMILY_NETWORK_MODULES.items() if v == (family, value)), value)
         out[p.kohya_key] = value
     if cfg.training.max_train_steps:  # sd-scripts lets max_train_epochs override max_train_steps
         out.pop("max_train_epochs", None)
