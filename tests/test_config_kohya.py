@@ -107,7 +107,7 @@ def test_sd_trainer_file_imports_into_the_right_fields(tmp_path):
     assert cfg.caption.max_token_length == 225  # 255 works as three 75-token chunks in sd-scripts
     assert cfg.noise.noise_offset == 0.05 and cfg.other.clip_skip == 2
     assert cfg.speed.mixed_precision == "fp16" and cfg.speed.cache_latents_to_disk is True
-    assert cfg.speed.sdpa is True and cfg.speed.xformers is False  # same attention, the kernels Danlu has
+    assert cfg.speed.sdpa is True  # xformers = true: the same attention, from the kernels Danlu has
     assert cfg.sampling.sample_prompts.startswith("masterpiece") and cfg.sampling.sample_negative_prompt
     assert (cfg.sampling.sample_height, cfg.sampling.sample_seed, cfg.sampling.sample_sampler) == (768, 2333, "euler_a")
     assert cfg.logging.log_prefix == "aki"
@@ -371,3 +371,28 @@ def test_flux_lora_module_in_a_config_of_another_family_is_named(given):
     assert [f.field for f in exc.value.findings] == ["network_module"]
     message = exc.value.findings[0].en
     assert "flux LoRA" in message and ("sdxl" if given else "sd15") in message
+
+
+def test_retired_options_xformers_lowram_v2_are_translated_or_refused_with_a_note(tmp_path):
+    """xformers, lowram and v2 are not Danlu settings (trainer/config/retired.py says why): an imported file
+    that sets them gets SDPA and a note, a note, or an error naming v2."""
+    notes: list = []
+    cfg = import_kohya({"xformers": True, "lowram": True, "v2": False}, warnings=notes)
+    assert cfg.speed.sdpa is True
+    assert [n.field for n in notes] == ["xformers", "lowram"] and all(n.level == "warning" for n in notes)
+    assert "sdpa" in notes[0].en and "xformers" not in {p.name for p in all_params()}
+    quiet: list = []
+    assert import_kohya({"xformers": False, "lowram": False}, warnings=quiet).speed.sdpa is False and not quiet
+    with pytest.raises(ConfigError) as exc:
+        import_kohya({"v2": True, "v_parameterization": True})
+    assert [f.field for f in exc.value.findings] == ["v2"] and "2.x" in exc.value.findings[0].en
+
+    # A Danlu file of schema version 1 (which listed them as "not supported yet") still loads.
+    old = tmp_path / "v1.toml"
+    old.write_text("schema_version = 1\n[model]\nv2 = false\n[speed]\nxformers = false\nlowram = false\n"
+                   "sdpa = false\n", encoding="utf-8")
+    assert load_config(old).speed.sdpa is False
+    old.write_text("schema_version = 1\n[model]\nv2 = true\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(old)
+    assert [f.field for f in exc.value.findings] == ["model.v2"]

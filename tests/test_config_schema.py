@@ -102,7 +102,7 @@ def test_names_are_unique_across_groups():
 
 
 def test_issue_parameter_list_is_covered():
-    wanted = """family base_model vae v2 v_parameterization ae clip_l t5xxl train_data_dir reg_data_dir
+    wanted = """family base_model vae v_parameterization ae clip_l t5xxl train_data_dir reg_data_dir
     prior_loss_weight resolution enable_bucket min_bucket_reso max_bucket_reso bucket_reso_steps bucket_no_upscale
     output_name output_dir save_model_as save_precision save_every_n_epochs save_every_n_steps save_last_n_epochs
     save_state resume max_train_epochs max_train_steps train_batch_size gradient_checkpointing
@@ -117,11 +117,13 @@ def test_issue_parameter_list_is_covered():
     caption_dropout_every_n_epochs noise_offset multires_noise_iterations multires_noise_discount color_aug
     flip_aug random_crop clip_skip custom_toml mixed_precision full_fp16 full_bf16 no_half_vae cache_latents
     cache_latents_to_disk cache_text_encoder_outputs cache_text_encoder_outputs_to_disk max_data_loader_n_workers
-    vae_batch_size sdpa xformers lowram fp8_base timestep_sampling sigmoid_scale model_prediction_type
+    vae_batch_size sdpa fp8_base timestep_sampling sigmoid_scale model_prediction_type
     discrete_flow_shift guidance_scale t5xxl_max_token_length train_t5xxl apply_t5_attn_mask learning_rate_te
     learning_rate_te2 stop_text_encoder_training validation_split validate_every_n_steps""".split()
     missing = [n for n in wanted if n not in params_by_name()]
     assert not missing
+    # dropped on purpose, each with its reason and what an imported file gets (trainer/config/retired.py)
+    assert not {"v2", "xformers", "lowram"} & set(params_by_name())
     optimizers = params_by_name()["optimizer_type"].choices
     assert set(optimizers) == {
         "AdamW", "AdamW8bit", "PagedAdamW8bit", "RAdamScheduleFree", "Lion", "Lion8bit", "PagedLion8bit",
@@ -136,7 +138,7 @@ def test_issue_parameter_list_is_covered():
 def test_known_mistakes_of_the_users_guide_are_not_repeated():
     text = {p.name: (p.en + " " + p.zh).lower() for p in PARAMS}
     assert "scaled_dot_product_attention" in text["sdpa"] and "stochastic" not in text["sdpa"]
-    assert "fp8" not in text["xformers"] and "attention" in text["xformers"]
+    assert "fp8" not in text["sdpa"] and "xformers" in text["sdpa"]  # xformers: attention kernels, not a format
     assert "orthogonal" in text["network_module"] and "softlora" not in text["network_module"]
     assert "lycoris" in text["network_module"] and "inpaint" not in text["network_module"]
     assert "int8" not in text["full_bf16"]

@@ -43,12 +43,6 @@ class ModelGroup(Group):
         "可选：替换底模自带 VAE 的单独 VAE（文件夹或文件）。留空则使用底模自带的 VAE。",
         families=("sd15", "sdxl"), widget="path", label_zh="VAE 文件",
     )
-    v2: bool = param(
-        False,
-        "The base model is Stable Diffusion 2.x (OpenCLIP text encoder).",
-        "底模是 Stable Diffusion 2.x（使用 OpenCLIP 文本编码器）。",
-        families=("sd15",), planned=True, label_zh="SD2.x 模型",
-    )
     v_parameterization: bool = param(
         False,
         "Train with v-prediction targets. Only for models trained that way (SD2.x 768-v, some SDXL fine-tunes).",

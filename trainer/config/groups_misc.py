@@ -105,13 +105,10 @@ class SpeedGroup(Group):
         label_zh="VAE 批次大小",
     )
     sdpa: bool = param(
-        True, "Use PyTorch's scaled_dot_product_attention (fast, memory-efficient attention).",
-        "使用 PyTorch 的 scaled_dot_product_attention（快速、省显存的注意力实现）。", families=("sd15", "sdxl"),
+        True, "Use PyTorch's scaled_dot_product_attention (fast, memory-efficient attention; it takes the place of "
+        "xformers, which other tools use for the same).",
+        "使用 PyTorch 的 scaled_dot_product_attention（快速、省显存的注意力实现；其他工具用 xformers 做同样的事，丹炉用它代替）。", families=("sd15", "sdxl"),
         label_zh="SDPA 注意力",  # Flux's diffusers attention is always SDPA
-    )
-    xformers: bool = param(
-        False, "Use the xformers attention kernels (needs the xformers package).", "使用 xformers 注意力内核（需安装 xformers）。",
-        planned=True, label_zh="xformers 注意力",
     )
     gpus: int = param(
         1, "GPUs to train on. Above 1 the run is started with `accelerate launch` (data parallel): each GPU "
@@ -128,10 +125,6 @@ class SpeedGroup(Group):
         "it decides processes and machines, and gpus is then ignored.",
         "accelerate 配置文件（由 `accelerate config` 生成），用于多机或特殊设置；进程数和机器由它决定，此时忽略显卡数。",
         kohya="", widget="path", label_zh="accelerate 配置文件",
-    )
-    lowram: bool = param(
-        False, "Load models straight to the GPU to spare system RAM.", "直接把模型加载到显卡，以节省系统内存。", planned=True,
-        label_zh="低内存模式",
     )
     compile_blocks: bool = param(
         False, "Compile the model's repeated blocks (transformer blocks) with torch.compile: faster steps after a "

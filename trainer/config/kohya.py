@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh, warning
+from trainer.config.retired import retire
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
 from trainer.config.sd_scripts import VALUE_ALIASES, Filled, fill_defaults
 from trainer.config.toml_io import config_from_dict
@@ -142,8 +143,7 @@ def _read_prompt_file(value: str, base_dir: Path | None) -> str:
 
 
 def _fold_frontend_args(flat: dict[str, Any]) -> None:
-    """SD-Trainer's saved forms hold a few things sd-scripts takes as network_args/optimizer_args items, and
-    nearly all of them turn xformers on."""
+    """SD-Trainer's saved forms hold a few things sd-scripts takes as network_args/optimizer_args items."""
     net = list(flat.pop("network_args", None) or []) + list(flat.pop("network_args_custom", None) or [])
     opt = list(flat.pop("optimizer_args", None) or []) + list(flat.pop("optimizer_args_custom", None) or [])
     for key, arg in FRONTEND_NETWORK_ARGS.items():
@@ -153,8 +153,6 @@ def _fold_frontend_args(flat: dict[str, Any]) -> None:
         value = flat.pop(key, None)
         if value not in (None, ""):
             opt.append(f"{arg}={value}")
-    if flat.get("xformers") is True:  # the same memory-efficient attention; Danlu runs PyTorch's SDPA kernels
-        flat["xformers"], flat["sdpa"] = False, True
     if flat.pop("enable_preview", True) is False:  # SD-Trainer keeps the sample fields but makes no previews
         flat["sample_every_n_epochs"] = flat["sample_every_n_steps"] = 0
     if net:
@@ -200,6 +198,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     findings: list[Finding] = []
     notes: list[Finding] = []
     _fold_frontend_args(flat)
+    retire(flat, findings, notes)  # xformers, lowram, v2: dropped on purpose (trainer/config/retired.py)
     train_type = flat.pop("model_train_type", None)
     if train_type is not None:
         if train_type not in TRAIN_TYPES:

@@ -286,7 +286,7 @@ def _misc(cfg: TrainConfig) -> list[Finding]:
     if (sm.sample_every_n_epochs or sm.sample_every_n_steps) and not sm.sample_prompts.strip():
         out.append(warning("sampling.sample_prompts", "is empty, so no preview images will be made",
                            "为空，因此不会生成预览图"))
-    if cfg.model.v_parameterization and cfg.model.family == "sd15" and not cfg.model.v2:
+    if cfg.model.v_parameterization and cfg.model.family == "sd15":
         out.append(warning("model.v_parameterization", "SD1.5 models predict noise, not v; only use this for a "
                            "v-prediction model", "SD1.5 模型预测的是噪声而不是 v；仅在底模为 v-prediction 模型时开启"))
     return out

@@ -24,7 +24,7 @@ from trainer.config.groups_optim import NetworkGroup, OptimizerGroup
 from trainer.config.groups_publish import PublishGroup
 from trainer.config.spec import META_KEY, GroupInfo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class TrainConfig(BaseModel):

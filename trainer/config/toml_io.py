@@ -11,11 +11,12 @@ import tomli_w
 from pydantic import ValidationError
 
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh
+from trainer.config.retired import drop_from_v1
 from trainer.config.schema import GROUP_NAMES, SCHEMA_VERSION, TrainConfig, params_by_name
 from trainer.textio import atomic_write_text, read_text
 
 # MIGRATIONS[n] turns a version-n dict into a version-(n+1) dict. Add one whenever a key is renamed or moved.
-MIGRATIONS: dict[int, Any] = {}
+MIGRATIONS: dict[int, Any] = {1: drop_from_v1}  # xformers, lowram, v2 retired (trainer/config/retired.py)
 
 
 def migrate(data: dict[str, Any], source: str = "") -> dict[str, Any]:

@@ -1,0 +1,57 @@
+"""sd-scripts options Danlu dropped on purpose, and what a file that still sets them gets: an imported
+sd-scripts / SD-Trainer file (flat names) or a Danlu TOML written before schema version 2 (which had them
+as "not supported yet" fields).
+
+- xformers: PyTorch 2's scaled_dot_product_attention (`speed.sdpa`) runs the same memory-efficient attention
+  kernels, and the xformers package is not a Danlu dependency; `xformers = true` is read as `sdpa = true`.
+- lowram: sd-scripts loads the models straight to the GPU with it. Danlu's loaders already read the weights
+  into the model without a second copy in system RAM (diffusers' low_cpu_mem_usage), so it was never built.
+- v2: Stable Diffusion 2.x (OpenCLIP-H text encoder, 768-v) is not a family Danlu trains; a file for it is
+  refused rather than trained as SD1.5.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from trainer.config.errors import ConfigError, Finding, error, warning
+
+# name -> the group it had in a Danlu TOML
+RETIRED_GROUPS = {"xformers": "speed", "lowram": "speed", "v2": "model"}
+
+
+def retire(values: dict[str, Any], findings: list[Finding], notes: list[Finding]) -> None:
+    """Take the retired options out of a flat dict of settings (mutated): `xformers` sets `sdpa`, a note says
+    so; `lowram` is dropped with a note; `v2 = true` is an error in `findings`. False values just go."""
+    if values.pop("xformers", None) is True:
+        values["sdpa"] = True
+        notes.append(warning("xformers", "is read as speed.sdpa = true: PyTorch's scaled_dot_product_attention "
+                             "runs the same memory-efficient attention, and xformers is not installed",
+                             "按 speed.sdpa = true 读取：PyTorch 的 scaled_dot_product_attention 提供同样省显存的注意力，"
+                             "且未安装 xformers"))
+    if values.pop("lowram", None) is True:
+        notes.append(warning("lowram", "was left out: Danlu always loads the weights into the model without a "
+                             "second copy in system RAM", "已忽略：丹炉加载模型时本就不会在系统内存中多存一份权重"))
+    if values.pop("v2", None) is True:
+        findings.append(error("v2", "Stable Diffusion 2.x models are not supported; train an SD1.5, SDXL or Flux "
+                              "model, or use sd-scripts for SD2.x", "不支持 Stable Diffusion 2.x 模型；请改用 SD1.5、"
+                              "SDXL 或 Flux 模型，或用 sd-scripts 训练 SD2.x"))
+
+
+def drop_from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema version 1 -> 2: the retired fields leave their tables (see `retire` for set values)."""
+    data = dict(data)
+    flat: dict[str, Any] = {}
+    for name, group in RETIRED_GROUPS.items():
+        table = data.get(group)
+        if isinstance(table, dict) and name in table:
+            data[group] = table = dict(table)
+            flat[name] = table.pop(name)
+    findings: list[Finding] = []
+    retire(flat, findings, [])
+    if flat.get("sdpa"):
+        data["speed"] = {**data.get("speed", {}), "sdpa": True}
+    if findings:  # named as the Danlu field, group included
+        raise ConfigError([dataclasses.replace(f, field=f"{RETIRED_GROUPS[f.field]}.{f.field}") for f in findings])
+    return data
