@@ -45,13 +45,24 @@ def apply_to_models(models, s, family: str, cache_root: Path, vae_in_loop: bool)
             models.vae.to(memory_format=torch.channels_last)
     if s.compile_blocks:
         use_compile_cache(cache_root)
-        models.unet.compile_repeated_blocks()
+        # diffusers names each model's repeated blocks (_repeated_blocks: the U-Net's transformer blocks, Flux's
+        # double and single blocks), so this is the same call for every family.
+        models.unet.compile_repeated_blocks(backend=COMPILE_BACKEND)
+
+
+COMPILE_BACKEND = "inductor"  # torch.compile's default; tests swap in a backend that needs no C++ build
 
 
 def use_compile_cache(cache_root: Path) -> Path:
-    """Keep inductor's compiled kernels and graphs in the workspace so the next run reuses them; a cache folder
-    the user chose (TORCHINDUCTOR_CACHE_DIR) wins."""
-    folder = Path(os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(cache_root) / COMPILE_CACHE)))
+    """Keep inductor's compiled kernels and graphs in the workspace so the next run reuses them. A cache folder
+    the user chose (TORCHINDUCTOR_CACHE_DIR) wins; torch writes its /tmp default into that variable itself the
+    first time it looks, so that value counts as not chosen."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if chosen is None or os.path.abspath(chosen) == os.path.abspath(default_cache_dir()):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(cache_root).resolve() / COMPILE_CACHE)
+    folder = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
     os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
