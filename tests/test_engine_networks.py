@@ -230,3 +230,29 @@ def test_a_dora_run_writes_dora_scale_and_continues_from_its_file(tiny_model, da
     plain = still.model_copy(update={"network": still.network.model_copy(update={"network_args": []})})
     assert train(plain, tmp_path / "plain") != 0
     assert "dora_wd=True" in _error(tmp_path / "plain")
+
+
+@pytest.mark.parametrize("algo", ["locon", "loha"])
+def test_resuming_a_lycoris_max_norm_run_equals_the_uninterrupted_run(tiny_model, dataset, tmp_path, algo):
+    """lycoris-lora's max-norm scales a per-module buffer (`scalar`), not the weights: the state must carry it."""
+    def run(name, **extra):
+        cfg = _config(tiny_model, dataset, network_module="lycoris.kohya", lycoris_algo=algo, scale_weight_norms=0.02)
+        cfg = cfg.model_copy(update={
+            "optimizer": cfg.optimizer.model_copy(update={"learning_rate": 5e-2}),
+            "training": cfg.training.model_copy(update={"max_train_steps": extra.pop("steps", 6)}),
+            "save": cfg.save.model_copy(update=extra)})
+        assert train(cfg, tmp_path / name) == 0, _error(tmp_path / name)
+        return read_lora(tmp_path / name / "output" / "t.safetensors")[0]
+
+    full = run("full")
+    run("first", steps=3, save_state=True)
+    resumed = run("second", resume=str(tmp_path / "first" / "output" / "t-state"))
+    assert progress_scaled(tmp_path / "full")
+    assert full.keys() == resumed.keys()
+    assert all(torch.allclose(full[k], resumed[k], atol=1e-6) for k in full), \
+        max(float((full[k] - resumed[k]).abs().max()) for k in full)
+
+
+def progress_scaled(run_dir: Path) -> bool:
+    """Whether max-norm scaled some key in the run (else the test shows nothing)."""
+    return any(e.get("keys_scaled", 0) > 0 for e in read_events(run_dir)[0] if e["type"] == "progress")

@@ -120,7 +120,7 @@ class Session:
         if cfg.save.resume:
             self.progress = ckpt.load_state(Path(cfg.save.resume), models=self.models.lora.models,
                                             optimizer=self.optimizer, scheduler=self.scheduler)
-            if hasattr(self.models.lora, "load_extra_state"):  # a Dreambooth run's EMA weights
+            if hasattr(self.models.lora, "load_extra_state"):  # Dreambooth EMA weights, LyCORIS max-norm scalars
                 self.models.lora.load_extra_state(ckpt.load_extra(Path(cfg.save.resume)))
             self.rep.status(f"resumed from {cfg.save.resume} at step {self.progress.global_step}")
             self.rep.restore_loss_window(self.progress.loss_window)

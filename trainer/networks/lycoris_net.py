@@ -111,6 +111,23 @@ class LycorisSet:
             norms.append(float(norm))
         return scaled, (sum(norms) / len(norms) if norms else 0.0), max(norms, default=0.0)
 
+    def _scalars(self) -> dict[str, torch.Tensor]:
+        """lycoris module name -> its `scalar` buffer: max-norm scales modules through it (use_scalar off), and a
+        buffer is neither a trainable weight nor in lycoris' state dict, so a training state carries it here."""
+        return {m.lora_name: m.scalar for m in self.network.loras
+                if isinstance(getattr(m, "scalar", None), torch.Tensor) and not isinstance(m.scalar, nn.Parameter)}
+
+    def extra_state(self) -> dict:
+        scalars = {name: s.detach().cpu().clone() for name, s in self._scalars().items()}
+        return {"lycoris_scalars": scalars} if scalars else {}
+
+    def load_extra_state(self, state: dict) -> None:
+        saved = state.get("lycoris_scalars", {})
+        with torch.no_grad():
+            for name, scalar in self._scalars().items():
+                if name in saved:
+                    scalar.copy_(saved[name])
+
     def _state(self) -> dict[str, torch.Tensor]:
         """lycoris' state dict with a conv layer's lora_up as 4-D, as kohya files hold it (lycoris' DyLoRA gives
         [out, r] for a 1x1 convolution)."""
