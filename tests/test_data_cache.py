@@ -163,3 +163,16 @@ def test_text_encoder_cache_memory_and_disk(tmp_path):
 def test_crop_geometry_of_cached_latents_mirrors_with_flip():
     assert centre_crop_geometry((1920, 1080), (640, 384)) == (0, 21)
     assert centre_crop_geometry((1920, 1080), (640, 384), flip=True) == (0, 22)
+
+
+def test_disk_cache_parses_a_file_header_once_and_sees_another_process_rewrite_it(tmp_path, monkeypatch):
+    items = dataset(tmp_path)
+    fill_cache(LatentCache("disk", "vae-a"), items, CountingEncoder(), batch_size=4)
+    reader = LatentCache("disk", "vae-a")
+    parsed, real = [], LatentCache._read_meta
+    monkeypatch.setattr(LatentCache, "_read_meta", lambda self, file: parsed.append(file) or real(self, file))
+    first = reader.get(items[0][0], (32, 32))
+    assert torch.equal(reader.get(items[0][0], (32, 32)), first) and len(parsed) == 1  # an epoch re-reads no header
+    assert reader.get(items[0][0], (64, 64)) is None
+    LatentCache("disk", "vae-a").put(items[0][0], (64, 64), torch.full_like(first, 7.0))  # another process
+    assert torch.equal(reader.get(items[0][0], (64, 64)), torch.full_like(first, 7.0))

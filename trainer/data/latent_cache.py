@@ -4,7 +4,8 @@ A disk cache file `<image stem>.danlu-latent.safetensors` holds one latent per (
 plus JSON metadata: the VAE fingerprint, and per image its byte size, mtime and a content hash. The file
 is stale for an image when its bytes change, and stale as a whole when the VAE fingerprint changes; a new
 bucket size simply has no entry yet. Images sharing a stem (a.png, a.jpg) share the file under their own
-names, so they never evict each other. Files are written atomically (a crash leaves the old file).
+names, so they never evict each other. Files are written atomically (a crash leaves the old file). Reads
+go through safetensors' memory map (safe_open); a file's header is parsed once per version of the file.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class LatentCache:
         self.vae_fingerprint = vae_fingerprint
         self._memory: dict[tuple[str, Size, bool], torch.Tensor] = {}
         self._fingerprints: dict[str, dict] = {}  # images do not change during a run: hash each once
+        self._metas: dict[str, tuple[tuple[int, int, int], dict | None]] = {}  # cache file -> (its stat, meta)
 
     def get(self, item, bucket: Size, flip: bool = False) -> torch.Tensor | None:
         path = _path_of(item)
@@ -114,12 +116,25 @@ class LatentCache:
         return meta
 
     def _valid_meta(self, path: str) -> dict | None:
-        meta = self._read_meta(cache_path(path))
+        meta = self._file_meta(cache_path(path))
         if meta is None or meta.get("vae") != self.vae_fingerprint:
             return None
         if not _same_file(meta.get("images", {}).get(Path(path).name), self._fingerprint(path)):
             return None
         return meta
+
+    def _file_meta(self, file: Path) -> dict | None:
+        """The cache file's metadata, parsed once per version of the file: an epoch then reads each latent with
+        one stat and one memory-mapped open. Another process rewriting the file changes its size or mtime."""
+        try:
+            st = file.stat()
+        except OSError:
+            return None
+        version = (st.st_size, st.st_mtime_ns, st.st_ino)
+        known = self._metas.get(str(file))
+        if known is None or known[0] != version:
+            known = self._metas[str(file)] = (version, self._read_meta(file))
+        return known[1]
 
     def _write_entry(self, path: str, bucket: Size, flip: bool, latent: torch.Tensor,
                      crop: tuple[int, int] | None, original: tuple[int, int] | None) -> None:
@@ -143,6 +158,7 @@ class LatentCache:
                                 "crop_top_left": list(crop) if crop else None,
                                 "original_size": list(original) if original else None}
         atomic_write_bytes(file, save(tensors, metadata={"danlu": json.dumps(meta)}))
+        self._metas.pop(str(file), None)
 
 
 @dataclass

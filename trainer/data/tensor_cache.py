@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from trainer.textio import atomic_write_bytes
 
@@ -39,12 +39,12 @@ class TensorCache:
         if self.mode == "memory":
             return self._memory.get(self.key(text))
         file = self.path(text)
-        try:
+        try:  # one memory-mapped open: the header is checked, then the tensors are copied out of the map
             with safe_open(str(file), framework="pt") as f:
                 meta = f.metadata() or {}
-            if meta.get("fingerprint") != self.fingerprint or meta.get("text") != text:
-                return None  # a hash collision or a foreign file: never return the wrong tensors
-            return load_file(str(file))
+                if meta.get("fingerprint") != self.fingerprint or meta.get("text") != text:
+                    return None  # a hash collision or a foreign file: never return the wrong tensors
+                return {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is no dict)
         except Exception:  # missing or torn file: recompute
             return None
 
