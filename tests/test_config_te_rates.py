@@ -19,7 +19,7 @@ def _cfg(te_lr, family="sdxl") -> TrainConfig:
 
 
 @pytest.mark.parametrize(("given", "kept"), [(5e-5, 5e-5), ([5e-5, 2e-5], [5e-5, 2e-5]), ([5e-5], 5e-5),
-                                             ([], None), ("2e-5", 2e-5)])
+                                             ([], None), ("2e-5", 2e-5), ("5e-5, 2e-5", [5e-5, 2e-5])])
 def test_one_rate_or_a_list_of_two(given, kept):
     assert _cfg(given).optimizer.text_encoder_lr == kept
 
@@ -30,6 +30,14 @@ def test_a_bad_list_is_an_error_naming_the_field(bad):
         _cfg(bad)
     assert [f.field for f in exc.value.findings] == [FIELD]
     assert "e.g." in exc.value.findings[0].en or "from 0 to 10" in exc.value.findings[0].en
+
+
+def test_cli_set_takes_two_rates():
+    from trainer.config import apply_sets
+
+    cfg = apply_sets(_cfg(None), ["optimizer.text_encoder_lr=5e-5,2e-5"])
+    assert cfg.optimizer.text_encoder_lr == [5e-5, 2e-5]
+    assert apply_sets(cfg, ["text_encoder_lr=[1e-5, 3e-5]"]).optimizer.text_encoder_lr == [1e-5, 3e-5]
 
 
 def test_two_rates_for_sd15s_one_encoder_is_an_error():

@@ -41,6 +41,8 @@ def _one_or_two_rates(value: Any) -> Any:
 
     if value is None:
         return None
+    if isinstance(value, str) and "," in value:  # --set optimizer.text_encoder_lr=5e-5,2e-5
+        value = [v for v in value.split(",") if v.strip()]
     if not isinstance(value, list | tuple):
         return rate(value)
     if len(value) > 2:

@@ -1,7 +1,8 @@
 """One entry point from `network.network_module` to the adapters a run trains.
 
 Every builder returns an object with the same interface, which is all the engine uses:
-`models` (what a training state saves), `unet_params()` / `text_encoder_params()` / `parameters()`,
+`models` (what a training state saves), `unet_params()` / `text_encoder_params(component=None)` (all
+encoders, or one: "text_encoder_2") / `parameters()`,
 `module_counts()`, `set_scale(weight)`, `kohya_state_dict(family)` (the file's keys) and
 `load_weights(state_dict, family)` (continue from a file; a file of another kind is refused by name).
 """
