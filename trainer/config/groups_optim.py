@@ -144,14 +144,6 @@ class OptimizerGroup(Group):
         ge=0.0, le=20.0, label_zh="最小信噪比 γ",
     )
 
-    def text_encoder_rates(self, n_encoders: int) -> list[float]:
-        """The learning rate of each of `n_encoders` text encoders: its own, the shared one, else learning_rate."""
-        rate = self.text_encoder_lr
-        if rate is None:
-            return [self.learning_rate] * n_encoders
-        rates = rate if isinstance(rate, list) else [rate]
-        return [rates[min(i, len(rates) - 1)] for i in range(n_encoders)]
-
 
 # The network types with a rank (low-rank factors): conv rank and rank dropout mean something only for these.
 RANKED = ("networks.lora", "networks.dylora", "lycoris.kohya")

@@ -186,6 +186,16 @@ def resolution_of(cfg: TrainConfig) -> tuple[int, int]:
     return parse_resolution(cfg.dataset.resolution)
 
 
+def text_encoder_rates(o, n_encoders: int) -> list[float]:
+    """The learning rate of each of `n_encoders` text encoders from the optimizer settings `o`: its own in
+    text_encoder_lr = [te1, te2], the one shared rate, else learning_rate."""
+    rate = o.text_encoder_lr
+    if rate is None:
+        return [o.learning_rate] * n_encoders
+    rates = rate if isinstance(rate, list) else [rate]
+    return [rates[min(i, len(rates) - 1)] for i in range(n_encoders)]
+
+
 def param_groups(cfg: TrainConfig, models: Models) -> tuple[list[dict], list[str]]:
     o = cfg.optimizer
     if hasattr(models.lora, "param_groups"):  # Dreambooth: one group per trained component, own rates
@@ -206,7 +216,7 @@ def param_groups(cfg: TrainConfig, models: Models) -> tuple[list[dict], list[str
     if models.train_text_encoder:
         # one group per encoder, each at its own rate (text_encoder_lr = [te1, te2]); sd-scripts skips a group
         # whose rate is 0, leaving that encoder untrained
-        for name, lr in zip(TEXT_ENCODER_NAMES, o.text_encoder_rates(len(TEXT_ENCODER_NAMES)), strict=True):
+        for name, lr in zip(TEXT_ENCODER_NAMES, text_encoder_rates(o, len(TEXT_ENCODER_NAMES)), strict=True):
             params = models.lora.text_encoder_params(name)
             if params and lr > 0:
                 groups.append({"params": params, "lr": lr})

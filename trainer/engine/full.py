@@ -83,7 +83,9 @@ def component_lrs(cfg, n_text_encoders: int) -> dict[str, float]:
     def first(*values):
         return next(v for v in values if v is not None)
 
-    shared = o.text_encoder_rates(n_text_encoders)  # text_encoder_lr (one, or one per encoder), else learning_rate
+    from trainer.engine.build import text_encoder_rates
+
+    shared = text_encoder_rates(o, n_text_encoders)  # text_encoder_lr (one, or one per encoder), else learning_rate
     own = (d.learning_rate_te, d.learning_rate_te2)
     lrs = {UNET: first(o.unet_lr, o.learning_rate)}
     for i, name in enumerate(TEXT_ENCODER_NAMES[:n_text_encoders]):
