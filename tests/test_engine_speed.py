@@ -97,3 +97,27 @@ def test_pinned_memory_and_workers_reach_the_loader(seen):
 def test_pinning_only_on_a_gpu():
     s = tiny_config("m", "d", speed__pin_memory=True).speed
     assert speed.loader_options(s, "cuda")["pin_memory"] and not speed.loader_options(s, "cpu")["pin_memory"]
+
+
+class Moved:
+    """Stands in for a batch tensor: records how it is copied to the device."""
+
+    def __init__(self):
+        self.kwargs: dict = {}
+
+    def to(self, *args, **kwargs):
+        self.kwargs = kwargs
+        return torch.zeros(1)
+
+
+@pytest.mark.parametrize("pin", [True, False])
+def test_pinned_batches_are_copied_without_waiting_on_a_gpu(pin):
+    from types import SimpleNamespace
+
+    from trainer.engine.loop import StepRunner
+
+    gpu = SimpleNamespace(device=torch.device("cuda"), num_processes=1)
+    runner = StepRunner(tiny_config("m", "d", speed__pin_memory=pin), None, gpu, None, None, [])
+    latents = Moved()
+    runner._latents({"latents": latents})
+    assert latents.kwargs.get("non_blocking") is pin
