@@ -12,8 +12,8 @@ from trainer.networks.inject import add_lora
 from trainer.networks.save import save_lora
 
 
-@pytest.mark.parametrize(("family", "algo"), [("sd15", "lora"), ("sd15", "locon"), ("sdxl", "lora"),
-                                              ("sdxl", "locon")])
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+@pytest.mark.parametrize("algo", ["lora", "locon", "loha", "lokr"])
 def test_merged_file_equals_the_file_as_adapter(tmp_path, family, algo):
     build = build_tiny_sd15 if family == "sd15" else build_tiny_sdxl
     if algo == "lora":
@@ -55,9 +55,10 @@ def test_multiplier_scales_the_merge_and_a_foreign_file_is_named(tmp_path):
         merge_base_weights([str(xl_path)], [1.0], build_tiny_sd15(seed=0).unet, [pipe.text_encoder], "sd15")
 
 
-def test_a_loha_file_is_refused_rather_than_merged_wrongly(tmp_path):
-    _, net = _build("sd15", "loha")
-    path = save_lora(tmp_path / "h.safetensors", net.kohya_state_dict("sd15"), {}, precision="float")
+def test_files_that_cannot_be_merged_exactly_are_refused_by_name(tmp_path):
     base = build_tiny_sd15(seed=0)
-    with pytest.raises(ValueError, match="h.safetensors.*Loha module; only LoRA/LoCon"):
-        merge_base_weights([str(path)], [1.0], base.unet, [base.text_encoder], "sd15")
+    for algo, args, words in (("ia3", [], "IA3 module"), ("loha", ["dora_wd=True"], "DoRA")):
+        _, net = _build("sd15", algo, network_args=["preset=attn-mlp", *args])
+        path = save_lora(tmp_path / f"{algo}.safetensors", net.kohya_state_dict("sd15"), {}, precision="float")
+        with pytest.raises(ValueError, match=f"{algo}.safetensors.*{words}"):
+            merge_base_weights([str(path)], [1.0], base.unet, [base.text_encoder], "sd15")

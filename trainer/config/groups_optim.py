@@ -265,7 +265,8 @@ class NetworkGroup(Group):
         kohya="", label_zh="启用预合并 LoRA",
     )
     base_weights: list[str] = param(
-        [], "LoRA files merged into the base model before training.", "训练前合并进底模的 LoRA 文件。",
+        [], "LoRA files (LoRA, LoCon, LoHa or LoKr) merged into the base model before training.",
+        "训练前合并进底模的 LoRA 文件（LoRA、LoCon、LoHa 或 LoKr）。",
         label_zh="预合并 LoRA 文件",
     )
     base_weights_multiplier: list[float] = param(
