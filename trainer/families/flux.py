@@ -52,17 +52,18 @@ class Flux(Family):
         return text_encoders[:1]  # CLIP-L only
 
     def swapped_blocks(self, transformer) -> list:
-        """The blocks `flux.blocks_to_swap` keeps in CPU memory, counted as sd-scripts counts them (N: the last
-        N // 2 double blocks and the last (N - N // 2) * 2 single blocks), at least MIN_RESIDENT of each kind
-        left on the GPU."""
+        """The blocks `flux.blocks_to_swap` keeps in CPU memory, counted as sd-scripts counts them (the last ones of
+        each kind, trainer.memory.table.flux_swap_split), at least MIN_RESIDENT of each kind left on the GPU."""
         n = self.cfg.flux.blocks_to_swap
         if not n:
             return []
+        from trainer.memory.table import flux_swap_split
+
         double, single = transformer.transformer_blocks, transformer.single_transformer_blocks
-        n_double, n_single = n // 2, (n - n // 2) * 2
+        n_double, n_single = flux_swap_split(n)
         if n_double > len(double) - MIN_RESIDENT or n_single > len(single) - MIN_RESIDENT:
-            most = max((k for k in range(n + 1) if k // 2 <= len(double) - MIN_RESIDENT
-                        and (k - k // 2) * 2 <= len(single) - MIN_RESIDENT), default=0)
+            most = max((k for k in range(n + 1) if flux_swap_split(k)[0] <= len(double) - MIN_RESIDENT
+                        and flux_swap_split(k)[1] <= len(single) - MIN_RESIDENT), default=0)
             raise ValueError(f"flux.blocks_to_swap {n} would swap {n_double} of {len(double)} double and {n_single} "
                              f"of {len(single)} single blocks; this model keeps at least {MIN_RESIDENT} of each on "
                              f"the GPU, so at most {most}")

@@ -23,6 +23,7 @@ from trainer.memory.table import (
     OPTIMIZER_STATE_BYTES,
     OVERHEAD_GB,
     FamilyCosts,
+    flux_swap_split,
 )
 
 
@@ -80,6 +81,16 @@ def _denoiser_bytes(cfg: TrainConfig, fam) -> float:
     return fam.fp8_share * FP8 + (1 - fam.fp8_share) * compute if cfg.speed.fp8_base else compute
 
 
+def _swapped_params(cfg: TrainConfig, fam) -> float:
+    """Denoiser parameters blocks_to_swap keeps off the GPU: the swapped blocks but the largest of them, which is
+    on the GPU while it computes."""
+    if cfg.model.family != "flux" or not cfg.flux.blocks_to_swap or not fam.double_block_params_b:
+        return 0.0
+    double, single = flux_swap_split(cfg.flux.blocks_to_swap)
+    swapped = double * fam.double_block_params_b + single * fam.single_block_params_b
+    return (swapped - (fam.double_block_params_b if double else fam.single_block_params_b)) * 1e9
+
+
 def _activations(cfg: TrainConfig) -> tuple[float, float]:
     """(denoiser + text-encoder activations, VAE encode) in GB for one step's batch."""
     fam = _costs(cfg)[0]
@@ -108,7 +119,8 @@ def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
     unet_trained, te_trained = _trained(cfg)
     full = cfg.model.training_type == "dreambooth"  # the trained parts are the model itself: counted once
     parts = {
-        "base": 0.0 if full and unet_trained else _gb(fam.denoiser_params_b * 1e9, _denoiser_bytes(cfg, fam)),
+        "base": 0.0 if full and unet_trained else _gb(fam.denoiser_params_b * 1e9 - _swapped_params(cfg, fam),
+                                                      _denoiser_bytes(cfg, fam)),
         "text_encoder": _gb(fam.text_encoder_params_b * 1e9, base_bytes) if te_resident and not (full and te_trained)
         else 0.0,
         "vae": vae_weights,
@@ -138,6 +150,10 @@ def _notes(cfg: TrainConfig) -> list[Note]:
     if not cfg.speed.cache_latents:
         notes.append(Note("Caching latents keeps the VAE off the GPU while training.",
                           "缓存潜变量后，训练时 VAE 不必留在显卡上。"))
+    if _swapped_params(cfg, _costs(cfg)[0]):
+        notes.append(Note(f"{cfg.flux.blocks_to_swap} blocks wait in CPU memory (blocks_to_swap): each step is slower "
+                          "and the run needs that much more system RAM.",
+                          f"{cfg.flux.blocks_to_swap} 个块放在内存中（块交换）：每步更慢，并需要相应更多的系统内存。"))
     return notes
 
 

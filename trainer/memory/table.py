@@ -11,7 +11,12 @@ community widely reports for kohya sd-scripts with PyTorch SDPA attention:
     (people report 4-6 GB cards), and batch 4-6 without checkpointing runs on 12-16 GB cards;
   - SDXL LoRA, 1024 px, batch 1 needs ~12 GB with the same tricks and ~24 GB without them;
   - Flux.1 LoRA, 1024 px, needs ~16-24 GB with an fp8 base, checkpointing and cached text-encoder outputs.
-SDXL and Flux remain community figures. SD1.5 was measured on an H200 (bench/gpu_memory.py: full-size SD1.5
+SDXL remains community figures. Flux was measured on an H200 (bench/flux_memory.py: full-size FLUX.1-dev
+transformer with random weights, fp8 base + bf16 + checkpointing, cached text outputs, LoRA dim 16 with AdamW,
+batch 1, flash attention): 1024 px 18.28 GB at 1.22 s/step; blocks_to_swap 18: 11.73 GB, 1.69 s/step; 35: 5.47 GB,
+1.64 s/step; 512 px with 18: 10.10 GB, 1.18 s/step. That gave fp8_share (counted: 0.727, the modulation Linears stay
+bf16) and confirmed the activation figure (about 3 GB at 1024 px with checkpointing); each swapped block frees its
+weights, and one is on the GPU while it computes. SD1.5 was measured on an H200 (bench/gpu_memory.py: full-size SD1.5
 architecture with random weights, 512 px, LoRA dim 32 on U-Net + text encoder, AdamW, peak
 torch.cuda.max_memory_allocated, which leaves out the ~0.5 GB CUDA context that OVERHEAD_GB covers):
   fp16 bs1 + checkpointing 2.63 GB; fp16 bs2 + checkpointing 2.96 GB; bf16 bs2 4.95 GB; bf16 bs6 10.22 GB;
@@ -41,13 +46,25 @@ class FamilyCosts:
     # fp8_base: the share of the denoiser's weights stored in fp8 (convolutions stay in the compute dtype,
     # trainer/engine/fp8.py); counted with the real U-Net configs in assets/model_configs.
     fp8_share: float = 1.0
+    # blocks_to_swap's units (Flux: a double and a single transformer block), billions of parameters
+    double_block_params_b: float = 0.0
+    single_block_params_b: float = 0.0
 
 
 FAMILIES: dict[str, FamilyCosts] = {
     "sd15": FamilyCosts(0.860, 0.123, 0.084, 0.424, 0.166, 0.544, 512 * 512, 1.25, 0.05, 0.6, fp8_share=0.314),
     "sdxl": FamilyCosts(2.567, 0.818, 0.084, 2.66, 0.903, 0.60, 1024 * 1024, 12.0, 0.15, 2.5, fp8_share=0.87),
-    "flux": FamilyCosts(11.9, 4.88, 0.084, 4.8, 0.166, 0.0, 1024 * 1024, 10.0, 0.05, 2.5),
+    # fp8_base leaves the AdaLN modulation Linears (named *norm*, diffusers' layerwise casting skips them) in bf16
+    "flux": FamilyCosts(11.9, 4.88, 0.084, 4.8, 0.166, 0.0, 1024 * 1024, 10.0, 0.05, 2.5, fp8_share=0.727,
+                        double_block_params_b=0.3398, single_block_params_b=0.1416),
 }
+
+
+def flux_swap_split(blocks_to_swap: int) -> tuple[int, int]:
+    """(double, single) blocks that flux.blocks_to_swap = N keeps in CPU memory, counted as sd-scripts counts
+    them (a double block is about two single ones): N // 2 double and (N - N // 2) * 2 single blocks."""
+    double = blocks_to_swap // 2
+    return double, (blocks_to_swap - double) * 2
 
 # Gradient checkpointing keeps only block inputs and recomputes the rest: roughly this share remains.
 CHECKPOINT_FACTOR = 0.3
