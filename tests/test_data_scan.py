@@ -151,3 +151,34 @@ def test_utf16_caption_without_bom_is_detected():
 
     assert decode("1girl, solo".encode("utf-16-le")) == ("1girl, solo", "utf-16-le")
     assert decode("1girl, solo".encode("utf-8")) == ("1girl, solo", "utf-8")
+
+
+def _png_with_exif_after_pixels(path, size, exif: bytes) -> None:
+    """A PNG whose eXIf chunk comes after the image data (allowed by the PNG spec; some tools write it so)."""
+    import struct
+    import zlib
+
+    Image.new("RGB", size).save(path)
+    data = path.read_bytes()
+    chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif + struct.pack(">I", zlib.crc32(b"eXIf" + exif))
+    iend = data.rindex(b"IEND") - 4
+    path.write_bytes(data[:iend] + chunk + data[iend:])
+
+
+def test_png_sizes_come_from_the_header_without_decoding_pixels(tmp_path, monkeypatch):
+    """The scan reads headers only: decoding every PNG (as Pillow's getexif does when looking for EXIF) made
+    the "header" scan slower than decoding each image outright (bench/dataset_scan.py)."""
+    from PIL import ImageFile
+
+    make_image(tmp_path / "1_p" / "plain.png", size=(64, 48))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (40, 20)).save(tmp_path / "1_p" / "rot_early.png", exif=exif)
+    _png_with_exif_after_pixels(tmp_path / "1_p" / "rot_late.png", (40, 20), exif.tobytes())
+    decoded = []
+    original = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self.filename) or original(self))
+    scan = scan_dataset(tmp_path)
+    sizes = {it.path.rsplit("/", 1)[-1]: (it.width, it.height) for it in scan.items}
+    assert sizes == {"plain.png": (64, 48), "rot_early.png": (20, 40), "rot_late.png": (20, 40)}
+    assert all(name.endswith("rot_late.png") for name in decoded)  # only where EXIF may follow the pixels

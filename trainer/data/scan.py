@@ -223,6 +223,10 @@ def _pil_orientation_swaps(path: Path) -> bool:
 
     try:
         with Image.open(path) as img:
+            # Pillow's getexif() on a PNG without an eXIf chunk before the pixels decodes the whole image to look
+            # for one after them; a byte search finds out without decoding (a false hit only costs that decode).
+            if img.format == "PNG" and "exif" not in img.info and b"eXIf" not in path.read_bytes():
+                return False
             return img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
     except Exception:
         return False  # the full load reports a broken file later
