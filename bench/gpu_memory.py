@@ -31,25 +31,10 @@ VARIANTS = {  # name -> (presets, overrides)
 
 def build_model(out: Path, tiny: bool) -> Path:
     import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    if tiny:
-        from trainer.models.tiny import build_tiny_sd15
+    from bench.models import save_model
 
-        build_tiny_sd15(0, four_level=True).save_pretrained(out)
-        return out
-    cfg = ROOT / "assets" / "model_configs" / "sd15"
-    torch.manual_seed(0)
-    with torch.device("cuda"):
-        unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(cfg / "unet"))
-        vae = AutoencoderKL.from_config(AutoencoderKL.load_config(cfg / "vae"))
-        te = CLIPTextModel(CLIPTextConfig.from_pretrained(cfg / "text_encoder"))
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=te, tokenizer=CLIPTokenizer.from_pretrained(cfg / "tokenizer"),
-                                   unet=unet, scheduler=PNDMScheduler.from_pretrained(cfg / "scheduler"),
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.to(torch.float16).save_pretrained(out)
-    return out
+    return save_model(out, "sd15", "tiny" if tiny else "full", device="cuda", dtype=torch.float16)
 
 
 def build_data(root: Path, size: int) -> Path:

@@ -114,6 +114,32 @@ def time_pipeline(model, paths: list[Path], batch: int) -> float:
     return time.perf_counter() - t0
 
 
+def measure(images: int = 240, rounds: int = 4, batch: int = 8, dim: int = 768, depth: int = 12, heads: int = 12,
+            tags: int = 10861, provider: str = "auto", threads: int = 0, log=print) -> dict:
+    """Images per second of bare onnxruntime and of the full pipeline, interleaved over `rounds`."""
+    from trainer.tagger.preprocess import load_preprocessed
+    from trainer.tagger.session import load_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        t0 = time.perf_counter()
+        export_model(tmp, dim, depth, heads, tags)
+        log(f"exported ViT {dim}x{depth} in {time.perf_counter() - t0:.1f}s")
+        (tmp / "images").mkdir()
+        paths = make_images(tmp / "images", images)
+        model = load_model(tmp, provider, threads)
+        log(f"provider {model.describe()}, {len(paths)} images, batch {batch}, {rounds} rounds")
+        model.run(np.stack([load_preprocessed(paths[0], model.size)] * batch))  # warm-up
+        bare_s = piped_s = 0.0
+        for r in range(rounds):  # interleaved, so load from other processes hits both sides alike
+            chunk = paths[r :: rounds]
+            b, p = time_bare(model, chunk, batch), time_pipeline(model, chunk, batch)
+            log(f"round {r + 1}: bare {len(chunk) / b:.3f} images/s, pipeline {len(chunk) / p:.3f} images/s")
+            bare_s, piped_s = bare_s + b, piped_s + p
+    bare, piped = len(paths) / bare_s, len(paths) / piped_s
+    return {"bare_images_s": bare, "pipeline_images_s": piped, "ratio": piped / bare}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=240)
@@ -126,30 +152,11 @@ def main() -> int:
     ap.add_argument("--provider", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
     args = ap.parse_args()
-
-    from trainer.tagger.preprocess import load_preprocessed
-    from trainer.tagger.session import load_model
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        t0 = time.perf_counter()
-        export_model(tmp, args.dim, args.depth, args.heads, args.tags)
-        print(f"exported ViT {args.dim}x{args.depth} in {time.perf_counter() - t0:.1f}s")
-        (tmp / "images").mkdir()
-        paths = make_images(tmp / "images", args.images)
-        model = load_model(tmp, args.provider, args.threads)
-        print(f"provider {model.describe()}, {len(paths)} images, batch {args.batch_size}, {args.rounds} rounds")
-        model.run(np.stack([load_preprocessed(paths[0], model.size)] * args.batch_size))  # warm-up
-        bare_s = piped_s = 0.0
-        for r in range(args.rounds):  # interleaved, so load from other processes hits both sides alike
-            chunk = paths[r :: args.rounds]
-            b, p = time_bare(model, chunk, args.batch_size), time_pipeline(model, chunk, args.batch_size)
-            print(f"round {r + 1}: bare {len(chunk) / b:.3f} images/s, pipeline {len(chunk) / p:.3f} images/s")
-            bare_s, piped_s = bare_s + b, piped_s + p
-    bare, piped = len(paths) / bare_s, len(paths) / piped_s
-    print(f"bare onnxruntime on pre-decoded batches: {bare:.3f} images/s")
-    print(f"pipeline (decode + preprocess + inference): {piped:.3f} images/s")
-    print(f"ratio pipeline/bare: {piped / bare:.3f}")
+    r = measure(args.images, args.rounds, args.batch_size, args.dim, args.depth, args.heads, args.tags,
+                args.provider, args.threads)
+    print(f"bare onnxruntime on pre-decoded batches: {r['bare_images_s']:.3f} images/s")
+    print(f"pipeline (decode + preprocess + inference): {r['pipeline_images_s']:.3f} images/s")
+    print(f"ratio pipeline/bare: {r['ratio']:.3f}")
     return 0
 
 

@@ -37,6 +37,13 @@ def test_grad_norms_per_group_with_loss_scale_divided_out():
     assert grad_norms(groups, Scaler())[0] == pytest.approx(13.0 / 4)
 
 
+def test_grad_norms_of_scaled_fp16_gradients_do_not_overflow():
+    """fp16 gradients under a loss scale have norms beyond fp16's range (65504): summed in fp32 they stay finite."""
+    p = torch.nn.Parameter(torch.zeros(100, dtype=torch.float16))
+    p.grad = torch.full((100,), 60000.0, dtype=torch.float16)
+    assert grad_norms([{"params": [p]}]) == [pytest.approx(600000.0)]
+
+
 def test_tensorboard_has_grad_norm_per_part_before_clipping(tmp_path):
     from trainer.models.tiny import build_tiny_sd15
 

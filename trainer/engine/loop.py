@@ -153,8 +153,14 @@ def grad_norm_tensors(param_groups, scaler=None) -> list[torch.Tensor]:
         scale = scale.float() if isinstance(scale, torch.Tensor) else float(scaler.get_scale())
     out = []
     for group in param_groups:
-        grads = [p.grad.detach().float().norm() for p in group["params"] if p.grad is not None]
-        out.append(torch.linalg.vector_norm(torch.stack(grads)) / scale if grads else torch.zeros(()))
+        grads = [p.grad for p in group["params"] if p.grad is not None]
+        if not grads:
+            out.append(torch.zeros(()))
+            continue
+        # One fused norm per group instead of a norm per tensor (measured: the per-tensor loop was most of the
+        # engine's overhead over a bare loop), in fp32 so that scaled fp16 gradients cannot overflow.
+        per_tensor = torch._foreach_norm(grads, 2, dtype=torch.float32)
+        out.append(torch.linalg.vector_norm(torch.stack(per_tensor)) / scale)
     return out
 
 
