@@ -26,10 +26,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+PRESETS_DIR = ROOT / "presets"
 
 # (family, resolution, batch, steps timed after warm-up)
 CASES = {"sd15-512-bs1": ("sd15", 512, 1, 30), "sd15-512-bs4": ("sd15", 512, 4, 20),
          "sdxl-1024-bs1": ("sdxl", 1024, 1, 15), "flux-1024-bs1": ("flux", 1024, 1, 10)}
+COMPILED = ("sd15-512-bs1", "sdxl-1024-bs1")  # the cases also run with compilation (it costs minutes a run)
 WARMUP = 5  # steps left out: allocator growth, cuDNN autotuning (compile gets more, below)
 # What people report for sd-scripts at the same settings ("community figures": forum and issue reports, not
 # a controlled measurement; different GPUs, drivers and versions). Only figures we have a source for.
@@ -38,26 +40,30 @@ COMMUNITY = {"sdxl-1024-bs1": "sd-scripts: about 1.1-1.2 s/it (0.8-0.9 it/s) on 
 
 
 def compile_switch() -> str | None:
-    """The speed group's torch.compile switch, once it exists (its name is read from the schema)."""
+    """The speed group's torch.compile switch (its name is read from the schema), if it has one."""
     from trainer.config.schema import params_by_path
 
-    found = [p for p in params_by_path() if p.startswith("speed.") and "compile" in p]
+    found = [p for p, info in params_by_path().items()
+             if p.startswith("speed.") and "compile" in p and info.kind == "bool"]
     return found[0] if found else None
 
 
-def variants() -> list[tuple[str, dict, list[str]]]:
-    """(name, overlay, --set items) for each setting, each adding to the one before."""
+def variants(case: str, with_compile: bool) -> list[tuple[str, dict, list[str], list[str]]]:
+    """(name, overlay, --set items, presets) for each setting, each adding to the one before; then the
+    "fastest" speed preset (as cut for this GPU) over the first setting."""
     steps = [("bf16+sdpa", {"speed": {"mixed_precision": "bf16", "sdpa": True}}, []),
              ("+grad checkpointing", {"training": {"gradient_checkpointing": True}}, []),
              ("+8-bit AdamW", {"optimizer": {"optimizer_type": "AdamW8bit"}}, [])]
     switch = compile_switch()
-    if switch:
+    if switch and with_compile and case in COMPILED:
         steps.append(("+compile", {}, [f"{switch}=true"]))
     out, overlay, sets = [], {}, []
     for name, extra, more in steps:
         overlay = _merge(overlay, extra)
         sets = sets + more
-        out.append((name, overlay, sets))
+        out.append((name, overlay, sets, []))
+    if with_compile and case in COMPILED and PRESETS_DIR.joinpath("fastest.toml").exists():
+        out.append(("fastest preset", steps[0][1], [], ["fastest"]))
     return out
 
 
@@ -140,27 +146,39 @@ def build_models(work: Path, families: set[str], tiny: bool = False) -> dict[str
     return out
 
 
-def speed_table(cases: list[str], work: Path, sets: list[str], log=print, tiny: bool = False) -> list[dict]:
-    from trainer.config import apply_overlay
-    from trainer.config.overlay import apply_sets
-
+def speed_table(cases: list[str], work: Path, sets: list[str], log=print, tiny: bool = False,
+                with_compile: bool = True, out: Path | None = None) -> list[dict]:
+    """Every case without compilation first, then the compiled settings (so no compiled code is reused by a
+    plain run); the rows are written to `out` after each run, so a run cut short keeps what it measured."""
     models = build_models(work, {CASES[c][0] for c in cases}, tiny)
+    plan = [(case, v) for case in cases for v in variants(case, with_compile) if not (v[2] or v[3])]
+    plan += [(case, v) for case in cases for v in variants(case, with_compile) if v[2] or v[3]]
     rows = []
-    for case in cases:
+    for case, (name, overlay, more, presets) in plan:
         family, reso, batch, steps = CASES[case]
         if tiny:  # the CPU smoke run: the tiny models at 64 px, a few steps
             reso, steps = 64, 3
-        data = make_data(work / "data", reso)
-        for name, overlay, more in variants():
-            warmup = WARMUP * (4 if more else 1)  # compiling takes the first steps
-            cfg = apply_sets(apply_overlay(base_config(family, models[family], data, reso, batch, steps + warmup),
-                                           overlay), more + sets)
-            r = {"case": case, "setting": name, **run_one(cfg, work / "runs" / f"{case}-{len(rows)}", warmup)}
-            rows.append(r)
-            log(f"[gpu] {case:14s} {name:22s} rc={r['rc']} it/s={_f(r['it_s'])} peak={_f(r['peak_gb'])} GB "
-                f"estimate={_f(r['estimate_gb'])} GB ({r['seconds']} s){'  ' + r['error'] if r['error'] else ''}",
-                flush=True)
+        warmup = WARMUP * (4 if more or presets else 1)  # compiling takes the first steps
+        cfg = run_config(family, models[family], make_data(work / "data", reso), reso, batch, steps + warmup,
+                         overlay, more + sets, presets)
+        r = {"case": case, "setting": name, **run_one(cfg, work / "runs" / f"{case}-{len(rows)}", warmup)}
+        rows.append(r)
+        log(f"[gpu] {case:14s} {name:22s} rc={r['rc']} it/s={_f(r['it_s'])} peak={_f(r['peak_gb'])} GB "
+            f"estimate={_f(r['estimate_gb'])} GB ({r['seconds']} s){'  ' + r['error'] if r['error'] else ''}",
+            flush=True)
+        if out:
+            out.write_text(json.dumps({"speed": rows}, indent=1, default=str))
     return rows
+
+
+def run_config(family, model, data, reso, batch, steps, overlay, sets, presets):
+    from trainer.config import apply_overlay
+    from trainer.config.overlay import apply_sets
+    from trainer.config.presets import apply_presets
+
+    cfg = base_config(family, model, data, reso, batch, steps)
+    cfg = apply_presets(presets, base=cfg) if presets else cfg
+    return apply_sets(apply_overlay(cfg, overlay), sets)
 
 
 def preset_table(work: Path, log=print) -> list[dict]:
@@ -200,13 +218,14 @@ def print_tables(speed: list[dict], presets: list[dict]) -> None:
             print(f"{r['variant']:14s} {_f(r['peak_gb']):>8s} {_f(r['estimate_gb']):>8s} {_f(ratio):>8s} "
                   f"{_f(r['it_s']):>7s}")
     if not compile_switch():
-        print("\n+compile: not measured: the speed group has no torch.compile switch yet.")
+        print("\n+compile: not measured: the speed group has no torch.compile switch.")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="+", choices=list(CASES), default=["sd15-512-bs1", "sd15-512-bs4", "sdxl-1024-bs1"])
     ap.add_argument("--presets", action="store_true", help="also each SD1.5 memory preset: peak VRAM vs estimate")
+    ap.add_argument("--no-compile", action="store_true", help="leave out +compile and the fastest preset")
     ap.add_argument("--flux", action="store_true", help="also Flux 1024 px (builds a 12B model: ~24 GB of disk)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="engine setting for every run")
     ap.add_argument("--work", type=Path, help="folder for models and runs (default: a temporary one)")
@@ -224,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = args.only + (["flux-1024-bs1"] if args.flux and "flux-1024-bs1" not in args.only else [])
     with tempfile.TemporaryDirectory(prefix="danlu-gpubench-") as tmp:
         work = args.work or Path(tmp)
-        speed = speed_table(cases, work, args.set, tiny=args.tiny_cpu)
+        speed = speed_table(cases, work, args.set, tiny=args.tiny_cpu, with_compile=not args.no_compile,
+                            out=args.json)
         presets = preset_table(work) if args.presets else []
     print_tables(speed, presets)
     if args.json:

@@ -29,7 +29,8 @@ ROWS = [
     ("clip grad", 0, "clip_grad_norm_"),
     ("optimizer", 0, "optimizer.step + zero_grad"),
     ("lr scheduler", 0, "scheduler.step"),
-    ("reporting", 0, "progress event, TensorBoard scalars, log and console line"),
+    ("loss read-back", 0, "losses and gradient norms copied to the host and checked (speed.loss_read_every_n_steps)"),
+    ("reporting", 1, "progress event, TensorBoard scalars, log and console line"),
     ("after step", 0, "save/sample/validation checks and the stop request"),
 ]
 
@@ -59,24 +60,26 @@ def _label_adapters(models: dict, undo: list) -> None:
 
 
 @contextlib.contextmanager
-def _labels(on_progress):
-    """Label the engine's phases for the profiler; `on_progress` runs after each progress report."""
+def _labels(on_step):
+    """Label the engine's phases for the profiler; `on_step` runs as each optimizer step ends."""
     from accelerate import Accelerator
     from accelerate.optimizer import AcceleratedOptimizer
     from accelerate.scheduler import AcceleratedScheduler
     from torch.utils.data.dataloader import _BaseDataLoaderIter
 
     from trainer.engine import loop, session
+    from trainer.engine.readback import LossReadback
     from trainer.engine.reporter import Reporter
     from trainer.families.base import Family
 
     undo: list = []
     targets = [(_BaseDataLoaderIter, "__next__", "data"), (loop.StepRunner, "loss", "loss"),
                (loop.StepRunner, "_conditioning", "text encoder fwd"), (Family, "predict", "unet fwd"),
-               (Accelerator, "backward", "backward"), (loop, "grad_norms", "grad norms"),
+               (Accelerator, "backward", "backward"), (loop, "grad_norm_tensors", "grad norms"),
                (Accelerator, "clip_grad_norm_", "clip grad"), (AcceleratedOptimizer, "step", "optimizer"),
                (AcceleratedOptimizer, "zero_grad", "optimizer"), (AcceleratedScheduler, "step", "lr scheduler"),
-               (Reporter, "progress", "reporting"), (session.Session, "_after_step", "after step"),
+               (session.Session, "read_losses", "loss read-back"), (Reporter, "progress", "reporting"),
+               (session.Session, "_after_step", "after step"),
                (session.Session, "_stop_wanted", "after step")]
     for obj, name, label in targets:
         _wrap(obj, name, label, undo)
@@ -91,14 +94,14 @@ def _labels(on_progress):
 
     loop.StepRunner.step = step
     undo.append(lambda: setattr(loop.StepRunner, "step", original_step))
-    original_progress = Reporter.progress
+    original_finish = LossReadback.finish_step
 
-    def progress(self, **kw):
-        original_progress(self, **kw)
-        on_progress()
+    def finish_step(self, **report):
+        original_finish(self, **report)
+        on_step()
 
-    Reporter.progress = progress
-    undo.append(lambda: setattr(Reporter, "progress", original_progress))
+    LossReadback.finish_step = finish_step
+    undo.append(lambda: setattr(LossReadback, "finish_step", original_finish))
     try:
         yield
     finally:
@@ -117,7 +120,7 @@ def profile_engine(cfg, run_dir: Path, skip: int = 10) -> dict:
     with _labels(prof.step), prof:
         if train(cfg, run_dir) != 0:
             raise RuntimeError(f"the profiled engine run failed: see {run_dir / 'train.log'}")
-    times = [e["time"] for e in read_events(run_dir)[0] if e["type"] == "progress"]
+    times = [e["time"] for e in read_events(run_dir)[0] if e["type"] == "progress"]  # when each step ended
     window = times[skip + 1: skip + 2 + active]
     step_ms = statistics.median([b - a for a, b in zip(window, window[1:], strict=False)]) * 1e3
     found = {e.key[len(PREFIX):]: e.cpu_time_total / 1e3 / active
