@@ -13,10 +13,13 @@ from trainer.config.spec import GroupInfo, param
 class LoggingGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Logging", "日志")
     log_with: Literal["tensorboard", "none", "wandb", "all"] = param(
-        "tensorboard", "Where training curves go. TensorBoard is shown inside the page; none (or empty) writes "
-        "no curves, as sd-scripts does without log_with.",
-        "训练曲线写到哪里。TensorBoard 会直接显示在页面里；none（或留空）不记录曲线，与 sd-scripts 不设 log_with 时相同。",
-        planned_choices=("wandb", "all"), label_zh="日志工具",
+        "tensorboard", "Where training curves go. TensorBoard is shown inside the page; wandb sends them to Weights "
+        "& Biases (needs `pip install wandb` and `wandb login`, or WANDB_MODE=offline to keep them in the run "
+        "folder); all is both; none (or empty) writes no curves, as sd-scripts does without log_with.",
+        "训练曲线写到哪里。TensorBoard 会直接显示在页面里；wandb 发送到 Weights & Biases（需 `pip install wandb` 并 "
+        "`wandb login`，或设 WANDB_MODE=offline 保存在运行文件夹中）；all 为两者都写；none（或留空）不记录曲线，"
+        "与 sd-scripts 不设 log_with 时相同。",
+        label_zh="日志工具",
     )
 
     @field_validator("log_with", mode="before")
@@ -25,7 +28,10 @@ class LoggingGroup(Group):
         """sd-scripts users write log_with = "" (or leave it out) for no logging."""
         return "none" if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")) else value
     log_prefix: str = param("", "Prefix of the log folder name.", "日志文件夹名称的前缀。", label_zh="日志前缀")
-    log_tracker_name: str = param("", "Run name shown in the tracker.", "在记录工具中显示的运行名称。", label_zh="日志运行名称")
+    log_tracker_name: str = param(
+        "", "Tracker name: TensorBoard's run folder, the wandb project (empty: network_train, or dreambooth, as "
+        "sd-scripts).", "记录名称：TensorBoard 的运行文件夹名、wandb 的项目名（留空则为 network_train 或 dreambooth，"
+        "与 sd-scripts 相同）。", label_zh="日志运行名称")
     logging_dir: str = param(
         "", "Folder for TensorBoard logs. Empty: the run's folder.", "TensorBoard 日志文件夹。留空则使用本次运行的文件夹。",
         widget="path", label_zh="日志文件夹",

@@ -33,7 +33,7 @@ class _NoCurves:
     def add_scalar(self, *args, **kwargs) -> None:
         pass
 
-    add_image = add_scalar
+    add_image = close = add_scalar
 
 
 _NO_CURVES = _NoCurves()
@@ -50,15 +50,18 @@ class _NoEvents:
 
 
 class Reporter:
-    def __init__(self, run_dir: Path, tb_dir: Path | None, console=sys.stdout, quiet: bool = False):
+    def __init__(self, run_dir: Path, tb_dir: Path | None, console=sys.stdout, quiet: bool = False,
+                 wandb: dict | None = None):
         """`quiet`: keep the bookkeeping (loss window) but write nothing: the other processes of a
-        multi-process run, so the run has one events stream, one log and one TensorBoard folder."""
+        multi-process run, so the run has one events stream, one log and one TensorBoard folder. `wandb`:
+        wandb.init's arguments when the curves go there too (trainer.engine.trackers)."""
         self.run_dir = Path(run_dir)
         self.events = _NoEvents() if quiet else EventWriter(self.run_dir)
         self.log = self._make_logger(None if quiet else self.run_dir / "train.log")
         self.console = open(os.devnull, "w") if quiet else console  # noqa: SIM115 (closed in close())
         self._quiet = quiet
         self.tb_dir = None if quiet else tb_dir
+        self.wandb = None if quiet else wandb
         self._tb = None
         self._window: deque[float] = deque(maxlen=100)
         self._t0 = None
@@ -81,13 +84,33 @@ class Reporter:
 
     @property
     def tb(self):
-        if self.tb_dir is None:  # logging off: curves and images go nowhere
+        """The trackers (log_with) as one SummaryWriter-like object, started at their first use."""
+        if self.tb_dir is None and self.wandb is None:  # logging off: curves and images go nowhere
             return _NO_CURVES
         if self._tb is None:
-            from torch.utils.tensorboard import SummaryWriter
+            from trainer.engine.trackers import Fanout
 
-            self._tb = SummaryWriter(str(self.tb_dir))
+            trackers = []
+            if self.tb_dir is not None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                trackers.append(SummaryWriter(str(self.tb_dir)))
+            if self.wandb is not None:
+                trackers += self._start_wandb()
+            self._tb = Fanout(trackers) if len(trackers) > 1 else trackers[0] if trackers else _NO_CURVES
         return self._tb
+
+    def _start_wandb(self) -> list:
+        """[the wandb tracker], or [] with a warning: a tracker that cannot start must not end the run."""
+        from trainer.engine.trackers import WandbCurves
+
+        try:
+            return [WandbCurves(self.wandb)]
+        except Exception as exc:  # wandb raises its own errors (not logged in, no network...)
+            self.warning(f"wandb did not start ({type(exc).__name__}: {exc}); the curves go to events only",
+                         "Run `wandb login` (or set WANDB_API_KEY), or set WANDB_MODE=offline and "
+                         "`wandb sync` the run folder's wandb/ later.")
+            return []
 
     @property
     def loss_window(self) -> list[float]:

@@ -13,6 +13,7 @@ from trainer.engine.errors import EngineError, hint_for
 from trainer.engine.launch import launch_rank
 from trainer.engine.readback import LossExploded
 from trainer.engine.reporter import Reporter
+from trainer.engine.trackers import wandb_settings
 from trainer.events import EVENTS, PID_FILE, STOP_FILE
 
 
@@ -50,9 +51,9 @@ def _drop_stale_stop(run_dir: Path) -> None:
 
 def tensorboard_dir(cfg: TrainConfig, run_dir: Path) -> Path | None:
     """<logging_dir or run/tb>/<log_prefix><tracker name or, under a shared logging_dir, the run id>; None
-    when logging is off (log_with "none")."""
+    when TensorBoard is not among the trackers (log_with "none" or "wandb")."""
     lg = cfg.logging
-    if lg.log_with == "none":
+    if lg.log_with in ("none", "wandb"):
         return None
     base = Path(lg.logging_dir) if lg.logging_dir else run_dir / "tb"
     name = lg.log_tracker_name or (run_dir.name if lg.logging_dir else "")
@@ -83,7 +84,7 @@ def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> i
     main = launch_rank() == 0  # several processes (accelerate launch): the first one writes the run's files
     if main:
         _prepare_run_dir(run_dir, cfg)
-    rep = Reporter(run_dir, tensorboard_dir(cfg, run_dir), quiet=not main)
+    rep = Reporter(run_dir, tensorboard_dir(cfg, run_dir), quiet=not main, wandb=wandb_settings(cfg, run_dir))
     flag = _install_signal_handlers()
     session = None
     try:
