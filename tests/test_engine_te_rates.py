@@ -58,3 +58,20 @@ def test_dreambooth_per_encoder_rates_override_the_list():
     cfg = config_from_dict({"model": {"family": "sdxl"}, "optimizer": {"text_encoder_lr": [5e-5, 2e-5]},
                             "dreambooth": {"learning_rate_te2": 1e-6}})
     assert component_lrs(cfg, 2)["text_encoder_2"] == 1e-6
+
+
+def test_an_sdxl_run_with_two_rates_reports_each_and_records_both(tmp_path):
+    from tests.engine_helpers import make_dataset, save_tiny_sdxl, tiny_config
+    from trainer.engine.run import train
+    from trainer.events import read_events
+    from trainer.networks.save import read_lora
+
+    cfg = tiny_config(save_tiny_sdxl(tmp_path / "sdxl"), make_dataset(tmp_path / "data", n=2), model__family="sdxl",
+                      optimizer__text_encoder_lr=[5e-4, 2e-4], training__max_train_epochs=1)
+    assert train(cfg, tmp_path / "run") == 0
+    progress = next(e for e in read_events(tmp_path / "run")[0] if e["type"] == "progress")
+    assert progress["lr"]["text_encoder"] == pytest.approx(5e-4)
+    assert progress["lr"]["text_encoder_2"] == pytest.approx(2e-4)
+    tensors, meta = read_lora(tmp_path / "run" / "output" / "t.safetensors")
+    assert meta["ss_text_encoder_lr"] == "[0.0005, 0.0002]"
+    assert any(k.startswith("lora_te2_") for k in tensors)
