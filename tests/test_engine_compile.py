@@ -58,3 +58,10 @@ def test_a_cache_folder_the_user_chose_wins(tmp_path, monkeypatch, no_cache_choi
     monkeypatch.setenv(VAR, str(tmp_path / "mine"))
     assert speed.use_compile_cache(tmp_path / "models") == tmp_path / "mine"
     assert not (tmp_path / "models").exists()
+
+
+def test_sd_scripts_torch_compile_imports_as_this_switch():
+    from trainer.config.kohya import export_kohya, import_kohya
+
+    cfg = import_kohya({"torch_compile": True})
+    assert cfg.speed.compile_blocks and export_kohya(cfg)["torch_compile"] is True

@@ -135,10 +135,12 @@ class SpeedGroup(Group):
     compile_blocks: bool = param(
         False, "Compile the model's repeated blocks (transformer blocks) with torch.compile: faster steps after a "
         "first step that takes minutes. The compiled code is kept in the workspace (models/torch-compile-cache), "
-        "so later runs of the same model start faster. Needs a C++ compiler on CPU, Triton on a GPU.",
+        "so later runs of the same model start faster. Needs a C++ compiler on CPU, Triton on a GPU. sd-scripts' "
+        "torch_compile imports as this switch.",
         "用 torch.compile 编译模型中重复的模块（transformer 块）：第一步要花几分钟，之后每步更快。编译结果保存在工作区"
-        "（models/torch-compile-cache），同一模型之后的训练启动更快。CPU 上需要 C++ 编译器，显卡上需要 Triton。",
-        kohya="", label_zh="编译重复模块",
+        "（models/torch-compile-cache），同一模型之后的训练启动更快。CPU 上需要 C++ 编译器，显卡上需要 Triton。"
+        "sd-scripts 的 torch_compile 导入后即为此开关。",
+        kohya="torch_compile", label_zh="编译重复模块",  # sd-scripts compiles the whole U-Net; same intent
     )
     fused_optimizer: bool = param(
         False, "Use the optimizer's fused implementation on a GPU (one kernel for all weights), or its foreach "
