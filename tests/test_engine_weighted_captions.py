@@ -95,20 +95,29 @@ def test_weighted_captions_is_not_for_flux():
     assert "caption.weighted_captions" in {f.field for f in check(cfg, for_training=False) if f.level == "error"}
 
 
-def test_a_run_with_weighted_captions_trains(tmp_path):
-    from tests.engine_helpers import losses
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_a_run_with_weighted_captions_trains(tmp_path, family, monkeypatch):
+    from tests.engine_helpers import losses, save_tiny_sdxl
+    from trainer.engine import prompt_weights
     from trainer.engine.run import train
     from trainer.networks.save import read_lora
+
+    read = []  # the captions the run's encoding read weights from
+    real = prompt_weights.weighted_ids
+    monkeypatch.setattr(prompt_weights, "weighted_ids", lambda tok, caps, n: read.extend(caps) or real(tok, caps, n))
 
     data = make_dataset(tmp_path / "data", n=2)
     for i, caption in enumerate(sorted((data / "5_zk").glob("*.txt"))):
         caption.write_text(f"(zk:1.3), [circle], (colour {i})", encoding="utf-8")
-    cfg = tiny_config(save_tiny_sd15(tmp_path / "sd15"), data, caption__weighted_captions=True,
-                      speed__cache_text_encoder_outputs=True, training__network_train_unet_only=True)
+    model = save_tiny_sd15(tmp_path / "sd15") if family == "sd15" else save_tiny_sdxl(tmp_path / "sdxl")
+    cfg = tiny_config(model, data, model__family=family, caption__weighted_captions=True,
+                      caption__max_token_length=150, speed__cache_text_encoder_outputs=True,
+                      training__network_train_unet_only=True, training__max_train_epochs=1)
     assert train(cfg, tmp_path / "run") == 0
     assert losses(tmp_path / "run") and all(torch.isfinite(torch.tensor(losses(tmp_path / "run"))))
     tensors, _ = read_lora(tmp_path / "run" / "output" / "t.safetensors")
     assert tensors
+    assert any(c.startswith("(zk:1.3), [circle]") for c in read)
 
 
 def test_shuffling_with_weighted_captions_warns_about_commas_in_groups():
