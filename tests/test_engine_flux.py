@@ -66,6 +66,11 @@ def test_two_epochs_write_sd_scripts_flux_names_fused_qkv_true_alpha_and_metadat
     assert meta["ss_base_model_version"] == "flux1" and meta["ss_network_module"] == "networks.lora_flux"
     assert meta["modelspec.architecture"] == "flux-1-dev/lora"
     assert meta["ss_network_dim"] == "4" and meta["ss_network_alpha"] == "2.0"
+    # the Flux settings flux_train_network.py's update_metadata writes
+    assert (meta["ss_model_type"], meta["ss_timestep_sampling"], meta["ss_model_prediction_type"]) == (
+        "flux", "sigmoid", "raw")
+    assert (meta["ss_weighting_scheme"], meta["ss_guidance_scale"], meta["ss_apply_t5_attn_mask"]) == (
+        "none", "1.0", "False")
 
 
 def test_previews_are_drawn_with_the_flux_pipeline(two_epoch_run):
@@ -184,6 +189,7 @@ def test_each_weighting_scheme_changes_training(tiny_model, dataset, tmp_path, s
     assert train(flux_config(tiny_model, dataset, **common), base) == 0
     assert train(flux_config(tiny_model, dataset, **common, flux__weighting_scheme=scheme), tmp_path / "opt") == 0
     assert losses(tmp_path / "opt") != pytest.approx(losses(base), rel=1e-3)
+    assert read_lora(tmp_path / "opt" / "output" / "t.safetensors")[1]["ss_weighting_scheme"] == scheme
 
 
 @pytest.mark.parametrize(("overrides", "fields"), [

@@ -55,7 +55,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     # Flux (flux_train_network.py, library/flux_train_utils.py)
     "timestep_sampling": "sigma", "sigmoid_scale": 1.0, "model_prediction_type": "sigma_scaled",
     "discrete_flow_shift": 3.0, "guidance_scale": 3.5, "t5xxl_max_token_length": None, "apply_t5_attn_mask": False,
-    "weighting_scheme": "uniform", "logit_mean": 0.0, "logit_std": 1.0, "mode_scale": 1.29,
+    "weighting_scheme": "uniform", "logit_mean": 0.0, "logit_std": 1.0, "mode_scale": 1.29, "model_type": "flux",
     # validation
     "validation_seed": None, "validation_split": 0.0, "validate_every_n_steps": None, "validate_every_n_epochs": None,
     "max_validation_steps": None,

@@ -37,6 +37,7 @@ class Family:
     modelspec_implementation = "diffusers"
     vae_fp32 = False  # keep the VAE in float32 whatever the mixed precision (SDXL's overflows in fp16)
     flow_matching = False  # Flux: no DDPM scheduler, prediction type or SD attention processors
+    header_args: tuple[str, ...] = ()  # sd-scripts arguments only this family's LoRA header carries (ss_<name>)
 
     def for_config(self, cfg) -> Family:
         """The family object for one run (a family whose training reads run settings returns a bound copy)."""

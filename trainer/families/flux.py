@@ -27,6 +27,10 @@ class Flux(Family):
     modelspec_architecture = "flux-1-dev"
     modelspec_implementation = "https://github.com/black-forest-labs/flux"  # BFL module names
     flow_matching = True
+    # what flux_train_network.py's update_metadata adds to the header
+    header_args = ("model_type", "apply_t5_attn_mask", "weighting_scheme", "logit_mean", "logit_std", "mode_scale",
+                   "guidance_scale", "timestep_sampling", "sigmoid_scale", "model_prediction_type",
+                   "discrete_flow_shift")
     cfg = None  # the run's config, bound by for_config
 
     def for_config(self, cfg) -> Flux:

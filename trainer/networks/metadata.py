@@ -56,6 +56,7 @@ class RunFacts:
     model_identity: dict[str, str] = field(default_factory=dict)  # trainer.networks.hashes
     num_processes: int = 1
     num_validation_images: int = 0  # held out or from validation_dir
+    header_args: tuple[str, ...] = ()  # the family's own sd-scripts arguments, written as ss_<name> (Family.header_args)
 
 
 def sd_scripts_args(cfg: TrainConfig) -> dict[str, Any]:
@@ -95,6 +96,7 @@ def training_header(cfg: TrainConfig, run: RunFacts, *, steps: int, epoch: int, 
     resolution = parse_resolution(cfg.dataset.resolution)
     facts: dict[str, Any] = {f"ss_{k}": args[k] for k in ARG_KEYS}
     facts.update({k: args[name] for k, name in RENAMED.items()})
+    facts.update({f"ss_{name}": args[name] for name in run.header_args})
     facts.update({
         "ss_session_id": run.session_id, "ss_training_started_at": run.started_at,
         "ss_training_finished_at": finished_at if finished_at is not None else time.time(),
