@@ -83,6 +83,15 @@ def test_a_weight_scales_exactly_its_tokens_hidden_states(pipes, family, length)
         torch.testing.assert_close(weighted["pooled"], plain["pooled"], rtol=0, atol=0)
 
 
+def test_a_weighted_trigger_word_counts_as_present():
+    from trainer.data.scan import ImageItem
+    from trainer.engine.build import with_trigger
+
+    items = [ImageItem("a.png", "(zk:1.3), red hair", 5, "5_zk", "zk", False, 64, 64)]
+    assert with_trigger(items, "zk", weighted=True)[0].caption == "(zk:1.3), red hair"
+    assert with_trigger(items, "zk")[0].caption == "zk, (zk:1.3), red hair"  # brackets are text without weighting
+
+
 def test_cached_text_outputs_key_on_the_weighting():
     base = config_from_dict({"caption": {"max_token_length": 150}})
     weighted = config_from_dict({"caption": {"max_token_length": 150, "weighted_captions": True}})

@@ -167,14 +167,17 @@ def module_fingerprint(module: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def with_trigger(items: list, trigger: str) -> list:
-    """Put the trigger word first in every training caption that lacks it."""
+def with_trigger(items: list, trigger: str, weighted: bool = False) -> list:
+    """Put the trigger word first in every training caption that lacks it. With weighted captions a weighted
+    trigger, (zk:1.2), counts as present."""
     if not trigger.strip():
         return items
     trigger = trigger.strip()
+    from trainer.engine.prompt_weights import plain_text
 
     def fix(text: str) -> str:
-        return text if has_tag(text, trigger) else f"{trigger}, {text}" if text.strip() else trigger
+        present = has_tag(plain_text(text) if weighted else text, trigger)
+        return text if present else f"{trigger}, {text}" if text.strip() else trigger
 
     # Regularisation images show the plain class: the trigger word must not be learned from them.
     return [it if it.is_reg else

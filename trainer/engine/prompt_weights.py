@@ -64,6 +64,11 @@ def parse_weights(text: str) -> list[tuple[str, float]]:
     return [(t, w) for t, w in merged] or [("", 1.0)]
 
 
+def plain_text(caption: str) -> str:
+    """The caption as the tokenizer sees it with weighted captions: brackets and weights removed."""
+    return "".join(text for text, _ in parse_weights(caption))
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
