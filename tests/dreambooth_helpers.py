@@ -41,3 +41,21 @@ def unused_keys(tensors: dict[str, torch.Tensor], pipe) -> set[str]:
     if getattr(pipe, "text_encoder_2", None) is not None:
         convert_open_clip_checkpoint(pipe.text_encoder_2, ckpt, prefix="conditioner.embedders.1.model.")
     return set(tensors) - ckpt.used
+
+
+def sd15_and_data_fixtures():
+    """Module-scoped fixtures `sd15` (the tiny SD1.5 folder) and `data` (2 images x 5 repeats) for a test
+    module: `sd15, data = sd15_and_data_fixtures()`."""
+    import pytest
+
+    from tests.engine_helpers import make_dataset, save_tiny_sd15
+
+    @pytest.fixture(scope="module", name="sd15")
+    def sd15(tmp_path_factory):
+        return save_tiny_sd15(tmp_path_factory.mktemp("model") / "tiny-sd15")
+
+    @pytest.fixture(scope="module", name="data")
+    def data(tmp_path_factory):
+        return make_dataset(tmp_path_factory.mktemp("data"), n=2)
+
+    return sd15, data

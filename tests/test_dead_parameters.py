@@ -24,8 +24,6 @@ NOT_ENGINE = {
     "other.custom_toml": "merged into the config when it is built (trainer/config/overlay.py)",
     "speed.gpu_ids": "passed to accelerate launch by trainer/engine/launch.py",
     "speed.accelerate_config": "passed to accelerate launch by trainer/engine/launch.py",
-    # Not yet resolved (issue 14 item 5): its only available choice is safetensors; ckpt/pt are planned.
-    "save.save_model_as": "one choice only (safetensors) until ckpt/pt are made real or removed",
 }
 # Fields that mean something only when another is set ("applies to the run"); OPTIONS turns each gate on.
 GATES = {
@@ -47,11 +45,7 @@ GATES = {
                  "early_stop")},
 }
 # Found by this test and not fixed yet: each names its issue.
-KNOWN_GAPS = {
-    "dreambooth": {f"publish.{n}": "a Dreambooth checkpoint gets no model card or Hub upload yet (issues 15/17)"
-                   for n in ("model_card", "huggingface_repo_id", "huggingface_repo_type",
-                             "huggingface_path_in_repo", "huggingface_repo_visibility")},
-}
+KNOWN_GAPS: dict[str, dict[str, str]] = {}
 SAMPLING = lambda c: bool(c.sampling.sample_every_n_epochs or c.sampling.sample_every_n_steps)  # noqa: E731
 TRAINING_TYPE_GROUPS = {"dreambooth": lambda c: c.model.training_type == "dreambooth",
                         "network": lambda c: c.model.training_type == "lora"}  # a full fine-tune has no adapter

@@ -10,21 +10,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.engine_helpers import make_dataset, save_tiny_sd15, tiny_config
+from tests.dreambooth_helpers import sd15_and_data_fixtures
+from tests.engine_helpers import tiny_config
 from trainer.engine.run import train
 from trainer.events import read_events
 
 WEIGHT = "model.diffusion_model.input_blocks.1.0.in_layers.2.weight"
 
 
-@pytest.fixture(scope="module")
-def sd15(tmp_path_factory) -> Path:
-    return save_tiny_sd15(tmp_path_factory.mktemp("model") / "tiny-sd15")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    return make_dataset(tmp_path_factory.mktemp("data"), n=2)
+sd15, data = sd15_and_data_fixtures()
 
 
 @pytest.mark.parametrize("overrides", [

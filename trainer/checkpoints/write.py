@@ -1,5 +1,6 @@
 """Writing a full checkpoint: the family's original layout, the chosen precision, a free-space check first and
-an atomic write (a kill or a full disk leaves the old file or none, never a torn one)."""
+an atomic write (a kill or a full disk leaves the old file or none, never a torn one). `.safetensors` carries a
+modelspec header; `.ckpt`/`.pt` hold {"state_dict": ...} without one, as sd-scripts and A1111 write them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from trainer.engine.errors import EngineError
-from trainer.networks.save import PRECISIONS
+from trainer.networks.save import PRECISIONS, is_pickle
 from trainer.textio import atomic_write_via
 
 HEADROOM = 64 * 2**20  # the header and the file system's own overhead
@@ -36,7 +37,12 @@ def cast(state: dict[str, torch.Tensor], precision: str) -> dict[str, torch.Tens
 
 
 def check_free_space(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    need = sum(t.numel() * t.element_size() for t in tensors.values()) + HEADROOM
+    ensure_free_space(path, sum(t.numel() * t.element_size() for t in tensors.values()))
+
+
+def ensure_free_space(path: Path, size: int) -> None:
+    """Fail, naming `path`, before writing `size` bytes there when the disk has less free."""
+    need = size + HEADROOM
     free = shutil.disk_usage(path.parent).free
     if free < need:
         raise EngineError(
@@ -51,6 +57,9 @@ def write_checkpoint(path: Path, state: dict[str, torch.Tensor], precision: str,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     check_free_space(path, tensors)
+    if is_pickle(path):  # .ckpt/.pt: the layout A1111 and sd-scripts use, weights under "state_dict"
+        atomic_write_via(path, lambda tmp: torch.save({"state_dict": tensors}, tmp))
+        return path
     header = {"format": "pt", **{str(k): str(v) for k, v in metadata.items()}}
     atomic_write_via(path, lambda tmp: save_file(tensors, tmp, metadata=header))
     return path

@@ -132,9 +132,11 @@ class SaveGroup(Group):
     )
     save_model_as: Literal["safetensors", "ckpt", "pt"] = param(
         "safetensors",
-        "File format. safetensors loads safely and fast in every tool.",
-        "保存格式。safetensors 安全且加载快，所有工具都支持。",
-        planned_choices=("ckpt", "pt"), label_zh="保存格式",
+        "File format. safetensors loads safely and fast in every tool and keeps the training metadata; ckpt/pt "
+        "are torch pickles (as sd-scripts writes them, without the metadata) for tools that need them.",
+        "保存格式。safetensors 安全、加载快、所有工具都支持，并保存训练元数据；ckpt/pt 为 torch pickle 文件"
+        "（与 sd-scripts 相同，不含元数据），供需要它们的工具使用。",
+        label_zh="保存格式",
     )
     save_precision: Literal["fp16", "bf16", "float"] = param(
         "fp16",

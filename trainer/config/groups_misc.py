@@ -286,6 +286,22 @@ class DreamboothGroup(Group):
         "以该衰减率维护训练权重的指数滑动平均（EMA），如 0.9999，并保存平均后的权重（结果更平滑；显存中多一份训练部分的"
         "副本）。0 表示关闭。", ge=0.0, le=0.99999, families=("sd15", "sdxl"), label_zh="EMA 衰减率",
     )
+    fused_backward_pass: bool = param(
+        False, "Apply the AdaFactor update to each weight as soon as its gradient is ready, inside the backward "
+        "pass, and free that gradient at once: the gradients of the whole model are never held together, which "
+        "saves several GB for SDXL. Only with optimizer_type AdaFactor and no gradient accumulation (as in "
+        "sd-scripts); max_grad_norm then clips each weight's gradient on its own.",
+        "在反向传播中每个权重的梯度一算出就立即执行 AdaFactor 更新并释放该梯度：整个模型的梯度不会同时驻留显存，"
+        "SDXL 可省下数 GB。仅适用于 AdaFactor 优化器且不使用梯度累积（与 sd-scripts 相同）；此时 max_grad_norm "
+        "对每个权重的梯度单独裁剪。", families=("sd15", "sdxl"), label_zh="融合反向传播",
+    )
+    save_diffusers: bool = param(
+        False, "Also save each checkpoint as a diffusers folder (<name>-diffusers) beside the single file, for "
+        "diffusers' from_pretrained and tools that read that layout. It takes as much disk space again.",
+        "每个检查点另外保存为 diffusers 文件夹（<名称>-diffusers），放在单文件旁边，供 diffusers 的 from_pretrained "
+        "及读取该格式的工具使用。会再占用同样多的磁盘空间。", families=("sd15", "sdxl"), kohya="",
+        label_zh="另存 diffusers 文件夹",
+    )
     class_prompt: str = param(
         "", "Prompt the missing class (regularisation) images are generated from with the base model, e.g. "
         "'a photo of a dog' when training your dog. Used only with num_class_images.",

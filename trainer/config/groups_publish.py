@@ -29,15 +29,17 @@ class PublishGroup(Group):
         "以逗号分隔的标签，写入 LoRA 文件和模型说明卡（如 character, anime）。", label_zh="模型标签",
     )
     model_card: bool = param(
-        True, "Write a model card <name>.md next to each final LoRA: base model, trigger word, tags with counts, "
-        "key settings and sample images.", "在每个最终 LoRA 旁写一份模型说明卡 <名称>.md：底模、触发词、标签及其数量、"
-        "主要设置和示例图。", kohya="", label_zh="写模型说明卡",
+        True, "Write a model card <name>.md next to each final LoRA or Dreambooth checkpoint: base model, trigger "
+        "word, tags with counts, key settings and sample images.",
+        "在每个最终 LoRA 或 Dreambooth 检查点旁写一份模型说明卡 <名称>.md：底模、触发词、标签及其数量、主要设置和示例图。",
+        kohya="", label_zh="写模型说明卡",
     )
     huggingface_repo_id: str = param(
-        "", "Upload the final LoRA, its model card and the sample images to this Hugging Face Hub repository "
-        "(e.g. yourname/my-lora) when training ends. The token comes from HF_TOKEN or `hf auth login`. Empty: "
-        "no upload.", "训练结束时把最终 LoRA、模型说明卡和示例图上传到这个 Hugging Face Hub 仓库（如 yourname/my-lora）。"
-        "令牌取自环境变量 HF_TOKEN 或 `hf auth login`。留空则不上传。", label_zh="Hub 仓库",
+        "", "Upload the final LoRA or checkpoint (and its diffusers folder), its model card and the sample images "
+        "to this Hugging Face Hub repository (e.g. yourname/my-lora) when training ends. The token comes from "
+        "HF_TOKEN or `hf auth login`. Empty: no upload.",
+        "训练结束时把最终 LoRA 或检查点（及其 diffusers 文件夹）、模型说明卡和示例图上传到这个 Hugging Face Hub 仓库"
+        "（如 yourname/my-lora）。令牌取自环境变量 HF_TOKEN 或 `hf auth login`。留空则不上传。", label_zh="Hub 仓库",
     )
     huggingface_repo_type: Literal["model", "dataset"] = param(
         "model", "Kind of Hub repository to upload to.", "上传目标 Hub 仓库的类型。", label_zh="Hub 仓库类型",

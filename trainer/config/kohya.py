@@ -281,6 +281,8 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None) -> dict[str,
         value = getattr(getattr(cfg, p.group), p.name)
         if value is None or family not in p.families or p.planned and value == p.default:
             continue
+        if p.group == "dreambooth" and cfg.model.training_type != "dreambooth":  # train_network.py has none
+            continue
         if p.name in NETWORK_ARG_FIELDS.values():
             arg = next(k for k, v in NETWORK_ARG_FIELDS.items() if v == p.name)
             lycoris = cfg.network.network_module == "lycoris.kohya"

@@ -17,6 +17,7 @@ from trainer.engine.errors import EngineError
 from trainer.textio import atomic_write_text, is_write_leftover
 
 STATE_SUFFIX = "-state"
+DIFFUSERS_SUFFIX = "-diffusers"  # a Dreambooth save's diffusers folder beside its file
 
 
 @dataclass
@@ -82,6 +83,12 @@ def save_state(folder: Path, *, models, optimizer, scheduler, progress: Progress
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
                tmp / "optim.pt")
     atomic_write_text(tmp / "progress.json", json.dumps(asdict(progress)))
+    return swap_in(tmp, folder)
+
+
+def swap_in(tmp: Path, folder: Path) -> Path:
+    """Put the finished folder `tmp` in the place of `folder` (the old one is kept as ….old until then, which
+    recover_interrupted_saves restores after a kill between the two renames)."""
     old = folder.with_name(folder.name + ".old")
     if folder.exists():
         folder.rename(old)
@@ -93,7 +100,7 @@ def save_state(folder: Path, *, models, optimizer, scheduler, progress: Progress
 def recover_interrupted_saves(folder: Path) -> list[str]:
     """Undo what a kill during a save left in `folder`; one note per thing done (for a warning event).
 
-    Removes atomic-write temp files and half-written state folders (…-state.tmp<ms>). A …-state.old beside
+    Removes atomic-write temp files and half-written state or diffusers folders (…-state.tmp<ms>). A …-state.old beside
     its …-state is removed; one without it is the only copy (killed between save_state's two renames), so it
     is renamed back."""
     notes: list[str] = []
@@ -104,10 +111,10 @@ def recover_interrupted_saves(folder: Path) -> list[str]:
         if path.is_file() and is_write_leftover(name):
             path.unlink(missing_ok=True)
             notes.append(f"removed {path}, a file left by an interrupted save")
-        elif path.is_dir() and re.fullmatch(rf".+{STATE_SUFFIX}\.tmp\d+", name):
+        elif path.is_dir() and re.fullmatch(rf".+({STATE_SUFFIX}|{DIFFUSERS_SUFFIX})\.tmp\d+", name):
             shutil.rmtree(path, ignore_errors=True)
-            notes.append(f"removed {path}, a state folder left half-written by an interrupted save")
-        elif path.is_dir() and name.endswith(STATE_SUFFIX + ".old"):
+            notes.append(f"removed {path}, a folder left half-written by an interrupted save")
+        elif path.is_dir() and name.endswith((STATE_SUFFIX + ".old", DIFFUSERS_SUFFIX + ".old")):
             current = path.with_name(name[: -len(".old")])
             if current.exists():
                 shutil.rmtree(path, ignore_errors=True)
@@ -145,5 +152,6 @@ def prune(saved: list[Path], keep: int, protected: set = frozenset()) -> list[Pa
     saved[:] = [f for f in saved if f not in removed]
     for f in removed:
         f.unlink(missing_ok=True)
-        shutil.rmtree(f.with_name(f.stem + STATE_SUFFIX), ignore_errors=True)
+        for sibling in (STATE_SUFFIX, DIFFUSERS_SUFFIX):  # its state, its diffusers folder (Dreambooth)
+            shutil.rmtree(f.with_name(f.stem + sibling), ignore_errors=True)
     return removed

@@ -12,6 +12,7 @@ from trainer.data.buckets import bucket_info, plan_buckets
 from trainer.data.captions import process_caption
 from trainer.data.latent_cache import LatentCache, fill_cache
 from trainer.data.loader import BucketBatchSampler, DanluDataset
+from trainer.data.prior_pairs import PriorPairSampler
 from trainer.data.problems import DatasetError
 from trainer.data.scan import count_images, scan_dataset
 from trainer.engine.build import Models, module_fingerprint, resolution_of, with_trigger
@@ -82,13 +83,29 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, w
         caption_dropout_rate=c.caption_dropout_rate, caption_tag_dropout_rate=c.caption_tag_dropout_rate,
         caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs,
     )
-    sampler = BucketBatchSampler(bucket_of, cfg.training.train_batch_size * world, cfg.training.seed,
-                                 repeats=[it.repeats for it in items])
+    sampler = _sampler(cfg, items, bucket_of, cfg.training.train_batch_size * world, reporter)
     counts = count_images(scan)
     # A split's images leave training with their repeats; a validation folder's never were in it.
     held_repeats = 0 if cfg.validation.validation_dir.strip() else sum(it.repeats for it in held)
     return Data(dataset, sampler, counts.train_repeated - held_repeats, counts.reg_repeated,
                 dataset_facts(scan.items), bucket_info(items, dict(enumerate(bucket_of))), cache is not None, held)
+
+
+def _sampler(cfg: TrainConfig, items, bucket_of, batch_size: int, reporter):
+    """Dreambooth with class images pairs each instance image with a class image in every batch; otherwise
+    (LoRA, as sd-scripts) the class images are only balanced over the epoch."""
+    repeats = [it.repeats for it in items]
+    if cfg.model.training_type != "dreambooth" or not any(it.is_reg for it in items):
+        return BucketBatchSampler(bucket_of, batch_size, cfg.training.seed, repeats=repeats)
+    sampler = PriorPairSampler(bucket_of, [it.is_reg for it in items], batch_size, cfg.training.seed, repeats=repeats)
+    lonely = sampler.buckets_without_class_images()
+    if lonely:
+        sizes = ", ".join(f"{w}x{h}" for w, h in lonely)
+        reporter.warning(f"prior preservation: no class image falls in the bucket(s) {sizes}, so their batches "
+                         "train without class images",
+                         "Give the class images the training images' aspect ratios, or set dataset.enable_bucket "
+                         "off so every image shares one size.")
+    return sampler
 
 
 def _fill_latents(cfg: TrainConfig, models: Models, items, bucket_of, reporter, stop):

@@ -76,30 +76,32 @@ def _dtype(dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def hand_off(session, path: Path) -> None:
+def hand_off(session, path: Path, built: dict[str, str], kind: str = "LoRA", extra: dict | None = None) -> None:
     """After the final save: the model card next to the file, then the Hub upload when one is configured. A
-    failed upload is a warning: the files are saved and can be uploaded by hand."""
-    from safetensors import safe_open
-
+    failed upload is a warning: the files are saved and can be uploaded by hand. The card reads the file's own
+    header (sshs hashes included) over `built`, the header made for it (all a .ckpt/.pt file has; a checkpoint's
+file keeps only the model spec).
+    `extra`: more files to upload, by their path in the repository (a Dreambooth diffusers folder)."""
+    from trainer.networks.save import is_pickle
     from trainer.publish.card import Sample, model_card
     from trainer.publish.upload import Target, UploadError, upload
     from trainer.textio import atomic_write_text
 
     cfg, rep = session.cfg, session.rep
-    with safe_open(str(path), framework="pt") as f:
-        header = dict(f.metadata() or {})  # as written, sshs hashes included
+    header = {**built, **({} if is_pickle(path) else file_header(path))}
     samples = latest_samples(session.run_dir)
     if cfg.publish.model_card:
         card = path.with_suffix(".md")
         links = [Sample(os.path.relpath(p, path.parent).replace(os.sep, "/"), prompt) for p, prompt in samples]
-        atomic_write_text(card, model_card(header, path.name, links))
+        atomic_write_text(card, model_card(header, path.name, links, kind))
         rep.saved(step=session.progress.global_step, epoch=session.progress.epoch, path=card, kind="card")
     target = Target.of(cfg.publish)
     if not target.repo_id:
         return
     files = {path.name: path, "README.md": model_card(
-        header, path.name, [Sample(f"samples/{p.name}", prompt) for p, prompt in samples]).encode("utf-8")}
+        header, path.name, [Sample(f"samples/{p.name}", prompt) for p, prompt in samples], kind).encode("utf-8")}
     files.update({f"samples/{p.name}": p for p, _ in samples})
+    files.update(extra or {})
     rep.status(f"uploading {len(files)} files to the Hugging Face Hub repository {target.repo_id}")
     try:
         url = upload(target, files, f"{path.name} from Danlu, step {session.progress.global_step}")
@@ -119,3 +121,10 @@ def latest_samples(run_dir: Path) -> list[tuple[Path, str]]:
     last = max((e["step"] for e in shown), default=None)
     return [(Path(e["path"]), e.get("prompt", "")) for e in shown if e["step"] == last]
 
+
+def file_header(path: Path) -> dict[str, str]:
+    """A safetensors file's header metadata, as written."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})

@@ -38,6 +38,7 @@ class StepRunner:
         self.text_cache = text_cache  # trainer.data.tensor_cache.TensorCache, when outputs are cached
         # Training steps go through the prepared module (DDP under accelerate launch); validation calls loss().
         self.trained = distributed.prepare_trained(accelerator, models.lora.models, self.loss) if optimizer else None
+        self.fused = None  # trainer.engine.fused_backward.FusedBackward: the update runs inside backward
 
     def _latents(self, batch) -> torch.Tensor:
         if "latents" in batch:
@@ -125,6 +126,9 @@ class StepRunner:
             value = self.acc.reduce(loss.detach(), "mean") if multi else loss.detach()  # the global batch's
             self.acc.backward(loss / self.cfg.training.gradient_accumulation_steps)
         norms: list[torch.Tensor] = []
+        if self.fused is not None:  # every weight was updated (and its gradient freed) during backward
+            self.scheduler.step()
+            return StepResult(value, sync, self.fused.take_grad_norms())
         if sync:
             norms = grad_norm_tensors(self.optimizer.param_groups, self.acc.scaler)
             if self.cfg.training.max_grad_norm > 0:

@@ -18,7 +18,7 @@ from trainer.engine.build import build_optimizer, load_models, module_fingerprin
 from trainer.engine.class_images import ensure_class_images
 from trainer.engine.data import build_data, fixed_captions
 from trainer.engine.distributed import ShardedBatches, ShardedDataset, collate_sharded
-from trainer.engine.errors import StopRequested
+from trainer.engine.errors import EngineError, StopRequested
 from trainer.engine.full import stop_text_encoder_if_due
 from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, out_dir_of, total_steps
 from trainer.engine.optim import set_train_mode
@@ -117,6 +117,13 @@ class Session:
         self.runner = StepRunner(cfg, self.models, self.acc, self.optimizer, self.scheduler,
                                  self.models.lora.parameters(), self._text_cache())
         self.losses = LossReadback(s.loss_read_every_n_steps)
+        if cfg.dreambooth.fused_backward_pass:
+            from trainer.engine.fused_backward import FusedBackward
+
+            if self.acc.num_processes > 1:  # the rules catch speed.gpus; this catches a hand-made launch
+                raise EngineError("dreambooth.fused_backward_pass needs one process: each gradient is applied "
+                                  "before processes could average it", "Launch one process, or turn it off.")
+            self.runner.fused = FusedBackward(self.optimizer, cfg.training.max_grad_norm)
         if cfg.save.resume:
             self.progress = ckpt.load_state(Path(cfg.save.resume), models=self.models.lora.models,
                                             optimizer=self.optimizer, scheduler=self.scheduler)
@@ -170,6 +177,10 @@ class Session:
         return TensorCache("memory", fingerprint)
 
     # --- saving ------------------------------------------------------------------------------------------
+    def output_file(self, name: str) -> Path:
+        """Where the save `name` goes, in the format save.save_model_as names."""
+        return inside(self.out_dir, f"{name}.{self.cfg.save.save_model_as}")
+
     def save_lora(self, name: str) -> Path:
         from trainer.networks.save import save_lora
 
@@ -177,14 +188,14 @@ class Session:
         set_train_mode(self.optimizer, False)
         meta = header.lora_header(self)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = save_lora(inside(self.out_dir, f"{name}.safetensors"), self.models.lora.kohya_state_dict(self.models.family.name), meta,
+        path = save_lora(self.output_file(name), self.models.lora.kohya_state_dict(self.models.family.name), meta,
                          cfg.save.save_precision)
         set_train_mode(self.optimizer, True)
         if str(path) not in self.outputs:
             self.outputs.append(str(path))
         self.rep.saved(step=self.progress.global_step, epoch=self.progress.epoch, path=path, kind="lora")
         if name == cfg.save.output_name:  # the final file (finished or stopped), not an epoch/step save
-            header.hand_off(self, path)
+            header.hand_off(self, path, meta)
         return path
 
     def save_state(self, name: str) -> Path:
@@ -291,7 +302,7 @@ class Session:
     def _save_kept(self, name: str, kind: str, keep: int) -> None:
         """Save, then delete this run's oldest saves of `kind` beyond `keep` (never files of other runs)."""
         self.save(name, with_state=self.cfg.save.save_state)
-        self.written[kind].append(self.out_dir / f"{name}.safetensors")
+        self.written[kind].append(self.output_file(name))
         for old in [] if not self.is_main else ckpt.prune(self.written[kind], keep, protected=self.val.protected() if self.val else set()):
             self.outputs = [o for o in self.outputs if o != str(old)]
 
@@ -331,7 +342,7 @@ class Session:
             self._save_kept(ckpt.epoch_name(s.output_name, epoch), "epoch", s.save_last_n_epochs)
             saved = self.written["epoch"][-1]
         if self.val:  # after the save, so the evaluation knows the file holding these weights
-            final = self.out_dir / f"{s.output_name}.safetensors"
+            final = self.output_file(s.output_name)
             self.val.after_epoch(str(saved) if saved else str(final) if last else None, last)
         if sm.sample_every_n_epochs and (epoch % sm.sample_every_n_epochs == 0 or last):
             self.sample()

@@ -1,4 +1,5 @@
-"""The model card (`<name>.md`) written next to a finished LoRA, built from its own header so the two agree.
+"""The model card (`<name>.md`) written next to a finished LoRA or Dreambooth checkpoint, built from its own
+header so the two agree.
 
 The card is a Hugging Face model card: YAML metadata (huggingface_hub's ModelCardData, so the Hub shows the base
 model, license, tags and sample widget) and a Markdown body people read on the Hub, Civitai or disk.
@@ -20,7 +21,10 @@ KEY_SETTINGS = (
     ("Training images (x repeats)", "ss_num_train_images"), ("Resolution", "ss_resolution"),
     ("Mixed precision", "ss_mixed_precision"), ("Seed", "ss_seed"), ("clip_skip", "ss_clip_skip"),
     ("Noise offset", "ss_noise_offset"), ("min_snr_gamma", "ss_min_snr_gamma"),
+    ("Prior loss weight", "ss_prior_loss_weight"),
 )
+NETWORK_KEYS = {"ss_network_module", "ss_network_dim", "ss_network_alpha"}  # a LoRA's; a full checkpoint has none
+CHECKPOINT = "checkpoint"  # `kind` of a Dreambooth run's full checkpoint (else "LoRA")
 
 
 @dataclass(frozen=True)
@@ -29,26 +33,34 @@ class Sample:
     prompt: str
 
 
-def model_card(header: dict[str, str], file_name: str, samples: list[Sample]) -> str:
-    """The card's text for the LoRA `file_name` whose header is `header`."""
+def model_card(header: dict[str, str], file_name: str, samples: list[Sample], kind: str = "LoRA") -> str:
+    """The card's text for `file_name` (a LoRA, or with kind "checkpoint" a full Dreambooth checkpoint) whose
+    header is `header`."""
     from huggingface_hub import ModelCardData
 
+    full = kind == CHECKPOINT
     title = header.get("modelspec.title", file_name)
     trigger = header.get("modelspec.trigger_phrase", "")
+    what = "dreambooth" if full else "lora"
     data = ModelCardData(
         base_model=_hub_id(header.get("ss_sd_model_name", "")), license=header.get("modelspec.license") or None,
-        tags=["lora", "text-to-image", "stable-diffusion", "danlu", *_split(header.get("modelspec.tags", ""))],
+        base_model_relation="finetune" if full else "adapter",
+        tags=[what, "text-to-image", "stable-diffusion", "danlu", *_split(header.get("modelspec.tags", ""))],
         instance_prompt=trigger or None,
         widget=[{"text": s.prompt, "output": {"url": s.link}} for s in samples] or None)
     body = [f"# {title}", ""]
     if header.get("modelspec.description"):
         body += [header["modelspec.description"], ""]
-    body += [f"A LoRA for `{header.get('modelspec.architecture', '?')}`, trained with Danlu.", "",
-             f"- **File:** `{file_name}` (sshs hash `{header.get('sshs_model_hash', '?')[:12]}`)",
+    arch = header.get("modelspec.architecture", "?")
+    body += [f"A full checkpoint (Dreambooth fine-tune of the whole model, `{arch}`), trained with Danlu: load it "
+             "as a base model, not as a LoRA." if full else f"A LoRA for `{arch}`, trained with Danlu.", "",
+             f"- **File:** `{file_name}`" + (f" (sshs hash `{header['sshs_model_hash'][:12]}`)"
+                                             if header.get("sshs_model_hash") else ""),
              f"- **Base model:** {_base_model(header)}",
              f"- **Trigger word:** `{trigger}`" if trigger else "- **Trigger word:** none", ""]
     body += ["## Settings", "", "| Setting | Value |", "|---|---|"]
-    body += [f"| {label} | `{header[key]}` |" for label, key in KEY_SETTINGS if header.get(key, "None") != "None"]
+    body += [f"| {label} | `{header[key]}` |" for label, key in KEY_SETTINGS
+             if header.get(key, "None") != "None" and not (full and key in NETWORK_KEYS)]
     body += ["", *_tag_tables(header.get("ss_tag_frequency", "{}"))]
     if samples:
         body += ["## Samples", ""] + [f"![{_one_line(s.prompt)}]({s.link})\n\n*{_one_line(s.prompt)}*\n"

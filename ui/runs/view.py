@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from trainer.config.schema import params_by_path
 from trainer.events import RunSummary
 from trainer.markdown import escape
 
@@ -108,11 +109,14 @@ def sample_items(s: RunSummary | None, limit: int = 24) -> list[tuple[str, str]]
     return items
 
 
+OUTPUT_SUFFIXES = tuple(f".{c}" for c in params_by_path()["save.save_model_as"].choices)
+
+
 def output_files(run_dir: Path, s: RunSummary | None) -> list[str]:
     """LoRA files the engine reported, else whatever is in output/ (a crashed run may have saved some)."""
     paths = [p for p in (s.outputs if s else []) if Path(p).is_file()]
     if not paths and (run_dir / "output").is_dir():
-        paths = [str(p) for p in sorted((run_dir / "output").glob("*.safetensors"))]
+        paths = [str(p) for p in sorted((run_dir / "output").iterdir()) if p.suffix in OUTPUT_SUFFIXES]
     return paths
 
 

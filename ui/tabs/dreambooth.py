@@ -34,8 +34,9 @@ ROWS = (
     ("dreambooth.class_prompt", "dreambooth.num_class_images"),
     ("training.max_train_steps", "optimizer.learning_rate", "dreambooth.learning_rate_te",
      "dreambooth.learning_rate_te2"),
-    ("dreambooth.stop_text_encoder_training", "dreambooth.ema_decay", "training.gradient_checkpointing"),
-    ("save.save_precision", "save.save_every_n_steps"),
+    ("dreambooth.stop_text_encoder_training", "dreambooth.ema_decay", "training.gradient_checkpointing",
+     "dreambooth.fused_backward_pass"),
+    ("save.save_precision", "save.save_model_as", "save.save_every_n_steps", "dreambooth.save_diffusers"),
 )
 FIELDS = tuple(path for row in ROWS for path in row)
 

@@ -1,0 +1,93 @@
+"""save.save_model_as ckpt/pt for LoRAs (sd-scripts: a torch pickle of the same state dict, no metadata) and
+Dreambooth checkpoints ({"state_dict": ...} as A1111 reads it), dreambooth.save_diffusers (a diffusers folder
+equal to the single file), and a checkpoint's model card and Hub upload (against a fake HfApi)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+from huggingface_hub import ModelCard
+from safetensors.torch import load_file
+
+from tests.dreambooth_helpers import sd15_and_data_fixtures
+from tests.engine_helpers import tiny_config
+from tests.test_publish import FakeHub, fake_hub  # noqa: F401  (the fake HfApi, autouse)
+from trainer.engine.run import train
+from trainer.events import read_events
+from trainer.networks.save import read_lora
+
+sd15, data = sd15_and_data_fixtures()
+
+
+def _ok(cfg, run_dir: Path) -> Path:
+    assert train(cfg, run_dir) == 0, read_events(run_dir)[0][-1]
+    return run_dir / "output"
+
+
+@pytest.mark.parametrize("ext", ["pt", "ckpt"])
+def test_a_lora_saved_as_a_torch_pickle_holds_the_safetensors_tensors(sd15, data, tmp_path, ext):
+    steps = {"training__max_train_steps": 2}
+    reference = load_file(str(_ok(tiny_config(sd15, data, **steps), tmp_path / "a") / "t.safetensors"))
+    out = _ok(tiny_config(sd15, data, save__save_model_as=ext, **steps), tmp_path / "b")
+    assert not list(out.glob("*.safetensors"))
+    state = torch.load(out / f"t.{ext}", weights_only=True)
+    assert state.keys() == reference.keys() and all(torch.equal(state[k], reference[k]) for k in state)
+    back, meta = read_lora(out / f"t.{ext}")  # as network_weights / base_weights read it back
+    assert meta == {} and back.keys() == state.keys() and all(torch.equal(back[k], state[k]) for k in back)
+    saved = [e["path"] for e in read_events(tmp_path / "b")[0] if e["type"] == "saved"]
+    assert str(out / f"t.{ext}") in saved
+    assert "Optimizer" in (out / "t.md").read_text(encoding="utf-8")  # the card, from the header built for it
+
+
+def test_reading_a_pickle_never_runs_its_code(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(pickle.dumps({"x": Payload()}))
+    with pytest.raises(ValueError, match="bad.pt: not a plain tensor file that loads safely"):
+        read_lora(bad)
+
+
+def _unet_out(unet) -> torch.Tensor:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        return unet(torch.randn(1, 4, 8, 8), torch.tensor([500]), torch.randn(1, 77, 32)).sample
+
+
+def test_dreambooth_ckpt_diffusers_folder_card_and_upload(sd15, data, tmp_path):
+    cfg = tiny_config(sd15, data, model__training_type="dreambooth", training__max_train_steps=3,
+                      save__save_model_as="ckpt", save__save_precision="fp16", save__save_every_n_steps=1,
+                      save__save_last_n_steps=1, save__save_every_n_epochs=0, dreambooth__save_diffusers=True,
+                      publish__huggingface_repo_id="me/zk-db")
+    out = _ok(cfg, tmp_path / "run")
+    ckpt = torch.load(out / "t.ckpt", weights_only=True)  # loads safely: tensors in a plain dict
+    assert set(ckpt) == {"state_dict"} and "model.diffusion_model.out.2.weight" in ckpt["state_dict"]
+    assert {v.dtype for v in ckpt["state_dict"].values() if v.is_floating_point()} == {torch.float16}
+    single = StableDiffusionPipeline.from_single_file(str(out / "t.ckpt"), config=str(sd15), local_files_only=True)
+    folder = StableDiffusionPipeline.from_pretrained(out / "t-diffusers", local_files_only=True)
+    for part in ("unet", "vae", "text_encoder"):
+        a, b = getattr(single, part).state_dict(), getattr(folder, part).state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k].float(), b[k].float()) for k in a), part
+    assert torch.equal(_unet_out(single.unet), _unet_out(folder.unet))
+    base = StableDiffusionPipeline.from_pretrained(sd15)
+    assert not torch.allclose(_unet_out(folder.unet), _unet_out(base.unet))
+    # keep-last-N removes an older save's diffusers folder with its file
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith("-diffusers")) == [
+        "t-diffusers", "t-step00000002-diffusers"]
+    card = ModelCard((out / "t.md").read_text(encoding="utf-8"))
+    assert "dreambooth" in card.data.tags and "lora" not in card.data.tags
+    assert card.data.base_model_relation == "finetune"
+    assert "A full checkpoint" in card.text and "**Base model:** `tiny-sd15`" in card.text
+    assert "| Optimizer |" in card.text and "| Prior loss weight |" in card.text
+    assert "Rank (network_dim)" not in card.text
+    _, _, _, sent = FakeHub.calls[-1]
+    assert sent["t.ckpt"] == (out / "t.ckpt").read_bytes() and "A full checkpoint" in sent["README.md"].decode()
+    assert sent["t-diffusers/unet/diffusion_pytorch_model.safetensors"] == (
+        out / "t-diffusers" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert "t-diffusers/model_index.json" in sent
