@@ -266,14 +266,17 @@ class DreamboothGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Dreambooth", "Dreambooth", families=("sd15", "sdxl"))
     learning_rate_te: float | None = param(
         None, "Text encoder learning rate in a Dreambooth run (SDXL: first encoder); 0 keeps it frozen. Empty: "
-        "text_encoder_lr, else learning_rate.",
-        "Dreambooth 中文本编码器的学习率（SDXL 为第一个编码器）；设为 0 则不训练它。留空则依次使用 text_encoder_lr、learning_rate。",
+        "text_encoder_lr (its first rate when it has two), else learning_rate.",
+        "Dreambooth 中文本编码器的学习率（SDXL 为第一个编码器）；设为 0 则不训练它。留空则依次使用 text_encoder_lr"
+        "（给出两个时用第一个）、learning_rate。",
         ge=0.0, le=1.0, families=("sd15", "sdxl"), kohya="learning_rate_te1",
         label_zh="文本编码器 1 学习率",
     )
     learning_rate_te2: float | None = param(
         None, "SDXL second text encoder learning rate in a Dreambooth run; 0 keeps it frozen. Empty: "
-        "text_encoder_lr, else learning_rate.", "Dreambooth 中 SDXL 第二个文本编码器的学习率；设为 0 则不训练它。留空则依次使用 text_encoder_lr、learning_rate。",
+        "text_encoder_lr (its second rate when it has two), else learning_rate.",
+        "Dreambooth 中 SDXL 第二个文本编码器的学习率；设为 0 则不训练它。留空则依次使用 text_encoder_lr（给出两个时用第二个）、"
+        "learning_rate。",
         ge=0.0, le=1.0, families=("sdxl",), label_zh="文本编码器 2 学习率",
     )
     stop_text_encoder_training: int = param(
