@@ -46,6 +46,11 @@ def test_two_rates_for_sd15s_one_encoder_is_an_error():
     assert FIELD not in {f.field for f in errors_of(check(_cfg(5e-5, "sd15"), for_training=False))}
 
 
+def test_flux_second_rate_is_t5s_and_unused_without_train_t5xxl():
+    found = {(f.field, f.level) for f in check(_cfg([5e-5, 2e-5], "flux"), for_training=False)}
+    assert (FIELD, "warning") in found
+
+
 def test_both_rates_zero_is_an_error_one_zero_is_not():
     assert FIELD in {f.field for f in errors_of(check(_cfg([0.0, 0.0]), for_training=False))}
     assert FIELD not in {f.field for f in errors_of(check(_cfg([0.0, 2e-5]), for_training=False))}
