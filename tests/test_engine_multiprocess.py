@@ -133,3 +133,23 @@ def test_the_run_manager_launches_accelerate_for_several_gpus(tmp_path):
         assert ("accelerate.commands.launch" in cmd) == launcher and cmd[-4:] == [
             "--config", str(run_dir / "config.toml"), "--run-dir", str(run_dir)]
         assert not launcher or cmd[cmd.index("--num_processes") + 1] == "2"
+
+
+@pytest.mark.timeout(600)
+def test_runs_that_leave_trained_weights_without_gradients_work_in_two_processes(tmp_path):
+    """DDP must allow unused parameters: a Dreambooth text encoder that stops training (encoded without
+    gradients from step 1) and DyLoRA (one rank slice a step) still finish, and match one process."""
+    model = save_tiny_sd15(tmp_path / "model")
+    data = make_dataset(tmp_path / "data", n=4, folder="1_zk")
+    cases = {"dreambooth": dict(model__training_type="dreambooth", dreambooth__stop_text_encoder_training=1),
+             "dylora": dict(network__network_module="networks.dylora", network__dylora_unit=2)}
+    for name, settings in cases.items():
+        settings = dict(training__max_train_steps=3, optimizer__learning_rate=1e-3, **settings)
+        one = tmp_path / f"{name}-one"
+        assert train(tiny_config(model, data, training__train_batch_size=2, **settings), one) == 0
+        run = launch(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, **settings),
+                     tmp_path / f"{name}-two")
+        assert [e["step"] for e in read_events(run)[0] if e["type"] == "progress"] == [1, 2, 3]
+        ref = [e["loss"] for e in read_events(one)[0] if e["type"] == "progress"]
+        got = [e["loss"] for e in read_events(run)[0] if e["type"] == "progress"]
+        assert got == pytest.approx(ref, rel=1e-3), name
