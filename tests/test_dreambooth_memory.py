@@ -65,6 +65,11 @@ def test_the_estimate_counts_a_trained_unet_once_and_the_ema_copy():
     assert plain["base"] == 0 and plain["text_encoder"] == 0 and plain["network"] > 3  # 860 M fp32 weights
     ema = estimate_memory(apply_overlay(cfg, {"dreambooth": {"ema_decay": 0.999}})).parts
     assert ema["ema"] == plain["network"]
+    adafactor = apply_overlay(cfg, {"optimizer": {"optimizer_type": "AdaFactor"}})
+    fused = estimate_memory(apply_overlay(adafactor, {"dreambooth": {"fused_backward_pass": True}}))
+    assert fused.parts["gradients"] == 0 and estimate_memory(adafactor).parts["gradients"] == plain["network"]
+    assert any("fused_backward_pass" in n.en for n in estimate_memory(adafactor).notes)
+    assert not any("fused_backward_pass" in n.en for n in fused.notes)
     for preset in list_presets("dreambooth"):  # each preset's estimate fits the memory its title names
         gigabytes = int(preset.title["en"].split(", ")[1].split(" GB")[0])
         assert estimate_memory(apply_presets([preset.name])).total_gb <= gigabytes, preset.name

@@ -91,3 +91,20 @@ def test_dreambooth_ckpt_diffusers_folder_card_and_upload(sd15, data, tmp_path):
     assert sent["t-diffusers/unet/diffusion_pytorch_model.safetensors"] == (
         out / "t-diffusers" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
     assert "t-diffusers/model_index.json" in sent
+
+
+def test_compare_and_runs_list_files_in_every_save_format(tmp_path):
+    from types import SimpleNamespace
+
+    from ui.tabs.compare import lora_choices
+
+    run = tmp_path / "runs" / "20260101-100000-000-a" / "output"
+    run.mkdir(parents=True)
+    for name in ("a.safetensors", "b.pt", "c.ckpt", "notes.md"):
+        (run / name).write_bytes(b"x")
+    ctx = SimpleNamespace(outputs_dir=tmp_path / "outputs", runs_dir=tmp_path / "runs", workspace=tmp_path,
+                          t=lambda key: key)
+    assert sorted(Path(path).name for _, path in lora_choices(ctx)) == ["a.safetensors", "b.pt", "c.ckpt"]
+    from ui.runs.view import output_files  # the Runs page, for a run whose events name no file
+
+    assert sorted(Path(p).name for p in output_files(run.parent, None)) == ["a.safetensors", "b.pt", "c.ckpt"]

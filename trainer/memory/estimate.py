@@ -130,6 +130,8 @@ def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
         "activations": max(activations, vae_encode),
         "overhead": OVERHEAD_GB,
     }
+    if full and cfg.dreambooth.fused_backward_pass:  # each gradient is applied and freed as soon as it is made
+        parts["gradients"] = 0.0
     if full and cfg.dreambooth.ema_decay > 0:  # EMA: one more copy of the trained weights
         parts["ema"] = _gb(trainable, weight_bytes)
     parts = {k: round(v, 3) for k, v in parts.items()}
@@ -147,6 +149,11 @@ def _notes(cfg: TrainConfig) -> list[Note]:
     if cfg.optimizer.optimizer_type in ("AdamW", "Lion", "SGDNesterov"):
         notes.append(Note("An 8-bit optimizer (e.g. AdamW8bit) stores its states in a quarter of the memory.",
                           "8 位优化器（如 AdamW8bit）只用四分之一的显存保存优化器状态。"))
+    if (cfg.model.training_type == "dreambooth" and cfg.optimizer.optimizer_type == "AdaFactor"
+            and not cfg.dreambooth.fused_backward_pass and cfg.training.gradient_accumulation_steps == 1):
+        notes.append(Note("dreambooth.fused_backward_pass would free each gradient as soon as it is applied: the "
+                          "gradients part drops to almost nothing.",
+                          "开启 dreambooth.fused_backward_pass 后每个梯度应用后立即释放：梯度部分几乎降为零。"))
     if not cfg.speed.cache_latents:
         notes.append(Note("Caching latents keeps the VAE off the GPU while training.",
                           "缓存潜变量后，训练时 VAE 不必留在显卡上。"))

@@ -20,6 +20,7 @@ from trainer.grid.generate import DEFAULT_WEIGHTS, GridRequest, parse_weights
 from trainer.grid.process import draw_in_child
 from trainer.markdown import escape
 from trainer.models.detect import native_resolution
+from ui.runs.view import OUTPUT_SUFFIXES
 
 TITLE = "compare.title"
 MODEL_SUFFIXES = (".safetensors", ".ckpt")
@@ -46,14 +47,15 @@ def _is_final(path: Path) -> bool:
 
 
 def lora_choices(ctx) -> list[tuple[str, str]]:
-    """(label, path) of every .safetensors under the workspace outputs and runs, grouped by run: the newest run
+    """(label, path) of every LoRA file (.safetensors, or .ckpt/.pt as save_model_as writes them; diffusers loads
+    those with torch.load(weights_only=True)) under the workspace outputs and runs, grouped by run: the newest run
     first, and in each run its final file first, then the latest epochs.
 
     Saved training states (…-state folders) hold optimizer files, not LoRAs, and are left out."""
     groups: dict[Path, list[Path]] = {}
     for root in (ctx.outputs_dir, ctx.runs_dir):
         if root.is_dir():
-            for p in root.rglob("*.safetensors"):
+            for p in (p for suffix in OUTPUT_SUFFIXES for p in root.rglob(f"*{suffix}")):  # save_model_as
                 if not any(x.endswith("-state") for x in p.parts):
                     groups.setdefault(_group_of(p), []).append(p)
     newest_first = sorted(groups.items(), key=lambda kv: (-max(f.stat().st_mtime for f in kv[1]), str(kv[0])))
