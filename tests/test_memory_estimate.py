@@ -151,3 +151,13 @@ def test_flux_estimate_matches_the_h200_measurements():
                     training={"gradient_checkpointing": True, "network_train_unet_only": True},
                     optimizer={"optimizer_type": "AdamW"}, flux={"blocks_to_swap": swap})
         assert gb < est < gb + 2.5, (res, swap, est)  # never below what was measured
+
+
+def test_a_t5_lora_costs_its_adapter_and_activations():
+    flux = {"model": {"family": "flux"}, "speed": {"fp8_base": True}}
+    with_t5 = estimate_memory(cfg(**flux, flux={"train_t5xxl": True}))
+    without = estimate_memory(cfg(**flux))
+    # 1.82 M LoRA parameters per rank (fp32 weights) and T5's activations
+    dim = cfg().network.network_dim
+    assert with_t5.parts["network"] - without.parts["network"] == pytest.approx(1.819e6 * dim * 4 / 2**30, abs=0.002)
+    assert with_t5.parts["activations"] > without.parts["activations"]

@@ -243,8 +243,14 @@ class FluxGroup(Group):
         label_zh="T5 最大 token 数",
     )
     train_t5xxl: bool = param(
-        False, "Also train a LoRA on T5-XXL (large memory cost).", "同时在 T5-XXL 上训练 LoRA（显存开销很大）。",
-        families=("flux",), planned=True, label_zh="训练 T5-XXL",
+        False, "Also train a LoRA on T5-XXL (attention and feed-forward layers, saved as lora_te3_ like "
+        "sd-scripts): a large memory cost. Needs the text encoders trained (training.network_train_unet_only off) "
+        "and live text encoding (no cached text-encoder outputs). T5's learning rate is the second value of "
+        "optimizer.text_encoder_lr (CLIP-L's the first).",
+        "同时在 T5-XXL 上训练 LoRA（注意力层与前馈层，与 sd-scripts 一样保存为 lora_te3_）：显存开销很大。需要训练文本编码器"
+        "（关闭 training.network_train_unet_only），并实时编码文本（不缓存文本编码器输出）。T5 的学习率为 "
+        "optimizer.text_encoder_lr 的第二个值（第一个是 CLIP-L 的）。",
+        families=("flux",), label_zh="训练 T5-XXL",
     )
     apply_t5_attn_mask: bool = param(
         False, "Mask T5 padding tokens in attention.", "在注意力中屏蔽 T5 的填充 token。", families=("flux",),

@@ -61,3 +61,25 @@ def _weighting_scheme_applies(cfg: TrainConfig) -> list[Finding]:
                                    f"只对 {scheme} 加权方案生效，对 {f.weighting_scheme} 无效；请把 weighting_scheme "
                                    f"设为 {scheme}，或将此项保持为 {defaults[name].default}"))
     return out
+
+
+@rule
+def _train_t5xxl(cfg: TrainConfig) -> list[Finding]:
+    """sd-scripts' rules: T5's LoRA is part of the text-encoder training, and its outputs change every step."""
+    if cfg.model.family != "flux" or not cfg.flux.train_t5xxl:
+        return []
+    out = []
+    if cfg.training.network_train_unet_only:
+        out.append(error("flux.train_t5xxl", "needs the text encoders trained; turn off "
+                         "training.network_train_unet_only or turn this off",
+                         "需要训练文本编码器；请关闭 training.network_train_unet_only，或关闭此项"))
+    if cfg.speed.cache_text_encoder_outputs or cfg.speed.cache_text_encoder_outputs_to_disk:
+        out.append(error("flux.train_t5xxl", "T5 is trained, so its outputs cannot be cached; turn off "
+                         "speed.cache_text_encoder_outputs (and _to_disk) or turn this off",
+                         "T5 参与训练，其输出无法缓存；请关闭 speed.cache_text_encoder_outputs（及其磁盘版本），或关闭此项"))
+    if cfg.network.network_args:
+        out.append(error("flux.train_t5xxl", "a T5 LoRA with network_args (rank_dropout, module_dropout, DoRA) is "
+                         "not supported yet; clear network.network_args or turn this off",
+                         "暂不支持带 network_args（rank_dropout、module_dropout、DoRA）的 T5 LoRA；请清空 "
+                         "network.network_args，或关闭此项"))
+    return out

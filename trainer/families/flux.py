@@ -4,7 +4,7 @@ T5-XXL hidden states and CLIP-L's pooled output, as sd-scripts' flux_train_netwo
 dev is guidance-distilled (its transformer has a guidance embedder and takes `flux.guidance_scale`); schnell
 has no guidance input. Which one is read off the loaded transformer (`guidance_embeds`), never guessed from
 a file name. The LoRA covers the double/single blocks' Linears and, unless U-Net-only, CLIP-L (`lora_te1_`);
-T5 stays frozen.
+T5 only with flux.train_t5xxl (`lora_te3_`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Flux(Family):
         from trainer.models.flux_loading import load_flux_parts
 
         p = load_flux_parts(model_cfg, cache_dir=cache_dir, progress=progress)
-        p.text_encoder_2.requires_grad_(False)  # T5 is never trained (train_t5xxl is not supported yet)
+        p.text_encoder_2.requires_grad_(False)  # frozen unless flux.train_t5xxl gives it a LoRA
         self.modelspec_architecture = "flux-1-dev" if self.is_dev(p.transformer) else "flux-1-schnell"
         return Parts(p.transformer, p.vae, [p.text_encoder, p.text_encoder_2], [p.tokenizer, p.tokenizer_2],
                      p.noise_scheduler, p.source_path)
@@ -53,7 +53,7 @@ class Flux(Family):
         return bool(transformer.config.guidance_embeds)
 
     def adapted_text_encoders(self, text_encoders):
-        return text_encoders[:1]  # CLIP-L only
+        return text_encoders if self.cfg.flux.train_t5xxl else text_encoders[:1]  # CLIP-L, and T5 on request
 
     def swapped_blocks(self, transformer) -> list:
         """The blocks `flux.blocks_to_swap` keeps in CPU memory, counted as sd-scripts counts them (the last ones of

@@ -59,12 +59,17 @@ def _trained(cfg: TrainConfig) -> tuple[bool, bool]:
     return not t.network_train_text_encoder_only, te
 
 
+def _trains_t5(cfg: TrainConfig) -> bool:
+    return cfg.model.family == "flux" and cfg.flux.train_t5xxl
+
+
 def _trainable_params(cfg: TrainConfig) -> float:
     fam, net = _costs(cfg)[0], cfg.network
     unet, te = _trained(cfg)
     if cfg.model.training_type == "dreambooth":
         return (fam.denoiser_params_b + (fam.text_encoder_params_b if te else 0.0)) * 1e9
-    per_rank = (fam.lora_denoiser_per_rank_m if unet else 0.0) + (fam.lora_text_encoder_per_rank_m if te else 0.0)
+    te_per_rank = fam.lora_text_encoder_per_rank_m + (fam.t5_lora_per_rank_m if _trains_t5(cfg) else 0.0)
+    per_rank = (fam.lora_denoiser_per_rank_m if unet else 0.0) + (te_per_rank if te else 0.0)
     locon = fam.locon_per_rank_m * net.conv_dim if unet else 0.0
     return (per_rank * net.network_dim + locon) * 1e6
 
@@ -100,7 +105,8 @@ def _activations(cfg: TrainConfig) -> tuple[float, float]:
     ckpt = CHECKPOINT_FACTOR if cfg.training.gradient_checkpointing else 1.0
     act = fam.activations_gb * images * precision * ckpt
     if _trained(cfg)[1]:
-        act += fam.text_encoder_activations_gb * cfg.training.train_batch_size * precision * ckpt
+        per_image = fam.text_encoder_activations_gb + (fam.t5_activations_gb if _trains_t5(cfg) else 0.0)
+        act += per_image * cfg.training.train_batch_size * precision * ckpt
     vae = 0.0 if cfg.speed.cache_latents else fam.vae_encode_gb * images * precision
     return act, vae
 

@@ -49,6 +49,11 @@ class FamilyCosts:
     # blocks_to_swap's units (Flux: a double and a single transformer block), billions of parameters
     double_block_params_b: float = 0.0
     single_block_params_b: float = 0.0
+    # Flux's train_t5xxl: T5-XXL's LoRA per rank (24 layers x (q/k/v/o 4096->4096, wi_0/wi_1 4096->10240,
+    # wo 10240->4096), counted) and its activations per image at 512 tokens, bf16, no checkpointing (estimated:
+    # about ten 4096-wide and three 10240-wide tensors saved per layer)
+    t5_lora_per_rank_m: float = 0.0
+    t5_activations_gb: float = 0.0
 
 
 FAMILIES: dict[str, FamilyCosts] = {
@@ -56,7 +61,8 @@ FAMILIES: dict[str, FamilyCosts] = {
     "sdxl": FamilyCosts(2.567, 0.818, 0.084, 2.66, 0.903, 0.60, 1024 * 1024, 12.0, 0.15, 2.5, fp8_share=0.87),
     # fp8_base leaves the AdaLN modulation Linears (named *norm*, diffusers' layerwise casting skips them) in bf16
     "flux": FamilyCosts(11.9, 4.88, 0.084, 4.8, 0.166, 0.0, 1024 * 1024, 10.0, 0.05, 2.5, fp8_share=0.727,
-                        double_block_params_b=0.3398, single_block_params_b=0.1416),
+                        double_block_params_b=0.3398, single_block_params_b=0.1416, t5_lora_per_rank_m=1.819,
+                        t5_activations_gb=1.8),
 }
 
 

@@ -136,8 +136,9 @@ def build_tiny_sdxl(seed: int = 0, real_layout: bool = False) -> StableDiffusion
 
 
 def tiny_t5_encoder() -> T5EncoderModel:
+    # gated-gelu like T5 v1.1 / Flux's T5-XXL (T5DenseGatedActDense: wi_0, wi_1, wo)
     config = T5Config(vocab_size=384, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
-                      relative_attention_num_buckets=8, decoder_start_token_id=0)
+                      relative_attention_num_buckets=8, decoder_start_token_id=0, feed_forward_proj="gated-gelu")
     return T5EncoderModel(config)
 
 

@@ -7,7 +7,7 @@ Each adapted layer becomes three tensors under one name:
 - SD1.x/SD2.x: `lora_unet_<diffusers path, '.' -> '_'>`, `lora_te_<CLIP path>`;
 - SDXL: `lora_unet_<original SGM path>` (see sgm_names), `lora_te1_<CLIP-L path>`, `lora_te2_<bigG path>`;
 - Flux: `lora_unet_<BFL module name>` with q/k/v (and a single block's MLP input) fused (see flux_names),
-  `lora_te1_<CLIP-L path>`.
+  `lora_te1_<CLIP-L path>`, and with train_t5xxl `lora_te3_<T5 path>` (sd-scripts' lora_flux prefix).
 
 Going back from a name to a module uses the names of the modules actually injected, because the
 '.' -> '_' replacement cannot be undone by string rules alone (`to_out_0`, `ff_net_0_proj`).
@@ -29,8 +29,10 @@ _TE_PREFIXES = {
     "sd15": {"text_encoder": "lora_te_"},
     "sd2": {"text_encoder": "lora_te_"},
     "sdxl": {"text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"},
-    "flux": {"text_encoder": "lora_te1_"},
+    "flux": {"text_encoder": "lora_te1_", "text_encoder_2": "lora_te3_"},  # te3: T5, as sd-scripts (ComfyUI) names it
 }
+# Text encoders whose kohya paths are their own module paths (CLIP's are always under text_model.)
+_PLAIN_PATHS = {("flux", "text_encoder_2")}
 
 
 def _check_family(family: str) -> None:
@@ -49,7 +51,8 @@ def kohya_module_name(component: str, path: str, family: str, prefix_map: dict[s
     prefix = _TE_PREFIXES[family].get(component)
     if prefix is None:
         raise ValueError(f"family {family!r} has no text encoder called {component!r}")
-    return prefix + clip_kohya_path(path).replace(".", "_")
+    kohya_path = path if (family, component) in _PLAIN_PATHS else clip_kohya_path(path)
+    return prefix + kohya_path.replace(".", "_")
 
 
 def clip_kohya_path(path: str) -> str:

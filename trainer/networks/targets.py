@@ -5,7 +5,7 @@ so the same code serves the tiny test models and the full-size SD1.5 / SDXL ones
 
 U-Net (default): in every transformer block attn1/attn2 to_q/to_k/to_v/to_out.0, ff.net.0.proj and ff.net.2,
 plus each attention block's proj_in and proj_out. Text encoders: every CLIP layer's self_attn q/k/v/out_proj
-and mlp fc1/fc2. Conv layers (LoCon) only on request: ResNet conv1/conv2 and the down/upsamplers' conv.
+and mlp fc1/fc2 (T5 for Flux's train_t5xxl: attention q/k/v/o and feed-forward wi_0/wi_1/wo). Conv layers (LoCon) only on request: ResNet conv1/conv2 and the down/upsamplers' conv.
 conv_in/conv_out, norms and time embeddings are never trained, as in sd-scripts.
 """
 
@@ -20,6 +20,7 @@ from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from diffusers.models.upsampling import Upsample2D
 from torch import nn
 from transformers.models.clip.modeling_clip import CLIPEncoderLayer
+from transformers.models.t5.modeling_t5 import T5Attention, T5DenseGatedActDense
 
 TRANSFORMER_BLOCK_LEAVES = (
     "attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0",
@@ -30,6 +31,9 @@ ATTENTION_BLOCK_LEAVES = ("proj_in", "proj_out")
 TEXT_LAYER_LEAVES = (
     "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1", "mlp.fc2",
 )
+# T5 (Flux's train_t5xxl): sd-scripts' lora_flux adapts T5Attention and T5DenseGatedActDense
+T5_ATTENTION_LEAVES = ("q", "k", "v", "o")
+T5_FEED_FORWARD_LEAVES = ("wi_0", "wi_1", "wo")
 RESNET_CONV_LEAVES = ("conv1", "conv2")
 SAMPLER_CONV_LEAVES = ("conv",)
 
@@ -65,5 +69,9 @@ def unet_conv_targets(unet: nn.Module) -> list[str]:
 
 
 def text_encoder_targets(text_encoder: nn.Module) -> list[str]:
-    """q/k/v/out projections and both MLP layers of every CLIP encoder layer."""
-    return sorted(_leaves(text_encoder, (CLIPEncoderLayer,), TEXT_LAYER_LEAVES))
+    """q/k/v/out projections and both MLP layers of every CLIP encoder layer; for T5, every attention's q/k/v/o
+    and the gated feed-forward's wi_0/wi_1/wo."""
+    names = list(_leaves(text_encoder, (CLIPEncoderLayer,), TEXT_LAYER_LEAVES))
+    names += _leaves(text_encoder, (T5Attention,), T5_ATTENTION_LEAVES)
+    names += _leaves(text_encoder, (T5DenseGatedActDense,), T5_FEED_FORWARD_LEAVES)
+    return sorted(names)
