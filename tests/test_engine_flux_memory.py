@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.engine_helpers import losses, make_dataset, save_tiny_flux, tiny_config
+from tests.engine_helpers import losses, make_dataset, save_tiny_flux, short_flux_config
 from trainer.config import ConfigError
 from trainer.engine.run import train
 from trainer.networks.save import read_lora
@@ -30,9 +30,7 @@ def dataset(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data"), n=2)
 
 
-def flux_config(model, data, **overrides):
-    return tiny_config(model, data, **{"model__family": "flux", "flux__t5xxl_max_token_length": 64,
-                                       "training__max_train_steps": 3, **overrides})
+flux_config = short_flux_config
 
 
 def _load(cfg, tmp_path, device="cpu"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_helpers import lora_modules, make_dataset, save_tiny_flux, tiny_config
+from tests.engine_helpers import lora_modules, make_dataset, save_tiny_flux, short_flux_config
 from trainer.config import check
 from trainer.engine.run import train
 from trainer.events import read_events
@@ -24,9 +24,7 @@ def dataset(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data"), n=2)
 
 
-def flux_config(model, data, **overrides):
-    return tiny_config(model, data, **{"model__family": "flux", "flux__t5xxl_max_token_length": 64,
-                                       "training__max_train_steps": 3, **overrides})
+flux_config = short_flux_config
 
 
 T5_LAYERS = {f"lora_te3_encoder_block_{b}_layer_0_SelfAttention_{x}" for b in (0, 1) for x in "qkvo"} | {
