@@ -168,7 +168,8 @@ def test_every_default_names_a_real_sd_scripts_option_of_the_schema_or_one_danlu
                        "huber_scale", "debiased_estimation_loss", "noise_offset_random_strength",
                        "adaptive_noise_scale", "ip_noise_gamma", "ip_noise_gamma_random_strength",
                        "zero_terminal_snr", "fp8_base_unet", "validation_seed", "validate_every_n_epochs",
-                       "max_validation_steps", "v2", "lowram", "xformers"}, lacking
+                       "max_validation_steps", "v2", "lowram", "xformers",
+                       "model_type"}, lacking  # flux_train_network's flux/chroma switch: Danlu's family is flux
 
 
 def test_log_with_empty_or_none_means_no_logging():
