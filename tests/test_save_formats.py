@@ -108,3 +108,15 @@ def test_compare_and_runs_list_files_in_every_save_format(tmp_path):
     from ui.runs.view import output_files  # the Runs page, for a run whose events name no file
 
     assert sorted(Path(p).name for p in output_files(run.parent, None)) == ["a.safetensors", "b.pt", "c.ckpt"]
+
+
+def test_sd_scripts_save_model_as_diffusers_imports_as_the_diffusers_folder():
+    from trainer.config.errors import ConfigError
+    from trainer.config.kohya import import_kohya
+
+    notes = []
+    cfg = import_kohya({"model_train_type": "sdxl-finetune", "save_model_as": "diffusers"}, warnings=notes)
+    assert cfg.save.save_model_as == "safetensors" and cfg.dreambooth.save_diffusers is True
+    assert any(n.field == "save.save_model_as" and "diffusers folder" in n.en for n in notes)
+    with pytest.raises(ConfigError, match="save_model_as.*only a Dreambooth run"):
+        import_kohya({"model_train_type": "sd-lora", "save_model_as": "diffusers_safetensors"})

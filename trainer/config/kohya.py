@@ -206,6 +206,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
                                   f"未知的 '{train_type}'；应为 {sorted(TRAIN_TYPES)} 之一"))
         else:
             values["family"], values["training_type"] = TRAIN_TYPES[train_type]
+    _diffusers_output(flat, values, findings, notes)
     if isinstance(flat.get("caption_prefix"), str):  # what our export writes for trigger_word
         flat["trigger_word"] = flat.pop("caption_prefix").strip().rstrip(",").strip()
     if "sample_prompts" in flat and isinstance(flat["sample_prompts"], str):
@@ -247,6 +248,27 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     if warnings is not None:
         warnings.extend(notes)
     return cfg
+
+
+DIFFUSERS_FORMATS = ("diffusers", "diffusers_safetensors")  # sd-scripts' save_model_as for a diffusers folder
+
+
+def _diffusers_output(flat: dict[str, Any], values: dict[str, Any], findings: list[Finding],
+                      notes: list[Finding]) -> None:
+    """sd-scripts' fine-tune scripts save a diffusers folder for save_model_as = diffusers; a Danlu Dreambooth run
+    writes its single .safetensors file and, with dreambooth.save_diffusers, the folder beside it."""
+    if flat.get("save_model_as") not in DIFFUSERS_FORMATS:
+        return
+    if values.get("training_type") != "dreambooth":
+        findings.append(error("save_model_as", f"'{flat['save_model_as']}' saves a whole model as a diffusers "
+                              "folder, which only a Dreambooth run makes; use safetensors for a LoRA",
+                              f"'{flat['save_model_as']}' 把整个模型保存为 diffusers 文件夹，只有 Dreambooth 训练会生成；"
+                              "LoRA 请使用 safetensors"))
+        return
+    flat["save_model_as"], values["save_diffusers"] = "safetensors", True
+    notes.append(warning("save.save_model_as", "the file asks for a diffusers folder: Danlu writes it "
+                         "(dreambooth.save_diffusers) beside a single .safetensors checkpoint",
+                         "文件要求保存 diffusers 文件夹：丹炉会在单个 .safetensors 检查点旁写出该文件夹（dreambooth.save_diffusers）"))
 
 
 def _te_rates_differ_from_sd_scripts(values: dict[str, Any]) -> list[Finding]:
