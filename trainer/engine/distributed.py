@@ -4,7 +4,7 @@ The model: the trained modules go through `accelerator.prepare` as one module wh
 loss (`LossModule`), so under accelerate launch they are wrapped in DistributedDataParallel, which averages
 the gradients during backward (overlapping the transfer with the computation) and skips that while
 gradients accumulate (`accelerator.no_sync`). Frozen base weights take no part in DDP's start-up broadcast:
-every process loaded the same file (and an fp8-stored base cannot be broadcast by gloo).
+every process loaded the same file, so gigabytes need not cross the wire.
 
 The data: NOT accelerate's prepared loader, on purpose. Its sharding assumes one fixed batch size, and our
 bucket sampler ends every bucket with a shorter batch: with split_batches accelerate silently drops every
@@ -97,8 +97,9 @@ class LossModule(torch.nn.Module):
 
 
 def prepare_trained(accelerator, trained: dict[str, torch.nn.Module], loss):
-    """`LossModule` through accelerate.prepare: under accelerate launch a DDP module (unused parameters
-    allowed: DyLoRA, module dropout and a text encoder that stops training leave some without a gradient)."""
+    """`LossModule` through accelerate.prepare: under accelerate launch a DDP module (the session allows
+    unused parameters: DyLoRA, module dropout and a text encoder that stops training leave some without a
+    gradient in a step)."""
     module = LossModule(trained, loss)
     frozen = [name for name, p in module.named_parameters() if not p.requires_grad]
     frozen += [name for name, _ in module.named_buffers()]
