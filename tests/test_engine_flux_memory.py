@@ -142,3 +142,13 @@ def test_cached_text_outputs_send_the_frozen_encoders_off_the_gpu_before_trainin
     [encoders] = released
     assert len(encoders) == 2 and all(p.is_meta for te in encoders for p in te.parameters())  # CLIP-L and T5
     assert losses(tmp_path / "cached") == pytest.approx(losses(tmp_path / "live"), rel=1e-5)
+
+
+def test_sd_scripts_blocks_to_swap_and_train_t5xxl_keep_their_meaning_through_import_and_export():
+    from trainer.config.kohya import export_kohya, import_kohya
+
+    cfg = import_kohya({"ae": "/m/ae.safetensors", "network_module": "networks.lora_flux", "blocks_to_swap": 18,
+                        "network_args": ["train_t5xxl=True"]})
+    assert cfg.flux.blocks_to_swap == 18 and cfg.flux.train_t5xxl
+    out = export_kohya(cfg)
+    assert out["blocks_to_swap"] == 18 and "train_t5xxl=True" in out["network_args"]
