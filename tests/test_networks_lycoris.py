@@ -158,3 +158,22 @@ def test_module_and_rank_dropout_reach_the_modules():
     net.network.train()
     torch.manual_seed(0)
     assert not torch.allclose(_forward(pipe, "sd15"), steady, atol=1e-6)
+
+
+@pytest.mark.parametrize("algo", ["locon", "loha", "lokr"])
+def test_network_dropout_acts_while_training(algo):
+    """lycoris-lora applies `dropout` only in its bypass forward; a rebuilt-weight forward would ignore it."""
+    pipe, net = _build("sd15", algo, dropout=0.5, network_args=["preset=attn-mlp"], conv_dim=None)
+    _train_a_little(net)
+    net.network.eval()
+    steady = _forward(pipe, "sd15")
+    assert torch.allclose(_forward(pipe, "sd15"), steady, atol=1e-6)
+    net.network.train()
+    torch.manual_seed(0)
+    assert not torch.allclose(_forward(pipe, "sd15"), steady, atol=1e-4)
+
+
+@pytest.mark.parametrize("algo", ["ia3", "dylora", "diag-oft", "full"])
+def test_network_dropout_is_refused_where_lycoris_ignores_it(algo):
+    with pytest.raises(ValueError, match="network_dropout"):
+        _build("sd15", algo, dropout=0.1, network_args=["preset=attn-mlp"], conv_dim=None)

@@ -192,8 +192,11 @@ class NetworkGroup(Group):
     )
     network_dropout: float = param(
         0.0, "Dropout on the adapter's rank activations (lora_down's output) during training, as sd-scripts' "
-        "network_dropout (0.1 is a common mild value).",
-        "训练时对适配器秩激活（lora_down 的输出）施加的 dropout，同 sd-scripts 的 network_dropout（0.1 是较温和的常用值）。", ge=0.0, le=1.0, networks=RANKED,
+        "network_dropout (0.1 is a common mild value). With lycoris.kohya it is lycoris-lora's dropout on the "
+        "adapter's output (locon, loha, lokr, glora only).",
+        "训练时对适配器秩激活（lora_down 的输出）施加的 dropout，同 sd-scripts 的 network_dropout（0.1 是较温和的常用值）。"
+        "配合 lycoris.kohya 时为 lycoris-lora 对适配器输出的 dropout（仅 locon、loha、lokr、glora）。", ge=0.0, le=1.0,
+        networks=("networks.lora", "lycoris.kohya"),
         label_zh="网络 Dropout",
     )
     network_weights: str = param(

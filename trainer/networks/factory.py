@@ -42,13 +42,16 @@ def _lora_by_lycoris(n, family: str, unet: nn.Module, text_encoders: list, **par
     from trainer.networks.lycoris_net import add_lycoris
 
     args = split_args(n.network_args)
+    flag(args, "dora_wd")  # a value that is not true/false is named before training starts
     wrong = sorted(set(args) - set(LORA_ARGS))
     if wrong:
         raise ValueError(f"network.network_args: networks.lora does not take {', '.join(wrong)} (it takes "
                          f"{', '.join(LORA_ARGS)}; conv_dim/conv_alpha and block weights are fields)")
-    if flag(args, "dora_wd") and n.network_dropout:
-        raise ValueError("network.network_dropout: DoRA (dora_wd=True) rebuilds each weight, so there are no rank "
-                         "activations to drop; set network_dropout to 0 (rank_dropout and module_dropout work)")
+    if n.network_dropout:
+        raise ValueError("network.network_dropout: with network_args (rank_dropout, module_dropout, dora_wd) "
+                         "networks.lora is trained by lycoris-lora, which cannot drop lora_down's outputs as "
+                         "sd-scripts' network_dropout does; set it to 0 (rank_dropout is the closest) or clear "
+                         "network_args")
     net = add_lycoris(unet, text_encoders, family=family, dim=n.network_dim, alpha=n.network_alpha, algo="locon",
                       conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha, dropout=n.network_dropout,
                       network_args=[*n.network_args, "preset=full" if n.conv_dim else "preset=attn-mlp"],

@@ -83,4 +83,28 @@ def lycoris_kwargs(algo: str, items, *, conv_dim: int | None, conv_alpha: float 
         kwargs["conv_alpha"] = conv_alpha if conv_alpha is not None else conv_dim
     if dropout and "dropout" not in args:  # network_dropout, as sd-scripts passes it to networks.lora
         kwargs["dropout"] = dropout
+    _dropout_in_bypass(algo, args, kwargs)
     return kwargs
+
+
+# Algorithms whose lycoris-lora modules apply `dropout` (in their bypass forward only; rebuilding the weight, the
+# default forward, skips it). The others never apply it.
+DROPOUT_ALGOS = ("locon", "loha", "lokr", "glora")
+
+
+def _dropout_in_bypass(algo: str, args: dict[str, str], kwargs: dict[str, Any]) -> None:
+    """Make a dropout take effect (lycoris' bypass forward), or refuse it where lycoris-lora would ignore it."""
+    try:
+        rate = float(kwargs.get("dropout") or 0)
+    except ValueError:
+        raise ValueError(f"network.network_args: dropout={kwargs['dropout']!r} is not a number") from None
+    if not rate:
+        return
+    where = "network.network_args: dropout" if "dropout" in args else "network.network_dropout"
+    if algo not in DROPOUT_ALGOS:
+        raise ValueError(f"{where}: lycoris-lora's {ALGO_NAMES[algo]} never applies this dropout (network_dropout); "
+                         f"set it to 0 (rank_dropout/module_dropout in network_args work)")
+    if "bypass_mode" in args and not flag(args, "bypass_mode"):
+        raise ValueError(f"{where}: lycoris-lora applies dropout only with bypass_mode on; remove bypass_mode=False "
+                         "or set the dropout to 0")
+    kwargs["bypass_mode"] = "True"
