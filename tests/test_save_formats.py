@@ -120,3 +120,13 @@ def test_sd_scripts_save_model_as_diffusers_imports_as_the_diffusers_folder():
     assert any(n.field == "save.save_model_as" and "diffusers folder" in n.en for n in notes)
     with pytest.raises(ConfigError, match="save_model_as.*only a Dreambooth run"):
         import_kohya({"model_train_type": "sd-lora", "save_model_as": "diffusers_safetensors"})
+
+
+def test_a_dreambooth_setting_on_a_lora_run_is_reported_as_ignored():
+    from trainer.config import config_from_dict
+    from trainer.config.rules import check
+
+    lora = config_from_dict({"dreambooth": {"save_diffusers": True}})
+    assert [(f.level, f.field) for f in check(lora, for_training=False)] == [("warning", "dreambooth.save_diffusers")]
+    full = config_from_dict({"model": {"training_type": "dreambooth"}, "dreambooth": {"save_diffusers": True}})
+    assert not [f for f in check(full, for_training=False) if f.field.startswith("dreambooth.")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trainer.config.errors import Finding, error, warning
 from trainer.config.rules import rule
-from trainer.config.schema import TrainConfig
+from trainer.config.schema import TrainConfig, all_params, get_value
 
 
 @rule
@@ -57,3 +57,14 @@ def _fused_backward(cfg: TrainConfig) -> list[Finding]:
                            "its own, not the whole model's together (as sd-scripts does); 0 turns clipping off",
                            "开启 fused_backward_pass 时每个权重的梯度单独裁剪，而不是整个模型一起裁剪（与 sd-scripts 相同）；设为 0 则不裁剪"))
     return out
+
+
+@rule
+def _dreambooth_only(cfg: TrainConfig) -> list[Finding]:
+    """A Dreambooth setting changed on a LoRA run would do nothing: say so (fused_backward_pass errors above)."""
+    if cfg.model.training_type == "dreambooth":
+        return []
+    return [warning(p.path, "applies only to a Dreambooth run (model.training_type = dreambooth) and is ignored "
+                    "in this one", "仅适用于 Dreambooth 训练（model.training_type = dreambooth），本次训练中不起作用")
+            for p in all_params() if p.group == "dreambooth" and p.name != "fused_backward_pass"
+            and get_value(cfg, p.path) != p.default]
