@@ -130,3 +130,23 @@ def test_a_dreambooth_setting_on_a_lora_run_is_reported_as_ignored():
     assert [(f.level, f.field) for f in check(lora, for_training=False)] == [("warning", "dreambooth.save_diffusers")]
     full = config_from_dict({"model": {"training_type": "dreambooth"}, "dreambooth": {"save_diffusers": True}})
     assert not [f for f in check(full, for_training=False) if f.field.startswith("dreambooth.")]
+
+
+def test_sdxl_diffusers_folder_equals_the_single_file_with_fused_backward(data, tmp_path):
+    from diffusers import StableDiffusionXLPipeline
+
+    from tests.engine_helpers import save_tiny_sdxl
+
+    model = save_tiny_sdxl(tmp_path / "tiny-sdxl")
+    cfg = tiny_config(model, data, model__family="sdxl", model__training_type="dreambooth",
+                      training__max_train_steps=2, training__max_grad_norm=0.0, optimizer__optimizer_type="AdaFactor",
+                      dreambooth__fused_backward_pass=True, dreambooth__save_diffusers=True)
+    out = _ok(cfg, tmp_path / "run")
+    single = StableDiffusionXLPipeline.from_single_file(str(out / "t.safetensors"), config=str(model),
+                                                        local_files_only=True)
+    folder = StableDiffusionXLPipeline.from_pretrained(out / "t-diffusers", local_files_only=True)
+    for part in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        a, b = getattr(single, part).state_dict(), getattr(folder, part).state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), part
+    base = StableDiffusionXLPipeline.from_pretrained(model).unet.state_dict()
+    assert any(not torch.equal(v, base[k]) for k, v in folder.unet.state_dict().items())  # it trained
