@@ -81,6 +81,7 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
         from trainer.engine.block_swap import BlockSwap
 
         block_swap = BlockSwap(swapped, prec.device, lambda: parts.unet.is_gradient_checkpointing).install(parts.unet)
+        status(f"blocks_to_swap: {len(swapped)} transformer blocks wait in CPU memory between uses")
     elif later:
         parts.unet.to(prec.device)
     if full is not None:

@@ -150,6 +150,7 @@ class Session:
 
         self.runner.fill_text_cache(captions, self.cfg.training.train_batch_size, progress)
         release_text_encoders(self.models.text_encoders)
+        self.rep.status(f"text-encoder outputs cached ({len(captions)} captions): the text encoders left the GPU")
 
     def _warn_if_other_batch(self, global_batch: int) -> None:
         """The saved position counts batches of the saved run's size: with another train_batch_size x processes
