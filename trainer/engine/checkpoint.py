@@ -138,8 +138,9 @@ def load_state(folder: Path, *, models, optimizer, scheduler) -> Progress:
 
 
 def load_extra(folder: Path) -> dict:
+    """The trained set's extra state (EMA weights: tensors and numbers, so it loads with weights_only)."""
     path = Path(folder) / "extra.pt"
-    return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else {}
+    return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else {}
 
 
 def prune(saved: list[Path], keep: int, protected: set = frozenset()) -> list[Path]:
