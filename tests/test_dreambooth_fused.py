@@ -26,8 +26,8 @@ sd15, data = sd15_and_data_fixtures()
 
 
 def _run(sd15, data, run_dir: Path, monkeypatch, fused: bool) -> tuple[list[int], list[dict]]:
-    """Train 3 steps; returns the number of weights of each AdaFactor step call, and each step's gradient
-    norms as reported."""
+    """Train 3 steps (with gradient checkpointing, as memory-tight runs use it); returns the number of weights of
+    each AdaFactor step call, and each step's gradient norms as reported."""
     calls: list[int] = []
     norms: list[dict] = []
 
@@ -44,7 +44,8 @@ def _run(sd15, data, run_dir: Path, monkeypatch, fused: bool) -> tuple[list[int]
     monkeypatch.setattr(Adafactor, "step", step)
     cfg = tiny_config(sd15, data, model__training_type="dreambooth", training__max_train_steps=3,
                       training__max_grad_norm=0.0, optimizer__optimizer_type="AdaFactor",
-                      optimizer__learning_rate=1e-3, dreambooth__fused_backward_pass=fused)
+                      optimizer__learning_rate=1e-3, dreambooth__fused_backward_pass=fused,
+                      training__gradient_checkpointing=True)
     assert train(cfg, run_dir) == 0, read_events(run_dir)[0][-1]
     return calls, norms
 
