@@ -6,9 +6,9 @@ from typing import ClassVar
 
 import gradio as gr
 import pytest
-from pydantic import create_model
 
-from trainer.config import TrainConfig, all_params, errors_of, params_by_path, schema
+from tests.schema_helpers import PlannedNoise, noise_group
+from trainer.config import TrainConfig, all_params, errors_of, params_by_path
 from trainer.config.groups_data import NoiseGroup
 from trainer.config.spec import param
 from ui.forms import build_form, label_of
@@ -49,10 +49,11 @@ def test_chinese_form_labels_come_from_the_schema():
         assert zh.by_path[p.path].label.startswith(p.label_zh), p.path
 
 
-def test_planned_parameters_are_absent(form):
-    planned = [p.path for p in all_params() if p.planned]
-    assert planned, "the schema has planned parameters to test with"
-    assert not set(planned) & set(form.by_path)
+def test_planned_parameters_are_absent(monkeypatch):
+    with noise_group(monkeypatch, PlannedNoise):  # the real schema has no planned parameter left
+        planned = [p.path for p in all_params() if p.planned]
+        assert planned == ["noise.pyramid_wobble"]
+        assert not set(planned) & set(make_form().by_path)
 
 
 def test_widgets_follow_the_kind(form):
@@ -180,22 +181,14 @@ def test_options_of_another_family_keep_their_default(form):
     assert getattr(getattr(cfg, p.group), p.name) == p.default
 
 
-def test_unsupported_values_are_named_when_loaded(form):
-    # Whatever is still planned in the schema (things become real one by one): planned choices of shown parameters
-    # and planned switches, of any family.
-    choices = [p for p in form.params if p.planned_choices]
-    flags = [p for p in all_params() if p.planned and p.kind == "bool"]
-    if not choices and not flags:
-        pytest.skip("nothing planned is left in the schema")
-    values: dict = {}
-    for p in choices:
-        values.setdefault(p.group, {})[p.name] = p.planned_choices[0]
-    for p in flags:
-        values.setdefault(p.group, {})[p.name] = not p.default
-    cfg = TrainConfig.model_validate(values)
-    assert {f.field for f in form.unsupported(cfg)} == {p.path for p in choices + flags}
-    shown = dict(zip([p.path for p in form.params], form.values_for(cfg), strict=True))
-    assert all(shown[p.path] == p.default for p in choices)
+def test_unsupported_values_are_named_when_loaded(monkeypatch):
+    """A planned choice of a shown parameter and a planned switch (made up: the real schema has none left)."""
+    with noise_group(monkeypatch, PlannedNoise) as config:
+        form = make_form()
+        cfg = config.model_validate({"noise": {"pyramid_shape": "star", "pyramid_wobble": True}})
+        assert {f.field for f in form.unsupported(cfg)} == {"noise.pyramid_shape", "noise.pyramid_wobble"}
+        shown = dict(zip([p.path for p in form.params], form.values_for(cfg), strict=True))
+        assert shown["noise.pyramid_shape"] == "square"
 
 
 def test_a_new_schema_parameter_appears_without_ui_changes(monkeypatch):
@@ -204,33 +197,10 @@ def test_a_new_schema_parameter_appears_without_ui_changes(monkeypatch):
         pyramid_wobble: float = param(0.25, "How much the pyramid wobbles.", "金字塔的摆动幅度。", ge=0.0, le=1.0,
                                       label_zh="金字塔摆动")
 
-    patched = create_model("TrainConfig", __base__=TrainConfig, noise=(Noise2, Noise2()))
-    monkeypatch.setattr(schema, "TrainConfig", patched)
-    schema.all_params.cache_clear()
-    schema.params_by_path.cache_clear()
-    try:
+    with noise_group(monkeypatch, Noise2):
         form = make_form("zh")
         comp = form.by_path["noise.pyramid_wobble"]
         assert isinstance(comp, gr.Textbox) and comp.value == "0.25" and "(0 – 1)" in comp.placeholder
         assert comp.label == "金字塔摆动" and comp.info == "金字塔的摆动幅度。"
         assert form.errors["noise.pyramid_wobble"].elem_id == "err-noise-pyramid_wobble"
-    finally:
-        monkeypatch.undo()
-        schema.all_params.cache_clear()
-        schema.params_by_path.cache_clear()
     assert "noise.pyramid_wobble" not in {p.path for p in all_params()}
-
-
-def test_every_error_is_reported_in_one_round(form):
-    """Typing errors, range errors and cross-field rules together: all of them at once, not one per Validate."""
-    values = wire_values(form)
-    values[form.by_path["network.network_dim"]] = "eight"  # letters in a number box
-    values[form.by_path["training.train_batch_size"]] = "0"  # below the schema's minimum
-    values[form.by_path["dataset.resolution"]] = "500,500"  # a cross-field rule
-    values[form.by_path["optimizer.unet_lr"]] = "0"  # a rule on another group
-    cfg, findings = form.to_config(values)
-    assert cfg is None, "a form with errors gives no config to start"
-    fields = {f.field for f in errors_of(findings)}
-    assert fields == {"network.network_dim", "training.train_batch_size", "dataset.resolution", "optimizer.unet_lr"}
-    (typed,) = [f for f in findings if f.field == "network.network_dim"]
-    assert "'eight' is not a number" in typed.en
