@@ -25,6 +25,9 @@ from ui.runs.view import OUTPUT_SUFFIXES
 TITLE = "compare.title"
 MODEL_SUFFIXES = (".safetensors", ".ckpt")
 EPOCH_SUFFIX = re.compile(r"-\d{6}$")
+# Folders a save writes beside its file (trainer.engine.checkpoint's STATE_SUFFIX and DIFFUSERS_SUFFIX, named here
+# so the page need not import torch), also while swapped in (.old, .tmp<ms>): their files are no LoRAs.
+SAVED_FOLDER = re.compile(r".+-(state|diffusers)(\.old|\.tmp\d+)?")
 _LOCK = threading.Lock()  # one grid at a time: each loads a base model onto the GPU
 
 
@@ -51,12 +54,13 @@ def lora_choices(ctx) -> list[tuple[str, str]]:
     those with torch.load(weights_only=True)) under the workspace outputs and runs, grouped by run: the newest run
     first, and in each run its final file first, then the latest epochs.
 
-    Saved training states (…-state folders) hold optimizer files, not LoRAs, and are left out."""
+    Saved training states (…-state folders) hold optimizer files, and a Dreambooth save's diffusers folder
+    (…-diffusers) the model's parts, not LoRAs: both are left out."""
     groups: dict[Path, list[Path]] = {}
     for root in (ctx.outputs_dir, ctx.runs_dir):
         if root.is_dir():
             for p in (p for suffix in OUTPUT_SUFFIXES for p in root.rglob(f"*{suffix}")):  # save_model_as
-                if not any(x.endswith("-state") for x in p.parts):
+                if not any(SAVED_FOLDER.fullmatch(x) for x in p.relative_to(root).parts[:-1]):
                     groups.setdefault(_group_of(p), []).append(p)
     newest_first = sorted(groups.items(), key=lambda kv: (-max(f.stat().st_mtime for f in kv[1]), str(kv[0])))
     out = []
