@@ -25,7 +25,7 @@ def test_defaults_are_the_safe_settings():
 def test_no_gpu_gets_only_what_helps_a_cpu():
     on = switches(apply_presets(["fastest"], TrainConfig(), gpu=None))
     assert [n for n in SWITCHES if on[n]] == ["fused_optimizer"]
-    assert (on["read_every"], on["workers"]) == (10, 0)
+    assert (on["read_every"], on["workers"]) == (1, 0)
 
 
 def test_turing_gets_no_tf32_no_compile_and_fp16():

@@ -74,19 +74,26 @@ def test_channels_last_unet(seen):
     assert not all(p.is_contiguous() for p in convs)  # really another layout, not both at once
 
 
-def test_foreach_optimizer_on_cpu(seen):
+def test_fused_optimizer_in_the_run(seen):
     inner = getattr(seen.session.optimizer, "optimizer", seen.session.optimizer)  # accelerate's wrapper
-    assert inner.defaults["foreach"] is True
+    assert inner.defaults["fused"] is True
 
 
-def test_fused_optimizer_on_gpu_and_optimizer_args_win():
+def test_fused_else_foreach_and_optimizer_args_win():
     w = torch.nn.Parameter(torch.zeros(4))
-    assert make_optimizer("AdamW", [{"params": [w]}], 1e-3, fused=True, device="cuda").defaults["fused"] is True
-    chosen = make_optimizer("AdamW", [{"params": [w]}], 1e-3, ["foreach=False"], fused=True, device="cuda")
+    assert make_optimizer("AdamW", [{"params": [w]}], 1e-3).defaults["fused"] is None  # off: torch's default
+    chosen = make_optimizer("AdamW", [{"params": [w]}], 1e-3, ["foreach=False"], fused=True)
     assert (chosen.defaults["foreach"], chosen.defaults["fused"]) == (False, None)
-    assert make_optimizer("AdamW", [{"params": [w]}], 1e-3).defaults["foreach"] is None  # off: torch's default
+
+    class ForeachOnly(torch.optim.Optimizer):
+        def __init__(self, params, lr=1e-3, foreach=None):
+            super().__init__(params, {"lr": lr, "foreach": foreach})
+
+    from trainer.engine.speed import optimizer_impl
+
+    assert optimizer_impl(ForeachOnly, {}) == {"foreach": True}
     # An optimizer without either keyword is built as before.
-    assert make_optimizer("Prodigy", [{"params": [w]}], 1.0, fused=True, device="cuda") is not None
+    assert make_optimizer("Prodigy", [{"params": [w]}], 1.0, fused=True) is not None
 
 
 def test_pinned_memory_and_workers_reach_the_loader(seen):

@@ -2,9 +2,12 @@
 those that are safe on the machine described (a pure function, so it is tested without a GPU).
 
 Why each is kept or dropped:
-- no GPU: only what helps a CPU (foreach optimizer, fewer loss read-backs); compilation needs a C++ compiler and
-  minutes per shape, pinning and cuDNN/TF32 do nothing there, and workers compete with the math for few cores.
-- a CUDA GPU: fused optimizer, pinned memory, cuDNN autotuning, channels_last, two persistent loader workers.
+- no GPU: only the fused optimizer (torch's fused AdamW is 3-8x faster per step than its default on a CPU too);
+  compilation needs a C++ compiler and minutes per shape, pinning and cuDNN/TF32 do nothing there, a CPU computes
+  in step with Python so a deferred loss read-back only delays the progress display, and workers compete with
+  the math for few cores.
+- a CUDA GPU: fused optimizer, pinned memory, cuDNN autotuning, channels_last, two persistent loader workers, the
+  loss read back every 10 steps.
 - Ampere or newer (compute capability 8.0+): also TF32, bf16, and regional compilation (Triton's fast paths);
   older cards (Turing, e.g. a 2080) keep fp32 matmuls exact and get fp16 instead of bf16 they cannot run fast.
 """
@@ -28,7 +31,7 @@ class GpuInfo:
         return tuple(self.capability) >= AMPERE
 
 
-CPU_SAFE = {"fused_optimizer", "loss_read_every_n_steps"}
+CPU_SAFE = {"fused_optimizer"}
 AMPERE_ONLY = {"tf32", "compile_blocks"}
 
 

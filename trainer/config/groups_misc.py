@@ -146,11 +146,12 @@ class SpeedGroup(Group):
         kohya="torch_compile", label_zh="编译重复模块",  # sd-scripts compiles the whole U-Net; same intent
     )
     fused_optimizer: bool = param(
-        False, "Use the optimizer's fused implementation on a GPU (one kernel for all weights), or its foreach "
-        "implementation elsewhere, when the optimizer has one (torch's AdamW, SGD...). Same results, fewer kernel "
-        "launches. An optimizer_args entry fused=/foreach= wins.",
-        "在显卡上使用优化器的融合（fused）实现（所有权重一个内核），在其他设备上使用 foreach 实现，前提是该优化器提供"
-        "（如 torch 的 AdamW、SGD）。结果相同，内核启动更少。optimizer_args 中写明的 fused=/foreach= 优先。",
+        False, "Use the optimizer's fused implementation (all weights updated in one kernel, on GPU and CPU), or "
+        "else its foreach one, when the optimizer has them (torch's AdamW and SGD; the 8-bit and other library "
+        "optimizers are unchanged). Same update, much less overhead. An optimizer_args entry fused=/foreach= wins.",
+        "使用优化器的融合（fused）实现（所有权重在一个内核中更新，显卡和 CPU 均可），否则使用其 foreach 实现，前提是该"
+        "优化器提供（如 torch 的 AdamW、SGD；8 位优化器及其他库的优化器不受影响）。更新结果相同，开销小得多。"
+        "optimizer_args 中写明的 fused=/foreach= 优先。",
         kohya="", label_zh="融合优化器",
     )
     channels_last: bool = param(

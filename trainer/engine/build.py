@@ -228,12 +228,12 @@ def param_groups(cfg: TrainConfig, models: Models) -> tuple[list[dict], list[str
     return groups, names
 
 
-def build_optimizer(cfg: TrainConfig, models: Models, total_steps: int, device: str = "cpu"):
+def build_optimizer(cfg: TrainConfig, models: Models, total_steps: int):
     o = cfg.optimizer
     groups, names = param_groups(cfg, models)
     try:
         optimizer = make_optimizer(o.optimizer_type, groups, o.learning_rate, o.optimizer_args,
-                                   fused=cfg.speed.fused_optimizer, device=device)
+                                   fused=cfg.speed.fused_optimizer)
     except OptimizerArgError as exc:
         raise EngineError(str(exc), "Fix or remove the optimizer_args entry.") from None
     except ImportError as exc:

@@ -49,16 +49,16 @@ def parse_optimizer_args(items: Iterable[str]) -> dict[str, Any]:
 
 
 def make_optimizer(name: str, param_groups: list[dict], lr: float, args: Iterable[str] = (), *,
-                   fused: bool = False, device: str = "cpu") -> torch.optim.Optimizer:
+                   fused: bool = False) -> torch.optim.Optimizer:
     """Build optimizer `name` over `param_groups` (each may carry its own "lr"). `fused` (speed.fused_optimizer)
-    picks the class's fused implementation on a GPU, its foreach one elsewhere, where it has them."""
+    picks the class's fused implementation, else its foreach one, where it has them."""
     module, cls_name, defaults = OPTIMIZERS[name]
     cls = getattr(importlib.import_module(module), cls_name)
     kwargs = {**defaults, **parse_optimizer_args(args)}
     if fused:
         from trainer.engine.speed import optimizer_impl
 
-        kwargs.update(optimizer_impl(cls, device, kwargs))
+        kwargs.update(optimizer_impl(cls, kwargs))
     try:
         return cls(param_groups, lr=lr, **kwargs)
     except TypeError as exc:

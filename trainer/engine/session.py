@@ -111,7 +111,7 @@ class Session:
         self.batches_per_epoch = len(self.data.sampler)  # skip_batches is 0 until a resume sets it
         self.per_epoch = optimizer_steps_per_epoch(self.batches_per_epoch, ga)
         self.total, self.epochs = total_steps(cfg, self.per_epoch)
-        self.optimizer, self.scheduler, self.lr_names = build_optimizer(cfg, self.models, self.total, self.prec.device)
+        self.optimizer, self.scheduler, self.lr_names = build_optimizer(cfg, self.models, self.total)
         self.optimizer, self.scheduler = self.acc.prepare(self.optimizer, self.scheduler)
         _allow_fp16_gradients(self.acc, self.prec)
         self.runner = StepRunner(cfg, self.models, self.acc, self.optimizer, self.scheduler,

@@ -69,18 +69,19 @@ def use_compile_cache(cache_root: Path) -> Path:
     return folder
 
 
-def optimizer_impl(cls, device: str, given: dict) -> dict:
-    """fused=True on a GPU or foreach=True elsewhere, when `cls` takes that keyword and optimizer_args (`given`)
-    does not choose one itself."""
+def optimizer_impl(cls, given: dict) -> dict:
+    """fused=True when `cls` takes it (torch's AdamW, Adam, SGD: fused kernels on CUDA and on the CPU alike),
+    else foreach=True when it takes that, unless optimizer_args (`given`) chooses one itself."""
     if "fused" in given or "foreach" in given:
         return {}
     try:
         accepted = inspect.signature(cls).parameters
     except (TypeError, ValueError):
         return {}
-    if device == "cuda" and "fused" in accepted:
-        return {"fused": True}
-    return {"foreach": True} if "foreach" in accepted else {}
+    for name in ("fused", "foreach"):
+        if name in accepted:
+            return {name: True}
+    return {}
 
 
 def loader_options(s, device: str) -> dict:
