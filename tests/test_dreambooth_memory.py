@@ -70,6 +70,9 @@ def test_the_estimate_counts_a_trained_unet_once_and_the_ema_copy():
     assert fused.parts["gradients"] == 0 and estimate_memory(adafactor).parts["gradients"] == plain["network"]
     assert any("fused_backward_pass" in n.en for n in estimate_memory(adafactor).notes)
     assert not any("fused_backward_pass" in n.en for n in fused.notes)
+    # prior preservation pairs each training image with a class image: twice the images a step
+    prior = estimate_memory(apply_overlay(cfg, {"dataset": {"reg_data_dir": "reg"}})).parts
+    assert prior["activations"] == pytest.approx(2 * plain["activations"], rel=1e-3)
     for preset in list_presets("dreambooth"):  # each preset's estimate fits the memory its title names
         gigabytes = int(preset.title["en"].split(", ")[1].split(" GB")[0])
         assert estimate_memory(apply_presets([preset.name])).total_gb <= gigabytes, preset.name

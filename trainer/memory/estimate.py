@@ -96,17 +96,24 @@ def _swapped_params(cfg: TrainConfig, fam) -> float:
     return (swapped - (fam.double_block_params_b if double else fam.single_block_params_b)) * 1e9
 
 
+def _pairs_class_images(cfg: TrainConfig) -> bool:
+    """Dreambooth with class images adds one to every training image of a batch (trainer/data/prior_pairs.py)."""
+    has_class = bool(cfg.dataset.reg_data_dir.strip()) or cfg.dreambooth.num_class_images > 0
+    return cfg.model.training_type == "dreambooth" and has_class
+
+
 def _activations(cfg: TrainConfig) -> tuple[float, float]:
     """(denoiser + text-encoder activations, VAE encode) in GB for one step's batch."""
     fam = _costs(cfg)[0]
     w, h = parse_resolution(cfg.dataset.resolution)
-    images = cfg.training.train_batch_size * (w * h) / fam.ref_pixels
+    batch = cfg.training.train_batch_size * (2 if _pairs_class_images(cfg) else 1)
+    images = batch * (w * h) / fam.ref_pixels
     precision = 2.0 if cfg.speed.mixed_precision == "no" else 1.0
     ckpt = CHECKPOINT_FACTOR if cfg.training.gradient_checkpointing else 1.0
     act = fam.activations_gb * images * precision * ckpt
     if _trained(cfg)[1]:
         per_image = fam.text_encoder_activations_gb + (fam.t5_activations_gb if _trains_t5(cfg) else 0.0)
-        act += per_image * cfg.training.train_batch_size * precision * ckpt
+        act += per_image * batch * precision * ckpt
     vae = 0.0 if cfg.speed.cache_latents else fam.vae_encode_gb * images * precision
     return act, vae
 
