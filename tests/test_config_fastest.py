@@ -49,3 +49,13 @@ def test_the_preset_detects_this_machine_when_no_gpu_is_given(monkeypatch):
 
     monkeypatch.setattr(speed, "detect_gpu", lambda: RTX_2080)
     assert apply_presets(["fastest"]).speed.mixed_precision == "fp16"
+
+
+def test_a_flux_config_gets_only_the_switches_that_apply_to_flux():
+    """channels_last is a U-Net (sd15/sdxl) switch: the preset must not turn a valid Flux config invalid."""
+    from trainer.config.rules import check
+
+    flux = TrainConfig.model_validate({"model": {"family": "flux"}})
+    cfg = apply_presets(["fastest"], flux, gpu=RTX_4090)
+    assert [f.field for f in check(cfg) if f.field.startswith("speed.")] == []
+    assert cfg.speed.compile_blocks and cfg.speed.fused_optimizer and not cfg.speed.channels_last

@@ -14,7 +14,7 @@ from typing import Any
 from trainer.config.errors import ConfigError, error
 from trainer.config.fastest import for_gpu
 from trainer.config.overlay import apply_overlay
-from trainer.config.schema import TrainConfig
+from trainer.config.schema import TrainConfig, params_by_path
 from trainer.config.toml_io import read_toml_file
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
@@ -68,9 +68,21 @@ def apply_presets(names: list[str], base: TrainConfig | None = None, gpu=DETECT)
         preset = get_preset(name)
         overlay = preset.overlay
         if preset.kind == "speed":
-            overlay = for_gpu(overlay, _detected_gpu() if gpu is DETECT else gpu)
+            overlay = _for_family(for_gpu(overlay, _detected_gpu() if gpu is DETECT else gpu), cfg.model.family)
         cfg = apply_overlay(cfg, overlay, f"presets/{name}.toml")
     return cfg
+
+
+def _for_family(overlay: dict, family: str) -> dict:
+    """A speed preset holds switches of every family (channels_last is a U-Net one): keep those of `family`,
+    so applying it never turns a valid config into one the rules refuse."""
+    by_path = params_by_path()
+
+    def applies(path: str) -> bool:  # an unknown key stays, for apply_overlay to name
+        return path not in by_path or family in by_path[path].families
+
+    return {group: {k: v for k, v in table.items() if applies(f"{group}.{k}")} if isinstance(table, dict) else table
+            for group, table in overlay.items()}
 
 
 def _detected_gpu():
