@@ -17,14 +17,26 @@ from torch import nn
 def _lora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
     from trainer.networks.inject import add_lora
 
+    if family == "flux":
+        return _flux_lora(n, unet, text_encoders, **parts)
     if n.network_args:
         return _lora_by_lycoris(n, family, unet, text_encoders, **parts)
-    if family == "flux":  # the Flux transformer's block Linears, not an SD U-Net's
-        from trainer.networks.flux_names import transformer_targets
-
-        parts["unet_targets"] = transformer_targets(unet)
     return add_lora(unet, text_encoders, dim=n.network_dim, alpha=n.network_alpha, dropout=n.network_dropout,
                     conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha if n.conv_dim else None, **parts)
+
+
+def _flux_lora(n, unet: nn.Module, text_encoders: list, **parts):
+    """networks.lora on the Flux transformer's block Linears (not an SD U-Net's), with sd-scripts' lora_flux
+    network_args that apply (flux_args)."""
+    from trainer.networks.flux_args import add_dropout_hooks, parse_flux_args, select_targets
+    from trainer.networks.flux_names import transformer_targets
+    from trainer.networks.inject import add_lora
+
+    opts = parse_flux_args(n.network_args)
+    lora_set = add_lora(unet, text_encoders, dim=n.network_dim, alpha=n.network_alpha, dropout=n.network_dropout,
+                        unet_targets=select_targets(transformer_targets(unet), unet, opts), **parts)
+    add_dropout_hooks(lora_set, opts)
+    return lora_set
 
 
 # Layers LyCORIS presets add that sd-scripts' networks.lora / networks.dylora never train.
@@ -111,10 +123,11 @@ def build_network(n, family: str, unet: nn.Module, text_encoders: list, *, train
                   train_text_encoder: bool = True):
     """The adapters `n` (the config's network group) asks for, applied to the family's U-Net and text encoders."""
     builder = BUILDERS.get(n.network_module)
-    if family == "flux" and (builder is not _lora or n.network_args):
-        raise ValueError(f"network.network_module: {n.network_module}"
-                         f"{' with network_args' if n.network_args else ''} is not supported for Flux yet; "
-                         "use networks.lora without network_args")
+    if family == "flux" and builder is not _lora:
+        from trainer.networks.flux_args import FLUX_LORA_ARGS
+
+        raise ValueError(f"network.network_module: {n.network_module} is not supported for Flux yet; use "
+                         f"networks.lora (on Flux its network_args: {', '.join(FLUX_LORA_ARGS)})")
     if builder is None:
         raise ValueError(f"network.network_module {n.network_module!r} is not supported yet "
                          f"(supported: {', '.join(BUILDERS)})")
