@@ -145,6 +145,18 @@ def test_cached_text_outputs_send_the_frozen_encoders_off_the_gpu_before_trainin
     assert losses(tmp_path / "cached") == pytest.approx(losses(tmp_path / "live"), rel=1e-5)
 
 
+def test_validation_captions_are_cached_before_the_encoders_leave(tiny_model, dataset, tmp_path, monkeypatch):
+    from trainer.engine import session
+
+    monkeypatch.setattr(session, "OFFLOAD_DEVICE", "meta")  # a caption encoded after caching would fail here
+    cfg = flux_config(tiny_model, dataset, training__network_train_unet_only=True, sampling__sample_prompts="",
+                      speed__cache_text_encoder_outputs=True, validation__validation_split=0.5)
+    assert train(cfg, tmp_path / "run") == 0
+    from trainer.events import read_events
+
+    assert [e for e in read_events(tmp_path / "run")[0] if e["type"] == "validation"]
+
+
 def test_sd_scripts_blocks_to_swap_and_train_t5xxl_keep_their_meaning_through_import_and_export():
     from trainer.config.kohya import export_kohya, import_kohya
 

@@ -141,7 +141,8 @@ class Session:
     def _cache_text_outputs(self) -> None:
         """Encode every caption now, then move the frozen text encoders off the GPU (T5-XXL alone is ~9 GB in
         bf16): training reads the cache. A caption the cache lacks after all is encoded where they are."""
-        datasets = [getattr(self.data.dataset, "dataset", self.data.dataset), *([self.val.dataset] if self.val else [])]
+        train_set = getattr(self.data.dataset, "dataset", self.data.dataset)  # under ShardedDataset when multi-GPU
+        datasets = [train_set, *([self.val.validator.dataset] if self.val else [])]
         captions = list(dict.fromkeys(c for d in datasets for c in fixed_captions(d)))
 
         def progress(done: int, total: int) -> None:
