@@ -256,3 +256,19 @@ def test_resuming_a_lycoris_max_norm_run_equals_the_uninterrupted_run(tiny_model
 def progress_scaled(run_dir: Path) -> bool:
     """Whether max-norm scaled some key in the run (else the test shows nothing)."""
     return any(e.get("keys_scaled", 0) > 0 for e in read_events(run_dir)[0] if e["type"] == "progress")
+
+
+def test_early_stop_keeps_the_best_lycoris_max_norm_weights(tiny_model, tmp_path):
+    """The best weights early stop restores include lycoris-lora's max-norm scaling (a buffer, not a weight)."""
+    data, val_dir = make_dataset(tmp_path / "data", n=2, folder="1_zk"), make_dataset(tmp_path / "val", n=4, folder="1_v")
+    cfg = tiny_config(tiny_model, data, validation__validation_dir=str(val_dir), validation__overfit_patience=2,
+                      validation__early_stop=True, training__max_train_epochs=14, optimizer__learning_rate=0.1,
+                      save__save_every_n_epochs=1, network__network_module="lycoris.kohya",
+                      network__scale_weight_norms=1.0)
+    assert train(cfg, tmp_path / "run") == 0, _error(tmp_path / "run")
+    events = read_events(tmp_path / "run")[0]
+    assert progress_scaled(tmp_path / "run")
+    best_epoch = next(e["best_epoch"] for e in events if e.get("fit") == "overfit")
+    out = tmp_path / "run" / "output"
+    best, final = read_lora(out / f"t-{best_epoch:06d}.safetensors")[0], read_lora(out / "t.safetensors")[0]
+    assert best.keys() == final.keys() and all(torch.equal(best[k], final[k]) for k in best)

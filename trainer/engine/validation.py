@@ -133,6 +133,7 @@ class ValidationHooks:
         self.validator = Validator(session.cfg, session.models, session.runner, items)
         self.watch = FitWatch(session.cfg.validation.overfit_patience, session.total)
         self.best_state: dict | None = None
+        self.best_hidden: dict = {}
         self.early_stopped = False
 
     def _step_due(self) -> bool:
@@ -179,6 +180,7 @@ class ValidationHooks:
         signals = self.watch.add(ev)
         if s.cfg.validation.early_stop and self.watch.best is ev:
             self.best_state = trainable_state(s.models.lora.models)
+            self.best_hidden = getattr(s.models.lora, "hidden_state", dict)()  # e.g. LyCORIS max-norm scaling
         self._report(signals)
 
     def _report(self, signals: list[str]) -> None:
@@ -197,3 +199,5 @@ class ValidationHooks:
 
         if self.best_state is not None:
             load_trainable_state(self.s.models.lora.models, self.best_state)
+            if self.best_hidden:
+                self.s.models.lora.load_hidden_state(self.best_hidden)

@@ -117,16 +117,20 @@ class LycorisSet:
         return {m.lora_name: m.scalar for m in self.network.loras
                 if isinstance(getattr(m, "scalar", None), torch.Tensor) and not isinstance(m.scalar, nn.Parameter)}
 
-    def extra_state(self) -> dict:
+    def hidden_state(self) -> dict:
+        """What the network computes with besides its trainable weights (training states and early stop's best
+        weights keep it)."""
         scalars = {name: s.detach().cpu().clone() for name, s in self._scalars().items()}
         return {"lycoris_scalars": scalars} if scalars else {}
 
-    def load_extra_state(self, state: dict) -> None:
+    def load_hidden_state(self, state: dict) -> None:
         saved = state.get("lycoris_scalars", {})
         with torch.no_grad():
             for name, scalar in self._scalars().items():
                 if name in saved:
                     scalar.copy_(saved[name])
+
+    extra_state, load_extra_state = hidden_state, load_hidden_state  # the training state's hook (session.py)
 
     def _state(self) -> dict[str, torch.Tensor]:
         """lycoris' state dict with a conv layer's lora_up as 4-D, as kohya files hold it (lycoris' DyLoRA gives
