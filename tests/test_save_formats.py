@@ -77,6 +77,8 @@ def test_dreambooth_ckpt_diffusers_folder_card_and_upload(sd15, data, tmp_path):
     assert torch.equal(_unet_out(single.unet), _unet_out(folder.unet))
     base = StableDiffusionPipeline.from_pretrained(sd15)
     assert not torch.allclose(_unet_out(folder.unet), _unet_out(base.unet))
+    saved = [(e["kind"], Path(e["path"]).name) for e in read_events(tmp_path / "run")[0] if e["type"] == "saved"]
+    assert ("diffusers", "t-diffusers") in saved and ("checkpoint", "t.ckpt") in saved
     # keep-last-N removes an older save's diffusers folder with its file
     assert sorted(p.name for p in out.iterdir() if p.name.endswith("-diffusers")) == [
         "t-diffusers", "t-step00000002-diffusers"]

@@ -39,9 +39,8 @@ def save_checkpoint(session, name: str) -> Path:
                       if cfg.dreambooth.save_diffusers else None)
     finally:
         set_train_mode(session.optimizer, True)
-    for saved in (path, folder) if folder else (path,):
-        if str(saved) not in session.outputs:
-            session.outputs.append(str(saved))
+    if str(path) not in session.outputs:  # the folder is announced by its own "saved" event, not listed as a file
+        session.outputs.append(str(path))
     step, epoch = session.progress.global_step, session.progress.epoch
     session.rep.saved(step=step, epoch=epoch, path=path, kind="checkpoint")
     if folder:
