@@ -53,12 +53,20 @@ def test_t5_lora_trains_at_its_own_rate_and_is_saved_with_sd_scripts_names(tiny_
 @pytest.mark.parametrize(("overrides", "fix"), [
     ({"training__network_train_unet_only": True}, "network_train_unet_only"),
     ({"speed__cache_text_encoder_outputs_to_disk": True}, "cache_text_encoder_outputs"),
-    ({"network__network_args": ["rank_dropout=0.1"]}, "network_args"),
 ])
 def test_sd_scripts_rules_for_train_t5xxl_name_the_field(tiny_model, dataset, overrides, fix):
     findings = check(flux_config(tiny_model, dataset, flux__train_t5xxl=True, **overrides), for_training=False)
     mine = [f for f in findings if f.field == "flux.train_t5xxl"]
     assert len(mine) == 1 and mine[0].level == "error" and fix in mine[0].en
+
+
+def test_lora_flux_network_args_apply_to_the_t5_lora_too(tiny_model, dataset, tmp_path):
+    """sd-scripts' rank/module dropout act on every adapted layer, T5's included (trainer.networks.flux_args)."""
+    cfg = flux_config(tiny_model, dataset, flux__train_t5xxl=True, network__network_args=["module_dropout=0.5"])
+    assert not [f for f in check(cfg, for_training=False) if f.level == "error"]
+    assert train(cfg, tmp_path / "run") == 0
+    tensors, _ = read_lora(tmp_path / "run" / "output" / "t.safetensors")
+    assert {m for m in lora_modules(tensors) if m.startswith("lora_te3_")} == T5_LAYERS
 
 
 def test_t5_adapters_cover_the_gated_feed_forward_and_attention():

@@ -77,9 +77,4 @@ def _train_t5xxl(cfg: TrainConfig) -> list[Finding]:
         out.append(error("flux.train_t5xxl", "T5 is trained, so its outputs cannot be cached; turn off "
                          "speed.cache_text_encoder_outputs (and _to_disk) or turn this off",
                          "T5 参与训练，其输出无法缓存；请关闭 speed.cache_text_encoder_outputs（及其磁盘版本），或关闭此项"))
-    if cfg.network.network_args:
-        out.append(error("flux.train_t5xxl", "a T5 LoRA with network_args (rank_dropout, module_dropout, DoRA) is "
-                         "not supported yet; clear network.network_args or turn this off",
-                         "暂不支持带 network_args（rank_dropout、module_dropout、DoRA）的 T5 LoRA；请清空 "
-                         "network.network_args，或关闭此项"))
     return out
