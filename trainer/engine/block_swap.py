@@ -46,7 +46,7 @@ class BlockSwap:
         self.device = _indexed(torch.device(device))
         self.checkpointing = checkpointing  # callable: True when the model recomputes blocks in backward
         self.cpu: dict[torch.nn.Parameter, torch.Tensor] = {}  # a swapped parameter -> its CPU copy
-        self.onloads = 0  # counted for tests and the run summary
+        self.onloads = 0  # how many times a block came in (tests read it)
         self._saved_hooks: dict[torch.nn.Module, ExitStack] = {}
         self._pending: list[torch.nn.Module] = []  # recomputed in backward, offloaded once autograd is past them
         self._flush_queued = False
