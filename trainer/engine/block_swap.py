@@ -76,6 +76,9 @@ class BlockSwap:
         return all(p.data.data_ptr() == self.cpu[p].data_ptr() for p in self.frozen(block))
 
     # --- hooks -------------------------------------------------------------------------------------------
+    # Never traced into a compiled block (speed.compile_blocks): they move weights and keep counts, so every call
+    # would fail a guard and compile the block again, until torch's recompile limit left it uncompiled.
+    @torch.compiler.disable
     def _before(self, block, args) -> None:
         while self._pending:  # the block recomputed before this one (backward runs the blocks last to first)
             self._offload(self._pending.pop())
@@ -89,6 +92,7 @@ class BlockSwap:
                 lambda t, b=block: self._pack(b, t), self._unpack))
             self._saved_hooks[block] = stack
 
+    @torch.compiler.disable
     def _after(self, block, args, output):
         stack = self._saved_hooks.pop(block, None)
         if stack is not None:
