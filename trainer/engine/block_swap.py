@@ -46,7 +46,6 @@ class BlockSwap:
         self.device = _indexed(torch.device(device))
         self.checkpointing = checkpointing  # callable: True when the model recomputes blocks in backward
         self.cpu: dict[torch.nn.Parameter, torch.Tensor] = {}  # a swapped parameter -> its CPU copy
-        self.onloads = 0  # how many times a block came in (tests read it)
         self._saved_hooks: dict[torch.nn.Module, ExitStack] = {}
         self._pending: list[torch.nn.Module] = []  # recomputed in backward, offloaded once autograd is past them
         self._flush_queued = False
@@ -85,7 +84,6 @@ class BlockSwap:
         for p in self.frozen(block):
             # always a new tensor (a copy even when device is the CPU), so the CPU copy is never written
             p.data = self.cpu[p].to(self.device, non_blocking=True, copy=True)
-        self.onloads += 1
         if torch.is_grad_enabled() and not self.checkpointing():
             stack = ExitStack()
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(
