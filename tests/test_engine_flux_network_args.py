@@ -144,6 +144,6 @@ def test_split_qkv_true_is_danlus_layout_and_other_network_modules_are_refused()
     transformer = build_tiny_flux(seed=0).transformer
     net = build_network(_net("split_qkv=True"), "flux", transformer, [], train_text_encoder=False)
     assert net.module_counts()["unet"] == 20  # one LoRA per diffusers Linear, q/k/v apart
-    with pytest.raises(ValueError, match="network.network_module: lycoris.kohya is not supported for Flux yet"):
-        build_network(SimpleNamespace(**{**vars(_net()), "network_module": "lycoris.kohya"}), "flux",
+    with pytest.raises(ValueError, match="network.network_module: networks.dylora is not supported for Flux yet"):
+        build_network(SimpleNamespace(**{**vars(_net()), "network_module": "networks.dylora"}), "flux",
                       build_tiny_flux(seed=0).transformer, [], train_text_encoder=False)

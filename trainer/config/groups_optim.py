@@ -223,14 +223,14 @@ class NetworkGroup(Group):
         "With networks.oft: enable_all_linear=True, enable_conv=True. "
         "On Flux (networks.lora, as sd-scripts' lora_flux): rank_dropout, module_dropout, train_blocks "
         "(all/single/double), train_double_block_indices and train_single_block_indices (all, none or e.g. 0-3,7), "
-        "split_qkv=True.",
+        "split_qkv=True; with lycoris.kohya (locon or loha): dropout, rank_dropout, module_dropout.",
         "额外的网络参数，每项为 key=value，同 sd-scripts 的 network_args。配合 networks.lora：rank_dropout、"
         "module_dropout、dora_wd=True（DoRA，保存 dora_scale，ComfyUI/Forge/A1111 均可加载）。配合 lycoris.kohya：preset（full、attn-mlp、"
         "attn-only、unet-only 等）、dropout、rank_dropout、module_dropout、use_tucker、use_scalar，以及算法自己的选项"
         "（lokr 的 factor、decompose_both；dylora 的 block_size；OFT 的 constraint、rescaled；locon/loha/lokr 用 dora_wd=True 即为 DoRA）；算法不接受的选项会报错。"
         "配合 networks.oft：enable_all_linear=True、enable_conv=True。"
         "Flux（networks.lora，同 sd-scripts 的 lora_flux）：rank_dropout、module_dropout、train_blocks（all/single/double）、"
-        "train_double_block_indices 与 train_single_block_indices（all、none 或如 0-3,7）、split_qkv=True。",
+        "train_double_block_indices 与 train_single_block_indices（all、none 或如 0-3,7）、split_qkv=True；配合 lycoris.kohya（locon 或 loha）：dropout、rank_dropout、module_dropout。",
         networks=("lycoris.kohya", "networks.lora", "networks.oft"), label_zh="网络参数",
     )
     dylora_unit: int = param(

@@ -25,9 +25,10 @@ def _flux_only_flow_matching(cfg: TrainConfig) -> list[Finding]:
         out.append(error("network.network_weights", "continuing a Flux LoRA is not supported yet; leave it "
                          "empty (resume a saved state with save.resume instead)",
                          "暂不支持继续训练 Flux LoRA；请留空（可用 save.resume 从保存的状态继续）"))
-    if cfg.network.network_module != "networks.lora":
+    if cfg.network.network_module not in ("networks.lora", "lycoris.kohya"):
         out.append(error("network.network_module", f"{cfg.network.network_module} is not supported for Flux yet; "
-                         "use networks.lora", f"Flux 暂不支持 {cfg.network.network_module}；请使用 networks.lora"))
+                         "use networks.lora or lycoris.kohya (locon, loha)",
+                         f"Flux 暂不支持 {cfg.network.network_module}；请使用 networks.lora 或 lycoris.kohya（locon、loha）"))
     if cfg.network.conv_dim:
         out.append(error("network.conv_dim", "Flux has no convolution layers to adapt; set it to 0",
                          "Flux 没有可训练的卷积层；请设为 0"))

@@ -75,6 +75,12 @@ def _lora_by_lycoris(n, family: str, unet: nn.Module, text_encoders: list, **par
 def _lycoris(n, family: str, unet: nn.Module, text_encoders: list, **parts):
     from trainer.networks.lycoris_net import add_lycoris
 
+    if family == "flux":  # saved under sd-scripts' fused Flux names
+        from trainer.networks.flux_lycoris import add_flux_lycoris
+
+        return add_flux_lycoris(unet, text_encoders, algo=n.lycoris_algo, dim=n.network_dim, alpha=n.network_alpha,
+                                dropout=n.network_dropout, network_args=n.network_args, **parts)
+
     return add_lycoris(unet, text_encoders, family=family, dim=n.network_dim, alpha=n.network_alpha,
                        algo=n.lycoris_algo, conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha,
                        dropout=n.network_dropout, network_args=n.network_args, **parts)
@@ -123,11 +129,14 @@ def build_network(n, family: str, unet: nn.Module, text_encoders: list, *, train
                   train_text_encoder: bool = True):
     """The adapters `n` (the config's network group) asks for, applied to the family's U-Net and text encoders."""
     builder = BUILDERS.get(n.network_module)
-    if family == "flux" and builder is not _lora:
+    if family == "flux" and builder not in (_lora, _lycoris):
         from trainer.networks.flux_args import FLUX_LORA_ARGS
 
         raise ValueError(f"network.network_module: {n.network_module} is not supported for Flux yet; use "
-                         f"networks.lora (on Flux its network_args: {', '.join(FLUX_LORA_ARGS)})")
+                         f"networks.lora (on Flux its network_args: {', '.join(FLUX_LORA_ARGS)}) or lycoris.kohya "
+                         "(locon, loha)")
+    if family == "flux" and n.conv_dim:  # the rules say so too; a config that skipped them must not pass silently
+        raise ValueError("network.conv_dim: Flux has no convolution layers to adapt; set it to 0")
     if builder is None:
         raise ValueError(f"network.network_module {n.network_module!r} is not supported yet "
                          f"(supported: {', '.join(BUILDERS)})")

@@ -52,7 +52,7 @@ def parse_flux_args(items) -> FluxLoraArgs:
     wrong = sorted(set(args) - set(FLUX_LORA_ARGS))
     if wrong:
         raise ValueError(f"{FIELD}: networks.lora on Flux does not take {', '.join(wrong)} (it takes "
-                         f"{', '.join(FLUX_LORA_ARGS)}; DoRA and LyCORIS types are not supported for Flux yet)")
+                         f"{', '.join(FLUX_LORA_ARGS)}; DoRA is not supported for Flux yet; LoCon/LoHa: network_module lycoris.kohya)")
     if "split_qkv" in args and not flag(args, "split_qkv"):
         raise ValueError(f"{FIELD}: split_qkv=False (one LoRA on the fused q/k/v) is not supported; Danlu trains q, "
                          "k and v separately (split_qkv=True): remove split_qkv")

@@ -1,0 +1,144 @@
+"""lycoris.kohya (LoCon, LoHa) on Flux: lycoris-lora trains the transformer's block Linears (and CLIP-L's attention
+and MLP), and the file names them as sd-scripts' Flux LoRA does (`lora_unet_double_blocks_N_img_attn_qkv`,
+`lora_unet_single_blocks_N_linear1`, ...), the names ComfyUI maps LyCORIS Flux files by.
+
+diffusers splits BFL's fused Linears (q/k/v, and a single block's q/k/v + MLP input) that the file names as one
+module, so each split trains its own module and the file holds their exact sum, as flux_names does for LoRA:
+- LoCon: down stacked, up block-diagonal (flux_names.fuse), alpha x n (same alpha / rank);
+- LoHa: the same for each of its two factor pairs (w1_b/w1_a, w2_b/w2_a): row block i of (A1 B1) * (A2 B2) is
+  split i's own Hadamard product, so the fused delta is the splits' deltas stacked, under the same alpha / rank.
+A LoKr (Kronecker) or DoRA (norm over the whole fused weight) module of a fused Linear is not the stack of its
+splits' modules, so those are refused until the fused Linears are trained as one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from trainer.networks.flux_names import bfl_name, fuse, transformer_targets
+from trainer.networks.inject import UNET
+from trainer.networks.lycoris_net import LycorisSet, add_lycoris
+
+# algo -> its (down-like [r, in], up-like [out, r]) tensor pairs; the other key of each module is `alpha`
+PAIRS = {"locon": (("lora_down.weight", "lora_up.weight"),),
+         "loha": (("hada_w1_b", "hada_w1_a"), ("hada_w2_b", "hada_w2_a"))}
+# network_args that keep the module's tensors those pairs (no scalar, tucker core, DoRA scale or rank-scaled alpha)
+FLUX_LYCORIS_ARGS = ("dropout", "rank_dropout", "module_dropout")
+FIELD = "network.network_args"
+
+
+def _flux_preset(transformer: nn.Module) -> str:
+    """A lycoris preset naming exactly the Flux block Linears sd-scripts adapts, plus CLIP-L's attention/MLP."""
+    import lycoris.kohya as lk
+
+    key = "danlu-flux"
+    lk.PRESET[key] = {"enable_conv": False, "unet_target_module": [],
+                      "unet_target_name": [re.escape(p) + "$" for p in transformer_targets(transformer)],
+                      "text_encoder_target_module": ["CLIPAttention", "CLIPSdpaAttention", "CLIPMLP"],
+                      "text_encoder_target_name": []}
+    return key
+
+
+def check_flux_lycoris(algo: str, items) -> None:
+    """ValueError naming lycoris_algo or network_args where the file could not be written in Flux names."""
+    from trainer.networks.lycoris_args import split_args
+
+    if algo not in PAIRS:
+        raise ValueError(f"network.lycoris_algo: {algo} is not supported for Flux yet (its module of a fused q/k/v "
+                         f"is not the sum of the split ones diffusers trains); use {' or '.join(PAIRS)}")
+    wrong = sorted(set(split_args(items)) - set(FLUX_LYCORIS_ARGS))
+    if wrong:
+        raise ValueError(f"{FIELD}: lycoris.kohya on Flux does not take {', '.join(wrong)} yet (it takes "
+                         f"{', '.join(FLUX_LYCORIS_ARGS)}; the preset is Flux's own)")
+
+
+def add_flux_lycoris(transformer: nn.Module, text_encoders: list, *, algo: str, dim: int, alpha: float,
+                     dropout: float, network_args: list[str], **parts) -> FluxLycorisSet:
+    check_flux_lycoris(algo, network_args)
+    if len([te for te in text_encoders if te is not None]) > 1:  # the preset names CLIP-L's layers, not T5's
+        raise ValueError("flux.train_t5xxl: lycoris.kohya on Flux does not train T5 yet; turn train_t5xxl off or "
+                         "use networks.lora")
+    net = add_lycoris(transformer, text_encoders, family="flux", dim=dim, alpha=alpha, algo=algo, dropout=dropout,
+                      network_args=[*network_args, f"preset={_flux_preset(transformer)}"], **parts)
+    paths = {id(m): p for p, m in transformer.named_modules()}
+    unet_paths = {m.lora_name: paths[id(m.org_module[0])] for m in net.network.loras
+                  if net.components[m.lora_name] == UNET}
+    return FluxLycorisSet(net.network, net.names, net.components, algo=algo, paths=unet_paths)
+
+
+@dataclass
+class FluxLycorisSet(LycorisSet):
+    """A LycorisSet whose transformer modules are saved and loaded under sd-scripts' (fused) Flux names."""
+
+    paths: dict[str, str] = field(default_factory=dict)  # lycoris name -> diffusers path (transformer modules)
+
+    def _grouped(self) -> dict[str, list[str]]:
+        """BFL module name -> the lycoris names of its splits, in order."""
+        out: dict[str, list] = {}
+        for name, path in self.paths.items():
+            bfl, index, n = bfl_name(path)
+            out.setdefault(bfl, [None] * n)[index] = name
+        return out
+
+    def unet_modules(self, family: str = "flux") -> dict[str, list[nn.Parameter]]:
+        """File module name -> the trainable parameters of all its splits."""
+        out: dict[str, list] = {}
+        for m in self.network.loras:
+            if m.lora_name in self.paths:
+                out.setdefault(self.names[m.lora_name], []).extend(p for p in m.parameters() if p.requires_grad)
+        return out
+
+    def kohya_state_dict(self, family: str = "flux") -> dict[str, torch.Tensor]:
+        state = {k: v.detach().to("cpu", copy=True) for k, v in self._state().items()}
+        out = {f"{self.names[k.partition('.')[0]]}.{k.partition('.')[2]}": v.contiguous() for k, v in state.items()
+               if k.partition(".")[0] not in self.paths}
+        for bfl, names in self._grouped().items():
+            alpha = float(state[f"{names[0]}.alpha"])
+            for down_key, up_key in PAIRS[self.algo]:
+                down, up, fused_alpha = fuse([(state[f"{n}.{down_key}"], state[f"{n}.{up_key}"]) for n in names],
+                                             alpha)
+                out[f"{bfl}.{down_key}"], out[f"{bfl}.{up_key}"] = down.contiguous(), up.contiguous()
+            out[f"{bfl}.alpha"] = torch.tensor(fused_alpha, dtype=torch.float32)
+        return out
+
+    def load_weights(self, state_dict: dict[str, torch.Tensor], family: str = "flux") -> None:
+        """Split the file's fused modules back into the diffusers Linears' ones, then load as any LyCORIS file."""
+        own = self._state()
+        back = {self.names[n]: n for n in self.names if n not in self.paths}
+        unfused: dict[str, torch.Tensor] = {}
+        groups = self._grouped()
+        for key, value in state_dict.items():
+            module, _, suffix = key.partition(".")
+            if module in back or module not in groups:
+                unfused[key] = value  # text encoder modules (and unknown ones, named by the check)
+                continue
+            names = groups[module]
+            n = len(names)
+            if suffix == "alpha":
+                unfused.update({f"{module}#{i}.alpha": value / n for i in range(n)})
+                continue
+            pair = next(((d, u) for d, u in PAIRS[self.algo] if suffix in (d, u)), None)
+            if pair is None:
+                unfused[key] = value
+                continue
+            rank, row = value.shape[0] // n if suffix == pair[0] else value.shape[1] // n, 0
+            for i, name in enumerate(names):
+                if suffix == pair[0]:
+                    unfused[f"{module}#{i}.{suffix}"] = value[i * rank:(i + 1) * rank]
+                else:
+                    rows = own[f"{name}.{suffix}"].shape[0]
+                    unfused[f"{module}#{i}.{suffix}"] = value[row:row + rows, i * rank:(i + 1) * rank]
+                    row += rows
+        saved_names = self.names
+        self.names = {**{n: self.names[n] for n in self.names if n not in self.paths},
+                      **{name: f"{bfl}#{i}" for bfl, names in groups.items() for i, name in enumerate(names)}}
+        self._back = {v: k for k, v in self.names.items()}
+        try:
+            super().load_weights(unfused, family)
+        finally:
+            self.names = saved_names
+            self._back = {v: k for k, v in self.names.items()}
