@@ -131,7 +131,14 @@ def load_state(folder: Path, *, models, optimizer, scheduler) -> Progress:
                           "Pick a folder ending in -state that a run with save_state wrote.")
     load_trainable_state(models, torch.load(folder / "adapter.pt", map_location="cpu"))
     blob = torch.load(folder / "optim.pt", map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(blob["optimizer"])
+    try:
+        optimizer.load_state_dict(blob["optimizer"])
+    except ValueError as exc:  # torch: "loaded state dict has a different number of parameter groups" (or sizes)
+        raise EngineError(
+            f"save.resume: the saved optimizer has other learning-rate groups than this run ({exc})",
+            "Resume with the learning-rate settings of the saved run: the same text_encoder_lr (one rate or two), "
+            "unet_lr, block weights and trained parts (network_train_unet_only, a rate of 0). A state saved before "
+            "SDXL's text encoders got a group each cannot resume; start from its LoRA with network_weights.") from None
     scheduler.load_state_dict(blob["scheduler"])
     set_rng_state(blob["rng"])
     return Progress(**json.loads((folder / "progress.json").read_text(encoding="utf-8")))
