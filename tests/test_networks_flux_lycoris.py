@@ -134,3 +134,15 @@ def test_train_t5xxl_with_lycoris_is_refused_not_left_untrained():
     with pytest.raises(ValueError, match="flux.train_t5xxl"):
         build_network(_net("locon"), "flux", pipe.transformer, [pipe.text_encoder, tiny_t5_encoder()])
 
+
+def test_config_check_names_lycoris_algo_for_flux(tmp_path):
+    from trainer.config import check
+
+    cfg = short_flux_config(tmp_path / "m", tmp_path / "d", network__network_module="lycoris.kohya",
+                            network__lycoris_algo="lokr")
+    mine = [f for f in check(cfg, for_training=False) if f.field == "network.lycoris_algo"]
+    assert len(mine) == 1 and mine[0].level == "error" and "locon or loha" in mine[0].en
+    ok = short_flux_config(tmp_path / "m", tmp_path / "d", network__network_module="lycoris.kohya",
+                           network__lycoris_algo="loha")
+    assert not [f for f in check(ok, for_training=False) if f.field.startswith("network.")]
+

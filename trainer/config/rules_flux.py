@@ -29,6 +29,13 @@ def _flux_only_flow_matching(cfg: TrainConfig) -> list[Finding]:
         out.append(error("network.network_module", f"{cfg.network.network_module} is not supported for Flux yet; "
                          "use networks.lora or lycoris.kohya (locon, loha)",
                          f"Flux 暂不支持 {cfg.network.network_module}；请使用 networks.lora 或 lycoris.kohya（locon、loha）"))
+    if cfg.network.network_module == "lycoris.kohya":
+        from trainer.networks.flux_lycoris import PAIRS
+
+        if cfg.network.lycoris_algo not in PAIRS:
+            out.append(error("network.lycoris_algo", f"{cfg.network.lycoris_algo} is not supported for Flux yet; use "
+                             f"{' or '.join(PAIRS)}", f"Flux 暂不支持 {cfg.network.lycoris_algo}；请使用 "
+                             f"{' 或 '.join(PAIRS)}"))
     if cfg.network.conv_dim:
         out.append(error("network.conv_dim", "Flux has no convolution layers to adapt; set it to 0",
                          "Flux 没有可训练的卷积层；请设为 0"))
