@@ -59,3 +59,15 @@ def test_a_flux_config_gets_only_the_switches_that_apply_to_flux():
     cfg = apply_presets(["fastest"], flux, gpu=RTX_4090)
     assert [f.field for f in check(cfg) if f.field.startswith("speed.")] == []
     assert cfg.speed.compile_blocks and cfg.speed.fused_optimizer and not cfg.speed.channels_last
+
+
+def test_compile_blocks_with_fp8_base_is_refused_and_the_preset_leaves_it_off():
+    """Compiled blocks with the fp8-stored base failed in the first backward (a compiled Linear's backward read
+    the fp8 weight: "expected m1 and m2 to have the same dtype, float != Float8_e4m3fn")."""
+    from trainer.config.rules import check
+
+    fp8 = TrainConfig.model_validate({"model": {"family": "flux"}, "speed": {"fp8_base": True}})
+    both = fp8.model_copy(update={"speed": fp8.speed.model_copy(update={"compile_blocks": True})})
+    assert [f.level for f in check(both) if f.field == "speed.compile_blocks"] == ["error"]
+    cfg = apply_presets(["fastest"], fp8, gpu=RTX_4090)
+    assert cfg.speed.fp8_base and not cfg.speed.compile_blocks and cfg.speed.fused_optimizer

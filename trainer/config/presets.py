@@ -68,15 +68,18 @@ def apply_presets(names: list[str], base: TrainConfig | None = None, gpu=DETECT)
         preset = get_preset(name)
         overlay = preset.overlay
         if preset.kind == "speed":
-            overlay = _for_family(for_gpu(overlay, _detected_gpu() if gpu is DETECT else gpu), cfg.model.family)
+            overlay = _for_config(for_gpu(overlay, _detected_gpu() if gpu is DETECT else gpu), cfg)
         cfg = apply_overlay(cfg, overlay, f"presets/{name}.toml")
     return cfg
 
 
-def _for_family(overlay: dict, family: str) -> dict:
-    """A speed preset holds switches of every family (channels_last is a U-Net one): keep those of `family`,
-    so applying it never turns a valid config into one the rules refuse."""
-    by_path = params_by_path()
+def _for_config(overlay: dict, cfg: TrainConfig) -> dict:
+    """A speed preset holds switches of every family (channels_last is a U-Net one): keep those of the config's
+    family, and no compilation of an fp8 base (the rules refuse both), so applying it never turns a valid config
+    into one the rules refuse."""
+    family, by_path = cfg.model.family, params_by_path()
+    if cfg.speed.fp8_base:
+        overlay = {**overlay, "speed": {k: v for k, v in overlay.get("speed", {}).items() if k != "compile_blocks"}}
 
     def applies(path: str) -> bool:  # an unknown key stays, for apply_overlay to name
         return path not in by_path or family in by_path[path].families

@@ -222,6 +222,10 @@ def _precision(cfg: TrainConfig) -> list[Finding]:
         out.append(warning("save.save_precision", "fp16 has a smaller range than the bf16 weights trained with full_bf16; "
                            "large weights may overflow. bf16 or float is safer",
                            "fp16 的数值范围小于 full_bf16 训练出的 bf16 权重，较大的权重可能溢出；用 bf16 或 float 更稳妥"))
+    if s.compile_blocks and s.fp8_base:  # the first backward failed: a compiled Linear's backward read the fp8 weight
+        out.append(error("speed.compile_blocks", "cannot compile a base stored in fp8 (speed.fp8_base): the compiled "
+                         "blocks' backward pass reads the fp8 weights and fails; turn one of them off",
+                         "无法编译以 fp8 存放的底模（speed.fp8_base）：编译后模块的反向传播会读取 fp8 权重而出错；请关闭其中之一"))
     return out
 
 
