@@ -37,7 +37,6 @@ def test_swapped_blocks_compile_once_and_keep_their_cpu_copy_between_uses():
             blocks(torch.randn(2, 8)).square().mean().backward()
             after_first = after_first if _ else len(compiled)
         assert len(compiled) == after_first  # calls 2-4 reuse what call 1 compiled
-        assert swap.onloads == 3 * 4  # each block onloaded once a forward pass, four steps
         assert all(swap.is_offloaded(b) for b in blocks)
     finally:
         torch._dynamo.reset()
