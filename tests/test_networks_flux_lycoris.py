@@ -146,3 +146,15 @@ def test_config_check_names_lycoris_algo_for_flux(tmp_path):
                            network__lycoris_algo="loha")
     assert not [f for f in check(ok, for_training=False) if f.field.startswith("network.")]
 
+
+@pytest.mark.parametrize("algo", ["locon", "loha"])
+def test_lycoris_trains_on_an_fp8_stored_flux_transformer(algo, tmp_path):
+    """Bypass mode (base output + adapter output) never rebuilds the fp8 base weight, which CPU kernels refuse."""
+    model = save_tiny_flux(tmp_path / "model")
+    data = make_dataset(tmp_path / "data", n=2)
+    cfg = short_flux_config(model, data, network__network_module="lycoris.kohya", network__lycoris_algo=algo,
+                            speed__fp8_base=True)
+    assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
+    tensors, _ = read_lora(tmp_path / "run" / "output" / "t.safetensors")
+    assert any(k.startswith("lora_unet_double_blocks_0_img_attn_qkv.") for k in tensors)
+

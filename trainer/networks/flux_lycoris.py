@@ -9,6 +9,8 @@ module, so each split trains its own module and the file holds their exact sum, 
   split i's own Hadamard product, so the fused delta is the splits' deltas stacked, under the same alpha / rank.
 A LoKr (Kronecker) or DoRA (norm over the whole fused weight) module of a fused Linear is not the stack of its
 splits' modules, so those are refused until the fused Linears are trained as one.
+The modules run in lycoris' bypass mode (base output + adapter output, the same sum as rebuilding the weight): the
+base weight is never rebuilt, so an fp8-stored transformer (speed.fp8_base) works and no full-size copy is made.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def add_flux_lycoris(transformer: nn.Module, text_encoders: list, *, algo: str, 
         raise ValueError("flux.train_t5xxl: lycoris.kohya on Flux does not train T5 yet; turn train_t5xxl off or "
                          "use networks.lora")
     net = add_lycoris(transformer, text_encoders, family="flux", dim=dim, alpha=alpha, algo=algo, dropout=dropout,
-                      network_args=[*network_args, f"preset={_flux_preset(transformer)}"], **parts)
+                      network_args=[*network_args, f"preset={_flux_preset(transformer)}", "bypass_mode=True"],
+                      **parts)
     paths = {id(m): p for p, m in transformer.named_modules()}
     unet_paths = {m.lora_name: paths[id(m.org_module[0])] for m in net.network.loras
                   if net.components[m.lora_name] == UNET}
