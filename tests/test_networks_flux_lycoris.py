@@ -158,3 +158,19 @@ def test_lycoris_trains_on_an_fp8_stored_flux_transformer(algo, tmp_path):
     tensors, _ = read_lora(tmp_path / "run" / "output" / "t.safetensors")
     assert any(k.startswith("lora_unet_double_blocks_0_img_attn_qkv.") for k in tensors)
 
+
+def test_a_flux_lycoris_run_resumed_from_its_state_equals_the_uninterrupted_run(tmp_path):
+    model = save_tiny_flux(tmp_path / "model")
+    data = make_dataset(tmp_path / "data", n=2)
+    common = dict(network__network_module="lycoris.kohya", network__lycoris_algo="loha", training__max_train_steps=4)
+    assert train(short_flux_config(model, data, **common), tmp_path / "full") == 0
+    first = short_flux_config(model, data, **{**common, "training__max_train_steps": 2}, save__save_state=True)
+    assert train(first, tmp_path / "first") == 0
+    second = short_flux_config(model, data, **common, save__resume=str(tmp_path / "first" / "output" / "t-state"))
+    assert train(second, tmp_path / "second") == 0, read_events(tmp_path / "second")[0][-1]
+    assert losses(tmp_path / "second") == pytest.approx(losses(tmp_path / "full")[2:], rel=1e-5)
+    a, b = (read_lora(tmp_path / r / "output" / "t.safetensors")[0] for r in ("full", "second"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)
+
