@@ -71,3 +71,19 @@ def test_compile_blocks_with_fp8_base_is_refused_and_the_preset_leaves_it_off():
     assert [f.level for f in check(both) if f.field == "speed.compile_blocks"] == ["error"]
     cfg = apply_presets(["fastest"], fp8, gpu=RTX_4090)
     assert cfg.speed.fp8_base and not cfg.speed.compile_blocks and cfg.speed.fused_optimizer
+
+
+def test_the_preset_keeps_a_precision_the_config_is_tied_to():
+    """full_fp16 / full_bf16 need their own mixed_precision, and fused_backward_pass cannot take fp16: the preset's
+    precision (bf16, or fp16 on older cards) must not turn such a config invalid."""
+    from trainer.config.rules import check
+
+    cases = [({"speed": {"mixed_precision": "fp16", "full_fp16": True}}, RTX_4090),
+             ({"speed": {"full_bf16": True}}, RTX_2080),
+             ({"model": {"training_type": "dreambooth"}, "optimizer": {"optimizer_type": "AdaFactor"},
+               "dreambooth": {"fused_backward_pass": True}}, RTX_2080)]
+    for settings, gpu in cases:
+        base = TrainConfig.model_validate(settings)
+        cfg = apply_presets(["fastest"], base, gpu=gpu)
+        assert cfg.speed.mixed_precision == base.speed.mixed_precision and cfg.speed.fused_optimizer
+        assert [f.field for f in check(cfg) if f.level == "error" and f.field.startswith(("speed.", "dreambooth."))] == []

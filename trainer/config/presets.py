@@ -75,11 +75,13 @@ def apply_presets(names: list[str], base: TrainConfig | None = None, gpu=DETECT)
 
 def _for_config(overlay: dict, cfg: TrainConfig) -> dict:
     """A speed preset holds switches of every family (channels_last is a U-Net one): keep those of the config's
-    family, and no compilation of an fp8 base (the rules refuse both), so applying it never turns a valid config
-    into one the rules refuse."""
-    family, by_path = cfg.model.family, params_by_path()
-    if cfg.speed.fp8_base:
-        overlay = {**overlay, "speed": {k: v for k, v in overlay.get("speed", {}).items() if k != "compile_blocks"}}
+    family, no compilation of an fp8 base and no other precision where the config's is tied (the rules refuse
+    each), so applying it never turns a valid config into one the rules refuse."""
+    family, by_path, s = cfg.model.family, params_by_path(), cfg.speed
+    # full_fp16/full_bf16 need their own mixed_precision; fused_backward_pass cannot take fp16
+    tied = s.full_fp16 or s.full_bf16 or cfg.dreambooth.fused_backward_pass
+    kept = {"compile_blocks": not s.fp8_base, "mixed_precision": not tied}
+    overlay = {**overlay, "speed": {k: v for k, v in overlay.get("speed", {}).items() if kept.get(k, True)}}
 
     def applies(path: str) -> bool:  # an unknown key stays, for apply_overlay to name
         return path not in by_path or family in by_path[path].families
