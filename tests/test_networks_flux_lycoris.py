@@ -145,6 +145,10 @@ def test_config_check_names_lycoris_algo_for_flux(tmp_path):
     ok = short_flux_config(tmp_path / "m", tmp_path / "d", network__network_module="lycoris.kohya",
                            network__lycoris_algo="loha")
     assert not [f for f in check(ok, for_training=False) if f.field.startswith("network.")]
+    t5 = short_flux_config(tmp_path / "m", tmp_path / "d", network__network_module="lycoris.kohya",
+                           flux__train_t5xxl=True, speed__cache_text_encoder_outputs=False)
+    mine = [f for f in check(t5, for_training=False) if f.field == "flux.train_t5xxl"]
+    assert len(mine) == 1 and "networks.lora" in mine[0].en
 
 
 @pytest.mark.parametrize("algo", ["locon", "loha"])
