@@ -167,9 +167,9 @@ def test_family_from_model_train_type_or_flux_keys():
 
 def test_unknown_kohya_key_is_named_with_a_suggestion():
     with pytest.raises(ConfigError) as exc:
-        import_kohya({"pretrained_model_name_or_pth": "x", "network_dim": 8, "wandb_api_key": "secret"})
+        import_kohya({"pretrained_model_name_or_pth": "x", "network_dim": 8, "gui_theme": "dark"})
     fields = {f.field: f for f in exc.value.findings}
-    assert set(fields) == {"pretrained_model_name_or_pth", "wandb_api_key"}
+    assert set(fields) == {"pretrained_model_name_or_pth", "gui_theme"}
     assert "pretrained_model_name_or_path" in fields["pretrained_model_name_or_pth"].en
 
 
@@ -396,3 +396,19 @@ def test_retired_options_xformers_lowram_v2_are_translated_or_refused_with_a_not
     with pytest.raises(ConfigError) as exc:
         load_config(old)
     assert [f.field for f in exc.value.findings] == ["model.v2"]
+
+
+def test_sd_scripts_wandb_keys_import_with_a_note_and_the_api_key_is_never_kept(tmp_path):
+    """A typical sd-scripts wandb config (wandb_run_name, wandb_api_key, log_tracker_config) imports: each key
+    Danlu does not read gets a note saying what happens instead, and the API key is in no setting."""
+    from trainer.config import save_config
+
+    notes: list = []
+    cfg = import_kohya({"log_with": "wandb", "wandb_run_name": "my run", "wandb_api_key": "sk-secret",
+                        "log_tracker_config": "tracker.toml", "log_tracker_name": "proj"}, warnings=notes)
+    assert cfg.logging.log_with == "wandb" and cfg.logging.log_tracker_name == "proj"
+    assert {n.field for n in notes} == {"wandb_run_name", "wandb_api_key", "log_tracker_config"}
+    assert all(n.level == "warning" and n.zh for n in notes)
+    assert "WANDB_API_KEY" in next(n.en for n in notes if n.field == "wandb_api_key")
+    assert "sk-secret" not in " ".join(n.en + n.zh for n in notes)
+    assert "sk-secret" not in save_config(cfg, tmp_path / "c.toml").read_text()
