@@ -94,3 +94,17 @@ def test_expert_form_round_trips_the_list_and_names_a_bad_one():
     values[box] = "5e-5, 2e-5, 1e-5"
     _, findings = form.to_config(values)
     assert {f.field for f in errors_of(findings)} == {FIELD}
+
+
+def test_a_word_in_the_rate_box_says_that_two_rates_are_allowed():
+    """The box takes one rate or two comma-separated ones; its error for text says both forms (it said only
+    'is not a number', which hid that a list is allowed)."""
+    from ui.forms import build_form
+
+    with gr.Blocks():
+        form = build_form("en")
+    values = dict(zip(form.components, form.values_for(_cfg(None)), strict=True))
+    values[form.by_path[FIELD]] = "fast"
+    _, findings = form.to_config(values)
+    (found,) = errors_of(findings)
+    assert found.field == FIELD and "comma" in found.en and "逗号" in found.zh

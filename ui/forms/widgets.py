@@ -129,7 +129,8 @@ def _number_or_numbers(p: ParamInfo, raw: Any) -> tuple[Any, Finding | None]:
     how many and their range."""
     parts = [s for s in re.split(r"[,\s]+", str(raw or "")) if s]
     if len(parts) <= 1:
-        return _number(p, parts[0] if parts else None)
+        value, found = _number(p, parts[0] if parts else None)
+        return (None, _finding(p, "not_number_or_numbers", value=raw)) if found and parts else (value, found)
     return _floats(p, raw)
 
 
