@@ -230,3 +230,27 @@ def test_fp8_base_stores_the_frozen_transformer_in_fp8_and_trains_on_cpu(tiny_mo
     fp8, full = losses(tmp_path / "fp8"), losses(tmp_path / "full")
     assert fp8 != full and fp8 == pytest.approx(full, rel=0.2)  # fp8 rounding of the base, nothing more
 
+
+
+@pytest.mark.parametrize("mixed", ["bf16", "no"])
+def test_frozen_parts_are_read_straight_in_the_run_weight_dtype(tiny_model, dataset, tmp_path, monkeypatch, mixed):
+    """A 12B transformer read in float32 first takes 48 GB of RAM: the loader itself must return the run's dtype
+    (bf16 for a bf16 LoRA run, float32 for a float32 one), the VAE in the run's VAE dtype."""
+    import trainer.models.flux_loading as flux_loading
+    from trainer.engine.build import load_models
+    from trainer.engine.precision import DTYPES, Precision
+
+    read, original = {}, flux_loading.load_flux_parts
+
+    def spy(*args, **kwargs):
+        parts = original(*args, **kwargs)
+        read.update({name: {p.dtype for p in getattr(parts, name).parameters()}
+                     for name in ("transformer", "text_encoder", "text_encoder_2", "vae")})
+        return parts
+
+    monkeypatch.setattr(flux_loading, "load_flux_parts", spy)
+    dtype = DTYPES[mixed]  # built by hand: resolve_precision turns bf16 into float32 on a CPU
+    prec = Precision("cpu", mixed, weight_dtype=dtype, adapter_dtype=torch.float32, vae_dtype=dtype)
+    models = load_models(flux_config(tiny_model, dataset), prec, tmp_path / "models", print, print)
+    assert read == {name: {dtype} for name in ("transformer", "text_encoder", "text_encoder_2", "vae")}
+    assert {p.dtype for p in models.lora.parameters()} == {torch.float32}  # the LoRA itself trains in float32

@@ -37,7 +37,7 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
 
     m, family = cfg.model, get_family(cfg.model.family).for_config(cfg)
     try:
-        parts = family.load(m, cache_dir, status)
+        parts = family.load(m, cache_dir, status, **_load_dtypes(family, m, prec))
     except (FileNotFoundError, ValueError) as exc:
         raise EngineError(str(exc), "Check model.base_model and model.vae.") from None
     if not family.flow_matching:
@@ -101,6 +101,18 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
         te.train(train_te)
     return Models(family, parts.unet, parts.vae, parts.text_encoders, parts.tokenizers, parts.noise_scheduler, lora,
                   train_unet, train_te, block_swap)
+
+
+def _load_dtypes(family, m, prec: Precision) -> dict:
+    """The dtypes a family that can read its weights straight into them gets: what the casts below would give.
+    A dreambooth run trains some parts in adapter_dtype and keeps others in weight_dtype, so it reads float32
+    unless the two agree (reading in one and casting to the other would round the weights twice)."""
+    if not family.loads_in_run_dtype:
+        return {}
+    dtype = prec.weight_dtype
+    if m.training_type == "dreambooth" and prec.adapter_dtype != prec.weight_dtype:
+        dtype = torch.float32
+    return {"dtype": dtype, "vae_dtype": torch.float32 if family.vae_fp32 else prec.vae_dtype}
 
 
 def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool, warn, status):

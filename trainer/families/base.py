@@ -36,6 +36,9 @@ class Family:
     modelspec_architecture = ""
     modelspec_implementation = "diffusers"
     vae_fp32 = False  # keep the VAE in float32 whatever the mixed precision (SDXL's overflows in fp16)
+    # load() takes dtype/vae_dtype and reads the weights straight into the run's dtypes (Flux: its 12B transformer
+    # would need 48 GB read in float32); the others load float32 and load_models casts.
+    loads_in_run_dtype = False
     flow_matching = False  # Flux: no DDPM scheduler, prediction type or SD attention processors
     header_args: tuple[str, ...] = ()  # sd-scripts arguments only this family's LoRA header carries (ss_<name>)
 

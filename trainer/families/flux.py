@@ -27,6 +27,7 @@ class Flux(Family):
     modelspec_architecture = "flux-1-dev"
     modelspec_implementation = "https://github.com/black-forest-labs/flux"  # BFL module names
     flow_matching = True
+    loads_in_run_dtype = True
     # what flux_train_network.py's update_metadata adds to the header
     header_args = ("model_type", "apply_t5_attn_mask", "weighting_scheme", "logit_mean", "logit_std", "mode_scale",
                    "guidance_scale", "timestep_sampling", "sigmoid_scale", "model_prediction_type",
@@ -39,10 +40,10 @@ class Flux(Family):
         return bound
 
     # --- loading -----------------------------------------------------------------------------------------
-    def load(self, model_cfg, cache_dir, progress) -> Parts:
+    def load(self, model_cfg, cache_dir, progress, dtype=torch.float32, vae_dtype=None) -> Parts:
         from trainer.models.flux_loading import load_flux_parts
 
-        p = load_flux_parts(model_cfg, cache_dir=cache_dir, progress=progress)
+        p = load_flux_parts(model_cfg, cache_dir=cache_dir, progress=progress, dtype=dtype, vae_dtype=vae_dtype)
         p.text_encoder_2.requires_grad_(False)  # frozen unless flux.train_t5xxl gives it a LoRA
         self.modelspec_architecture = "flux-1-dev" if self.is_dev(p.transformer) else "flux-1-schnell"
         return Parts(p.transformer, p.vae, [p.text_encoder, p.text_encoder_2], [p.tokenizer, p.tokenizer_2],

@@ -54,8 +54,9 @@ def check_files(model_cfg) -> dict[str, Path]:
 
 
 def _text_encoder(cls, path: Path, config_folder: Path, dtype: torch.dtype, prefix: str = ""):
-    state = {prefix + k if prefix and not k.startswith(prefix) else k: v.to(dtype)
-             for k, v in load_file(str(path)).items()}
+    state = load_file(str(path))
+    for k in list(state):  # converted one tensor at a time, so the file's copy never sits beside a whole second one
+        state[prefix + k if prefix and not k.startswith(prefix) else k] = state.pop(k).to(dtype)
     config = cls.config_class.from_pretrained(config_folder)
     try:
         return cls.from_pretrained(None, config=config, state_dict=state, dtype=dtype)
@@ -63,8 +64,10 @@ def _text_encoder(cls, path: Path, config_folder: Path, dtype: torch.dtype, pref
         raise ModelFormatError(f"{path}: not a {cls.__name__} file of this size ({exc})") from None
 
 
-def load_flux_files(model_cfg, *, dtype: torch.dtype = torch.float32, config_root: Path = CONFIG_ROOT, progress=None):
-    """FluxParts from a BFL transformer file and the ae/clip_l/t5xxl files named in the model config."""
+def load_flux_files(model_cfg, *, dtype: torch.dtype = torch.float32, vae_dtype: torch.dtype | None = None,
+                    config_root: Path = CONFIG_ROOT, progress=None):
+    """FluxParts from a BFL transformer file and the ae/clip_l/t5xxl files named in the model config (the ae read
+    in `vae_dtype`, default `dtype`, the rest in `dtype`)."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
     from transformers import AutoTokenizer, CLIPTextModel, CLIPTokenizer, T5EncoderModel
 
@@ -78,7 +81,8 @@ def load_flux_files(model_cfg, *, dtype: torch.dtype = torch.float32, config_roo
     transformer = FluxTransformer2DModel.from_single_file(str(files["transformer"]), config=root,
                                                           subfolder=f"transformer_{variant}", torch_dtype=dtype,
                                                           local_files_only=True)
-    vae = AutoencoderKL.from_single_file(str(files["ae"]), config=root, subfolder="vae", torch_dtype=dtype,
+    vae = AutoencoderKL.from_single_file(str(files["ae"]), config=root, subfolder="vae",
+                                         torch_dtype=vae_dtype or dtype,
                                          local_files_only=True)
     clip = _text_encoder(CLIPTextModel, files["clip_l"], config_root / "text_encoder", dtype, prefix="text_model.")
     t5 = _text_encoder(T5EncoderModel, files["t5xxl"], config_root / "text_encoder_2", dtype)

@@ -132,14 +132,15 @@ def _sdxl_pipeline(path: Path, dtype: torch.dtype, config_dir: Path):
 
 
 def load_flux(spec: str, *, cache_dir: Path, dtype: torch.dtype = torch.float32,
-              progress: Progress | None = None) -> FluxParts:
-    """Load a Flux base model (transformer, ae, CLIP-L, T5) from a diffusers folder or hub id."""
+              vae_dtype: torch.dtype | None = None, progress: Progress | None = None) -> FluxParts:
+    """Load a Flux base model (transformer, ae, CLIP-L, T5) from a diffusers folder or hub id, the VAE in
+    `vae_dtype` (default `dtype`) and the rest in `dtype`."""
     path = _resolve(spec, "flux", cache_dir, progress)
     _require_folder(path, "Flux", "black-forest-labs/FLUX.1-dev")
     from diffusers import FluxPipeline
 
     with _loading(path):
-        pipe = FluxPipeline.from_pretrained(path, dtype=dtype)
+        pipe = FluxPipeline.from_pretrained(path, dtype={"default": dtype, "vae": vae_dtype or dtype})
     return FluxParts(transformer=pipe.transformer, vae=pipe.vae, text_encoder=pipe.text_encoder,
                      tokenizer=pipe.tokenizer, text_encoder_2=pipe.text_encoder_2, tokenizer_2=pipe.tokenizer_2,
                      noise_scheduler=FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config),
