@@ -14,7 +14,8 @@ from typing import Any
 from trainer.config.errors import ConfigError, error
 from trainer.config.fastest import for_gpu
 from trainer.config.overlay import apply_overlay
-from trainer.config.schema import TrainConfig, params_by_path
+from trainer.config.rules import check, errors_of
+from trainer.config.schema import TrainConfig
 from trainer.config.toml_io import read_toml_file
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
@@ -65,29 +66,29 @@ def apply_presets(names: list[str], base: TrainConfig | None = None, gpu=DETECT)
     what `gpu` (a GpuInfo, None for no GPU; by default this machine's) runs safely."""
     cfg = base or TrainConfig()
     for name in names:
-        preset = get_preset(name)
+        preset, source = get_preset(name), f"presets/{name}.toml"
         overlay = preset.overlay
         if preset.kind == "speed":
-            overlay = _for_config(for_gpu(overlay, _detected_gpu() if gpu is DETECT else gpu), cfg)
-        cfg = apply_overlay(cfg, overlay, f"presets/{name}.toml")
+            overlay = _for_config(for_gpu(overlay, _detected_gpu() if gpu is DETECT else gpu), cfg, source)
+        cfg = apply_overlay(cfg, overlay, source)
     return cfg
 
 
-def _for_config(overlay: dict, cfg: TrainConfig) -> dict:
-    """A speed preset holds switches of every family (channels_last is a U-Net one): keep those of the config's
-    family, no compilation of an fp8 base and no other precision where the config's is tied (the rules refuse
-    each), so applying it never turns a valid config into one the rules refuse."""
-    family, by_path, s = cfg.model.family, params_by_path(), cfg.speed
-    # full_fp16/full_bf16 need their own mixed_precision; fused_backward_pass cannot take fp16
-    tied = s.full_fp16 or s.full_bf16 or cfg.dreambooth.fused_backward_pass
-    kept = {"compile_blocks": not s.fp8_base, "mixed_precision": not tied}
-    overlay = {**overlay, "speed": {k: v for k, v in overlay.get("speed", {}).items() if kept.get(k, True)}}
+def _for_config(overlay: dict, cfg: TrainConfig, source: str) -> dict:
+    """A speed preset holds switches of every family and precision: keep each one that the config's rules accept
+    (channels_last is a U-Net switch; fp8_base cannot be compiled; full_fp16/full_bf16 and fused_backward_pass tie
+    mixed_precision), so applying it never turns a valid config into one the rules refuse."""
+    before = _errors(cfg)
 
-    def applies(path: str) -> bool:  # an unknown key stays, for apply_overlay to name
-        return path not in by_path or family in by_path[path].families
+    def accepted(group: str, key: str, value: Any) -> bool:
+        return _errors(apply_overlay(cfg, {group: {key: value}}, source)) <= before  # an unknown key raises here
 
-    return {group: {k: v for k, v in table.items() if applies(f"{group}.{k}")} if isinstance(table, dict) else table
+    return {group: {k: v for k, v in table.items() if accepted(group, k, v)} if isinstance(table, dict) else table
             for group, table in overlay.items()}
+
+
+def _errors(cfg: TrainConfig) -> set:
+    return {(f.field, f.en) for f in errors_of(check(cfg, for_training=False))}
 
 
 def _detected_gpu():
