@@ -46,18 +46,22 @@ class BlockSwap:
         self.device = _indexed(torch.device(device))
         self.checkpointing = checkpointing  # callable: True when the model recomputes blocks in backward
         self.cpu: dict[torch.nn.Parameter, torch.Tensor] = {}  # a swapped parameter -> its CPU copy
+        # each block's frozen parameters, listed once at install: the hooks (and _pack, once per saved tensor)
+        # read them on every call
+        self._frozen: dict[torch.nn.Module, list[torch.nn.Parameter]] = {}
         self._saved_hooks: dict[torch.nn.Module, ExitStack] = {}
         self._pending: list[torch.nn.Module] = []  # recomputed in backward, offloaded once autograd is past them
         self._flush_queued = False
 
     def frozen(self, block: torch.nn.Module) -> list[torch.nn.Parameter]:
-        return [p for p in block.parameters() if not p.requires_grad]
+        return self._frozen[block]
 
     def install(self, model: torch.nn.Module) -> BlockSwap:
         """Call after the adapters are injected (and fp8 storage applied): parameters that require grad then stay
         on the GPU, and the CPU copies hold the stored (fp8) weights."""
         pin = self.device.type == "cuda"
         for block in self.blocks:
+            self._frozen[block] = [p for p in block.parameters() if not p.requires_grad]
             for p in self.frozen(block):
                 copy = p.data.to("cpu")
                 self.cpu[p] = copy.pin_memory() if pin else copy
