@@ -359,6 +359,18 @@ def _gpus(cfg: TrainConfig) -> list[Finding]:
 
 
 @rule
+def _wandb_installed(cfg: TrainConfig) -> list[Finding]:
+    """wandb is an optional dependency: say so before a run, not when its first curve is written."""
+    import importlib.util
+
+    if cfg.logging.log_with in ("wandb", "all") and importlib.util.find_spec("wandb") is None:
+        return [error("logging.log_with", f"'{cfg.logging.log_with}' needs the wandb package, which is not "
+                      "installed; run `pip install wandb`, or choose tensorboard",
+                      f"'{cfg.logging.log_with}' 需要 wandb 包，但尚未安装；请运行 `pip install wandb`，或改选 tensorboard")]
+    return []
+
+
+@rule
 def _ready_to_train(cfg: TrainConfig) -> list[Finding]:
     out = []
     if not cfg.model.base_model.strip():
@@ -384,15 +396,3 @@ def check(cfg: TrainConfig, *, for_training: bool = True) -> list[Finding]:
 
 def errors_of(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.level == "error"]
-
-
-@rule
-def _wandb_installed(cfg: TrainConfig) -> list[Finding]:
-    """wandb is an optional dependency: say so before a run, not when its first curve is written."""
-    import importlib.util
-
-    if cfg.logging.log_with in ("wandb", "all") and importlib.util.find_spec("wandb") is None:
-        return [error("logging.log_with", f"'{cfg.logging.log_with}' needs the wandb package, which is not "
-                      "installed; run `pip install wandb`, or choose tensorboard",
-                      f"'{cfg.logging.log_with}' 需要 wandb 包，但尚未安装；请运行 `pip install wandb`，或改选 tensorboard")]
-    return []
