@@ -6,9 +6,13 @@ import pytest
 import torch
 
 from tests.engine_helpers import make_dataset, tiny_config
-from trainer.engine.loop import grad_norms
+from trainer.engine.loop import grad_norm_tensors
 from trainer.engine.run import train
 from trainer.events import read_events
+
+
+def grad_norms(param_groups, scaler=None) -> list[float]:
+    return [float(n) for n in grad_norm_tensors(param_groups, scaler)]
 
 
 def scalars(tb_dir) -> dict[str, list[tuple[int, float]]]:

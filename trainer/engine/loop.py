@@ -142,14 +142,10 @@ class StepRunner:
         return StepResult(value, sync, norms)
 
 
-def grad_norms(param_groups, scaler=None) -> list[float]:
-    """The L2 norm of each param group's gradients as the optimizer would see them before clipping (an fp16
-    loss scale divided out, so the numbers mean the same with and without mixed precision)."""
-    return [float(n) for n in grad_norm_tensors(param_groups, scaler)]
-
-
 def grad_norm_tensors(param_groups, scaler=None) -> list[torch.Tensor]:
-    """grad_norms left on the device (no wait for the GPU; read back with the loss)."""
+    """The L2 norm of each param group's gradients as the optimizer would see them before clipping (an fp16
+    loss scale divided out, so the numbers mean the same with and without mixed precision), left on the device
+    (no wait for the GPU; trainer.engine.readback reads them with the loss)."""
     scale = 1.0
     if scaler is not None and scaler.is_enabled():
         # torch's GradScaler keeps the scale in a tensor; dividing by it does not wait for the GPU as get_scale() does.
