@@ -40,6 +40,11 @@ def test_grad_norms_per_group_with_loss_scale_divided_out():
 
     assert grad_norms(groups, Scaler())[0] == pytest.approx(13.0 / 4)
 
+    # torch's own GradScaler: its scale is read from the tensor it keeps (no get_scale() wait for the GPU)
+    real = torch.amp.GradScaler("cpu", init_scale=8.0)
+    real.scale(torch.ones(()))  # the scale tensor exists once a loss was scaled
+    assert grad_norms(groups, real)[0] == pytest.approx(13.0 / 8)
+
 
 def test_grad_norms_of_scaled_fp16_gradients_do_not_overflow():
     """fp16 gradients under a loss scale have norms beyond fp16's range (65504): summed in fp32 they stay finite."""
