@@ -90,3 +90,18 @@ def test_fused_backward_rules_follow_sd_scripts():
         if "fused" in e)
     clipped = _findings(training={"max_grad_norm": 1.0}).get("warning", [])
     assert any(w.startswith("training.max_grad_norm") and "on its own" in w for w in clipped)
+
+
+def test_each_weight_is_clipped_on_its_own_and_the_norm_reported_is_from_before():
+    """max_grad_norm with fused_backward_pass: each weight's gradient is clipped by itself (as sd-scripts) before
+    its update, while the group's reported norm is the unclipped one, as the normal path reports it."""
+    from trainer.engine.fused_backward import FusedBackward
+
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(1))
+    fused = FusedBackward(torch.optim.SGD([{"params": [a, b]}], lr=1.0), max_grad_norm=1.0)
+    (a * torch.tensor([30.0, 40.0])).sum().add((b * 0.5).sum()).backward()
+    torch.testing.assert_close(a.detach(), torch.tensor([-0.6, -0.8]))  # 50 clipped to 1, then one SGD step
+    torch.testing.assert_close(b.detach(), torch.tensor([-0.5]))  # under the limit: left as it was
+    assert a.grad is None and b.grad is None  # freed inside backward
+    assert [float(n) for n in fused.take_grad_norms()] == [pytest.approx((50**2 + 0.5**2) ** 0.5)]
+    assert [float(n) for n in fused.take_grad_norms()] == [0.0]  # reset after each take
