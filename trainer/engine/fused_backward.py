@@ -23,11 +23,12 @@ class FusedBackward:
                         for index, group in enumerate(self.optimizer.param_groups) for p in group["params"]]
 
     def _step(self, index: int, param: torch.nn.Parameter) -> None:
-        grad = param.grad.detach()
-        square = grad.float().pow(2).sum()  # for the group's gradient norm, as the normal path reports it
+        # One norm per weight, in fp32: summed (squared) into the group's reported norm, and the clip's own.
+        norm = torch.linalg.vector_norm(param.grad.detach(), dtype=torch.float32)
+        square = norm.square()
         self.squares[index] = square if self.squares[index] is None else self.squares[index] + square
         if self.max_grad_norm > 0:  # sd-scripts clips each weight's gradient on its own here
-            torch.nn.utils.clip_grad_norm_([param], self.max_grad_norm)
+            torch.nn.utils.clip_grads_with_norm_([param], self.max_grad_norm, norm)
         groups = self.optimizer.param_groups
         self.optimizer.param_groups = [{**groups[index], "params": [param]}]  # the current lr, this weight only
         try:
