@@ -55,11 +55,6 @@ def full_sdxl_pipeline(device: str = "cpu", dtype: torch.dtype = torch.float32, 
     return pipe.to(dtype)
 
 
-def flux_config_available() -> bool:
-    """Flux's transformer config ships with Danlu once the Flux family has its full-size configs."""
-    return (CONFIGS / "flux" / "transformer" / "config.json").exists()
-
-
 def full_flux_pipeline(device: str = "cpu", dtype: torch.dtype = torch.bfloat16, seed: int = 0):
     """FLUX.1-dev's real architecture (12B transformer, CLIP-L, T5-XXL, AE) with random weights."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
@@ -72,26 +67,30 @@ def full_flux_pipeline(device: str = "cpu", dtype: torch.dtype = torch.bfloat16,
         T5TokenizerFast,
     )
 
-    cfg = CONFIGS / "flux"
+    from trainer.models.flux_single_file import CLIP_TOKENIZER, CONFIG_ROOT, T5_TOKENIZER
+
+    cfg = CONFIG_ROOT  # the shipped Flux configs name the variant: transformer_dev, scheduler_dev
     torch.manual_seed(seed)
     with torch.device(device):
-        tr = FluxTransformer2DModel.from_config(FluxTransformer2DModel.load_config(cfg / "transformer")).to(dtype)
+        tr = FluxTransformer2DModel.from_config(FluxTransformer2DModel.load_config(cfg / "transformer_dev")).to(dtype)
         vae = AutoencoderKL.from_config(AutoencoderKL.load_config(cfg / "vae")).to(dtype)
         te = CLIPTextModel(CLIPTextConfig.from_pretrained(cfg / "text_encoder")).to(dtype)
         t5 = T5EncoderModel(T5Config.from_pretrained(cfg / "text_encoder_2")).to(dtype)
     return FluxPipeline(transformer=tr, vae=vae, text_encoder=te, text_encoder_2=t5,
-                        tokenizer=CLIPTokenizer.from_pretrained(cfg / "tokenizer"),
-                        tokenizer_2=T5TokenizerFast.from_pretrained(cfg / "tokenizer_2"),
-                        scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(cfg / "scheduler"))
+                        tokenizer=CLIPTokenizer.from_pretrained(CLIP_TOKENIZER),
+                        tokenizer_2=T5TokenizerFast.from_pretrained(T5_TOKENIZER),
+                        scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(cfg / "scheduler_dev"))
 
 
 def save_model(out: Path, family: str = "sd15", size: str = "tiny", device: str = "cpu",
                dtype: torch.dtype = torch.float32) -> Path:
     """A diffusers folder at `out` holding the model the benchmark trains (`size` tiny or full)."""
-    from trainer.models.tiny import build_tiny_sd15, build_tiny_sdxl
+    from trainer.models.tiny import build_tiny_flux, build_tiny_sd15, build_tiny_sdxl
 
     if size == "tiny":
-        pipe = build_tiny_sdxl(0, real_layout=True) if family == "sdxl" else build_tiny_sd15(0, four_level=True)
+        tiny = {"sd15": lambda: build_tiny_sd15(0, four_level=True), "sdxl": lambda: build_tiny_sdxl(0, real_layout=True),
+                "flux": lambda: build_tiny_flux(0, dev=True, vae_8x=True)}
+        pipe = tiny[family]()
     else:
         build = {"sd15": full_sd15_pipeline, "sdxl": full_sdxl_pipeline, "flux": full_flux_pipeline}[family]
         pipe = build(device, dtype)
