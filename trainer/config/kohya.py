@@ -12,7 +12,7 @@ from typing import Any
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh, warning
 from trainer.config.retired import retire
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
-from trainer.config.sd_scripts import VALUE_ALIASES, Filled, fill_defaults
+from trainer.config.sd_scripts import Filled, fill_defaults, unalias
 from trainer.config.toml_io import config_from_dict
 
 # Values that sd-scripts packs into network_args = ["key=value", ...] but Danlu keeps as fields.
@@ -85,8 +85,7 @@ def _coerce(p, value: Any, notes: list[Finding]) -> Any:
     if p.name == "resolution" and not isinstance(value, str):
         value = value if isinstance(value, list) else [value, value]
         return ",".join(str(int(v)) for v in value)
-    if isinstance(value, str) and value in VALUE_ALIASES.get(p.kohya_key, {}):
-        return VALUE_ALIASES[p.kohya_key][value]
+    value = unalias(p, value)
     if p.name == "sample_sampler" and isinstance(value, str):
         value = SAMPLER_ALIASES.get(value.lower(), value)
     if p.name == "max_token_length" and isinstance(value, int) and value not in p.choices and value > 75:

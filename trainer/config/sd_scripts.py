@@ -94,9 +94,14 @@ class Filled:
         return f"{self.path} = {self.value!r} (sd-scripts' default{': ' + self.why if self.why else ''})"
 
 
+def unalias(p, raw: Any) -> Any:
+    """An sd-scripts value of parameter `p` (a ParamInfo) under Danlu's name for it (VALUE_ALIASES), else as is."""
+    return VALUE_ALIASES.get(p.kohya_key, {}).get(raw, raw) if isinstance(raw, str) else raw
+
+
 def danlu_value(p, raw: Any) -> Any:
     """An sd-scripts default in Danlu's form for parameter `p` (a ParamInfo)."""
-    raw = VALUE_ALIASES.get(p.kohya_key, {}).get(raw, raw)
+    raw = unalias(p, raw)
     if raw is None or (raw == "" and p.name in NONE_MEANS):
         if p.name in NONE_MEANS:
             return NONE_MEANS[p.name]
