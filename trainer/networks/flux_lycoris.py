@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from trainer.networks.flux_names import bfl_name, fuse, transformer_targets
+from trainer.networks.flux_names import by_fused_module, fuse, split_down, split_up, transformer_targets
 from trainer.networks.inject import UNET
 from trainer.networks.lycoris_net import LycorisSet, add_lycoris
 
@@ -81,11 +81,7 @@ class FluxLycorisSet(LycorisSet):
 
     def _grouped(self) -> dict[str, list[str]]:
         """BFL module name -> the lycoris names of its splits, in order."""
-        out: dict[str, list] = {}
-        for name, path in self.paths.items():
-            bfl, index, n = bfl_name(path)
-            out.setdefault(bfl, [None] * n)[index] = name
-        return out
+        return by_fused_module({path: name for name, path in self.paths.items()})
 
     def unet_modules(self, family: str = "flux") -> dict[str, list[nn.Parameter]]:
         """File module name -> the trainable parameters of all its splits."""
@@ -114,28 +110,23 @@ class FluxLycorisSet(LycorisSet):
         back = {self.names[n]: n for n in self.names if n not in self.paths}
         unfused: dict[str, torch.Tensor] = {}
         groups = self._grouped()
+        downs, ups = (set(keys) for keys in zip(*PAIRS[self.algo]))
         for key, value in state_dict.items():
             module, _, suffix = key.partition(".")
             if module in back or module not in groups:
                 unfused[key] = value  # text encoder modules (and unknown ones, named by the check)
                 continue
             names = groups[module]
-            n = len(names)
-            if suffix == "alpha":
-                unfused.update({f"{module}#{i}.alpha": value / n for i in range(n)})
-                continue
-            pair = next(((d, u) for d, u in PAIRS[self.algo] if suffix in (d, u)), None)
-            if pair is None:
+            if suffix == "alpha":  # fuse wrote alpha x n
+                parts = [value / len(names)] * len(names)
+            elif suffix in downs:
+                parts = split_down(value, len(names))
+            elif suffix in ups:
+                parts = split_up(value, [own[f"{name}.{suffix}"].shape[0] for name in names])
+            else:
                 unfused[key] = value
                 continue
-            rank, row = value.shape[0] // n if suffix == pair[0] else value.shape[1] // n, 0
-            for i, name in enumerate(names):
-                if suffix == pair[0]:
-                    unfused[f"{module}#{i}.{suffix}"] = value[i * rank:(i + 1) * rank]
-                else:
-                    rows = own[f"{name}.{suffix}"].shape[0]
-                    unfused[f"{module}#{i}.{suffix}"] = value[row:row + rows, i * rank:(i + 1) * rank]
-                    row += rows
+            unfused.update({f"{module}#{i}.{suffix}": part for i, part in enumerate(parts)})
         saved_names = self.names
         self.names = {**{n: self.names[n] for n in self.names if n not in self.paths},
                       **{name: f"{bfl}#{i}" for bfl, names in groups.items() for i, name in enumerate(names)}}

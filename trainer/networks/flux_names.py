@@ -71,14 +71,35 @@ def fuse(splits: list[tuple[torch.Tensor, torch.Tensor]], alpha: float) -> tuple
     return torch.cat(downs, dim=0), up, alpha * len(splits)
 
 
+def split_down(down: torch.Tensor, n: int) -> list[torch.Tensor]:
+    """The inverse of fuse for a fused down [n*r, in]: each split's down [r, in]."""
+    rank = down.shape[0] // n
+    return [down[i * rank:(i + 1) * rank] for i in range(n)]
+
+
+def split_up(up: torch.Tensor, rows: list[int]) -> list[torch.Tensor]:
+    """The inverse of fuse for a block-diagonal up [sum rows, n*r]: each split's diagonal block [rows_i, r]."""
+    rank, out, row = up.shape[1] // len(rows), [], 0
+    for i, n in enumerate(rows):
+        out.append(up[row:row + n, i * rank:(i + 1) * rank])
+        row += n
+    return out
+
+
+def by_fused_module(items: dict) -> dict[str, list]:
+    """diffusers path -> item, grouped as sd-scripts' module name -> its splits' items in split order (None where
+    a split has no item)."""
+    grouped: dict[str, list] = {}
+    for path, item in items.items():
+        name, index, n = bfl_name(path)
+        grouped.setdefault(name, [None] * n)[index] = item
+    return grouped
+
+
 def unet_state_dict(modules: dict, down_key: str, up_key: str, alpha_key: str) -> dict[str, torch.Tensor]:
     """sd-scripts-named tensors for the transformer's adapters (`modules`: path -> LoraTensors)."""
-    grouped: dict[str, list] = {}
-    for path, t in modules.items():
-        name, index, n = bfl_name(path)
-        grouped.setdefault(name, [None] * n)[index] = t
     out = {}
-    for name, parts in grouped.items():
+    for name, parts in by_fused_module(modules).items():
         if any(p is None for p in parts):
             raise ValueError(f"{name}: only some of its {len(parts)} diffusers Linears carry a LoRA")
         if len(parts) == 1:
