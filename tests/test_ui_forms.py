@@ -204,3 +204,18 @@ def test_a_new_schema_parameter_appears_without_ui_changes(monkeypatch):
         assert comp.label == "金字塔摆动" and comp.info == "金字塔的摆动幅度。"
         assert form.errors["noise.pyramid_wobble"].elem_id == "err-noise-pyramid_wobble"
     assert "noise.pyramid_wobble" not in {p.path for p in all_params()}
+
+
+def test_every_error_is_reported_in_one_round(form):
+    """Typing errors, range errors and cross-field rules together: all of them at once, not one per Validate."""
+    values = wire_values(form)
+    values[form.by_path["network.network_dim"]] = "eight"  # letters in a number box
+    values[form.by_path["training.train_batch_size"]] = "0"  # below the schema's minimum
+    values[form.by_path["dataset.resolution"]] = "500,500"  # a cross-field rule
+    values[form.by_path["optimizer.unet_lr"]] = "0"  # a rule on another group
+    cfg, findings = form.to_config(values)
+    assert cfg is None, "a form with errors gives no config to start"
+    fields = {f.field for f in errors_of(findings)}
+    assert fields == {"network.network_dim", "training.train_batch_size", "dataset.resolution", "optimizer.unet_lr"}
+    (typed,) = [f for f in findings if f.field == "network.network_dim"]
+    assert "'eight' is not a number" in typed.en
