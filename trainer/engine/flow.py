@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -56,10 +57,9 @@ def sample_sigmas(mode: str, batch: int, *, latent_hw: tuple[int, int], sigmoid_
     if mode == "uniform":
         return torch.rand(batch, generator=generator)
     if mode == "sigma":
-        from diffusers import FlowMatchEulerDiscreteScheduler
         from diffusers.training_utils import compute_density_for_timestep_sampling
 
-        table = FlowMatchEulerDiscreteScheduler(num_train_timesteps=TRAIN_TIMESTEPS, shift=shift).sigmas
+        table = _sigma_table(shift)
         u = compute_density_for_timestep_sampling(weighting.scheme, batch, logit_mean=weighting.logit_mean,
                                                   logit_std=weighting.logit_std, mode_scale=weighting.mode_scale,
                                                   generator=generator)
@@ -75,6 +75,15 @@ def sample_sigmas(mode: str, batch: int, *, latent_hw: tuple[int, int], sigmoid_
         h, w = latent_hw
         return mu_shifted(base, flux_mu((h // 2) * (w // 2)))
     raise ValueError(f"flux.timestep_sampling {mode!r} is not one of {MODES}")
+
+
+@lru_cache(maxsize=4)
+def _sigma_table(shift: float) -> torch.Tensor:
+    """The 1000 sigmas of FlowMatchEulerDiscreteScheduler(shift): built once, not on every training step. Only
+    indexed (never written), so the cached tensor is shared safely."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=TRAIN_TIMESTEPS, shift=shift).sigmas
 
 
 def loss_weights(prediction_type: str, scheme: str, sigmas: torch.Tensor) -> torch.Tensor | None:
