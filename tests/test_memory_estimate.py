@@ -161,3 +161,17 @@ def test_a_t5_lora_costs_its_adapter_and_activations():
     dim = cfg().network.network_dim
     assert with_t5.parts["network"] - without.parts["network"] == pytest.approx(1.819e6 * dim * 4 / 2**30, abs=0.002)
     assert with_t5.parts["activations"] > without.parts["activations"]
+
+
+def test_a_measured_smaller_flux_folder_swaps_its_own_blocks_never_below_zero(tmp_path):
+    """blocks_to_swap on a local Flux folder smaller than FLUX.1: the swapped blocks are that model's, scaled with
+    its measured size (full-size blocks subtracted from a tiny denoiser gave a negative base and total)."""
+    from tests.engine_helpers import save_tiny_flux
+
+    model = {"family": "flux", "base_model": str(save_tiny_flux(tmp_path / "tiny-flux", blocks=(4, 6)))}
+    plain = estimate_memory(cfg(model=model, speed={"fp8_base": True}))
+    swapped = estimate_memory(cfg(model=model, speed={"fp8_base": True}, flux={"blocks_to_swap": 4}))
+    assert 0 <= swapped.parts["base"] <= plain.parts["base"] and 0 < swapped.total_gb <= plain.total_gb
+    with_t5 = estimate_memory(cfg(model=model, flux={"train_t5xxl": True}))
+    without = estimate_memory(cfg(model=model))
+    assert with_t5.parts["network"] - without.parts["network"] < 0.001  # the tiny T5's LoRA, not T5-XXL's

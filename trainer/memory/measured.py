@@ -19,7 +19,10 @@ PARTS = {"unet": "denoiser_params_b", "transformer": "denoiser_params_b", "text_
          "text_encoder_2": "text_encoder_params_b", "text_encoder_3": "text_encoder_params_b",
          "vae": "vae_params_b"}
 # Figures that grow with the denoiser's size: scaled by measured / typical parameters.
-SCALED = ("lora_denoiser_per_rank_m", "locon_per_rank_m", "activations_gb", "vae_encode_gb")
+SCALED = ("lora_denoiser_per_rank_m", "locon_per_rank_m", "activations_gb", "vae_encode_gb",
+          "double_block_params_b", "single_block_params_b")  # blocks_to_swap's units: that model's own blocks
+TEXT_SCALED = ("lora_text_encoder_per_rank_m", "text_encoder_activations_gb", "t5_lora_per_rank_m",
+               "t5_activations_gb")
 
 
 def _params_in(folder: Path) -> int:
@@ -55,6 +58,5 @@ def fitted_costs(fam: FamilyCosts, base_model: str) -> tuple[FamilyCosts, bool]:
     ratio = sizes["denoiser_params_b"] / fam.denoiser_params_b
     scaled = {name: getattr(fam, name) * ratio for name in SCALED}
     text_ratio = sizes.get("text_encoder_params_b", fam.text_encoder_params_b) / fam.text_encoder_params_b
-    scaled["lora_text_encoder_per_rank_m"] = fam.lora_text_encoder_per_rank_m * text_ratio
-    scaled["text_encoder_activations_gb"] = fam.text_encoder_activations_gb * text_ratio
+    scaled.update({name: getattr(fam, name) * text_ratio for name in TEXT_SCALED})
     return dataclasses.replace(fam, **sizes, **scaled), True
