@@ -116,10 +116,14 @@ def _number(p: ParamInfo, raw: Any) -> tuple[Any, Finding | None]:
     return int(num), None
 
 
+def _parts(raw: Any) -> list[str]:
+    """The numbers typed in a box, commas or spaces between them."""
+    return [s for s in re.split(r"[,\s]+", str(raw or "")) if s]
+
+
 def _floats(p: ParamInfo, raw: Any) -> tuple[Any, Finding | None]:
-    parts = [s for s in re.split(r"[,\s]+", str(raw or "")) if s]
     try:
-        return [float(s) for s in parts], None
+        return [float(s) for s in _parts(raw)], None
     except ValueError:
         return None, _finding(p, "not_numbers", value=raw)
 
@@ -127,7 +131,7 @@ def _floats(p: ParamInfo, raw: Any) -> tuple[Any, Finding | None]:
 def _number_or_numbers(p: ParamInfo, raw: Any) -> tuple[Any, Finding | None]:
     """One number (or empty, when optional), or several comma separated ones as a list; the schema checks
     how many and their range."""
-    parts = [s for s in re.split(r"[,\s]+", str(raw or "")) if s]
+    parts = _parts(raw)
     if len(parts) <= 1:
         value, found = _number(p, parts[0] if parts else None)
         return (None, _finding(p, "not_number_or_numbers", value=raw)) if found and parts else (value, found)
