@@ -14,21 +14,32 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "assets" / "model_configs"
 
 
+def random_models(folder: Path, device: str, dtype: torch.dtype, seed: int, **parts) -> dict:
+    """Each part (name=model class) built from its config in `folder`/name with random weights, in `dtype`; cast
+    one at a time, so a full-size float32 copy of only one part exists at once."""
+    torch.manual_seed(seed)
+    out = {}
+    with torch.device(device):
+        for name, cls in parts.items():
+            if hasattr(cls, "load_config"):  # a diffusers model
+                model = cls.from_config(cls.load_config(folder / name))
+            else:  # a transformers model
+                model = cls(cls.config_class.from_pretrained(folder / name))
+            out[name] = model.to(dtype)
+    return out
+
+
 def full_sd15_pipeline(device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
     """SD1.5's real architecture (860M U-Net, CLIP-L, VAE) with random weights."""
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextModel, CLIPTokenizer
 
     cfg = CONFIGS / "sd15"
-    torch.manual_seed(seed)
-    with torch.device(device):
-        unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(cfg / "unet"))
-        vae = AutoencoderKL.from_config(AutoencoderKL.load_config(cfg / "vae"))
-        te = CLIPTextModel(CLIPTextConfig.from_pretrained(cfg / "text_encoder"))
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=te, tokenizer=CLIPTokenizer.from_pretrained(cfg / "tokenizer"),
-                                   unet=unet, scheduler=PNDMScheduler.from_pretrained(cfg / "scheduler"),
+    parts = random_models(cfg, device, dtype, seed, unet=UNet2DConditionModel, vae=AutoencoderKL,
+                         text_encoder=CLIPTextModel)
+    return StableDiffusionPipeline(**parts, tokenizer=CLIPTokenizer.from_pretrained(cfg / "tokenizer"),
+                                   scheduler=PNDMScheduler.from_pretrained(cfg / "scheduler"),
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    return pipe.to(dtype)
 
 
 def full_sdxl_pipeline(device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
@@ -39,47 +50,31 @@ def full_sdxl_pipeline(device: str = "cpu", dtype: torch.dtype = torch.float32, 
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     cfg = CONFIGS / "sdxl"
-    torch.manual_seed(seed)
-    with torch.device(device):
-        unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(cfg / "unet"))
-        vae = AutoencoderKL.from_config(AutoencoderKL.load_config(cfg / "vae"))
-        te = CLIPTextModel(CLIPTextConfig.from_pretrained(cfg / "text_encoder"))
-        te2 = CLIPTextModelWithProjection(CLIPTextConfig.from_pretrained(cfg / "text_encoder_2"))
-    pipe = StableDiffusionXLPipeline(
-        vae=vae, text_encoder=te, text_encoder_2=te2, tokenizer=CLIPTokenizer.from_pretrained(cfg / "tokenizer"),
-        tokenizer_2=CLIPTokenizer.from_pretrained(cfg / "tokenizer_2"), unet=unet,
-        scheduler=EulerDiscreteScheduler.from_pretrained(cfg / "scheduler"), add_watermarker=False)
-    return pipe.to(dtype)
+    parts = random_models(cfg, device, dtype, seed, unet=UNet2DConditionModel, vae=AutoencoderKL,
+                         text_encoder=CLIPTextModel, text_encoder_2=CLIPTextModelWithProjection)
+    return StableDiffusionXLPipeline(**parts, tokenizer=CLIPTokenizer.from_pretrained(cfg / "tokenizer"),
+                                     tokenizer_2=CLIPTokenizer.from_pretrained(cfg / "tokenizer_2"),
+                                     scheduler=EulerDiscreteScheduler.from_pretrained(cfg / "scheduler"),
+                                     add_watermarker=False)
 
 
 def full_flux_pipeline(device: str = "cpu", dtype: torch.dtype = torch.bfloat16, seed: int = 0):
     """FLUX.1-dev's real architecture (12B transformer, CLIP-L, T5-XXL, AE) with random weights."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-    from transformers import (
-        CLIPTextConfig,
-        CLIPTextModel,
-        CLIPTokenizer,
-        T5Config,
-        T5EncoderModel,
-        T5TokenizerFast,
-    )
+    from transformers import CLIPTextModel, CLIPTokenizer, T5EncoderModel, T5TokenizerFast
 
     from trainer.models.flux_single_file import CLIP_TOKENIZER, CONFIG_ROOT, T5_TOKENIZER
 
-    cfg = CONFIG_ROOT  # the shipped Flux configs name the variant: transformer_dev, scheduler_dev
-    torch.manual_seed(seed)
-    with torch.device(device):
-        tr = FluxTransformer2DModel.from_config(FluxTransformer2DModel.load_config(cfg / "transformer_dev")).to(dtype)
-        vae = AutoencoderKL.from_config(AutoencoderKL.load_config(cfg / "vae")).to(dtype)
-        te = CLIPTextModel(CLIPTextConfig.from_pretrained(cfg / "text_encoder")).to(dtype)
-        t5 = T5EncoderModel(T5Config.from_pretrained(cfg / "text_encoder_2")).to(dtype)
-    return FluxPipeline(transformer=tr, vae=vae, text_encoder=te, text_encoder_2=t5,
+    # the shipped Flux configs name the variant (transformer_dev, scheduler_dev); the rest is laid out as above
+    parts = random_models(CONFIG_ROOT, device, dtype, seed, transformer_dev=FluxTransformer2DModel,
+                         vae=AutoencoderKL, text_encoder=CLIPTextModel, text_encoder_2=T5EncoderModel)
+    return FluxPipeline(transformer=parts.pop("transformer_dev"), **parts,
                         tokenizer=CLIPTokenizer.from_pretrained(CLIP_TOKENIZER),
                         tokenizer_2=T5TokenizerFast.from_pretrained(T5_TOKENIZER),
-                        scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(cfg / "scheduler_dev"))
+                        scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(CONFIG_ROOT / "scheduler_dev"))
 
 
 def save_model(out: Path, family: str = "sd15", size: str = "tiny", device: str = "cpu",
