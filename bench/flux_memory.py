@@ -55,17 +55,17 @@ def random_parts(tiny: bool):
     import torch
     from diffusers import FluxTransformer2DModel
 
+    from bench.models import random_models
     from trainer.families.base import Parts
+    from trainer.models.flux_single_file import CONFIG_ROOT
     from trainer.models.tiny import build_tiny_flux
 
     small = build_tiny_flux(seed=0, dev=True, blocks=(4, 6) if tiny else (1, 1))
     if tiny:
         transformer = small.transformer
-    else:
-        cfg = FluxTransformer2DModel.load_config(ROOT / "assets/model_configs/flux/transformer_dev")
-        with torch.device("cuda"):  # random init on the GPU is seconds; the engine then gets it in CPU memory
-            torch.manual_seed(0)
-            transformer = FluxTransformer2DModel.from_config(cfg).to(torch.bfloat16)
+    else:  # random init on the GPU is seconds; the engine then gets it in CPU memory
+        transformer = random_models(CONFIG_ROOT, "cuda", torch.bfloat16, 0,
+                                    transformer_dev=FluxTransformer2DModel)["transformer_dev"]
         transformer.to("cpu")
         torch.cuda.empty_cache()
     return Parts(transformer, small.vae, [small.text_encoder, small.text_encoder_2],
