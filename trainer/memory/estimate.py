@@ -60,7 +60,8 @@ def _trained(cfg: TrainConfig) -> tuple[bool, bool]:
 
 
 def _trains_t5(cfg: TrainConfig) -> bool:
-    return cfg.model.family == "flux" and cfg.flux.train_t5xxl
+    """flux.train_t5xxl; its figures (FamilyCosts.t5_*) are zero for the families without a T5."""
+    return cfg.flux.train_t5xxl
 
 
 def _trainable_params(cfg: TrainConfig) -> float:
@@ -88,8 +89,8 @@ def _denoiser_bytes(cfg: TrainConfig, fam) -> float:
 
 def _swapped_params(cfg: TrainConfig, fam) -> float:
     """Denoiser parameters blocks_to_swap keeps off the GPU: the swapped blocks but the largest of them, which is
-    on the GPU while it computes."""
-    if cfg.model.family != "flux" or not cfg.flux.blocks_to_swap or not fam.double_block_params_b:
+    on the GPU while it computes. The families that swap nothing have no block sizes."""
+    if not cfg.flux.blocks_to_swap or not fam.double_block_params_b:
         return 0.0
     double, single = flux_swap_split(cfg.flux.blocks_to_swap)
     swapped = double * fam.double_block_params_b + single * fam.single_block_params_b
