@@ -15,6 +15,7 @@ import torch
 from tests.engine_helpers import losses, make_dataset, save_tiny_flux, short_flux_config
 from trainer.config import ConfigError
 from trainer.engine.run import train
+from trainer.events import read_events
 from trainer.networks.save import read_lora
 
 BLOCKS = (4, 6)  # double, single: blocks_to_swap may go up to 4 (2 double + 4 single), keeping 2 of each
@@ -87,6 +88,9 @@ def test_a_run_with_swapped_blocks_trains_exactly_like_one_without(tiny_model, d
     assert train(flux_config(tiny_model, dataset, **extra), tmp_path / "resident") == 0
     assert train(flux_config(tiny_model, dataset, flux__blocks_to_swap=4, **extra), tmp_path / "swapped") == 0
     assert len(losses(tmp_path / "swapped")) == 3
+    # the run really swapped (equal losses alone would also come from an ignored setting): 2 double + 4 single
+    assert any(e["type"] == "status" and e["message"].startswith("blocks_to_swap: 6 transformer blocks")
+               for e in read_events(tmp_path / "swapped")[0])
     assert losses(tmp_path / "swapped") == pytest.approx(losses(tmp_path / "resident"), rel=1e-6)
     a, b = (read_lora(tmp_path / run / "output" / "t.safetensors")[0] for run in ("resident", "swapped"))
     assert a.keys() == b.keys()
@@ -152,8 +156,6 @@ def test_validation_captions_are_cached_before_the_encoders_leave(tiny_model, da
     cfg = flux_config(tiny_model, dataset, training__network_train_unet_only=True, sampling__sample_prompts="",
                       speed__cache_text_encoder_outputs=True, validation__validation_split=0.5)
     assert train(cfg, tmp_path / "run") == 0
-    from trainer.events import read_events
-
     assert [e for e in read_events(tmp_path / "run")[0] if e["type"] == "validation"]
 
 
