@@ -181,6 +181,17 @@ def test_importing_the_config_package_is_light():
     assert out.stdout.strip() == "[]"
 
 
+def test_checking_a_config_is_light_too():
+    """The rules run in the UI process on every edit: checking a Flux LyCORIS config must not import torch."""
+    code = ("import sys; from trainer.config import TrainConfig, check; "
+            "check(TrainConfig.model_validate({'model': {'family': 'flux'}, 'network': {'network_module': "
+            "'lycoris.kohya', 'lycoris_algo': 'lokr'}}), for_training=False); "
+            "print([m for m in ('torch', 'gradio', 'diffusers', 'transformers') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_group_tables_forbid_unknown_attributes():
     cfg = TrainConfig()
     with pytest.raises(ValueError):

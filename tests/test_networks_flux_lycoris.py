@@ -135,6 +135,13 @@ def test_train_t5xxl_with_lycoris_is_refused_not_left_untrained():
         build_network(_net("locon"), "flux", pipe.transformer, [pipe.text_encoder, tiny_t5_encoder()])
 
 
+def test_the_config_rule_names_exactly_the_algorithms_flux_lycoris_maps():
+    from trainer.config.rules_flux import FLUX_LYCORIS_ALGOS
+    from trainer.networks.flux_lycoris import PAIRS
+
+    assert tuple(PAIRS) == FLUX_LYCORIS_ALGOS
+
+
 def test_config_check_names_lycoris_algo_for_flux(tmp_path):
     from trainer.config import check
 
