@@ -74,19 +74,12 @@ def _merge(a: dict, b: dict) -> dict:
     return out
 
 
-def make_data(root: Path, size: int, n: int = 8) -> Path:
-    from PIL import Image, ImageDraw
+def make_data(root: Path, size: int) -> Path:
+    """Eight size x size images (bench/gpu_memory.py's), a folder per size so each case trains on its own size."""
+    from bench.gpu_memory import build_data
 
-    sub = root / f"10_sq{size}"
-    if sub.is_dir():
-        return root
-    sub.mkdir(parents=True)
-    for i in range(n):
-        img = Image.new("RGB", (size, size), (30 * i, 200 - 20 * i, 90))
-        ImageDraw.Draw(img).ellipse((size // 8, size // 8, size // 2 + 8 * i, size // 2), fill=(250, 40, 40))
-        img.save(sub / f"{i}.png")
-        (sub / f"{i}.txt").write_text("sq, red circle", encoding="utf-8")
-    return root
+    data = root / f"{size}px"
+    return data if data.is_dir() else build_data(data, size)
 
 
 def base_config(family: str, model: Path, data: Path, reso: int, batch: int, steps: int):
