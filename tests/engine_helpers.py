@@ -56,10 +56,14 @@ def tiny_config(model: Path, data: Path, **overrides) -> TrainConfig:
     return config_from_dict(base)
 
 
+def flux_config(model: Path, data: Path, **overrides) -> TrainConfig:
+    """tiny_config for the tiny Flux (64 T5 tokens)."""
+    return tiny_config(model, data, **{"model__family": "flux", "flux__t5xxl_max_token_length": 64, **overrides})
+
+
 def short_flux_config(model: Path, data: Path, **overrides) -> TrainConfig:
     """A 3-step run of the tiny Flux (64 T5 tokens) on `data`."""
-    return tiny_config(model, data, **{"model__family": "flux", "flux__t5xxl_max_token_length": 64,
-                                       "training__max_train_steps": 3, **overrides})
+    return flux_config(model, data, **{"training__max_train_steps": 3, **overrides})
 
 
 def save_tiny_flux(path: Path, dev: bool = True, blocks: tuple[int, int] = (1, 1)) -> Path:

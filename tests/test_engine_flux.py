@@ -10,7 +10,7 @@ import pytest
 import torch
 from peft.tuners.lora import LoraLayer
 
-from tests.engine_helpers import lora_modules, losses, make_dataset, save_tiny_flux, tiny_config
+from tests.engine_helpers import flux_config, lora_modules, losses, make_dataset, save_tiny_flux
 from trainer.config import check
 from trainer.engine.run import train
 from trainer.events import read_events
@@ -25,10 +25,6 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data"), n=2)  # 2 images x 5 repeats / batch 2: 5 steps
-
-
-def flux_config(model, data, **overrides):
-    return tiny_config(model, data, **{"model__family": "flux", "flux__t5xxl_max_token_length": 64, **overrides})
 
 
 @pytest.fixture(scope="module")
