@@ -28,11 +28,15 @@ def noise_group(monkeypatch, group):
     the patched TrainConfig class."""
     patched = create_model("TrainConfig", __base__=TrainConfig, noise=(group, group()))
     monkeypatch.setattr(schema, "TrainConfig", patched)
-    schema.all_params.cache_clear()
-    schema.params_by_path.cache_clear()
+    _clear_caches()
     try:
         yield patched
     finally:
         monkeypatch.undo()
-        schema.all_params.cache_clear()
-        schema.params_by_path.cache_clear()
+        _clear_caches()
+
+
+def _clear_caches() -> None:
+    """Every parameter list the schema caches, so none outlives the patch (params_by_name kept a made-up one)."""
+    for cached in (schema.all_params, schema.params_by_path, schema.params_by_name):
+        cached.cache_clear()
