@@ -156,6 +156,10 @@ def test_config_check_names_lycoris_algo_for_flux(tmp_path):
                            flux__train_t5xxl=True, speed__cache_text_encoder_outputs=False)
     mine = [f for f in check(t5, for_training=False) if f.field == "flux.train_t5xxl"]
     assert len(mine) == 1 and "networks.lora" in mine[0].en
+    # a conv rank would be ignored (the Flux builders adapt Linears only): the check refuses it before a run
+    conv = short_flux_config(tmp_path / "m", tmp_path / "d", network__network_module="lycoris.kohya",
+                             network__conv_dim=4)
+    assert [f.level for f in check(conv, for_training=False) if f.field == "network.conv_dim"] == ["error"]
 
 
 @pytest.mark.parametrize("algo", ["locon", "loha"])

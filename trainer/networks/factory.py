@@ -135,8 +135,6 @@ def build_network(n, family: str, unet: nn.Module, text_encoders: list, *, train
         raise ValueError(f"network.network_module: {n.network_module} is not supported for Flux yet; use "
                          f"networks.lora (on Flux its network_args: {', '.join(FLUX_LORA_ARGS)}) or lycoris.kohya "
                          "(locon, loha)")
-    if family == "flux" and n.conv_dim:  # the rules say so too; a config that skipped them must not pass silently
-        raise ValueError("network.conv_dim: Flux has no convolution layers to adapt; set it to 0")
     if builder is None:
         raise ValueError(f"network.network_module {n.network_module!r} is not supported yet "
                          f"(supported: {', '.join(BUILDERS)})")
