@@ -50,11 +50,10 @@ def _lora_by_lycoris(n, family: str, unet: nn.Module, text_encoders: list, **par
     weight's norm instead of the adapted one (A1111 reads only the other axis). So these layers are trained by
     lycoris-lora's LoCon, DoRA with one magnitude per input column (`dora_scale` [1, in]), the axis A1111, Forge and
     ComfyUI all apply exactly (lycoris_args sets that axis); the file is the plain LoRA layout (plus `dora_scale`)."""
-    from trainer.networks.lycoris_args import flag, split_args
+    from trainer.networks.lycoris_args import split_args
     from trainer.networks.lycoris_net import add_lycoris
 
     args = split_args(n.network_args)
-    flag(args, "dora_wd")  # a value that is not true/false is named before training starts
     wrong = sorted(set(args) - set(LORA_ARGS))
     if wrong:
         raise ValueError(f"network.network_args: networks.lora does not take {', '.join(wrong)} (it takes "
@@ -65,7 +64,7 @@ def _lora_by_lycoris(n, family: str, unet: nn.Module, text_encoders: list, **par
                          "sd-scripts' network_dropout does; set it to 0 (rank_dropout is the closest) or clear "
                          "network_args")
     net = add_lycoris(unet, text_encoders, family=family, dim=n.network_dim, alpha=n.network_alpha, algo="locon",
-                      conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha, dropout=n.network_dropout,
+                      conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha,
                       network_args=[*n.network_args, "preset=full" if n.conv_dim else "preset=attn-mlp"],
                       exclude=NOT_IN_LORA, **parts)
     net.kind = "networks.lora"
