@@ -65,10 +65,14 @@ class Flux(Family):
         from trainer.memory.table import flux_swap_split
 
         double, single = transformer.transformer_blocks, transformer.single_transformer_blocks
+
+        def fits(k: int) -> bool:
+            d, s = flux_swap_split(k)
+            return d <= len(double) - MIN_RESIDENT and s <= len(single) - MIN_RESIDENT
+
         n_double, n_single = flux_swap_split(n)
-        if n_double > len(double) - MIN_RESIDENT or n_single > len(single) - MIN_RESIDENT:
-            most = max((k for k in range(n + 1) if flux_swap_split(k)[0] <= len(double) - MIN_RESIDENT
-                        and flux_swap_split(k)[1] <= len(single) - MIN_RESIDENT), default=0)
+        if not fits(n):
+            most = max((k for k in range(n) if fits(k)), default=0)
             raise ValueError(f"flux.blocks_to_swap {n} would swap {n_double} of {len(double)} double and {n_single} "
                              f"of {len(single)} single blocks; this model keeps at least {MIN_RESIDENT} of each on "
                              f"the GPU, so at most {most}")
