@@ -153,3 +153,41 @@ def test_runs_that_leave_trained_weights_without_gradients_work_in_two_processes
         ref = [e["loss"] for e in read_events(one)[0] if e["type"] == "progress"]
         got = [e["loss"] for e in read_events(run)[0] if e["type"] == "progress"]
         assert got == pytest.approx(ref, rel=1e-3), name
+
+
+HOST_AGREES = """
+import os, sys, time
+import torch
+import torch.distributed as dist
+from trainer.engine.distributed import any_process, host_group
+
+backend = sys.argv[1]
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[2])
+dist.init_process_group(backend, rank=0, world_size=1)
+group = host_group()
+assert (group is None) == (backend == "gloo"), group
+assert any_process(True, group) and not any_process(False, group)
+if backend == "nccl":  # a step still queued on the GPU: the agreement must not wait for it
+    torch.cuda._sleep(2_000_000_000)
+    start = time.perf_counter()
+    any_process(False, group)
+    waited = time.perf_counter() - start
+    assert not torch.cuda.current_stream().query(), f"the host waited for the GPU ({waited:.2f} s)"
+dist.destroy_process_group()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("backend", ["gloo", pytest.param("nccl", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="NCCL needs a GPU"))])
+def test_stop_requests_are_agreed_on_over_the_cpu(backend, tmp_path):
+    """Several processes agree on a stop request every step; under NCCL that goes through a gloo group so the
+    host does not wait for the GPU's queued steps (what speed.loss_read_every_n_steps is there to avoid)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    out = subprocess.run([sys.executable, "-c", HOST_AGREES, backend, port], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]

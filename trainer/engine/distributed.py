@@ -106,3 +106,21 @@ def prepare_trained(accelerator, trained: dict[str, torch.nn.Module], loss):
     torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, frozen)
     # device_placement off: the modules are where the engine put them (block swap keeps some on the CPU).
     return accelerator.prepare_model(module, device_placement=False)
+
+
+def host_group():
+    """A process group for what the host holds (gloo, on the CPU): agreeing on a host flag through the GPU
+    backend (NCCL) makes the host wait for every step its GPU still has queued, each time. None where the
+    default group is gloo already. Every process calls this together (it is a collective)."""
+    import torch.distributed as dist
+
+    return None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
+
+
+def any_process(flag: bool, group) -> bool:
+    """`flag` on every process when it is set on any (a stop request), over `host_group()`'s group."""
+    import torch.distributed as dist
+
+    total = torch.tensor([float(flag)])
+    dist.all_reduce(total, group=group)
+    return bool(total.item())

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from trainer.config import TrainConfig
 from trainer.data.loader import collate_batch
 from trainer.engine import checkpoint as ckpt
-from trainer.engine import header, speed
+from trainer.engine import distributed, header, speed
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint
 from trainer.engine.class_images import ensure_class_images
 from trainer.engine.data import build_data, fixed_captions
@@ -84,6 +84,8 @@ class Session:
                                dataloader_config=DataLoaderConfiguration(split_batches=True),
                                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         self.is_main = self.acc.is_main_process
+        if self.acc.num_processes > 1:
+            self.host_group = distributed.host_group()  # stop requests agree without waiting for the GPU
         speed.apply_backend_flags(s, self.prec.device, self.rep.warning)
         if s.gpus != self.acc.num_processes and not s.accelerate_config:
             self.rep.warning(f"speed.gpus is {s.gpus}, but this run has {self.acc.num_processes} process(es)",
@@ -318,8 +320,8 @@ class Session:
     def _stop_wanted(self) -> bool:
         """Asked anywhere, seen everywhere: all processes stop at the same step."""
         wanted = self._stop_here()
-        if self.acc.num_processes > 1:
-            wanted = bool(self.acc.reduce(torch.tensor([float(wanted)], device=self.acc.device), "sum").item())
+        if self.acc.num_processes > 1:  # every step: over the CPU, so the GPU's queued steps are not waited for
+            wanted = distributed.any_process(wanted, self.host_group)
         return wanted
 
     def _raise_if_stop(self) -> None:
