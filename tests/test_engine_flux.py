@@ -228,10 +228,13 @@ def test_fp8_base_stores_the_frozen_transformer_in_fp8_and_trains_on_cpu(tiny_mo
 
 
 
-@pytest.mark.parametrize("mixed", ["bf16", "no"])
-def test_frozen_parts_are_read_straight_in_the_run_weight_dtype(tiny_model, dataset, tmp_path, monkeypatch, mixed):
+@pytest.mark.parametrize(("mixed", "vae"), [("bf16", "bf16"), ("no", "no"), ("bf16", "no")],
+                         ids=["bf16", "no", "bf16-float32-vae"])
+def test_frozen_parts_are_read_straight_in_the_run_weight_dtype(tiny_model, dataset, tmp_path, monkeypatch, mixed,
+                                                                  vae):
     """A 12B transformer read in float32 first takes 48 GB of RAM: the loader itself must return the run's dtype
-    (bf16 for a bf16 LoRA run, float32 for a float32 one), the VAE in the run's VAE dtype."""
+    (bf16 for a bf16 LoRA run, float32 for a float32 one), the VAE in the run's VAE dtype (no_half_vae: float32
+    beside a bf16 transformer)."""
     import trainer.models.flux_loading as flux_loading
     from trainer.engine.build import load_models
     from trainer.engine.precision import DTYPES, Precision
@@ -246,7 +249,8 @@ def test_frozen_parts_are_read_straight_in_the_run_weight_dtype(tiny_model, data
 
     monkeypatch.setattr(flux_loading, "load_flux_parts", spy)
     dtype = DTYPES[mixed]  # built by hand: resolve_precision turns bf16 into float32 on a CPU
-    prec = Precision("cpu", mixed, weight_dtype=dtype, adapter_dtype=torch.float32, vae_dtype=dtype)
+    prec = Precision("cpu", mixed, weight_dtype=dtype, adapter_dtype=torch.float32, vae_dtype=DTYPES[vae])
     models = load_models(flux_config(tiny_model, dataset), prec, tmp_path / "models", print, print)
-    assert read == {name: {dtype} for name in ("transformer", "text_encoder", "text_encoder_2", "vae")}
+    assert read == {**{name: {dtype} for name in ("transformer", "text_encoder", "text_encoder_2")},
+                    "vae": {DTYPES[vae]}}
     assert {p.dtype for p in models.lora.parameters()} == {torch.float32}  # the LoRA itself trains in float32
