@@ -75,15 +75,17 @@ def _trainable_params(cfg: TrainConfig) -> float:
     return (per_rank * net.network_dim + locon) * 1e6
 
 
-def _base_bytes(cfg: TrainConfig) -> int:
-    if cfg.speed.fp8_base:
-        return FP8
+def _compute_bytes(cfg: TrainConfig) -> int:
     return FULL if cfg.speed.mixed_precision == "no" else HALF
+
+
+def _base_bytes(cfg: TrainConfig) -> int:
+    return FP8 if cfg.speed.fp8_base else _compute_bytes(cfg)
 
 
 def _denoiser_bytes(cfg: TrainConfig, fam) -> float:
     """Bytes a denoiser weight, on average: with fp8_base only part of it is stored in fp8."""
-    compute = FULL if cfg.speed.mixed_precision == "no" else HALF
+    compute = _compute_bytes(cfg)
     return fam.fp8_share * FP8 + (1 - fam.fp8_share) * compute if cfg.speed.fp8_base else compute
 
 
