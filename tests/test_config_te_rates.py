@@ -50,6 +50,9 @@ def test_flux_second_rate_is_t5s_and_unused_without_train_t5xxl():
     found = {(f.field, f.level) for f in check(_cfg([5e-5, 2e-5], "flux"), for_training=False)}
     assert (FIELD, "warning") in found
     t5 = config_from_dict({"model": {"family": "flux"}, "optimizer": {"text_encoder_lr": [5e-5, 2e-5]},
+                           "flux": {"train_t5xxl": True}, "speed": {"cache_text_encoder_outputs": False}})
+    assert FIELD not in {f.field for f in check(t5, for_training=False)}  # T5 trains: its rate is used
+    t5 = config_from_dict({"model": {"family": "flux"}, "optimizer": {"text_encoder_lr": [5e-5, 2e-5]},
                            "flux": {"train_t5xxl": True}})
     assert FIELD not in {f.field for f in check(t5, for_training=False)}  # with T5 trained, both rates are used
 
