@@ -169,6 +169,12 @@ def test_lycoris_trains_on_an_fp8_stored_flux_transformer(algo, tmp_path):
     data = make_dataset(tmp_path / "data", n=2)
     cfg = short_flux_config(model, data, network__network_module="lycoris.kohya", network__lycoris_algo=algo,
                             speed__fp8_base=True)
+    from trainer.engine.build import load_models
+    from trainer.engine.fp8 import stored_fp8_share
+    from trainer.engine.precision import resolve_precision
+
+    prec = resolve_precision("no", full_fp16=False, full_bf16=False, no_half_vae=False, device="cpu", warn=print)
+    assert stored_fp8_share(load_models(cfg, prec, tmp_path / "models", print, print).unet) > 0.5  # fp8 base kept
     assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
     tensors, _ = read_lora(tmp_path / "run" / "output" / "t.safetensors")
     assert any(k.startswith("lora_unet_double_blocks_0_img_attn_qkv.") for k in tensors)
