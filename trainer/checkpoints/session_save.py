@@ -13,12 +13,14 @@ from trainer.engine.optim import set_train_mode
 
 
 def training_header(session) -> dict[str, str]:
-    """The LoRA header's keys for this run, with the architecture of a base model (what the model card reads)."""
+    """The LoRA header's keys for this run, with the architecture of a base model and without the network's keys
+    (ss_network_*: a full checkpoint has no adapter): what the model card reads."""
     from trainer.networks.metadata import training_header as lora_training_header
 
     full = lora_training_header(session.cfg, session.facts, steps=session.progress.global_step,
                                 epoch=session.progress.epoch, finished_at=time.time())
-    return {**full, "modelspec.architecture": session.models.family.modelspec_architecture}
+    kept = {k: v for k, v in full.items() if not k.startswith("ss_network_")}
+    return {**kept, "modelspec.architecture": session.models.family.modelspec_architecture}
 
 
 def checkpoint_header(full: dict[str, str]) -> dict[str, str]:

@@ -23,7 +23,6 @@ KEY_SETTINGS = (
     ("Noise offset", "ss_noise_offset"), ("min_snr_gamma", "ss_min_snr_gamma"),
     ("Prior loss weight", "ss_prior_loss_weight"),
 )
-NETWORK_KEYS = {"ss_network_module", "ss_network_dim", "ss_network_alpha"}  # a LoRA's; a full checkpoint has none
 CHECKPOINT = "checkpoint"  # `kind` of a Dreambooth run's full checkpoint (else "LoRA")
 
 
@@ -59,8 +58,7 @@ def model_card(header: dict[str, str], file_name: str, samples: list[Sample], ki
              f"- **Base model:** {_base_model(header)}",
              f"- **Trigger word:** `{trigger}`" if trigger else "- **Trigger word:** none", ""]
     body += ["## Settings", "", "| Setting | Value |", "|---|---|"]
-    body += [f"| {label} | `{header[key]}` |" for label, key in KEY_SETTINGS
-             if header.get(key, "None") != "None" and not (full and key in NETWORK_KEYS)]
+    body += [f"| {label} | `{header[key]}` |" for label, key in KEY_SETTINGS if header.get(key, "None") != "None"]
     body += ["", *_tag_tables(header.get("ss_tag_frequency", "{}"))]
     if samples:
         body += ["## Samples", ""] + [f"![{_one_line(s.prompt)}]({s.link})\n\n*{_one_line(s.prompt)}*\n"
