@@ -11,8 +11,8 @@ import torch
 from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 from safetensors.torch import load_file
 
-from tests.dreambooth_helpers import unused_keys
-from tests.engine_helpers import make_dataset, save_tiny_sd15, save_tiny_sdxl, tiny_config
+from tests.dreambooth_helpers import sd15_and_data_fixtures, unused_keys
+from tests.engine_helpers import save_tiny_sdxl, tiny_config
 from trainer.checkpoints.write import original_layout
 from trainer.engine.run import train
 from trainer.events import read_events
@@ -21,14 +21,7 @@ TE = "cond_stage_model.transformer."
 UNET = "model.diffusion_model."
 
 
-@pytest.fixture(scope="module")
-def sd15(tmp_path_factory) -> Path:
-    return save_tiny_sd15(tmp_path_factory.mktemp("model") / "tiny-sd15")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    return make_dataset(tmp_path_factory.mktemp("data"), n=2)  # 2 images x 5 repeats / batch 2: 5 steps an epoch
+sd15, data = sd15_and_data_fixtures()  # 2 images x 5 repeats / batch 2: 5 steps an epoch
 
 
 def db_config(model, data, **overrides):
