@@ -110,7 +110,7 @@ class FluxLycorisSet(LycorisSet):
         back = {self.names[n]: n for n in self.names if n not in self.paths}
         unfused: dict[str, torch.Tensor] = {}
         groups = self._grouped()
-        downs, ups = (set(keys) for keys in zip(*PAIRS[self.algo]))
+        downs, ups = {d for d, _ in PAIRS[self.algo]}, {u for _, u in PAIRS[self.algo]}
         for key, value in state_dict.items():
             module, _, suffix = key.partition(".")
             if module in back or module not in groups:
