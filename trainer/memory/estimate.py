@@ -64,8 +64,8 @@ def _trains_t5(cfg: TrainConfig) -> bool:
     return cfg.flux.train_t5xxl
 
 
-def _trainable_params(cfg: TrainConfig) -> float:
-    fam, net = _costs(cfg)[0], cfg.network
+def _trainable_params(cfg: TrainConfig, fam: FamilyCosts) -> float:
+    net = cfg.network
     unet, te = _trained(cfg)
     if cfg.model.training_type == "dreambooth":
         return (fam.denoiser_params_b + (fam.text_encoder_params_b if te else 0.0)) * 1e9
@@ -105,9 +105,8 @@ def _pairs_class_images(cfg: TrainConfig) -> bool:
     return cfg.model.training_type == "dreambooth" and has_class
 
 
-def _activations(cfg: TrainConfig) -> tuple[float, float]:
+def _activations(cfg: TrainConfig, fam: FamilyCosts) -> tuple[float, float]:
     """(denoiser + text-encoder activations, VAE encode) in GB for one step's batch."""
-    fam = _costs(cfg)[0]
     w, h = parse_resolution(cfg.dataset.resolution)
     batch = cfg.training.train_batch_size * (2 if _pairs_class_images(cfg) else 1)
     images = batch * (w * h) / fam.ref_pixels
@@ -123,13 +122,13 @@ def _activations(cfg: TrainConfig) -> tuple[float, float]:
 
 def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
     """Peak GPU memory of training `cfg`, by part, with notes on what would lower it."""
-    fam = _costs(cfg)[0]
+    fam, measured = _costs(cfg)  # once: measuring a local folder reads its weight files' headers
     base_bytes = _base_bytes(cfg)
-    trainable = _trainable_params(cfg)
+    trainable = _trainable_params(cfg, fam)
     weight_bytes = HALF if (cfg.speed.full_fp16 or cfg.speed.full_bf16) else FULL
     state = OPTIMIZER_STATE_BYTES.get(cfg.optimizer.optimizer_type, DEFAULT_STATE_BYTES)
     te_resident = not cfg.speed.cache_text_encoder_outputs  # cached outputs: the encoders leave the GPU
-    activations, vae_encode = _activations(cfg)
+    activations, vae_encode = _activations(cfg, fam)
     vae_weights = 0.0 if cfg.speed.cache_latents else _gb(fam.vae_params_b * 1e9, FULL if cfg.speed.no_half_vae
                                                           else base_bytes if base_bytes != FP8 else HALF)
     unet_trained, te_trained = _trained(cfg)
@@ -151,13 +150,13 @@ def estimate_memory(cfg: TrainConfig) -> MemoryEstimate:
     if full and cfg.dreambooth.ema_decay > 0:  # EMA: one more copy of the trained weights
         parts["ema"] = _gb(trainable, weight_bytes)
     parts = {k: round(v, 3) for k, v in parts.items()}
-    return MemoryEstimate(round(sum(parts.values()), 2), parts, _notes(cfg))
+    return MemoryEstimate(round(sum(parts.values()), 2), parts, _notes(cfg, fam, measured))
 
 
-def _notes(cfg: TrainConfig) -> list[Note]:
+def _notes(cfg: TrainConfig, fam: FamilyCosts, measured: bool) -> list[Note]:
     notes = [Note("A rough estimate from community figures; real use varies by a GB or so with drivers and "
                   "attention kernels.", "基于社区经验数据的粗略估计；实际占用会因驱动和注意力实现相差 1 GB 左右。")]
-    if _costs(cfg)[1]:
+    if measured:
         notes.append(Note("Model sizes measured from the base model's own files.", "模型大小按底模自身的文件实测。"))
     if not cfg.training.gradient_checkpointing:
         notes.append(Note("Gradient checkpointing would cut activation memory to about a third (20-30% slower).",
@@ -173,7 +172,7 @@ def _notes(cfg: TrainConfig) -> list[Note]:
     if not cfg.speed.cache_latents:
         notes.append(Note("Caching latents keeps the VAE off the GPU while training.",
                           "缓存潜变量后，训练时 VAE 不必留在显卡上。"))
-    if _swapped_params(cfg, _costs(cfg)[0]):
+    if _swapped_params(cfg, fam):
         notes.append(Note(f"{cfg.flux.blocks_to_swap} blocks wait in CPU memory (blocks_to_swap): each step is slower "
                           "and the run needs that much more system RAM.",
                           f"{cfg.flux.blocks_to_swap} 个块放在内存中（块交换）：每步更慢，并需要相应更多的系统内存。"))
