@@ -51,23 +51,14 @@ def engine_config(model: Path, data: Path, family: str, size: str, sets: list[st
 
 
 def engine_step_times(cfg, run_dir: Path, skip: int) -> list[tuple[float, float]]:
-    """(wall, CPU) seconds between the ends of consecutive optimizer steps after `skip` warm-up steps. The clocks
-    are read where the session marks a step finished, by a wrapper installed for this run only (events carry
-    wall time alone, and with speed.loss_read_every_n_steps > 1 they are written N at a time)."""
-    from trainer.engine.readback import LossReadback
+    """(wall, CPU) seconds between the ends of consecutive optimizer steps after `skip` warm-up steps, the clocks
+    read where the session marks each step finished."""
+    from bench.profile_engine import after_each_step
 
-    stamps, original = [], LossReadback.finish_step
-
-    def finish_step(self, **report):
-        original(self, **report)
-        stamps.append((time.perf_counter(), time.process_time()))
-
-    LossReadback.finish_step = finish_step
-    try:
+    stamps = []
+    with after_each_step(lambda: stamps.append((time.perf_counter(), time.process_time()))):
         if train(cfg, run_dir) != 0:
             raise RuntimeError(f"the engine run failed: see {run_dir / 'train.log'}")
-    finally:
-        LossReadback.finish_step = original
     return [(b[0] - a[0], b[1] - a[1]) for a, b in zip(stamps[skip:], stamps[skip + 1:], strict=False)]
 
 

@@ -68,7 +68,6 @@ def _labels(on_step):
     from torch.utils.data.dataloader import _BaseDataLoaderIter
 
     from trainer.engine import loop, session
-    from trainer.engine.readback import LossReadback
     from trainer.engine.reporter import Reporter
     from trainer.families.base import Family
 
@@ -94,19 +93,31 @@ def _labels(on_step):
 
     loop.StepRunner.step = step
     undo.append(lambda: setattr(loop.StepRunner, "step", original_step))
-    original_finish = LossReadback.finish_step
-
-    def finish_step(self, **report):
-        original_finish(self, **report)
-        on_step()
-
-    LossReadback.finish_step = finish_step
-    undo.append(lambda: setattr(LossReadback, "finish_step", original_finish))
     try:
-        yield
+        with after_each_step(on_step):
+            yield
     finally:
         for fn in reversed(undo):
             fn()
+
+
+@contextlib.contextmanager
+def after_each_step(on_step):
+    """Call on_step() where the engine's session marks an optimizer step finished, for this block only (events
+    carry wall time alone, and with speed.loss_read_every_n_steps > 1 they are written N at a time)."""
+    from trainer.engine.readback import LossReadback
+
+    original = LossReadback.finish_step
+
+    def finish_step(self, **report):
+        original(self, **report)
+        on_step()
+
+    LossReadback.finish_step = finish_step
+    try:
+        yield
+    finally:
+        LossReadback.finish_step = original
 
 
 def profile_engine(cfg, run_dir: Path, skip: int = 10) -> dict:
