@@ -37,7 +37,8 @@ class Row:
     ok: bool | None = None  # None: no target
 
 
-# Sizes per mode. "smoke" is the CI test's: every code path, seconds in all.
+# Sizes per mode. "smoke" is the CI test's: seconds in all; it runs the cheapest sections (IN_MODE), its other
+# sizes serve `--smoke --only <section>`.
 SIZES = {
     "smoke": {"steps": 12, "rounds": 1, "scan": 40, "captions": 60, "tagger": dict(images=4, rounds=1, batch=2, dim=32,
                                                                                   depth=1, heads=2, tags=50)},
@@ -137,14 +138,13 @@ def tag_editor(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
     fig = te.run(root, tmp / "tag-editor")
     label = f"tag editor, {n} captions"
     bulk = max(w for k, (w, _) in fig.times.items() if k.startswith("bulk_") and not k.endswith("_preview"))
-    rows = [Row(label, "load + frequency table", f"{fig.wall('load_and_frequency'):.2f} s",
+    return [Row(label, "load + frequency table", f"{fig.wall('load_and_frequency'):.2f} s",
                 f"< {te.TARGETS['load_and_frequency']} s", fig.wall("load_and_frequency") < te.TARGETS["load_and_frequency"]),
             Row(label, "slowest bulk operation", f"{bulk:.3f} s", f"< {te.TARGETS['bulk_max']} s",
                 bulk < te.TARGETS["bulk_max"]),
             Row(label, "gallery page (thumbnails cached)", f"{fig.wall('gallery_page_cached'):.3f} s",
                 f"< {te.TARGETS['gallery_page_cached']} s",
                 fig.wall("gallery_page_cached") < te.TARGETS["gallery_page_cached"])]
-    return rows
 
 
 def startup(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
@@ -204,19 +204,19 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def run_sections(names: list[str], mode: str, sets: list[str], log=print) -> tuple[list[Row], bool]:
+def run_sections(names: list[str], mode: str, sets: list[str]) -> tuple[list[Row], bool]:
     rows, failed = [], False
     with tempfile.TemporaryDirectory(prefix="danlu-runall-") as tmp:
         for name in names:
             t0 = time.perf_counter()
-            log(f"[bench] {name} ...", flush=True)
+            print(f"[bench] {name} ...", flush=True)
             try:
                 rows += SECTIONS[name](mode, Path(tmp), sets)
             except Exception as exc:  # one broken section must not hide the others' figures
                 failed = True
-                log(traceback.format_exc(), flush=True)
+                print(traceback.format_exc(), flush=True)
                 rows.append(Row(name, "ERROR", f"{type(exc).__name__}: {exc}"[:120], "", False))
-            log(f"[bench] {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
+            print(f"[bench] {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
     return rows, failed
 
 
