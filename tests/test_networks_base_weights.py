@@ -35,6 +35,12 @@ def test_merged_file_equals_the_file_as_adapter(tmp_path, family, algo):
     assert not torch.allclose(merged, base_out, atol=1e-4)
     torch.testing.assert_close(merged, with_adapter, atol=2e-4, rtol=1e-3)
 
+    half = build(seed=0)  # the multiplier scales each kind's merge as it scales the adapter
+    half_tes = [half.text_encoder] if family == "sd15" else [half.text_encoder, half.text_encoder_2]
+    merge_base_weights([str(path)], [0.5], half.unet, half_tes, family)
+    net.set_scale(0.5)
+    torch.testing.assert_close(_forward(half, family), _forward(pipe, family), atol=2e-4, rtol=1e-3)
+
 
 def test_multiplier_scales_the_merge_and_a_foreign_file_is_named(tmp_path):
     pipe = build_tiny_sd15(seed=0)
