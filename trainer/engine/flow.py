@@ -26,14 +26,21 @@ MODES = ("sigma", "uniform", "sigmoid", "shift", "flux_shift")
 TRAIN_TIMESTEPS = 1000
 
 
+def _schema_default(name: str):
+    """flux.<name>'s default, from the schema (trainer.config), never retyped here."""
+    from trainer.config.groups_misc import FluxGroup
+
+    return FluxGroup.model_fields[name].default
+
+
 @dataclass(frozen=True)
 class Weighting:
-    """flux.weighting_scheme and its parameters (sd-scripts' names)."""
+    """flux.weighting_scheme and its parameters (sd-scripts' names), defaulting as the schema does."""
 
-    scheme: str = "none"
-    logit_mean: float = 0.0
-    logit_std: float = 1.0
-    mode_scale: float = 1.29
+    scheme: str = _schema_default("weighting_scheme")
+    logit_mean: float = _schema_default("logit_mean")
+    logit_std: float = _schema_default("logit_std")
+    mode_scale: float = _schema_default("mode_scale")
 
 
 def flux_mu(packed_tokens: int, base: float = 0.5, top: float = 1.15, lo: int = 256, hi: int = 4096) -> float:
