@@ -123,6 +123,18 @@ def test_lycoris_modules_group_by_block_too():
     assert down and all(not p.requires_grad for n in down for p in modules[n])
 
 
+def test_oft_modules_group_by_block_under_their_own_prefix():
+    """networks.oft names its modules oft_unet_<module>; block weights apply to them as to lora_unet_ ones."""
+    from trainer.networks.oft import add_oft
+
+    assert block_of("oft_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q", "sd15") == ("down", 1)
+    pipe = build_tiny_sd15(seed=0)
+    modules = add_oft(pipe.unet, family="sd15", dim=4, alpha=1e-3).unet_modules("sd15")
+    assert all(n.startswith("oft_unet_") for n in modules)
+    groups, names = unet_groups(modules, "sd15", _weights(down="zeros", mid="0.5"), lr=1.0)
+    assert dict(zip(names, (g["lr"] for g in groups), strict=True)) == {"unet": 1.0, "unet x0.5": 0.5}
+
+
 def test_values_a_switch_keeps_off_are_reported_by_check():
     from trainer.config import TrainConfig, check
 
