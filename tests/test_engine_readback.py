@@ -65,3 +65,13 @@ def test_a_blown_up_loss_is_caught_before_the_next_save(setup, tmp_path, monkeyp
     assert "at step 2" in error["message"] and "nan" in error["message"]
     assert not [e for e in events if e["type"] == "saved"]  # the step-3 save never wrote NaN weights
     assert [e["step"] for e in events if e["type"] == "progress"] == []
+
+
+def test_n_counts_optimizer_steps_not_accumulated_batches(setup, tmp_path, monkeypatch):
+    model, data = setup
+    reads = counted_reads(monkeypatch)
+    cfg = tiny_config(model, data, training__max_train_steps=4, training__gradient_accumulation_steps=2,
+                      speed__loss_read_every_n_steps=2)
+    assert train(cfg, tmp_path / "run") == 0
+    assert len(reads) == 2  # steps 1-2 and 3-4, each two batches
+    assert [e["step"] for e in read_events(tmp_path / "run")[0] if e["type"] == "progress"] == [1, 2, 3, 4]
