@@ -36,6 +36,7 @@ class LossReadback:
     def __init__(self, every: int):
         self.every = max(1, every)
         self._pending: list[_Pending] = []
+        self._finished = 0  # optimizer steps among the pending batches
         self.reads = 0  # transfers made (what the setting saves: compare with the steps run)
 
     def add(self, step: int, loss: torch.Tensor, norms: list[torch.Tensor] | None = None) -> None:
@@ -44,15 +45,16 @@ class LossReadback:
     def finish_step(self, **report) -> None:
         """The last added batch ended an optimizer step: `report` is its progress fields, loss aside."""
         self._pending[-1].report = report
+        self._finished += 1
 
     @property
     def due(self) -> bool:
-        return sum(p.report is not None for p in self._pending) >= self.every
+        return self._finished >= self.every
 
     def read(self) -> list[dict]:
         """Every pending finished step's report with its loss and gradient norms, in one device transfer.
         Raises LossExploded at the first blown-up batch."""
-        pending, self._pending = self._pending, []
+        pending, self._pending, self._finished = self._pending, [], 0
         if not pending:
             return []
         flat = torch.stack([t.to(pending[0].loss.device).float().reshape(())
