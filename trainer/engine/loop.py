@@ -19,7 +19,7 @@ from trainer.engine import noise as noise_lib
 class StepResult:
     """Left on the device: trainer.engine.readback reads losses and norms back (and checks them) in batches."""
 
-    loss: torch.Tensor  # 0-dim; the global batch's mean with several processes
+    loss: torch.Tensor  # 0-dim; this process's rows (the readback averages over processes)
     synced: bool
     grad_norms: list[torch.Tensor] = field(default_factory=list)  # per optimizer param group, before clipping
     max_norm: tuple[int, float, float] | None = None  # scale_weight_norms: keys scaled, mean and max key norm
@@ -122,8 +122,7 @@ class StepRunner:
         see where our (resumable) batch sampler ends an epoch."""
         with contextlib.nullcontext() if sync else self.acc.no_sync(self.trained):
             loss = self.trained(batch)
-            multi = self.acc.num_processes > 1
-            value = self.acc.reduce(loss.detach(), "mean") if multi else loss.detach()  # the global batch's
+            value = loss.detach()
             self.acc.backward(loss / self.cfg.training.gradient_accumulation_steps)
         norms: list[torch.Tensor] = []
         if self.fused is not None:  # every weight was updated (and its gradient freed) during backward

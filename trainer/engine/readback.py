@@ -33,8 +33,11 @@ class _Pending:
 
 
 class LossReadback:
-    def __init__(self, every: int):
+    def __init__(self, every: int, mean=None):
+        """`mean`: averages a tensor of losses over the processes of a multi-process run (one collective per
+        read, not one per batch)."""
         self.every = max(1, every)
+        self.mean = mean
         self._pending: list[_Pending] = []
         self._finished = 0  # optimizer steps among the pending batches
         self.reads = 0  # transfers made (what the setting saves: compare with the steps run)
@@ -57,13 +60,15 @@ class LossReadback:
         pending, self._pending, self._finished = self._pending, [], 0
         if not pending:
             return []
-        flat = torch.stack([t.to(pending[0].loss.device).float().reshape(())
-                            for p in pending for t in (p.loss, *p.norms)]).tolist()
+        losses = torch.stack([p.loss for p in pending])
+        if self.mean is not None:  # each process's own batches: the global batch's loss is their mean
+            losses = self.mean(losses)
+        norms = [t.to(losses.device).float().reshape(()) for p in pending for t in p.norms]  # the same everywhere
+        flat = torch.cat([losses, *([torch.stack(norms)] if norms else [])]).tolist()
         self.reads += 1
-        out, i = [], 0
-        for p in pending:
-            loss, norms = flat[i], flat[i + 1:i + 1 + len(p.norms)]
-            i += 1 + len(p.norms)
+        out, i = [], len(pending)
+        for p, loss in zip(pending, flat, strict=False):
+            norms, i = flat[i:i + len(p.norms)], i + len(p.norms)
             if not math.isfinite(loss) or loss > EXPLODED_LOSS:
                 raise LossExploded(
                     f"the loss became {loss} at step {p.step}: training blew up (炸炉)",

@@ -118,7 +118,8 @@ class Session:
         _allow_fp16_gradients(self.acc, self.prec)
         self.runner = StepRunner(cfg, self.models, self.acc, self.optimizer, self.scheduler,
                                  self.models.lora.parameters(), self._text_cache())
-        self.losses = LossReadback(s.loss_read_every_n_steps)
+        multi = self.acc.num_processes > 1
+        self.losses = LossReadback(s.loss_read_every_n_steps, (lambda t: self.acc.reduce(t, "mean")) if multi else None)
         if cfg.dreambooth.fused_backward_pass:
             from trainer.engine.fused_backward import FusedBackward
 
