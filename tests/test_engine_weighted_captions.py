@@ -120,7 +120,8 @@ def test_a_run_with_weighted_captions_trains(tmp_path, family, monkeypatch):
         caption.write_text(f"(zk:1.3), [circle], (colour {i})", encoding="utf-8")
     model = save_tiny_sd15(tmp_path / "sd15") if family == "sd15" else save_tiny_sdxl(tmp_path / "sdxl")
     cfg = tiny_config(model, data, model__family=family, caption__weighted_captions=True,
-                      caption__max_token_length=150, caption__trigger_word="zk", speed__cache_text_encoder_outputs=True,
+                      caption__max_token_length=150, caption__trigger_word="zk",
+                      speed__cache_text_encoder_outputs=True,
                       training__network_train_unet_only=True, training__max_train_epochs=1)
     assert train(cfg, tmp_path / "run") == 0
     assert losses(tmp_path / "run") and all(torch.isfinite(torch.tensor(losses(tmp_path / "run"))))
