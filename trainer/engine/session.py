@@ -127,6 +127,7 @@ class Session:
                 raise EngineError("dreambooth.fused_backward_pass needs one process: each gradient is applied "
                                   "before processes could average it", "Launch one process, or turn it off.")
             self.runner.fused = FusedBackward(self.optimizer, cfg.training.max_grad_norm)
+        global_batch = cfg.training.train_batch_size * self.acc.num_processes  # images an optimizer batch
         if cfg.save.resume:
             self.progress = ckpt.load_state(Path(cfg.save.resume), models=self.models.lora.models,
                                             optimizer=self.optimizer, scheduler=self.scheduler)
@@ -134,8 +135,8 @@ class Session:
                 self.models.lora.load_extra_state(ckpt.load_extra(Path(cfg.save.resume)))
             self.rep.status(f"resumed from {cfg.save.resume} at step {self.progress.global_step}")
             self.rep.restore_loss_window(self.progress.loss_window)
-            self._warn_if_other_batch(cfg.training.train_batch_size * self.acc.num_processes)
-        self.progress.global_batch = cfg.training.train_batch_size * self.acc.num_processes
+            self._warn_if_other_batch(global_batch)
+        self.progress.global_batch = global_batch
         self.facts = header.run_facts(self)
         self.val = ValidationHooks(self, self.data.validation_items) if self.data.validation_items else None
         if self.runner.text_cache is not None and not self.models.train_text_encoder:
