@@ -67,7 +67,7 @@ class LossReadback:
         flat = torch.cat([losses, *([torch.stack(norms)] if norms else [])]).tolist()
         self.reads += 1
         out, i = [], len(pending)
-        for p, loss in zip(pending, flat, strict=False):
+        for p, loss in zip(pending, flat[:len(pending)], strict=True):  # the losses, then the norms
             norms, i = flat[i:i + len(p.norms)], i + len(p.norms)
             if not math.isfinite(loss) or loss > EXPLODED_LOSS:
                 raise LossExploded(
