@@ -87,6 +87,27 @@ def test_module_dropout_skips_adapters_and_rank_dropout_masks_ranks_only_while_t
     torch.testing.assert_close(_forward(transformer, False), evaluated)
 
 
+def test_rank_dropout_rescales_the_kept_ranks_so_the_mean_update_is_kept():
+    """lora_flux scales the ranks it keeps by 1 / (1 - p): averaged over many masks, a layer's update while training
+    is its whole update."""
+    transformer, net = _transformer_with_lora("rank_dropout=0.5")
+    layer = transformer.get_submodule("transformer_blocks.0.attn.to_q")
+    x = torch.randn(1, layer.in_features, generator=torch.Generator().manual_seed(0)).expand(20000, -1)
+
+    def update(train_mode: bool) -> torch.Tensor:
+        layer.train(train_mode)
+        with torch.no_grad():
+            on = layer(x)
+            net.set_scale(0.0)
+            off = layer(x)
+        net.set_scale(1.0)
+        return on - off
+
+    whole = update(False)[0]
+    torch.manual_seed(0)
+    assert (update(True).mean(dim=0) - whole).norm() < 0.05 * whole.norm()
+
+
 @pytest.mark.parametrize(("args", "kinds"), [
     (["train_blocks=single"], {"single"}),
     (["train_blocks=double"], {"double"}),
