@@ -39,6 +39,19 @@ def test_each_text_encoder_gets_its_own_rate(sdxl_lora):
     assert _ids(sdxl_lora, "text_encoder") and _ids(sdxl_lora, "text_encoder_2")
 
 
+def test_lycoris_encoders_get_their_own_rates_too():
+    from trainer.networks.lycoris_net import add_lycoris
+
+    pipe = build_tiny_sdxl(seed=0)
+    lora = add_lycoris(pipe.unet, [pipe.text_encoder, pipe.text_encoder_2], family="sdxl", dim=2, alpha=1.0,
+                       algo="loha", network_args=["preset=attn-mlp"])
+    models = SimpleNamespace(lora=lora, train_unet=True, train_text_encoder=True, family=SimpleNamespace(name="sdxl"))
+    got = _rates(models, [5e-5, 2e-5])
+    assert got["text_encoder"] == (5e-5, _ids(models, "text_encoder"))
+    assert got["text_encoder_2"] == (2e-5, _ids(models, "text_encoder_2"))
+    assert _ids(models, "text_encoder") and _ids(models, "text_encoder_2")
+
+
 @pytest.mark.parametrize(("te_lr", "want"), [(3e-5, 3e-5), ([3e-5], 3e-5), (None, 1e-3)])
 def test_one_rate_is_shared_and_none_means_learning_rate(sdxl_lora, te_lr, want):
     got = _rates(sdxl_lora, te_lr)
