@@ -108,6 +108,10 @@ def test_oft_rules_name_the_fields_oft_does_not_use():
     assert {("training.network_train_unet_only", "warning"), ("network.network_alpha", "warning"),
             ("network.conv_dim", "warning")} <= found
     assert ("network.network_alpha", "error") in fields(network_alpha=0.0)
+    text_only = TrainConfig.model_validate({"network": {"network_module": "networks.oft", "network_alpha": 1e-3},
+                                            "training": {"network_train_text_encoder_only": True}})
+    assert [f.level for f in check(text_only, for_training=False)
+            if f.field == "training.network_train_text_encoder_only"] == ["error"]
     clean = TrainConfig.model_validate({"network": {"network_module": "networks.oft", "network_alpha": 1e-3},
                                         "training": {"network_train_unet_only": True}})
     assert not [f for f in check(clean, for_training=False) if f.field.startswith(("network.", "training.network"))]

@@ -106,13 +106,12 @@ def _dylora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
     return net
 
 
-def _oft(n, family: str, unet: nn.Module, text_encoders: list, *, train_unet: bool = True, **_parts):
+def _oft(n, family: str, unet: nn.Module, text_encoders: list, **_parts):
     """sd-scripts' networks.oft: U-Net only, network_dim blocks per layer, network_alpha the norm constraint (the
-    rules warn about conv_dim, network_dropout and a trained text encoder, which OFT has not)."""
+    rules refuse network_train_text_encoder_only and warn about conv_dim, network_dropout and a trained text
+    encoder, which OFT has not)."""
     from trainer.networks.oft import add_oft
 
-    if not train_unet:
-        raise ValueError("training.network_train_text_encoder_only: networks.oft trains only the U-Net")
     return add_oft(unet, family=family, dim=n.network_dim, alpha=n.network_alpha, network_args=n.network_args)
 
 
