@@ -23,21 +23,13 @@ ADAPTER = "file"
 
 
 def _paths(pipe, family) -> dict[str, tuple[str, str]]:
-    """file module name -> (component, module path) for every Linear/Conv2d of the U-Net and text encoders."""
-    from trainer.networks.kohya_format import kohya_module_name
-    from trainer.networks.sgm_names import sgm_prefix_map
+    """file module name -> (component, module path), by the kohya names base_weights matches files with."""
+    from trainer.networks.base_weights import layer_names
 
-    prefix_map = sgm_prefix_map(pipe.unet) if family == "sdxl" else {}
-    parts = {"unet": pipe.unet, **dict(zip(TEXT_ENCODER_NAMES, _text_encoders(pipe, family), strict=False))}
-    out = {}
-    for component, model in parts.items():
-        for path, module in model.named_modules():
-            if isinstance(module, (nn.Linear, nn.Conv2d)):
-                try:
-                    out[kohya_module_name(component, path, family, prefix_map)] = (component, path)
-                except ValueError:
-                    continue
-    return out
+    tes = _text_encoders(pipe, family)
+    models = {"unet": pipe.unet, **dict(zip(TEXT_ENCODER_NAMES, tes, strict=False))}
+    where = {id(m): (component, path) for component, model in models.items() for path, m in model.named_modules()}
+    return {name: where[id(layer)] for name, layer in layer_names(pipe.unet, tes, family).items()}
 
 
 def _by_component(tensors, pipe, family) -> dict[str, dict[str, torch.Tensor]]:
