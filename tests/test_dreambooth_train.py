@@ -72,6 +72,15 @@ def test_sd15_checkpoint_loads_in_diffusers_with_every_key_and_changed_output(sd
     assert all(torch.equal(again[k], tensors[k]) for k in tensors)
 
 
+def test_sd15_checkpoint_header_is_the_model_spec_of_a_base_model(sd15_run):
+    """As sd-scripts' train_db: the model spec (architecture of the base model, not of a LoRA) and no ss_ keys."""
+    from trainer.engine.header import file_header
+
+    header = file_header(sd15_run / "output" / "t.safetensors")
+    assert header["modelspec.architecture"] == "stable-diffusion-v1" and header["modelspec.title"] == "t"
+    assert not [k for k in header if k.startswith("ss_")]
+
+
 def test_previews_show_the_model_being_trained(sd15_run):
     samples = [e for e in events(sd15_run) if e["type"] == "sample"]
     assert [e["step"] for e in samples] == [3, 6] and all(Path(e["path"]).is_file() for e in samples)
