@@ -36,10 +36,6 @@ def cast(state: dict[str, torch.Tensor], precision: str) -> dict[str, torch.Tens
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
 
 
-def check_free_space(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    ensure_free_space(path, sum(t.numel() * t.element_size() for t in tensors.values()))
-
-
 def ensure_free_space(path: Path, size: int) -> None:
     """Fail, naming `path`, before writing `size` bytes there when the disk has less free."""
     need = size + HEADROOM
@@ -56,7 +52,7 @@ def write_checkpoint(path: Path, state: dict[str, torch.Tensor], precision: str,
     tensors = cast(state, precision)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    check_free_space(path, tensors)
+    ensure_free_space(path, sum(t.numel() * t.element_size() for t in tensors.values()))
     if is_pickle(path):  # .ckpt/.pt: the layout A1111 and sd-scripts use, weights under "state_dict"
         atomic_write_via(path, lambda tmp: torch.save({"state_dict": tensors}, tmp))
         return path
