@@ -37,12 +37,12 @@ def save_lora(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta
     """Write a kohya LoRA file; adds `sshs_model_hash` and `sshs_legacy_hash`. A crash mid-save leaves any old
     file untouched."""
     tensors = cast_for_save(state_dict, precision)
-    header = {str(k): str(v) for k, v in metadata.items()}
-    header["sshs_model_hash"], header["sshs_legacy_hash"] = addnet_hashes(tensors, header)
     path = Path(path)
-    if is_pickle(path):  # sd-scripts: torch.save(state_dict), the metadata is not stored
+    if is_pickle(path):  # sd-scripts: torch.save(state_dict), the metadata (and so its hashes) is not stored
         atomic_write_via(path, lambda tmp: torch.save(tensors, tmp))
         return path
+    header = {str(k): str(v) for k, v in metadata.items()}
+    header["sshs_model_hash"], header["sshs_legacy_hash"] = addnet_hashes(tensors, header)
     # Serialise in memory, then temp file + fsync + os.replace: `path` is either the old file or the new one.
     atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=header))
     return path
