@@ -83,14 +83,6 @@ class FluxLycorisSet(LycorisSet):
         """BFL module name -> the lycoris names of its splits, in order."""
         return by_fused_module({path: name for name, path in self.paths.items()})
 
-    def unet_modules(self, family: str = "flux") -> dict[str, list[nn.Parameter]]:
-        """File module name -> the trainable parameters of all its splits."""
-        out: dict[str, list] = {}
-        for m in self.network.loras:
-            if m.lora_name in self.paths:
-                out.setdefault(self.names[m.lora_name], []).extend(p for p in m.parameters() if p.requires_grad)
-        return out
-
     def kohya_state_dict(self, family: str = "flux") -> dict[str, torch.Tensor]:
         state = {k: v.detach().to("cpu", copy=True) for k, v in self._state().items()}
         out = {f"{self.names[k.partition('.')[0]]}.{k.partition('.')[2]}": v.contiguous() for k, v in state.items()
