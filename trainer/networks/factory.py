@@ -129,10 +129,11 @@ def build_network(n, family: str, unet: nn.Module, text_encoders: list, *, train
     builder = BUILDERS.get(n.network_module)
     if family == "flux" and builder not in (_lora, _lycoris):
         from trainer.networks.flux_args import FLUX_LORA_ARGS
+        from trainer.networks.flux_lycoris import PAIRS
 
         raise ValueError(f"network.network_module: {n.network_module} is not supported for Flux yet; use "
                          f"networks.lora (on Flux its network_args: {', '.join(FLUX_LORA_ARGS)}) or lycoris.kohya "
-                         "(locon, loha)")
+                         f"({', '.join(PAIRS)})")
     if builder is None:
         raise ValueError(f"network.network_module {n.network_module!r} is not supported yet "
                          f"(supported: {', '.join(BUILDERS)})")
