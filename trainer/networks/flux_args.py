@@ -120,7 +120,4 @@ def add_dropout_hooks(lora_set, opts: FluxLoraArgs) -> None:
     """Give every adapted layer of `lora_set` (a LoraSet) rank/module dropout, if either is set."""
     if not (opts.rank_dropout or opts.module_dropout):
         return
-    hook = _dropout_hook(opts.rank_dropout, opts.module_dropout)
-    for component in lora_set.models:
-        for layer in lora_set.layers(component).values():
-            layer.lora_A[lora_set.adapter_name].register_forward_hook(hook)
+    lora_set.hook_down_outputs(_dropout_hook(opts.rank_dropout, opts.module_dropout))
