@@ -76,6 +76,12 @@ class LoraSet:
             if isinstance(module, LoraLayer) and self.adapter_name in module.lora_A
         }
 
+    def hook_down_outputs(self, hook) -> None:
+        """Run `hook` (a forward hook) on every adapted layer's lora_down output, where sd-scripts' dropouts act."""
+        for component in self.models:
+            for layer in self.layers(component).values():
+                layer.lora_A[self.adapter_name].register_forward_hook(hook)
+
     def _params(self, components: list[str]) -> list[nn.Parameter]:
         return [p for c in components if c in self.models
                 for p in self.models[c].parameters() if p.requires_grad]
@@ -261,10 +267,8 @@ def add_lora(unet: nn.Module, text_encoders: list, *, dim: int, alpha: float, dr
             models[name] = te
     if not models:
         raise ValueError("nothing to train: train_unet and train_text_encoder are both off")
+    lora_set = LoraSet(models=models, unet=unet, dim=dim, alpha=float(alpha), conv_dim=conv_dim,
+                       conv_alpha=None if conv_alpha is None else float(conv_alpha))
     if dropout:
-        for model in models.values():
-            for module in model.modules():
-                if isinstance(module, LoraLayer) and ADAPTER in module.lora_A:
-                    module.lora_A[ADAPTER].register_forward_hook(_rank_dropout_hook(dropout))
-    return LoraSet(models=models, unet=unet, dim=dim, alpha=float(alpha), conv_dim=conv_dim,
-                   conv_alpha=None if conv_alpha is None else float(conv_alpha))
+        lora_set.hook_down_outputs(_rank_dropout_hook(dropout))
+    return lora_set
