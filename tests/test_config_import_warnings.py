@@ -38,6 +38,18 @@ def test_cli_shows_the_import_warning(tmp_path, capsys, verb):
     assert "caption.max_token_length" in text and "255" in text and "225" in text
 
 
+def test_train_shows_the_import_warning_before_the_run(tmp_path, capsys):
+    from trainer.__main__ import main
+
+    path = tmp_path / "sd_trainer.toml"
+    path.write_text(SD_TRAINER_255, encoding="utf-8")
+    # the file names no model, so the run stops at its config check: the warning was printed before it
+    assert main(["train", "--config", str(path), "--run-dir", str(tmp_path / "run"), "--workspace",
+                 str(tmp_path / "ws")]) == 2
+    text = capsys.readouterr().out
+    assert "caption.max_token_length" in text and "255" in text and "225" in text
+
+
 def test_expert_import_shows_the_warning(tmp_path):
     from tests.ui_press import press, text_of
     from ui.app import build_app
