@@ -95,6 +95,22 @@ def test_dreambooth_ckpt_diffusers_folder_card_and_upload(sd15, data, tmp_path):
     assert "t-diffusers/model_index.json" in sent
 
 
+def test_a_diffusers_folder_without_the_disk_space_fails_clearly_and_leaves_nothing(sd15, data, tmp_path,
+                                                                                    monkeypatch):
+    import shutil
+
+    out, real = tmp_path / "run" / "output", shutil.disk_usage
+    # room for the single file; once it is written, none for the folder
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=1000) if (out / "t.safetensors").exists()
+                        else real(p))
+    cfg = tiny_config(sd15, data, model__training_type="dreambooth", training__max_train_steps=1,
+                      dreambooth__save_diffusers=True)
+    assert train(cfg, tmp_path / "run") != 0
+    error = read_events(tmp_path / "run")[0][-1]
+    assert error["type"] == "error" and "not enough disk space to save t-diffusers" in error["message"]
+    assert not [p.name for p in out.iterdir() if "diffusers" in p.name]
+
+
 def test_compare_and_runs_list_files_in_every_save_format(tmp_path):
     from types import SimpleNamespace
 
