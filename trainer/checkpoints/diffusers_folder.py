@@ -37,4 +37,6 @@ def _cast_file(file: Path, precision: str) -> None:
     with safe_open(str(file), framework="pt") as f:
         metadata = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    save_file(cast(tensors, precision), str(file), metadata=metadata)
+    cast_tensors = cast(tensors, precision)
+    if any(cast_tensors[k] is not tensors[k] for k in tensors):  # already in that precision: the file stands
+        save_file(cast_tensors, str(file), metadata=metadata)
