@@ -35,18 +35,20 @@ def _preset(name: str, count: int) -> list[float]:
     return [v + add for v in values]
 
 
-def parse_weights(text: str, count: int, field: str) -> list[float] | None:
-    """A preset name (optionally `+offset`) or up to `count` comma-separated numbers (the rest stay 1)."""
+def parse_weights(text: str, count: int, field: str, presets: bool = True) -> list[float] | None:
+    """A preset name (optionally `+offset`; not for mid_lr_weight, presets=False) or up to `count` comma-separated
+    numbers (the rest stay 1)."""
     text = text.strip()
     if not text:
         return None
     try:
-        if text.partition("+")[0] in PRESETS:
+        if presets and text.partition("+")[0] in PRESETS:
             return _preset(text, count)
         values = [float(v) for v in text.split(",")]
     except ValueError:
         raise ValueError(f"network.{field}: {text!r} is neither {count} comma-separated numbers nor one of "
-                         f"{', '.join(PRESETS)}") from None
+                         f"{', '.join(PRESETS)}" if presets else
+                         f"network.{field}: {text!r} is not {count} comma-separated number(s)") from None
     if len(values) > count or any(v < 0 for v in values):
         raise ValueError(f"network.{field}: give at most {count} weights of 0 or more for this model family, "
                          f"got {len(values)}: {text!r}")
@@ -77,16 +79,8 @@ def block_weights(n, family: str) -> dict[str, list[float]]:
     if count is None:
         raise ValueError(f"network.enable_block_weights: block weights are defined for SD1.x and SDXL, not {family}")
     mids = MID_BLOCKS[family]
-    mid = n.mid_lr_weight.strip()
-    try:
-        mid_value = [float(v) for v in mid.split(",")] if mid else []
-    except ValueError:
-        raise ValueError(f"network.mid_lr_weight: {mid!r} is not {mids} comma-separated number(s)") from None
-    if len(mid_value) > mids or any(v < 0 for v in mid_value):
-        raise ValueError(f"network.mid_lr_weight: give at most {mids} weight(s) of 0 or more for this model family "
-                         f"({family}), got {mid!r}")
     return {"down": parse_weights(n.down_lr_weight, count, "down_lr_weight") or [1.0] * count,
-            "mid": mid_value + [1.0] * (mids - len(mid_value)),
+            "mid": parse_weights(n.mid_lr_weight, mids, "mid_lr_weight", presets=False) or [1.0] * mids,
             "up": parse_weights(n.up_lr_weight, count, "up_lr_weight") or [1.0] * count}
 
 
