@@ -50,14 +50,11 @@ def _lora_by_lycoris(n, family: str, unet: nn.Module, text_encoders: list, **par
     weight's norm instead of the adapted one (A1111 reads only the other axis). So these layers are trained by
     lycoris-lora's LoCon, DoRA with one magnitude per input column (`dora_scale` [1, in]), the axis A1111, Forge and
     ComfyUI all apply exactly (lycoris_args sets that axis); the file is the plain LoRA layout (plus `dora_scale`)."""
-    from trainer.networks.lycoris_args import split_args
+    from trainer.networks.lycoris_args import refuse_others, split_args
     from trainer.networks.lycoris_net import add_lycoris
 
-    args = split_args(n.network_args)
-    wrong = sorted(set(args) - set(LORA_ARGS))
-    if wrong:
-        raise ValueError(f"network.network_args: networks.lora does not take {', '.join(wrong)} (it takes "
-                         f"{', '.join(LORA_ARGS)}; conv_dim/conv_alpha and block weights are fields)")
+    refuse_others(split_args(n.network_args), LORA_ARGS, "networks.lora",
+                  "conv_dim/conv_alpha and block weights are fields")
     if n.network_dropout:
         raise ValueError("network.network_dropout: with network_args (rank_dropout, module_dropout, dora_wd) "
                          "networks.lora is trained by lycoris-lora, which cannot drop lora_down's outputs as "

@@ -46,13 +46,11 @@ def _rate(args: dict[str, str], key: str) -> float:
 
 def parse_flux_args(items) -> FluxLoraArgs:
     """network_args -> FluxLoraArgs; ValueError naming any key or value Flux's networks.lora does not take."""
-    from trainer.networks.lycoris_args import flag, split_args
+    from trainer.networks.lycoris_args import flag, refuse_others, split_args
 
     args = split_args(items)
-    wrong = sorted(set(args) - set(FLUX_LORA_ARGS))
-    if wrong:
-        raise ValueError(f"{FIELD}: networks.lora on Flux does not take {', '.join(wrong)} (it takes "
-                         f"{', '.join(FLUX_LORA_ARGS)}; DoRA is not supported for Flux yet; LoCon/LoHa: network_module lycoris.kohya)")
+    refuse_others(args, FLUX_LORA_ARGS, "networks.lora on Flux",
+                  "DoRA is not supported for Flux yet; LoCon/LoHa: network_module lycoris.kohya")
     if "split_qkv" in args and not flag(args, "split_qkv"):
         raise ValueError(f"{FIELD}: split_qkv=False (one LoRA on the fused q/k/v) is not supported; Danlu trains q, "
                          "k and v separately (split_qkv=True): remove split_qkv")

@@ -30,7 +30,6 @@ PAIRS = {"locon": (("lora_down.weight", "lora_up.weight"),),
          "loha": (("hada_w1_b", "hada_w1_a"), ("hada_w2_b", "hada_w2_a"))}
 # network_args that keep the module's tensors those pairs (no scalar, tucker core, DoRA scale or rank-scaled alpha)
 FLUX_LYCORIS_ARGS = ("dropout", "rank_dropout", "module_dropout")
-FIELD = "network.network_args"
 
 
 def _flux_preset(transformer: nn.Module) -> str:
@@ -47,15 +46,13 @@ def _flux_preset(transformer: nn.Module) -> str:
 
 def check_flux_lycoris(algo: str, items) -> None:
     """ValueError naming lycoris_algo or network_args where the file could not be written in Flux names."""
-    from trainer.networks.lycoris_args import split_args
+    from trainer.networks.lycoris_args import refuse_others, split_args
 
     if algo not in PAIRS:
         raise ValueError(f"network.lycoris_algo: {algo} is not supported for Flux yet (its module of a fused q/k/v "
                          f"is not the sum of the split ones diffusers trains); use {' or '.join(PAIRS)}")
-    wrong = sorted(set(split_args(items)) - set(FLUX_LYCORIS_ARGS))
-    if wrong:
-        raise ValueError(f"{FIELD}: lycoris.kohya on Flux does not take {', '.join(wrong)} yet (it takes "
-                         f"{', '.join(FLUX_LYCORIS_ARGS)}; the preset is Flux's own)")
+    refuse_others(split_args(items), FLUX_LYCORIS_ARGS, "lycoris.kohya on Flux",
+                  "not yet the others; the preset is Flux's own")
 
 
 def add_flux_lycoris(transformer: nn.Module, text_encoders: list, *, algo: str, dim: int, alpha: float,

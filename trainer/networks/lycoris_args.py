@@ -45,6 +45,14 @@ def flag(args: dict[str, str], key: str) -> bool:
     return value in TRUE_WORDS
 
 
+def refuse_others(args: dict[str, str], allowed, who: str, note: str = "") -> None:
+    """ValueError naming the network_args keys `who` does not take, and those it takes (plus `note`)."""
+    wrong = sorted(k for k in args if k not in allowed)
+    if wrong:
+        raise ValueError(f"network.network_args: {who} does not take {', '.join(wrong)} (it takes "
+                         f"{', '.join(allowed)}{'; ' + note if note else ''})")
+
+
 def split_args(items, field: str = "network.network_args") -> dict[str, str]:
     """["factor=8", "preset=attn-mlp"] -> {"factor": "8", ...}; values stay text, as sd-scripts passes them."""
     out = {}
@@ -68,11 +76,7 @@ def lycoris_kwargs(algo: str, items, *, conv_dim: int | None, conv_alpha: float 
     if as_fields:
         raise ValueError(f"network.network_args: set {', '.join(as_fields)} in the network fields "
                          f"({', '.join(NETWORK_ARG_FIELDS[k] for k in as_fields)}), not in network_args")
-    allowed = accepted(algo)
-    wrong = sorted(k for k in args if k not in allowed)
-    if wrong:
-        raise ValueError(f"network.network_args: {ALGO_NAMES[algo]} (lycoris_algo={algo}) does not take "
-                         f"{', '.join(wrong)}; it takes {', '.join(sorted(allowed))}")
+    refuse_others(args, sorted(accepted(algo)), f"{ALGO_NAMES[algo]} (lycoris_algo={algo})")
     kwargs: dict[str, Any] = {"algo": algo, **args}
     if flag(args, "dora_wd") and "wd_on_output" not in args:
         # DoRA magnitudes per input column, the axis A1111, Forge and ComfyUI apply as trained (lycoris' default,

@@ -30,13 +30,10 @@ ARGS = ("enable_all_linear", "enable_conv")
 
 def _flags(network_args: list[str]) -> dict[str, bool]:
     """enable_all_linear / enable_conv from network_args (sd-scripts' only OFT arguments); others are an error."""
-    from trainer.networks.lycoris_args import flag, split_args
+    from trainer.networks.lycoris_args import flag, refuse_others, split_args
 
     args = split_args(network_args)
-    wrong = sorted(set(args) - set(ARGS))
-    if wrong:
-        raise ValueError(f"network.network_args: networks.oft does not take {', '.join(wrong)} (it takes "
-                         f"{', '.join(ARGS)})")
+    refuse_others(args, ARGS, "networks.oft")
     return {key: flag(args, key) for key in ARGS}
 
 
