@@ -184,11 +184,11 @@ class NetworkGroup(Group):
     conv_dim: int = param(
         0, "Rank of the LoRA on convolution layers (LoCon); 0: attention and feed-forward layers only.",
         "卷积层 LoRA（LoCon）的秩；0 表示只训练注意力与前馈层。", ge=0, le=1024, kohya="", networks=RANKED,
-        label_zh="卷积维度",
+        families=("sd15", "sdxl"), label_zh="卷积维度",  # Flux's transformer has no convolution layers
     )
     conv_alpha: float = param(
         1.0, "Alpha of the convolution LoRA.", "卷积层 LoRA 的 alpha。", ge=0.0, le=1024.0, kohya="",
-        networks=RANKED, label_zh="卷积 Alpha",
+        networks=RANKED, families=("sd15", "sdxl"), label_zh="卷积 Alpha",
     )
     network_dropout: float = param(
         0.0, "Dropout on the adapter's rank activations (lora_down's output) during training, as sd-scripts' "

@@ -40,9 +40,6 @@ def _flux_only_flow_matching(cfg: TrainConfig) -> list[Finding]:
         if cfg.flux.train_t5xxl:
             out.append(error("flux.train_t5xxl", "lycoris.kohya on Flux does not train T5 yet; turn this off or use "
                              "networks.lora", "Flux 上的 lycoris.kohya 暂不训练 T5；请关闭此项，或使用 networks.lora"))
-    if cfg.network.conv_dim:
-        out.append(error("network.conv_dim", "Flux has no convolution layers to adapt; set it to 0",
-                         "Flux 没有可训练的卷积层；请设为 0"))
     return out
 
 
