@@ -114,3 +114,30 @@ def test_a_word_in_the_rate_box_says_that_two_rates_are_allowed():
     _, findings = form.to_config(values)
     (found,) = errors_of(findings)
     assert found.field == FIELD and "comma" in found.en and "逗号" in found.zh
+
+
+def test_export_of_two_differing_rates_warns_as_the_import_does():
+    """sd-scripts' sdxl_train_network trains both encoders at the first rate: exporting [te1, te2] to its TOML
+    must say so, in the same words as importing such a file (it exported silently)."""
+    imported: list = []
+    import_kohya({"model_train_type": "sdxl-lora", "text_encoder_lr": [5e-5, 2e-5]}, warnings=imported)
+    exported: list = []
+    assert export_kohya(_cfg([5e-5, 2e-5]), warnings=exported)["text_encoder_lr"] == [5e-5, 2e-5]
+    assert [w for w in exported if w.field == FIELD] == [w for w in imported if w.field == FIELD]
+    for same in (_cfg([3e-5, 3e-5]), _cfg(3e-5), _cfg(None)):
+        quiet: list = []
+        export_kohya(same, warnings=quiet)
+        assert quiet == []
+
+
+def test_cli_export_of_a_danlu_config_prints_the_warning_once(tmp_path, capsys):
+    from trainer.__main__ import main
+
+    path = tmp_path / "danlu.toml"
+    path.write_text(dump_config(_cfg([5e-5, 2e-5])), encoding="utf-8")
+    assert main(["export", "--config", str(path), str(tmp_path / "out.toml")]) == 0
+    assert capsys.readouterr().out.count("first rate") == 1
+    kohya = tmp_path / "kohya.toml"  # an sd-scripts file: the import already warned, export does not repeat it
+    kohya.write_text('model_train_type = "sdxl-lora"\ntext_encoder_lr = [5e-5, 2e-5]\n', encoding="utf-8")
+    assert main(["export", "--config", str(kohya), str(tmp_path / "out2.toml")]) == 0
+    assert capsys.readouterr().out.count("first rate") == 1

@@ -69,7 +69,8 @@ def load_or_report(args: argparse.Namespace, filled: list | None = None,
 
 
 def print_import_warnings(warnings: list, lang: str = "en") -> None:
-    """What importing an sd-scripts file changed (e.g. max_token_length 255 read as 225)."""
+    """What importing an sd-scripts file changed (e.g. max_token_length 255 read as 225), or what sd-scripts would
+    train differently from an exported file."""
     for w in warnings:
         print(f"warning: {w.text(lang)}")
 

@@ -22,7 +22,9 @@ def run(args) -> int:
     if cfg.sampling.sample_prompts.strip():
         prompts = out.with_suffix(".prompts.txt")
         atomic_write_text(prompts, prompts_for_sd_scripts(cfg))
-    atomic_write_text(out, tomli_w.dumps(export_kohya(cfg, str(prompts) if prompts else None)))
+    exported: list = []
+    atomic_write_text(out, tomli_w.dumps(export_kohya(cfg, str(prompts) if prompts else None, exported)))
+    print_import_warnings([w for w in exported if w not in imported], args.lang)  # an import said it already
     print(f"wrote {out}")
     return 0
 

@@ -55,6 +55,13 @@ def _one_or_two_rates(value: Any) -> Any:
 RatePerEncoder = Annotated[float | list[float] | None, BeforeValidator(_one_or_two_rates)]
 
 
+def rates_of(value: float | list[float] | None) -> list[float]:
+    """A validated RatePerEncoder (or any one rate) as a list: [] for not set, [r] for one shared rate."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
 class OptimizerGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Learning rate and optimizer", "学习率与优化器")
     learning_rate: float = param(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh, warning
+from trainer.config.groups_optim import rates_of
 from trainer.config.retired import retire
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
 from trainer.config.sd_scripts import Filled, fill_defaults, unalias
@@ -225,8 +226,8 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
         values[p.name] = _coerce(p, value, notes)
     for rate, switch in ZERO_RATE_MEANS_UNTRAINED.items():
         value = values.get(rate)
-        zero = value == 0 or isinstance(value, list) and value and all(v == 0 for v in value)  # [0, 0] too
-        if zero and not isinstance(value, bool):
+        rates = rates_of(value) if not isinstance(value, bool | str) else []
+        if rates and all(v == 0 for v in rates):  # [0, 0] too
             values[rate], values[switch] = None, True
     if values.get("base_weights") and "enable_base_weight" not in values:  # sd-scripts merges what is listed
         values["enable_base_weight"] = True
@@ -311,13 +312,18 @@ def _means_off_in_sd_scripts(p, value: Any) -> bool:
         and p.name not in ZERO_IS_A_VALUE
 
 
-def export_kohya(cfg: TrainConfig, prompts_file: str | None = None) -> dict[str, Any]:
+def export_kohya(cfg: TrainConfig, prompts_file: str | None = None,
+                 warnings: list[Finding] | None = None) -> dict[str, Any]:
     """A flat dict sd-scripts' train_network.py accepts (`--config_file`). Only keys sd-scripts knows are
     written; options that do not apply to the family are left out. Sample prompts are text in Danlu and a
-    file path in sd-scripts: pass `prompts_file` where that text was written."""
+    file path in sd-scripts: pass `prompts_file` where that text was written. A setting sd-scripts will train
+    differently is appended to `warnings` (the same words as importing such a file)."""
     out: dict[str, Any] = {}
     network_args: list[str] = []
     family = cfg.model.family
+    if warnings is not None:
+        warnings.extend(_te_rates_differ_from_sd_scripts({"family": family,
+                                                          "text_encoder_lr": cfg.optimizer.text_encoder_lr}))
     for p in all_params():
         value = getattr(getattr(cfg, p.group), p.name)
         if value is None or family not in p.families or p.planned and value == p.default:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from trainer.config.errors import Finding, error, warning
-from trainer.config.groups_optim import ADAPTIVE_OPTIMIZERS
+from trainer.config.groups_optim import ADAPTIVE_OPTIMIZERS, rates_of
 from trainer.config.schema import TrainConfig, all_params, get_value
 
 Rule = Callable[[TrainConfig], list[Finding]]
@@ -142,7 +142,7 @@ def _learning_rates(cfg: TrainConfig) -> list[Finding]:
     if o.optimizer_type in ADAPTIVE_OPTIMIZERS:
         for name in ("learning_rate", "unet_lr", "text_encoder_lr"):
             value = getattr(o, name)
-            if value is not None and any(v != 1.0 for v in (value if isinstance(value, list) else [value])):
+            if any(v != 1.0 for v in rates_of(value)):
                 out.append(warning(f"optimizer.{name}", f"{o.optimizer_type} sets its own step size and expects 1 "
                                    f"here (got {value}); scale it with d_coef in optimizer_args instead",
                                    f"{o.optimizer_type} 会自行确定步长，此处应为 1（当前为 {value}）；如需调整请在 "

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from trainer.config import TrainConfig, parse_resolution
+from trainer.config.groups_optim import rates_of
 from trainer.data.captions import has_tag
 from trainer.engine.errors import EngineError
 from trainer.engine.optim import OptimizerArgError, make_optimizer, make_scheduler
@@ -205,10 +206,9 @@ def resolution_of(cfg: TrainConfig) -> tuple[int, int]:
 def text_encoder_rates(o, n_encoders: int) -> list[float]:
     """The learning rate of each of `n_encoders` text encoders from the optimizer settings `o`: its own in
     text_encoder_lr = [te1, te2], the one shared rate, else learning_rate."""
-    rate = o.text_encoder_lr
-    if rate is None:
+    rates = rates_of(o.text_encoder_lr)
+    if not rates:
         return [o.learning_rate] * n_encoders
-    rates = rate if isinstance(rate, list) else [rate]
     return [rates[min(i, len(rates) - 1)] for i in range(n_encoders)]
 
 

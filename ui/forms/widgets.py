@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from trainer.config import Finding, ParamInfo
+from trainer.config.groups_optim import rates_of
 from ui.i18n import translate
 
 # Abbreviations that read wrong when only the first letter is capitalised.
@@ -90,7 +91,7 @@ def to_widget(p: ParamInfo, value: Any) -> Any:
     if p.kind in ("int", "float"):
         return _number_text(p, value)
     if p.kind == "float_or_list":  # one number, or "5e-05, 2e-05"
-        return ", ".join(_number_text(p, v) for v in (value if isinstance(value, list) else [value]))
+        return ", ".join(_number_text(p, v) for v in rates_of(value))
     if p.kind == "list_str":
         return "\n".join(str(v) for v in value or [])
     if p.kind == "list_float":
