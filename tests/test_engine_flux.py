@@ -220,6 +220,11 @@ def test_fp8_base_stores_the_frozen_transformer_in_fp8_and_trains_on_cpu(tiny_mo
     assert stored_fp8_share(models.unet) > 0.5  # every block Linear's base weight; LoRA and norms excluded
     block = models.unet.transformer_blocks[0].attn.to_q
     assert block.base_layer.weight.dtype == STORAGE
+    # the AdaLN modulation Linears (a quarter of Flux's weights, 6.5 GB in bf16) are stored in fp8 as sd-scripts
+    # stores them; diffusers' default skip list keeps every Linear named *norm* in the compute dtype
+    modulation = {n: m for n, m in models.unet.named_modules() if n.endswith(("norm1.linear", "norm.linear"))}
+    assert modulation and all(m.weight.dtype == STORAGE for m in modulation.values()), sorted(modulation)
+    assert models.unet.norm_out.linear.weight.dtype == STORAGE
     assert all(p.dtype == torch.float32 for p in models.lora.parameters())
     assert train(cfg, tmp_path / "fp8") == 0
     assert train(flux_config(tiny_model, dataset, training__max_train_steps=2), tmp_path / "full") == 0
