@@ -143,7 +143,7 @@ def test_diffusers_flux_loader_takes_every_key_of_a_double_blocks_file(tiny_mode
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (["dora_wd=True"], ("network.network_args", "dora_wd", "rank_dropout")),
+    (["dora_wd=maybe"], ("network.network_args", "dora_wd", "true or false")),  # dora_wd=True: flux_sliced
     (["train_blocks=middle"], ("network.network_args", "train_blocks", "single")),
     (["train_single_block_indices=5"], ("train_single_block_indices", "0-0")),
     (["rank_dropout=1.5"], ("rank_dropout", "below 1")),

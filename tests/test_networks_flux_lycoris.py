@@ -116,8 +116,8 @@ def test_a_flux_loha_run_trains_and_saves_sd_scripts_flux_names(tmp_path):
 
 
 @pytest.mark.parametrize(("algo", "args", "words"), [
-    ("lokr", [], ("network.lycoris_algo", "lokr", "locon or loha")),
-    ("locon", ["dora_wd=True"], ("network.network_args", "dora_wd", "rank_dropout")),
+    ("ia3", [], ("network.lycoris_algo", "ia3", "locon, loha, lokr")),
+    ("locon", ["use_scalar=True"], ("network.network_args", "use_scalar", "rank_dropout", "dora_wd=True")),
     ("loha", ["preset=full"], ("network.network_args", "preset")),
 ])
 def test_what_flux_names_cannot_hold_is_refused_naming_the_field(algo, args, words):
@@ -137,18 +137,18 @@ def test_train_t5xxl_with_lycoris_is_refused_not_left_untrained():
 
 def test_the_config_rule_names_exactly_the_algorithms_flux_lycoris_maps():
     from trainer.config.rules_flux import FLUX_LYCORIS_ALGOS
-    from trainer.networks.flux_lycoris import PAIRS
+    from trainer.networks.flux_lycoris import FLUX_ALGOS
 
-    assert tuple(PAIRS) == FLUX_LYCORIS_ALGOS
+    assert FLUX_ALGOS == FLUX_LYCORIS_ALGOS
 
 
 def test_config_check_names_lycoris_algo_for_flux(tmp_path):
     from trainer.config import check
 
     cfg = short_flux_config(tmp_path / "m", tmp_path / "d", network__network_module="lycoris.kohya",
-                            network__lycoris_algo="lokr")
+                            network__lycoris_algo="ia3")
     mine = [f for f in check(cfg, for_training=False) if f.field == "network.lycoris_algo"]
-    assert len(mine) == 1 and mine[0].level == "error" and "locon or loha" in mine[0].en
+    assert len(mine) == 1 and mine[0].level == "error" and "locon, loha, lokr" in mine[0].en
     ok = short_flux_config(tmp_path / "m", tmp_path / "d", network__network_module="lycoris.kohya",
                            network__lycoris_algo="loha")
     assert not [f for f in check(ok, for_training=False) if f.field.startswith("network.")]

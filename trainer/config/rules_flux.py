@@ -11,9 +11,9 @@ from trainer.config.schema import TrainConfig
 # sampling mode draws, or the loss weight of the sigma_scaled prediction type.
 DENSITY_SCHEMES = {"logit_normal": ("logit_mean", "logit_std"), "mode": ("mode_scale",)}
 LOSS_SCHEMES = ("sigma_sqrt", "cosmap")
-# The LyCORIS algorithms whose tensors trainer.networks.flux_lycoris.PAIRS maps to sd-scripts' Flux names (named here
-# so that checking a config does not import torch; a test keeps the two equal).
-FLUX_LYCORIS_ALGOS = ("locon", "loha")
+# The LyCORIS algorithms trainer.networks.flux_lycoris.FLUX_ALGOS writes for Flux (named here so that checking a
+# config does not import torch; a test keeps the two equal).
+FLUX_LYCORIS_ALGOS = ("locon", "loha", "lokr")
 
 
 @rule
@@ -30,13 +30,14 @@ def _flux_only_flow_matching(cfg: TrainConfig) -> list[Finding]:
                          "暂不支持继续训练 Flux LoRA；请留空（可用 save.resume 从保存的状态继续）"))
     if cfg.network.network_module not in ("networks.lora", "lycoris.kohya"):
         out.append(error("network.network_module", f"{cfg.network.network_module} is not supported for Flux yet; "
-                         "use networks.lora or lycoris.kohya (locon, loha)",
-                         f"Flux 暂不支持 {cfg.network.network_module}；请使用 networks.lora 或 lycoris.kohya（locon、loha）"))
+                         f"use networks.lora or lycoris.kohya ({', '.join(FLUX_LYCORIS_ALGOS)})",
+                         f"Flux 暂不支持 {cfg.network.network_module}；请使用 networks.lora 或 lycoris.kohya"
+                         f"（{'、'.join(FLUX_LYCORIS_ALGOS)}）"))
     if cfg.network.network_module == "lycoris.kohya":
         if cfg.network.lycoris_algo not in FLUX_LYCORIS_ALGOS:
             out.append(error("network.lycoris_algo", f"{cfg.network.lycoris_algo} is not supported for Flux yet; use "
-                             f"{' or '.join(FLUX_LYCORIS_ALGOS)}", f"Flux 暂不支持 {cfg.network.lycoris_algo}；请使用 "
-                             f"{' 或 '.join(FLUX_LYCORIS_ALGOS)}"))
+                             f"{', '.join(FLUX_LYCORIS_ALGOS)}", f"Flux 暂不支持 {cfg.network.lycoris_algo}；请使用 "
+                             f"{'、'.join(FLUX_LYCORIS_ALGOS)}"))
         if cfg.flux.train_t5xxl:
             out.append(error("flux.train_t5xxl", "lycoris.kohya on Flux does not train T5 yet; turn this off or use "
                              "networks.lora", "Flux 上的 lycoris.kohya 暂不训练 T5；请关闭此项，或使用 networks.lora"))

@@ -27,11 +27,18 @@ def _lora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
 
 def _flux_lora(n, unet: nn.Module, text_encoders: list, **parts):
     """networks.lora on the Flux transformer's block Linears (not an SD U-Net's), with sd-scripts' lora_flux
-    network_args that apply (flux_args)."""
+    network_args that apply (flux_args); DoRA (dora_wd=True) is lycoris-lora's LoCon on each split Linear, saved for
+    the fused weight's slices (flux_sliced)."""
     from trainer.networks.flux_args import add_dropout_hooks, parse_flux_args, select_targets
     from trainer.networks.flux_names import transformer_targets
     from trainer.networks.inject import add_lora
+    from trainer.networks.lycoris_args import flag, split_args
 
+    if flag(split_args(n.network_args), "dora_wd"):
+        from trainer.networks.flux_lycoris import add_flux_lycoris
+
+        return add_flux_lycoris(unet, text_encoders, algo="locon", dim=n.network_dim, alpha=n.network_alpha,
+                                dropout=n.network_dropout, network_args=n.network_args, kind="networks.lora", **parts)
     opts = parse_flux_args(n.network_args)
     lora_set = add_lora(unet, text_encoders, dim=n.network_dim, alpha=n.network_alpha, dropout=n.network_dropout,
                         unet_targets=select_targets(transformer_targets(unet), unet, opts), **parts)

@@ -50,7 +50,8 @@ def parse_flux_args(items) -> FluxLoraArgs:
 
     args = split_args(items)
     refuse_others(args, FLUX_LORA_ARGS, "networks.lora on Flux",
-                  "DoRA is not supported for Flux yet; LoCon/LoHa: network_module lycoris.kohya")
+                  "DoRA: dora_wd=True, with module_dropout/rank_dropout only; LoCon/LoHa/LoKr: network_module "
+                  "lycoris.kohya")
     if "split_qkv" in args and not flag(args, "split_qkv"):
         raise ValueError(f"{FIELD}: split_qkv=False (one LoRA on the fused q/k/v) is not supported; Danlu trains q, "
                          "k and v separately (split_qkv=True): remove split_qkv")

@@ -8,7 +8,7 @@ module, so each split trains its own module and the file holds their exact sum, 
 - LoHa: the same for each of its two factor pairs (w1_b/w1_a, w2_b/w2_a): row block i of (A1 B1) * (A2 B2) is
   split i's own Hadamard product, so the fused delta is the splits' deltas stacked, under the same alpha / rank.
 A LoKr (Kronecker) or DoRA (norm over the whole fused weight) module of a fused Linear is not the stack of its
-splits' modules, so those are refused until the fused Linears are trained as one.
+splits' modules: those are saved per split under names ComfyUI/Forge apply to slices of the fused weight (flux_sliced).
 The modules run in lycoris' bypass mode (base output + adapter output, the same sum as rebuilding the weight): the
 base weight is never rebuilt, so an fp8-stored transformer (speed.fp8_base) works and no full-size copy is made.
 """
@@ -30,6 +30,8 @@ PAIRS = {"locon": (("lora_down.weight", "lora_up.weight"),),
          "loha": (("hada_w1_b", "hada_w1_a"), ("hada_w2_b", "hada_w2_a"))}
 # network_args that keep the module's tensors those pairs (no scalar, tucker core, DoRA scale or rank-scaled alpha)
 FLUX_LYCORIS_ARGS = ("dropout", "rank_dropout", "module_dropout")
+# every algorithm Flux takes: the fused ones, and LoKr saved per split (flux_sliced)
+FLUX_ALGOS = (*PAIRS, "lokr")
 
 
 def _flux_preset(transformer: nn.Module) -> str:
@@ -45,22 +47,33 @@ def _flux_preset(transformer: nn.Module) -> str:
 
 
 def check_flux_lycoris(algo: str, items) -> None:
-    """ValueError naming lycoris_algo or network_args where the file could not be written in Flux names."""
+    """ValueError naming lycoris_algo or network_args where the file could not be written in Flux names (the per-split
+    kinds, LoKr and DoRA, are checked by flux_sliced)."""
+    from trainer.networks.flux_sliced import is_sliced
     from trainer.networks.lycoris_args import refuse_others, split_args
 
-    if algo not in PAIRS:
+    if algo not in FLUX_ALGOS:
         raise ValueError(f"network.lycoris_algo: {algo} is not supported for Flux yet (its module of a fused q/k/v "
-                         f"is not the sum of the split ones diffusers trains); use {' or '.join(PAIRS)}")
-    refuse_others(split_args(items), FLUX_LYCORIS_ARGS, "lycoris.kohya on Flux",
-                  "not yet the others; the preset is Flux's own")
+                         f"is not the sum of the split ones diffusers trains); use {', '.join(FLUX_ALGOS)}")
+    if not is_sliced(algo, items):
+        refuse_others(split_args(items), FLUX_LYCORIS_ARGS, "lycoris.kohya on Flux",
+                      "dora_wd=True for DoRA; not yet the others; the preset is Flux's own")
 
 
 def add_flux_lycoris(transformer: nn.Module, text_encoders: list, *, algo: str, dim: int, alpha: float,
-                     dropout: float, network_args: list[str], **parts) -> FluxLycorisSet:
+                     dropout: float, network_args: list[str], kind: str = "lycoris.kohya",
+                     **parts) -> FluxLycorisSet | LycorisSet:
+    """lycoris.kohya on Flux (and networks.lora with dora_wd=True, `kind`): fused names where the file can hold the
+    splits' sum, per-split (sliced) names for LoKr and DoRA."""
+    from trainer.networks.flux_sliced import add_flux_sliced, is_sliced
+
     check_flux_lycoris(algo, network_args)
     if len([te for te in text_encoders if te is not None]) > 1:  # the preset names CLIP-L's layers, not T5's
-        raise ValueError("flux.train_t5xxl: lycoris.kohya on Flux does not train T5 yet; turn train_t5xxl off or "
-                         "use networks.lora")
+        raise ValueError(f"flux.train_t5xxl: {kind} on Flux does not train T5 yet; turn train_t5xxl off or "
+                         "use networks.lora without dora_wd")
+    if is_sliced(algo, network_args):
+        return add_flux_sliced(transformer, text_encoders, algo=algo, dim=dim, alpha=alpha, dropout=dropout,
+                               network_args=network_args, preset=_flux_preset(transformer), kind=kind, **parts)
     net = add_lycoris(transformer, text_encoders, family="flux", dim=dim, alpha=alpha, algo=algo, dropout=dropout,
                       network_args=[*network_args, f"preset={_flux_preset(transformer)}", "bypass_mode=True"],
                       **parts)

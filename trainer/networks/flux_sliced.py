@@ -1,0 +1,72 @@
+"""LoKr and DoRA on Flux: one lycoris-lora module per diffusers Linear, saved under the names ComfyUI and Forge apply
+to that Linear's SLICE of BFL's fused weight.
+
+diffusers splits BFL's fused Linears (a double block's img_attn.qkv / txt_attn.qkv into q, k, v; a single block's
+linear1 into q, k, v and proj_mlp). A LoKr (a Kronecker product) or a DoRA (a magnitude per input column, divided by
+the column norms of the whole adapted weight) of a fused Linear is not the stack of its splits' modules, so
+sd-scripts' fused names (flux_lycoris) cannot hold them. ComfyUI and Forge also read Flux LyCORIS files named by
+diffusers paths, `lycoris_<path with _>` (SimpleTuner's names; comfy/lora.py model_lora_keys_unet, Flux branch, via
+comfy/utils.py flux_to_diffusers): a split Linear's name maps to the fused BFL weight with (dim 0, row offset, rows),
+and the module is applied to those rows alone (weight.narrow), DoRA's column norms included. A split trained here
+computes exactly that on its own weight, so the file applies as trained. Every transformer module is named this way
+(one rule; the unsplit ones map 1:1); CLIP-L's keep their lora_te1_ names.
+
+DoRA rebuilds the weight each step (its norm needs it; lycoris' LoCon bypass forward would skip the decomposition),
+LoKr without DoRA runs in lycoris' bypass mode like flux_lycoris' LoCon/LoHa.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from trainer.networks.inject import UNET
+from trainer.networks.lycoris_net import LycorisSet, add_lycoris
+
+PREFIX = "lycoris_"
+FIELD = "network.network_args"
+# network_args each kind takes. LoKr's bypass forward never applies rank_dropout (lycoris-lora 4.1), so it is left
+# out there; DoRA rebuilds the weight, where rank_dropout applies and `dropout` (of the bypass output) does not.
+LOKR_ARGS = ("dropout", "module_dropout", "factor", "decompose_both", "dora_wd")
+DORA_ARGS = ("dora_wd", "rank_dropout", "module_dropout", "factor", "decompose_both")
+
+
+def sliced_name(path: str) -> str:
+    """The file name of a transformer Linear: `transformer_blocks.0.attn.to_q` -> `lycoris_transformer_blocks_0_attn_to_q`."""
+    return PREFIX + path.replace(".", "_")
+
+
+def is_sliced(algo: str, items) -> bool:
+    """Whether a lycoris network of `algo` with these network_args is saved per split (LoKr, or any DoRA)."""
+    from trainer.networks.lycoris_args import flag, split_args
+
+    return algo == "lokr" or flag(split_args(items), "dora_wd")
+
+
+def check_sliced(algo: str, items, dropout: float, who: str) -> bool:
+    """ValueError naming what a sliced Flux network cannot apply; returns whether DoRA is on."""
+    from trainer.networks.lycoris_args import flag, refuse_others, split_args
+
+    args = split_args(items)
+    dora = flag(args, "dora_wd")
+    allowed = DORA_ARGS if dora else LOKR_ARGS
+    if algo != "lokr":
+        allowed = tuple(a for a in allowed if a not in ("factor", "decompose_both"))
+    refuse_others(args, allowed, who, "DoRA rebuilds the weight, so `dropout` is not applied with it" if dora
+                  else "LoKr's bypass forward applies no rank_dropout")
+    if dora and dropout:
+        raise ValueError("network.network_dropout: DoRA on Flux rebuilds the weight each step, where lycoris-lora "
+                         "applies no dropout; set it to 0 (rank_dropout in network_args applies)")
+    return dora
+
+
+def add_flux_sliced(transformer: nn.Module, text_encoders: list, *, algo: str, dim: int, alpha: float,
+                    dropout: float, network_args: list[str], preset: str, kind: str, **parts) -> LycorisSet:
+    """A lycoris network of `algo` on the transformer's block Linears (`preset`) and CLIP-L, named for slices."""
+    dora = check_sliced(algo, network_args, dropout, f"{kind} on Flux" if kind != "lycoris.kohya"
+                        else f"lycoris.kohya {algo} on Flux")
+    net = add_lycoris(transformer, text_encoders, family="flux", dim=dim, alpha=alpha, algo=algo, dropout=dropout,
+                      network_args=[*network_args, f"preset={preset}", f"bypass_mode={not dora}"], **parts)
+    paths = {id(m): p for p, m in transformer.named_modules()}
+    names = {m.lora_name: sliced_name(paths[id(m.org_module[0])]) if net.components[m.lora_name] == UNET
+             else net.names[m.lora_name] for m in net.network.loras}
+    return LycorisSet(net.network, names, net.components, algo=algo, kind=kind)
