@@ -232,3 +232,64 @@ def test_config_check_takes_lokr_and_dora_on_flux(tmp_path):
                       {"network__network_args": ["dora_wd=True"]}):
         cfg = short_flux_config(tmp_path / "m", tmp_path / "d", **overrides)
         assert not [f for f in check(cfg, for_training=False) if f.field.startswith("network.")], overrides
+
+
+def _run_config(kind, model, data, **overrides):
+    module, algo, args, _ = KINDS[kind]
+    return short_flux_config(model, data, network__network_module=module, network__lycoris_algo=algo or "locon",
+                             network__network_args=args, **overrides)
+
+
+def test_lokr_trains_on_an_fp8_stored_flux_transformer(tmp_path):
+    """LoKr's bypass forward never rebuilds the fp8 weight."""
+    model = save_tiny_flux(tmp_path / "model")
+    cfg = _run_config("lokr", model, make_dataset(tmp_path / "data", n=2), speed__fp8_base=True)
+    assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
+    tensors, _ = read_lora(tmp_path / "run" / "output" / "t.safetensors")
+    assert tensors["lycoris_transformer_blocks_0_attn_to_v.lokr_w2"].abs().max() > 0
+    assert all(loss == loss for loss in losses(tmp_path / "run"))
+
+
+@pytest.mark.parametrize("kind", ["dora", "lokr-dora"])
+def test_dora_with_an_fp8_stored_flux_transformer_is_refused_before_the_run(kind, tmp_path):
+    """DoRA rebuilds the weight from the base one, which lycoris-lora reads in fp8 and cannot multiply (the run
+    failed with "mul_cpu_reduced_float not implemented for Float8_e4m3fn" before this rule)."""
+    model = save_tiny_flux(tmp_path / "model")
+    cfg = _run_config(kind, model, make_dataset(tmp_path / "data", n=2), speed__fp8_base=True)
+    assert train(cfg, tmp_path / "run") != 0
+    error = read_events(tmp_path / "run")[0][-1]
+    assert error["type"] == "error" and "speed.fp8_base" in error["message"] and "dora_wd" in error["message"]
+
+
+@pytest.mark.parametrize("kind", ["lokr-dora"])
+def test_a_sliced_run_resumed_from_its_state_equals_the_uninterrupted_run(kind, tmp_path):
+    model = save_tiny_flux(tmp_path / "model")
+    data = make_dataset(tmp_path / "data", n=2)
+    assert train(_run_config(kind, model, data, training__max_train_steps=4), tmp_path / "full") == 0
+    first = _run_config(kind, model, data, training__max_train_steps=2, save__save_state=True)
+    assert train(first, tmp_path / "first") == 0
+    second = _run_config(kind, model, data, training__max_train_steps=4,
+                         save__resume=str(tmp_path / "first" / "output" / "t-state"))
+    assert train(second, tmp_path / "second") == 0, read_events(tmp_path / "second")[0][-1]
+    assert losses(tmp_path / "second") == pytest.approx(losses(tmp_path / "full")[2:], rel=1e-5)
+    a, b = (read_lora(tmp_path / r / "output" / "t.safetensors")[0] for r in ("full", "second"))
+    assert a.keys() == b.keys() and any(k.endswith(".dora_scale") for k in a)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["lokr", "dora"])
+def test_diffusers_load_lora_weights_skips_the_sliced_modules_so_the_grid_refuses_the_file(kind, tmp_path):
+    """diffusers 0.42's Flux load_lora_weights loads no `lycoris_` module (and drops dora_scale) with warnings only:
+    the transformer is left as the base model. The comparison grid, which renders through it, names the file."""
+    from trainer.grid import GridRequest, generate_grid
+
+    _, net = _build(kind)
+    path = save_lora(tmp_path / "f.safetensors", net.kohya_state_dict("flux"), {}, "float")
+    pipe = build_tiny_flux(seed=0, blocks=(1, 1))
+    base = _render(pipe.transformer)
+    pipe.load_lora_weights(str(path), adapter_name="t")
+    torch.testing.assert_close(_render(pipe.transformer), base)  # nothing of the transformer's modules loaded
+    with pytest.raises(ValueError, match="f.safetensors: its 20 Flux LoKr/DoRA modules .*ComfyUI or Forge"):
+        generate_grid(GridRequest(base=str(tmp_path / "unused"), loras=[str(path)], prompts="a circle"),
+                      cache_dir=tmp_path)

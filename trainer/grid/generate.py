@@ -132,6 +132,7 @@ def generate_grid(req: GridRequest, *, cache_dir: Path, pipe=None, progress: Pro
     if missing:
         raise FileNotFoundError(f"LoRA file(s) not found: {', '.join(missing)}")
     prompts = check_request(req)
+    _refuse_what_diffusers_skips(req.loras)
     total, done = len(prompts) * len(req.loras) * len(req.weights), 0
     status = (lambda message, fraction: progress(0, total, message)) if progress else None
     pipe = pipe or load_pipeline(req.base, cache_dir=cache_dir, sampler=req.sampler, status=status)
@@ -150,6 +151,19 @@ def generate_grid(req: GridRequest, *, cache_dir: Path, pipe=None, progress: Pro
         finally:
             pipe.unload_lora_weights()  # the next file starts from the clean base model
     return GridResult(_draw(req, prompts, cells), cells, prompts)
+
+
+def _refuse_what_diffusers_skips(loras: list[str]) -> None:
+    """A Flux LoKr/DoRA file (per-split modules, trainer.networks.flux_sliced) would render as the base model."""
+    from trainer.networks.flux_sliced import sliced_modules
+    from trainer.networks.save import read_lora
+
+    for lora in loras:
+        skipped = sliced_modules(read_lora(lora)[0])
+        if skipped:
+            raise ValueError(f"{Path(lora).name}: its {len(skipped)} Flux LoKr/DoRA modules ({skipped[0]}, ...) are "
+                             "not loaded by diffusers' load_lora_weights, which the grid uses, so every cell would "
+                             "show the base model; compare this file in ComfyUI or Forge, which load it")
 
 
 def _draw(req: GridRequest, prompts: list, cells) -> Image.Image:

@@ -35,6 +35,12 @@ def sliced_name(path: str) -> str:
     return PREFIX + path.replace(".", "_")
 
 
+def sliced_modules(keys) -> list[str]:
+    """The modules of a LoRA file named for slices. diffusers' Flux load_lora_weights (0.42) loads none of them and
+    drops dora_scale, with warnings only, so a file of them renders there as the base model (plus CLIP-L's LoRA)."""
+    return sorted({k.partition(".")[0] for k in keys if k.startswith(PREFIX)})
+
+
 def is_sliced(algo: str, items) -> bool:
     """Whether a lycoris network of `algo` with these network_args is saved per split (LoKr, or any DoRA)."""
     from trainer.networks.lycoris_args import flag, split_args
