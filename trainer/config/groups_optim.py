@@ -230,14 +230,20 @@ class NetworkGroup(Group):
         "With networks.oft: enable_all_linear=True, enable_conv=True. "
         "On Flux (networks.lora, as sd-scripts' lora_flux): rank_dropout, module_dropout, train_blocks "
         "(all/single/double), train_double_block_indices and train_single_block_indices (all, none or e.g. 0-3,7), "
-        "split_qkv=True; with lycoris.kohya (locon or loha): dropout, rank_dropout, module_dropout.",
+        "split_qkv=True; DoRA: dora_wd=True with rank_dropout, module_dropout; with lycoris.kohya (locon or loha): "
+        "dropout, rank_dropout, module_dropout; lokr: dropout, module_dropout, factor, decompose_both. LoKr and DoRA "
+        "are saved per diffusers Linear (lycoris_ names) for ComfyUI/Forge, which apply them to slices of the fused "
+        "q/k/v; diffusers' load_lora_weights does not load them.",
         "额外的网络参数，每项为 key=value，同 sd-scripts 的 network_args。配合 networks.lora：rank_dropout、"
         "module_dropout、dora_wd=True（DoRA，保存 dora_scale，ComfyUI/Forge/A1111 均可加载）。配合 lycoris.kohya：preset（full、attn-mlp、"
         "attn-only、unet-only 等）、dropout、rank_dropout、module_dropout、use_tucker、use_scalar，以及算法自己的选项"
         "（lokr 的 factor、decompose_both；dylora 的 block_size；OFT 的 constraint、rescaled；locon/loha/lokr 用 dora_wd=True 即为 DoRA）；算法不接受的选项会报错。"
         "配合 networks.oft：enable_all_linear=True、enable_conv=True。"
         "Flux（networks.lora，同 sd-scripts 的 lora_flux）：rank_dropout、module_dropout、train_blocks（all/single/double）、"
-        "train_double_block_indices 与 train_single_block_indices（all、none 或如 0-3,7）、split_qkv=True；配合 lycoris.kohya（locon 或 loha）：dropout、rank_dropout、module_dropout。",
+        "train_double_block_indices 与 train_single_block_indices（all、none 或如 0-3,7）、split_qkv=True；DoRA：dora_wd=True，可配 rank_dropout、module_dropout；配合 lycoris.kohya（locon 或 loha）："
+        "dropout、rank_dropout、module_dropout；lokr：dropout、module_dropout、factor、decompose_both。LoKr 与 DoRA 按 "
+        "diffusers 的每个 Linear 保存（lycoris_ 名称），供 ComfyUI/Forge 加载到融合 q/k/v 权重的对应切片；diffusers 的 "
+        "load_lora_weights 不会加载它们。",
         networks=("lycoris.kohya", "networks.lora", "networks.oft"), label_zh="网络参数",
     )
     dylora_unit: int = param(

@@ -1,6 +1,7 @@
-"""lycoris.kohya (LoCon, LoHa) on Flux: lycoris-lora trains the transformer's block Linears (and CLIP-L's attention
-and MLP), and the file names them as sd-scripts' Flux LoRA does (`lora_unet_double_blocks_N_img_attn_qkv`,
-`lora_unet_single_blocks_N_linear1`, ...), the names ComfyUI maps LyCORIS Flux files by.
+"""lycoris.kohya on Flux (LoCon, LoHa here; LoKr and DoRA in flux_sliced): lycoris-lora trains the transformer's
+block Linears (and CLIP-L's attention and MLP), and the file names them as sd-scripts' Flux LoRA does
+(`lora_unet_double_blocks_N_img_attn_qkv`, `lora_unet_single_blocks_N_linear1`, ...), the names ComfyUI maps LyCORIS
+Flux files by.
 
 diffusers splits BFL's fused Linears (q/k/v, and a single block's q/k/v + MLP input) that the file names as one
 module, so each split trains its own module and the file holds their exact sum, as flux_names does for LoRA:

@@ -31,7 +31,7 @@ DORA_ARGS = ("dora_wd", "rank_dropout", "module_dropout", "factor", "decompose_b
 
 
 def sliced_name(path: str) -> str:
-    """The file name of a transformer Linear: `transformer_blocks.0.attn.to_q` -> `lycoris_transformer_blocks_0_attn_to_q`."""
+    """A transformer Linear's file name: `transformer_blocks.0.attn.to_q` -> `lycoris_transformer_blocks_0_attn_to_q`."""
     return PREFIX + path.replace(".", "_")
 
 
