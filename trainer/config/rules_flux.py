@@ -44,27 +44,6 @@ def _flux_only_flow_matching(cfg: TrainConfig) -> list[Finding]:
     return out
 
 
-def _dora_wd(cfg: TrainConfig) -> bool:
-    from trainer.networks.lycoris_args import flag, split_args  # torch-free
-
-    try:
-        return flag(split_args(cfg.network.network_args), "dora_wd")
-    except ValueError:  # a malformed network_args is named by the network's own check
-        return False
-
-
-@rule
-def _flux_dora_fp8(cfg: TrainConfig) -> list[Finding]:
-    """Flux DoRA rebuilds each adapted weight every step (trainer.networks.flux_sliced), reading the base weight that
-    fp8_base keeps in fp8 outside the layer's own forward; lycoris-lora cannot compute with it there."""
-    if cfg.model.family != "flux" or not cfg.speed.fp8_base or not _dora_wd(cfg):
-        return []
-    return [error("speed.fp8_base", "DoRA (network_args dora_wd=True) on Flux rebuilds each adapted weight from the "
-                  "base weight, which cannot be computed with while stored in fp8; turn fp8_base off or remove dora_wd",
-                  "Flux 上的 DoRA（network_args dora_wd=True）每步都要用底模权重重建被适配的权重，而以 fp8 存放的权重无法"
-                  "直接参与这一计算；请关闭 fp8_base，或去掉 dora_wd")]
-
-
 @rule
 def _weighting_scheme_applies(cfg: TrainConfig) -> list[Finding]:
     """A weighting scheme, or a parameter of one, that this config would accept and then not use."""
