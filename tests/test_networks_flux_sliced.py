@@ -314,3 +314,22 @@ def test_diffusers_load_lora_weights_skips_the_sliced_modules_so_the_grid_refuse
     with pytest.raises(ValueError, match="f.safetensors: its 20 Flux LoKr/DoRA modules .*ComfyUI or Forge"):
         generate_grid(GridRequest(base=str(tmp_path / "unused"), loras=[str(path)], prompts="a circle"),
                       cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["lokr", "dora"])
+def test_a_sliced_run_with_swapped_blocks_checkpointing_and_fp8_trains_like_one_without_swapping(kind, tmp_path):
+    """The 12-16 GB combination: blocks_to_swap moves the blocks (and the lycoris modules' base Linears) between
+    devices while DoRA rebuilds from them."""
+    model = save_tiny_flux(tmp_path / "model", blocks=(4, 6))
+    data = make_dataset(tmp_path / "data", n=2)
+    extra = {"training__gradient_checkpointing": True, "speed__fp8_base": True}
+    assert train(_run_config(kind, model, data, **extra), tmp_path / "resident") == 0
+    swapped = _run_config(kind, model, data, flux__blocks_to_swap=4, **extra)
+    assert train(swapped, tmp_path / "swapped") == 0, read_events(tmp_path / "swapped")[0][-1]
+    assert any(e["type"] == "status" and e["message"].startswith("blocks_to_swap: 6 transformer blocks")
+               for e in read_events(tmp_path / "swapped")[0])
+    assert losses(tmp_path / "swapped") == pytest.approx(losses(tmp_path / "resident"), rel=1e-6)
+    a, b = (read_lora(tmp_path / run / "output" / "t.safetensors")[0] for run in ("resident", "swapped"))
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-7)
