@@ -333,3 +333,17 @@ def test_a_sliced_run_with_swapped_blocks_checkpointing_and_fp8_trains_like_one_
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-7)
+
+
+def test_flux_dora_without_gradient_checkpointing_is_warned_about_its_memory(tmp_path):
+    from trainer.config import check
+
+    def findings(**overrides):
+        cfg = short_flux_config(tmp_path / "m", tmp_path / "d", **overrides)
+        return [f for f in check(cfg, for_training=False) if f.field == "training.gradient_checkpointing"]
+
+    mine = findings(network__network_args=["dora_wd=True"], training__gradient_checkpointing=False)
+    assert [f.level for f in mine] == ["warning"] and "38 GiB" in mine[0].en and "38 GiB" in mine[0].zh
+    assert not findings(network__network_args=["dora_wd=True"], training__gradient_checkpointing=True)
+    assert not findings(network__network_module="lycoris.kohya", network__lycoris_algo="lokr",
+                        training__gradient_checkpointing=False)
