@@ -27,14 +27,20 @@ SIZES = {"gpu": {"sd15": (512, 30, WARMUP), "sdxl": (1024, 15, WARMUP)},
          "cpufull": {"sd15": (64, 4, 2), "sdxl": (64, 3, 1)}}
 
 
+ROWS_FAILED = 3  # a section's exit status when it ran to its end but some of its runs failed
+
+
 class Rows:
     """A section's result file, rewritten whole (write, then rename) after every row."""
 
     def __init__(self, path: Path):
-        self.path, self.data = path, {"rows": []}
+        self.path, self.data, self.failed = path, {"rows": []}, 0
 
     def add(self, **row) -> None:
+        """One measurement; a run that failed (rc, error) is kept as a row and counted, and the section then ends
+        with ROWS_FAILED so its status says so."""
         self.data["rows"].append(row)
+        self.failed += bool(row.get("error")) or row.get("rc") not in (None, 0)
         self.save()
         print("[row] " + json.dumps(row, default=str), flush=True)
 

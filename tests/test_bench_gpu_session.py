@@ -18,7 +18,7 @@ def session(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Complete
     out = tmp_path / "out"
     proc = subprocess.run(["bash", str(ROOT / "bench" / "gpu_session.sh"), "--out", str(out),
                            "--work", str(tmp_path / "work"), *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHON": sys.executable, "DANLU_GPU_DRYRUN": "1", **env}, timeout=600)
+                          env={**os.environ, "PYTHON": sys.executable, "DANLU_GPU_DRYRUN": "1", **env}, timeout=900)
     return proc, out
 
 
@@ -85,3 +85,17 @@ def test_step_clock_stamps_another_scripts_optimizer_steps_even_when_it_crashes(
         assert proc.returncode == rc, proc.stderr
         got = json.loads(out.read_text())
         assert got["rc"] == rc and len(got["stamps"]) == steps and got["stamps"] == sorted(got["stamps"])
+
+
+def test_a_section_whose_runs_fail_is_not_reported_ok(tmp_path, monkeypatch):
+    """An engine run that fails is a row with rc/error, not an exception: the section must still not read "ok"."""
+    sys.path.insert(0, str(ROOT))
+    from bench import gpu_sections, gpu_session
+
+    monkeypatch.setitem(gpu_sections.SECTIONS, "sdxl", lambda rows, work, size: (
+        rows.add(setting="a", rc=0), rows.add(setting="b", rc=1, error="could not load the model")))
+    monkeypatch.delenv("DANLU_GPU_SESSION_FAULT", raising=False)
+    rc = gpu_session.run_section("sdxl", tmp_path, tmp_path, "dry")
+    assert gpu_session.status_of(rc, "sdxl").startswith("rows failed")
+    assert [r["setting"] for r in result(tmp_path, "sdxl")["rows"]] == ["a", "b"]
+    assert gpu_session.status_of(0, "sdxl") == "ok" and gpu_session.status_of(1, "sdxl").startswith("failed")
