@@ -180,23 +180,32 @@ def switches(rows: Rows, work: Path, size: str) -> None:
 # ---- (4) Flux bf16 attention ------------------------------------------------------------------------------------
 def flux_attention(rows: Rows, work: Path, size: str) -> None:
     """Flux forward + backward in bf16 with PyTorch's own SDPA kernel choice ("auto") and with flash/efficient
-    kernels only ("flash"): are the LoRA gradients finite? (On an H200 with torch 2.11 "auto" gave NaN gradients.)
-    Tiny model first, then full-size FLUX.1-dev at 1024 px (bf16, checkpointing); full-size "auto" last, since a
-    cuBLAS error there can leave the CUDA context unusable."""
+    kernels only ("flash"): are the LoRA gradients finite? (On an H200 with torch 2.11 "auto" gave NaN gradients on
+    the tiny model and a cuBLAS error full-size.) The tiny model here, then full-size FLUX.1-dev at 1024 px (bf16,
+    checkpointing) through bench/flux_memory.py in a process per kernel choice, so a broken CUDA context after an
+    error cannot spoil the other."""
     from bench.flux_memory import measure
 
     bf16 = {} if size == "dry" else {"speed__mixed_precision": "bf16"}  # the dry run's CPU keeps fp32
-    plan = [("tiny", "auto"), ("tiny", "flash")] + ([] if size == "dry" else [("full", "flash"), ("full", "auto")])
-    for model_size, sdpa in plan:
+    for sdpa in ("auto", "flash"):
         try:
-            r = measure(f"{model_size}-{'fp32' if size == 'dry' else 'bf16'}", 64 if model_size == "tiny" else 1024,
-                        bf16, 1 if size == "dry" else 2, model_size == "tiny", sdpa)
-            rows.add(model=model_size, **r)
+            r = measure(f"tiny-{'fp32' if size == 'dry' else 'bf16'}", 64, bf16, 1 if size == "dry" else 2, True, sdpa)
+            rows.add(model="tiny", **r)
         except Exception as exc:  # noqa: BLE001 - the error is the finding; the next variant still runs
             traceback.print_exc()
-            rows.add(model=model_size, sdpa=sdpa, error=f"{type(exc).__name__}: {exc}"[:500])
+            rows.add(model="tiny", sdpa=sdpa, error=f"{type(exc).__name__}: {exc}"[:500])
     if size == "dry":
         rows.add(model="full", skipped="dry run: a 12B transformer does not fit a CPU test")
+        return
+    for sdpa in ("auto", "flash"):
+        out = work / f"flux-full-{sdpa}-{os.getpid()}.json"
+        sys.stdout.flush()
+        proc = subprocess.run([sys.executable, str(ROOT / "bench" / "flux_memory.py"), "--only", "1024-bf16-ckpt",
+                               "--sdpa", sdpa, "--steps", "2", "--out", str(out)], cwd=ROOT)
+        if proc.returncode == 0 and out.exists():
+            rows.add(model="full", rc=0, **json.loads(out.read_text())[0])
+        else:
+            rows.add(model="full", sdpa=sdpa, rc=proc.returncode, error="bench/flux_memory.py failed: see this log")
 
 
 SECTIONS = {"sdxl": sdxl, "sdscripts": sdscripts, "switches": switches, "flux_attention": flux_attention}
