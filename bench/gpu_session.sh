@@ -18,8 +18,10 @@ if [ "${DANLU_GPU_DRYRUN:-0}" = "0" ] && [ -d .gpucarry ]; then
     echo "sd-scripts not set up: the comparison section measures Danlu only"
   fi
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+elif [ "${DANLU_GPU_DRYRUN:-0}" = "0" ]; then  # every section would fail on its imports: stop before spending them
+  echo "no .gpucarry/ here: run bench/gpu_carry.sh first and name .gpucarry in run's carry (bench/README.md)"
+  exit 3
 else
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-  [ "${DANLU_GPU_DRYRUN:-0}" = "0" ] && echo "no .gpucarry/ here: run bench/gpu_carry.sh first (see bench/README.md)"
 fi
 exec "$PY" bench/gpu_session.py "$@"
