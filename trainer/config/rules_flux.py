@@ -24,10 +24,6 @@ def _flux_only_flow_matching(cfg: TrainConfig) -> list[Finding]:
     if cfg.optimizer.min_snr_gamma > 0:
         out.append(error("optimizer.min_snr_gamma", "does not apply to Flux (flow matching has no DDPM "
                          "signal-to-noise ratio); set it to 0", "不适用于 Flux（流匹配没有 DDPM 信噪比）；请设为 0"))
-    if cfg.network.network_weights:
-        out.append(error("network.network_weights", "continuing a Flux LoRA is not supported yet; leave it "
-                         "empty (resume a saved state with save.resume instead)",
-                         "暂不支持继续训练 Flux LoRA；请留空（可用 save.resume 从保存的状态继续）"))
     if cfg.network.network_module not in ("networks.lora", "lycoris.kohya"):
         out.append(error("network.network_module", f"{cfg.network.network_module} is not supported for Flux yet; "
                          f"use networks.lora or lycoris.kohya ({', '.join(FLUX_LYCORIS_ALGOS)})",

@@ -208,8 +208,9 @@ def check_against_layers(lora_set: LoraSet, tensors: dict[str, dict[str, LoraTen
         problems.append(f"weights for {component}, which is not being trained ({len(tensors[component])} modules)")
     for component in lora_set.models:
         layers, given = lora_set.layers(component), tensors.get(component, {})
-        missing = sorted(names.get((component, p), p) for p in set(layers) - set(given))
-        unexpected = sorted(names.get((component, p), p) for p in set(given) - set(layers))
+        # a set: the diffusers Linears of one fused Flux module share its name
+        missing = sorted({names.get((component, p), p) for p in set(layers) - set(given)})
+        unexpected = sorted({names.get((component, p), p) for p in set(given) - set(layers)})
         if missing:
             problems.append(f"missing in the file for {component}: {_describe(missing)}")
         if unexpected:

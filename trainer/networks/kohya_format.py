@@ -19,7 +19,7 @@ from collections import defaultdict
 
 import torch
 
-from trainer.networks import flux_names
+from trainer.networks import flux_load, flux_names
 from trainer.networks.inject import UNET, LoraSet, LoraTensors
 from trainer.networks.sgm_names import diffusers_to_sgm, sgm_prefix_map
 
@@ -118,10 +118,11 @@ def from_kohya_state_dict(state_dict: dict[str, torch.Tensor], lora_set: LoraSet
 
     Raises ValueError naming keys that are not plain LoRA keys or that match no injected module.
     """
-    if family == "flux":
-        raise ValueError("continuing from a Flux LoRA file is not supported yet (its q/k/v are fused)")
     by_name = {name: key for key, name in kohya_names(lora_set, family).items()}
     groups, foreign = _group_by_module(state_dict)
+    fused: dict[str, LoraTensors] = {}
+    if family == "flux":  # fused q/k/v modules split back into the diffusers Linears (flux_load)
+        groups, fused = flux_load.take_fused(groups, lora_set)
     unknown = sorted(name for name in groups if name not in by_name)
     if foreign or unknown:
         detail = []
@@ -136,4 +137,6 @@ def from_kohya_state_dict(state_dict: dict[str, torch.Tensor], lora_set: LoraSet
     for name, parts in groups.items():
         component, path = by_name[name]
         out[component][path] = _module_tensors(name, parts)
+    if fused:
+        out[UNET].update(fused)
     return dict(out)
