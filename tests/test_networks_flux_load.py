@@ -180,3 +180,27 @@ def test_an_sd_file_unknown_and_missing_modules_are_named(tmp_path):
     fewer = {k: v for k, v in tensors.items() if not k.startswith(FUSED[0])}
     with pytest.raises(ValueError, match=f"missing in the file for unet: {FUSED[0]}$"):
         net.load_weights(fewer, "flux")
+
+
+@pytest.mark.parametrize("algo", ["locon", "loha"])
+def test_a_lycoris_flux_file_with_a_shared_down_gives_each_split_its_rows(algo):
+    """A LyCORIS file trained on a BFL model has one module on each fused Linear: every factor pair shares its
+    down-like factor, and each split's delta, measured on the live layer, is its rows of the file's delta."""
+    from tests.test_networks_flux_lycoris import FUSED as ROWS
+    from tests.test_networks_flux_lycoris import _build, _file_delta, _live_delta
+    from trainer.networks.flux_lycoris import PAIRS
+
+    pipe, net = _build(algo)
+    tensors = net.kohya_state_dict("flux")
+    torch.manual_seed(3)
+    for name in FUSED:
+        for down_key, up_key in PAIRS[algo]:
+            tensors[f"{name}.{down_key}"] = torch.randn(4, tensors[f"{name}.{down_key}"].shape[1])
+            tensors[f"{name}.{up_key}"] = torch.randn(tensors[f"{name}.{up_key}"].shape[0], 4)
+        tensors[f"{name}.alpha"] = torch.tensor(3.0)
+    net.load_weights(tensors, "flux")
+    for path, (name, row) in ROWS.items():
+        linear = pipe.transformer.get_submodule(path)
+        torch.testing.assert_close(_live_delta(net, linear),
+                                   _file_delta(tensors, name, algo)[row:row + linear.out_features],
+                                   atol=1e-4, rtol=1e-4)

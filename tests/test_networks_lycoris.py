@@ -177,3 +177,15 @@ def test_network_dropout_acts_while_training(algo):
 def test_network_dropout_is_refused_where_lycoris_ignores_it(algo):
     with pytest.raises(ValueError, match="network_dropout"):
         _build("sd15", algo, dropout=0.1, network_args=["preset=attn-mlp"], conv_dim=None)
+
+
+@pytest.mark.parametrize(("algo", "args"), [("locon", []), ("loha", []), ("lokr", []), ("glora", []),
+                                            ("locon", ["rs_lora=True"]), ("glora", ["rs_lora=True"])])
+def test_a_file_continued_with_another_network_alpha_computes_what_the_file_says(algo, args, tmp_path):
+    """lycoris computes each module's scale once, from the configured alpha: loading must set it from the file's."""
+    pipe, net = _build("sd15", algo, network_args=args)
+    _train_a_little(net)
+    trained = _forward(pipe, "sd15")
+    fresh_pipe, fresh = _build("sd15", algo, alpha=8.0, network_args=args)
+    fresh.load_weights(net.kohya_state_dict("sd15"), "sd15")
+    torch.testing.assert_close(_forward(fresh_pipe, "sd15"), trained, atol=1e-5, rtol=1e-4)

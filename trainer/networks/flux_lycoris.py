@@ -17,12 +17,14 @@ base weight is never rebuilt, so an fp8-stored transformer (speed.fp8_base) work
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from trainer.networks.flux_names import by_fused_module, fuse, split_down, split_up, transformer_targets
+from trainer.networks.flux_load import check_flux_file, split_fused
+from trainer.networks.flux_names import by_fused_module, fuse, transformer_targets
 from trainer.networks.inject import UNET
 from trainer.networks.lycoris_net import LycorisSet, add_lycoris
 
@@ -108,28 +110,32 @@ class FluxLycorisSet(LycorisSet):
         return out
 
     def load_weights(self, state_dict: dict[str, torch.Tensor], family: str = "flux") -> None:
-        """Split the file's fused modules back into the diffusers Linears' ones, then load as any LyCORIS file."""
-        own = self._state()
-        back = {self.names[n]: n for n in self.names if n not in self.paths}
+        """Split the file's fused modules back into the diffusers Linears' ones (flux_load: Danlu's block-diagonal
+        layout or a shared down), then load as any LyCORIS file."""
+        from trainer.networks.file_types import check_same_type
+
+        check_flux_file({key.partition(".")[0] for key in state_dict})
+        check_same_type(state_dict, self.kind, self.algo)  # before splitting: a LoRA file has no hada_* to split
+        groups, pairs = self._grouped(), PAIRS[self.algo]
+        known = {key for pair in pairs for key in pair} | {"alpha"}
         unfused: dict[str, torch.Tensor] = {}
-        groups = self._grouped()
-        downs, ups = {d for d, _ in PAIRS[self.algo]}, {u for _, u in PAIRS[self.algo]}
+        fused: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
         for key, value in state_dict.items():
             module, _, suffix = key.partition(".")
-            if module in back or module not in groups:
-                unfused[key] = value  # text encoder modules (and unknown ones, named by the check)
-                continue
-            names = groups[module]
-            if suffix == "alpha":  # fuse wrote alpha x n
-                parts = [value / len(names)] * len(names)
-            elif suffix in downs:
-                parts = split_down(value, len(names))
-            elif suffix in ups:
-                parts = split_up(value, [own[f"{name}.{suffix}"].shape[0] for name in names])
+            if module in groups and suffix in known:
+                fused[module][suffix] = value
             else:
-                unfused[key] = value
+                unfused[key] = value  # text encoder modules, other keys and unknown modules: named by the check
+        own = self._state()
+        for module, parts in fused.items():
+            names = groups[module]
+            if len(names) == 1:
+                unfused.update({f"{module}#0.{suffix}": value for suffix, value in parts.items()})
                 continue
-            unfused.update({f"{module}#{i}.{suffix}": part for i, part in enumerate(parts)})
+            splits = split_fused(module, parts, own[f"{names[0]}.{pairs[0][0]}"].shape[0],
+                                 [own[f"{name}.{pairs[0][1]}"].shape[0] for name in names], pairs)
+            unfused.update({f"{module}#{i}.{suffix}": value for i, split in enumerate(splits)
+                            for suffix, value in split.items()})
         saved_names = self.names
         self.names = {**{n: self.names[n] for n in self.names if n not in self.paths},
                       **{name: f"{bfl}#{i}" for bfl, names in groups.items() for i, name in enumerate(names)}}

@@ -10,6 +10,7 @@ encoder_...`, SGM paths for SDXL), the same names plain LoRA files use (kohya_fo
 from __future__ import annotations
 
 import logging
+import numbers
 from dataclasses import dataclass, field
 
 import torch
@@ -177,11 +178,23 @@ class LycorisSet:
                      for k, v in renamed.items() if k in own and v.shape != own[k].shape]
         if problems:
             raise ValueError(f"LyCORIS ({self.algo}) weights do not fit this network:\n  " + "\n  ".join(problems))
+        per_alpha = _scale_per_alpha(self.network.loras)
         self.network.load_state_dict(renamed, strict=False)
         for m in self.network.loras:
+            if id(m) in per_alpha:  # lycoris computed scale once, from the configured alpha: the file's counts
+                m.scale = per_alpha[id(m)] * float(m.alpha)
             if hasattr(m, "up_list"):  # lycoris' DyLoRA ignores load_state_dict: its rank blocks are set here
                 _load_dylora_blocks(m, renamed[f"{m.lora_name}.lora_down.weight"],
                                     renamed[f"{m.lora_name}.lora_up.weight"])
+
+
+def _scale_per_alpha(modules) -> dict[int, float]:
+    """id(module) -> scale / stored alpha, for the modules with a scale (not OFT, whose alpha is a constraint).
+    Each lycoris module's scale is proportional to the alpha it stores (alpha / rank, or / sqrt(rank) with rs_lora,
+    stored as is or x rank / r_factor), so this ratio gives the scale of a loaded alpha by the module's own rule."""
+    return {id(m): m.scale / float(m.alpha) for m in modules
+            if isinstance(getattr(m, "scale", None), numbers.Real) and isinstance(getattr(m, "alpha", None), torch.Tensor)
+            and float(m.alpha) != 0}
 
 
 @torch.no_grad()
