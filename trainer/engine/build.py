@@ -140,7 +140,7 @@ def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool,
             lora.load_weights(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn),
                               family=family.name)
         except (OSError, ValueError) as exc:
-            raise EngineError(f"network.network_weights: {exc}",
+            raise EngineError(f"network.network_weights: {Path(n.network_weights).name}: {exc}",
                               "Use a file of this network type, made for this model family with the same "
                               "network_dim/conv_dim.") from None
     return lora

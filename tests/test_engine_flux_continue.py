@@ -1,0 +1,71 @@
+"""Continuing a Flux LoRA (network.network_weights) through the engine: a second run starts from the first run's file
+(networks.lora and lycoris.kohya LoCon), and files that cannot be continued end the run with an error naming the
+file and what to change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.engine_helpers import make_dataset, save_tiny_flux, short_flux_config
+from trainer.engine.run import train
+from trainer.events import read_events
+from trainer.networks.save import read_lora, save_lora
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return save_tiny_flux(tmp_path_factory.mktemp("model") / "tiny-flux")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data"), n=2)
+
+
+def _error(run_dir: Path) -> str:
+    return next(e["message"] for e in read_events(run_dir)[0] if e["type"] == "error")
+
+
+LYCORIS = {"network__network_module": "lycoris.kohya", "network__lycoris_algo": "locon"}
+
+
+@pytest.mark.parametrize("network", [{}, LYCORIS], ids=["lora", "locon"])
+def test_a_second_run_starts_from_the_first_runs_file(tiny_model, dataset, tmp_path, network):
+    assert train(short_flux_config(tiny_model, dataset, **network), tmp_path / "first") == 0
+    first = tmp_path / "first" / "output" / "t.safetensors"
+    tensors, _ = read_lora(first)
+    # a vanishing learning rate moves no weight visibly: the second file equals its start, the first file
+    # (a fresh start would hold new random downs and zero ups)
+    still = short_flux_config(tiny_model, dataset, network__network_weights=str(first),
+                              optimizer__learning_rate=1e-12, **network)
+    assert train(still, tmp_path / "still") == 0, _error(tmp_path / "still")
+    kept, _ = read_lora(tmp_path / "still" / "output" / "t.safetensors")
+    assert kept.keys() == tensors.keys()
+    assert any(v.abs().max() > 0 for k, v in tensors.items() if "_img_attn_qkv.lora_up" in k)
+    for k in tensors:
+        torch.testing.assert_close(kept[k], tensors[k], atol=1e-6, rtol=0, msg=k)
+
+
+def test_files_that_cannot_be_continued_are_named_with_the_fix(tiny_model, dataset, tmp_path):
+    from trainer.models.tiny import build_tiny_sd15
+    from trainer.networks.inject import add_lora
+
+    sd = build_tiny_sd15(seed=0)
+    sd_file = save_lora(tmp_path / "sd15-style.safetensors",
+                        add_lora(sd.unet, [sd.text_encoder], dim=4, alpha=2.0).kohya_state_dict("sd15"), {},
+                        precision="float")
+    cfg = short_flux_config(tiny_model, dataset, network__network_weights=str(sd_file))
+    assert train(cfg, tmp_path / "sd") != 0
+    message = _error(tmp_path / "sd")
+    assert "network.network_weights: sd15-style.safetensors: this is not a Flux LoRA" in message
+    assert "SD1.5/SDXL" in message
+
+    assert train(short_flux_config(tiny_model, dataset), tmp_path / "first") == 0
+    first = tmp_path / "first" / "output" / "t.safetensors"
+    wider = short_flux_config(tiny_model, dataset, network__network_weights=str(first), network__network_dim=8)
+    assert train(wider, tmp_path / "wider") != 0
+    message = _error(tmp_path / "wider")
+    assert "t.safetensors: " in message and "set network.network_dim = 4" in message
