@@ -1,5 +1,6 @@
 """Flux tab: the Flux starting point fills the fields, and Start trains the tiny Flux.1-dev model to a LoRA with
-sd-scripts' Flux names, with the tab's Flux fields in the run's config (real browser, real engine, CPU)."""
+sd-scripts' Flux names, continuing a Flux LoRA given in its network_weights field, with the tab's Flux fields in the
+run's config (real browser, real engine, CPU)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from playwright.sync_api import expect
 
 from tests.browser_app import wait_for_lora
 from tests.engine_helpers import make_dataset, save_tiny_flux
-from trainer.networks.save import read_lora
+from trainer.networks.save import read_lora, save_lora
 
 RUN_TIMEOUT_S = 420
 SMALL_RUN = """\
@@ -44,6 +45,10 @@ def test_flux_tab_trains_tiny_flux_with_its_fields(start_app, page, tmp_path):
     field(page, "training.max_train_epochs").fill("1")
     field(page, "flux.t5xxl_max_token_length").fill("64")
     field(page, "flux.guidance_scale").fill("2.5")
+    start = _flux_lora(tmp_path / "start.safetensors")
+    field(page, "network.network_dim").fill("4")
+    field(page, "network.network_alpha").fill("2")
+    field(page, "network.network_weights").fill(str(start))
     field(page, "other.custom_toml").fill(SMALL_RUN)
     page.click("#flux-start")
     expect(page.locator("#flux-msg")).to_contain_text("Started run", timeout=120_000)
@@ -54,3 +59,18 @@ def test_flux_tab_trains_tiny_flux_with_its_fields(start_app, page, tmp_path):
     assert "lora_unet_double_blocks_0_txt_attn_qkv.lora_down.weight" in tensors
     config = next((workspace / "runs").glob("*/config.toml")).read_text(encoding="utf-8")
     assert 'family = "flux"' in config and "guidance_scale = 2.5" in config and "t5xxl_max_token_length = 64" in config
+    assert f'network_weights = "{start}"' in config
+
+
+def _flux_lora(path):
+    """A rank-4 LoRA on the tiny Flux transformer's blocks (what the preset trains: the text encoders are frozen)."""
+    from types import SimpleNamespace
+
+    from trainer.models.tiny import build_tiny_flux
+    from trainer.networks.factory import build_network
+
+    net = SimpleNamespace(network_module="networks.lora", lycoris_algo="", network_dim=4, network_alpha=2.0,
+                          network_args=[], conv_dim=0, conv_alpha=0.0, network_dropout=0.0)
+    pipe = build_tiny_flux(seed=0, dev=True, vae_8x=True)
+    return save_lora(path, build_network(net, "flux", pipe.transformer, []).kohya_state_dict("flux"), {},
+                     precision="float")

@@ -20,11 +20,10 @@ TITLE = "flux.title"
 FIELDS = (
     "model.base_model", "model.ae", "model.clip_l", "model.t5xxl", "dataset.train_data_dir", "dataset.resolution",
     "caption.trigger_word", "save.output_name", "training.max_train_epochs", "network.network_dim",
-    "network.network_alpha", "optimizer.learning_rate", "flux.timestep_sampling", "flux.sigmoid_scale",
-    "flux.discrete_flow_shift", "flux.model_prediction_type", "flux.guidance_scale", "flux.t5xxl_max_token_length",
-    "flux.apply_t5_attn_mask", "speed.fp8_base", "flux.blocks_to_swap", "speed.mixed_precision",
-    "training.gradient_checkpointing",
-    "speed.cache_text_encoder_outputs", "other.custom_toml",
+    "network.network_alpha", "network.network_weights", "optimizer.learning_rate", "flux.timestep_sampling",
+    "flux.sigmoid_scale", "flux.discrete_flow_shift", "flux.model_prediction_type", "flux.guidance_scale",
+    "flux.t5xxl_max_token_length", "flux.apply_t5_attn_mask", "speed.fp8_base", "flux.blocks_to_swap",
+    "speed.mixed_precision", "training.gradient_checkpointing", "speed.cache_text_encoder_outputs", "other.custom_toml",
 )
 
 
