@@ -4,6 +4,7 @@ file and what to change."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,14 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data"), n=2)
+
+
+@pytest.fixture(scope="module")
+def first(tiny_model, dataset, tmp_path_factory) -> Path:
+    """The LoRA file of a 3-step networks.lora run."""
+    run_dir = tmp_path_factory.mktemp("first")
+    assert train(short_flux_config(tiny_model, dataset), run_dir) == 0
+    return run_dir / "output" / "t.safetensors"
 
 
 def _error(run_dir: Path) -> str:
@@ -49,7 +58,7 @@ def test_a_second_run_starts_from_the_first_runs_file(tiny_model, dataset, tmp_p
         torch.testing.assert_close(kept[k], tensors[k], atol=1e-6, rtol=0, msg=k)
 
 
-def test_files_that_cannot_be_continued_are_named_with_the_fix(tiny_model, dataset, tmp_path):
+def test_files_that_cannot_be_continued_are_named_with_the_fix(tiny_model, dataset, tmp_path, first):
     from trainer.models.tiny import build_tiny_sd15
     from trainer.networks.inject import add_lora
 
@@ -63,9 +72,29 @@ def test_files_that_cannot_be_continued_are_named_with_the_fix(tiny_model, datas
     assert "network.network_weights: sd15-style.safetensors: this is not a Flux LoRA" in message
     assert "SD1.5/SDXL" in message
 
-    assert train(short_flux_config(tiny_model, dataset), tmp_path / "first") == 0
-    first = tmp_path / "first" / "output" / "t.safetensors"
     wider = short_flux_config(tiny_model, dataset, network__network_weights=str(first), network__network_dim=8)
     assert train(wider, tmp_path / "wider") != 0
     message = _error(tmp_path / "wider")
     assert "t.safetensors: " in message and "set network.network_dim = 4" in message
+
+
+def test_an_sd_scripts_split_qkv_file_continues_from_what_it_renders_and_says_so(tiny_model, dataset, tmp_path, first):
+    """sd-scripts' split_qkv=True file: Danlu's block-diagonal layout with the alpha of one split's rank (its issue
+    #2204). It loads as loaders apply it (alpha / fused rank) and is written back unchanged, with a warning."""
+    tensors, _ = read_lora(first)
+    splits = {"img_attn_qkv": 3, "txt_attn_qkv": 3, "linear1": 4}
+    for key in [k for k in tensors if k.endswith(".alpha")]:
+        n = next((v for part, v in splits.items() if key.endswith(f"_{part}.alpha")), 1)
+        tensors[key] = tensors[key] / n
+    assert tensors["lora_unet_double_blocks_0_img_attn_qkv.alpha"].item() == 2.0
+    path = save_lora(tmp_path / "sd-scripts.safetensors", tensors,
+                     {"ss_network_args": json.dumps({"split_qkv": "True"}), "ss_base_model_version": "flux1"},
+                     precision="float")
+    cfg = short_flux_config(tiny_model, dataset, network__network_weights=str(path), optimizer__learning_rate=1e-12)
+    assert train(cfg, tmp_path / "run") == 0, _error(tmp_path / "run")
+    warnings = [e["message"] for e in read_events(tmp_path / "run")[0] if e["type"] == "warning"]
+    assert any("sd-scripts.safetensors" in w and "split_qkv=True" in w and "#2204" in w for w in warnings)
+    kept, _ = read_lora(tmp_path / "run" / "output" / "t.safetensors")
+    assert kept.keys() == tensors.keys()
+    for k in tensors:
+        torch.testing.assert_close(kept[k], tensors[k], atol=1e-6, rtol=0, msg=k)

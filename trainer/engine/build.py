@@ -137,7 +137,7 @@ def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool,
         raise EngineError(str(exc), "Fix the network settings named above.") from None
     if n.network_weights:
         try:
-            lora.load_weights(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn),
+            lora.load_weights(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn, family.name),
                               family=family.name)
         except (OSError, ValueError) as exc:
             raise EngineError(f"network.network_weights: {Path(n.network_weights).name}: {exc}",
@@ -157,11 +157,16 @@ def _prediction_scheduler(scheduler, v_prediction: bool, warn, zero_terminal_snr
     return type(scheduler).from_config(scheduler.config, prediction_type=wanted, rescale_betas_zero_snr=zero_terminal_snr)
 
 
-def _weights_for_trained_parts(path: str, train_unet: bool, train_te: bool, warn) -> dict:
+def _weights_for_trained_parts(path: str, train_unet: bool, train_te: bool, warn, family: str) -> dict:
     """network_weights without the parts this run does not train (a U-Net-only run of a full LoRA)."""
+    from trainer.networks.flux_load import split_qkv_note
     from trainer.networks.save import read_lora
 
-    tensors, _ = read_lora(path)
+    tensors, meta = read_lora(path)
+    note = split_qkv_note(meta) if family == "flux" else None
+    if note:
+        warn(f"network.network_weights: {Path(path).name}: {note}",
+             "Nothing to change if the file looks right in ComfyUI or Forge: the new file keeps that strength.")
     drop = tuple(p for p, trained in (("lora_unet_", train_unet), ("lora_te", train_te)) if not trained)
     kept = {k: v for k, v in tensors.items() if not k.startswith(drop)} if drop else tensors
     if len(kept) != len(tensors):

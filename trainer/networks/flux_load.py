@@ -10,7 +10,8 @@ A fused module comes in one of two layouts, told apart by its shapes (n splits, 
 Either way the splits' deltas (alpha_i / r) up_i @ down_i, stacked, are exactly the file's delta
 (alpha / rank) up @ down: what ComfyUI, Forge, diffusers and sd-scripts' own inference apply to the fused Linear.
 (sd-scripts' split_qkv=True keeps alpha unchanged when it fuses, so every loader applies 1/n of the scale it trained
-q/k/v with; continuing starts from what the file renders, as those loaders show it.)
+q/k/v with, its issue #2204; continuing starts from what the file renders, as those loaders show it, and the run
+says so: split_qkv_note.)
 A file whose rank fits neither layout is refused naming the network_dim that fits it.
 The same holds for each factor pair of a LyCORIS module (LoCon: lora_down/lora_up; LoHa: hada_w1_b/hada_w1_a and
 hada_w2_b/hada_w2_a): row block i of a LoHa's (A1 B1) * (A2 B2) is split i's own Hadamard product.
@@ -114,3 +115,25 @@ def take_fused(groups: dict[str, dict[str, torch.Tensor]], lora_set) -> tuple[di
         splits = split_fused(name, parts, modules[paths[0]].down.shape[0], [modules[p].up.shape[0] for p in paths])
         out.update({p: LoraTensors(s[down_key], s[up_key], float(s[ALPHA])) for p, s in zip(paths, splits, strict=True)})
     return rest, out
+
+
+def split_qkv_note(metadata: dict[str, str]) -> str | None:
+    """What continuing an sd-scripts split_qkv=True file means, from its header; None for other files.
+
+    sd-scripts fuses its split q/k/v LoRAs into rank n*r modules but keeps the alpha of rank r
+    (kohya-ss/sd-scripts issue #2204), so every loader applies 1/n of the scale it trained and previewed them at.
+    Danlu's own files (danlu_version in the header) write alpha x n and mean what they trained."""
+    import json
+
+    if "danlu_version" in metadata:
+        return None
+    try:
+        args = json.loads(metadata.get("ss_network_args") or "{}")
+    except ValueError:
+        return None
+    if not isinstance(args, dict) or str(args.get("split_qkv", "")).strip().lower() != "true":
+        return None
+    return ("sd-scripts trained this file with split_qkv=True and kept alpha unchanged when it fused q/k/v (rank x3, "
+            "single blocks' linear1 x4), so ComfyUI, Forge and diffusers apply those modules at 1/3 (linear1: 1/4) of "
+            "the strength sd-scripts trained and previewed them at (sd-scripts issue #2204); this run continues from "
+            "what the file renders there")
