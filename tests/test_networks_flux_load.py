@@ -204,3 +204,28 @@ def test_a_lycoris_flux_file_with_a_shared_down_gives_each_split_its_rows(algo):
         torch.testing.assert_close(_live_delta(net, linear),
                                    _file_delta(tensors, name, algo)[row:row + linear.out_features],
                                    atol=1e-4, rtol=1e-4)
+
+
+def test_a_dora_file_is_refused_for_flux_not_sent_to_dora_wd():
+    from tests.test_networks_flux_lycoris import _build
+
+    _, net = _fresh()
+    tensors = net.kohya_state_dict("flux")
+    tensors[f"{FUSED[0]}.dora_scale"] = torch.ones(1, 32)
+    _, locon = _build("locon")
+    for network in (net, locon):
+        with pytest.raises(ValueError, match="DoRA file.*not supported for Flux yet.*clear network.network_weights"):
+            network.load_weights(tensors, "flux")
+
+
+@pytest.mark.parametrize(("meta", "warned"), [
+    ({"ss_network_args": '{"split_qkv": "True"}'}, True),
+    ({"ss_network_args": '{"split_qkv": "True"}', "danlu_version": "0.1"}, False),  # Danlu wrote alpha x n
+    ({"ss_network_args": '{"split_qkv": "False"}'}, False),
+    ({"ss_network_args": "not json"}, False),
+    ({}, False),
+])
+def test_only_sd_scripts_split_qkv_files_get_the_alpha_note(meta, warned):
+    from trainer.networks.flux_load import split_qkv_note
+
+    assert (split_qkv_note(meta) is not None) == warned

@@ -32,13 +32,18 @@ _SD_NAMES = re.compile(r"^lora_unet_(down_blocks|up_blocks|mid_block|input_block
                        r"|^lora_te_|^lora_te2_")
 
 
-def check_flux_file(names) -> None:
-    """ValueError when the file's module names are an SD1.5/SD2/SDXL LoRA's, not a Flux one's."""
+def check_flux_file(keys) -> None:
+    """ValueError when a file's keys are an SD1.5/SD2/SDXL LoRA's, not a Flux one's, or a DoRA file's (Danlu does not
+    train DoRA on Flux, so the dora_wd the generic message suggests would be refused)."""
+    names = {key.partition(".")[0] for key in keys}
     sd = sorted(n for n in names if _SD_NAMES.match(n))
     if sd:
         raise ValueError(f"this is not a Flux LoRA: {len(sd)} of its modules have SD1.5/SDXL names (e.g. {sd[:2]}); "
                          "continue a LoRA trained on Flux.1 (lora_unet_double_blocks_..., lora_unet_single_blocks_...), "
                          "or clear network.network_weights")
+    if any(key.endswith(".dora_scale") for key in keys):
+        raise ValueError("this is a DoRA file (dora_scale keys), and DoRA is not supported for Flux yet: continue a "
+                         "LoRA, LoCon or LoHa file, or clear network.network_weights")
 
 
 def _block_diagonal(up: torch.Tensor, rows: list[int], rank: int) -> bool:
@@ -98,7 +103,6 @@ def take_fused(groups: dict[str, dict[str, torch.Tensor]], lora_set) -> tuple[di
     from trainer.networks.flux_names import by_fused_module
     from trainer.networks.inject import UNET, LoraTensors
 
-    check_flux_file(groups)
     if UNET not in lora_set.models:
         return groups, {}
     modules = lora_set.module_tensors()[UNET]

@@ -114,7 +114,7 @@ class FluxLycorisSet(LycorisSet):
         layout or a shared down), then load as any LyCORIS file."""
         from trainer.networks.file_types import check_same_type
 
-        check_flux_file({key.partition(".")[0] for key in state_dict})
+        check_flux_file(state_dict)
         check_same_type(state_dict, self.kind, self.algo)  # before splitting: a LoRA file has no hada_* to split
         groups, pairs = self._grouped(), PAIRS[self.algo]
         known = {key for pair in pairs for key in pair} | {"alpha"}

@@ -122,6 +122,7 @@ def from_kohya_state_dict(state_dict: dict[str, torch.Tensor], lora_set: LoraSet
     groups, foreign = _group_by_module(state_dict)
     fused: dict[str, LoraTensors] = {}
     if family == "flux":  # fused q/k/v modules split back into the diffusers Linears (flux_load)
+        flux_load.check_flux_file(state_dict)
         groups, fused = flux_load.take_fused(groups, lora_set)
     unknown = sorted(name for name in groups if name not in by_name)
     if foreign or unknown:
