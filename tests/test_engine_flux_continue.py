@@ -41,7 +41,10 @@ def _error(run_dir: Path) -> str:
 LYCORIS = {"network__network_module": "lycoris.kohya", "network__lycoris_algo": "locon"}
 
 
-@pytest.mark.parametrize("network", [{}, LYCORIS], ids=["lora", "locon"])
+T5 = {"flux__train_t5xxl": True, "training__network_train_unet_only": False}  # CLIP-L (lora_te1_) and T5 (lora_te3_)
+
+
+@pytest.mark.parametrize("network", [{}, T5, LYCORIS], ids=["lora", "lora-te1-te3", "locon"])
 def test_a_second_run_starts_from_the_first_runs_file(tiny_model, dataset, tmp_path, network):
     assert train(short_flux_config(tiny_model, dataset, **network), tmp_path / "first") == 0
     first = tmp_path / "first" / "output" / "t.safetensors"
@@ -54,6 +57,7 @@ def test_a_second_run_starts_from_the_first_runs_file(tiny_model, dataset, tmp_p
     kept, _ = read_lora(tmp_path / "still" / "output" / "t.safetensors")
     assert kept.keys() == tensors.keys()
     assert any(v.abs().max() > 0 for k, v in tensors.items() if "_img_attn_qkv.lora_up" in k)
+    assert any(k.startswith("lora_te3_") for k in tensors) == (network is T5)
     for k in tensors:
         torch.testing.assert_close(kept[k], tensors[k], atol=1e-6, rtol=0, msg=k)
 
