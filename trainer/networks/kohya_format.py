@@ -10,7 +10,8 @@ Each adapted layer becomes three tensors under one name:
   `lora_te1_<CLIP-L path>`, and with train_t5xxl `lora_te3_<T5 path>` (sd-scripts' lora_flux prefix).
 
 Going back from a name to a module uses the names of the modules actually injected, because the
-'.' -> '_' replacement cannot be undone by string rules alone (`to_out_0`, `ff_net_0_proj`).
+'.' -> '_' replacement cannot be undone by string rules alone (`to_out_0`, `ff_net_0_proj`); a Flux file's fused
+modules are split back by flux_load.
 """
 
 from __future__ import annotations
