@@ -90,7 +90,7 @@ def measure(name: str, resolution: int, overrides: dict, steps: int, tiny: bool,
 
     from trainer.engine.build import load_models
     from trainer.engine.precision import pick_device, resolve_precision
-    from trainer.families.flux import Flux
+    from trainer.families.flux.engine import Flux
     from trainer.memory import estimate_memory
 
     cfg = config(64 if tiny else resolution, tiny, overrides)

@@ -312,7 +312,7 @@ def test_model_and_data_options_reach_the_engine(tiny_model, data, tmp_path, mon
     switched on and off: a run that ignored one of them would show the other value."""
     from trainer.engine import data as engine_data
     from trainer.engine import session as engine_session
-    from trainer.families import sd15
+    from trainer.families.sd15 import engine as sd15
 
     seen = {"layers": set(), "dataset": None, "models": None}
     hidden_states, load_models, dataset_cls = sd15.hidden_states, engine_session.load_models, engine_data.DanluDataset

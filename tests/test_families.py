@@ -7,7 +7,7 @@ import torch
 
 from trainer.engine.textenc import merge_chunks, tokenize
 from trainer.families import get_family
-from trainer.families.sdxl import sd_scripts_crop_top_left, time_ids
+from trainer.families.sdxl.engine import sd_scripts_crop_top_left, time_ids
 from trainer.models.tokenizer import BOS, EOS, tiny_clip_tokenizer
 
 

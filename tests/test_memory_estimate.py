@@ -6,7 +6,8 @@ import pytest
 
 from trainer.config import TrainConfig, apply_overlay, check
 from trainer.config.presets import apply_presets, list_presets
-from trainer.memory import FAMILIES, detect_gpu_memory, estimate_memory
+from trainer.families import trained_families
+from trainer.memory import detect_gpu_memory, estimate_memory
 
 
 def cfg(**overlay) -> TrainConfig:
@@ -35,7 +36,7 @@ def test_more_batch_or_resolution_costs_more(family, res):
     assert total(model=model, network={"conv_dim": 16}) >= total(model=model)
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("family", trained_families())
 def test_memory_tricks_cost_less(family):
     m = {"family": family}
     assert total(model=m, training={"gradient_checkpointing": True}) < total(model=m)
@@ -112,7 +113,7 @@ def test_a_local_model_folder_is_measured_not_taken_for_full_size_sd15(tmp_path)
 
 @pytest.mark.parametrize("memory", [p.name for p in list_presets("memory") if p.family == "flux"])
 def test_flux_memory_presets_fit_their_cards_with_the_flux_preset(memory):
-    """By the estimate (Flux's figures measured on an H200 with bench/flux_memory.py: trainer/memory/table.py)."""
+    """By the estimate (Flux's figures measured on an H200 with bench/flux_memory.py: trainer/families/flux)."""
     gb = int(memory.removeprefix("memory-flux-").removesuffix("gb"))
     config = apply_presets(["expert-flux", memory])
     assert config.model.family == "flux" and config.speed.fp8_base

@@ -11,8 +11,7 @@ from transformers import CLIPTextConfig, CLIPTextModel
 from trainer.models.tiny import build_tiny_sd15, build_tiny_sdxl
 from trainer.networks import targets
 from trainer.networks.inject import add_lora
-from trainer.networks.kohya_format import from_kohya_state_dict, kohya_module_name, to_kohya_state_dict
-from trainer.networks.sgm_names import sgm_prefix_map
+from trainer.networks.kohya_format import from_kohya_state_dict, module_namer, to_kohya_state_dict
 
 BLOCK_LEAVES = ["attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0",
                 "attn2.to_q", "attn2.to_k", "attn2.to_v", "attn2.to_out.0", "ff.net.0.proj", "ff.net.2"]
@@ -153,8 +152,8 @@ def test_full_size_module_counts_match_sd_scripts_files():
 
 def test_full_size_sdxl_sgm_names():
     unet = _sdxl_unet_on_meta()
-    prefix_map = sgm_prefix_map(unet)
-    names = {kohya_module_name("unet", p, "sdxl", prefix_map) for p in targets.unet_linear_targets(unet)}
+    name = module_namer("sdxl", unet)
+    names = {name("unet", p) for p in targets.unet_linear_targets(unet)}
     for expected in ("lora_unet_input_blocks_4_1_proj_in",
                      "lora_unet_input_blocks_8_1_transformer_blocks_9_attn2_to_v",
                      "lora_unet_middle_block_1_transformer_blocks_9_ff_net_0_proj",
@@ -162,7 +161,7 @@ def test_full_size_sdxl_sgm_names():
                      "lora_unet_output_blocks_0_1_transformer_blocks_9_ff_net_2"):
         assert expected in names
     assert not any("output_blocks_6" in n or "input_blocks_1_" in n for n in names)  # no attention there
-    conv = {kohya_module_name("unet", p, "sdxl", prefix_map) for p in targets.unet_conv_targets(unet)}
+    conv = {name("unet", p) for p in targets.unet_conv_targets(unet)}
     assert {"lora_unet_input_blocks_3_0_op", "lora_unet_input_blocks_1_0_in_layers_2",
             "lora_unet_output_blocks_2_2_conv", "lora_unet_output_blocks_8_0_out_layers_3"} <= conv
 

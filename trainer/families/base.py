@@ -29,18 +29,20 @@ class Parts:
 
 
 class Family:
-    name = ""
-    base_model_version = ""  # ss_base_model_version, as sd-scripts writes it
-    # modelspec.architecture of the original model (a LoRA appends "/lora") and whose module names the LoRA
-    # keys follow (modelspec.implementation), as sd-scripts writes them
-    modelspec_architecture = ""
-    modelspec_implementation = "diffusers"
     vae_fp32 = False  # keep the VAE in float32 whatever the mixed precision (SDXL's overflows in fp16)
     # load() takes dtype/vae_dtype and reads the weights straight into the run's dtypes (Flux: its 12B transformer
     # would need 48 GB read in float32); the others load float32 and load_models casts.
     loads_in_run_dtype = False
     flow_matching = False  # Flux: no DDPM scheduler, prediction type or SD attention processors
     header_args: tuple[str, ...] = ()  # sd-scripts arguments only this family's LoRA header carries (ss_<name>)
+
+    def __init__(self, spec) -> None:
+        """`spec`: the family's FamilySpec (trainer/families/<name>/__init__.py), whose names the engine reads here."""
+        self.spec = spec
+        self.name = spec.name
+        self.base_model_version = spec.base_model_version  # ss_base_model_version
+        self.modelspec_architecture = spec.modelspec_architecture  # Flux's load() says dev or schnell
+        self.modelspec_implementation = spec.modelspec_implementation
 
     def for_config(self, cfg) -> Family:
         """The family object for one run (a family whose training reads run settings returns a bound copy)."""

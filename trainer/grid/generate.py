@@ -95,14 +95,15 @@ def load_pipeline(base: str, *, cache_dir: Path, sampler: str = "euler_a", statu
 
     import torch
 
-    from trainer.families import MODULES, get_family
+    from trainer.families import get_family, trained_families
     from trainer.models.detect import detect_family
     from trainer.models.hub import resolve_base_model
 
     path = resolve_base_model(base, Path(cache_dir), status)
     name = detect_family(path)
-    if name not in MODULES:
-        raise ValueError(f"{base} is a {name} model; the comparison grid supports {', '.join(MODULES)} base models")
+    if name not in trained_families():
+        raise ValueError(f"{base} is a {name} model; the comparison grid supports {', '.join(trained_families())} "
+                         "base models")
     family = get_family(name)
     parts = family.load(SimpleNamespace(base_model=str(path), vae=""), Path(cache_dir), status)
     pipe = family.preview_pipeline(parts, family.preview_scheduler(sampler, parts.noise_scheduler))

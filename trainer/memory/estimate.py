@@ -1,4 +1,5 @@
-"""Estimate the peak GPU memory of a training run from its configuration (see table.py for the numbers).
+"""Estimate the peak GPU memory of a training run from its configuration, with the family's figures
+(trainer/families/<name>/__init__.py, SPEC.memory) and the shared ones in table.py.
 
 Peak = everything resident (frozen weights, LoRA weights, gradients, optimizer states, overhead) + the
 largest transient: the denoiser's activations, or the VAE encoding a batch when latents are not cached
@@ -11,11 +12,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from trainer.config import TrainConfig, parse_resolution
+from trainer.families import get_spec
 from trainer.memory.measured import fitted_costs
 from trainer.memory.table import (
     CHECKPOINT_FACTOR,
     DEFAULT_STATE_BYTES,
-    FAMILIES,
     FP8,
     FULL,
     GIB,
@@ -23,7 +24,6 @@ from trainer.memory.table import (
     OPTIMIZER_STATE_BYTES,
     OVERHEAD_GB,
     FamilyCosts,
-    flux_swap_split,
 )
 
 
@@ -45,7 +45,7 @@ class MemoryEstimate:
 
 def _costs(cfg: TrainConfig) -> tuple[FamilyCosts, bool]:
     """The family's figures, fitted to the base model when it is a local folder we can measure."""
-    return fitted_costs(FAMILIES[cfg.model.family], cfg.model.base_model)
+    return fitted_costs(get_spec(cfg.model.family).memory, cfg.model.base_model)
 
 
 def _gb(params: float, bytes_each: float) -> float:
@@ -91,10 +91,10 @@ def _denoiser_bytes(cfg: TrainConfig, fam) -> float:
 
 def _swapped_params(cfg: TrainConfig, fam) -> float:
     """Denoiser parameters blocks_to_swap keeps off the GPU: the swapped blocks but the largest of them, which is
-    on the GPU while it computes. The families that swap nothing have no block sizes."""
-    if not cfg.flux.blocks_to_swap or not fam.double_block_params_b:
+    on the GPU while it computes. The families that swap nothing have no swap_split."""
+    if not cfg.flux.blocks_to_swap or fam.swap_split is None:
         return 0.0
-    double, single = flux_swap_split(cfg.flux.blocks_to_swap)
+    double, single = fam.swap_split(cfg.flux.blocks_to_swap)
     swapped = double * fam.double_block_params_b + single * fam.single_block_params_b
     return (swapped - (fam.double_block_params_b if double else fam.single_block_params_b)) * 1e9
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-FAMILIES = ("sd15", "sd2", "sdxl", "flux", "lora")
+from trainer.families import FAMILIES, get_spec
+
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 PIPELINE_FAMILY = {"StableDiffusionXLPipeline": "sdxl", "FluxPipeline": "flux"}
@@ -105,10 +106,6 @@ def _family_of_folder(path: Path) -> str:
                            f"folder that holds model_index.json, or at a single .safetensors file.")
 
 
-# The image size each family was trained at, for models whose folder does not say.
-FAMILY_RESOLUTION = {"sd15": 512, "sd2": 768, "sdxl": 1024, "flux": 1024}
-
-
 def native_resolution(path: str | Path) -> int | None:
     """The image side a base model makes best (and fastest) images at: a diffusers folder's U-Net sample size
     times its VAE's downscale (64 for the tiny demo model), else its family's; None when it cannot be told
@@ -120,7 +117,8 @@ def native_resolution(path: str | Path) -> int | None:
             sample, blocks = _json(unet).get("sample_size"), _json(vae).get("block_out_channels")
             if isinstance(sample, int) and blocks:
                 return sample * 2 ** (len(blocks) - 1)
-        return FAMILY_RESOLUTION.get(detect_family(path)) if path.exists() else None
+        family = detect_family(path) if path.exists() else None
+        return get_spec(family).resolution if family in FAMILIES else None  # the size it was trained at
     except (ModelFormatError, OSError):
         return None
 

@@ -29,10 +29,9 @@ def _merge_as_forward(module: nn.Module, layer: nn.Module, multiplier: float) ->
 
 def layer_names(unet: nn.Module, text_encoders: list, family: str) -> dict[str, nn.Module]:
     """kohya module name -> layer, for every Linear/Conv2d of the U-Net and text encoders."""
-    from trainer.networks.kohya_format import kohya_module_name
-    from trainer.networks.sgm_names import sgm_prefix_map
+    from trainer.networks.kohya_format import module_namer
 
-    prefix_map = sgm_prefix_map(unet) if family == "sdxl" else {}
+    file_name = module_namer(family, unet)
     parts = {UNET: unet, **{n: te for n, te in zip(TEXT_ENCODER_NAMES, text_encoders, strict=False) if te is not None}}
     out = {}
     for component, model in parts.items():
@@ -40,7 +39,7 @@ def layer_names(unet: nn.Module, text_encoders: list, family: str) -> dict[str, 
             if not isinstance(module, (nn.Linear, nn.Conv2d)):
                 continue
             try:
-                out[kohya_module_name(component, path, family, prefix_map)] = module
+                out[file_name(component, path)] = module
             except ValueError:
                 continue  # a layer no LoRA file names (e.g. SDXL layers outside the mapped blocks)
     return out

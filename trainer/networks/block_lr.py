@@ -1,23 +1,19 @@
 """Block-wise learning rates (sd-scripts' down_lr_weight / mid_lr_weight / up_lr_weight) for U-Net adapters.
 
-Each U-Net module belongs to a block, read off its file name: SD1.x has 12 down blocks (0 is conv_in, then
-3 per down block: two layers and the downsampler), the middle block and 12 up blocks (3 per up block); SDXL's
-original layout names them directly (input_blocks.0-8, middle_block.0-2 as three middle blocks, output_blocks.0-8),
-as sd-scripts' networks/lora.py numbers them (get_block_index; SDXL_NUM_OF_MID_BLOCKS = 3). A block's
-learning rate is the U-Net rate times its weight; a weight at or below block_lr_zero_threshold (or 0) leaves
-the block untrained. Modules outside the blocks (time embedding, conv_out) keep weight 1.
+Each U-Net module belongs to a block, read off its file name as the family numbers its blocks (SPEC.lora_blocks in
+trainer/families/<name>: SD1.x has 12 down, 1 middle and 12 up blocks, SDXL 9, 3 and 9, as sd-scripts'
+networks/lora.py counts them). A block's learning rate is the U-Net rate times its weight; a weight at or below
+block_lr_zero_threshold (or 0) leaves the block untrained. Modules outside the blocks (time embedding, conv_out)
+keep weight 1.
 """
 
 from __future__ import annotations
 
 import math
-import re
 
-BLOCKS = {"sd15": 12, "sd2": 12, "sdxl": 9}
-MID_BLOCKS = {"sd15": 1, "sd2": 1, "sdxl": 3}
+from trainer.families import all_specs, get_spec
+
 PRESETS = ("sine", "cosine", "linear", "reverse_linear", "zeros")
-_SD_BLOCK = re.compile(r"^lora_unet_(up|down)_blocks_(\d+)_(resnets|attentions|upsamplers|downsamplers)_(\d+)_")
-_SGM_BLOCK = re.compile(r"^lora_unet_(input|output|middle)_blocks?_(\d+)_")
 
 
 def _preset(name: str, count: int) -> list[float]:
@@ -55,30 +51,26 @@ def parse_weights(text: str, count: int, field: str, presets: bool = True) -> li
     return values + [1.0] * (count - len(values))
 
 
+def _blocks(family: str):
+    blocks = get_spec(family).lora_blocks
+    if blocks is None:
+        with_blocks = [spec.name for spec in all_specs() if spec.lora_blocks]
+        raise ValueError(f"network.enable_block_weights: block weights are defined for {', '.join(with_blocks)}, "
+                         f"not {family}")
+    return blocks
+
+
 def block_of(name: str, family: str) -> tuple[str, int] | None:
     """("down"|"mid"|"up", index) of a U-Net module's file name, or None outside the blocks."""
     if name.startswith("oft_unet_"):  # networks.oft names the same modules under its own prefix
         name = "lora_unet_" + name.removeprefix("oft_unet_")
-    if family == "sdxl":
-        m = _SGM_BLOCK.match(name)
-        return ({"input": "down", "middle": "mid", "output": "up"}[m.group(1)], int(m.group(2))) if m else None
-    if name.startswith("lora_unet_mid_block_"):
-        return "mid", 0
-    if name == "lora_unet_conv_in":
-        return "down", 0
-    m = _SD_BLOCK.match(name)
-    if not m:
-        return None
-    outer, inner = int(m.group(2)), 2 if m.group(3).endswith("samplers") else int(m.group(4))
-    return (m.group(1), 1 + 3 * outer + inner) if m.group(1) == "down" else ("up", 3 * outer + inner)
+    return _blocks(family).block_of(name)
 
 
 def block_weights(n, family: str) -> dict[str, list[float]]:
     """down/mid/up weights from the network group (missing lists mean weight 1)."""
-    count = BLOCKS.get(family)
-    if count is None:
-        raise ValueError(f"network.enable_block_weights: block weights are defined for SD1.x and SDXL, not {family}")
-    mids = MID_BLOCKS[family]
+    blocks = _blocks(family)
+    count, mids = blocks.count, blocks.mid
     return {"down": parse_weights(n.down_lr_weight, count, "down_lr_weight") or [1.0] * count,
             "mid": parse_weights(n.mid_lr_weight, mids, "mid_lr_weight", presets=False) or [1.0] * mids,
             "up": parse_weights(n.up_lr_weight, count, "up_lr_weight") or [1.0] * count}

@@ -3,11 +3,9 @@
 Each adapted layer becomes three tensors under one name:
 `<name>.lora_down.weight` [r, in(, k, k)], `<name>.lora_up.weight` [out, r(, 1, 1)] and `<name>.alpha`
 (a 0-d float32 tensor holding the true alpha; the effective scale is alpha / r). Names are
-
-- SD1.x/SD2.x: `lora_unet_<diffusers path, '.' -> '_'>`, `lora_te_<CLIP path>`;
-- SDXL: `lora_unet_<original SGM path>` (see sgm_names), `lora_te1_<CLIP-L path>`, `lora_te2_<bigG path>`;
-- Flux: `lora_unet_<BFL module name>` with q/k/v (and a single block's MLP input) fused (see flux_names),
-  `lora_te1_<CLIP-L path>`, and with train_t5xxl `lora_te3_<T5 path>` (sd-scripts' lora_flux prefix).
+`<prefix><module path, '.' -> '_'>`; each family says how (its SPEC.lora_naming in trainer/families/<name>):
+the text encoders' prefixes (`lora_te_`, `lora_te1_`...), the U-Net's names (diffusers paths for SD1.x, the
+original SGM layout for SDXL, fused BFL names for Flux) and whether its files fuse several U-Net modules.
 
 Going back from a name to a module uses the names of the modules actually injected, because the
 '.' -> '_' replacement cannot be undone by string rules alone (`to_out_0`, `ff_net_0_proj`); a Flux file's fused
@@ -17,43 +15,32 @@ modules are split back by flux_load.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import torch
 
-from trainer.networks import flux_load, flux_names
+from trainer.families import get_spec
 from trainer.networks.inject import UNET, LoraSet, LoraTensors
-from trainer.networks.sgm_names import diffusers_to_sgm, sgm_prefix_map
 
 DOWN, UP, ALPHA = "lora_down.weight", "lora_up.weight", "alpha"
-FAMILIES = ("sd15", "sd2", "sdxl", "flux")
-_TE_PREFIXES = {
-    "sd15": {"text_encoder": "lora_te_"},
-    "sd2": {"text_encoder": "lora_te_"},
-    "sdxl": {"text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"},
-    "flux": {"text_encoder": "lora_te1_", "text_encoder_2": "lora_te3_"},  # te3: T5, as sd-scripts (ComfyUI) names it
-}
-# Text encoders whose kohya paths are their own module paths (CLIP's are always under text_model.)
-_PLAIN_PATHS = {("flux", "text_encoder_2")}
 
 
-def _check_family(family: str) -> None:
-    if family not in FAMILIES:
-        raise ValueError(f"kohya LoRA names for family {family!r} are not supported (choose one of {FAMILIES})")
+def module_namer(family: str, unet=None) -> Callable[[str, str], str]:
+    """(component, module path) -> kohya name, as the family's LoRA files name the modules of `unet` and its
+    text encoders (trainer.families.spec.LoraNaming)."""
+    naming = get_spec(family).lora_naming
+    unet_name = naming.unet_names(unet)
 
+    def name(component: str, path: str) -> str:
+        if component == UNET:
+            return unet_name(path)
+        prefix = naming.text_encoders.get(component)
+        if prefix is None:
+            raise ValueError(f"family {family!r} has no text encoder called {component!r}")
+        kohya_path = path if component in naming.plain_paths else clip_kohya_path(path)
+        return prefix + kohya_path.replace(".", "_")
 
-def kohya_module_name(component: str, path: str, family: str, prefix_map: dict[str, str] | None = None) -> str:
-    """kohya name of one module; `prefix_map` (sgm_prefix_map of the U-Net) is needed for SDXL U-Net paths."""
-    _check_family(family)
-    if component == UNET and family == "flux":
-        return flux_names.bfl_name(path)[0]
-    if component == UNET:
-        kohya_path = diffusers_to_sgm(path, prefix_map or {}) if family == "sdxl" else path
-        return "lora_unet_" + kohya_path.replace(".", "_")
-    prefix = _TE_PREFIXES[family].get(component)
-    if prefix is None:
-        raise ValueError(f"family {family!r} has no text encoder called {component!r}")
-    kohya_path = path if (family, component) in _PLAIN_PATHS else clip_kohya_path(path)
-    return prefix + kohya_path.replace(".", "_")
+    return name
 
 
 def clip_kohya_path(path: str) -> str:
@@ -67,21 +54,18 @@ def clip_kohya_path(path: str) -> str:
 
 def kohya_names(lora_set: LoraSet, family: str = "sd15") -> dict[tuple[str, str], str]:
     """(component, module path) -> kohya module name, for every injected layer."""
-    _check_family(family)
-    prefix_map = sgm_prefix_map(lora_set.unet) if family == "sdxl" and lora_set.unet is not None else {}
-    return {
-        (component, path): kohya_module_name(component, path, family, prefix_map)
-        for component in lora_set.models for path in lora_set.layers(component)
-    }
+    name = module_namer(family, lora_set.unet)
+    return {(component, path): name(component, path)
+            for component in lora_set.models for path in lora_set.layers(component)}
 
 
 def to_kohya_state_dict(lora_set: LoraSet, family: str = "sd15") -> dict[str, torch.Tensor]:
     """Every adapter as kohya keys: CPU copies of the live weights, alpha as a 0-d float32 tensor."""
-    names = kohya_names(lora_set, family)
+    names, fused = kohya_names(lora_set, family), get_spec(family).lora_naming.fused_unet
     out: dict[str, torch.Tensor] = {}
     for component, modules in lora_set.module_tensors().items():
-        if component == UNET and family == "flux":  # fused BFL Linears: several modules under one name
-            out.update(flux_names.unet_state_dict(modules, DOWN, UP, ALPHA))
+        if component == UNET and fused:  # several modules under one name (Flux's q/k/v)
+            out.update(fused(modules, DOWN, UP, ALPHA))
             continue
         for path, t in modules.items():
             name = names[(component, path)]
@@ -122,9 +106,9 @@ def from_kohya_state_dict(state_dict: dict[str, torch.Tensor], lora_set: LoraSet
     by_name = {name: key for key, name in kohya_names(lora_set, family).items()}
     groups, foreign = _group_by_module(state_dict)
     fused: dict[str, LoraTensors] = {}
-    if family == "flux":  # fused q/k/v modules split back into the diffusers Linears (flux_load)
-        flux_load.check_flux_file(state_dict)
-        groups, fused = flux_load.take_fused(groups, lora_set)
+    split_fused = get_spec(family).lora_naming.split_fused
+    if split_fused is not None:  # e.g. Flux's fused q/k/v, split back into the diffusers Linears
+        groups, fused = split_fused(state_dict, groups, lora_set)
     unknown = sorted(name for name in groups if name not in by_name)
     if foreign or unknown:
         detail = []

@@ -4,7 +4,7 @@ lycoris-lora package, saved with the `lora_unet_`/`lora_te_` names WebUI, Forge 
 lycoris-lora builds and trains the modules (`lycoris.kohya.create_network`); this file only chooses the preset,
 checks network_args, and renames keys: lycoris names a module after its diffusers path (`lora_te_encoder_...`
 for a transformers-5 CLIP, diffusers paths for SDXL), while files name it as sd-scripts does (`lora_te_text_model_
-encoder_...`, SGM paths for SDXL), the same names plain LoRA files use (kohya_format.kohya_module_name).
+encoder_...`, SGM paths for SDXL), the same names plain LoRA files use (kohya_format.module_namer).
 """
 
 from __future__ import annotations
@@ -207,17 +207,16 @@ def _load_dylora_blocks(module, down: torch.Tensor, up: torch.Tensor) -> None:
 
 def _file_names(network, unet, text_encoders: dict[str, nn.Module], family: str):
     """lycoris module name -> (component, file name), found through the module each one wraps."""
-    from trainer.networks.kohya_format import kohya_module_name
-    from trainer.networks.sgm_names import sgm_prefix_map
+    from trainer.networks.kohya_format import module_namer
 
     paths = {}
     for component, model in {UNET: unet, **text_encoders}.items():
         paths.update({id(m): (component, p) for p, m in model.named_modules()})
-    prefix_map = sgm_prefix_map(unet) if family == "sdxl" else {}
+    file_name = module_namer(family, unet)
     names, components = {}, {}
     for m in network.loras:
         component, path = paths[id(m.org_module[0])]
-        names[m.lora_name] = kohya_module_name(component, path, family, prefix_map)
+        names[m.lora_name] = file_name(component, path)
         components[m.lora_name] = component
     return names, components
 

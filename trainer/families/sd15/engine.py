@@ -7,12 +7,10 @@ import torch
 from trainer.engine.prompt_weights import weigh
 from trainer.engine.textenc import caption_ids, hidden_states, merge_chunks
 from trainer.families.base import Family, Parts
+from trainer.families.sd15 import SPEC
 
 
 class SD15(Family):
-    name = "sd15"
-    base_model_version = "sd_v1"
-    modelspec_architecture = "stable-diffusion-v1"
 
     def load(self, model_cfg, cache_dir, progress) -> Parts:
         from trainer.models.loading import load_sd15
@@ -42,4 +40,4 @@ class SD15(Family):
         return {"prompt_embeds": pos["hidden"], "negative_prompt_embeds": neg["hidden"]}
 
 
-FAMILY = SD15()
+FAMILY = SD15(SPEC)

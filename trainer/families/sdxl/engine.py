@@ -13,6 +13,7 @@ import torch
 from trainer.engine.prompt_weights import weigh
 from trainer.engine.textenc import caption_ids, hidden_states, merge_chunks
 from trainer.families.base import Family, Parts
+from trainer.families.sdxl import SPEC
 
 
 def sd_scripts_crop_top_left(original_hw, target_hw, flipped: bool) -> tuple[int, int]:
@@ -42,10 +43,6 @@ def time_ids(batch: dict) -> torch.Tensor:
 
 
 class SDXL(Family):
-    name = "sdxl"
-    base_model_version = "sdxl_base_v1-0"
-    modelspec_architecture = "stable-diffusion-xl-v1-base"
-    modelspec_implementation = "https://github.com/Stability-AI/generative-models"  # sgm module names
     vae_fp32 = True
 
     def load(self, model_cfg, cache_dir, progress) -> Parts:
@@ -91,4 +88,4 @@ class SDXL(Family):
                 "negative_prompt_embeds": neg["hidden"], "negative_pooled_prompt_embeds": neg["pooled"]}
 
 
-FAMILY = SDXL()
+FAMILY = SDXL(SPEC)

@@ -15,6 +15,7 @@ import torch
 
 from trainer.engine import flow
 from trainer.families.base import Family, Parts
+from trainer.families.flux import SPEC, flux_swap_split
 
 CLIP_LENGTH = 77
 MIN_RESIDENT = 2  # blocks of each kind that blocks_to_swap leaves on the GPU (sd-scripts' limit)
@@ -22,10 +23,6 @@ DEFAULT_PREVIEW_GUIDANCE = 3.5  # FluxPipeline's default for dev, used when a pr
 
 
 class Flux(Family):
-    name = "flux"
-    base_model_version = "flux1"
-    modelspec_architecture = "flux-1-dev"
-    modelspec_implementation = "https://github.com/black-forest-labs/flux"  # BFL module names
     flow_matching = True
     loads_in_run_dtype = True
     # what flux_train_network.py's update_metadata adds to the header
@@ -58,12 +55,10 @@ class Flux(Family):
 
     def swapped_blocks(self, transformer) -> list:
         """The blocks `flux.blocks_to_swap` keeps in CPU memory, counted as sd-scripts counts them (the last ones of
-        each kind, trainer.memory.table.flux_swap_split), at least MIN_RESIDENT of each kind left on the GPU."""
+        each kind, flux_swap_split), at least MIN_RESIDENT of each kind left on the GPU."""
         n = self.cfg.flux.blocks_to_swap
         if not n:
             return []
-        from trainer.memory.table import flux_swap_split
-
         double, single = transformer.transformer_blocks, transformer.single_transformer_blocks
 
         def fits(k: int) -> bool:
@@ -164,4 +159,4 @@ class Flux(Family):
         return {"guidance_scale": prompt.guidance if prompt.guidance is not None else DEFAULT_PREVIEW_GUIDANCE}
 
 
-FAMILY = Flux()
+FAMILY = Flux(SPEC)
