@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+
 import pytest
 
 from trainer.config import TrainConfig, apply_overlay, check
@@ -129,29 +132,60 @@ def test_flux_memory_tiers_exist():
                   if p.family == "flux") == [12, 16, 24]
 
 
-def test_swapped_flux_blocks_leave_the_estimate_block_by_block():
-    flux = {"model": {"family": "flux"}, "speed": {"fp8_base": True}}
-    totals = [total(**flux, flux={"blocks_to_swap": n}) for n in range(36)]
+# The H200 runs below stored the AdaLN modulation Linears in bf16 (fp8_share 0.727, counted); fp8_base now stores
+# them in fp8 too (trainer/engine/fp8.py), 3.25 B parameters, one byte each instead of two.
+MEASURED_FP8_SHARE = 0.727
+MODULATION_GIB = 3.247e9 / 2**30
+
+
+def use_measured_share(patch) -> None:
+    """The Flux figures as they were when the H200 measurements were taken (modulation Linears in bf16)."""
+    module = sys.modules["trainer.families.flux"]
+    spec = module.SPEC
+    patch.setattr(module, "SPEC", dataclasses.replace(
+        spec, memory=dataclasses.replace(spec.memory, fp8_share=MEASURED_FP8_SHARE)))
+
+
+@pytest.fixture
+def as_measured(monkeypatch):
+    use_measured_share(monkeypatch)
+
+
+FLUX_FP8 = {"model": {"family": "flux"}, "speed": {"fp8_base": True}}
+
+
+def test_swapped_flux_blocks_leave_the_estimate_block_by_block(as_measured):
+    totals = [total(**FLUX_FP8, flux={"blocks_to_swap": n}) for n in range(36)]
     assert all(a > b for a, b in zip(totals, totals[1:], strict=False))  # each more block swapped costs less
     # 18 (9 double + 18 single blocks, one of them on the GPU at a time) frees ~6.3 GB of the 14.1 GB fp8 base:
     # measured on an H200 at 1024 px, 18.28 -> 11.73 GB
     assert 5.5 < totals[0] - totals[18] < 7.0
-    base = estimate_memory(cfg(**flux, flux={"blocks_to_swap": 18}))
+    base = estimate_memory(cfg(**FLUX_FP8, flux={"blocks_to_swap": 18}))
     assert any("blocks_to_swap" in n.en for n in base.notes)
     sd = {"model": {"family": "sdxl"}}
     assert total(**sd, flux={"blocks_to_swap": 18}) == total(**sd)  # a Flux setting, nothing else swaps
 
 
-def test_flux_estimate_matches_the_h200_measurements():
+def test_flux_estimate_matches_the_h200_measurements(monkeypatch):
     """bench/flux_memory.py on an H200: FLUX.1-dev, fp8 base, bf16, checkpointing, cached outputs, LoRA dim 16,
     AdamW, batch 1 (peak torch.cuda.max_memory_allocated, which leaves out the ~0.5 GB CUDA context)."""
     measured = {(1024, 0): 18.28, (1024, 18): 11.73, (1024, 35): 5.47, (512, 18): 10.10}
-    for (res, swap), gb in measured.items():
-        est = total(model={"family": "flux"}, dataset={"resolution": str(res)}, network={"network_dim": 16},
-                    speed={"fp8_base": True, "cache_latents": True, "cache_text_encoder_outputs": True},
-                    training={"gradient_checkpointing": True, "network_train_unet_only": True},
-                    optimizer={"optimizer_type": "AdamW"}, flux={"blocks_to_swap": swap})
-        assert gb < est < gb + 2.5, (res, swap, est)  # never below what was measured
+
+    def estimate(res, swap):
+        return total(model={"family": "flux"}, dataset={"resolution": str(res)}, network={"network_dim": 16},
+                     speed={"fp8_base": True, "cache_latents": True, "cache_text_encoder_outputs": True},
+                     training={"gradient_checkpointing": True, "network_train_unet_only": True},
+                     optimizer={"optimizer_type": "AdamW"}, flux={"blocks_to_swap": swap})
+
+    now = {key: estimate(*key) for key in measured}
+    with monkeypatch.context() as m:
+        use_measured_share(m)
+        then = {key: estimate(*key) for key in measured}
+    for key, gb in measured.items():
+        assert gb < then[key] < gb + 2.5, (key, then[key])  # never below what was measured
+        # the modulation Linears in fp8 save a byte per parameter of every block left on the GPU
+        assert 0 < then[key] - now[key] <= MODULATION_GIB + 0.01, (key, then[key], now[key])
+    assert then[(1024, 0)] - now[(1024, 0)] == pytest.approx(MODULATION_GIB, abs=0.05)
 
 
 def test_a_t5_lora_costs_its_adapter_and_activations():

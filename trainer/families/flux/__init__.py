@@ -6,7 +6,9 @@ Memory figures: the transformer has 11.9 B parameters, T5-XXL 4.76 B (+ CLIP-L);
 counted from the block layout. Measured on an H200 (bench/flux_memory.py: full-size FLUX.1-dev transformer with
 random weights, fp8 base + bf16 + checkpointing, cached text outputs, LoRA dim 16 with AdamW, batch 1, flash
 attention): 1024 px 18.28 GB at 1.22 s/step; blocks_to_swap 18: 11.73 GB, 1.69 s/step; 35: 5.47 GB, 1.64 s/step;
-512 px with 18: 10.10 GB, 1.18 s/step. That gave fp8_share (counted: 0.727, the modulation Linears stay bf16) and
+512 px with 18: 10.10 GB, 1.18 s/step. Those runs kept the AdaLN modulation Linears (3.2 B parameters) in bf16;
+fp8_base now stores them in fp8 as sd-scripts does (trainer/engine/fp8.py), so fp8_share is 1.0 (counted on the
+FLUX.1-dev config; it was 0.727) and each figure above should drop by about 3.2 GB: not yet measured. They
 confirmed the activation figure (about 3 GB at 1024 px with checkpointing; the community reports ~16-24 GB with an
 fp8 base, checkpointing and cached text-encoder outputs); each swapped block frees its weights, and one is on the
 GPU while it computes.
@@ -54,8 +56,7 @@ SPEC = FamilySpec(
     modelspec_architecture="flux-1-dev",  # the engine says flux-1-schnell for a transformer without guidance
     modelspec_implementation="https://github.com/black-forest-labs/flux",  # BFL module names
     engine=f"{__name__}.engine",
-    # fp8_base leaves the AdaLN modulation Linears (named *norm*, diffusers' layerwise casting skips them) in bf16
-    memory=FamilyCosts(11.9, 4.88, 0.084, 4.8, 0.166, 0.0, 1024 * 1024, 10.0, 0.05, 2.5, fp8_share=0.727,
+    memory=FamilyCosts(11.9, 4.88, 0.084, 4.8, 0.166, 0.0, 1024 * 1024, 10.0, 0.05, 2.5, fp8_share=1.0,
                        double_block_params_b=0.3398, single_block_params_b=0.1416, swap_split=flux_swap_split,
                        t5_lora_per_rank_m=1.819, t5_activations_gb=1.8),
 )
