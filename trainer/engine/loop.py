@@ -98,7 +98,7 @@ class StepRunner:
             timesteps = draw(lambda like: family.sample_timesteps(scheduler, like))
         noise, timesteps = noise.to(latents.device, latents.dtype), timesteps.to(latents.device)
         noisy, target = family.noisy_input_and_target(scheduler, latents, noise, timesteps, self.v_prediction)
-        with self.acc.autocast():
+        with self.acc.autocast(), family.attention_context(latents.device):
             cond = self._conditioning(batch["captions"])
             pred = family.predict(self.m.unet, noisy, timesteps, cond, batch)
         o = cfg.optimizer
@@ -120,7 +120,9 @@ class StepRunner:
         """Add this batch's gradients; with `sync`, apply them (under DDP: average them across processes
         during this backward). Accumulation is counted here rather than by accelerate, whose own counter cannot
         see where our (resumable) batch sampler ends an epoch."""
-        with contextlib.nullcontext() if sync else self.acc.no_sync(self.trained):
+        # the attention kernels hold for the backward too: gradient checkpointing recomputes the forward there
+        with contextlib.nullcontext() if sync else self.acc.no_sync(self.trained), \
+                self.m.family.attention_context(self.acc.device):
             loss = self.trained(batch)
             value = loss.detach()
             self.acc.backward(loss / self.cfg.training.gradient_accumulation_steps)

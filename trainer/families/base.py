@@ -7,6 +7,7 @@ the preview pipeline. The session and loop call only these methods.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,11 @@ class Family:
     def adapted_text_encoders(self, text_encoders: list) -> list:
         """The text encoders a LoRA may adapt, in the te1, te2 order of the key names."""
         return text_encoders
+
+    def attention_context(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """Where the training step (forward, the backward with its checkpointed recomputation, and validation)
+        runs: the attention kernels this family may use on `device`. PyTorch's own choice by default."""
+        return contextlib.nullcontext()
 
     def swapped_blocks(self, unet) -> list:
         """The denoiser blocks kept in CPU memory between uses (trainer.engine.block_swap); none by default."""

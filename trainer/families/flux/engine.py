@@ -53,6 +53,18 @@ class Flux(Family):
     def adapted_text_encoders(self, text_encoders):
         return text_encoders if self.cfg.flux.train_t5xxl else text_encoders[:1]  # CLIP-L, and T5 on request
 
+    def attention_context(self, device):
+        """Flash or memory-efficient attention on CUDA (math only where neither takes the inputs), never cuDNN's or
+        PyTorch's default pick: on an H200 (torch 2.11, CUDA 13) the default gave NaN gradients in bf16 on the tiny
+        model and a cuBLAS error at full size, and these kernels gave neither (bench/gpu_sections.py flux_attention
+        checks it again on a GPU)."""
+        if torch.device(device).type != "cuda":
+            return super().attention_context(device)
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH],
+                           set_priority=True)
+
     def swapped_blocks(self, transformer) -> list:
         """The blocks `flux.blocks_to_swap` keeps in CPU memory, counted as sd-scripts counts them (the last ones of
         each kind, flux_swap_split), at least MIN_RESIDENT of each kind left on the GPU."""
