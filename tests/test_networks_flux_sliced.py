@@ -253,7 +253,7 @@ def test_lokr_trains_on_an_fp8_stored_flux_transformer(tmp_path):
 @pytest.mark.parametrize("kind", ["dora", "lokr-dora"])
 def test_dora_trains_on_an_fp8_stored_flux_transformer(kind, tmp_path):
     """DoRA rebuilds the weight outside the Linear's forward, where fp8_base keeps it in fp8 (the run failed with
-    "mul_cpu_reduced_float not implemented for Float8_e4m3fn" before flux_sliced read it in the compute dtype)."""
+    "mul_cpu_reduced_float not implemented for Float8_e4m3fn" before it was read in the compute dtype: fp8_reads)."""
     model = save_tiny_flux(tmp_path / "model")
     cfg = _run_config(kind, model, make_dataset(tmp_path / "data", n=2), speed__fp8_base=True)
     assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]

@@ -226,6 +226,15 @@ def _precision(cfg: TrainConfig) -> list[Finding]:
         out.append(error("speed.compile_blocks", "cannot compile a base stored in fp8 (speed.fp8_base): the compiled "
                          "blocks' backward pass reads the fp8 weights and fails; turn one of them off",
                          "无法编译以 fp8 存放的底模（speed.fp8_base）：编译后模块的反向传播会读取 fp8 权重而出错；请关闭其中之一"))
+    n = cfg.network
+    if s.fp8_base and cfg.model.training_type == "lora" and (n.network_module, n.lycoris_algo) == ("lycoris.kohya",
+                                                                                                   "full"):
+        # lycoris-lora's full algorithm takes each base weight over as a trainable parameter of the weight's dtype
+        out.append(error("speed.fp8_base", "cannot be used with lycoris.kohya full (lycoris_algo = full): it trains a "
+                         "copy of every base weight in the base's own dtype, which cannot be fp8 (and saves no "
+                         "memory); turn fp8_base off or choose another lycoris_algo",
+                         "不能与 lycoris.kohya 的 full（lycoris_algo = full）同时使用：它以底模自身的精度训练每个底模"
+                         "权重的副本，不能是 fp8（也省不了显存）；请关闭 fp8_base 或改用其他 lycoris_algo"))
     return out
 
 

@@ -5,7 +5,8 @@ Applied before the adapters are injected, so the base Linears (later peft's base
 the LoRA weights keep the adapter dtype. The top-level patch/projection layers stay in the compute dtype, and so
 do convolutions (the SD U-Nets' ResNet blocks): the casting hook puts a layer's weight back in fp8 after its
 forward, and a convolution's backward reads the weight it saved, now fp8, and fails (a Linear's backward keeps its
-own compute-dtype view). It runs on any device: on the CPU the compute dtype is float32.
+own compute-dtype view). It runs on any device: on the CPU the compute dtype is float32. lycoris-lora modules that
+read the base weight outside its Linear's forward read a compute-dtype copy (trainer/networks/fp8_reads.py).
 
 diffusers' default skip list also keeps every Linear whose name holds "norm" in the compute dtype: in Flux that is
 the AdaLN modulation (norm1.linear, norm.linear, norm_out.linear), 3.2 B of its 11.9 B parameters, 6.5 GB in

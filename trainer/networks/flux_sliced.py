@@ -12,15 +12,12 @@ computes exactly that on its own weight, so the file applies as trained. Every t
 (one rule; the unsplit ones map 1:1); CLIP-L's keep their lora_te1_ names.
 
 DoRA rebuilds the weight each step (its norm needs it; lycoris' LoCon bypass forward would skip the decomposition),
-from a compute-dtype copy where fp8_base stores the base in fp8; LoKr without DoRA runs in lycoris' bypass mode like
-flux_lycoris' LoCon/LoHa.
+from a compute-dtype copy where fp8_base stores the base in fp8 (fp8_reads, as on SD); LoKr without DoRA runs in
+lycoris' bypass mode like flux_lycoris' LoCon/LoHa.
 """
 
 from __future__ import annotations
 
-from functools import partial
-
-import torch
 from torch import nn
 
 from trainer.networks.inject import UNET
@@ -75,25 +72,8 @@ def add_flux_sliced(transformer: nn.Module, text_encoders: list, *, algo: str, d
                         else f"lycoris.kohya {algo} on Flux")
     net = add_lycoris(transformer, text_encoders, family="flux", dim=dim, alpha=alpha, algo=algo, dropout=dropout,
                       network_args=[*network_args, f"preset={preset}", f"bypass_mode={not dora}"], **parts)
-    if dora:
-        _rebuild_from_compute_dtype(net.network)
     paths = {id(m): p for p, m in transformer.named_modules()}
     names = {m.lora_name: sliced_name(paths[id(m.org_module[0])]) if net.components[m.lora_name] == UNET
              else net.names[m.lora_name] for m in net.network.loras}
     return LycorisSet(net.network, names, net.components, algo=algo, kind=kind)
 
-
-def _rebuild_from_compute_dtype(network) -> None:
-    """speed.fp8_base (diffusers' layerwise casting) keeps a Linear's weight in fp8 outside the Linear's own forward,
-    where DoRA's rebuild reads it (lycoris' `_current_weight`) and cannot compute with it: those modules read a copy in
-    the casting's compute dtype instead (the fp8 weight itself is never changed)."""
-    for module in network.loras:
-        linear = module.org_module[0]
-        registry = getattr(linear, "_diffusers_hook", None)
-        casting = registry.get_hook("layerwise_casting") if registry is not None else None
-        if casting is not None:
-            module._current_weight = partial(_weight_in, linear, casting.compute_dtype)
-
-
-def _weight_in(linear: nn.Linear, dtype) -> torch.Tensor:
-    return linear.weight.detach().to(dtype)

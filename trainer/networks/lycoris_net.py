@@ -228,6 +228,8 @@ def add_lycoris(unet: nn.Module, text_encoders: list, *, family: str, dim: int, 
     """Freeze the models and apply a lycoris network of `algo` (network_args checked against it)."""
     from lycoris.kohya import create_network
 
+    from trainer.networks.fp8_reads import read_base_in_compute_dtype
+
     kwargs = lycoris_kwargs(algo, network_args, conv_dim=conv_dim, conv_alpha=conv_alpha, dropout=dropout)
     kwargs["preset"] = _preset(str(kwargs.get("preset", "full")), unet, conv=bool(conv_dim), exclude=exclude)
     tes = {name: te for name, te in zip(TEXT_ENCODER_NAMES, text_encoders, strict=False) if te is not None}
@@ -244,5 +246,6 @@ def add_lycoris(unet: nn.Module, text_encoders: list, *, family: str, dim: int, 
     if not network.loras:
         raise ValueError(f"LyCORIS preset {kwargs['preset'].removeprefix(PRESET_PREFIX)} matched no layer of this "
                          f"model")
+    read_base_in_compute_dtype(network)  # speed.fp8_base: weight rebuilds read the base in the compute dtype
     names, components = _file_names(network, unet, tes, family)
     return LycorisSet(network, names, components, algo=algo)
