@@ -30,7 +30,8 @@ TRAIN_TYPES = {
 }
 # sd-scripts' per-family LoRA modules -> (family, Danlu's module): Danlu's networks.lora covers every family, so an
 # import reads the family from the name and an export of that family writes the name back.
-FAMILY_NETWORK_MODULES = {"networks.lora_flux": ("flux", "networks.lora")}
+FAMILY_NETWORK_MODULES = {"networks.lora_flux": ("flux", "networks.lora"), "networks.oft_flux": ("flux", "networks.oft")}
+_NETWORK_WORDS = {"networks.lora": "LoRA", "networks.oft": "OFT"}  # what a family's module is, in its error
 # SD-Trainer front-end keys with a direct Danlu meaning.
 # sd-scripts reads None, not 0 or "", as "off" for most options (0 would even divide by zero in
 # save_every_n_steps), so an export leaves zeros out, except where 0 is a real value there.
@@ -175,12 +176,13 @@ def _family_network_module(values: dict[str, Any], family: str | None, findings:
     module = values.get("network_module")
     if module not in FAMILY_NETWORK_MODULES:
         return
-    owner, values["network_module"] = FAMILY_NETWORK_MODULES[module]
-    given = values.get("family") or family
+    owner, danlu = FAMILY_NETWORK_MODULES[module]
+    values["network_module"] = danlu
+    given, word = values.get("family") or family, _NETWORK_WORDS[danlu]
     if given and given != owner:
-        findings.append(error("network_module", f"{module} is sd-scripts' {owner} LoRA, but this config trains "
-                              f"{given}; use networks.lora", f"{module} 是 sd-scripts 的 {owner} LoRA 模块，但此配置训练的是 "
-                              f"{given}；请使用 networks.lora"))
+        findings.append(error("network_module", f"{module} is sd-scripts' {owner} {word}, but this config trains "
+                              f"{given}; use {danlu}", f"{module} 是 sd-scripts 的 {owner} {word} 模块，但此配置训练的是 "
+                              f"{given}；请使用 {danlu}"))
     values.setdefault("family", owner)
 
 

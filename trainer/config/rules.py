@@ -264,6 +264,10 @@ def _oft(cfg: TrainConfig) -> list[Finding]:
         out.append(warning("training.network_train_unet_only", "networks.oft trains only the U-Net (as sd-scripts' "
                            "OFT), so the text encoder stays frozen; turn this on to say so",
                            "networks.oft 只训练 U-Net（同 sd-scripts 的 OFT），文本编码器保持冻结；请开启此项以明确"))
+    if cfg.model.family == "flux" and cfg.flux.train_t5xxl:
+        out.append(error("flux.train_t5xxl", "networks.oft trains only the transformer (as sd-scripts' oft_flux), "
+                         "not T5; turn this off", "networks.oft 只训练 Transformer（同 sd-scripts 的 oft_flux），"
+                         "不训练 T5；请关闭此项"))
     if n.network_alpha <= 0:
         out.append(error("network.network_alpha", "is the OFT constraint and must be above 0 (sd-scripts' OFT "
                          "trains nothing at 0); 1e-3 is typical", "是 OFT 的约束，必须大于 0（sd-scripts 的 OFT 在 0 时"

@@ -24,10 +24,10 @@ def _flux_only_flow_matching(cfg: TrainConfig) -> list[Finding]:
     if cfg.optimizer.min_snr_gamma > 0:
         out.append(error("optimizer.min_snr_gamma", "does not apply to Flux (flow matching has no DDPM "
                          "signal-to-noise ratio); set it to 0", "不适用于 Flux（流匹配没有 DDPM 信噪比）；请设为 0"))
-    if cfg.network.network_module not in ("networks.lora", "lycoris.kohya"):
+    if cfg.network.network_module not in ("networks.lora", "lycoris.kohya", "networks.oft"):
         out.append(error("network.network_module", f"{cfg.network.network_module} is not supported for Flux yet; "
-                         f"use networks.lora or lycoris.kohya ({', '.join(FLUX_LYCORIS_ALGOS)})",
-                         f"Flux 暂不支持 {cfg.network.network_module}；请使用 networks.lora 或 lycoris.kohya"
+                         f"use networks.lora, networks.oft or lycoris.kohya ({', '.join(FLUX_LYCORIS_ALGOS)})",
+                         f"Flux 暂不支持 {cfg.network.network_module}；请使用 networks.lora、networks.oft 或 lycoris.kohya"
                          f"（{'、'.join(FLUX_LYCORIS_ALGOS)}）"))
     if cfg.network.network_module == "lycoris.kohya":
         if cfg.network.lycoris_algo not in FLUX_LYCORIS_ALGOS:

@@ -113,9 +113,16 @@ def _dylora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
 def _oft(n, family: str, unet: nn.Module, text_encoders: list, **_parts):
     """sd-scripts' networks.oft: U-Net only, network_dim blocks per layer, network_alpha the norm constraint (the
     rules refuse network_train_text_encoder_only and warn about conv_dim, network_dropout and a trained text
-    encoder, which OFT has not)."""
+    encoder, which OFT has not). On Flux: sd-scripts' oft_flux, on the transformer's split Linears (oft_flux.py)."""
     from trainer.networks.oft import add_oft
 
+    if family == "flux":
+        from trainer.networks.oft_flux import add_flux_oft
+
+        if len([te for te in text_encoders if te is not None]) > 1:  # T5 is given only to be trained
+            raise ValueError("flux.train_t5xxl: networks.oft trains only the transformer (as sd-scripts' oft_flux); "
+                             "turn train_t5xxl off")
+        return add_flux_oft(unet, dim=n.network_dim, alpha=n.network_alpha, network_args=n.network_args)
     return add_oft(unet, family=family, dim=n.network_dim, alpha=n.network_alpha, network_args=n.network_args)
 
 
@@ -131,13 +138,13 @@ def build_network(n, family: str, unet: nn.Module, text_encoders: list, *, train
                   train_text_encoder: bool = True):
     """The adapters `n` (the config's network group) asks for, applied to the family's U-Net and text encoders."""
     builder = BUILDERS.get(n.network_module)
-    if family == "flux" and builder not in (_lora, _lycoris):
+    if family == "flux" and builder not in (_lora, _lycoris, _oft):
         from trainer.networks.flux_args import FLUX_LORA_ARGS
         from trainer.networks.flux_lycoris import PAIRS
 
         raise ValueError(f"network.network_module: {n.network_module} is not supported for Flux yet; use "
-                         f"networks.lora (on Flux its network_args: {', '.join(FLUX_LORA_ARGS)}) or lycoris.kohya "
-                         f"({', '.join(PAIRS)})")
+                         f"networks.lora (on Flux its network_args: {', '.join(FLUX_LORA_ARGS)}), lycoris.kohya "
+                         f"({', '.join(PAIRS)}) or networks.oft")
     if builder is None:
         raise ValueError(f"network.network_module {n.network_module!r} is not supported yet "
                          f"(supported: {', '.join(BUILDERS)})")

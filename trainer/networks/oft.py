@@ -63,8 +63,10 @@ def _sd_scripts_blocks(module: nn.Module, blocks: int, name: str) -> None:
     """Re-make a lycoris diag-OFT module's `oft_blocks` as sd-scripts has them: `blocks` blocks of out/blocks."""
     out = module.dim
     if out % blocks:
-        raise ValueError(f"network.network_dim: networks.oft splits each layer's {out} output channels into "
-                         f"network_dim blocks, and {blocks} does not divide {out} ({name}); choose a divisor")
+        raise ValueError(f"network.network_dim: networks.oft splits each layer's (on Flux: each q/k/v/MLP split's) "
+                         f"{out} output channels into network_dim blocks, and {blocks} does not divide {out} ({name}); "
+                         f"choose a divisor / networks.oft 把每层（Flux 上为每个 q/k/v/MLP 拆分）的 {out} 个输出通道"
+                         f"分成 network_dim 块，{blocks} 不能整除 {out}（{name}）；请选择 {out} 的约数")
     module.block_num, module.block_size = blocks, out // blocks
     old = module.oft_blocks
     module.oft_blocks = nn.Parameter(torch.zeros(blocks, out // blocks, out // blocks, dtype=old.dtype,
