@@ -199,3 +199,31 @@ def test_a_flux_oft_run_resumed_from_its_state_equals_the_uninterrupted_run(tmp_
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["flux", "sd15"])
+def test_fp8_base_with_oft_is_refused_before_the_run_not_by_a_float8_error(family, tmp_path):
+    """OFT (lycoris' diag-OFT, not in bypass mode) rebuilds each weight from the base weight, which fp8_base keeps
+    in float8; torch cannot add in float8, so the run would stop at its first step."""
+    from tests.engine_helpers import tiny_config
+    from trainer.config import check
+
+    make = short_flux_config if family == "flux" else tiny_config
+    cfg = make(tmp_path / "m", tmp_path / "d", network__network_module="networks.oft", network__network_alpha=ALPHA,
+               training__network_train_unet_only=True, speed__fp8_base=True)
+    found = [f for f in check(cfg, for_training=False) if f.level == "error"]
+    assert [f.field for f in found] == ["speed.fp8_base"] and "networks.oft" in found[0].en and found[0].zh
+
+
+def test_sd_scripts_oft_flux_module_imports_as_flux_oft_and_exports_back():
+    """sd-scripts trains Flux OFT with networks.oft_flux; Danlu's networks.oft is that OFT for family flux."""
+    from trainer.config import ConfigError
+    from trainer.config.kohya import export_kohya, import_kohya
+
+    cfg = import_kohya({"pretrained_model_name_or_path": "/m/flux1-dev.safetensors", "network_dim": 4,
+                        "network_module": "networks.oft_flux", "network_alpha": ALPHA, "network_train_unet_only": True})
+    assert (cfg.model.family, cfg.network.network_module) == ("flux", "networks.oft")
+    assert export_kohya(cfg)["network_module"] == "networks.oft_flux"
+    with pytest.raises(ConfigError) as exc:
+        import_kohya({"model_train_type": "sdxl-lora", "network_module": "networks.oft_flux"})
+    assert "flux OFT" in exc.value.findings[0].en and "use networks.oft" in exc.value.findings[0].en
