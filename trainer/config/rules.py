@@ -264,10 +264,6 @@ def _oft(cfg: TrainConfig) -> list[Finding]:
         out.append(warning("training.network_train_unet_only", "networks.oft trains only the U-Net (as sd-scripts' "
                            "OFT), so the text encoder stays frozen; turn this on to say so",
                            "networks.oft 只训练 U-Net（同 sd-scripts 的 OFT），文本编码器保持冻结；请开启此项以明确"))
-    if cfg.speed.fp8_base:  # lycoris' diag-OFT rebuilds the weight from the base one, and torch cannot add in fp8
-        out.append(error("speed.fp8_base", "networks.oft rebuilds each adapted weight from the base weight, which "
-                         "fp8_base keeps in float8 (not computable); turn this off",
-                         "networks.oft 会由基础权重重建每个被适配的权重，而 fp8_base 以 float8 保存基础权重（无法计算）；请关闭此项"))
     if cfg.model.family == "flux" and cfg.flux.train_t5xxl:
         out.append(error("flux.train_t5xxl", "networks.oft trains only the transformer (as sd-scripts' oft_flux), "
                          "not T5; turn this off", "networks.oft 只训练 Transformer（同 sd-scripts 的 oft_flux），"
