@@ -102,3 +102,58 @@ def test_an_sd_scripts_split_qkv_file_continues_from_what_it_renders_and_says_so
     assert kept.keys() == tensors.keys()
     for k in tensors:
         torch.testing.assert_close(kept[k], tensors[k], atol=1e-6, rtol=0, msg=k)
+
+
+LOKR = {"network__network_module": "lycoris.kohya", "network__lycoris_algo": "lokr"}
+DORA = {"network__network_args": ["dora_wd=True"]}
+
+
+@pytest.mark.parametrize("network", [LOKR, DORA], ids=["lokr", "dora"])
+def test_a_sliced_file_continues_through_the_engine(tiny_model, dataset, tmp_path, network):
+    """LoKr and DoRA files (lycoris_<diffusers path> modules, flux_sliced) load back into the same network: at a
+    vanishing learning rate the second run writes the first run's file back."""
+    assert train(short_flux_config(tiny_model, dataset, **network), tmp_path / "first") == 0
+    first = tmp_path / "first" / "output" / "t.safetensors"
+    tensors, _ = read_lora(first)
+    assert any(k.startswith("lycoris_") for k in tensors)
+    still = short_flux_config(tiny_model, dataset, network__network_weights=str(first),
+                              optimizer__learning_rate=1e-12, **network)
+    assert train(still, tmp_path / "still") == 0, _error(tmp_path / "still")
+    kept, _ = read_lora(tmp_path / "still" / "output" / "t.safetensors")
+    assert kept.keys() == tensors.keys()
+    assert any(v.abs().max() > 0 for k, v in tensors.items() if k.startswith("lycoris_") and "w2" in k or "up" in k)
+    for k in tensors:
+        torch.testing.assert_close(kept[k], tensors[k], atol=1e-6, rtol=0, msg=k)
+
+
+def test_a_text_encoder_only_run_continues_a_sliced_file(tiny_model, dataset, tmp_path):
+    """network_train_text_encoder_only leaves the transformer's lycoris_ modules out (with a warning) and continues
+    CLIP-L's."""
+    net = {**LOKR, "training__network_train_unet_only": False}
+    assert train(short_flux_config(tiny_model, dataset, **net), tmp_path / "first") == 0
+    first = tmp_path / "first" / "output" / "t.safetensors"
+    tensors, _ = read_lora(first)
+    te_only = short_flux_config(tiny_model, dataset, network__network_weights=str(first),
+                                optimizer__learning_rate=1e-12, training__network_train_text_encoder_only=True, **net)
+    assert train(te_only, tmp_path / "te") == 0, _error(tmp_path / "te")
+    warnings = [e["message"] for e in read_events(tmp_path / "te")[0] if e["type"] == "warning"]
+    assert any("lycoris_" in w and "were left out" in w for w in warnings), warnings
+    kept, _ = read_lora(tmp_path / "te" / "output" / "t.safetensors")
+    te = {k for k in tensors if k.startswith("lora_te")}
+    assert te and kept.keys() == te
+    for k in te:
+        torch.testing.assert_close(kept[k], tensors[k], atol=1e-6, rtol=0, msg=k)
+
+
+@pytest.mark.parametrize("made, given, expected", [
+    (DORA, {}, "this is a DoRA file; continue it with network_args dora_wd=True"),
+    (LOKR, {}, "network_module = lycoris.kohya, lycoris_algo = lokr"),
+    (LOKR, LYCORIS, "network_module = lycoris.kohya, lycoris_algo = lokr"),
+], ids=["dora-to-lora", "lokr-to-lora", "lokr-to-locon"])
+def test_a_sliced_file_given_to_another_network_is_named(tiny_model, dataset, tmp_path, made, given, expected):
+    assert train(short_flux_config(tiny_model, dataset, **made), tmp_path / "first") == 0
+    first = tmp_path / "first" / "output" / "t.safetensors"
+    cfg = short_flux_config(tiny_model, dataset, network__network_weights=str(first), **given)
+    assert train(cfg, tmp_path / "run") != 0
+    message = _error(tmp_path / "run")
+    assert "t.safetensors: " in message and expected in message, message

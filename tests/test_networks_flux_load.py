@@ -206,7 +206,9 @@ def test_a_lycoris_flux_file_with_a_shared_down_gives_each_split_its_rows(algo):
                                    atol=1e-4, rtol=1e-4)
 
 
-def test_a_dora_file_is_refused_for_flux_not_sent_to_dora_wd():
+def test_a_dora_file_given_to_a_network_without_dora_is_sent_to_dora_wd():
+    """networks.lora and LoCon without dora_wd would drop dora_scale; with dora_wd Flux trains flux_sliced, which
+    loads such files (test_engine_flux_continue)."""
     from tests.test_networks_flux_lycoris import _build
 
     _, net = _fresh()
@@ -214,7 +216,7 @@ def test_a_dora_file_is_refused_for_flux_not_sent_to_dora_wd():
     tensors[f"{FUSED[0]}.dora_scale"] = torch.ones(1, 32)
     _, locon = _build("locon")
     for network in (net, locon):
-        with pytest.raises(ValueError, match="DoRA file.*not supported for Flux yet.*clear network.network_weights"):
+        with pytest.raises(ValueError, match="this is a DoRA file; continue it with network_args dora_wd=True"):
             network.load_weights(tensors, "flux")
 
 

@@ -159,6 +159,7 @@ def _prediction_scheduler(scheduler, v_prediction: bool, warn, zero_terminal_snr
 
 def _weights_for_trained_parts(path: str, train_unet: bool, train_te: bool, warn, family: str) -> dict:
     """network_weights without the parts this run does not train (a U-Net-only run of a full LoRA)."""
+    from trainer.families import get_spec
     from trainer.networks.flux_load import split_qkv_note
     from trainer.networks.save import read_lora
 
@@ -167,7 +168,9 @@ def _weights_for_trained_parts(path: str, train_unet: bool, train_te: bool, warn
     if note:
         warn(f"network.network_weights: {Path(path).name}: {note}",
              "Nothing to change if the file looks right in ComfyUI or Forge: the new file keeps that strength.")
-    drop = tuple(p for p, trained in (("lora_unet_", train_unet), ("lora_te", train_te)) if not trained)
+    unet = get_spec(family).lora_naming.unet_prefixes  # Flux: also the sliced lycoris_ names of LoKr/DoRA
+    drop = tuple(p for prefixes, trained in ((unet, train_unet), (("lora_te",), train_te)) if not trained
+                 for p in prefixes)
     kept = {k: v for k, v in tensors.items() if not k.startswith(drop)} if drop else tensors
     if len(kept) != len(tensors):
         warn(f"network.network_weights: {len(tensors) - len(kept)} tensors of parts this run does not train "

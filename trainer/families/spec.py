@@ -41,6 +41,8 @@ class LoraNaming:
     # U-Net module path -> LoraTensors of the modules split out of fused names); raises ValueError for a file that
     # is not this family's
     split_fused: Callable[..., tuple[dict, dict]] | None = None
+    # how a file's U-Net (transformer) module names start: what a text-encoder-only continue leaves out
+    unet_prefixes: tuple[str, ...] = ("lora_unet_",)
 
 
 @dataclass(frozen=True)

@@ -39,11 +39,20 @@ def file_kinds(state_dict: dict[str, torch.Tensor]) -> dict[str, set[tuple[str, 
     return found
 
 
+def _loader_words(loaders, dora: bool) -> str:
+    """How to set a run up to load a file: `network_module = lycoris.kohya, lycoris_algo = lokr` (or ...)."""
+    ways = [f"network_module = {m}" + (f", lycoris_algo = {a}" if a else "") for m, a in sorted(loaders)]
+    return " or ".join(ways) + (" with network_args dora_wd=True" if dora else "")
+
+
 def check_same_type(state_dict: dict[str, torch.Tensor], module: str, algo: str = "") -> None:
-    """ValueError naming the file's kind and this run's network when this network cannot load the file."""
+    """ValueError naming the file's kind, this run's network and the settings that load the file when this network
+    cannot load it."""
     kinds = file_kinds(state_dict)
     wanted = (module, algo if module == "lycoris.kohya" else "")
     foreign = sorted(words for words, loaders in kinds.items() if wanted not in loaders)
     if foreign:
+        dora = any(key.endswith(".dora_scale") for key in state_dict)
+        fixes = "; ".join(_loader_words(kinds[words], dora) for words in foreign)
         raise ValueError(f"the file holds a {' + '.join(foreign)} network, but this run trains "
-                         f"{describe_network(module, algo)}; choose the file's network type, or another file")
+                         f"{describe_network(module, algo)}; to continue it set {fixes}, or choose another file")

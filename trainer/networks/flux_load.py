@@ -33,8 +33,9 @@ _SD_NAMES = re.compile(r"^lora_unet_(down_blocks|up_blocks|mid_block|input_block
 
 
 def check_flux_file(keys) -> None:
-    """ValueError when a file's keys are an SD1.5/SD2/SDXL LoRA's, not a Flux one's, or a DoRA file's (Danlu does not
-    train DoRA on Flux, so the dora_wd the generic message suggests would be refused)."""
+    """ValueError when a file's keys are an SD1.5/SD2/SDXL LoRA's, not a Flux one's, or a DoRA file's: the networks
+    that call this (networks.lora and lycoris' LoCon/LoHa without dora_wd) would drop its magnitudes, and with
+    dora_wd a Flux run is a flux_sliced network, which loads its own files."""
     names = {key.partition(".")[0] for key in keys}
     sd = sorted(n for n in names if _SD_NAMES.match(n))
     if sd:
@@ -42,8 +43,8 @@ def check_flux_file(keys) -> None:
                          "continue a LoRA trained on Flux.1 (lora_unet_double_blocks_..., lora_unet_single_blocks_...), "
                          "or clear network.network_weights")
     if any(key.endswith(".dora_scale") for key in keys):
-        raise ValueError("this is a DoRA file (dora_scale keys), and DoRA is not supported for Flux yet: continue a "
-                         "LoRA, LoCon or LoHa file, or clear network.network_weights")
+        raise ValueError("this is a DoRA file; continue it with network_args dora_wd=True (its dora_scale keys hold "
+                         "the magnitudes this network would drop)")
 
 
 def _block_diagonal(up: torch.Tensor, rows: list[int], rank: int) -> bool:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from trainer.families.flux import SLICED_PREFIX as PREFIX
 from trainer.networks.inject import UNET
 from trainer.networks.lycoris_net import LycorisSet, add_lycoris
 
-PREFIX = "lycoris_"
 # network_args each kind takes. LoKr's bypass forward never applies rank_dropout (lycoris-lora 4.1), so it is left
 # out there; DoRA rebuilds the weight, where rank_dropout applies and `dropout` (of the bypass output) does not.
 LOKR_ARGS = ("dropout", "module_dropout", "factor", "decompose_both", "dora_wd")

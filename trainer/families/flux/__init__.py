@@ -17,6 +17,9 @@ GPU while it computes.
 from trainer.families.spec import FamilySpec, LoraNaming
 from trainer.memory.table import FamilyCosts
 
+# LoKr/DoRA transformer modules are named per diffusers Linear with this prefix (trainer.networks.flux_sliced)
+SLICED_PREFIX = "lycoris_"
+
 
 def flux_swap_split(blocks_to_swap: int) -> tuple[int, int]:
     """(double, single) blocks that flux.blocks_to_swap = N keeps in CPU memory, counted as sd-scripts counts
@@ -52,7 +55,7 @@ SPEC = FamilySpec(
     lora_naming=LoraNaming(
         text_encoders={"text_encoder": "lora_te1_", "text_encoder_2": "lora_te3_"},  # te3: T5, as sd-scripts names it
         plain_paths=frozenset({"text_encoder_2"}), unet_names=bfl_unet_names, fused_unet=fused_unet_state_dict,
-        split_fused=split_fused_unet),
+        split_fused=split_fused_unet, unet_prefixes=("lora_unet_", SLICED_PREFIX)),
     modelspec_architecture="flux-1-dev",  # the engine says flux-1-schnell for a transformer without guidance
     modelspec_implementation="https://github.com/black-forest-labs/flux",  # BFL module names
     engine=f"{__name__}.engine",
