@@ -106,9 +106,11 @@ def test_an_sd_scripts_split_qkv_file_continues_from_what_it_renders_and_says_so
 
 LOKR = {"network__network_module": "lycoris.kohya", "network__lycoris_algo": "lokr"}
 DORA = {"network__network_args": ["dora_wd=True"]}
+GLORA = {"network__network_module": "lycoris.kohya", "network__lycoris_algo": "glora"}
+DIAG_OFT = {"network__network_module": "lycoris.kohya", "network__lycoris_algo": "diag-oft"}
 
 
-@pytest.mark.parametrize("network", [LOKR, DORA], ids=["lokr", "dora"])
+@pytest.mark.parametrize("network", [LOKR, DORA, GLORA, DIAG_OFT], ids=["lokr", "dora", "glora", "diag-oft"])
 def test_a_sliced_file_continues_through_the_engine(tiny_model, dataset, tmp_path, network):
     """LoKr and DoRA files (lycoris_<diffusers path> modules, flux_sliced) load back into the same network: at a
     vanishing learning rate the second run writes the first run's file back."""
@@ -121,7 +123,8 @@ def test_a_sliced_file_continues_through_the_engine(tiny_model, dataset, tmp_pat
     assert train(still, tmp_path / "still") == 0, _error(tmp_path / "still")
     kept, _ = read_lora(tmp_path / "still" / "output" / "t.safetensors")
     assert kept.keys() == tensors.keys()
-    assert any(v.abs().max() > 0 for k, v in tensors.items() if k.startswith("lycoris_") and "w2" in k or "up" in k)
+    assert any(v.abs().max() > 0 for k, v in tensors.items()
+               if k.startswith("lycoris_") and k.partition(".")[2] in ("lokr_w2", "lora_up.weight", "b1.weight", "oft_blocks"))
     for k in tensors:
         torch.testing.assert_close(kept[k], tensors[k], atol=1e-6, rtol=0, msg=k)
 

@@ -116,7 +116,7 @@ def test_a_flux_loha_run_trains_and_saves_sd_scripts_flux_names(tmp_path):
 
 
 @pytest.mark.parametrize(("algo", "args", "words"), [
-    ("ia3", [], ("network.lycoris_algo", "ia3", "locon, loha, lokr")),
+    ("ia3", [], ("network.lycoris_algo", "ia3", "no IA3 loader", "locon, loha, lokr, glora, diag-oft")),
     ("locon", ["use_scalar=True"], ("network.network_args", "use_scalar", "rank_dropout", "dora_wd=True")),
     ("loha", ["preset=full"], ("network.network_args", "preset")),
 ])
@@ -142,13 +142,26 @@ def test_the_config_rule_names_exactly_the_algorithms_flux_lycoris_maps():
     assert FLUX_ALGOS == FLUX_LYCORIS_ALGOS
 
 
+def test_every_schema_algorithm_is_taken_or_refused_with_its_reason_on_flux():
+    import typing
+
+    from trainer.config.groups_optim import NetworkGroup
+    from trainer.config.rules_flux import FLUX_LYCORIS_ALGOS, REFUSED_ALGOS
+
+    schema = set(typing.get_args(NetworkGroup.model_fields["lycoris_algo"].annotation))
+    assert set(FLUX_LYCORIS_ALGOS) | set(REFUSED_ALGOS) == schema
+    assert not set(FLUX_LYCORIS_ALGOS) & set(REFUSED_ALGOS)
+    assert all(en and zh for en, zh in REFUSED_ALGOS.values())
+
+
 def test_config_check_names_lycoris_algo_for_flux(tmp_path):
     from trainer.config import check
 
     cfg = short_flux_config(tmp_path / "m", tmp_path / "d", network__network_module="lycoris.kohya",
                             network__lycoris_algo="ia3")
     mine = [f for f in check(cfg, for_training=False) if f.field == "network.lycoris_algo"]
-    assert len(mine) == 1 and mine[0].level == "error" and "locon, loha, lokr" in mine[0].en
+    assert len(mine) == 1 and mine[0].level == "error" and "locon, loha, lokr, glora, diag-oft" in mine[0].en
+    assert "IA3" in mine[0].en and "IA3" in mine[0].zh
     ok = short_flux_config(tmp_path / "m", tmp_path / "d", network__network_module="lycoris.kohya",
                            network__lycoris_algo="loha")
     assert not [f for f in check(ok, for_training=False) if f.field.startswith("network.")]

@@ -28,6 +28,8 @@ KINDS = {  # id -> (network_module, lycoris_algo, network_args, network_dim)
     "dora": ("networks.lora", "", ["dora_wd=True"], 4),
     "lokr-dora": ("lycoris.kohya", "lokr", ["dora_wd=True"], 2),
     "loha-dora": ("lycoris.kohya", "loha", ["dora_wd=True"], 2),
+    "glora": ("lycoris.kohya", "glora", [], 4),
+    "diag-oft": ("lycoris.kohya", "diag-oft", [], 4),  # block size 4: the tiny's 32/128-wide slices split evenly
 }
 
 
@@ -98,8 +100,7 @@ def _comfyui_apply(bfl: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor
             continue
         used |= {f"{name}.{suffix}" for suffix in t}
         weight = bfl[key] if rows is None else bfl[key].narrow(0, *rows)  # a view: patched in place
-        diff, alpha = _diff(t, weight.shape)
-        calc = weight + diff * alpha
+        calc = _adapted(t, weight)
         if "dora_scale" in t:
             scale = t["dora_scale"]
             if scale.shape[0] == calc.shape[0]:  # the output-axis branch divides by the BASE weight's norm
@@ -109,6 +110,24 @@ def _comfyui_apply(bfl: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor
             calc = calc * (scale / (norm + torch.finfo(weight.dtype).eps))
         weight.copy_(calc)
     return used
+
+
+def _adapted(t: dict[str, torch.Tensor], weight: torch.Tensor) -> torch.Tensor:
+    """One module applied to `weight` (a row slice of a fused BFL weight, or a whole unfused one) by ComfyUI's rule."""
+    if "a1.weight" in t:  # glora.py: shapes a1 [in, r], a2 [r, in], b1 [out, r], b2 [r, in] (not the old layout)
+        a1, a2, b1, b2 = (t[f"{k}.weight"] for k in ("a1", "a2", "b1", "b2"))
+        assert a1.shape[0] == a2.shape[1] == weight.shape[1] and b1.shape[0] == weight.shape[0]
+        return weight + (weight @ a1 @ a2 + b1 @ b2) * (float(t["alpha"]) / a2.shape[0])
+    if "oft_blocks" in t:  # oft.py: alpha is the constraint (0: none); each block of rows turned by R^T
+        blocks, constraint = t["oft_blocks"], float(t["alpha"])
+        q = blocks - blocks.transpose(1, 2)
+        if 0 < constraint < q.norm() + 1e-8:
+            q = q * constraint / (q.norm() + 1e-8)
+        eye = torch.eye(blocks.shape[1])
+        r = (eye + q) @ torch.linalg.inv(eye - q)
+        return torch.einsum("knm,kni->kmi", r, weight.reshape(*blocks.shape[:2], -1)).reshape(weight.shape)
+    diff, alpha = _diff(t, weight.shape)
+    return weight + diff * alpha
 
 
 def _live_weight(linear: torch.nn.Linear) -> torch.Tensor:
@@ -178,7 +197,7 @@ def test_file_keys_and_shapes(kind, suffixes, shape):
         assert tensors["lycoris_single_transformer_blocks_0_proj_out.dora_scale"].shape == (1, 160)
 
 
-@pytest.mark.parametrize("kind", ["lokr", "dora"])
+@pytest.mark.parametrize("kind", ["lokr", "dora", "glora", "diag-oft"])
 def test_saved_file_loads_back_and_reproduces_the_output(kind, tmp_path):
     pipe, net = _build(kind)
     trained = _render(pipe.transformer)
@@ -198,6 +217,10 @@ def test_saved_file_loads_back_and_reproduces_the_output(kind, tmp_path):
     ("dora", ["train_blocks=single"], 0.0, ("network.network_args", "train_blocks", "dora_wd")),
     ("dora", [], 0.1, ("network.network_dropout", "rank_dropout")),
     ("lokr", ["wd_on_output=True", "dora_wd=True"], 0.0, ("network.network_args", "wd_on_output")),
+    # ComfyUI reads the file's alpha as the constraint, lycoris multiplies it by the output width
+    ("diag-oft", ["constraint=0.01"], 0.0, ("network.network_args", "constraint", "rank_dropout")),
+    ("glora", ["dora_wd=True"], 0.0, ("network.network_args", "dora_wd")),
+    ("glora", [], 0.1, ("network.network_dropout", "rank_dropout")),
 ])
 def test_what_the_sliced_file_cannot_hold_is_refused_naming_the_field(kind, extra, dropout, words):
     with pytest.raises(ValueError) as err:
@@ -206,7 +229,10 @@ def test_what_the_sliced_file_cannot_hold_is_refused_naming_the_field(kind, extr
         assert word in str(err.value)
 
 
-@pytest.mark.parametrize("kind", ["lokr", "dora"])
+TRAINED = {"lokr": "lokr_w2", "glora": "b1.weight", "diag-oft": "oft_blocks"}  # zero until trained
+
+
+@pytest.mark.parametrize("kind", ["lokr", "dora", "glora", "diag-oft"])
 def test_a_flux_run_trains_and_saves_the_sliced_file(kind, tmp_path):
     module, algo, args, _ = KINDS[kind]
     model = save_tiny_flux(tmp_path / "model")
@@ -215,20 +241,22 @@ def test_a_flux_run_trains_and_saves_the_sliced_file(kind, tmp_path):
                             network__network_args=args)
     assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
     tensors, meta = read_lora(tmp_path / "run" / "output" / "t.safetensors")
-    trained = "lokr_w2" if kind == "lokr" else "lora_up.weight"
+    trained = TRAINED.get(kind, "lora_up.weight")
     assert tensors[f"lycoris_transformer_blocks_0_attn_to_k.{trained}"].abs().max() > 0
     assert "lycoris_single_transformer_blocks_0_proj_mlp.alpha" in tensors
     assert meta["ss_base_model_version"] == "flux1"
     assert meta["ss_network_module"] == {"networks.lora": "networks.lora_flux"}.get(module, module)  # as sd-scripts
     assert json.loads(meta["ss_network_args"]) == dict(a.split("=") for a in args) | (
-        {"algo": "lokr"} if kind == "lokr" else {})
+        {"algo": algo} if module == "lycoris.kohya" else {})
     assert all(loss == loss for loss in losses(tmp_path / "run")) and len(losses(tmp_path / "run")) == 3
 
 
-def test_config_check_takes_lokr_and_dora_on_flux(tmp_path):
+def test_config_check_takes_the_sliced_kinds_on_flux(tmp_path):
     from trainer.config import check
 
     for overrides in ({"network__network_module": "lycoris.kohya", "network__lycoris_algo": "lokr"},
+                      {"network__network_module": "lycoris.kohya", "network__lycoris_algo": "glora"},
+                      {"network__network_module": "lycoris.kohya", "network__lycoris_algo": "diag-oft"},
                       {"network__network_args": ["dora_wd=True"]}):
         cfg = short_flux_config(tmp_path / "m", tmp_path / "d", **overrides)
         assert not [f for f in check(cfg, for_training=False) if f.field.startswith("network.")], overrides
@@ -347,3 +375,16 @@ def test_flux_dora_without_gradient_checkpointing_is_warned_about_its_memory(tmp
     assert not findings(network__network_args=["dora_wd=True"], training__gradient_checkpointing=True)
     assert not findings(network__network_module="lycoris.kohya", network__lycoris_algo="lokr",
                         training__gradient_checkpointing=False)
+
+
+def test_flux_diag_oft_without_gradient_checkpointing_is_warned_that_it_rebuilds_the_weights(tmp_path):
+    from trainer.config import check
+
+    def findings(**overrides):
+        cfg = short_flux_config(tmp_path / "m", tmp_path / "d", network__network_module="lycoris.kohya", **overrides)
+        return [f for f in check(cfg, for_training=False) if f.field == "training.gradient_checkpointing"]
+
+    mine = findings(network__lycoris_algo="diag-oft", training__gradient_checkpointing=False)
+    assert [f.level for f in mine] == ["warning"] and "diag-OFT" in mine[0].en and "diag-OFT" in mine[0].zh
+    assert not findings(network__lycoris_algo="diag-oft", training__gradient_checkpointing=True)
+    assert not findings(network__lycoris_algo="glora", training__gradient_checkpointing=False)  # bypass: no copy

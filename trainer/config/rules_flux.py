@@ -13,7 +13,21 @@ DENSITY_SCHEMES = {"logit_normal": ("logit_mean", "logit_std"), "mode": ("mode_s
 LOSS_SCHEMES = ("sigma_sqrt", "cosmap")
 # The LyCORIS algorithms trainer.networks.flux_lycoris.FLUX_ALGOS writes for Flux (named here so that checking a
 # config does not import torch; a test keeps the two equal).
-FLUX_LYCORIS_ALGOS = ("locon", "loha", "lokr")
+FLUX_LYCORIS_ALGOS = ("locon", "loha", "lokr", "glora", "diag-oft")
+# the per-split algorithms Danlu trains by rebuilding the weight each step (trainer.networks.flux_sliced): lycoris'
+# bypass forward of diag-OFT turns the bias too, which ComfyUI (weights only) would not
+FLUX_REBUILT_ALGOS = ("diag-oft",)
+# why the schema's other algorithms are refused on Flux (en, zh): a Flux file must apply in ComfyUI/Forge as trained,
+# to a row slice of BFL's fused q/k/v where diffusers trains a split Linear
+REFUSED_ALGOS = {
+    "ia3": ("ComfyUI and Forge have no IA3 loader", "ComfyUI 与 Forge 无法加载 IA3"),
+    "full": ("ComfyUI would not apply the bias diff (diff_b) of a q/k/v slice, and the file would hold the whole "
+             "transformer", "ComfyUI 不会应用 q/k/v 切片的偏置差（diff_b），且文件将包含整个 transformer"),
+    "dylora": ("lycoris' DyLoRA trains a random rank each step; not checked against ComfyUI on slices",
+               "lycoris 的 DyLoRA 每步训练随机秩；尚未在切片上与 ComfyUI 核对"),
+    "boft": ("BOFT's butterfly factors of a slice's width are not checked against ComfyUI yet",
+             "BOFT 在切片宽度上的蝶形分解尚未与 ComfyUI 核对"),
+}
 
 
 @rule
@@ -31,8 +45,10 @@ def _flux_only_flow_matching(cfg: TrainConfig) -> list[Finding]:
                          f"（{'、'.join(FLUX_LYCORIS_ALGOS)}）"))
     if cfg.network.network_module == "lycoris.kohya":
         if cfg.network.lycoris_algo not in FLUX_LYCORIS_ALGOS:
-            out.append(error("network.lycoris_algo", f"{cfg.network.lycoris_algo} is not supported for Flux yet; use "
-                             f"{', '.join(FLUX_LYCORIS_ALGOS)}", f"Flux 暂不支持 {cfg.network.lycoris_algo}；请使用 "
+            en, zh = REFUSED_ALGOS.get(cfg.network.lycoris_algo, ("", ""))
+            out.append(error("network.lycoris_algo", f"{cfg.network.lycoris_algo} is not supported for Flux yet"
+                             f"{' (' + en + ')' if en else ''}; use {', '.join(FLUX_LYCORIS_ALGOS)}",
+                             f"Flux 暂不支持 {cfg.network.lycoris_algo}{'（' + zh + '）' if zh else ''}；请使用 "
                              f"{'、'.join(FLUX_LYCORIS_ALGOS)}"))
         if cfg.flux.train_t5xxl:
             out.append(error("flux.train_t5xxl", "lycoris.kohya on Flux does not train T5 yet; turn this off or use "
@@ -61,6 +77,21 @@ def _flux_dora_memory(cfg: TrainConfig) -> list[Finding]:
                     "checkpointing on, which keeps one block's worth at a time",
                     "Flux 上的 DoRA（dora_wd=True）会为反向传播保留每个被适配权重的重建副本（FLUX.1 bf16 约 38 GiB）；"
                     "请开启梯度检查点，它一次只保留一个块的量")]
+
+
+@rule
+def _flux_rebuilt_memory(cfg: TrainConfig) -> list[Finding]:
+    """diag-OFT on Flux rebuilds every adapted weight each step as DoRA does (its R W), and the backward pass keeps
+    the difference to the base weight: a copy the size of the adapted Linears (not measured at FLUX.1's size)."""
+    if (cfg.model.family != "flux" or cfg.training.gradient_checkpointing or cfg.network.network_module !=
+            "lycoris.kohya" or cfg.network.lycoris_algo not in FLUX_REBUILT_ALGOS):
+        return []
+    algo = {"diag-oft": "diag-OFT"}.get(cfg.network.lycoris_algo, cfg.network.lycoris_algo)
+    return [warning("training.gradient_checkpointing", f"{algo} on Flux rebuilds every adapted weight each step and "
+                    "keeps a copy of it for the backward pass (as DoRA does: tens of GiB for FLUX.1); turn gradient "
+                    "checkpointing on, which keeps one block's worth at a time",
+                    f"Flux 上的 {algo} 每步重建每个被适配的权重，并为反向传播保留一份副本（与 DoRA 相同：FLUX.1 "
+                    "需数十 GiB）；请开启梯度检查点，它一次只保留一个块的量")]
 
 
 @rule

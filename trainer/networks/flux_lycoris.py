@@ -25,6 +25,7 @@ from torch import nn
 
 from trainer.networks.flux_load import check_flux_file, split_fused
 from trainer.networks.flux_names import by_fused_module, fuse, transformer_targets
+from trainer.networks.flux_sliced import SLICED_ALGOS
 from trainer.networks.inject import UNET
 from trainer.networks.lycoris_net import LycorisSet, add_lycoris
 
@@ -33,8 +34,8 @@ PAIRS = {"locon": (("lora_down.weight", "lora_up.weight"),),
          "loha": (("hada_w1_b", "hada_w1_a"), ("hada_w2_b", "hada_w2_a"))}
 # network_args that keep the module's tensors those pairs (no scalar, tucker core, DoRA scale or rank-scaled alpha)
 FLUX_LYCORIS_ARGS = ("dropout", "rank_dropout", "module_dropout")
-# every algorithm Flux takes: the fused ones, and LoKr saved per split (flux_sliced)
-FLUX_ALGOS = (*PAIRS, "lokr")
+# every algorithm Flux takes: the fused ones, and those saved per split (flux_sliced: LoKr, GLoRA, diag-OFT)
+FLUX_ALGOS = (*PAIRS, *SLICED_ALGOS)
 
 
 def _flux_preset(transformer: nn.Module) -> str:
@@ -56,8 +57,11 @@ def check_flux_lycoris(algo: str, items) -> None:
     from trainer.networks.lycoris_args import refuse_others, split_args
 
     if algo not in FLUX_ALGOS:
-        raise ValueError(f"network.lycoris_algo: {algo} is not supported for Flux yet (its module of a fused q/k/v "
-                         f"is not the sum of the split ones diffusers trains); use {', '.join(FLUX_ALGOS)}")
+        from trainer.config.rules_flux import REFUSED_ALGOS
+
+        why = REFUSED_ALGOS.get(algo, ("",))[0]
+        raise ValueError(f"network.lycoris_algo: {algo} is not supported for Flux yet{' (' + why + ')' if why else ''}"
+                         f"; use {', '.join(FLUX_ALGOS)}")
     if not is_sliced(algo, items):
         refuse_others(split_args(items), FLUX_LYCORIS_ARGS, "lycoris.kohya on Flux",
                       "dora_wd=True for DoRA; not yet the others; the preset is Flux's own")
