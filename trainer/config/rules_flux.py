@@ -25,8 +25,10 @@ REFUSED_ALGOS = {
              "transformer", "ComfyUI 不会应用 q/k/v 切片的偏置差（diff_b），且文件将包含整个 transformer"),
     "dylora": ("lycoris' DyLoRA trains a random rank each step; not checked against ComfyUI on slices",
                "lycoris 的 DyLoRA 每步训练随机秩；尚未在切片上与 ComfyUI 核对"),
-    "boft": ("BOFT's butterfly factors of a slice's width are not checked against ComfyUI yet",
-             "BOFT 在切片宽度上的蝶形分解尚未与 ComfyUI 核对"),
+    "boft": ("lycoris' BOFT reads the base weight as stored, which fp8_base keeps in fp8, and cannot factor FLUX.1's "
+             "18432/9216-wide modulation Linears below network_dim 32; its file does apply per slice in ComfyUI",
+             "lycoris 的 BOFT 直接读取按存储精度保存的基础权重（fp8_base 下为 fp8），且 network_dim 小于 32 时无法分解 "
+             "FLUX.1 宽 18432/9216 的调制层；其文件在 ComfyUI 中按切片应用是正确的"),
 }
 
 
