@@ -268,13 +268,14 @@ def _run_config(kind, model, data, **overrides):
                              network__network_args=args, **overrides)
 
 
-def test_lokr_trains_on_an_fp8_stored_flux_transformer(tmp_path):
-    """LoKr's bypass forward never rebuilds the fp8 weight."""
+@pytest.mark.parametrize("kind", ["lokr", "glora", "diag-oft"])
+def test_lokr_glora_and_diag_oft_train_on_an_fp8_stored_flux_transformer(kind, tmp_path):
+    """LoKr's and GLoRA's bypass forward never rebuilds the fp8 weight; diag-OFT's rebuild reads it in float."""
     model = save_tiny_flux(tmp_path / "model")
-    cfg = _run_config("lokr", model, make_dataset(tmp_path / "data", n=2), speed__fp8_base=True)
+    cfg = _run_config(kind, model, make_dataset(tmp_path / "data", n=2), speed__fp8_base=True)
     assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
     tensors, _ = read_lora(tmp_path / "run" / "output" / "t.safetensors")
-    assert tensors["lycoris_transformer_blocks_0_attn_to_v.lokr_w2"].abs().max() > 0
+    assert tensors[f"lycoris_transformer_blocks_0_attn_to_v.{TRAINED[kind]}"].abs().max() > 0
     assert all(loss == loss for loss in losses(tmp_path / "run"))
 
 
@@ -290,8 +291,9 @@ def test_dora_trains_on_an_fp8_stored_flux_transformer(kind, tmp_path):
     assert all(loss == loss for loss in losses(tmp_path / "run"))
 
 
-def test_dora_on_an_fp8_stored_transformer_computes_as_on_its_rounded_weights():
-    """The same DoRA network on a transformer stored in fp8 (cast per layer) and on a float copy of those fp8 weights."""
+@pytest.mark.parametrize("kind", ["dora", "diag-oft"])
+def test_a_rebuilt_kind_on_an_fp8_stored_transformer_computes_as_on_its_rounded_weights(kind):
+    """The same DoRA (diag-OFT) network on a transformer stored in fp8 (cast per layer) and on a float copy of those fp8 weights."""
     from trainer.engine.fp8 import store_in_fp8
 
     stored = build_tiny_flux(seed=0, blocks=(1, 1))
@@ -301,7 +303,7 @@ def test_dora_on_an_fp8_stored_transformer_computes_as_on_its_rounded_weights():
     outputs = []
     for pipe in (stored, rounded):
         torch.manual_seed(0)  # lycoris draws lora_down at random
-        net = build_network(_net("dora"), "flux", pipe.transformer, [pipe.text_encoder])
+        net = build_network(_net(kind), "flux", pipe.transformer, [pipe.text_encoder])
         with torch.no_grad():
             for p in net.parameters():
                 p.add_(torch.randn_like(p) * 0.3)
