@@ -131,3 +131,13 @@ def test_specs_and_the_memory_estimate_import_no_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_config_offers_exactly_the_families_the_engine_trains():
+    from typing import get_args
+
+    from trainer.config.groups_core import ModelGroup
+    from trainer.config.spec import FAMILIES as CONFIG_FAMILIES
+
+    assert CONFIG_FAMILIES == trained_families()
+    assert get_args(ModelGroup.model_fields["family"].annotation) == trained_families()

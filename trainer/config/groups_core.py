@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from trainer.config.spec import GroupInfo, param
+from trainer.config.spec import FAMILIES, GroupInfo, param
 
 
 class Group(BaseModel):
@@ -16,7 +16,7 @@ class Group(BaseModel):
 
 class ModelGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Base model", "底模")
-    family: Literal["sd15", "sdxl", "flux"] = param(
+    family: Literal[FAMILIES] = param(
         "sd15",
         "Model family of the base model: SD1.5 (also SD1.x), SDXL or Flux.1. It decides the network layout, "
         "the resolution defaults and which options apply.",

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import Field
 
+# The families a config may name: those trainer.families trains (a test keeps the two equal; importing the registry
+# here would import trainer.memory, which imports this package)
 FAMILIES = ("sd15", "sdxl", "flux")
 LEVELS = ("novice", "expert")
 META_KEY = "danlu"
