@@ -141,3 +141,18 @@ def test_the_config_offers_exactly_the_families_the_engine_trains():
 
     assert CONFIG_FAMILIES == trained_families()
     assert get_args(ModelGroup.model_fields["family"].annotation) == trained_families()
+
+
+def test_a_family_builds_its_networks_with_the_builders_its_spec_names(monkeypatch):
+    from trainer.networks.factory import build_network
+
+    seen = []
+    builders = types.ModuleType("fake_builders")
+    builders.BUILDERS = {"networks.lora": lambda n, family, unet, tes, **parts: seen.append((family, unet)) or "net"}
+    monkeypatch.setitem(sys.modules, "fake_builders", builders)
+    register(monkeypatch, FamilySpec(name="fake", label="Fake", base_model_version="fake_v1", lora_naming=FAKE_NAMING,
+                                     resolution=512, network_builders="fake_builders"))
+    n = types.SimpleNamespace(network_module="networks.lora")
+    assert build_network(n, "fake", "the-unet", []) == "net" and seen == [("fake", "the-unet")]
+    with pytest.raises(ValueError, match="networks.oft is not supported for Fake yet; use networks.lora$"):
+        build_network(types.SimpleNamespace(network_module="networks.oft"), "fake", "the-unet", [])

@@ -67,3 +67,10 @@ class FamilySpec:
     lora_blocks: LoraBlocks | None = None  # None: block weights do not apply
     memory: FamilyCosts | None = None  # the memory estimate's figures; None for a family Danlu does not train
     engine: str | None = None  # the module holding the engine's FAMILY object (imports torch); None: not trained
+    # the module whose BUILDERS map network.network_module to the function that adapts this family's models
+    network_builders: str = "trainer.networks.factory"
+    label: str = ""  # the family's name in messages (SD1.5, Flux); the config name when empty
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)

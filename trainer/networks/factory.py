@@ -10,40 +10,20 @@ encoders, or one: "text_encoder_2") / `parameters()`,
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 
 from torch import nn
+
+from trainer.families import get_spec
 
 
 def _lora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
     from trainer.networks.inject import add_lora
 
-    if family == "flux":
-        return _flux_lora(n, unet, text_encoders, **parts)
     if n.network_args:
         return _lora_by_lycoris(n, family, unet, text_encoders, **parts)
     return add_lora(unet, text_encoders, dim=n.network_dim, alpha=n.network_alpha, dropout=n.network_dropout,
                     conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha if n.conv_dim else None, **parts)
-
-
-def _flux_lora(n, unet: nn.Module, text_encoders: list, **parts):
-    """networks.lora on the Flux transformer's block Linears (not an SD U-Net's), with sd-scripts' lora_flux
-    network_args that apply (flux_args); DoRA (dora_wd=True) is lycoris-lora's LoCon on each split Linear, saved for
-    the fused weight's slices (flux_sliced)."""
-    from trainer.networks.flux_args import add_dropout_hooks, parse_flux_args, select_targets
-    from trainer.networks.flux_names import transformer_targets
-    from trainer.networks.inject import add_lora
-    from trainer.networks.lycoris_args import flag, split_args
-
-    if flag(split_args(n.network_args), "dora_wd"):
-        from trainer.networks.flux_lycoris import add_flux_lycoris
-
-        return add_flux_lycoris(unet, text_encoders, algo="locon", dim=n.network_dim, alpha=n.network_alpha,
-                                dropout=n.network_dropout, network_args=n.network_args, kind="networks.lora", **parts)
-    opts = parse_flux_args(n.network_args)
-    lora_set = add_lora(unet, text_encoders, dim=n.network_dim, alpha=n.network_alpha, dropout=n.network_dropout,
-                        unet_targets=select_targets(transformer_targets(unet), unet, opts), **parts)
-    add_dropout_hooks(lora_set, opts)
-    return lora_set
 
 
 # Layers LyCORIS presets add that sd-scripts' networks.lora / networks.dylora never train.
@@ -78,12 +58,6 @@ def _lora_by_lycoris(n, family: str, unet: nn.Module, text_encoders: list, **par
 def _lycoris(n, family: str, unet: nn.Module, text_encoders: list, **parts):
     from trainer.networks.lycoris_net import add_lycoris
 
-    if family == "flux":  # saved under sd-scripts' fused Flux names
-        from trainer.networks.flux_lycoris import add_flux_lycoris
-
-        return add_flux_lycoris(unet, text_encoders, algo=n.lycoris_algo, dim=n.network_dim, alpha=n.network_alpha,
-                                dropout=n.network_dropout, network_args=n.network_args, **parts)
-
     return add_lycoris(unet, text_encoders, family=family, dim=n.network_dim, alpha=n.network_alpha,
                        algo=n.lycoris_algo, conv_dim=n.conv_dim or None, conv_alpha=n.conv_alpha,
                        dropout=n.network_dropout, network_args=n.network_args, **parts)
@@ -113,16 +87,9 @@ def _dylora(n, family: str, unet: nn.Module, text_encoders: list, **parts):
 def _oft(n, family: str, unet: nn.Module, text_encoders: list, **_parts):
     """sd-scripts' networks.oft: U-Net only, network_dim blocks per layer, network_alpha the norm constraint (the
     rules refuse network_train_text_encoder_only and warn about conv_dim, network_dropout and a trained text
-    encoder, which OFT has not). On Flux: sd-scripts' oft_flux, on the transformer's split Linears (oft_flux.py)."""
+    encoder, which OFT has not)."""
     from trainer.networks.oft import add_oft
 
-    if family == "flux":
-        from trainer.networks.oft_flux import add_flux_oft
-
-        if len([te for te in text_encoders if te is not None]) > 1:  # T5 is given only to be trained
-            raise ValueError("flux.train_t5xxl: networks.oft trains only the transformer (as sd-scripts' oft_flux); "
-                             "turn train_t5xxl off")
-        return add_flux_oft(unet, dim=n.network_dim, alpha=n.network_alpha, network_args=n.network_args)
     return add_oft(unet, family=family, dim=n.network_dim, alpha=n.network_alpha, network_args=n.network_args)
 
 
@@ -136,16 +103,12 @@ BUILDERS: dict[str, Callable] = {
 
 def build_network(n, family: str, unet: nn.Module, text_encoders: list, *, train_unet: bool = True,
                   train_text_encoder: bool = True):
-    """The adapters `n` (the config's network group) asks for, applied to the family's U-Net and text encoders."""
-    builder = BUILDERS.get(n.network_module)
-    if family == "flux" and builder not in (_lora, _lycoris, _oft):
-        from trainer.networks.flux_args import FLUX_LORA_ARGS
-        from trainer.networks.flux_lycoris import PAIRS
-
-        raise ValueError(f"network.network_module: {n.network_module} is not supported for Flux yet; use "
-                         f"networks.lora (on Flux its network_args: {', '.join(FLUX_LORA_ARGS)}), lycoris.kohya "
-                         f"({', '.join(PAIRS)}) or networks.oft")
+    """The adapters `n` (the config's network group) asks for, applied to the family's U-Net and text encoders, by
+    the builders its spec names (FamilySpec.network_builders: these BUILDERS for the SD families)."""
+    spec = get_spec(family)
+    builders = import_module(spec.network_builders).BUILDERS
+    builder = builders.get(n.network_module)
     if builder is None:
-        raise ValueError(f"network.network_module {n.network_module!r} is not supported yet "
-                         f"(supported: {', '.join(BUILDERS)})")
+        raise ValueError(f"network.network_module: {n.network_module} is not supported for {spec.label} yet; use "
+                         f"{', '.join(builders)}")
     return builder(n, family, unet, text_encoders, train_unet=train_unet, train_text_encoder=train_text_encoder)

@@ -51,7 +51,8 @@ def split_fused_unet(state_dict: dict, groups: dict, lora_set) -> tuple[dict, di
 
 
 SPEC = FamilySpec(
-    name="flux", base_model_version="flux1", resolution=1024,
+    name="flux", label="Flux", base_model_version="flux1", resolution=1024,
+    network_builders="trainer.networks.flux_factory",
     lora_naming=LoraNaming(
         text_encoders={"text_encoder": "lora_te1_", "text_encoder_2": "lora_te3_"},  # te3: T5, as sd-scripts names it
         plain_paths=frozenset({"text_encoder_2"}), unet_names=bfl_unet_names, fused_unet=fused_unet_state_dict,

@@ -41,7 +41,7 @@ SD_NAMING = LoraNaming(text_encoders={"text_encoder": "lora_te_"})
 SD_BLOCKS = LoraBlocks(count=12, mid=1, block_of=sd_block_of)
 
 SPEC = FamilySpec(
-    name="sd15", base_model_version="sd_v1", lora_naming=SD_NAMING, lora_blocks=SD_BLOCKS, resolution=512,
+    name="sd15", label="SD1.5", base_model_version="sd_v1", lora_naming=SD_NAMING, lora_blocks=SD_BLOCKS, resolution=512,
     modelspec_architecture="stable-diffusion-v1", engine=f"{__name__}.engine",
     memory=FamilyCosts(0.860, 0.123, 0.084, 0.424, 0.166, 0.544, 512 * 512, 1.25, 0.05, 0.6, fp8_share=0.314),
 )

@@ -4,5 +4,5 @@ its LoRA files name (and block weights number) modules as SD1.x files do."""
 from trainer.families.sd15 import SD_BLOCKS, SD_NAMING
 from trainer.families.spec import FamilySpec
 
-SPEC = FamilySpec(name="sd2", base_model_version="sd_v2", lora_naming=SD_NAMING, lora_blocks=SD_BLOCKS,
+SPEC = FamilySpec(name="sd2", label="SD2", base_model_version="sd_v2", lora_naming=SD_NAMING, lora_blocks=SD_BLOCKS,
                   resolution=768)

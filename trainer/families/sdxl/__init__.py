@@ -33,7 +33,7 @@ def sgm_block_of(name: str) -> tuple[str, int] | None:
 
 
 SPEC = FamilySpec(
-    name="sdxl", base_model_version="sdxl_base_v1-0", resolution=1024,
+    name="sdxl", label="SDXL", base_model_version="sdxl_base_v1-0", resolution=1024,
     lora_naming=LoraNaming(text_encoders={"text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"},
                            unet_names=sgm_unet_names),
     lora_blocks=LoraBlocks(count=9, mid=3, block_of=sgm_block_of),
