@@ -156,3 +156,11 @@ def test_a_family_builds_its_networks_with_the_builders_its_spec_names(monkeypat
     assert build_network(n, "fake", "the-unet", []) == "net" and seen == [("fake", "the-unet")]
     with pytest.raises(ValueError, match="networks.oft is not supported for Fake yet; use networks.lora$"):
         build_network(types.SimpleNamespace(network_module="networks.oft"), "fake", "the-unet", [])
+
+
+def test_a_family_without_a_full_checkpoint_layout_is_refused_by_name():
+    from trainer.checkpoints.write import original_layout
+    from trainer.engine.errors import EngineError
+
+    with pytest.raises(EngineError, match="model.family 'flux': saving a full checkpoint is not supported yet"):
+        original_layout("flux", None, None, [])

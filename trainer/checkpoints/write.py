@@ -18,17 +18,15 @@ HEADROOM = 64 * 2**20  # the header and the file system's own overhead
 
 
 def original_layout(family: str, unet, vae, text_encoders: list) -> dict[str, torch.Tensor]:
-    """Every weight of the model under the key names the WebUIs load (LDM for SD1.x, SGM for SDXL)."""
-    if family == "sd15":
-        from trainer.models.sd15_single_file import sd15_to_ldm_state_dict
+    """Every weight of the model under the key names the WebUIs load, as the family writes them
+    (Family.original_layout: LDM for SD1.x, SGM for SDXL)."""
+    from trainer.families import get_family
 
-        return sd15_to_ldm_state_dict(unet, vae, text_encoders[0])
-    if family == "sdxl":
-        from trainer.checkpoints.sgm_layout import sdxl_to_sgm_state_dict
-
-        return sdxl_to_sgm_state_dict(unet, vae, text_encoders)
-    raise EngineError(f"model.family {family!r}: saving a full checkpoint is not supported yet",
-                      "Train a LoRA for this family instead (model.training_type = \"lora\").")
+    layout = get_family(family).original_layout(unet, vae, text_encoders)
+    if layout is None:
+        raise EngineError(f"model.family {family!r}: saving a full checkpoint is not supported yet",
+                          "Train a LoRA for this family instead (model.training_type = \"lora\").")
+    return layout
 
 
 def cast(state: dict[str, torch.Tensor], precision: str) -> dict[str, torch.Tensor]:

@@ -160,15 +160,15 @@ def _prediction_scheduler(scheduler, v_prediction: bool, warn, zero_terminal_snr
 def _weights_for_trained_parts(path: str, train_unet: bool, train_te: bool, warn, family: str) -> dict:
     """network_weights without the parts this run does not train (a U-Net-only run of a full LoRA)."""
     from trainer.families import get_spec
-    from trainer.networks.flux_load import split_qkv_note
     from trainer.networks.save import read_lora
 
     tensors, meta = read_lora(path)
-    note = split_qkv_note(meta) if family == "flux" else None
+    naming = get_spec(family).lora_naming
+    note = naming.file_note(meta)  # Flux: how other tools read an sd-scripts split_qkv file
     if note:
         warn(f"network.network_weights: {Path(path).name}: {note}",
              "Nothing to change if the file looks right in ComfyUI or Forge: the new file keeps that strength.")
-    unet = get_spec(family).lora_naming.unet_prefixes  # Flux: also the sliced lycoris_ names of LoKr/DoRA
+    unet = naming.unet_prefixes  # Flux: also the sliced lycoris_ names of LoKr/DoRA
     drop = tuple(p for prefixes, trained in ((unet, train_unet), (("lora_te",), train_te)) if not trained
                  for p in prefixes)
     kept = {k: v for k, v in tensors.items() if not k.startswith(drop)} if drop else tensors

@@ -39,7 +39,9 @@ def apply_backend_flags(s, device: str, warn) -> None:
 def apply_to_models(models, s, family: str, cache_root: Path, vae_in_loop: bool) -> None:
     """channels_last for the convolution models, then regional compilation of the repeated blocks (after the
     adapters are in place, so the compiled blocks include them)."""
-    if s.channels_last and family != "flux":
+    from trainer.families import get_spec
+
+    if s.channels_last and get_spec(family).convolutional:
         models.unet.to(memory_format=torch.channels_last)
         if vae_in_loop:  # latents not cached: the VAE encodes every batch
             models.vae.to(memory_format=torch.channels_last)

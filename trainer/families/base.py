@@ -58,6 +58,10 @@ class Family:
         runs: the attention kernels this family may use on `device`. PyTorch's own choice by default."""
         return contextlib.nullcontext()
 
+    def original_layout(self, unet, vae, text_encoders: list) -> dict[str, torch.Tensor] | None:
+        """The whole model under the key names the WebUIs load (a Dreambooth checkpoint); None: not supported."""
+        return None
+
     def swapped_blocks(self, unet) -> list:
         """The denoiser blocks kept in CPU memory between uses (trainer.engine.block_swap); none by default."""
         return []

@@ -41,6 +41,9 @@ class LoraNaming:
     # U-Net module path -> LoraTensors of the modules split out of fused names); raises ValueError for a file that
     # is not this family's
     split_fused: Callable[..., tuple[dict, dict]] | None = None
+    # a file's metadata -> what a run continuing it should be told about how other tools read it (Flux: sd-scripts'
+    # split_qkv alpha); None: nothing to say
+    file_note: Callable[[dict], str | None] = lambda meta: None
     # how a file's U-Net (transformer) module names start: what a text-encoder-only continue leaves out
     unet_prefixes: tuple[str, ...] = ("lora_unet_",)
 
@@ -70,6 +73,7 @@ class FamilySpec:
     # the module whose BUILDERS map network.network_module to the function that adapts this family's models
     network_builders: str = "trainer.networks.factory"
     label: str = ""  # the family's name in messages (SD1.5, Flux); the config name when empty
+    convolutional: bool = True  # the denoiser is a convolutional U-Net (speed.channels_last applies to it)
 
     def __post_init__(self) -> None:
         if not self.label:

@@ -42,6 +42,13 @@ def fused_unet_state_dict(modules: dict, down_key: str, up_key: str, alpha_key: 
     return unet_state_dict(modules, down_key, up_key, alpha_key)
 
 
+def split_qkv_note(meta: dict) -> str | None:
+    """sd-scripts' split_qkv files keep one split's alpha for the fused module (trainer.networks.flux_load)."""
+    from trainer.networks.flux_load import split_qkv_note as note
+
+    return note(meta)
+
+
 def split_fused_unet(state_dict: dict, groups: dict, lora_set) -> tuple[dict, dict]:
     """A Flux file's fused modules split back into the transformer's Linears (trainer.networks.flux_load)."""
     from trainer.networks import flux_load
@@ -52,11 +59,11 @@ def split_fused_unet(state_dict: dict, groups: dict, lora_set) -> tuple[dict, di
 
 SPEC = FamilySpec(
     name="flux", label="Flux", base_model_version="flux1", resolution=1024,
-    network_builders="trainer.networks.flux_factory",
+    network_builders="trainer.networks.flux_factory", convolutional=False,
     lora_naming=LoraNaming(
         text_encoders={"text_encoder": "lora_te1_", "text_encoder_2": "lora_te3_"},  # te3: T5, as sd-scripts names it
         plain_paths=frozenset({"text_encoder_2"}), unet_names=bfl_unet_names, fused_unet=fused_unet_state_dict,
-        split_fused=split_fused_unet, unet_prefixes=("lora_unet_", SLICED_PREFIX)),
+        split_fused=split_fused_unet, unet_prefixes=("lora_unet_", SLICED_PREFIX), file_note=split_qkv_note),
     modelspec_architecture="flux-1-dev",  # the engine says flux-1-schnell for a transformer without guidance
     modelspec_implementation="https://github.com/black-forest-labs/flux",  # BFL module names
     engine=f"{__name__}.engine",

@@ -28,6 +28,11 @@ class SD15(Family):
     def text_cache_key(self, cfg) -> str:
         return f"{super().text_cache_key(cfg)}|clip_skip={cfg.other.clip_skip}"
 
+    def original_layout(self, unet, vae, text_encoders):
+        from trainer.models.sd15_single_file import sd15_to_ldm_state_dict
+
+        return sd15_to_ldm_state_dict(unet, vae, text_encoders[0])  # LDM names
+
     def preview_pipeline(self, models, scheduler):
         from diffusers import StableDiffusionPipeline
 

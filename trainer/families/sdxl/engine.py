@@ -71,6 +71,11 @@ class SDXL(Family):
         return {"encoder_hidden_states": hidden,
                 "added_cond_kwargs": {"text_embeds": cond["pooled"], "time_ids": ids}}
 
+    def original_layout(self, unet, vae, text_encoders):
+        from trainer.checkpoints.sgm_layout import sdxl_to_sgm_state_dict
+
+        return sdxl_to_sgm_state_dict(unet, vae, text_encoders)  # SGM names
+
     def preview_pipeline(self, models, scheduler):
         from diffusers import StableDiffusionXLPipeline
 
