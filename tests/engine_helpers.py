@@ -85,3 +85,15 @@ def losses(run_dir: Path) -> list[float]:
 def lora_modules(tensors) -> set[str]:
     """The module names of a kohya-format state dict (keys without .lora_down/.lora_up/.alpha)."""
     return {k.split(".")[0] for k in tensors}
+
+
+def render_tiny_flux(transformer):
+    """The tiny Flux transformer's output for fixed random inputs (16 image and 8 text tokens, width 32)."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        return transformer(hidden_states=torch.randn(1, 16, 4, generator=g),
+                           encoder_hidden_states=torch.randn(1, 8, 32, generator=g),
+                           pooled_projections=torch.randn(1, 32, generator=g), timestep=torch.tensor([0.5]),
+                           img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(8, 3)).sample

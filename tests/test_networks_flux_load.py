@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from tests.engine_helpers import render_tiny_flux as _render
 from trainer.models.tiny import build_tiny_flux, build_tiny_sd15
 from trainer.networks.factory import build_network
 from trainer.networks.flux_names import bfl_name
@@ -39,15 +40,6 @@ def _trained(seed=1, encoders=0):
         for p in net.parameters():  # up starts at zero: give every module a delta
             p.normal_(std=0.3)
     return pipe, net
-
-
-def _render(transformer) -> torch.Tensor:
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        return transformer(hidden_states=torch.randn(1, 16, 4, generator=g),
-                           encoder_hidden_states=torch.randn(1, 8, 32, generator=g),
-                           pooled_projections=torch.randn(1, 32, generator=g), timestep=torch.tensor([0.5]),
-                           img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(8, 3)).sample
 
 
 def test_a_saved_flux_lora_loads_into_a_fresh_network_module_for_module(tmp_path):

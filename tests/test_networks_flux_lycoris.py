@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tests.engine_helpers import lora_modules, losses, make_dataset, save_tiny_flux, short_flux_config
+from tests.engine_helpers import render_tiny_flux as _render
 from trainer.engine.run import train
 from trainer.events import read_events
 from trainer.models.tiny import build_tiny_flux
@@ -71,15 +72,6 @@ def test_fused_flux_names_carry_exactly_each_trained_split(algo):
         assert live.abs().max() > 1e-3
         torch.testing.assert_close(_file_delta(tensors, name, algo)[row:row + linear.out_features], live,
                                    atol=1e-4, rtol=1e-4)
-
-
-def _render(transformer) -> torch.Tensor:
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        return transformer(hidden_states=torch.randn(1, 16, 4, generator=g),
-                           encoder_hidden_states=torch.randn(1, 8, 32, generator=g),
-                           pooled_projections=torch.randn(1, 32, generator=g), timestep=torch.tensor([0.5]),
-                           img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(8, 3)).sample
 
 
 @pytest.mark.parametrize("algo", ["locon", "loha"])

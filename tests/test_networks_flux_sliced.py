@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from tests.engine_helpers import losses, make_dataset, save_tiny_flux, short_flux_config
+from tests.engine_helpers import render_tiny_flux as _render
 from tests.flux_files import DOUBLE, SINGLE, bfl_state_dict
 from trainer.engine.run import train
 from trainer.events import read_events
@@ -135,15 +136,6 @@ def _live_weight(linear: torch.nn.Linear) -> torch.Tensor:
     with torch.no_grad():
         out = linear(torch.eye(linear.in_features))
     return (out - (linear.bias if linear.bias is not None else 0)).T
-
-
-def _render(transformer) -> torch.Tensor:
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        return transformer(hidden_states=torch.randn(1, 16, 4, generator=g),
-                           encoder_hidden_states=torch.randn(1, 8, 32, generator=g),
-                           pooled_projections=torch.randn(1, 32, generator=g), timestep=torch.tensor([0.5]),
-                           img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(8, 3)).sample
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tests.engine_helpers import losses, make_dataset, save_tiny_flux, short_flux_config
+from tests.engine_helpers import render_tiny_flux as _render
 from trainer.engine.run import train
 from trainer.events import read_events
 from trainer.models.tiny import build_tiny_flux
@@ -108,15 +109,6 @@ def test_sd_scripts_formula_on_the_fused_weights_gives_the_trained_split_linears
             torch.testing.assert_close(torch.cat([b for _, b in live]), torch.cat(original).detach())  # not rotated
             rotated += int((merged - base[name]).abs().max() > 1e-3)
     assert rotated == len({k.partition(".")[0] for k in tensors})  # every module's rotation is visible
-
-
-def _render(transformer) -> torch.Tensor:
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        return transformer(hidden_states=torch.randn(1, 16, 4, generator=g),
-                           encoder_hidden_states=torch.randn(1, 8, 32, generator=g),
-                           pooled_projections=torch.randn(1, 32, generator=g), timestep=torch.tensor([0.5]),
-                           img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(8, 3)).sample
 
 
 def test_a_saved_file_loads_back_and_reproduces_the_output_and_a_wrong_file_is_refused(tmp_path):
