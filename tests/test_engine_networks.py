@@ -208,6 +208,7 @@ def test_an_oft_run_writes_sd_scripts_oft_that_loads_back_continues_and_refuses_
     assert not torch.allclose(_output(tiny_model, cfg, tensors), _output(tiny_model, cfg), atol=1e-5)
 
     still = _continue_unchanged(cfg, path, tmp_path / "still")
+    _continue_under_another_alpha(still, tensors, tmp_path / "other")
 
     lora = _config(tiny_model, dataset)
     assert train(lora, tmp_path / "lora") == 0
@@ -216,6 +217,19 @@ def test_an_oft_run_writes_sd_scripts_oft_that_loads_back_continues_and_refuses_
     assert train(wrong, tmp_path / "wrong") != 0
     message = _error(tmp_path / "wrong")
     assert "LoRA" in message and "networks.oft" in message
+
+
+def _continue_under_another_alpha(still, tensors: dict, run_dir: Path) -> None:
+    """sd-scripts continues an OFT file under the configured network_alpha's constraint; Danlu warns and writes the
+    alpha it trained under (the blocks unchanged at lr 1e-12)."""
+    other = still.model_copy(update={"network": still.network.model_copy(update={"network_alpha": 5e-3})})
+    assert train(other, run_dir) == 0, _error(run_dir)
+    kept, meta = read_lora(run_dir / "output" / "t.safetensors")
+    assert meta["ss_network_alpha"] == "0.005"
+    assert all(float(kept[k]) == pytest.approx(5e-3) if k.endswith(".alpha") else
+               torch.allclose(kept[k], tensors[k], atol=1e-6) for k in tensors)
+    warned = [e["message"] for e in read_events(run_dir)[0] if e["type"] == "warning" and "constraint" in e["message"]]
+    assert len(warned) == 1 and "0.01" in warned[0] and "0.005" in warned[0], warned
 
 
 def test_a_dora_run_writes_dora_scale_and_continues_from_its_file(tiny_model, dataset, tmp_path):

@@ -116,3 +116,31 @@ def test_oft_rules_name_the_fields_oft_does_not_use():
     clean = TrainConfig.model_validate({"network": {"network_module": "networks.oft", "network_alpha": 1e-3},
                                         "training": {"network_train_unet_only": True}})
     assert not [f for f in check(clean, for_training=False) if f.field.startswith(("network.", "training.network"))]
+
+
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_continuing_a_file_of_another_alpha_trains_and_saves_under_the_configured_constraint(family, tmp_path):
+    """sd-scripts continues an OFT file with the constraint of its own network_alpha (OFTModule computes
+    constraint = alpha * out once, at creation; load_weights only overwrites the alpha buffer). Danlu does the same,
+    says so in a warning, and saves the alpha it trained under (sd-scripts would write the file's back)."""
+    pipe, net = _build(family, _net(alpha=1e-3))
+    _train_a_little(net)
+    tensors, _ = read_lora(save_lora(tmp_path / "a.safetensors", net.kohya_state_dict(family), {}, precision="float"))
+
+    fresh_pipe, fresh = _build(family, _net(alpha=5e-4))
+    notes = fresh.load_weights(tensors, family)
+    assert len(notes) == 1 and "0.001" in notes[0] and "0.0005" in notes[0], notes
+    assert all(m.constraint == pytest.approx(5e-4 * m.dim) for m in fresh.network.loras)
+    saved = fresh.kohya_state_dict(family)
+    alphas = [float(v) for k, v in saved.items() if k.endswith(".alpha")]
+    assert alphas == pytest.approx([5e-4] * len(alphas))
+    # the rotation is held to the configured norm limit: sd-scripts' maths with alpha 5e-4 gives the output
+    at_config = BUILDERS[family](seed=0)
+    _sd_scripts_merge(at_config.unet, saved, family)
+    assert torch.allclose(_forward(fresh_pipe, family), _forward(at_config, family), atol=1e-4)
+    at_file = BUILDERS[family](seed=0)
+    _sd_scripts_merge(at_file.unet, tensors, family)
+    assert not torch.allclose(_forward(at_file, family), _forward(at_config, family), atol=1e-4)
+
+    same_pipe, same = _build(family, _net(alpha=1e-3))
+    assert not same.load_weights(tensors, family)  # the same alpha: nothing to say

@@ -137,12 +137,14 @@ def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool,
         raise EngineError(str(exc), "Fix the network settings named above.") from None
     if n.network_weights:
         try:
-            lora.load_weights(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn, family.name),
-                              family=family.name)
+            notes = lora.load_weights(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn,
+                                                                 family.name), family=family.name)
         except (OSError, ValueError) as exc:
             raise EngineError(f"network.network_weights: {Path(n.network_weights).name}: {exc}",
                               "Use a file of this network type, made for this model family with the same "
                               "network_dim/conv_dim.") from None
+        for note in notes or ():  # where the file and the config disagree, and which one this run follows
+            warn(f"network.network_weights: {Path(n.network_weights).name}: {note}", "")
     return lora
 
 

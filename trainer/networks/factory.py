@@ -4,7 +4,8 @@ Every builder returns an object with the same interface, which is all the engine
 `models` (what a training state saves), `unet_params()` / `text_encoder_params(component=None)` (all
 encoders, or one: "text_encoder_2") / `parameters()`,
 `module_counts()`, `set_scale(weight)`, `kohya_state_dict(family)` (the file's keys) and
-`load_weights(state_dict, family)` (continue from a file; a file of another kind is refused by name).
+`load_weights(state_dict, family)` (continue from a file; a file of another kind is refused by name; it may return
+warnings for the run, e.g. networks.oft's file alpha that differs from network_alpha).
 """
 
 from __future__ import annotations

@@ -11,10 +11,13 @@ What this file adds to lycoris (no maths of its own):
 - the block partition: sd-scripts makes `dim` blocks of out/dim channels, while lycoris' constructor always makes the
   smaller of the two factors the block size; each module's `oft_blocks` is re-made in sd-scripts' shape (lycoris'
   forward reads block count and size from these attributes);
-- the names: `oft_unet_` + the sd-scripts module path (SGM paths for SDXL) instead of `lora_unet_`.
+- the names: `oft_unet_` + the sd-scripts module path (SGM paths for SDXL) instead of `lora_unet_`;
+- continuing a file (`OftSet.load_weights`) under the configured network_alpha, as sd-scripts does.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from diffusers.models.attention_processor import Attention
@@ -23,6 +26,8 @@ from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from diffusers.models.upsampling import Upsample2D
 from torch import nn
+
+from trainer.networks.lycoris_net import LycorisSet
 
 PREFIX = "oft_unet_"
 ARGS = ("enable_all_linear", "enable_conv")
@@ -77,7 +82,7 @@ def add_oft(unet: nn.Module, *, family: str, dim: int, alpha: float, network_arg
     """Freeze the U-Net and wrap sd-scripts' OFT layers; returns a LycorisSet saving sd-scripts' OFT keys."""
     import lycoris.kohya as lk
 
-    from trainer.networks.lycoris_net import PRESET_PREFIX, LycorisSet, add_lycoris
+    from trainer.networks.lycoris_net import PRESET_PREFIX, add_lycoris
 
     flags = _flags(list(network_args))
     key = f"{PRESET_PREFIX}networks.oft"
@@ -91,4 +96,28 @@ def add_oft(unet: nn.Module, *, family: str, dim: int, alpha: float, network_arg
     for m in net.network.loras:
         _sd_scripts_blocks(m, dim, net.names[m.lora_name])
     names = {k: PREFIX + v.removeprefix("lora_unet_") for k, v in net.names.items()}
-    return LycorisSet(net.network, names, net.components, algo="diag-oft", kind="networks.oft")
+    return OftSet(net.network, names, net.components, algo="diag-oft", kind="networks.oft")
+
+
+class OftSet(LycorisSet):
+    """sd-scripts' OFT continues a file under the constraint of the configured network_alpha: its OFTModule computes
+    constraint = alpha * out once, when created, and load_weights only overwrites the `alpha` buffer (train_network
+    notes 'FIXME consider alpha of weights'). Danlu trains the same way but also keeps the configured alpha in that
+    buffer, so the new file states the constraint it was trained under (sd-scripts would write the file's back)."""
+
+    def load_weights(self, state_dict: dict[str, torch.Tensor], family: str = "sd15") -> list[str]:
+        """Load like any lycoris file; returns a warning when the file's alpha is not the configured one."""
+        configured = {id(m): float(m.alpha) for m in self.network.loras}
+        super().load_weights(state_dict, family)
+        found = {float(m.alpha) for m in self.network.loras}
+        with torch.no_grad():
+            for m in self.network.loras:
+                m.alpha.fill_(configured[id(m)])
+        alpha = next(iter(configured.values()), None)
+        other = sorted(a for a in found if not math.isclose(a, alpha, rel_tol=1e-2))  # fp16/bf16 files round it
+        if not other:
+            return []
+        return [f"the file's alpha (OFT constraint) is {', '.join(f'{a:g}' for a in other)}, network.network_alpha "
+                f"is {alpha:g}: this run holds each rotation to network_alpha x out_features, as sd-scripts does when "
+                f"continuing, and saves {alpha:g} as the new file's alpha. Set network.network_alpha to the file's "
+                f"alpha to continue under its constraint."]
