@@ -161,10 +161,12 @@ class NetworkGroup(Group):
     network_module: Literal["networks.lora", "networks.dylora", "networks.oft", "lycoris.kohya"] = param(
         "networks.lora",
         "Adapter type. networks.lora: standard LoRA (LoCon with conv_dim). networks.dylora: dynamic-rank LoRA. "
-        "networks.oft: sd-scripts' Orthogonal Finetuning (U-Net only; dim = blocks per layer, alpha = the constraint, "
-        "e.g. 1e-3). lycoris.kohya: the LyCORIS family (LoCon, LoHa, LoKr, ...).",
+        "networks.oft: sd-scripts' Orthogonal Finetuning (no text encoder; on Flux sd-scripts' oft_flux, by default the "
+        "double blocks' attention; dim = blocks per layer, alpha = the constraint, e.g. 1e-3; continuing a file keeps network_alpha's "
+        "constraint as sd-scripts does, on Flux the file's alpha). lycoris.kohya: the LyCORIS family (LoCon, LoHa, LoKr, ...).",
         "适配器类型。networks.lora：标准 LoRA（设置 conv_dim 即为 LoCon）。networks.dylora：动态秩 LoRA。"
-        "networks.oft：sd-scripts 的正交微调（OFT，仅 U-Net；dim 为每层的块数，alpha 为约束，如 1e-3）。lycoris.kohya：LyCORIS 系列（LoCon、LoHa、LoKr 等）。",
+        "networks.oft：sd-scripts 的正交微调（OFT，不训练文本编码器；Flux 上为 sd-scripts 的 oft_flux，默认训练双流块的注意力；dim 为每层的块数，"
+        "alpha 为约束，如 1e-3；从文件继续训练时沿用 network_alpha 的约束（同 sd-scripts），Flux 上用文件的 alpha）。lycoris.kohya：LyCORIS 系列（LoCon、LoHa、LoKr 等）。",
         label_zh="网络模块",
     )
     lycoris_algo: Literal["locon", "loha", "lokr", "ia3", "dylora", "glora", "full", "diag-oft", "boft"] = param(
@@ -227,7 +229,8 @@ class NetworkGroup(Group):
         "(full, attn-mlp, attn-only, unet-only, ...), dropout, rank_dropout, module_dropout, use_tucker, use_scalar "
         "and the algorithm's own options (factor, decompose_both for lokr; block_size for dylora; constraint, "
         "rescaled for OFT; dora_wd=True for DoRA with locon/loha/lokr); an option the algorithm does not take is an error. "
-        "With networks.oft: enable_all_linear=True, enable_conv=True. "
+        "With networks.oft: enable_all_linear=True, enable_conv=True (on Flux: enable_all_linear=True for every "
+        "block Linear, no enable_conv). "
         "On Flux (networks.lora, as sd-scripts' lora_flux): rank_dropout, module_dropout, train_blocks "
         "(all/single/double), train_double_block_indices and train_single_block_indices (all, none or e.g. 0-3,7), "
         "split_qkv=True; DoRA: dora_wd=True with rank_dropout, module_dropout; with lycoris.kohya (locon or loha): "
@@ -238,7 +241,7 @@ class NetworkGroup(Group):
         "module_dropout、dora_wd=True（DoRA，保存 dora_scale，ComfyUI/Forge/A1111 均可加载）。配合 lycoris.kohya：preset（full、attn-mlp、"
         "attn-only、unet-only 等）、dropout、rank_dropout、module_dropout、use_tucker、use_scalar，以及算法自己的选项"
         "（lokr 的 factor、decompose_both；dylora 的 block_size；OFT 的 constraint、rescaled；locon/loha/lokr 用 dora_wd=True 即为 DoRA）；算法不接受的选项会报错。"
-        "配合 networks.oft：enable_all_linear=True、enable_conv=True。"
+        "配合 networks.oft：enable_all_linear=True、enable_conv=True（Flux 上：enable_all_linear=True 训练所有块的 Linear，无 enable_conv）。"
         "Flux（networks.lora，同 sd-scripts 的 lora_flux）：rank_dropout、module_dropout、train_blocks（all/single/double）、"
         "train_double_block_indices 与 train_single_block_indices（all、none 或如 0-3,7）、split_qkv=True；DoRA：dora_wd=True，可配 rank_dropout、module_dropout；配合 lycoris.kohya（locon 或 loha）："
         "dropout、rank_dropout、module_dropout；lokr：dropout、module_dropout、factor、decompose_both。LoKr 与 DoRA 按 "
