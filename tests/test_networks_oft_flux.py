@@ -117,10 +117,16 @@ def test_a_saved_file_loads_back_and_reproduces_the_output_and_a_wrong_file_is_r
     path = save_lora(tmp_path / "f.safetensors", net.kohya_state_dict("flux"), {}, precision="float")
     tensors = read_lora(path)[0]
     fresh_pipe = build_tiny_flux(seed=0, blocks=(1, 1))
-    fresh = build_network(_net(alpha=0.5, args=["enable_all_linear=True"]), "flux", fresh_pipe.transformer, [])
-    fresh.load_weights(tensors, "flux")  # the file's alpha is the constraint, whatever the config said
+    fresh = build_network(_net(args=["enable_all_linear=True"]), "flux", fresh_pipe.transformer, [])
+    assert fresh.load_weights(tensors, "flux") == []  # the file's alpha is the configured one: nothing to say
     torch.testing.assert_close(_render(fresh_pipe.transformer), trained, atol=1e-5, rtol=1e-5)
-    assert float(fresh.kohya_state_dict()["oft_unet_single_blocks_0_linear1.alpha"]) == pytest.approx(ALPHA)
+    # another configured alpha: the run keeps it as its constraint and saves it, as sd-scripts (and SD OFT) does
+    other = build_network(_net(alpha=0.5, args=["enable_all_linear=True"]), "flux",
+                          build_tiny_flux(seed=0, blocks=(1, 1)).transformer, [])
+    (note,) = other.load_weights(tensors, "flux")
+    assert f"{ALPHA:g}" in note and "0.5" in note
+    assert float(other.kohya_state_dict()["oft_unet_single_blocks_0_linear1.alpha"]) == pytest.approx(0.5)
+    assert all(m.constraint == pytest.approx(0.5 * m.dim) for m in other.network.loras)
     with pytest.raises(ValueError, match="network_dim"):
         build_network(_net(dim=2, args=["enable_all_linear=True"]), "flux",
                       build_tiny_flux(seed=0).transformer, []).load_weights(tensors, "flux")

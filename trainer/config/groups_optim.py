@@ -162,11 +162,11 @@ class NetworkGroup(Group):
         "networks.lora",
         "Adapter type. networks.lora: standard LoRA (LoCon with conv_dim). networks.dylora: dynamic-rank LoRA. "
         "networks.oft: sd-scripts' Orthogonal Finetuning (no text encoder; on Flux sd-scripts' oft_flux, by default the "
-        "double blocks' attention; dim = blocks per layer, alpha = the constraint, e.g. 1e-3; continuing a file keeps network_alpha's "
-        "constraint as sd-scripts does, on Flux the file's alpha). lycoris.kohya: the LyCORIS family (LoCon, LoHa, LoKr, ...).",
+        "double blocks' attention; dim = blocks per layer, alpha = the constraint, e.g. 1e-3; continuing a file keeps "
+        "network_alpha's constraint as sd-scripts does). lycoris.kohya: the LyCORIS family (LoCon, LoHa, LoKr, ...).",
         "适配器类型。networks.lora：标准 LoRA（设置 conv_dim 即为 LoCon）。networks.dylora：动态秩 LoRA。"
         "networks.oft：sd-scripts 的正交微调（OFT，不训练文本编码器；Flux 上为 sd-scripts 的 oft_flux，默认训练双流块的注意力；dim 为每层的块数，"
-        "alpha 为约束，如 1e-3；从文件继续训练时沿用 network_alpha 的约束（同 sd-scripts），Flux 上用文件的 alpha）。lycoris.kohya：LyCORIS 系列（LoCon、LoHa、LoKr 等）。",
+        "alpha 为约束，如 1e-3；从文件继续训练时沿用 network_alpha 的约束（同 sd-scripts））。lycoris.kohya：LyCORIS 系列（LoCon、LoHa、LoKr 等）。",
         label_zh="网络模块",
     )
     lycoris_algo: Literal["locon", "loha", "lokr", "ia3", "dylora", "glora", "full", "diag-oft", "boft"] = param(

@@ -113,11 +113,17 @@ class OftSet(LycorisSet):
         with torch.no_grad():
             for m in self.network.loras:
                 m.alpha.fill_(configured[id(m)])
-        alpha = next(iter(configured.values()), None)
-        other = sorted(a for a in found if not math.isclose(a, alpha, rel_tol=1e-2))  # fp16/bf16 files round it
-        if not other:
-            return []
-        return [f"the file's alpha (OFT constraint) is {', '.join(f'{a:g}' for a in other)}, network.network_alpha "
-                f"is {alpha:g}: this run holds each rotation to network_alpha x out_features, as sd-scripts does when "
-                f"continuing, and saves {alpha:g} as the new file's alpha. Set network.network_alpha to the file's "
-                f"alpha to continue under its constraint."]
+        return alpha_note(next(iter(configured.values()), None), found)
+
+
+def alpha_note(alpha: float | None, found) -> list[str]:
+    """The warning for continuing an OFT file whose alpha (constraint) is not the configured `alpha`."""
+    if alpha is None:
+        return []
+    other = sorted(a for a in found if not math.isclose(a, alpha, rel_tol=1e-2))  # fp16/bf16 files round it
+    if not other:
+        return []
+    return [f"the file's alpha (OFT constraint) is {', '.join(f'{a:g}' for a in other)}, network.network_alpha "
+            f"is {alpha:g}: this run holds each rotation to network_alpha x out_features, as sd-scripts does when "
+            f"continuing, and saves {alpha:g} as the new file's alpha. Set network.network_alpha to the file's "
+            f"alpha to continue under its constraint."]

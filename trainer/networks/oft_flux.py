@@ -87,9 +87,11 @@ class FluxOftSet(LycorisSet):
             out[f"{name}.alpha"] = state[f"{splits[0]}.alpha"].detach().to("cpu", torch.float32, copy=True)
         return out
 
-    def load_weights(self, state_dict: dict[str, torch.Tensor], family: str = "flux") -> None:
-        """Continue from an sd-scripts Flux OFT file; its alpha becomes the constraint (what the file means)."""
+    def load_weights(self, state_dict: dict[str, torch.Tensor], family: str = "flux") -> list[str]:
+        """Continue from an sd-scripts Flux OFT file. As sd-scripts (and Danlu's SD OFT) does, the run keeps the
+        configured network_alpha as its constraint and saves it; a file with another alpha gets a warning."""
         from trainer.networks.file_types import check_same_type
+        from trainer.networks.oft import alpha_note
 
         check_same_type(state_dict, self.kind)
         own = self.kohya_state_dict()
@@ -103,11 +105,10 @@ class FluxOftSet(LycorisSet):
         if problems:
             raise ValueError("Flux OFT weights do not fit this network:\n  " + "\n  ".join(problems))
         modules = {m.lora_name: m for m in self.network.loras}
+        found = set()
         with torch.no_grad():
             for name, splits in self._grouped().items():
-                alpha = float(state_dict[f"{name}.alpha"])
+                found.add(float(state_dict[f"{name}.alpha"]))
                 for i, split in enumerate(splits):
-                    m = modules[split]
-                    m.oft_blocks.copy_(state_dict[f"{name}.oft_blocks.{i}"])
-                    m.alpha.fill_(alpha)
-                    m.constraint = alpha * m.dim  # lycoris computes it once, from the configured alpha
+                    modules[split].oft_blocks.copy_(state_dict[f"{name}.oft_blocks.{i}"])
+        return alpha_note(next((float(m.alpha) for m in self.network.loras), None), found)
