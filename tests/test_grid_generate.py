@@ -130,6 +130,10 @@ def test_parse_weights_and_errors(models, pipe, tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.safetensors"):
         generate_grid(GridRequest(str(models[0]), [str(tmp_path / "nope.safetensors")], "x"), cache_dir=tmp_path,
                       pipe=pipe)
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.safetensors"):
+        generate_grid(GridRequest(str(models[0]), [str(empty)], "x"), cache_dir=tmp_path, pipe=pipe)
     with pytest.raises(ValueError, match="no prompt"):
         generate_grid(GridRequest(str(models[0]), [str(models[1])], "# only a comment"), cache_dir=tmp_path,
                       pipe=pipe)

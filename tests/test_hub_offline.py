@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from tests.engine_helpers import make_dataset, tiny_config
 from trainer.config import save_config
@@ -93,8 +95,8 @@ def test_base_model_download_fails_fast_in_the_run_events(silent_hub, tmp_path):
 
 
 def test_grid_base_model_download_fails_fast(silent_hub, tmp_path):
-    lora = tmp_path / "a.safetensors"
-    lora.write_bytes(b"")
+    lora = tmp_path / "a.safetensors"  # a readable LoRA file: the grid checks its files before any download
+    save_file({"lora_unet_mid_block_attentions_0_proj_in.alpha": torch.tensor(1.0)}, str(lora))
     code, out, took = run_cli(["grid", "--base", "org/some-model", "--lora", str(lora), "--prompt", "zk",
                                "--out", str(tmp_path / "g.png")], silent_hub, tmp_path)
     assert code != 0 and took < LIMIT_S, out

@@ -111,3 +111,11 @@ def test_interrupted_save_leaves_the_old_file_intact(tmp_path, monkeypatch, fail
     assert torch.equal(tensors["lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight"],
                        _kohya_like(seed=0)["lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight"].half())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lora.safetensors"]  # no temp file left behind
+
+
+@pytest.mark.parametrize("content", [b"", b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":", b"not a tensor file at all"])
+def test_a_torn_or_empty_file_is_named_with_the_fix(tmp_path, content):
+    path = tmp_path / "torn.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"torn\.safetensors.*not a readable \.safetensors file"):
+        read_lora(path)

@@ -119,8 +119,12 @@ def test_letters_in_a_number_box_get_a_hint_with_every_other_error(app, page):
     url, _ = app
     open_expert(page, url)
     page.locator("#group-network > button").first.click()
-    field(page, "network.network_dim").fill("eight")
-    field(page, "dataset.resolution").fill("500,500")
+    typed = {"network.network_dim": "eight", "dataset.resolution": "500,500"}
+    for path, text in typed.items():  # each value committed (blurred) and still there before Validate is pressed
+        field(page, path).fill(text)
+        field(page, path).press("Tab")
+    for path, text in typed.items():
+        expect(field(page, path)).to_have_value(text, timeout=SLOW)
     page.click("#expert-validate")
     err = page.locator("#err-network-network_dim")
     expect(err).to_contain_text("'eight' is not a number", timeout=SLOW)

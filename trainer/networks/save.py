@@ -12,7 +12,7 @@ from pathlib import Path
 
 import safetensors.torch
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from trainer.networks.hashes import addnet_hashes
 from trainer.textio import atomic_write_bytes, atomic_write_via
@@ -69,7 +69,11 @@ def read_lora(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[st
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise ValueError(f"{path}: not a LoRA state dict (a mapping of names to tensors)")
         return state, {}
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        metadata = dict(f.metadata() or {})
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except SafetensorError as exc:  # empty, cut short by a failed copy/download, or another format
+        raise ValueError(f"{path}: not a readable .safetensors file ({exc}); it may be incomplete: copy or "
+                         "download it again") from None
     return tensors, metadata
