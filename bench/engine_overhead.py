@@ -215,17 +215,6 @@ def measure_overhead(model: Path, data: Path, tmp: Path, family: str, size: str,
     return out
 
 
-def measure_latent_cache(model: Path, data: Path, tmp: Path, family: str, size: str,
-                         sets: list[str] | None = None) -> dict:
-    """Epoch-2 step time (15 steps an epoch here) with cached latents and with the VAE encoding every step."""
-    per_epoch, cpu = 15, {}
-    for cache in (True, False):
-        cfg = engine_config(model, data, family, size, sets or [], training__max_train_epochs=2,
-                            speed__cache_latents=cache)
-        cpu[cache] = medians(engine_step_times(cfg, tmp / f"cache-{family}-{size}-{cache}", per_epoch))[1]
-    return {"cached_cpu_s": cpu[True], "uncached_cpu_s": cpu[False], "speedup": cpu[False] / cpu[True]}
-
-
 def report_overhead(r: dict) -> str:
     lines = []
     for clock in ("cpu", "wall"):
@@ -268,9 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     result = measure_overhead(model, data, tmp, args.family, args.size, args.steps, args.rounds, args.set)
     print(report_overhead(result), flush=True)
     if not args.no_cache:
-        result["latent_cache"] = c = measure_latent_cache(model, data, tmp, args.family, args.size, args.set)
-        print(f"epoch-2 step, CPU time: cached latents {c['cached_cpu_s'] * 1e3:.1f} ms, encoding every step "
-              f"{c['uncached_cpu_s'] * 1e3:.1f} ms, speed-up from the latent cache = {c['speedup']:.2f}x")
+        from bench import latent_cache
+
+        result["latent_cache"] = c = latent_cache.measure(model, data, tmp, args.family, args.size, args.set)
+        print(latent_cache.report(c))
     if args.profile:
         from bench.profile_engine import profile_engine
 

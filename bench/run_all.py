@@ -40,7 +40,7 @@ class Row:
 # Sizes per mode. "smoke" is the CI test's: seconds in all; it runs the cheapest sections (IN_MODE), its other
 # sizes serve `--smoke --only <section>`.
 SIZES = {
-    "smoke": {"steps": 12, "rounds": 1, "scan": 40, "captions": 60, "tagger": dict(images=4, rounds=1, batch=2, dim=32,
+    "smoke": {"steps": 12, "rounds": 1, "switches": ["fused_optimizer"], "scan": 40, "captions": 60, "tagger": dict(images=4, rounds=1, batch=2, dim=32,
                                                                                   depth=1, heads=2, tags=50)},
     "quick": {"steps": 15, "rounds": 1, "scan": 500, "captions": 1000, "tagger": dict(images=8, rounds=2, batch=4,
                                                                                      dim=192, depth=2, heads=4, tags=500)},
@@ -95,14 +95,61 @@ def engine_full(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
 
 
 def latent_cache(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
-    from bench.engine_overhead import measure_latent_cache, prepare
+    from bench.engine_overhead import prepare
+    from bench.latent_cache import measure
 
     model, data = prepare(tmp, "sd15", "tiny")
-    r = measure_latent_cache(model, data, tmp, "sd15", "tiny", sets)
-    label = "latent cache, tiny SD1.5"
-    return [Row(label, "epoch-2 step, cached (CPU)", ms(r["cached_cpu_s"])),
-            Row(label, "epoch-2 step, VAE every step (CPU)", ms(r["uncached_cpu_s"])),
+    return latent_rows(measure(model, data, tmp, "sd15", "tiny", sets, steps=SIZES[mode]["steps"]),
+                       "latent cache, tiny SD1.5, 64 px")
+
+
+def latent_cache_full(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
+    """SD1.5's real VAE at 512 px (full-size model, batch 1), in its own process (about 10 GB)."""
+    out = tmp / "latent_cache_full.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "latent_cache.py"), "--size", "full", "--reso", "512",
+           "--steps", "2", "--json", str(out)] + [x for s in sets for x in ("--set", s)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"latent_cache.py --size full failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+    return latent_rows(json.loads(out.read_text()), "latent cache, full-size SD1.5, 512 px")
+
+
+def latent_rows(r: dict, label: str) -> list[Row]:
+    return [Row(label, "step, latents cached (CPU)", ms(r["cached"]["cpu_s"])),
+            Row(label, "step, VAE every step (CPU)", ms(r["uncached"]["cpu_s"])),
             Row(label, "speed-up", f"{r['speedup']:.2f}x")]
+
+
+def switch_rows(rows: list[dict], label: str) -> list[Row]:
+    """A row a setting; a note (CUDA only, or what the engine warned about the switch) cut to a table cell."""
+    def note(text: str) -> str:
+        text = "CUDA only: noise here" if text.startswith("CUDA only") else text
+        return f" ({text[:60]}...)" if len(text) > 60 else f" ({text})" if text else ""
+
+    return [Row(label, r["setting"] + note(r["note"]), f"{r['speedup']:.3f}x ({ms(r['cpu_s'])})") for r in rows]
+
+
+def switches(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
+    """Each speed switch alone on the tiny SD1.5 against the baseline (bench/speed_switches.py)."""
+    from bench.engine_overhead import prepare
+    from bench.speed_switches import measure
+
+    model, data = prepare(tmp, "sd15", "tiny")
+    size = SIZES[mode]
+    rows = measure(model, data, tmp, "tiny", size["steps"], size["rounds"], compile_blocks=mode == "full",
+                   only=size.get("switches"), log=lambda _: None)
+    return switch_rows(rows, "speed switches, tiny SD1.5 (speed-up)")
+
+
+def switches_full(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
+    """The same on full-size SD1.5, in its own process (its ~4 GB are returned after)."""
+    out = tmp / "switches_full.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "speed_switches.py"), "--size", "full", "--steps",
+           str(SIZES[mode]["full_steps"]), "--rounds", str(SIZES[mode]["full_rounds"] + 1), "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"speed_switches.py --size full failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+    return switch_rows(json.loads(out.read_text()), "speed switches, full-size SD1.5 (speed-up)")
 
 
 def scan(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
@@ -177,8 +224,10 @@ def load_memory(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
     return rows
 
 
-SECTIONS = {"engine_tiny": engine_tiny, "engine_full": engine_full, "latent_cache": latent_cache, "scan": scan,
-            "tagger": tagger, "tag_editor": tag_editor, "startup": startup, "load_memory": load_memory}
+SECTIONS = {"engine_tiny": engine_tiny, "engine_full": engine_full, "latent_cache": latent_cache,
+            "latent_cache_full": latent_cache_full,
+            "switches": switches, "switches_full": switches_full, "scan": scan, "tagger": tagger,
+            "tag_editor": tag_editor, "startup": startup, "load_memory": load_memory}
 IN_MODE = {"smoke": ["scan", "tag_editor"],
            "quick": ["engine_tiny", "scan", "tagger", "tag_editor", "startup"],
            "full": list(SECTIONS)}
