@@ -66,7 +66,9 @@ def run_cli(args: list[str], hub: str, tmp_path: Path) -> tuple[int, str, float]
             asked = time.monotonic()
     code = proc.wait()
     timer.cancel()
-    return code, "".join(lines), time.monotonic() - (asked or 0)
+    out = "".join(lines)
+    assert asked is not None, f"exit {code} before any download from the Hugging Face Hub was started:\n{out}"
+    return code, out, time.monotonic() - asked
 
 
 def assert_explains(text: str, model: str, local_hint: str) -> None:
