@@ -114,6 +114,24 @@ def latent_cache_full(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
     return latent_rows(json.loads(out.read_text()), "latent cache, full-size SD1.5, 512 px")
 
 
+def host_memory(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
+    """The engine's CPU allocator setting on and off, full-size SD1.5, a fresh process a run (bench/host_memory.py)."""
+    if sets:
+        raise ValueError("host_memory measures the engine's defaults: run it without --set")
+    out = tmp / "host_memory.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "host_memory.py"), "--steps", str(SIZES[mode]["full_steps"]),
+           "--rounds", "2", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"host_memory.py failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+    r, label = json.loads(out.read_text()), "CPU allocator, full-size SD1.5"
+    steps = {m: "/".join(f"{x['cpu_s'] * 1e3:.0f}" for x in r["runs"][m]) for m in r["runs"]}
+    return [Row(label, "glibc default: CPU ms a step, each process", steps["default"]),
+            Row(label, "freed blocks kept: CPU ms a step, each process", steps["keep"]),
+            Row(label, "speed-up, median / slowest process", f"{r['speedup']:.2f}x / {r['worst_speedup']:.2f}x"),
+            Row(label, "peak RSS, kept / default", f"{r['peak_rss_ratio']:.3f}")]
+
+
 def latent_rows(r: dict, label: str) -> list[Row]:
     return [Row(label, "step, latents cached (CPU)", ms(r["cached"]["cpu_s"])),
             Row(label, "step, VAE every step (CPU)", ms(r["uncached"]["cpu_s"])),
@@ -225,7 +243,7 @@ def load_memory(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
 
 
 SECTIONS = {"engine_tiny": engine_tiny, "engine_full": engine_full, "latent_cache": latent_cache,
-            "latent_cache_full": latent_cache_full,
+            "latent_cache_full": latent_cache_full, "host_memory": host_memory,
             "switches": switches, "switches_full": switches_full, "scan": scan, "tagger": tagger,
             "tag_editor": tag_editor, "startup": startup, "load_memory": load_memory}
 IN_MODE = {"smoke": ["scan", "tag_editor"],

@@ -20,6 +20,7 @@ from trainer.engine.data import build_data, fixed_captions
 from trainer.engine.distributed import ShardedBatches, ShardedDataset, collate_sharded
 from trainer.engine.errors import EngineError, StopRequested
 from trainer.engine.full import stop_text_encoder_if_due
+from trainer.engine.host_memory import keep_freed_blocks
 from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, out_dir_of, total_steps
 from trainer.engine.optim import set_train_mode
 from trainer.engine.precision import pick_device, resolve_precision
@@ -76,6 +77,9 @@ class Session:
         no_half_vae = s.no_half_vae or get_family(cfg.model.family).vae_fp32
         self.prec = resolve_precision(s.mixed_precision, full_fp16=s.full_fp16, full_bf16=s.full_bf16,
                                       no_half_vae=no_half_vae, device=pick_device(), warn=self.rep.warning)
+        kept = keep_freed_blocks(self.prec.device)  # before the model loads: every block after it counts
+        if kept:
+            self.rep.log.info(kept)
         # First: under accelerate launch it joins the process group and picks this process's GPU. Batches are
         # global and split across processes (trainer/engine/distributed.py), so the scheduler steps once a step.
         # Unused parameters allowed: DyLoRA, module dropout or a text encoder that stops training leave some
