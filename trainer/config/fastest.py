@@ -5,7 +5,7 @@ Why each is kept or dropped:
 - no GPU: only the fused optimizer (torch's fused AdamW is 3-8x faster per step than its default on a CPU too);
   compilation needs a C++ compiler and minutes per shape, pinning and cuDNN/TF32 do nothing there, a CPU computes
   in step with Python so a deferred loss read-back only delays the progress display, workers compete with the
-  math for few cores, and channels_last made full-size SD1.5's step 0.55x as fast on a CPU (bench/README.md,
+  math for few cores, and channels_last made full-size SD1.5's step 0.83x as fast on a CPU (bench/README.md,
   "Every speed switch alone").
 - a CUDA GPU: fused optimizer, pinned memory, cuDNN autotuning, channels_last, two persistent loader workers, the
   loss read back every 10 steps.
