@@ -79,7 +79,7 @@ class Session:
                                       no_half_vae=no_half_vae, device=pick_device(), warn=self.rep.warning)
         kept = keep_freed_blocks(self.prec.device)  # before the model loads: every block after it counts
         if kept:
-            self.rep.log.info(kept)
+            self.rep.status(kept)
         # First: under accelerate launch it joins the process group and picks this process's GPU. Batches are
         # global and split across processes (trainer/engine/distributed.py), so the scheduler steps once a step.
         # Unused parameters allowed: DyLoRA, module dropout or a text encoder that stops training leave some
