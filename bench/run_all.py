@@ -82,16 +82,20 @@ def engine_tiny(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
                                         log=lambda _: None), "engine, tiny SD1.5")
 
 
-def engine_full(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
-    """Full-size SD1.5 (random weights, 64 px, batch 2) in its own process, so its ~5 GB are returned after."""
-    out = tmp / "engine_full.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "engine_overhead.py"), "--size", "full", "--no-cache",
-           "--steps", str(SIZES[mode]["full_steps"]), "--rounds", str(SIZES[mode]["full_rounds"]), "--json", str(out)]
-    cmd += [x for s in sets for x in ("--set", s)]
+def script_json(script: str, args: list[str], out: Path) -> dict:
+    """Run bench/<script> in its own process (a full-size model's memory is returned after) and read its --json."""
+    cmd = [sys.executable, str(ROOT / "bench" / script), *args, "--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
-        raise RuntimeError(f"engine_overhead.py --size full failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
-    return engine_rows(json.loads(out.read_text()), "engine, full-size SD1.5")
+        raise RuntimeError(f"{script} {' '.join(args)} failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+    return json.loads(out.read_text())
+
+
+def engine_full(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
+    """Full-size SD1.5 (random weights, 64 px, batch 2) in its own process, so its ~5 GB are returned after."""
+    args = ["--size", "full", "--no-cache", "--steps", str(SIZES[mode]["full_steps"]),
+            "--rounds", str(SIZES[mode]["full_rounds"])] + [x for s in sets for x in ("--set", s)]
+    return engine_rows(script_json("engine_overhead.py", args, tmp / "engine_full.json"), "engine, full-size SD1.5")
 
 
 def latent_cache(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
@@ -105,26 +109,18 @@ def latent_cache(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
 
 def latent_cache_full(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
     """SD1.5's real VAE at 512 px (full-size model, batch 1), in its own process (about 10 GB)."""
-    out = tmp / "latent_cache_full.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "latent_cache.py"), "--size", "full", "--reso", "512",
-           "--steps", "2", "--json", str(out)] + [x for s in sets for x in ("--set", s)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"latent_cache.py --size full failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
-    return latent_rows(json.loads(out.read_text()), "latent cache, full-size SD1.5, 512 px")
+    args = ["--size", "full", "--reso", "512", "--steps", "2"] + [x for s in sets for x in ("--set", s)]
+    return latent_rows(script_json("latent_cache.py", args, tmp / "latent_cache_full.json"),
+                       "latent cache, full-size SD1.5, 512 px")
 
 
 def host_memory(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
     """The engine's CPU allocator setting on and off, full-size SD1.5, a fresh process a run (bench/host_memory.py)."""
     if sets:
         raise ValueError("host_memory measures the engine's defaults: run it without --set")
-    out = tmp / "host_memory.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "host_memory.py"), "--steps", str(SIZES[mode]["full_steps"]),
-           "--rounds", "2", "--json", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"host_memory.py failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
-    r, label = json.loads(out.read_text()), "CPU allocator, full-size SD1.5"
+    r = script_json("host_memory.py", ["--steps", str(SIZES[mode]["full_steps"]), "--rounds", "2"],
+                    tmp / "host_memory.json")
+    label = "CPU allocator, full-size SD1.5"
     steps = {m: "/".join(f"{x['cpu_s'] * 1e3:.0f}" for x in r["runs"][m]) for m in r["runs"]}
     return [Row(label, "glibc default: CPU ms a step, each process", steps["default"]),
             Row(label, "freed blocks kept: CPU ms a step, each process", steps["keep"]),
@@ -161,13 +157,9 @@ def switches(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
 
 def switches_full(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
     """The same on full-size SD1.5, in its own process (its ~4 GB are returned after)."""
-    out = tmp / "switches_full.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "speed_switches.py"), "--size", "full", "--steps",
-           str(SIZES[mode]["full_steps"]), "--rounds", str(SIZES[mode]["full_rounds"] + 1), "--json", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"speed_switches.py --size full failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
-    return switch_rows(json.loads(out.read_text()), "speed switches, full-size SD1.5 (speed-up)")
+    args = ["--size", "full", "--steps", str(SIZES[mode]["full_steps"]), "--rounds", str(SIZES[mode]["full_rounds"] + 1)]
+    return switch_rows(script_json("speed_switches.py", args, tmp / "switches_full.json"),
+                       "speed switches, full-size SD1.5 (speed-up)")
 
 
 def scan(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
