@@ -7,14 +7,8 @@ import pytest
 import torch
 from diffusers import DiffusionPipeline
 
-from trainer.models.tiny import (
-    DONE_MARKER,
-    build_tiny_flux,
-    build_tiny_sd15,
-    build_tiny_sdxl,
-    ensure_demo_model,
-    save_tiny,
-)
+from trainer.models.demo import DONE_MARKER, ensure_demo_model
+from trainer.models.tiny import build_tiny_flux, build_tiny_sd15, build_tiny_sdxl, save_tiny
 from trainer.models.tokenizer import tiny_clip_tokenizer, tiny_t5_tokenizer
 
 BUILDERS = {"sd15": build_tiny_sd15, "sdxl": build_tiny_sdxl, "flux": build_tiny_flux}
@@ -103,3 +97,16 @@ def test_clip_bpe_builder_rejects_a_file_that_is_not_clips(tmp_path):
         fh.write("#version: 0.2\nt h\nth e</w>\n")
     with pytest.raises(ValueError, match="short.txt.gz: not CLIP's BPE merges file"):
         write_clip_tokenizer_from_bpe(bpe, tmp_path / "tok")
+
+
+def test_finding_a_built_demo_model_imports_no_diffusers(tmp_path):
+    """`check`/`export` with the demo preset answer in about two seconds, not eight: the builder (and diffusers)
+    is imported only when the model must be built."""
+    import subprocess
+    import sys
+
+    folder = ensure_demo_model(tmp_path)
+    probe = ("import sys; from pathlib import Path; from trainer.models.demo import ensure_demo_model; "
+             f"print(ensure_demo_model(Path({str(tmp_path)!r}))); print('diffusers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(folder), "False"]

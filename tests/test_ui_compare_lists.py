@@ -22,7 +22,7 @@ def touch(path, age_s: float) -> None:
 
 
 def test_lists_grouped_newest_first_and_size_from_the_model(tmp_path, page):
-    from trainer.models.tiny import ensure_demo_model
+    from trainer.models.demo import ensure_demo_model
 
     ws = tmp_path / "ws"
     ensure_demo_model(ws / "models")

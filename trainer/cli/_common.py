@@ -41,7 +41,7 @@ def load_with_sets(args: argparse.Namespace, filled: list | None = None, warning
 def with_demo_model_and_data(cfg: TrainConfig, models_dir: Path) -> TrainConfig:
     """A demo preset trains the tiny demo model (built once into `models_dir`) on the bundled demo dataset,
     unless the config names a model or dataset of its own."""
-    from trainer.models.tiny import ensure_demo_model
+    from trainer.models.demo import ensure_demo_model
 
     overlay = {"model": {"base_model": str(ensure_demo_model(models_dir))}} if not cfg.model.base_model else {}
     if not cfg.dataset.train_data_dir:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def run(args) -> int:
-    from trainer.models.tiny import ensure_demo_model
+    from trainer.models.demo import ensure_demo_model
 
     path = ensure_demo_model(args.workspace / "models")
     print(f"demo model: {path}")

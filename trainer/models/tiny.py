@@ -6,9 +6,6 @@ deterministic for a given seed.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -173,8 +170,6 @@ def build_tiny_flux(seed: int = 0, dev: bool = False, vae_8x: bool = False, bloc
 
 
 BUILDERS = {"sd15": build_tiny_sd15, "sdxl": build_tiny_sdxl, "flux": build_tiny_flux}
-DEMO_NAME = "danlu-demo-sd15"
-DONE_MARKER = ".danlu-complete"  # written last, so a folder without it is a half-written one
 
 
 def save_tiny(family: str, out_dir: Path, seed: int = 0, single_file: bool = False) -> Path:
@@ -204,31 +199,3 @@ def save_tiny(family: str, out_dir: Path, seed: int = 0, single_file: bool = Fal
     pipe = build_tiny_sd15(seed, four_level=True)
     pipe.save_pretrained(out_dir, safe_serialization=True)
     return save_sd15_single_file(pipe, file)
-
-
-def ensure_demo_model(models_dir: Path) -> Path:
-    """Build the tiny SD1.5 demo model into `models_dir/danlu-demo-sd15` once; return that folder.
-
-    The model is written to a temporary sibling and renamed into place, so an interrupted build never
-    leaves a folder that looks complete; a folder without the marker is rebuilt.
-    """
-    target = Path(models_dir) / DEMO_NAME
-    if (target / DONE_MARKER).is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{DEMO_NAME}.", dir=target.parent))
-    try:
-        # The four-level variant downsamples 8x like real SD, so the demo trains on 8x8 latents: a CPU
-        # finishes the one-click run in about a minute.
-        build_tiny_sd15(seed=0, four_level=True).save_pretrained(staging, safe_serialization=True)
-        (staging / DONE_MARKER).write_text("tiny random SD1.5 demo model built by Danlu\n", encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)  # half-written by an earlier, interrupted build
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if not (target / DONE_MARKER).is_file():  # not a concurrent build that finished first
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target

@@ -195,7 +195,7 @@ def _with_demo_model(ctx, cfg, model: str):
     memory estimate measures that folder, so the tiny model is not estimated with full-size SD1.5 figures."""
     if model != DEMO:
         return cfg
-    from trainer.models.tiny import ensure_demo_model  # pulls in diffusers: only when the demo is used
+    from trainer.models.demo import ensure_demo_model
 
     return apply_overlay(cfg, {"model": {"base_model": str(ensure_demo_model(ctx.models_dir))}})
 
