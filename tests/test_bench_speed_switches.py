@@ -36,6 +36,14 @@ def test_smoke_runs_the_switches_and_reports_what_the_engine_said(tmp_path, monk
     if torch.cuda.is_available():
         pytest.skip("bf16 runs on a GPU: no warning to see")
     monkeypatch.setitem(run_all.SIZES["smoke"], "switches", ["fused_optimizer", "mixed_precision"])
+    monkeypatch.setitem(run_all.SIZES["smoke"], "steps", 3)  # what is tested is the wiring, not the figures
+    measured, table_rows = [], run_all.switch_rows
+
+    def keep_measured(rows, label):  # the rows as measured, before they become table lines
+        measured.extend(rows)
+        return table_rows(rows, label)
+
+    monkeypatch.setattr(run_all, "switch_rows", keep_measured)
     out = tmp_path / "rows.json"
     assert run_all.main(["--smoke", "--only", "switches", "--json", str(out)]) == 0
     rows = {r["measurement"]: r["value"] for r in json.loads(out.read_text())["rows"]}
@@ -44,12 +52,10 @@ def test_smoke_runs_the_switches_and_reports_what_the_engine_said(tmp_path, monk
     assert rows[next(k for k in rows if k.startswith("baseline"))].startswith("1.000x")
     assert all(float(v.split("x")[0]) > 0 for v in rows.values())
 
-    data = speed_switches.prepare(tmp_path, "sd15", "tiny")
-    got = speed_switches.measure(*data, tmp_path, "tiny", steps=2, rounds=1, only=["mixed_precision"],
-                                 compile_blocks=False, log=lambda _: None)
-    bf16 = next(r for r in got if r["setting"] == "mixed_precision=bf16")
+    bf16 = next(r for r in measured if r["setting"] == "mixed_precision=bf16")
     assert "the engine warned: mixed_precision bf16 needs a GPU" in bf16["note"]  # the run had the switch
-    assert got[0]["note"].startswith("baseline runs") and len(got[0]["runs_cpu_s"]) == 2  # before and after
+    # B S1 B S2 B: a baseline run before the first switch and after each
+    assert measured[0]["note"].startswith("baseline runs") and len(measured[0]["runs_cpu_s"]) == 3
 
 
 def test_latent_cache_runs_encode_once_or_every_step(tmp_path):
