@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import ROOT, free_port, wait_http
+from conftest import ROOT, app_env, free_port, wait_http
 
 
 @contextlib.contextmanager
@@ -19,9 +18,8 @@ def running_app(workspace: Path, lang: str = "en", extra: list[str] | None = Non
     port = free_port()
     log_path = workspace.parent / f"app-{port}.log"
     cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--workspace", str(workspace), "--lang", lang]
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd + (extra or []), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd + (extra or []), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=app_env())
         url = f"http://127.0.0.1:{port}"
         try:
             try:

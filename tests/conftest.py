@@ -21,6 +21,14 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "tests" / "_artifacts" / "screenshots"
 
 
+def app_env() -> dict[str, str]:
+    """The environment of an app under test (and of the engine runs it starts). One OpenMP thread: the engine
+    trains beside the app and chromium, and on a 2-core machine torch's second thread waits (spinning) at every
+    barrier for a core they hold; a tiny SDXL step took 1.5-6 s so, 0.15 s with one thread."""
+    return dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
+                OMP_NUM_THREADS="1")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,8 +71,7 @@ def start_app(tmp_path):
         ws = Path(workspace or tmp_path / "workspace")
         log = open(tmp_path / f"app-{port}.log", "w")
         cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--workspace", str(ws), "--lang", lang]
-        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen(cmd + (extra or []), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd + (extra or []), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=app_env())
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"
         try:
