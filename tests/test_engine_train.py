@@ -114,12 +114,13 @@ def _losses(run_dir: Path) -> list[float]:
 
 def test_loss_falls_on_a_tiny_overfit_set(tiny_model, tmp_path):
     data = make_dataset(tmp_path / "data", n=2, folder="20_zk")
-    cfg = tiny_config(tiny_model, data, training__max_train_epochs=8, optimizer__learning_rate=1e-2,
+    # 80 steps: the last quarter's mean was 0.87-0.89 of the first's over seeds 1-3 (160 steps: 0.88-0.90)
+    cfg = tiny_config(tiny_model, data, training__max_train_epochs=4, optimizer__learning_rate=1e-2,
                       training__seed=1, network__network_dim=8, network__network_alpha=8.0)
     assert train(cfg, tmp_path / "run") == 0
     losses = _losses(tmp_path / "run")
-    assert len(losses) == 160
-    first, last = sum(losses[:40]) / 40, sum(losses[-40:]) / 40
+    assert len(losses) == 80
+    first, last = sum(losses[:20]) / 20, sum(losses[-20:]) / 20
     assert last < first * 0.92, (first, last)
 
 
