@@ -104,7 +104,7 @@ def test_detect_gpu_memory_here():
 
 def test_a_local_model_folder_is_measured_not_taken_for_full_size_sd15(tmp_path):
     """Issue 10.12: the 64 px demo model is tiny; the estimate must not show SD1.5's 4.7 GB."""
-    from trainer.models.tiny import ensure_demo_model
+    from trainer.models.demo import ensure_demo_model
 
     demo = ensure_demo_model(tmp_path / "models")
     full = estimate_memory(cfg())
