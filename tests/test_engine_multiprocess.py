@@ -191,3 +191,32 @@ def test_stop_requests_are_agreed_on_over_the_cpu(backend, tmp_path):
     out = subprocess.run([sys.executable, "-c", HOST_AGREES, backend, port], capture_output=True, text=True,
                          timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
+
+ENDS_ITS_GROUP = """
+import os, sys
+from pathlib import Path
+import torch.distributed as dist
+from tests.engine_helpers import make_dataset, save_tiny_sd15, tiny_config
+from trainer.engine.run import train
+
+tmp = Path(sys.argv[1])
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[2])
+dist.init_process_group("gloo", rank=0, world_size=1)  # what accelerate launch sets up in each process
+cfg = tiny_config(save_tiny_sd15(tmp / "model"), make_dataset(tmp / "data", n=2), training__max_train_steps=1)
+assert train(cfg, tmp / "run") == 0
+print("still initialized" if dist.is_initialized() else "closed")
+"""
+
+
+def test_a_run_closes_its_process_group_before_the_process_exits(tmp_path):
+    """Left open to the interpreter's exit, a rank of a finished 2-process run once aborted with SIGABRT
+    ("terminate called without an active exception") and the launcher reported the run failed."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    out = subprocess.run([sys.executable, "-c", ENDS_ITS_GROUP, str(tmp_path), port], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0 and out.stdout.split()[-1:] == ["closed"], out.stdout[-2000:] + out.stderr[-3000:]

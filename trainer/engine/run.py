@@ -118,6 +118,9 @@ def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> i
         return 1
     finally:
         rep.close()
+        from trainer.engine.distributed import close_process_group
+
+        close_process_group()
         if main:
             (run_dir / STOP_FILE).unlink(missing_ok=True)  # consumed, or moot now that the run is over
             (run_dir / PID_FILE).unlink(missing_ok=True)
