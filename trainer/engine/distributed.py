@@ -125,13 +125,3 @@ def any_process(flag: bool, group) -> bool:
     dist.all_reduce(total, group=group)
     return bool(total.item())
 
-
-def close_process_group() -> None:
-    """Tear the process group down when the run ends. Left to the interpreter's exit, gloo's threads could still
-    be running when the process ended, and a rank of a finished run aborted ("terminate called without an active
-    exception", SIGABRT), so the launcher reported a run that had saved its files as failed (seen once in a
-    full test run). A no-op in a single process."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()

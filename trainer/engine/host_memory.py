@@ -15,7 +15,6 @@ freed blocks would hold gigabytes it no longer needs.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 M_TRIM_THRESHOLD = -1  # mallopt parameters (malloc.h)
 M_MMAP_MAX = -4
@@ -24,9 +23,8 @@ KEEP_AT_TOP = 256 << 20  # free memory at the heap's top above this goes back to
 
 def _glibc():
     """The C library when it is glibc (mallopt with these meanings), else None (macOS, Windows, musl)."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)  # the symbols the process has loaded, the C library's among them
         libc.gnu_get_libc_version.restype = ctypes.c_char_p
         libc.gnu_get_libc_version()
         return libc

@@ -118,9 +118,12 @@ def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> i
         return 1
     finally:
         rep.close()
-        from trainer.engine.distributed import close_process_group
-
-        close_process_group()
+        if getattr(session, "acc", None) is not None:
+            # Destroys the process group of a several-process run: left to the interpreter's exit, gloo's threads
+            # could still run as the process ended, and a rank of a finished run aborted (SIGABRT, "terminate
+            # called without an active exception"), so the launcher reported a run that had saved its files as
+            # failed (seen once in a full test run). A no-op in one process.
+            session.acc.end_training()
         if main:
             (run_dir / STOP_FILE).unlink(missing_ok=True)  # consumed, or moot now that the run is over
             (run_dir / PID_FILE).unlink(missing_ok=True)
