@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.models import save_model  # noqa: E402
 from tests.engine_helpers import make_dataset, tiny_config  # noqa: E402
 from trainer.engine.host_memory import keep_freed_blocks  # noqa: E402
+from trainer.engine.precision import pick_device  # noqa: E402
 from trainer.engine.run import train  # noqa: E402
 
 TARGET = 1.05
@@ -238,7 +239,7 @@ def prepare(tmp: Path, family: str, size: str) -> tuple[Path, Path]:
         make_dataset(data, n=6)
     # A CPU engine run sets malloc to keep freed blocks (trainer/engine/host_memory.py) for the rest of the
     # process; set it from the start so the bare loop and the floor run under the same allocator.
-    keep_freed_blocks("cuda" if torch.cuda.is_available() else "cpu")
+    keep_freed_blocks(pick_device())
     return model, data
 
 

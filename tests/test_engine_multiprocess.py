@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import free_port
 from safetensors.torch import load_file
 
 from tests.engine_helpers import make_dataset, save_tiny_sd15, tiny_config
@@ -183,11 +184,7 @@ print("ok")
 def test_stop_requests_are_agreed_on_over_the_cpu(backend, tmp_path):
     """Several processes agree on a stop request every step; under NCCL that goes through a gloo group so the
     host does not wait for the GPU's queued steps (what speed.loss_read_every_n_steps is there to avoid)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = str(s.getsockname()[1])
+    port = str(free_port())
     out = subprocess.run([sys.executable, "-c", HOST_AGREES, backend, port], capture_output=True, text=True,
                          timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
@@ -212,11 +209,7 @@ print("still initialized" if dist.is_initialized() else "closed")
 def test_a_run_closes_its_process_group_before_the_process_exits(tmp_path):
     """Left open to the interpreter's exit, a rank of a finished 2-process run once aborted with SIGABRT
     ("terminate called without an active exception") and the launcher reported the run failed."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = str(s.getsockname()[1])
+    port = str(free_port())
     out = subprocess.run([sys.executable, "-c", ENDS_ITS_GROUP, str(tmp_path), port], capture_output=True, text=True,
                          timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0 and out.stdout.split()[-1:] == ["closed"], out.stdout[-2000:] + out.stderr[-3000:]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -102,9 +105,6 @@ def test_clip_bpe_builder_rejects_a_file_that_is_not_clips(tmp_path):
 def test_finding_a_built_demo_model_imports_no_diffusers(tmp_path):
     """`check`/`export` with the demo preset answer in about two seconds, not eight: the builder (and diffusers)
     is imported only when the model must be built."""
-    import subprocess
-    import sys
-
     folder = ensure_demo_model(tmp_path)
     probe = ("import sys; from pathlib import Path; from trainer.models.demo import ensure_demo_model; "
              f"print(ensure_demo_model(Path({str(tmp_path)!r}))); print('diffusers' in sys.modules)")
