@@ -9,6 +9,7 @@ import gradio as gr
 
 from ui.context import AppContext
 from ui.runs import get_manager
+from ui.tab_timers import wire_tab_timers
 from ui.tabs import TAB_ORDER
 
 
@@ -29,17 +30,23 @@ def build_app(workspace: Path, lang: str = "en") -> gr.Blocks:
     for sub in (ctx.runs_dir, ctx.models_dir, ctx.outputs_dir, ctx.cache_dir):
         sub.mkdir(parents=True, exist_ok=True)
     # Shared handles: "runs" the run manager (starts its scheduler once per process), "tabs" the gr.Tabs
-    # (select a tab by id), "blocks" the page, "after_build" callables run once every tab exists (cross-tab wiring).
+    # (select a tab by id), "blocks" the page, "after_build" callables run once every tab exists (cross-tab wiring),
+    # "building_tab"/"first_tab" the tab being built and the one the page opens on (for ui.tab_timers).
     ctx.shared["runs"] = get_manager(ctx.runs_dir)
     with gr.Blocks(title="Danlu 丹炉") as demo:
         ctx.shared["blocks"] = demo  # tabs that fill themselves when a page opens use its load event
         gr.Markdown(f"# {ctx.t('app.title')}")
         with gr.Tabs(elem_id="danlu-tabs") as tabs:
             ctx.shared["tabs"] = tabs
+            items = {}
             for name, module in _tab_modules():
-                with gr.Tab(ctx.t(module.TITLE), id=name, elem_id=f"tab-{name}"):
+                ctx.shared.setdefault("first_tab", name)
+                ctx.shared["building_tab"] = name
+                with gr.Tab(ctx.t(module.TITLE), id=name, elem_id=f"tab-{name}") as items[name]:
                     module.build(ctx)
+            ctx.shared["building_tab"] = None
         for wire in ctx.shared.pop("after_build", []):
             wire()
+        wire_tab_timers(ctx, items)
     demo.danlu_ctx = ctx
     return demo

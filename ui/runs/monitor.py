@@ -1,6 +1,6 @@
 """The live run panel: progress, loss chart, log tail, samples, Stop/Kill, outputs and "load settings".
 
-It polls the run's files once a second (gr.Timer). Each poll folds only new events (RunManager caches
+It polls the run's files once a second while its tab is shown (ui.tab_timers). Each poll folds only new events (RunManager caches
 a summary per run) and sends a component only when its fingerprint changed, so an idle panel costs
 almost nothing. With no run id it follows the running run, else the newest: a reload re-attaches.
 """
@@ -15,6 +15,7 @@ import gradio as gr
 from trainer.config import load_config
 from ui.runs import view
 from ui.runs.status import tail_lines
+from ui.tab_timers import tab_timer
 
 _COUNTER = itertools.count()
 PARTS = ("progress", "status", "loss", "log", "samples", "outputs", "stop", "kill", "load")
@@ -47,7 +48,7 @@ def build_run_monitor(ctx, run_id: gr.State, key: str | None = None) -> None:
     w = _layout(ctx.t, key)
     flags = {"form": False}  # whether the Expert tab registered a form; known only after all tabs exist
     shown, prints = gr.State(None), gr.State({})
-    timer = gr.Timer(1.0, active=True)
+    timer = tab_timer(ctx, 1.0)
     outputs = [w[p] for p in PARTS] + [shown, prints]
 
     def tick(requested, prev):

@@ -6,6 +6,7 @@ import gradio as gr
 
 from ui.runs import view
 from ui.runs.monitor import build_run_monitor, resolve
+from ui.tab_timers import tab_timer
 
 TITLE = "runs.title"
 
@@ -44,7 +45,7 @@ def build(ctx) -> None:
         return rows, gr.update(choices=_run_ids(mgr), value=resolve(mgr, None)), queue_text, queue_update
 
     ctx.shared["blocks"].load(on_page_load, None, lists, queue=False)
-    gr.Timer(5.0).tick(refresh_all, None, lists, show_progress="hidden", queue=False)
+    tab_timer(ctx, 5.0).tick(refresh_all, None, lists, show_progress="hidden", queue=False)
     table.select(_row_id, None, picked, queue=False)
     picked.change(lambda r: (r, _config_text(mgr, r)), [picked], [selected, config], queue=False)
 

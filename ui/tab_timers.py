@@ -1,0 +1,44 @@
+"""Timers that tick only while their tab is shown.
+
+Gradio starts a tab's timers when the tab is first drawn and keeps them ticking after the user moves on: with
+the five run monitors and the Runs list visited, a page sent six polls a second (and redrew hidden panels) for
+the rest of its life. Here a timer belongs to the tab being built, and selecting a tab switches every owned
+timer on or off. A tab selected by the app (gr.Tabs(selected=...), e.g. "load settings") fires the same select
+event in the page: tests/test_ui_tab_timers.py checks that path.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+
+def tab_timer(ctx, seconds: float) -> gr.Timer:
+    """A gr.Timer that ticks while the tab now being built is selected (always, outside any tab)."""
+    owner = ctx.shared.get("building_tab")
+    if owner is None:
+        return gr.Timer(seconds)
+    timer = gr.Timer(seconds, active=owner == ctx.shared["first_tab"])  # the page opens on the first tab
+    ctx.shared.setdefault("tab_timers", []).append((owner, timer))
+    return timer
+
+
+def _owned(ctx) -> list[tuple[str, gr.Timer]]:
+    return ctx.shared.get("tab_timers", [])
+
+
+def _timers(ctx) -> list[gr.Timer]:
+    return [timer for _, timer in _owned(ctx)]
+
+
+def _activity(ctx, tab: str) -> list[gr.Timer]:
+    """The updates of `_timers(ctx)` for a page showing `tab`."""
+    return [gr.Timer(active=owner == tab) for owner, _ in _owned(ctx)]
+
+
+def wire_tab_timers(ctx, tab_items: dict[str, gr.Tab]) -> None:
+    """Called once every tab exists: selecting any tab sets which timers tick."""
+    if not _owned(ctx):
+        return
+    for name, item in tab_items.items():
+        item.select(lambda name=name: _activity(ctx, name), None, _timers(ctx),
+                    queue=False, show_progress="hidden")
