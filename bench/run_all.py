@@ -217,6 +217,23 @@ def startup(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
     return rows
 
 
+def page(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
+    """Browser and app CPU while a run trains, the page on a tab without a monitor vs no run (bench/page_cpu.py)."""
+    from bench.page_cpu import TARGET, measure
+
+    r = measure(15.0, log=lambda _: None)
+    label = "open page, run at 4 it/s"
+
+    def pct(state: str) -> str:
+        return f"{r[state]['browser']:.0f}% / {r[state]['app']:.0f}%"
+
+    return [Row(label, "browser / app CPU, Dataset tab, no run", pct("idle")),
+            Row(label, "browser / app CPU, Dataset tab, monitors drawn", pct("hidden")),
+            Row(label, "browser / app CPU, Novice tab watching", pct("watching")),
+            Row(label, "browser CPU, Dataset: run / no run", f"{r['hidden_over_idle']:.2f}", f"<= {TARGET}",
+                check(r["hidden_over_idle"], TARGET))]
+
+
 def load_memory(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
     """Full-size only: a tiny model's weights (a few MB) are dwarfed by the code the loader imports on first use."""
     from bench.load_memory import TARGET, measure
@@ -237,7 +254,7 @@ def load_memory(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
 SECTIONS = {"engine_tiny": engine_tiny, "engine_full": engine_full, "latent_cache": latent_cache,
             "latent_cache_full": latent_cache_full, "host_memory": host_memory,
             "switches": switches, "switches_full": switches_full, "scan": scan, "tagger": tagger,
-            "tag_editor": tag_editor, "startup": startup, "load_memory": load_memory}
+            "tag_editor": tag_editor, "startup": startup, "page": page, "load_memory": load_memory}
 IN_MODE = {"smoke": ["scan", "tag_editor"],
            "quick": ["engine_tiny", "scan", "tagger", "tag_editor", "startup"],
            "full": list(SECTIONS)}
