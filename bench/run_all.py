@@ -230,6 +230,7 @@ def page(mode: str, tmp: Path, sets: list[str]) -> list[Row]:
     return [Row(label, "browser / app CPU, Dataset tab, no run", pct("idle")),
             Row(label, "browser / app CPU, Dataset tab, monitors drawn", pct("hidden")),
             Row(label, "browser / app CPU, Novice tab watching", pct("watching")),
+            Row(label, "browser / app CPU, Novice tab, run ended", pct("ended")),
             Row(label, "browser CPU, Dataset: run / no run", f"{r['hidden_over_idle']:.2f}", f"<= {TARGET}",
                 check(r["hidden_over_idle"], TARGET))]
 

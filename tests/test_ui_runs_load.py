@@ -9,22 +9,9 @@ from browser_app import running_app
 from playwright.sync_api import expect
 
 from tests.conftest import screenshot
-from trainer.config import config_from_dict, save_config
-from trainer.events import EventWriter
+from tests.fake_runs import finished_run
 
 pytestmark = pytest.mark.browser
-
-
-def finished_run(runs_dir, run_id: str, name: str) -> None:
-    run_dir = runs_dir / run_id
-    save_config(config_from_dict({"save": {"output_name": name}}), run_dir / "config.toml")
-    ev = EventWriter(run_dir)
-    ev.emit("started", total_steps=6, epochs=1, steps_per_epoch=6, images=2, device="cpu", family="sd15")
-    for step in range(1, 7):
-        ev.emit("progress", step=step, total=6, epoch=1, epochs=1, loss=1 / step, avg_loss=0.5, lr={}, it_s=1.0,
-                eta_s=0)
-    ev.emit("finished", step=6, outputs=[])
-    ev.close()
 
 
 def test_runs_tab_is_filled_on_page_load(tmp_path, page):

@@ -11,7 +11,7 @@ import pytest
 from browser_app import running_app
 from playwright.sync_api import expect
 
-from tests.test_ui_runs_load import finished_run
+from tests.fake_runs import finished_run, live_run
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +30,7 @@ def tick_owners(page, url: str) -> dict[int, str]:
     return owners
 
 
-def polls_while_shown(page, owners: dict[int, str]) -> collections.Counter:
+def polls_while_shown(page, owners: dict[int, str], window_ms: int = WINDOW_MS) -> collections.Counter:
     """Which pollers sent requests during one window (after the page has settled on its tab)."""
     page.wait_for_timeout(700)  # a tick answered just before the switch may still be in flight
     seen: collections.Counter = collections.Counter()
@@ -42,7 +42,7 @@ def polls_while_shown(page, owners: dict[int, str]) -> collections.Counter:
                 seen[owners[fn]] += 1
 
     page.on("request", count)
-    page.wait_for_timeout(WINDOW_MS)
+    page.wait_for_timeout(window_ms)
     page.remove_listener("request", count)
     return seen
 
@@ -50,24 +50,47 @@ def polls_while_shown(page, owners: dict[int, str]) -> collections.Counter:
 def test_only_the_shown_tabs_timers_poll_and_load_settings_moves_them(tmp_path, page):
     ws = tmp_path / "ws"
     with running_app(ws) as url:
-        finished_run(ws / "runs", "20260101-100000-000-done", "done")
         owners = tick_owners(page, url)
         monitors = {f"{key}-progress" for key in ("novice-run", "expert-run", "dreambooth-run", "flux-run", "runs")}
         assert set(owners.values()) == monitors | {"runs-history"}
-        page.goto(url)
-        tab = page.locator("#danlu-tabs")
-        tab.get_by_role("tab", name="Dataset").wait_for()
-        assert set(polls_while_shown(page, owners)) == {"novice-run-progress"}  # the first tab, shown on opening
-        for name in ("Expert", "Dreambooth", "Runs"):  # each drawn once, so each has started its timers
-            tab.get_by_role("tab", name=name).click()
-            page.wait_for_timeout(300)
-        tab.get_by_role("tab", name="Dataset").click()
-        assert polls_while_shown(page, owners) == {}  # nothing polls behind a tab without a monitor
-        tab.get_by_role("tab", name="Runs").click()
-        expect(page.locator("#runs-load")).to_be_visible()  # the monitor drew the finished run again
-        seen = polls_while_shown(page, owners)
-        assert set(seen) <= {"runs-progress", "runs-history"} and seen["runs-progress"] >= 2, seen  # history: every 5 s
+        with live_run(ws / "runs", "20260101-100000-000-live"):  # monitors of a training run poll each second
+            page.goto(url)
+            tab = page.locator("#danlu-tabs")
+            expect(page.locator("#novice-run-progress")).to_contain_text("20260101-100000-000-live")
+            assert set(polls_while_shown(page, owners)) == {"novice-run-progress"}  # the first tab, shown on opening
+            for name in ("Expert", "Dreambooth", "Runs"):  # each drawn once, so each has started its timers
+                tab.get_by_role("tab", name=name).click()
+                page.wait_for_timeout(300)
+            tab.get_by_role("tab", name="Dataset").click()
+            assert polls_while_shown(page, owners) == {}  # nothing polls behind a tab without a monitor
+            tab.get_by_role("tab", name="Runs").click()
+            seen = polls_while_shown(page, owners)
+            assert set(seen) <= {"runs-progress", "runs-history"} and seen["runs-progress"] >= 2, seen  # list: 5 s
+        expect(page.locator("#runs-load")).to_be_visible(timeout=8000)  # the run ended: its settings can be loaded
         page.locator("#runs-load").click()  # the app, not the user, selects the Expert tab
         expect(page.get_by_role("tab", name="Expert", selected=True)).to_be_visible()
-        seen = polls_while_shown(page, owners)
-        assert set(seen) == {"expert-run-progress"} and seen["expert-run-progress"] >= 2, seen
+        seen = polls_while_shown(page, owners, 6000)  # an ended run: each 5 s
+        assert set(seen) == {"expert-run-progress"}, seen
+
+
+def test_a_monitor_polls_each_second_during_a_run_and_each_five_seconds_without(tmp_path, page):
+    """An open page with no run training, the common case, asks the app five times less often."""
+    ws = tmp_path / "ws"
+    with running_app(ws) as url:
+        finished_run(ws / "runs", "20260101-100000-000-done", "done")
+        owners = tick_owners(page, url)
+        page.goto(url)
+        tab = page.locator("#danlu-tabs")
+        tab.get_by_role("tab", name="Expert").click()  # its monitor draws the ended run and slows down, hidden after
+        expect(page.locator("#expert-run-progress")).to_contain_text("20260101-100000-000-done")
+        tab.get_by_role("tab", name="Novice").click()
+        expect(page.locator("#novice-run-progress")).to_contain_text("20260101-100000-000-done")
+        idle = polls_while_shown(page, owners, 6000)
+        assert set(idle) == {"novice-run-progress"} and idle["novice-run-progress"] <= 2, idle  # 6 at 1 s
+        with live_run(ws / "runs", "20260101-110000-000-live"):  # started elsewhere (a CLI, another browser)
+            expect(page.locator("#novice-run-progress")).to_contain_text("20260101-110000-000-live", timeout=8000)
+            live = polls_while_shown(page, owners, 4000)
+            assert live["novice-run-progress"] >= 3, live
+            tab.get_by_role("tab", name="Expert").click()  # shown again: drawn at once, not at its next 5 s tick
+            expect(page.locator("#expert-run-progress")).to_contain_text("20260101-110000-000-live", timeout=1500)
+            assert polls_while_shown(page, owners, 3000)["expert-run-progress"] >= 2  # and polled each second

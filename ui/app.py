@@ -31,14 +31,15 @@ def build_app(workspace: Path, lang: str = "en") -> gr.Blocks:
         sub.mkdir(parents=True, exist_ok=True)
     # Shared handles: "runs" the run manager (starts its scheduler once per process), "tabs" the gr.Tabs
     # (select a tab by id), "blocks" the page, "after_build" callables run once every tab exists (cross-tab wiring),
-    # "building_tab"/"first_tab" the tab being built and the one the page opens on (for ui.tab_timers).
+    # "building_tab"/"first_tab"/"tab_items" the tab being built, the one the page opens on, each gr.Tab by id
+    # (for ui.tab_timers).
     ctx.shared["runs"] = get_manager(ctx.runs_dir)
     with gr.Blocks(title="Danlu 丹炉") as demo:
         ctx.shared["blocks"] = demo  # tabs that fill themselves when a page opens use its load event
         gr.Markdown(f"# {ctx.t('app.title')}")
         with gr.Tabs(elem_id="danlu-tabs") as tabs:
             ctx.shared["tabs"] = tabs
-            items = {}
+            items = ctx.shared["tab_items"] = {}
             for name, module in _tab_modules():
                 ctx.shared.setdefault("first_tab", name)
                 ctx.shared["building_tab"] = name

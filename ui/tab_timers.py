@@ -3,8 +3,9 @@
 Gradio starts a tab's timers when the tab is first drawn and keeps them ticking after the user moves on: with
 the five run monitors and the Runs list visited, a page sent six polls a second (and redrew hidden panels) for
 the rest of its life. Here a timer belongs to the tab being built, and selecting a tab switches every owned
-timer on or off. A tab selected by the app (gr.Tabs(selected=...), e.g. "load settings") fires the same select
-event in the page: tests/test_ui_tab_timers.py checks that path.
+timer on or off (its interval is left as its own ticks set it). A tab selected by the app (gr.Tabs(selected=...),
+e.g. "load settings") fires the same select event in the page: tests/test_ui_tab_timers.py checks that path.
+`tab_shown` gives a panel that event, to redraw at once when shown instead of at its next tick.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ def tab_timer(ctx, seconds: float) -> gr.Timer:
     timer = gr.Timer(seconds, active=owner == ctx.shared["first_tab"])  # the page opens on the first tab
     ctx.shared.setdefault("tab_timers", []).append((owner, timer))
     return timer
+
+
+def tab_shown(ctx) -> gr.Tab | None:
+    """The tab now being built (None outside tabs): its select event is when a panel in it is shown again."""
+    owner = ctx.shared.get("building_tab")
+    return None if owner is None else ctx.shared["tab_items"][owner]
 
 
 def _owned(ctx) -> list[tuple[str, gr.Timer]]:

@@ -1,8 +1,10 @@
 """The live run panel: progress, loss chart, log tail, samples, Stop/Kill, outputs and "load settings".
 
-It polls the run's files once a second while its tab is shown (ui.tab_timers). Each poll folds only new events (RunManager caches
-a summary per run) and sends a component only when its fingerprint changed, so an idle panel costs
-almost nothing. With no run id it follows the running run, else the newest: a reload re-attaches.
+It polls the run's files while its tab is shown (ui.tab_timers): each second while the run it draws is queued or
+training, each five seconds when it has ended or there is none (a run started elsewhere shows within that), and
+at once when the tab is shown. Each poll folds only new events (RunManager caches a summary per run) and sends a
+component only when its fingerprint changed. With no run id it follows the running run, else the newest: a
+reload re-attaches.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import gradio as gr
 from trainer.config import load_config
 from ui.runs import view
 from ui.runs.status import tail_lines
-from ui.tab_timers import tab_timer
+from ui.tab_timers import tab_shown, tab_timer
 
 _COUNTER = itertools.count()
-PARTS = ("progress", "status", "loss", "log", "samples", "outputs", "stop", "kill", "load")
+PARTS = ("progress", "status", "loss", "log", "samples", "outputs", "stop", "kill", "load", "timer")
+LIVE_S, IDLE_S = 1.0, 5.0  # poll intervals: a run queued or training / nothing that changes by itself
 
 
 # A log box filled while its tab is hidden has no height, so no scroll reaches its end and no later change
@@ -48,14 +51,15 @@ def build_run_monitor(ctx, run_id: gr.State, key: str | None = None) -> None:
     w = _layout(ctx.t, key)
     flags = {"form": False}  # whether the Expert tab registered a form; known only after all tabs exist
     shown, prints = gr.State(None), gr.State({})
-    timer = tab_timer(ctx, 1.0)
+    w["timer"] = tab_timer(ctx, LIVE_S)
     outputs = [w[p] for p in PARTS] + [shown, prints]
 
     def tick(requested, prev):
         return _poll(ctx, requested, prev or {}, flags["form"])
 
-    timer.tick(tick, [run_id, prints], outputs, show_progress="hidden", queue=False)
-    run_id.change(tick, [run_id, gr.State({})], outputs, show_progress="hidden", queue=False)
+    w["timer"].tick(tick, [run_id, prints], outputs, show_progress="hidden", queue=False)
+    for redraw in (run_id.change, *((tab_shown(ctx).select,) if tab_shown(ctx) else ())):  # all parts, at once
+        redraw(tick, [run_id, gr.State({})], outputs, show_progress="hidden", queue=False)
     mgr = ctx.shared["runs"]
     w["stop"].click(lambda r: r and mgr.stop(r), [shown], None, queue=False)
     w["kill"].click(lambda r: r and mgr.kill(r), [shown], None, queue=False)
@@ -121,6 +125,7 @@ def _poll(ctx, requested, prev: dict, has_form: bool) -> list:
         "samples": (run, s and len(s.samples)),
         "outputs": (run, ended, s and tuple(s.outputs)),
         "stop": (run, s and s.status), "kill": (run, s and s.status), "load": (run, ended, has_form),
+        "timer": s is not None and not ended,
     }
     render = {
         "progress": lambda: view.progress_html(t, run, s),
@@ -132,6 +137,7 @@ def _poll(ctx, requested, prev: dict, has_form: bool) -> list:
         "stop": lambda: gr.update(visible=bool(s) and s.status in ("running", "queued")),
         "kill": lambda: gr.update(visible=bool(s) and s.status == "running"),
         "load": lambda: gr.update(visible=ended and has_form),
+        "timer": lambda: gr.Timer(LIVE_S if marks["timer"] else IDLE_S),
     }
     values = [render[p]() if marks[p] != prev.get(p) else gr.skip() for p in PARTS]
     return values + [run, marks]
