@@ -69,7 +69,7 @@ def test_only_the_shown_tabs_timers_poll_and_load_settings_moves_them(tmp_path, 
         expect(page.locator("#runs-load")).to_be_visible(timeout=8000)  # the run ended: its settings can be loaded
         page.locator("#runs-load").click()  # the app, not the user, selects the Expert tab
         expect(page.get_by_role("tab", name="Expert", selected=True)).to_be_visible()
-        seen = polls_while_shown(page, owners, 6000)  # an ended run: each 5 s
+        seen = polls_while_shown(page, owners, 8000)  # an ended run: each 5 s
         assert set(seen) == {"expert-run-progress"}, seen
 
 
@@ -92,5 +92,5 @@ def test_a_monitor_polls_each_second_during_a_run_and_each_five_seconds_without(
             live = polls_while_shown(page, owners, 4000)
             assert live["novice-run-progress"] >= 3, live
             tab.get_by_role("tab", name="Expert").click()  # shown again: drawn at once, not at its next 5 s tick
-            expect(page.locator("#expert-run-progress")).to_contain_text("20260101-110000-000-live", timeout=1500)
+            expect(page.locator("#expert-run-progress")).to_contain_text("20260101-110000-000-live", timeout=3000)
             assert polls_while_shown(page, owners, 3000)["expert-run-progress"] >= 2  # and polled each second
