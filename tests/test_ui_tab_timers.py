@@ -94,3 +94,5 @@ def test_a_monitor_polls_each_second_during_a_run_and_each_five_seconds_without(
             tab.get_by_role("tab", name="Expert").click()  # shown again: drawn at once, not at its next 5 s tick
             expect(page.locator("#expert-run-progress")).to_contain_text("20260101-110000-000-live", timeout=3000)
             assert polls_while_shown(page, owners, 3000)["expert-run-progress"] >= 2  # and polled each second
+            tab.get_by_role("tab", name="Runs").click()  # its list was filled when the page opened, before the run
+            expect(page.locator("#runs-history")).to_contain_text("20260101-110000-000-live", timeout=3000)

@@ -1,7 +1,7 @@
 """Timers that tick only while their tab is shown.
 
 Gradio starts a tab's timers when the tab is first drawn and keeps them ticking after the user moves on: with
-the five run monitors and the Runs list visited, a page sent six polls a second (and redrew hidden panels) for
+the five run monitors and the Runs list visited, a page sent five polls a second (and redrew hidden panels) for
 the rest of its life. Here a timer belongs to the tab being built, and selecting a tab switches every owned
 timer on or off (its interval is left as its own ticks set it). A tab selected by the app (gr.Tabs(selected=...),
 e.g. "load settings") fires the same select event in the page: tests/test_ui_tab_timers.py checks that path.

@@ -6,7 +6,7 @@ import gradio as gr
 
 from ui.runs import view
 from ui.runs.monitor import build_run_monitor, resolve
-from ui.tab_timers import tab_timer
+from ui.tab_timers import tab_shown, tab_timer
 
 TITLE = "runs.title"
 
@@ -46,6 +46,8 @@ def build(ctx) -> None:
 
     ctx.shared["blocks"].load(on_page_load, None, lists, queue=False)
     tab_timer(ctx, 5.0).tick(refresh_all, None, lists, show_progress="hidden", queue=False)
+    if shown := tab_shown(ctx):  # not up to 5 s stale when the tab is shown
+        shown.select(refresh_all, None, lists, show_progress="hidden", queue=False)
     table.select(_row_id, None, picked, queue=False)
     picked.change(lambda r: (r, _config_text(mgr, r)), [picked], [selected, config], queue=False)
 
