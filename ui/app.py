@@ -48,6 +48,6 @@ def build_app(workspace: Path, lang: str = "en") -> gr.Blocks:
             ctx.shared["building_tab"] = None
         for wire in ctx.shared.pop("after_build", []):
             wire()
-        wire_tab_timers(ctx, items)
+        wire_tab_timers(ctx)
     demo.danlu_ctx = ctx
     return demo

@@ -29,23 +29,12 @@ def tab_shown(ctx) -> gr.Tab | None:
     return None if owner is None else ctx.shared["tab_items"][owner]
 
 
-def _owned(ctx) -> list[tuple[str, gr.Timer]]:
-    return ctx.shared.get("tab_timers", [])
-
-
-def _timers(ctx) -> list[gr.Timer]:
-    return [timer for _, timer in _owned(ctx)]
-
-
-def _activity(ctx, tab: str) -> list[gr.Timer]:
-    """The updates of `_timers(ctx)` for a page showing `tab`."""
-    return [gr.Timer(active=owner == tab) for owner, _ in _owned(ctx)]
-
-
-def wire_tab_timers(ctx, tab_items: dict[str, gr.Tab]) -> None:
+def wire_tab_timers(ctx) -> None:
     """Called once every tab exists: selecting any tab sets which timers tick."""
-    if not _owned(ctx):
+    owned = ctx.shared.get("tab_timers", [])
+    if not owned:
         return
-    for name, item in tab_items.items():
-        item.select(lambda name=name: _activity(ctx, name), None, _timers(ctx),
+    timers = [timer for _, timer in owned]
+    for name, item in ctx.shared["tab_items"].items():
+        item.select(lambda name=name: [gr.Timer(active=owner == name) for owner, _ in owned], None, timers,
                     queue=False, show_progress="hidden")

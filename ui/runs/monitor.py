@@ -58,7 +58,8 @@ def build_run_monitor(ctx, run_id: gr.State, key: str | None = None) -> None:
         return _poll(ctx, requested, prev or {}, flags["form"])
 
     w["timer"].tick(tick, [run_id, prints], outputs, show_progress="hidden", queue=False)
-    for redraw in (run_id.change, *((tab_shown(ctx).select,) if tab_shown(ctx) else ())):  # all parts, at once
+    tab = tab_shown(ctx)
+    for redraw in [run_id.change] + ([tab.select] if tab else []):  # every part at once, not at the next tick
         redraw(tick, [run_id, gr.State({})], outputs, show_progress="hidden", queue=False)
     mgr = ctx.shared["runs"]
     w["stop"].click(lambda r: r and mgr.stop(r), [shown], None, queue=False)
