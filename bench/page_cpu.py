@@ -48,15 +48,8 @@ def percent(page, app: psutil.Process, window_s: float) -> dict:
     return {"browser": 100 * (cpu_seconds(browser) - c0) / dt, "app": 100 * (cpu_seconds([app]) - a0) / dt}
 
 
-def app_process(port: int) -> psutil.Process:
-    for p in psutil.Process().children(recursive=True):
-        if any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in p.net_connections("tcp")):
-            return p
-    raise RuntimeError(f"no child process listens on port {port}")
-
-
 def measure(window_s: float = 15.0, log=print) -> dict:
-    from browser_app import running_app
+    from browser_app import app_process, running_app
     from conftest import CHROMIUM, CHROMIUM_ARGS
     from fake_runs import live_run
     from playwright.sync_api import sync_playwright

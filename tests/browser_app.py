@@ -9,12 +9,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import ROOT, app_env, free_port, wait_http
+import psutil
+from conftest import ROOT, app_env, free_port, seed_demo_model, wait_http
 
 
 @contextlib.contextmanager
 def running_app(workspace: Path, lang: str = "en", extra: list[str] | None = None) -> Iterator[str]:
-    """The base URL of an app serving `workspace`, stopped when the block ends."""
+    """The base URL of an app serving `workspace` (with the demo model in it), stopped when the block ends."""
+    seed_demo_model(workspace)
     port = free_port()
     log_path = workspace.parent / f"app-{port}.log"
     cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--workspace", str(workspace), "--lang", lang]
@@ -43,5 +45,13 @@ def wait_for_lora(workspace, name: str, timeout_s: float = 420):
         found = list((Path(workspace) / "runs").glob(f"*/output/{name}.safetensors"))
         if found:
             return found[0]
-        time.sleep(2)
+        time.sleep(0.25)
     raise AssertionError(f"no LoRA after {timeout_s}s: {list((Path(workspace) / 'runs').rglob('*'))[:20]}")
+
+
+def app_process(port: int) -> psutil.Process:
+    """The app (a child of this process, at any depth) listening on `port`."""
+    for p in psutil.Process().children(recursive=True):
+        if any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in p.net_connections("tcp")):
+            return p
+    raise RuntimeError(f"no child process listens on port {port}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +31,23 @@ def app_env() -> dict[str, str]:
                 OMP_NUM_THREADS="1")
 
 
+_DEMO_BUILT: list[Path] = []  # the demo model, built at most once per test process
+
+
+def seed_demo_model(workspace: Path) -> None:
+    """Put the demo model into `workspace` as the app would build it on its first page load (the Novice plan
+    measures it): a copy of one built once per test process, not the 5-7 s of CPU each fresh workspace's app
+    spends building its own. The build on a first page load stays tested: test_ui_novice_run opts out."""
+    from trainer.models.demo import DEMO_NAME, ensure_demo_model
+
+    target = workspace / "models" / DEMO_NAME
+    if target.exists():
+        return
+    if not _DEMO_BUILT:
+        _DEMO_BUILT.append(ensure_demo_model(Path(tempfile.mkdtemp(prefix="danlu-test-demo-"))))
+    shutil.copytree(_DEMO_BUILT[0], target)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -44,7 +63,7 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
             with urllib.request.urlopen(url, timeout=2):
                 return
         except Exception:
-            time.sleep(0.5)
+            time.sleep(0.1)
     raise TimeoutError(f"app did not answer at {url}")
 
 
@@ -63,12 +82,16 @@ def offline(monkeypatch):
 
 @pytest.fixture
 def start_app(tmp_path):
-    """Factory: start_app(workspace=None, lang='en', extra=[]) -> base URL of a running `python app.py`."""
+    """Factory: start_app(workspace=None, lang='en', extra=[], demo_model=True) -> base URL of a running
+    `python app.py`; demo_model=False leaves the demo model for the app to build (see seed_demo_model)."""
     procs: list[subprocess.Popen] = []
 
-    def _start(workspace: Path | None = None, lang: str = "en", extra: list[str] | None = None) -> str:
+    def _start(workspace: Path | None = None, lang: str = "en", extra: list[str] | None = None,
+               demo_model: bool = True) -> str:
         port = free_port()
         ws = Path(workspace or tmp_path / "workspace")
+        if demo_model:
+            seed_demo_model(ws)
         log = open(tmp_path / f"app-{port}.log", "w")
         cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--workspace", str(ws), "--lang", lang]
         proc = subprocess.Popen(cmd + (extra or []), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=app_env())

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.data import assign_bucket, bucket_info, make_buckets, no_upscale_bucket, plan_buckets
-from trainer.data.buckets import centre_crop, cover_size
+from trainer.data.buckets import (
+    assign_bucket,
+    bucket_info,
+    centre_crop,
+    cover_size,
+    make_buckets,
+    no_upscale_bucket,
+    plan_buckets,
+)
 
 SD15_BUCKETS = [
     (256, 1024), (256, 960), (256, 896), (256, 832), (320, 768), (320, 704), (384, 640), (448, 576),

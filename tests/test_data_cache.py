@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from trainer.data import LatentCache, TensorCache, fill_cache
-from trainer.data.latent_cache import cache_path, centre_crop_geometry
+from trainer.data.latent_cache import LatentCache, cache_path, centre_crop_geometry, fill_cache
+from trainer.data.tensor_cache import TensorCache
 
 
 class CountingEncoder:
@@ -62,7 +62,8 @@ def test_disk_cache_is_filled_in_same_bucket_batches_and_reused_by_a_new_run(tmp
 
 
 def _pixels(path, bucket):
-    from trainer.data import fit_to_bucket, load_image, to_tensor
+    from trainer.data.images import fit_to_bucket, load_image
+    from trainer.data.tensors import to_tensor
 
     return to_tensor(fit_to_bucket(load_image(path), bucket, random_crop=False, rng=None).image)
 

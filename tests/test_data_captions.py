@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from trainer.data import drops_all_captions, process_caption, split_tags
+from trainer.data.captions import drops_all_captions, process_caption, split_tags
 
 TAGS = "zk, 1girl, red hair, smile, outdoors"
 

@@ -9,17 +9,11 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from trainer.data import (
-    BucketBatchSampler,
-    DanluDataset,
-    DatasetError,
-    LatentCache,
-    collate_batch,
-    fill_cache,
-    plan_buckets,
-    scan_dataset,
-    steps_per_epoch,
-)
+from trainer.data.buckets import plan_buckets, steps_per_epoch
+from trainer.data.latent_cache import LatentCache, fill_cache
+from trainer.data.loader import BucketBatchSampler, DanluDataset, collate_batch
+from trainer.data.problems import DatasetError
+from trainer.data.scan import scan_dataset
 
 BUCKETS = [(32, 32)] * 3 + [(64, 32)] * 2
 

@@ -7,8 +7,8 @@ import codecs
 import pytest
 from PIL import Image
 
-from trainer.data import DatasetError, count_images, scan_dataset, tag_frequency
-from trainer.data.scan import balance_reg, parse_subset_name
+from trainer.data.problems import DatasetError
+from trainer.data.scan import balance_reg, count_images, parse_subset_name, scan_dataset, tag_frequency
 
 
 def make_image(path, size=(64, 48), color=(200, 30, 30)):

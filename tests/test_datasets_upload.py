@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from trainer.data import scan_dataset
+from trainer.data.scan import scan_dataset
 from trainer.datasets import list_datasets
 from trainer.datasets.archive import zip_path
 from trainer.datasets.upload import ImportRefused, Limits, apply_import, plan_import

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from browser_app import app_process
 from conftest import screenshot
 from playwright.sync_api import expect
 
@@ -15,7 +16,8 @@ def wait_plan(page, text: str) -> str:
 
 def test_novice_shows_the_plan_and_refuses_bad_input(start_app, page, tmp_path):
     workspace = tmp_path / "ws"
-    page.goto(start_app(workspace=workspace))
+    url = start_app(workspace=workspace)
+    page.goto(url)
     plan = wait_plan(page, "steps in total")
     # bundled demo dataset (20 images x 6 repeats), demo preset: batch 4 -> 30 steps an epoch, 2 epochs
     assert "20 images" in plan and "30 steps per epoch" in plan and "60 steps in total" in plan
@@ -28,6 +30,9 @@ def test_novice_shows_the_plan_and_refuses_bad_input(start_app, page, tmp_path):
     page.click("#novice-doctor-run")
     expect(page.locator("#novice-doctor-report")).to_contain_text("Steps per epoch (batch 4): 30", timeout=60_000)
     screenshot(page, "tab-novice")
+    # Page, plan, estimate and doctor need no torch (1.7 s of every start); a run's engine process loads it.
+    loaded = [m.path for m in app_process(int(url.rsplit(":", 1)[1])).memory_maps() if "libtorch" in m.path]
+    assert not loaded, f"the app loaded torch before any run: {loaded[:3]}"
 
     dataset = page.locator("#novice-dataset-train_data_dir textarea")
     dataset.fill(str(tmp_path / "nothing-here"))

@@ -99,3 +99,16 @@ def cover_size(size: Size, bucket: Size) -> Size:
 def centre_crop(resized: Size, bucket: Size) -> tuple[int, int]:
     """Top-left (y, x) of a centred `bucket` crop inside an image of size `resized`."""
     return (resized[1] - bucket[1]) // 2, (resized[0] - bucket[0]) // 2
+
+
+def expanded_by_bucket(bucket_of: Sequence[Size], repeats: Sequence[int]) -> dict[Size, list[int]]:
+    """Item indices grouped by bucket, each index `repeats` times: one epoch's samples before shuffling."""
+    groups: dict[Size, list[int]] = {}
+    for index, (bucket, n) in enumerate(zip(bucket_of, repeats, strict=True)):
+        groups.setdefault(tuple(bucket), []).extend([index] * n)
+    return groups
+
+
+def steps_per_epoch(bucket_of: Sequence[Size], repeats: Sequence[int], batch_size: int) -> int:
+    """Batches in one epoch: per bucket, ceil(images x repeats / batch_size) (partial batches count)."""
+    return sum(math.ceil(len(v) / batch_size) for v in expanded_by_bucket(bucket_of, repeats).values())

@@ -1,4 +1,5 @@
-"""Turning an image file into an upright RGB picture of exactly its bucket's size, and into a tensor."""
+"""Turning an image file into an upright RGB picture of exactly its bucket's size (PIL only: the page imports
+this to check datasets without loading torch; tensors are in trainer/data/tensors.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import random
 from typing import NamedTuple
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 from trainer.data.buckets import Size, centre_crop, cover_size
@@ -76,17 +76,6 @@ def fit_to_bucket(img: Image.Image, bucket: Size, *, random_crop: bool, rng: ran
     return Fitted(cropped, (top, left), original)
 
 
-def to_tensor(img: Image.Image) -> torch.Tensor:
-    """RGB image -> float32 tensor [3, H, W] in -1..1 (what the VAE expects)."""
-    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
-    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
-
-
-def from_tensor(t: torch.Tensor) -> Image.Image:
-    arr = ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return Image.fromarray(arr.permute(1, 2, 0).cpu().numpy(), mode="RGB")
-
-
 def hue_shift(img: Image.Image, degrees: float) -> Image.Image:
     """Rotate every pixel's hue by `degrees`; saturation and brightness stay as they were."""
     hsv = np.array(img.convert("RGB").convert("HSV"))
@@ -95,22 +84,17 @@ def hue_shift(img: Image.Image, degrees: float) -> Image.Image:
     return Image.fromarray(hsv, mode="HSV").convert("RGB")
 
 
-def augment(x, *, flip: bool, color: bool, rng: random.Random):
-    """Random augmentation of a PIL image or a [3, H, W] tensor in -1..1; returns (same type, flipped).
+def augment(img: Image.Image, *, flip: bool, color: bool, rng: random.Random) -> tuple[Image.Image, bool]:
+    """Random augmentation of a PIL image; returns (image, flipped).
 
     flip: mirror left-right with probability 1/2 (flip_aug). color: turn the hue by a random angle in
-    +-HUE_SHIFT_DEGREES (color_aug). The colour angle is drawn before the flip coin, so a seeded rng gives
-    the same result for images and tensors.
+    +-HUE_SHIFT_DEGREES (color_aug). The colour angle is drawn before the flip coin, so the coins a seeded rng
+    gives do not depend on whether colour is on.
     """
-    is_tensor = isinstance(x, torch.Tensor)
     if color:
-        degrees = rng.uniform(-HUE_SHIFT_DEGREES, HUE_SHIFT_DEGREES)
-        shifted = hue_shift(from_tensor(x) if is_tensor else x, degrees)
-        x = to_tensor(shifted) if is_tensor else shifted
+        img = hue_shift(img, rng.uniform(-HUE_SHIFT_DEGREES, HUE_SHIFT_DEGREES))
     flipped = flip and rng.random() < 0.5
-    if flipped:
-        x = torch.flip(x, dims=[-1]) if is_tensor else ImageOps.mirror(x)
-    return x, flipped
+    return (ImageOps.mirror(img) if flipped else img), flipped
 
 
 def flipped_crop_left(resized_width: int, bucket_width: int, left: int) -> int:

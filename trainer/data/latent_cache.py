@@ -22,8 +22,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from trainer.data.buckets import Size, centre_crop, cover_size
-from trainer.data.images import fit_to_bucket, load_image, to_tensor
+from trainer.data.images import fit_to_bucket, load_image
 from trainer.data.problems import ImageLoadError, Problem
+from trainer.data.tensors import to_tensor
 from trainer.textio import atomic_write_bytes
 
 CACHE_SUFFIX = ".danlu-latent.safetensors"

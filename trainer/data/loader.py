@@ -9,33 +9,21 @@ any number of DataLoader workers. Use: DataLoader(dataset, batch_sampler=sampler
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections.abc import Sequence
 
 import torch
 from torch.utils.data import Dataset
 
-from trainer.data.buckets import Size, cover_size
+from trainer.data.buckets import Size, cover_size, expanded_by_bucket, steps_per_epoch
 from trainer.data.captions import drops_all_captions, process_caption
-from trainer.data.images import augment, fit_to_bucket, load_image, to_tensor
+from trainer.data.images import augment, fit_to_bucket, load_image
 from trainer.data.latent_cache import LatentCache, centre_crop_geometry
 from trainer.data.problems import DatasetError, ImageLoadError, Problem
+from trainer.data.tensors import to_tensor
 
 log = logging.getLogger(__name__)
 SampleKey = tuple[int, int, int]  # (item index, epoch, sample seed)
-
-
-def _expanded_by_bucket(bucket_of: Sequence[Size], repeats: Sequence[int]) -> dict[Size, list[int]]:
-    groups: dict[Size, list[int]] = {}
-    for index, (bucket, n) in enumerate(zip(bucket_of, repeats, strict=True)):
-        groups.setdefault(tuple(bucket), []).extend([index] * n)
-    return groups
-
-
-def steps_per_epoch(bucket_of: Sequence[Size], repeats: Sequence[int], batch_size: int) -> int:
-    """Batches in one epoch: per bucket, ceil(images x repeats / batch_size) (partial batches count)."""
-    return sum(math.ceil(len(v) / batch_size) for v in _expanded_by_bucket(bucket_of, repeats).values())
 
 
 class BucketBatchSampler:
@@ -62,7 +50,7 @@ class BucketBatchSampler:
         """Every batch of the current epoch, including the ones skip_batches leaves out."""
         rng = random.Random(f"danlu-batches:{self.seed}:{self.epoch}")
         batches: list[list[int]] = []
-        groups = _expanded_by_bucket(self.bucket_of, self.repeats)
+        groups = expanded_by_bucket(self.bucket_of, self.repeats)
         for bucket in sorted(groups):
             members = groups[bucket]
             rng.shuffle(members)

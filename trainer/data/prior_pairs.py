@@ -14,8 +14,8 @@ import math
 import random
 from collections.abc import Sequence
 
-from trainer.data.buckets import Size
-from trainer.data.loader import BucketBatchSampler, SampleKey, _expanded_by_bucket
+from trainer.data.buckets import Size, expanded_by_bucket
+from trainer.data.loader import BucketBatchSampler, SampleKey
 
 
 class PriorPairSampler(BucketBatchSampler):
@@ -33,12 +33,12 @@ class PriorPairSampler(BucketBatchSampler):
         self.instance_repeats = [0 if r else n for r, n in zip(self.is_reg, self.repeats, strict=True)]
 
     def buckets_without_class_images(self) -> list[Size]:
-        groups = _expanded_by_bucket(self.bucket_of, self.instance_repeats)
+        groups = expanded_by_bucket(self.bucket_of, self.instance_repeats)
         return sorted(b for b, members in groups.items() if members and b not in self.class_pool)
 
     def epoch_batches(self) -> list[list[SampleKey]]:
         rng = random.Random(f"danlu-prior-pairs:{self.seed}:{self.epoch}")
-        groups = _expanded_by_bucket(self.bucket_of, self.instance_repeats)
+        groups = expanded_by_bucket(self.bucket_of, self.instance_repeats)
         batches: list[list[int]] = []
         for bucket in sorted(b for b, members in groups.items() if members):
             members, draw = groups[bucket], _Draw(self.class_pool.get(bucket, []), rng)
@@ -49,7 +49,7 @@ class PriorPairSampler(BucketBatchSampler):
         return [[(index, self.epoch, rng.getrandbits(32)) for index in batch] for batch in batches]
 
     def __len__(self) -> int:
-        groups = _expanded_by_bucket(self.bucket_of, self.instance_repeats)
+        groups = expanded_by_bucket(self.bucket_of, self.instance_repeats)
         total = sum(math.ceil(len(m) / self.batch_size) for m in groups.values() if m)
         return max(0, total - self.skip_batches)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.data import load_image
+from trainer.data.images import load_image
 from trainer.data.scan import IMAGE_EXTENSIONS
 from trainer.datasets import backups
 from trainer.datasets.edits import dataset_images

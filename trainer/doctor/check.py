@@ -11,17 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainer.data import (
-    DatasetError,
-    cover_size,
-    load_image,
-    plan_buckets,
-    scan_dataset,
-    steps_per_epoch,
-    tag_frequency,
-)
+from trainer.data.buckets import cover_size, plan_buckets, steps_per_epoch
 from trainer.data.captions import has_tag
-from trainer.data.scan import normalise_extension, parse_subset_name
+from trainer.data.images import load_image
+from trainer.data.problems import DatasetError
+from trainer.data.scan import normalise_extension, parse_subset_name, scan_dataset, tag_frequency
 from trainer.doctor.findings import DoctorFinding, finding
 from trainer.doctor.hashing import NEAR_DISTANCE, duplicate_groups
 

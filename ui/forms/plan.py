@@ -1,7 +1,7 @@
 """What a run will do before it starts: images found, repeats, steps per epoch and in total.
 
 Counts come from trainer.data (the same scan and buckets the engine uses), so the numbers shown are the
-ones the run will report. trainer.data pulls in torch, so it is imported on first use, not at page build.
+ones the run will report.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 from trainer import sandbox
 from trainer.config import TrainConfig, parse_resolution
+from trainer.data.buckets import plan_buckets, steps_per_epoch
+from trainer.data.problems import DatasetError
+from trainer.data.scan import count_images, scan_dataset
 
 
 @dataclass
@@ -27,8 +30,6 @@ class Plan:
 
 def plan_run(cfg: TrainConfig) -> Plan:
     """Scan cfg's dataset and count the steps; Plan(ok=False, error=...) when the dataset is unusable."""
-    from trainer.data import DatasetError, count_images, plan_buckets, scan_dataset, steps_per_epoch
-
     d = cfg.dataset
     try:
         for folder in filter(None, (d.train_data_dir, d.reg_data_dir)):
