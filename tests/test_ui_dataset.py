@@ -3,19 +3,46 @@ trains on; a zip-slip archive is refused with nothing written."""
 
 from __future__ import annotations
 
+import threading
 import zipfile
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, screenshot
+from browser_app import running_app
+from conftest import ROOT, free_port, screenshot
 from dataset_helpers import tree_digests
 from playwright.sync_api import expect
-from test_datasets_downloads import PAYLOAD, TOKEN, server  # noqa: F401 (the fake Hub/Civitai fixture)
+from test_datasets_downloads import PAYLOAD, TOKEN, Fake  # the fake Hub/Civitai
 
 DEMO = ROOT / "assets" / "demo_dataset" / "6_demo"
 FIRST, SECOND = sorted(p.stem for p in DEMO.glob("*.png"))[:2]
 COUNT = len(list(DEMO.glob("*.png")))
 RUN_TIMEOUT_MS = 420_000
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """One app for the module's tests: (URL, workspace). Its downloads go to the fake Hub/Civitai of
+    test_datasets_downloads, started here (the app reads the endpoints from its environment when it starts)."""
+    srv = ThreadingHTTPServer(("127.0.0.1", free_port()), Fake)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_port}"
+    ws = tmp_path_factory.mktemp("dataset") / "ws"
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("HF_ENDPOINT", base)
+            mp.setenv("CIVITAI_ENDPOINT", base)
+            mp.delenv("HF_HUB_OFFLINE", raising=False)
+            with running_app(ws) as url:
+                mp.undo()  # the app has its environment; the tests' own stays as it was
+                yield url, ws
+    finally:
+        srv.shutdown()
+
+
+def tree(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*")) if folder.exists() else []
 
 
 def demo_zip(path: Path, extra: dict[str, bytes] | None = None) -> Path:
@@ -50,9 +77,10 @@ def pick(page, elem_id: str, option: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_uploaded_zip_is_listed_everywhere_and_trains(start_app, page, tmp_path):
-    workspace = tmp_path / "ws"
-    page.goto(start_app(workspace=workspace))
+def test_uploaded_zip_is_listed_everywhere_and_trains(app, page, tmp_path):
+    url, workspace = app
+    before = {p.name for p in (workspace / "runs").glob("*")}  # the app is shared: find this test's run
+    page.goto(url)
     # 2 repeats, not the default 10: the run on it is the novice preset's, a fifth as long.
     upload(page, demo_zip(tmp_path / "pics.zip"), "shapes", "shape", repeats=2)
     expect(page.locator("#dataset-layout")).to_contain_text(f"2_shape/  {COUNT} images, {COUNT} captions", timeout=30_000)
@@ -77,7 +105,7 @@ def test_uploaded_zip_is_listed_everywhere_and_trains(start_app, page, tmp_path)
     expect(page.locator("#novice-msg")).to_contain_text("Started run", timeout=180_000)
     page.locator("#novice-run-outputs").wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#novice-run-outputs")).to_contain_text(".safetensors")
-    run = next(p for p in (workspace / "runs").iterdir() if p.is_dir())
+    run = next(p for p in (workspace / "runs").iterdir() if p.is_dir() and p.name not in before)
     assert str(folder.parent) in (run / "config.toml").read_text()
     assert list(run.rglob("*.safetensors"))
     # The finished run downloads as one zip.
@@ -95,24 +123,25 @@ def test_uploaded_zip_is_listed_everywhere_and_trains(start_app, page, tmp_path)
 
 
 @pytest.mark.browser
-def test_zip_with_parent_entries_is_refused_and_nothing_written(start_app, page, tmp_path):
-    workspace = tmp_path / "ws"
-    page.goto(start_app(workspace=workspace))
+def test_zip_with_parent_entries_is_refused_and_nothing_written(app, page, tmp_path):
+    url, workspace = app
+    datasets = tree(workspace / "datasets")  # the app is shared: other tests' datasets may be there
+    page.goto(url)
     bad = demo_zip(tmp_path / "bad.zip", extra={"../../escaped.png": (DEMO / f"{FIRST}.png").read_bytes()})
     upload(page, bad, "evil", "x")
     expect(page.locator("#dataset-msg")).to_contain_text("points outside the archive", timeout=30_000)
     page.click("#dataset-import")
     expect(page.locator("#dataset-msg")).to_contain_text("nothing was written", timeout=30_000)
     assert not (workspace / "datasets" / "evil").exists()
-    assert not list(tmp_path.rglob("escaped.png"))
-    assert not (workspace / "datasets").exists() or not list((workspace / "datasets").iterdir())
+    assert not list(tmp_path.rglob("escaped.png")) and not list(workspace.parent.rglob("escaped.png"))
+    assert tree(workspace / "datasets") == datasets
 
 
 @pytest.mark.browser
-def test_crop_and_convert_change_files_keep_backups_and_undo_restores_bytes(start_app, page, tmp_path):
+def test_crop_and_convert_change_files_keep_backups_and_undo_restores_bytes(app, page):
     from PIL import Image
 
-    workspace = tmp_path / "ws"
+    url, workspace = app
     folder = workspace / "datasets" / "fixme" / "3_c"
     folder.mkdir(parents=True)
     Image.new("RGB", (120, 60), (10, 200, 30)).save(folder / "wide.png")
@@ -121,7 +150,7 @@ def test_crop_and_convert_change_files_keep_backups_and_undo_restores_bytes(star
     frames[0].save(folder / "moving.gif", save_all=True, append_images=frames[1:])
     (folder / "moving.txt").write_text("caption stays")
     original = tree_digests(folder)
-    page.goto(start_app(workspace=workspace))
+    page.goto(url)
     open_tab(page, "Dataset")
     page.locator("#dataset-tools").get_by_text("Image tools").click()
     pick(page, "dataset-tools-picker", "fixme")
@@ -150,8 +179,8 @@ def test_crop_and_convert_change_files_keep_backups_and_undo_restores_bytes(star
 
 
 @pytest.mark.browser
-def test_duplicate_group_is_quarantined_and_restored(start_app, page, tmp_path):
-    workspace = tmp_path / "ws"
+def test_duplicate_group_is_quarantined_and_restored(app, page):
+    url, workspace = app
     folder = workspace / "datasets" / "dups" / "1_c"
     folder.mkdir(parents=True)
     for name in (FIRST, SECOND):
@@ -160,7 +189,7 @@ def test_duplicate_group_is_quarantined_and_restored(start_app, page, tmp_path):
     (folder / "copy.png").write_bytes((DEMO / f"{FIRST}.png").read_bytes())
     (folder / "copy.txt").write_text("copy caption")
     original = tree_digests(folder)
-    page.goto(start_app(workspace=workspace))
+    page.goto(url)
     open_tab(page, "Dataset")
     page.locator("#dataset-dupes").get_by_text("Duplicates").first.click()
     pick(page, "dataset-dupes-picker", "dups")
@@ -183,9 +212,10 @@ def test_duplicate_group_is_quarantined_and_restored(start_app, page, tmp_path):
 
 
 @pytest.mark.browser
-def test_downloaded_model_is_selectable_in_model_fields_at_once(server, start_app, page, tmp_path):  # noqa: F811
-    workspace = tmp_path / "ws"
-    page.goto(start_app(workspace=workspace))
+def test_downloaded_model_is_selectable_in_model_fields_at_once(app, page):
+    url, workspace = app
+    Fake.state = {}  # a fresh fake, as the `server` fixture of test_datasets_downloads gives each test
+    page.goto(url)
     open_tab(page, "Dataset")
     page.locator("#dataset-models").get_by_text("Base models and VAEs").click()
     page.locator("#dataset-models-source textarea").fill("civitai:77")  # the fake Civitai wants TOKEN
@@ -200,5 +230,5 @@ def test_downloaded_model_is_selectable_in_model_fields_at_once(server, start_ap
     open_tab(page, "Novice")
     page.locator("#novice-model input").click()
     expect(page.get_by_role("option", name="civ77.safetensors")).to_have_count(1)
-    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("app-*.log"))
+    logs = "".join(p.read_text(errors="replace") for p in workspace.parent.glob("app-*.log"))  # running_app's
     assert TOKEN not in logs and TOKEN not in page.content(), "the token is never logged or shown"

@@ -4,11 +4,20 @@ the run monitor and in Runs; and the SDXL-only field shows only for an SDXL pres
 from __future__ import annotations
 
 import pytest
+from browser_app import running_app
 from playwright.sync_api import expect
 
 from tests.engine_helpers import make_dataset, save_tiny_sd15
 
 RUN_TIMEOUT_MS = 420_000
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """One app for the module's tests: (URL, workspace)."""
+    ws = tmp_path_factory.mktemp("dreambooth") / "ws"
+    with running_app(ws) as url:
+        yield url, ws
 
 
 def _fill(page, path: str, value: str) -> None:
@@ -17,11 +26,12 @@ def _fill(page, path: str, value: str) -> None:
 
 
 @pytest.mark.slow
-def test_dreambooth_tab_trains_the_tiny_model_to_a_checkpoint(start_app, page, tmp_path):
-    workspace = tmp_path / "ws"
+def test_dreambooth_tab_trains_the_tiny_model_to_a_checkpoint(app, page):
+    url, workspace = app
     model = save_tiny_sd15(workspace / "models" / "tiny-sd15")
     data = make_dataset(workspace / "datasets" / "dog", n=2)
-    page.goto(start_app(workspace=workspace))
+    before = {p.name for p in (workspace / "runs").glob("*")}  # the app is shared: count this test's runs only
+    page.goto(url)
     page.get_by_role("tab", name="Dreambooth").click()
     expect(page.locator("#dreambooth-dreambooth-learning_rate_te2")).to_be_hidden()  # SD1.5 preset first
     for path, value in {"model.base_model": str(model), "dataset.train_data_dir": str(data),
@@ -35,7 +45,7 @@ def test_dreambooth_tab_trains_the_tiny_model_to_a_checkpoint(start_app, page, t
     outputs.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     expect(outputs).to_contain_text(".safetensors", timeout=RUN_TIMEOUT_MS)
     expect(outputs).to_contain_text("dog")
-    runs = [p for p in (workspace / "runs").iterdir() if p.is_dir()]
+    runs = [p for p in (workspace / "runs").iterdir() if p.is_dir() and p.name not in before]
     assert len(runs) == 1
     assert 'training_type = "dreambooth"' in (runs[0] / "config.toml").read_text(encoding="utf-8")
     from safetensors import safe_open
@@ -46,8 +56,8 @@ def test_dreambooth_tab_trains_the_tiny_model_to_a_checkpoint(start_app, page, t
     expect(page.locator("body")).to_contain_text("dog.safetensors", timeout=60_000)  # the history table
 
 
-def test_an_sdxl_preset_shows_the_second_text_encoder_rate(start_app, page, tmp_path):
-    page.goto(start_app(workspace=tmp_path / "ws"))
+def test_an_sdxl_preset_shows_the_second_text_encoder_rate(app, page):
+    page.goto(app[0])
     page.get_by_role("tab", name="Dreambooth").click()
     rate = page.locator("#dreambooth-dreambooth-learning_rate_te2")
     expect(rate).to_be_hidden()  # the SD1.5 preset comes first

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from browser_app import running_app
 from conftest import screenshot
 from playwright.sync_api import expect
 
@@ -22,6 +24,21 @@ max_train_epochs = 3
 """
 
 
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """One English app for the module's tests: (URL, workspace)."""
+    ws = tmp_path_factory.mktemp("expert") / "ws"
+    with running_app(ws) as url:
+        yield url, ws
+
+
+@pytest.fixture(scope="module")
+def app_zh(tmp_path_factory):
+    """The URL of an app started with --lang zh (the language is chosen when the app starts)."""
+    with running_app(tmp_path_factory.mktemp("expert-zh") / "ws", lang="zh") as url:
+        yield url
+
+
 def field(page, path: str):
     """The input of a generated field, by its schema path."""
     group, name = path.split(".")
@@ -38,9 +55,11 @@ def open_group(page, group: str) -> None:
     page.locator(f"#group-{group} > button").first.click()
 
 
-def test_invalid_value_shows_its_error_and_starts_nothing(start_app, page, tmp_path):
-    workspace = tmp_path / "ws"
-    open_expert(page, start_app(workspace=workspace))
+def test_invalid_value_shows_its_error_and_starts_nothing(app, page):
+    url, workspace = app
+    runs = workspace / "runs"
+    before = sorted(runs.iterdir()) if runs.exists() else []  # the app is shared: runs of other tests stay
+    open_expert(page, url)
     field(page, "model.base_model").fill("stable-diffusion-v1-5/stable-diffusion-v1-5")
     field(page, "dataset.train_data_dir").fill(str(ROOT / "assets" / "demo_dataset"))
     field(page, "dataset.resolution").fill("500,500")
@@ -51,14 +70,14 @@ def test_invalid_value_shows_its_error_and_starts_nothing(start_app, page, tmp_p
     assert "Nothing was started" in page.inner_text("#expert-msg")
     assert page.locator("#err-model-base_model").count() == 0 or not page.is_visible("#err-model-base_model")
     screenshot(page, "tab-expert")
-    runs = workspace / "runs"
-    assert not runs.exists() or not any(runs.iterdir()), "an invalid config must not create a run"
+    after = sorted(runs.iterdir()) if runs.exists() else []
+    assert after == before, "an invalid config must not create a run"
 
 
-def test_kohya_import_fills_the_fields(start_app, page, tmp_path):
+def test_kohya_import_fills_the_fields(app, page, tmp_path):
     kohya = tmp_path / "kohya.toml"
     kohya.write_text(KOHYA_TOML.format(data=tmp_path / "data"), encoding="utf-8")
-    open_expert(page, start_app())
+    open_expert(page, app[0])
     page.locator("#expert-import-path textarea").fill(str(kohya))
     page.click("#expert-import")
     expect(page.locator("#expert-import-msg")).to_contain_text("Imported")
@@ -73,8 +92,8 @@ def test_kohya_import_fills_the_fields(start_app, page, tmp_path):
     assert field(page, "network.network_alpha").input_value() == "2"
 
 
-def test_chinese_ui_shows_chinese_labels(start_app, page):
-    open_expert(page, start_app(lang="zh"), tab="专家模式")
+def test_chinese_ui_shows_chinese_labels(app_zh, page):
+    open_expert(page, app_zh, tab="专家模式")
     text = page.inner_text("#tab-expert")
     for words in ("底模", "数据集", "网络", "校验", "开始训练", "训练分辨率"):
         assert words in text, words

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from browser_app import running_app
@@ -14,44 +15,59 @@ from tests.fake_runs import finished_run
 pytestmark = pytest.mark.browser
 
 
-def test_runs_tab_is_filled_on_page_load(tmp_path, page):
-    ws = tmp_path / "ws"
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """One app for the module's tests: (URL, workspace)."""
+    ws = tmp_path_factory.mktemp("runs-load") / "ws"
     with running_app(ws) as url:
-        # made after the app was built, as every run of a session is
-        finished_run(ws / "runs", "20260101-100000-000-older", "older")
-        finished_run(ws / "runs", "20260101-110000-000-newest", "newest")
-        page.goto(url)
-        page.get_by_role("tab", name="Runs").click()
-        table = page.locator("#runs-history")
-        expect(table).to_contain_text("20260101-110000-000-newest", timeout=3000)  # before the 5 s refresh timer
-        expect(table).to_contain_text("20260101-100000-000-older", timeout=1000)
-        expect(page.locator("#runs-select input")).to_have_value("20260101-110000-000-newest", timeout=3000)
-        expect(page.locator("#runs-config")).to_contain_text('output_name = "newest"', timeout=3000)
+        yield url, ws
 
 
-def test_loss_chart_and_log_of_a_short_run(tmp_path, page):
+def later_run_id(runs: Path, name: str) -> str:
+    """A run id that sorts after every run already in `runs` (the app lists runs newest first by id, and picks
+    the newest on page load), so each test's own run is the newest, whichever test ran before it."""
+    n = sum(1 for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else 0
+    return f"20260101-{10 + n:02d}0000-000-{name}"
+
+
+def test_runs_tab_is_filled_on_page_load(app, page):
+    url, ws = app
+    # made after the app was built, as every run of a session is
+    older = later_run_id(ws / "runs", "older")
+    finished_run(ws / "runs", older, "older")
+    newest = later_run_id(ws / "runs", "newest")
+    finished_run(ws / "runs", newest, "newest")
+    page.goto(url)
+    page.get_by_role("tab", name="Runs").click()
+    table = page.locator("#runs-history")
+    expect(table).to_contain_text(newest, timeout=3000)  # before the 5 s refresh timer
+    expect(table).to_contain_text(older, timeout=1000)
+    expect(page.locator("#runs-select input")).to_have_value(newest, timeout=3000)
+    expect(page.locator("#runs-config")).to_contain_text('output_name = "newest"', timeout=3000)
+
+
+def test_loss_chart_and_log_of_a_short_run(app, page):
     """Issue 10.11: no empty "series" legend, whole-number step ticks on a 6-step run, the log shows its end."""
-    ws = tmp_path / "ws"
-    with running_app(ws) as url:
-        run_dir = ws / "runs" / "20260101-120000-000-short"
-        finished_run(ws / "runs", run_dir.name, "short")
-        (run_dir / "train.log").write_text("".join(f"log line {i}\n" for i in range(1, 41)), encoding="utf-8")
-        page.goto(url)
-        page.get_by_role("tab", name="Runs").click()
-        expect(page.locator("#runs-log textarea")).to_have_value(re.compile("log line 40"))
-        chart = page.locator("#runs-loss")
-        chart.locator("svg, canvas").first.wait_for()
-        page.wait_for_timeout(1500)
-        labels = page.evaluate("() => [...document.querySelectorAll('#runs-loss svg text')]"
-                               ".map(e => e.textContent.trim())")
-        screenshot(page, "runs-short-run")
-        ticks = [x for x in labels if re.fullmatch(r"-?[\d.,]+", x)]
-        assert ticks, labels
-        assert "series" not in labels, labels  # Gradio's legend has no entries here: the caption names the curves
-        expect(chart).to_contain_text("moving average")
-        x_ticks = [x for x in ticks if "." in x]
-        assert not [x for x in x_ticks if float(x) > 1], f"fractional step ticks: {labels}"
-        # The page scrolls the box after it renders; wait for that (it never happens without the fix).
-        page.wait_for_function("() => { const t = document.querySelector('#runs-log textarea');"
-                               " return t.scrollHeight > t.clientHeight"
-                               " && t.scrollTop + t.clientHeight >= t.scrollHeight - 4; }", timeout=15000)
+    url, ws = app
+    run_dir = ws / "runs" / later_run_id(ws / "runs", "short")
+    finished_run(ws / "runs", run_dir.name, "short")
+    (run_dir / "train.log").write_text("".join(f"log line {i}\n" for i in range(1, 41)), encoding="utf-8")
+    page.goto(url)
+    page.get_by_role("tab", name="Runs").click()
+    expect(page.locator("#runs-log textarea")).to_have_value(re.compile("log line 40"))
+    chart = page.locator("#runs-loss")
+    chart.locator("svg, canvas").first.wait_for()
+    page.wait_for_timeout(1500)
+    labels = page.evaluate("() => [...document.querySelectorAll('#runs-loss svg text')]"
+                           ".map(e => e.textContent.trim())")
+    screenshot(page, "runs-short-run")
+    ticks = [x for x in labels if re.fullmatch(r"-?[\d.,]+", x)]
+    assert ticks, labels
+    assert "series" not in labels, labels  # Gradio's legend has no entries here: the caption names the curves
+    expect(chart).to_contain_text("moving average")
+    x_ticks = [x for x in ticks if "." in x]
+    assert not [x for x in x_ticks if float(x) > 1], f"fractional step ticks: {labels}"
+    # The page scrolls the box after it renders; wait for that (it never happens without the fix).
+    page.wait_for_function("() => { const t = document.querySelector('#runs-log textarea');"
+                           " return t.scrollHeight > t.clientHeight"
+                           " && t.scrollTop + t.clientHeight >= t.scrollHeight - 4; }", timeout=15000)
