@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -44,7 +45,9 @@ def seed_demo_model(workspace: Path) -> None:
     if target.exists():
         return
     if not _DEMO_BUILT:
-        _DEMO_BUILT.append(ensure_demo_model(Path(tempfile.mkdtemp(prefix="danlu-test-demo-"))))
+        cache = tempfile.mkdtemp(prefix="danlu-test-demo-")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        _DEMO_BUILT.append(ensure_demo_model(Path(cache)))
     shutil.copytree(_DEMO_BUILT[0], target)
 
 
