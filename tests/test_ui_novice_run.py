@@ -19,6 +19,7 @@ def test_novice_defaults_train_to_a_safetensors(start_app, page, tmp_path):
     workspace = tmp_path / "ws"
     page.goto(start_app(workspace=workspace, demo_model=False))  # a first start: the page builds the demo model
     expect(page.locator("#novice-plan")).to_contain_text("steps in total", timeout=60_000)
+    assert (workspace / "models" / DEMO_NAME / DONE_MARKER).is_file(), "the first page load built the demo model"
     page.click("#novice-start")
     expect(page.locator("#novice-msg")).to_contain_text("Started run", timeout=180_000)
     outputs = page.locator("#novice-run-outputs")
@@ -28,4 +29,3 @@ def test_novice_defaults_train_to_a_safetensors(start_app, page, tmp_path):
     runs = [p for p in (workspace / "runs").iterdir() if p.is_dir()]
     assert len(runs) == 1, "one click queues exactly one run"
     assert list(runs[0].rglob("*.safetensors")), "the run folder holds the trained LoRA"
-    assert (workspace / "models" / DEMO_NAME / DONE_MARKER).is_file(), "the first page load built the demo model"

@@ -88,8 +88,8 @@ def augment(img: Image.Image, *, flip: bool, color: bool, rng: random.Random) ->
     """Random augmentation of a PIL image; returns (image, flipped).
 
     flip: mirror left-right with probability 1/2 (flip_aug). color: turn the hue by a random angle in
-    +-HUE_SHIFT_DEGREES (color_aug). The colour angle is drawn before the flip coin, so the coins a seeded rng
-    gives do not depend on whether colour is on.
+    +-HUE_SHIFT_DEGREES (color_aug). The colour angle is drawn before the flip coin: the order every seeded run
+    (and its resume) has used, so keep it.
     """
     if color:
         img = hue_shift(img, rng.uniform(-HUE_SHIFT_DEGREES, HUE_SHIFT_DEGREES))
