@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -23,7 +24,8 @@ _REPO_FILE = re.compile(r"^([\w.-]+/[\w.-]+)/(.+\.(safetensors|ckpt))$")
 LOCAL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 # huggingface_hub's client waits without limit on a connection that never answers, then retries for minutes;
 # one request with this timeout (per connect and per read; the client tries twice) first turns "no network"
-# into an error within about 15 s.
+# into an error within about 15 s. HF_HUB_ETAG_TIMEOUT, the hub's own setting for its metadata requests, replaces
+# it when the user sets it (a slow mirror may need longer).
 PROBE_TIMEOUT_S = 6.0
 MIRROR_EXAMPLE = "https://hf-mirror.com"
 LOCAL_MODEL_HINT = "download the model yourself and enter its local path (a diffusers folder or a .safetensors file)"
@@ -97,13 +99,21 @@ def _tell(progress: Progress | None, repo_id: str) -> None:
 
 
 def hub_files(repo_id: str, local_hint: str = LOCAL_MODEL_HINT) -> list[str]:
-    """The repo's file names, from one request that gives up after PROBE_TIMEOUT_S; a ModelSourceError that
+    """The repo's file names, from one request that gives up after probe_timeout_s(); a ModelSourceError that
     names the repo and the ways out (`local_hint`, a mirror) when the hub cannot be asked."""
     try:
-        info = huggingface_hub.HfApi().model_info(repo_id, timeout=PROBE_TIMEOUT_S)
+        info = huggingface_hub.HfApi().model_info(repo_id, timeout=probe_timeout_s())
     except Exception as exc:
         raise ModelSourceError(explain_hub_error(repo_id, exc, local_hint)) from exc
     return [s.rfilename for s in info.siblings or []]
+
+
+def probe_timeout_s() -> float:
+    """Seconds the hub probe waits: the user's HF_HUB_ETAG_TIMEOUT when set to a number, else PROBE_TIMEOUT_S."""
+    try:
+        return float(os.environ["HF_HUB_ETAG_TIMEOUT"])
+    except (KeyError, ValueError):
+        return PROBE_TIMEOUT_S
 
 
 def _cached_or_raise(repo_id: str, files: list[str], cache_dir: Path, error: ModelSourceError) -> Path:
