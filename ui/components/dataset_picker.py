@@ -32,10 +32,19 @@ def _picker(ctx, box: gr.Textbox, elem_id: str, key: str, list_fn, label: str) -
     picker = gr.Dropdown(list_fn(ctx), value=None, label=ctx.t(label), info=ctx.t(f"{label}_info"),
                          elem_id=elem_id, interactive=True)
     picker.input(lambda value: value if value else gr.skip(), inputs=picker, outputs=box)
-    gr.on(None, lambda: gr.update(choices=list_fn(ctx), value=None), outputs=picker,
-          show_progress="hidden")  # on page load
+    if PICKERS not in ctx.shared and MODEL_PICKERS not in ctx.shared:  # the page's first picker
+        ctx.shared.setdefault("after_build", []).append(lambda: _wire_page_load(ctx))
     ctx.shared.setdefault(key, []).append(picker)
     return picker
+
+
+def _wire_page_load(ctx) -> None:
+    """Every picker re-lists on page load in one event: the browser redraws the loading state of all the page's
+    components for each event it runs, so ten pickers with a load event each cost seconds of a page load."""
+    targets = [(p, choices) for p in ctx.shared.get(PICKERS, [])]
+    targets += [(p, model_choices) for p in ctx.shared.get(MODEL_PICKERS, [])]
+    ctx.shared["blocks"].load(lambda: [gr.update(choices=list_fn(ctx), value=None) for _, list_fn in targets],
+                              outputs=[p for p, _ in targets], show_progress="hidden")
 
 
 def dataset_picker(ctx, box: gr.Textbox, elem_id: str) -> gr.Dropdown:
