@@ -100,34 +100,51 @@ IMPORTS = {  # what each file is: representable ones must arrive as themselves, 
 }
 
 
+@pytest.fixture(scope="module")
+def expert_page(app, browser):
+    """One page on the Expert tab for all the import cases (loading the page costs seconds each time). Each case
+    imports its own file, with its own base model path, and waits for the message naming that file, so no case
+    leans on what an earlier one left in the form; a representable import must replace it all."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        pg = context.new_page()
+        pg.set_default_timeout(30_000)
+        open_expert(pg, app[0])
+        yield pg
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("kind", list(IMPORTS))
-def test_an_import_arrives_whole_or_says_why_like_check(app, page, tmp_path, kind):
-    url, _ = app
+def test_an_import_arrives_whole_or_says_why_like_check(expert_page, tmp_path, kind):
+    page = expert_page
+    base = f"/m/{kind}.safetensors"  # this case's own: the shared form may hold an earlier case's import
     path = tmp_path / f"{kind}.toml"
-    path.write_text(IMPORTS[kind] + 'pretrained_model_name_or_path = "/m/base.safetensors"\nnetwork_dim = 8\n',
-                    encoding="utf-8")
+    path.write_text(IMPORTS[kind] + f'pretrained_model_name_or_path = "{base}"\nnetwork_dim = 8\n', encoding="utf-8")
     try:
         cfg = load_config(path)
     except ConfigError as exc:  # refused by the import itself (v2: SD2.x is not a Danlu family)
         cfg, expected = None, exc.findings
     else:  # what the form cannot hold: the same findings `python -m trainer check` prints for the file
         expected = [f for f in errors_of(check(cfg, for_training=False)) if "not supported yet" in f.en]
-    open_expert(page, url)
+    before = field(page, "model.base_model").input_value()
     page.locator("#expert-import-path textarea").fill(str(path))
     page.click("#expert-import")
     msg = page.locator("#expert-import-msg")
+    expect(msg).to_contain_text(str(path), timeout=SLOW)  # the answer to this import, not to an earlier case's
     if not expected:
         expect(msg).to_contain_text("Imported", timeout=SLOW)
         expect(field(page, "model.family")).to_have_value(cfg.model.family, timeout=SLOW)
         expect(field(page, "model.training_type")).to_have_value(cfg.model.training_type, timeout=SLOW)
-        assert field(page, "model.base_model").input_value() == "/m/base.safetensors"
+        assert field(page, "model.base_model").input_value() == base
         return
     expect(msg).to_contain_text(expected[0].field, timeout=SLOW)
     text = msg.inner_text()
     assert "Imported" not in text
     for f in expected:
         assert f.field in text and f.en in text, (f.field, f.en, text)
-    assert field(page, "model.base_model").input_value() != "/m/base.safetensors", "the form must not half-load it"
+    shown = field(page, "model.base_model").input_value()
+    assert shown != base and shown == before, f"the form must not half-load it: {before!r} -> {shown!r}"
 
 
 def test_letters_in_a_number_box_get_a_hint_with_every_other_error(app, page):
