@@ -6,19 +6,51 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ["sdxl", "sdscripts", "switches", "flux_attention"]
 
 
-def session(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess, Path]:
+FAULTS = ("--only", "sdxl", "switches", "flux_attention", "--limit", "switches=4")
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory):
+    """Both sessions of this module start together: each runs one section process at a time, mostly importing
+    torch on one core, so the fault-injection session runs beside the dry run instead of after it. name ->
+    (the finished session, its OUT); a session no test waited for is killed."""
+    started = {"dry": start(tmp_path_factory.mktemp("dry")),
+               "faults": start(tmp_path_factory.mktemp("faults"), *FAULTS,
+                               DANLU_GPU_SESSION_FAULT="sdxl=fail,switches=hang")}
+
+    def finished(name: str) -> tuple[subprocess.CompletedProcess, Path]:
+        proc, out = started[name]
+        rc = proc.wait(timeout=900)
+        stdout, stderr = ((out.parent / f"session.{kind}").read_text() for kind in ("stdout", "stderr"))
+        return subprocess.CompletedProcess(proc.args, rc, stdout, stderr), out
+
+    yield finished
+    for proc, _ in started.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def start(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen, Path]:
+    """bench/gpu_session.sh's dry run, started in its own process group (its output to files: a pipe nobody
+    reads yet could fill and stall it); its OUT folder."""
     out = tmp_path / "out"
-    proc = subprocess.run(["bash", str(ROOT / "bench" / "gpu_session.sh"), "--out", str(out),
-                           "--work", str(tmp_path / "work"), *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHON": sys.executable, "DANLU_GPU_DRYRUN": "1", **env}, timeout=900)
+    with open(tmp_path / "session.stdout", "w") as stdout, open(tmp_path / "session.stderr", "w") as stderr:
+        proc = subprocess.Popen(["bash", str(ROOT / "bench" / "gpu_session.sh"), "--out", str(out),
+                                 "--work", str(tmp_path / "work"), *args], cwd=ROOT, stdout=stdout, stderr=stderr,
+                                start_new_session=True,
+                                env={**os.environ, "PYTHON": sys.executable, "DANLU_GPU_DRYRUN": "1", **env})
     return proc, out
 
 
@@ -26,8 +58,8 @@ def result(out: Path, name: str) -> dict:
     return json.loads((out / f"{name}.json").read_text())
 
 
-def test_dry_run_measures_every_section_and_fits_what_a_device_call_returns(tmp_path):
-    proc, out = session(tmp_path)
+def test_dry_run_measures_every_section_and_fits_what_a_device_call_returns(sessions):
+    proc, out = sessions("dry")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in SECTIONS:
         assert result(out, name)["status"] == "ok", (out / f"{name}.log").read_text()[-3000:]
@@ -43,9 +75,8 @@ def test_dry_run_measures_every_section_and_fits_what_a_device_call_returns(tmp_
     assert len(list(out.iterdir())) <= 8  # a device call returns at most 8 files
 
 
-def test_a_failing_and_a_hanging_section_leave_the_next_one_running(tmp_path):
-    proc, out = session(tmp_path, "--only", "sdxl", "switches", "flux_attention", "--limit", "switches=4",
-                        DANLU_GPU_SESSION_FAULT="sdxl=fail,switches=hang")
+def test_a_failing_and_a_hanging_section_leave_the_next_one_running(sessions):
+    proc, out = sessions("faults")
     assert proc.returncode == 1
     assert result(out, "sdxl")["status"].startswith("failed")
     assert "injected failure of section sdxl" in (out / "sdxl.log").read_text()
@@ -78,12 +109,14 @@ def test_step_clock_stamps_another_scripts_optimizer_steps_even_when_it_crashes(
                       "    w.sum().backward(); opt.step(); opt.zero_grad()\n"
                       "if sys.argv[2] == 'crash':\n"
                       "    raise RuntimeError('boom')\n")
-    for steps, end, rc in ((3, "ok", 0), (2, "crash", 1)):
-        out = tmp_path / f"{end}.json"
-        proc = subprocess.run([sys.executable, str(ROOT / "bench" / "step_clock.py"), str(out), str(script),
-                               str(steps), end], capture_output=True, text=True, timeout=120)
-        assert proc.returncode == rc, proc.stderr
-        got = json.loads(out.read_text())
+    cases = ((3, "ok", 0), (2, "crash", 1))
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "bench" / "step_clock.py"), str(tmp_path / f"{end}.json"),
+                               str(script), str(steps), end], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for steps, end, _ in cases]  # side by side: each mostly imports torch
+    for (steps, end, rc), proc in zip(cases, procs, strict=True):
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == rc, stderr
+        got = json.loads((tmp_path / f"{end}.json").read_text())
         assert got["rc"] == rc and len(got["stamps"]) == steps and got["stamps"] == sorted(got["stamps"])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -43,56 +44,40 @@ def test_one_gpu_runs_plainly_and_several_through_accelerate_launch(tmp_path):
 
 
 @pytest.mark.timeout(600)
-def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
+def test_two_processes_equal_one_process_with_the_same_global_batch_and_resume_mid_epoch(tmp_path, launched):
+    """One 2-process run (batch 1 each) against one process (batch 2), gradient accumulation 2: the same steps,
+    one events stream, each file written once, the global batch's loss, equal weights. A 2-process run resumed
+    (in 2 processes) from a state saved mid-epoch by it then ends with the same weights. (One run carries both:
+    every 2-process launch costs two engine processes' imports, ~15 s.)"""
     model = save_tiny_sd15(tmp_path / "model")
-    data = make_dataset(tmp_path / "data", n=5, folder="1_zk")  # batches of 2, 2 and 1: the last is uneven
-    settings = dict(training__max_train_epochs=2, optimizer__learning_rate=1e-2)
-    one = tiny_config(model, data, training__train_batch_size=2, **settings)
-    assert train(one, tmp_path / "one") == 0
+    data = make_dataset(tmp_path / "data", n=5, folder="1_zk")  # global batches of 2, 2 and 1: the last is uneven
+    settings = dict(training__max_train_epochs=2, training__gradient_accumulation_steps=2,
+                    optimizer__learning_rate=1e-2, save__save_every_n_steps=3, save__save_state=True)
+    whole = launched(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, **settings),
+                     tmp_path / "whole")
+    assert train(tiny_config(model, data, training__train_batch_size=2, **settings), tmp_path / "one") == 0
+    whole = finish(whole)
 
-    run = launch(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, **settings), tmp_path / "two")
-
-    events = read_events(run)[0]
+    events = read_events(whole)[0]
     started = next(e for e in events if e["type"] == "started")
-    assert started["steps_per_epoch"] == 3 and started["total_steps"] == 6
+    assert started["steps_per_epoch"] == 2 and started["total_steps"] == 4  # 3 global batches in 2 groups
     steps = [e["step"] for e in events if e["type"] == "progress"]
-    assert steps == [1, 2, 3, 4, 5, 6]  # one stream: no second process's lines
+    assert steps == [1, 2, 3, 4]  # one stream: no second process's lines
     assert [e["type"] for e in events].count("finished") == 1
-    files = sorted(p.name for p in (run / "output").iterdir())
+    files = sorted(p.name for p in (whole / "output").iterdir())
     assert files == sorted(p.name for p in (tmp_path / "one" / "output").iterdir())  # each written once, by one
     assert [e["path"] for e in events if e["type"] == "saved" and e["kind"] == "lora"] == [
-        str(run / "output" / "t-000001.safetensors"), str(run / "output" / "t.safetensors")]
-    assert len(list((run / "tb").rglob("events.out.tfevents.*"))) == 1
-
+        str(whole / "output" / n) for n in ("t-000001.safetensors", "t-step00000003.safetensors", "t.safetensors")]
+    assert len(list((whole / "tb").rglob("events.out.tfevents.*"))) == 1
     ref = [e["loss"] for e in read_events(tmp_path / "one")[0] if e["type"] == "progress"]
     got = [e["loss"] for e in events if e["type"] == "progress"]
     assert got == pytest.approx(ref, rel=1e-4)  # the logged loss is the global batch's, averaged
-    assert_same_weights(tmp_path / "one" / "output" / "t.safetensors", run / "output" / "t.safetensors")
-
-
-@pytest.mark.timeout(600)
-def test_accumulation_and_mid_epoch_resume_across_two_processes(tmp_path):
-    """Gradient accumulation 2 over 2 processes equals 1 process with the same global batch; a 2-process run
-    resumed (in 2 processes) from a state saved mid-epoch by a 2-process run ends with the same weights."""
-    model = save_tiny_sd15(tmp_path / "model")
-    data = make_dataset(tmp_path / "data", n=5, folder="1_zk")  # 3 batches an epoch: 2 optimizer steps
-    settings = dict(training__max_train_epochs=2, training__gradient_accumulation_steps=2,
-                    optimizer__learning_rate=1e-2, save__save_every_n_steps=3, save__save_state=True)
-    assert train(tiny_config(model, data, training__train_batch_size=2, **settings), tmp_path / "one") == 0
-    whole = launch(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, **settings),
-                   tmp_path / "whole")
-    events = read_events(whole)[0]
-    assert [e["step"] for e in events if e["type"] == "progress"] == [1, 2, 3, 4]
     assert_same_weights(tmp_path / "one" / "output" / "t.safetensors", whole / "output" / "t.safetensors")
 
     state = whole / "output" / "t-step00000003-state"  # epoch 2 after its first accumulation group
     assert json.loads((state / "progress.json").read_text())["batches_in_epoch"] == 2
-    resumed = launch(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, save__resume=str(state),
-                                 **settings), tmp_path / "resumed")
-    assert [e["step"] for e in read_events(resumed)[0] if e["type"] == "progress"] == [4]
-    a, b = load_file(whole / "output" / "t.safetensors"), load_file(resumed / "output" / "t.safetensors")
-    assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-7) for k in a), "a resumed run trained differently"
-    assert not [e for e in read_events(resumed)[0] if e["type"] == "warning"]
+    resumed = launched(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, save__resume=str(state),
+                                   **settings), tmp_path / "resumed")
 
     # One process with batch 1 is another global batch: the saved position no longer fits, and the run says so.
     other = tiny_config(model, data, training__train_batch_size=1, save__resume=str(state), **settings)
@@ -100,16 +85,43 @@ def test_accumulation_and_mid_epoch_resume_across_two_processes(tmp_path):
     warned = [e["message"] for e in read_events(tmp_path / "other")[0] if e["type"] == "warning"]
     assert any("saved with 2 images a batch" in w and "this run has 1" in w for w in warned), warned
 
+    resumed = finish(resumed)
+    assert [e["step"] for e in read_events(resumed)[0] if e["type"] == "progress"] == [4]
+    a, b = load_file(whole / "output" / "t.safetensors"), load_file(resumed / "output" / "t.safetensors")
+    assert all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-7) for k in a), "a resumed run trained differently"
+    assert not [e for e in read_events(resumed)[0] if e["type"] == "warning"]
 
-def launch(cfg, run: Path) -> Path:
-    """Run `cfg` the way the run manager does (accelerate launch for several processes); the run folder."""
-    run.mkdir()
-    save_config(cfg, run / "config.toml")
-    argv = engine_command(sys.executable, cfg.speed, ["train", "--config", str(run / "config.toml"),
-                                                      "--run-dir", str(run)])
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+@pytest.fixture
+def launched():
+    """launched(cfg, run) starts `cfg` the way the run manager does (accelerate launch for several processes) and
+    returns at once: the test trains its one-process reference in the meantime (each launch spends most of its
+    time importing torch in its processes). finish() waits for it; a launch a failed test left is killed."""
+    procs = []
+
+    def start(cfg, run: Path) -> tuple[subprocess.Popen, Path]:
+        run.mkdir()
+        save_config(cfg, run / "config.toml")
+        argv = engine_command(sys.executable, cfg.speed, ["train", "--config", str(run / "config.toml"),
+                                                          "--run-dir", str(run)])
+        env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+        with open(run.parent / f"{run.name}.console", "w") as console:  # a file: a full pipe would stall the run
+            procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=console, stderr=subprocess.STDOUT,
+                                          start_new_session=True))
+        return procs[-1], run
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def finish(started: tuple[subprocess.Popen, Path]) -> Path:
+    """The run folder of a launch once it ended well."""
+    proc, run = started
+    rc = proc.wait(timeout=540)
+    assert rc == 0, (run.parent / f"{run.name}.console").read_text()[-6000:]
     return run
 
 
@@ -137,19 +149,21 @@ def test_the_run_manager_launches_accelerate_for_several_gpus(tmp_path):
 
 
 @pytest.mark.timeout(600)
-def test_runs_that_leave_trained_weights_without_gradients_work_in_two_processes(tmp_path):
+def test_runs_that_leave_trained_weights_without_gradients_work_in_two_processes(tmp_path, launched):
     """DDP must allow unused parameters: a Dreambooth text encoder that stops training (encoded without
     gradients from step 1) and DyLoRA (one rank slice a step) still finish, and match one process."""
     model = save_tiny_sd15(tmp_path / "model")
     data = make_dataset(tmp_path / "data", n=4, folder="1_zk")
     cases = {"dreambooth": dict(model__training_type="dreambooth", dreambooth__stop_text_encoder_training=1),
              "dylora": dict(network__network_module="networks.dylora", network__dylora_unit=2)}
+    cases = {name: dict(training__max_train_steps=3, optimizer__learning_rate=1e-3, **settings)
+             for name, settings in cases.items()}
+    runs = {name: launched(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, **settings),
+                           tmp_path / f"{name}-two") for name, settings in cases.items()}  # both at once
     for name, settings in cases.items():
-        settings = dict(training__max_train_steps=3, optimizer__learning_rate=1e-3, **settings)
         one = tmp_path / f"{name}-one"
         assert train(tiny_config(model, data, training__train_batch_size=2, **settings), one) == 0
-        run = launch(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, **settings),
-                     tmp_path / f"{name}-two")
+        run = finish(runs[name])
         assert [e["step"] for e in read_events(run)[0] if e["type"] == "progress"] == [1, 2, 3]
         ref = [e["loss"] for e in read_events(one)[0] if e["type"] == "progress"]
         got = [e["loss"] for e in read_events(run)[0] if e["type"] == "progress"]
