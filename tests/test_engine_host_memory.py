@@ -63,8 +63,10 @@ def assert_kept_and_bounded(grown: list[int]) -> None:
     assert grown[0] >= 60 * MIB, f"only {grown[0] / MIB:.0f} MiB stayed resident after freeing 64 MiB"
     # A small allocation landing after a kept block can leave it a hole a few bytes too small for the next aligned
     # request, so a few blocks pile up; then the heap reuses them: the growth stops, below twice what it may keep.
+    # Ten blocks plus a few hundred KiB of small allocations were seen once in a full-suite run: the bound leaves
+    # room for that and stays far below the forty blocks (2.5 GiB) a heap that never reused them would keep.
     assert grown[-1] - grown[-20] < 16 * MIB, f"still growing: {[g >> 20 for g in grown]} MiB"
-    assert grown[-1] <= 2 * KEEP_AT_TOP + 128 * MIB, f"{grown[-1] / MIB:.0f} MiB kept after forty 64 MiB blocks"
+    assert grown[-1] <= 2 * KEEP_AT_TOP + 192 * MIB, f"{grown[-1] / MIB:.0f} MiB kept after forty 64 MiB blocks"
 
 
 def test_by_default_a_freed_block_goes_back_to_the_kernel():
