@@ -41,10 +41,20 @@ def _picker(ctx, box: gr.Textbox, elem_id: str, key: str, list_fn, label: str) -
 def _wire_page_load(ctx) -> None:
     """Every picker re-lists on page load in one event: the browser redraws the loading state of all the page's
     components for each event it runs, so ten pickers with a load event each cost seconds of a page load."""
-    targets = [(p, choices) for p in ctx.shared.get(PICKERS, [])]
-    targets += [(p, model_choices) for p in ctx.shared.get(MODEL_PICKERS, [])]
-    ctx.shared["blocks"].load(lambda: [gr.update(choices=list_fn(ctx), value=None) for _, list_fn in targets],
-                              outputs=[p for p, _ in targets], show_progress="hidden")
+    targets = _pickers_of(ctx, "dataset") + _pickers_of(ctx, "model")
+
+    def fill():
+        lists = {list_fn: list_fn(ctx) for list_fn in {fn for _, fn in targets}}  # each folder read once
+        return [gr.update(choices=lists[list_fn], value=None) for _, list_fn in targets]
+
+    ctx.shared["blocks"].load(fill, outputs=[p for p, _ in targets], show_progress="hidden")
+
+
+def _pickers_of(ctx, kind: str) -> list:
+    """(picker, choices function) of every picker of `kind` ("dataset" or "model") on the page."""
+    if kind == "dataset":
+        return [(p, choices) for p in ctx.shared.get(PICKERS, [])]
+    return [(p, model_choices) for p in ctx.shared.get(MODEL_PICKERS, [])]
 
 
 def dataset_picker(ctx, box: gr.Textbox, elem_id: str) -> gr.Dropdown:
@@ -59,10 +69,8 @@ def model_picker(ctx, box: gr.Textbox, elem_id: str) -> gr.Dropdown:
 
 def refresh_outputs(ctx, kind: str):
     """(outputs, fn) that re-list every picker of `kind` ("dataset" or "model") on the page."""
-    if kind == "dataset":
-        targets = [(p, choices) for p in ctx.shared.get(PICKERS, [])]
-    else:
-        targets = [(p, model_choices) for p in ctx.shared.get(MODEL_PICKERS, [])]
+    targets = _pickers_of(ctx, kind)
+    if kind == "model":
         targets += [(dd, lambda _ctx, fn=fn: fn()) for dd, fn in ctx.shared.get(MODEL_LISTS, [])]
     outputs = [t[0] for t in targets]
 
