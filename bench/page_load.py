@@ -11,9 +11,9 @@ second app from that tree and alternates the two, so both are measured under the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,18 +24,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 PLAN_DRAWN = "#novice-plan :text('steps in total')"
-
-
-def start_app(root: Path, workspace: Path) -> tuple[subprocess.Popen, str]:
-    from conftest import app_env, free_port, wait_http
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(root / "app.py"), "--port", str(port), "--workspace", str(workspace)],
-                            cwd=root, env={**app_env(), "PYTHONPATH": str(root)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_http(url + "/", proc)
-    return proc, url
 
 
 def open_once(page, url: str) -> tuple[float, int]:
@@ -57,7 +45,7 @@ def open_once(page, url: str) -> tuple[float, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from conftest import seed_demo_model
+    from browser_app import running_app
     from playwright.sync_api import sync_playwright
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -66,25 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     trees = {"this tree": ROOT} | ({"before": args.before.resolve()} if args.before else {})
     workspace = Path(tempfile.mkdtemp()) / "ws"
-    seed_demo_model(workspace)
-    apps = {name: start_app(root, workspace) for name, root in trees.items()}
     times: dict[str, list[float]] = {name: [] for name in trees}
     counts: dict[str, list[int]] = {name: [] for name in trees}
-    try:
+    with contextlib.ExitStack() as stack:  # both apps serve the same workspace until the rounds are done
+        urls = {name: stack.enter_context(running_app(workspace, root=root)) for name, root in trees.items()}
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
             page = browser.new_page()
-            for _, url in apps.values():  # warm: the browser's cache of Gradio's scripts
+            for url in urls.values():  # warm: the browser's cache of Gradio's scripts
                 open_once(page, url)
             for r in range(args.rounds):
                 for name in trees if r % 2 == 0 else list(trees)[::-1]:
-                    took, n = open_once(page, apps[name][1])
+                    took, n = open_once(page, urls[name])
                     times[name].append(took)
                     counts[name].append(n)
             browser.close()
-    finally:
-        for proc, _ in apps.values():
-            proc.terminate()
     for name in trees:
         print(f"{name:10s} median {statistics.median(times[name]):5.2f} s to the drawn plan, "
               f"{statistics.median(counts[name]):.0f} events a load ({' '.join(f'{t:.2f}' for t in times[name])})")

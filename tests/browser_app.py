@@ -14,14 +14,17 @@ from conftest import ROOT, app_env, free_port, seed_demo_model, wait_http
 
 
 @contextlib.contextmanager
-def running_app(workspace: Path, lang: str = "en", extra: list[str] | None = None) -> Iterator[str]:
-    """The base URL of an app serving `workspace` (with the demo model in it), stopped when the block ends."""
+def running_app(workspace: Path, lang: str = "en", extra: list[str] | None = None,
+                root: Path = ROOT) -> Iterator[str]:
+    """The base URL of an app serving `workspace` (with the demo model in it), stopped when the block ends.
+    `root`: the checkout whose app.py runs (bench/page_load.py measures another one beside this one)."""
     seed_demo_model(workspace)
     port = free_port()
     log_path = workspace.parent / f"app-{port}.log"
-    cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--workspace", str(workspace), "--lang", lang]
+    cmd = [sys.executable, str(root / "app.py"), "--port", str(port), "--workspace", str(workspace), "--lang", lang]
+    env = app_env() | ({"PYTHONPATH": str(root)} if root != ROOT else {})  # its own trainer/ui, not the install's
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd + (extra or []), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=app_env())
+        proc = subprocess.Popen(cmd + (extra or []), cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}"
         try:
             try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -49,6 +51,21 @@ def seed_demo_model(workspace: Path) -> None:
         atexit.register(shutil.rmtree, cache, ignore_errors=True)
         _DEMO_BUILT.append(ensure_demo_model(Path(cache)))
     shutil.copytree(_DEMO_BUILT[0], target)
+
+
+def start_in_own_group(argv: list[str], stdout: Path, stderr: Path | None = None, **popen) -> subprocess.Popen:
+    """Start `argv` now and return at once, in a process group of its own (kill_groups ends it with everything it
+    started), its output to files: a pipe nobody reads yet could fill and stall it. stderr=None joins stdout."""
+    with open(stdout, "w") as out, open(stderr, "w") if stderr else contextlib.nullcontext(subprocess.STDOUT) as err:
+        return subprocess.Popen(argv, stdout=out, stderr=err, start_new_session=True, **popen)
+
+
+def kill_groups(procs) -> None:
+    """Kill what a test started and did not wait for (a failed test), with the processes it started."""
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def free_port() -> int:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import kill_groups, start_in_own_group
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ["sdxl", "sdscripts", "switches", "flux_attention"]
@@ -36,21 +36,16 @@ def sessions(tmp_path_factory):
         return subprocess.CompletedProcess(proc.args, rc, stdout, stderr), out
 
     yield finished
-    for proc, _ in started.values():
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    kill_groups(proc for proc, _ in started.values())
 
 
 def start(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen, Path]:
-    """bench/gpu_session.sh's dry run, started in its own process group (its output to files: a pipe nobody
-    reads yet could fill and stall it); its OUT folder."""
+    """bench/gpu_session.sh's dry run, started and left running; its OUT folder."""
     out = tmp_path / "out"
-    with open(tmp_path / "session.stdout", "w") as stdout, open(tmp_path / "session.stderr", "w") as stderr:
-        proc = subprocess.Popen(["bash", str(ROOT / "bench" / "gpu_session.sh"), "--out", str(out),
-                                 "--work", str(tmp_path / "work"), *args], cwd=ROOT, stdout=stdout, stderr=stderr,
-                                start_new_session=True,
-                                env={**os.environ, "PYTHON": sys.executable, "DANLU_GPU_DRYRUN": "1", **env})
+    proc = start_in_own_group(["bash", str(ROOT / "bench" / "gpu_session.sh"), "--out", str(out),
+                               "--work", str(tmp_path / "work"), *args],
+                              tmp_path / "session.stdout", tmp_path / "session.stderr", cwd=ROOT,
+                              env={**os.environ, "PYTHON": sys.executable, "DANLU_GPU_DRYRUN": "1", **env})
     return proc, out
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import free_port
+from conftest import free_port, kill_groups, start_in_own_group
 from safetensors.torch import load_file
 
 from tests.engine_helpers import make_dataset, save_tiny_sd15, tiny_config
@@ -105,16 +104,11 @@ def launched():
         argv = engine_command(sys.executable, cfg.speed, ["train", "--config", str(run / "config.toml"),
                                                           "--run-dir", str(run)])
         env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-        with open(run.parent / f"{run.name}.console", "w") as console:  # a file: a full pipe would stall the run
-            procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=console, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
+        procs.append(start_in_own_group(argv, run.parent / f"{run.name}.console", cwd=ROOT, env=env))
         return procs[-1], run
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    kill_groups(procs)
 
 
 def finish(started: tuple[subprocess.Popen, Path]) -> Path:
