@@ -26,3 +26,21 @@ def test_one_page_load_event_lists_every_picker_with_what_is_on_disk_now(tmp_pat
         assert updates[picker._id]["value"] is None
     for picker in demo.danlu_ctx.shared[MODEL_PICKERS]:
         assert "civ77.safetensors" in [label for label, _ in updates[picker._id]["choices"]], picker.elem_id
+
+
+def test_a_page_load_fills_only_the_tab_it_opens_on_and_each_other_tab_when_shown(tmp_path):
+    """The Dreambooth plan, the Compare lists and the Runs lists are filled when their tab is shown (its select
+    event), not by the page load, which runs the pickers' event and the plan of the Novice tab the page opens on."""
+    demo = build_app(tmp_path / "ws")
+    tabs = {tab.elem_id: tab._id for tab in demo.danlu_ctx.shared["tab_items"].values()}
+
+    def events_filling(elem_id: str) -> list:
+        return [fn for fn in demo.fns.values() if fn.fn and elem_id in {o.elem_id for o in fn.outputs}]
+
+    on_load = [fn for fn in demo.fns.values() if fn.fn and any(event == "load" for _, event in fn.targets)]
+    filled = {o.elem_id for fn in on_load for o in fn.outputs}
+    assert len(on_load) == 2 and "novice-plan" in filled, [sorted(o.elem_id or "" for o in fn.outputs) for fn in on_load]
+    for elem_id, tab in [("dreambooth-plan", "tab-dreambooth"), ("compare-loras", "tab-compare"),
+                         ("runs-history", "tab-runs"), ("runs-select", "tab-runs")]:
+        assert elem_id not in filled
+        assert any((tabs[tab], "select") in fn.targets for fn in events_filling(elem_id)), elem_id

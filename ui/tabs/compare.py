@@ -21,6 +21,7 @@ from trainer.grid.process import draw_in_child
 from trainer.markdown import escape
 from trainer.models.detect import native_resolution
 from ui.runs.view import OUTPUT_SUFFIXES
+from ui.tab_timers import on_shown
 
 TITLE = "compare.title"
 MODEL_SUFFIXES = (".safetensors", ".ckpt")
@@ -127,7 +128,7 @@ def build(ctx) -> None:
             side = None
         return (side, side) if side else (gr.skip(), gr.skip())
 
-    def on_page_load(chosen):
+    def on_show(chosen):  # the lists as they are now (the build-time ones are stale)
         return (*on_refresh(), *model_size(chosen))
 
     def on_run(data: dict, progress=TRACK):
@@ -140,7 +141,7 @@ def build(ctx) -> None:
 
     refresh.click(on_refresh, outputs=[loras, none_found, base])
     base.change(model_size, inputs=[base], outputs=[width, height])
-    ctx.shared["blocks"].load(on_page_load, inputs=[base], outputs=[loras, none_found, base, width, height])
+    on_shown(ctx, on_show, [base], [loras, none_found, base, width, height])
     run.click(on_run, inputs=set(fields.values()), outputs=[status, image])
 
 

@@ -22,6 +22,7 @@ from ui.forms.feedback import summary_text
 from ui.forms.launch import fields_overlay, place_monitor, queue_checked
 from ui.forms.widgets import to_widget
 from ui.messages import failure
+from ui.tab_timers import on_shown
 
 TITLE = "dreambooth.title"
 PREFIX = "dreambooth"
@@ -66,7 +67,7 @@ def build(ctx) -> None:
     w["msg"] = gr.Markdown("", elem_id="dreambooth-msg")
     w["run_id"] = gr.State(None)
     place_monitor(ctx, w["run_id"], key="dreambooth-run")
-    _wire(w)
+    _wire(ctx, w)
 
 
 def _applies(cfg: TrainConfig, path: str) -> bool:
@@ -84,12 +85,14 @@ def _value(cfg: TrainConfig, path: str):
     return getattr(getattr(cfg, group), name)
 
 
-def _wire(w: dict) -> None:
+def _wire(ctx, w: dict) -> None:
     fields = [w[p] for p in FIELDS]
     # Choosing a preset shows its values in every field (and the fields of its family).
     w["preset"].change(_fill, inputs=[w["preset"]], outputs=fields)
     inputs = {w["preset"], *fields}
-    gr.on(None, lambda d: _plan(w, d), inputs=inputs, outputs=[w["plan"]], show_progress="hidden")
+    # Drawn when the tab is shown and whenever an input changes; not on every page load (the page opens elsewhere).
+    on_shown(ctx, lambda d: _plan(w, d), inputs, [w["plan"]], triggers=[c.change for c in inputs],
+             show_progress="hidden")
     w["start"].click(lambda d: (yield from _start(w, d)), inputs=inputs, outputs=[w["msg"], w["run_id"], w["start"]])
 
 

@@ -26,6 +26,7 @@ from ui.forms.feedback import summary_text
 from ui.forms.launch import fields_overlay, place_monitor, queue_checked
 from ui.forms.plan import plan_run
 from ui.messages import failure
+from ui.tab_timers import on_shown
 
 TITLE = "novice.title"
 log = logging.getLogger(__name__)
@@ -105,8 +106,9 @@ def _wire(w: dict) -> None:
     inputs = {w["preset"], w["memory"], w["model"], w["custom"], *(w[p] for p in FIELDS)}
     gr.on([w["preset"].change, w["model"].change, w["custom"].change], lambda d: _preset_epochs(w, d),
           inputs={w["preset"], w["memory"], w["model"], w["custom"]}, outputs=[w[EPOCHS]])
-    # triggers=None: run on page load and whenever an input changes, so the plan is always current.
-    gr.on(None, lambda d: _plan_text(w, d), inputs=inputs, outputs=[w["plan"]], show_progress="hidden")
+    # Drawn when the tab is shown (the page opens on it) and whenever an input changes, so it is always current.
+    on_shown(w["ctx"], lambda d: _plan_text(w, d), inputs, [w["plan"]], triggers=[c.change for c in inputs],
+             show_progress="hidden")
     w["refresh"].click(lambda: gr.update(choices=model_choices(w["ctx"])), outputs=[w["model"]])
     w["start"].click(lambda d: (yield from _start(w, d)), inputs=inputs,
                      outputs=[w["msg"], w["run_id"], w["start"]])

@@ -6,7 +6,7 @@ import gradio as gr
 
 from ui.runs import view
 from ui.runs.monitor import build_run_monitor, resolve
-from ui.tab_timers import tab_shown, tab_timer
+from ui.tab_timers import on_shown, tab_timer
 
 TITLE = "runs.title"
 
@@ -38,16 +38,14 @@ def build(ctx) -> None:
     lists = [table, picked, queue_md, queue_pick]
     refresh.click(refresh_all, None, lists, queue=False)
 
-    def on_page_load():
-        """The lists as they are now (the build-time ones are stale), with the run the monitor follows picked,
-        so its config shows too."""
+    def on_show(chosen):
+        """The lists as they are now (the build-time ones are stale, the timer's up to 5 s); on the first showing
+        the run the monitor follows is picked, so its config shows too."""
         rows, _, queue_text, queue_update = refresh_all()
-        return rows, gr.update(choices=_run_ids(mgr), value=resolve(mgr, None)), queue_text, queue_update
+        return rows, gr.update(choices=_run_ids(mgr), value=chosen or resolve(mgr, None)), queue_text, queue_update
 
-    ctx.shared["blocks"].load(on_page_load, None, lists, queue=False)
     tab_timer(ctx, 5.0).tick(refresh_all, None, lists, show_progress="hidden", queue=False)
-    if shown := tab_shown(ctx):  # not up to 5 s stale when the tab is shown
-        shown.select(refresh_all, None, lists, show_progress="hidden", queue=False)
+    on_shown(ctx, on_show, [picked], lists, show_progress="hidden", queue=False)
     table.select(_row_id, None, picked, queue=False)
     picked.change(lambda r: (r, _config_text(mgr, r)), [picked], [selected, config], queue=False)
 
