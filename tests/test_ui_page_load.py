@@ -44,3 +44,19 @@ def test_a_page_load_fills_only_the_tab_it_opens_on_and_each_other_tab_when_show
                          ("runs-history", "tab-runs"), ("runs-select", "tab-runs")]:
         assert elem_id not in filled
         assert any((tabs[tab], "select") in fn.targets for fn in events_filling(elem_id)), elem_id
+
+
+def test_showing_the_runs_tab_keeps_the_picked_run_and_replaces_a_removed_one(tmp_path):
+    from tests.fake_runs import finished_run
+
+    demo = build_app(tmp_path / "ws")
+    runs = demo.danlu_ctx.runs_dir
+    for run_id, name in [("20260101-100000-000-a", "a"), ("20260101-110000-000-b", "b")]:
+        finished_run(runs, run_id, name)
+    tab = demo.danlu_ctx.shared["tab_items"]["runs"]._id
+    shown = next(fn for fn in demo.fns.values() if (tab, "select") in fn.targets
+                 and "runs-select" in {o.elem_id for o in fn.outputs})
+    at = [o.elem_id for o in shown.outputs].index("runs-select")
+    assert shown.fn(None)[at]["value"] == "20260101-110000-000-b"  # none picked: the newest, as the monitor shows
+    assert shown.fn("20260101-100000-000-a")[at]["value"] == "20260101-100000-000-a"  # the user's pick stays
+    assert shown.fn("20250101-000000-000-gone")[at]["value"] == "20260101-110000-000-b"

@@ -39,10 +39,12 @@ def build(ctx) -> None:
     refresh.click(refresh_all, None, lists, queue=False)
 
     def on_show(chosen):
-        """The lists as they are now (the build-time ones are stale, the timer's up to 5 s); on the first showing
-        the run the monitor follows is picked, so its config shows too."""
+        """The lists as they are now (the build-time ones are stale, the timer's up to 5 s). The picked run stays;
+        with none picked (or one since removed) the run the monitor follows is picked, so its config shows too."""
         rows, _, queue_text, queue_update = refresh_all()
-        return rows, gr.update(choices=_run_ids(mgr), value=chosen or resolve(mgr, None)), queue_text, queue_update
+        ids = _run_ids(mgr)
+        pick = chosen if chosen in ids else resolve(mgr, None)
+        return rows, gr.update(choices=ids, value=pick), queue_text, queue_update
 
     tab_timer(ctx, 5.0).tick(refresh_all, None, lists, show_progress="hidden", queue=False)
     on_shown(ctx, on_show, [picked], lists, show_progress="hidden", queue=False)
