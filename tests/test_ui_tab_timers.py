@@ -12,6 +12,7 @@ from browser_app import running_app
 from playwright.sync_api import expect
 
 from tests.fake_runs import finished_run, live_run
+from ui.app import build_app
 
 pytestmark = pytest.mark.browser
 
@@ -96,3 +97,31 @@ def test_a_monitor_polls_each_second_during_a_run_and_each_five_seconds_without(
             assert polls_while_shown(page, owners, 3000)["expert-run-progress"] >= 2  # and polled each second
             tab.get_by_role("tab", name="Runs").click()  # its list was filled when the page opened, before the run
             expect(page.locator("#runs-history")).to_contain_text("20260101-110000-000-live", timeout=3000)
+
+
+def test_a_tab_select_that_fires_late_sets_the_timers_of_the_tab_the_page_shows(tmp_path, page):
+    """Gradio fires the first tab's select when the page mounts, and fired it again (with the Runs tab's) well after
+    a quick click on Runs: taken at its word, that late Novice select stopped the Runs monitor for good. Each select
+    now sends the tab the page shows when it fires, read in the page; the server switches on that tab's timers."""
+    with running_app(tmp_path / "ws") as url:
+        cfg = page.request.get(url + "/config").json()
+        kind = {c["id"]: c["type"] for c in cfg["components"]}
+        tab_of = {c["id"]: c["props"].get("elem_id") for c in cfg["components"]}
+        timer_events = {tab_of[t[0]]: dep for dep in cfg["dependencies"] for t in dep["targets"]
+                        if t[1] == "select" and dep["outputs"] and all(kind[o] == "timer" for o in dep["outputs"])}
+        assert {"tab-novice", "tab-runs"} <= set(timer_events)
+        page.goto(url)
+        page.get_by_role("tab", name="Runs").click()
+        expect(page.get_by_role("tab", name="Runs")).to_have_attribute("aria-selected", "true")
+        late_novice_select = timer_events["tab-novice"]["js"]
+        assert page.evaluate(f"({late_novice_select})()") == "runs"
+        page.get_by_role("tab", name="Novice").click()
+        expect(page.get_by_role("tab", name="Novice")).to_have_attribute("aria-selected", "true")
+        assert page.evaluate(f"({timer_events['tab-runs']['js']})()") == "novice"
+
+    demo = build_app(tmp_path / "ws2")
+    owned = demo.danlu_ctx.shared["tab_timers"]
+    select = next(fn for fn in demo.fns.values() if fn.js and fn.outputs and all(o in [t for _, t in owned]
+                                                                                   for o in fn.outputs))
+    updates = dict(zip(select.outputs, select.fn("runs"), strict=True))
+    assert {owner for owner, timer in owned if updates[timer].active} == {"runs"}

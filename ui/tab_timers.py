@@ -40,12 +40,26 @@ def on_shown(ctx, fn, inputs, outputs, triggers=(), **kwargs) -> None:
     gr.on([*triggers, *shown], fn, inputs, outputs, **kwargs)
 
 
+# The tab the page shows, read in the page when a select event fires (after the page's update settles). Gradio also
+# fires the first tab's select when the page mounts, and on a slow load that event can come after a tab the user
+# clicked at once: taken at its word it stopped the shown tab's timers (its monitor never updated again).
+def _shown_tab_js(own: str) -> str:
+    """JS giving the shown tab's name (the `tab-<name>` panel its button controls), else `own`."""
+    return f"""async () => {{
+  await new Promise((done) => setTimeout(done, 0));
+  const button = document.querySelector('#danlu-tabs [role=tab][aria-selected=true]');
+  const panel = button && button.getAttribute('aria-controls');
+  return panel && panel.startsWith('tab-') ? panel.slice(4) : {own!r};
+}}"""
+
+
 def wire_tab_timers(ctx) -> None:
-    """Called once every tab exists: selecting any tab sets which timers tick."""
+    """Called once every tab exists: selecting any tab sets which timers tick (those of the tab now shown)."""
     owned = ctx.shared.get("tab_timers", [])
     if not owned:
         return
     timers = [timer for _, timer in owned]
+    shown = gr.Textbox(visible=False, elem_id="shown-tab")  # carries what _shown_tab_js read to the server
     for name, item in ctx.shared["tab_items"].items():
-        item.select(lambda name=name: [gr.Timer(active=owner == name) for owner, _ in owned], None, timers,
-                    queue=False, show_progress="hidden")
+        item.select(lambda tab: [gr.Timer(active=owner == tab) for owner, _ in owned], shown, timers,
+                    js=_shown_tab_js(name), queue=False, show_progress="hidden")
