@@ -63,11 +63,34 @@ def test_loss_chart_and_log_of_a_short_run(app, page):
     screenshot(page, "runs-short-run")
     ticks = [x for x in labels if re.fullmatch(r"-?[\d.,]+", x)]
     assert ticks, labels
-    assert "series" not in labels, labels  # Gradio's legend has no entries here: the caption names the curves
+    assert "series" not in labels, labels  # no legend title; the legend and the caption name the curves
     expect(chart).to_contain_text("moving average")
+    # The legend and the caption naming the curves lie inside the chart's box (a fixed height cut both off).
+    clipped = page.evaluate("""() => { const box = document.querySelector('#runs-loss').getBoundingClientRect();
+        return [...document.querySelectorAll('#runs-loss svg text, #runs-loss p, #runs-loss .caption, #runs-loss *')]
+            .filter(e => e.children.length === 0 && e.textContent.trim())
+            .filter(e => { const r = e.getBoundingClientRect(); return r.height && r.bottom > box.bottom + 1; })
+            .map(e => e.textContent.trim()); }""")
+    assert not clipped, f"cut off below the loss chart's box: {clipped}"
     x_ticks = [x for x in ticks if "." in x]
     assert not [x for x in x_ticks if float(x) > 1], f"fractional step ticks: {labels}"
     # The page scrolls the box after it renders; wait for that (it never happens without the fix).
     page.wait_for_function("() => { const t = document.querySelector('#runs-log textarea');"
                            " return t.scrollHeight > t.clientHeight"
                            " && t.scrollTop + t.clientHeight >= t.scrollHeight - 4; }", timeout=15000)
+
+
+def test_monitor_buttons_stand_out_from_the_panel(app, page):
+    """The "load settings" button of a finished run is drawn as a button: its fill differs from what lies behind
+    it (inside the panel's group it took the group's grey and read as a heading)."""
+    url, ws = app
+    finished_run(ws / "runs", later_run_id(ws / "runs", "buttons"), "buttons")
+    page.goto(url)
+    page.get_by_role("tab", name="Runs").click()
+    button = page.locator("#runs-load")
+    expect(button).to_be_visible(timeout=5000)
+    fills = button.evaluate("""b => { const fill = e => getComputedStyle(e).backgroundColor;
+        const opaque = c => c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent';
+        let e = b.parentElement; while (e && !opaque(fill(e))) e = e.parentElement;
+        return [fill(b), e ? fill(e) : 'rgb(255, 255, 255)']; }""")
+    assert fills[0] != fills[1], f"button fill {fills[0]} is the fill behind it"

@@ -78,10 +78,12 @@ def _layout(t, key: str) -> dict:
 
     with gr.Group():
         w["progress"] = gr.HTML(view.progress_html(t, None, None), **ids("progress"))
-        with gr.Row():
-            w["stop"] = gr.Button(t("runs.stop"), variant="secondary", visible=False, **ids("stop"))
-            w["kill"] = gr.Button(t("runs.kill"), variant="stop", visible=False, **ids("kill"))
-            w["load"] = gr.Button(t("runs.load_settings"), visible=False, **ids("load"))
+    # Outside the groups: inside one a secondary button has the group's grey and reads as a heading.
+    with gr.Row():
+        w["stop"] = gr.Button(t("runs.stop"), variant="secondary", visible=False, **ids("stop"))
+        w["kill"] = gr.Button(t("runs.kill"), variant="stop", visible=False, **ids("kill"))
+        w["load"] = gr.Button(t("runs.load_settings"), visible=False, **ids("load"))
+    with gr.Group():
         w["status"] = gr.Markdown("", **ids("status"))
         w["outputs"] = gr.File(label=t("runs.outputs"), file_count="multiple", interactive=False,
                                visible=False, **ids("outputs"))
@@ -89,8 +91,8 @@ def _layout(t, key: str) -> dict:
             # Fixed colours, named by the caption: Gradio's legend stays empty when the first value is empty.
             w["loss"] = gr.LinePlot(None, x="step", y="value", color="series", color_title="",
                                     color_map={"loss": "#3b82f6", "avg": "#f97316", "validation": "#16a34a"}, x_axis_format="d",
-                                    caption=t("runs.loss_caption"), label=t("runs.loss"), height=260, **ids("loss"))
-            w["samples"] = gr.Gallery(label=t("runs.samples"), columns=4, height=260, **ids("samples"))
+                                    caption=t("runs.loss_caption"), label=t("runs.loss"), y_title=t("runs.loss"), **ids("loss"))
+            w["samples"] = gr.Gallery(label=t("runs.samples"), columns=4, height=360, **ids("samples"))
         w["log"] = gr.Textbox(label=t("runs.log"), lines=8, max_lines=8, interactive=False,
                               autoscroll=True, **ids("log"))
     # Gradio's autoscroll does not reach the end of a read-only box that is refilled: scroll it here.
