@@ -93,7 +93,7 @@ def test_uploaded_zip_is_listed_everywhere_and_trains(app, page, tmp_path):
     screenshot(page, "tab-dataset-imported")
     for tab, picker, box in (("WD Tagger", "tagger-dataset-picker", "#tagger-folder textarea"),
                              ("Tag Editor", "tag-editor-dataset-picker", "#tag-editor-folder textarea"),
-                             ("Expert", "expert-dataset-picker", "#field-dataset-train_data_dir textarea")):
+                             ("Expert", "expert-train_data_dir-picker", "#field-dataset-train_data_dir textarea")):
         open_tab(page, tab)
         pick(page, picker, "shapes")
         expect(page.locator(box)).to_have_value(str(folder.parent))
@@ -225,8 +225,11 @@ def test_downloaded_model_is_selectable_in_model_fields_at_once(app, page):
     model = workspace / "models" / "civ77.safetensors"
     assert model.stat().st_size == len(PAYLOAD)
     open_tab(page, "Expert")
-    pick(page, "expert-model-picker", "civ77.safetensors")
+    pick(page, "expert-base_model-picker", "civ77.safetensors")
     expect(page.locator("#field-model-base_model textarea")).to_have_value(str(model))
+    open_tab(page, "Flux")  # each model field has its own list: Flux's autoencoder here
+    pick(page, "flux-ae-picker", "civ77.safetensors")
+    expect(page.locator("#flux-model-ae textarea")).to_have_value(str(model))
     open_tab(page, "Novice")
     page.locator("#novice-model input").click()
     expect(page.get_by_role("option", name="civ77.safetensors")).to_have_count(1)

@@ -1,6 +1,6 @@
 """What a page load asks the server. The browser redraws the loading state of every component on the page for each
 event it runs, so each load event costs a page of ~1,200 components real time: every workspace picker (datasets and
-models, ten on the page) is re-listed by one event, not one each."""
+models, about twenty on the page) is re-listed by one event, not one each."""
 
 from __future__ import annotations
 

@@ -35,13 +35,13 @@ class ModelGroup(Group):
         "local diffusers folder, or a single .safetensors/.ckpt file.",
         "训练所用的底模：Hugging Face 仓库名（如 stable-diffusion-v1-5/stable-diffusion-v1-5）、本地 diffusers "
         "文件夹，或单个 .safetensors/.ckpt 文件。",
-        level="novice", kohya="pretrained_model_name_or_path", widget="path", label_zh="底模",
+        level="novice", kohya="pretrained_model_name_or_path", widget="path", picks="models", label_zh="底模",
     )
     vae: str = param(
         "",
         "Optional separate VAE (folder or file) used instead of the base model's own. Empty: the model's VAE.",
         "可选：替换底模自带 VAE 的单独 VAE（文件夹或文件）。留空则使用底模自带的 VAE。",
-        families=("sd15", "sdxl"), widget="path", label_zh="VAE 文件",
+        families=("sd15", "sdxl"), widget="path", picks="models", label_zh="VAE 文件",
     )
     v_parameterization: bool = param(
         False,
@@ -51,15 +51,15 @@ class ModelGroup(Group):
     )
     ae: str = param(
         "", "Flux autoencoder file (ae.safetensors).", "Flux 自编码器文件（ae.safetensors）。",
-        families=("flux",), widget="path", label_zh="AE 自编码器",
+        families=("flux",), widget="path", picks="models", label_zh="AE 自编码器",
     )
     clip_l: str = param(
         "", "Flux CLIP-L text encoder file.", "Flux 使用的 CLIP-L 文本编码器文件。", families=("flux",), widget="path",
-        label_zh="CLIP-L 文件",
+        picks="models", label_zh="CLIP-L 文件",
     )
     t5xxl: str = param(
         "", "Flux T5-XXL text encoder file.", "Flux 使用的 T5-XXL 文本编码器文件。", families=("flux",), widget="path",
-        label_zh="T5-XXL 文件",
+        picks="models", label_zh="T5-XXL 文件",
     )
 
 
@@ -69,14 +69,14 @@ class DatasetGroup(Group):
         "",
         "Folder holding sub-folders named <repeats>_<name> (e.g. 10_mychar) with images and caption files.",
         "训练集文件夹，内含以 <重复次数>_<名称> 命名的子文件夹（如 10_mychar），其中放图片和标注文件。",
-        level="novice", widget="path", label_zh="训练集文件夹",
+        level="novice", widget="path", picks="datasets", label_zh="训练集文件夹",
     )
     reg_data_dir: str = param(
         "",
         "Optional regularisation images in the same <repeats>_<name> layout; they keep the model's idea of "
         "the class from drifting. Empty: none.",
         "可选的正则化图片文件夹，结构同训练集；用于防止模型对该类别的整体认知发生偏移。留空则不使用。",
-        widget="path", label_zh="正则化文件夹",
+        widget="path", picks="datasets", label_zh="正则化文件夹",
     )
     prior_loss_weight: float = param(
         1.0,

@@ -343,7 +343,7 @@ class ValidationGroup(Group):
         "", "A separate folder of validation images, laid out like the training folder (10_name sub-folders; "
         "repeats are ignored). Use it or validation_split, not both.",
         "单独的验证图片文件夹，结构与训练文件夹相同（10_name 子文件夹；重复次数不起作用）。与验证集比例二选一。",
-        kohya="", widget="path", label_zh="验证集文件夹",
+        kohya="", widget="path", picks="datasets", label_zh="验证集文件夹",
     )
     validation_seed: int | None = param(
         None, "Seed of the split and of the fixed validation noise. Empty: training.seed.",

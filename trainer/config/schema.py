@@ -79,6 +79,7 @@ class ParamInfo:
     planned_choices: tuple[Any, ...]
     widget: str | None
     step: float | None
+    picks: str | None  # "models" / "datasets": the workspace list a form offers beside this path field
 
     @property
     def path(self) -> str:
@@ -138,7 +139,7 @@ def all_params() -> tuple[ParamInfo, ...]:
                 families=tuple(meta["families"]), networks=tuple(meta.get("networks", ())),
                 ge=ge, le=le, unit=meta["unit"], kohya_key=name if kohya is None else (kohya or None),
                 planned=meta["planned"], planned_choices=tuple(meta["planned_choices"]), widget=meta["widget"],
-                step=meta["step"],
+                step=meta["step"], picks=meta["picks"],
             ))
     return tuple(out)
 

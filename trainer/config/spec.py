@@ -17,6 +17,7 @@ from pydantic import Field
 # here would import trainer.memory, which imports this package)
 FAMILIES = ("sd15", "sdxl", "flux")
 LEVELS = ("novice", "expert")
+PICKS = (None, "models", "datasets")  # workspace lists a path field can offer (ui.components.dataset_picker)
 META_KEY = "danlu"
 
 
@@ -37,6 +38,7 @@ def param(
     planned_choices: tuple[str, ...] = (),
     widget: str | None = None,
     step: float | None = None,
+    picks: str | None = None,
 ) -> Any:
     """Declare a parameter. `label_zh` is its short Simplified Chinese form label (required: the English
     label is humanised from the name, a Chinese one cannot be). `kohya` is its sd-scripts key when that
@@ -44,10 +46,12 @@ def param(
     engine does not implement yet: setting it to anything but its default is an error, and the UI hides it.
     `planned_choices` does the same for single choices of a Literal. `widget` overrides the form's widget
     ("textarea", "path"). `networks` names the network types (network.network_module values) the parameter
-    belongs to; empty: every type. Forms show it only while one of them is chosen."""
+    belongs to; empty: every type. Forms show it only while one of them is chosen. `picks` ("models" or
+    "datasets", path fields only) puts a list of that kind of workspace entry beside the field."""
     assert level in LEVELS, level
     assert label_zh.strip(), "every parameter needs a Chinese label (label_zh)"
     assert all(f in FAMILIES for f in families), families
+    assert picks in PICKS and (picks is None or widget == "path"), picks
     meta = {
         "zh": zh,
         "label_zh": label_zh,
@@ -60,6 +64,7 @@ def param(
         "planned_choices": list(planned_choices),
         "widget": widget,
         "step": step,
+        "picks": picks,
     }
     return Field(default=default, ge=ge, le=le, description=en, json_schema_extra={META_KEY: meta})
 

@@ -1,6 +1,7 @@
 """Workspace pickers beside a tab's path boxes: "datasets in the workspace" and "models in the workspace".
 
-Choosing an entry fills the box (which stays editable). The lists come from trainer.datasets.listing (one
+A tab places one under a path field whose schema parameter `picks` a list (`field_picker`), or beside a box of
+its own (`dataset_picker`). Choosing an entry fills the box (which stays editable). The lists come from trainer.datasets.listing (one
 rule each), are read again on page load, and the Dataset tab refreshes every picker right after an upload
 or a download (see `refresh_outputs`), so a new dataset or model is selectable everywhere at once.
 """
@@ -28,9 +29,9 @@ def refresh(ctx) -> dict:
     return gr.update(choices=choices(ctx), value=None)
 
 
-def _picker(ctx, box: gr.Textbox, elem_id: str, key: str, list_fn, label: str) -> gr.Dropdown:
-    picker = gr.Dropdown(list_fn(ctx), value=None, label=ctx.t(label), info=ctx.t(f"{label}_info"),
-                         elem_id=elem_id, interactive=True)
+def _picker(ctx, box: gr.Textbox, elem_id: str, key: str, list_fn, label: str, info: bool = True) -> gr.Dropdown:
+    picker = gr.Dropdown(list_fn(ctx), value=None, label=ctx.t(label), elem_id=elem_id, interactive=True,
+                         info=ctx.t(f"{label}_info") if info else None)
     picker.input(lambda value: value if value else gr.skip(), inputs=picker, outputs=box)
     if PICKERS not in ctx.shared and MODEL_PICKERS not in ctx.shared:  # the page's first picker
         ctx.shared.setdefault("after_build", []).append(lambda: _wire_page_load(ctx))
@@ -62,9 +63,14 @@ def dataset_picker(ctx, box: gr.Textbox, elem_id: str) -> gr.Dropdown:
     return _picker(ctx, box, elem_id, PICKERS, choices, "dataset.picker")
 
 
-def model_picker(ctx, box: gr.Textbox, elem_id: str) -> gr.Dropdown:
-    """Place the dropdown here; picking a model (or VAE) in the workspace writes its path into `box`."""
-    return _picker(ctx, box, elem_id, MODEL_PICKERS, model_choices, "dataset.model_picker")
+def field_picker(ctx, p, box: gr.Textbox, prefix: str) -> gr.Dropdown | None:
+    """Under a path field whose parameter `picks` a workspace list (schema), the list that fills it:
+    id `<prefix>-<name>-picker`. None for other fields."""
+    if not p.picks:
+        return None
+    key, list_fn = (PICKERS, choices) if p.picks == "datasets" else (MODEL_PICKERS, model_choices)
+    return _picker(ctx, box, f"{prefix}-{p.name}-picker", key, list_fn, f"dataset.field_picker_{p.picks}",
+                   info=False)
 
 
 def refresh_outputs(ctx, kind: str):

@@ -8,6 +8,7 @@ and appear in Runs like any other.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import gradio as gr
@@ -15,7 +16,7 @@ import gradio as gr
 from trainer.config import ConfigError, TrainConfig, apply_overlay, check
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
-from ui.components.dataset_picker import dataset_picker, model_picker
+from ui.components.dataset_picker import field_picker
 from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import make_component
 from ui.forms.feedback import summary_text
@@ -58,10 +59,11 @@ def build(ctx) -> None:
     for row in ROWS:
         with gr.Row():
             for path in row:
-                w[path] = make_component(params_by_path()[path], ctx.lang, value=_value(shown, path),
-                                         visible=_applies(shown, path), elem_prefix=PREFIX)
-    model_picker(ctx, w["model.base_model"], "dreambooth-model-picker")
-    dataset_picker(ctx, w["dataset.train_data_dir"], "dreambooth-dataset-picker")
+                p = params_by_path()[path]
+                with gr.Column() if p.picks else contextlib.nullcontext():  # the field, its workspace list under it
+                    w[path] = make_component(p, ctx.lang, value=_value(shown, path), visible=_applies(shown, path),
+                                             elem_prefix=PREFIX)
+                    field_picker(ctx, p, w[path], PREFIX)
     w["plan"] = gr.Markdown("", elem_id="dreambooth-plan")
     w["start"] = gr.Button(t("dreambooth.start"), variant="primary", elem_id="dreambooth-start")
     w["msg"] = gr.Markdown("", elem_id="dreambooth-msg")

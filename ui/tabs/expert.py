@@ -24,7 +24,7 @@ from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
 from trainer.markdown import escape
 from trainer.textio import atomic_write_text, inside
-from ui.components.dataset_picker import dataset_picker, model_picker
+from ui.components.dataset_picker import field_picker
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import build_form
@@ -45,14 +45,10 @@ def build(ctx) -> None:
     gr.Markdown(t("expert.intro"))
     w: dict = {"ctx": ctx}
     _top_bar(w, ctx)
-    form = build_form(ctx.lang)
+    form = build_form(ctx.lang, beside=lambda p, box: field_picker(ctx, p, box, "expert"))
     w["form"] = form
     ctx.shared["expert_form"] = form  # the Runs panel loads a past run's settings into it
     f = form.by_path
-    dataset_picker(ctx, f["dataset.train_data_dir"], "expert-dataset-picker")
-    with gr.Row():
-        model_picker(ctx, f["model.base_model"], "expert-model-picker")
-        model_picker(ctx, f["model.vae"], "expert-vae-picker")
     build_doctor_panel(ctx, f["dataset.train_data_dir"], f["caption.caption_extension"], f["caption.trigger_word"],
                        f["training.train_batch_size"], f["dataset.resolution"], elem_prefix="expert-doctor",
                        config_fn=lambda d: form.to_config(d)[0], config_inputs=form.components)

@@ -11,6 +11,7 @@ import gradio as gr
 from trainer.config import ConfigError, TrainConfig, apply_overlay, check, errors_of, get_value
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
+from ui.components.dataset_picker import field_picker
 from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import from_widget, make_component, to_widget
 from ui.forms.feedback import summary_text
@@ -50,6 +51,7 @@ def build(ctx) -> None:
                 for path in FIELDS[i:i + 4]:
                     w[path] = make_component(params[path], ctx.lang, value=get_value(start_cfg, path),
                                              elem_prefix="flux")
+                    field_picker(ctx, params[path], w[path], "flux")
     w["start"] = gr.Button(t("flux.start"), variant="primary", elem_id="flux-start")
     w["msg"] = gr.Markdown("", elem_id="flux-msg")
     w["run_id"] = gr.State(None)
