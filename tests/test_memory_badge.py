@@ -18,6 +18,13 @@ def test_badge_fits_and_over():
     assert "(no CUDA GPU" in memory_estimate_markdown(cfg, "en", gpu_gb=None)
 
 
+def test_each_part_of_the_estimate_names_its_unit():
+    cfg = TrainConfig()
+    parts = {name: gb for name, gb in estimate_memory(cfg).parts.items() if gb >= 0.05}
+    text = memory_estimate_markdown(cfg, "en", gpu_gb=24.0)
+    assert f"base model {parts['base']:.1f} GB" in text and f"CUDA overhead {parts['overhead']:.1f} GB" in text
+
+
 def test_badge_survives_a_half_typed_resolution():
     cfg = apply_overlay(TrainConfig(), {"dataset": {"resolution": "51x"}})
     assert "unavailable" in memory_estimate_markdown(cfg, "en", gpu_gb=8.0)

@@ -120,8 +120,9 @@ class SaveGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Saving", "保存")
     output_name: str = param(
         "danlu-lora",
-        "File name of the LoRA without extension; epochs add a suffix such as -000002.",
-        "LoRA 文件名（不含扩展名）；按轮保存时会加上 -000002 之类的后缀。",
+        "File name of the result (the LoRA, or the checkpoint of a Dreambooth run) without extension; saves "
+        "during training add a suffix such as -000002.",
+        "结果文件名（LoRA，Dreambooth 训练时为模型文件），不含扩展名；训练中途保存的文件会加上 -000002 之类的后缀。",
         level="novice", label_zh="输出名称",
     )
     output_dir: str = param(

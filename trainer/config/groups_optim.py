@@ -66,9 +66,9 @@ class OptimizerGroup(Group):
     INFO: ClassVar[GroupInfo] = GroupInfo("Learning rate and optimizer", "学习率与优化器")
     learning_rate: float = param(
         1e-4,
-        "Step size of every update. Typical LoRA values: 1e-4 to 5e-4; adaptive optimizers (DAdapt*, Prodigy) "
-        "want 1.",
-        "每次更新的步长。LoRA 常用 1e-4 到 5e-4；自适应优化器（DAdapt*、Prodigy）应设为 1。",
+        "Step size of every update. Typical values: LoRA 1e-4 to 5e-4, Dreambooth (the whole model) 1e-6 to 5e-6; "
+        "adaptive optimizers (DAdapt*, Prodigy) want 1.",
+        "每次更新的步长。常用值：LoRA 1e-4 到 5e-4，Dreambooth（训练整个模型）1e-6 到 5e-6；自适应优化器（DAdapt*、Prodigy）应设为 1。",
         ge=0.0, le=10.0, level="novice", label_zh="学习率",
     )
     unet_lr: float | None = param(

@@ -18,7 +18,7 @@ def memory_estimate_markdown(cfg, lang: str = "en", gpu_gb=_DETECT) -> str:
         return translate("memory.invalid", lang, error=escape(exc))
     head = translate("memory.badge", lang, total=f"{est.total_gb:.1f}")
     where = translate("memory.this_gpu", lang, gpu=f"{gpu:.0f}") if gpu else translate("memory.no_gpu", lang)
-    parts = " · ".join(f"{translate(f'memory.part_{name}', lang)} {gb:.1f}"
+    parts = " · ".join(f"{translate(f'memory.part_{name}', lang)} {gb:.1f} GB"
                        for name, gb in est.parts.items() if gb >= 0.05)
     lines = [f"**{head}** {where}", f"<small>{parts}</small>"]
     if gpu and est.total_gb > gpu:

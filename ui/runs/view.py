@@ -32,7 +32,7 @@ def status_label(t, status: str) -> str:
 
 def progress_html(t, run_id: str | None, s: RunSummary | None) -> str:
     if not run_id or s is None:
-        return f"<div class='danlu-run-empty'>{html.escape(t('runs.no_run', start=t('novice.start')))}</div>"
+        return f"<div class='danlu-run-empty'>{html.escape(t('runs.no_run'))}</div>"
     frac = s.step / s.total if s.total else 0.0
     it_s = f"{s.it_s:.2f}" if s.it_s else "—"
     loss = f"{s.loss:.4f}" if s.loss is not None else "—"
