@@ -93,3 +93,28 @@ def test_console_prints_a_warning_hint_on_its_own_line(tmp_path):
     assert console.getvalue().splitlines() == ["[danlu] warning: training on the CPU",
                                                "[danlu] hint: Set speed.mixed_precision = no.",
                                                "[danlu] warning: no hint here"]
+
+
+def test_novice_plan_keeps_the_dataset_error_and_skipped_items(tmp_path):
+    """The Novice plan said "expected sub-folders named" and stopped: <repeats>_<name> was read as HTML tags."""
+    from trainer.config import TrainConfig, apply_overlay
+    from ui.tabs import novice
+
+    class Ctx:
+        t = staticmethod(t)
+
+    w = {"ctx": Ctx()}
+    missing = apply_overlay(TrainConfig(), {"dataset": {"train_data_dir": str(tmp_path / "missing")}})
+    _, problem = novice.dataset_problem(w, missing)
+    assert "expected sub-folders named <repeats>_<name>" in shown(problem), problem
+
+    folder = tmp_path / "data" / "2_x"
+    folder.mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (64, 64)).save(folder / "a.png")
+    (folder / "*odd*_name_.png").write_bytes(b"not an image")  # a skipped item whose name is Markdown
+    cfg = apply_overlay(TrainConfig(), {"dataset": {"train_data_dir": str(folder.parent)}})
+    plan, _ = novice.dataset_problem(w, cfg)
+    assert plan.problems and "*odd*_name_.png" in plan.problems[0], plan.problems
+    assert "*odd*_name_.png" in shown(novice.skipped_line(t, plan)), novice.skipped_line(t, plan)

@@ -36,7 +36,7 @@ def test_novice_shows_the_plan_and_refuses_bad_input(start_app, page, tmp_path):
 
     dataset = page.locator("#novice-dataset-train_data_dir textarea")
     dataset.fill(str(tmp_path / "nothing-here"))
-    assert "does not exist" in wait_plan(page, "unusable")
+    assert "does not exist; expected sub-folders named <repeats>_<name>" in wait_plan(page, "unusable")
     page.click("#novice-start")
     expect(page.locator("#novice-msg")).to_contain_text("unusable")
 

@@ -170,7 +170,7 @@ def dataset_problem(w: dict, cfg: TrainConfig):
     if not cfg.dataset.train_data_dir.strip():
         return None, t("novice.dataset_empty")
     plan = plan_run(cfg)
-    return (plan, None) if plan.ok else (None, t("novice.dataset_missing", detail=plan.error))
+    return (plan, None) if plan.ok else (None, t("novice.dataset_missing", detail=escape(plan.error)))
 
 
 # ---- callbacks --------------------------------------------------------------------------------------
@@ -185,11 +185,15 @@ def _plan_text(w: dict, data: dict) -> str:
     if problem:
         return problem
     lines = [t("novice.plan_title"), ""] + [f"- {line}" for line in _plan_lines(t, cfg, plan, model)]
-    if plan.problems:
-        lines.append(t("novice.plan_problems", n=len(plan.problems), first=plan.problems[0]))
+    lines += [skipped_line(t, plan)] if plan.problems else []
     bad_model = model_problem(w, model)
     lines += [bad_model] if bad_model else []
     return "\n".join(lines) + "\n\n" + memory_estimate_markdown(_with_demo_model(w["ctx"], cfg, model), lang)
+
+
+def skipped_line(t, plan) -> str:
+    """How many items the scan skipped, and the first of them (a file name may hold Markdown: shown as is)."""
+    return t("novice.plan_problems", n=len(plan.problems), first=escape(plan.problems[0]))
 
 
 def _with_demo_model(ctx, cfg, model: str):
