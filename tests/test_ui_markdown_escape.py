@@ -118,3 +118,34 @@ def test_novice_plan_keeps_the_dataset_error_and_skipped_items(tmp_path):
     plan, _ = novice.dataset_problem(w, cfg)
     assert plan.problems and "*odd*_name_.png" in plan.problems[0], plan.problems
     assert "*odd*_name_.png" in shown(novice.skipped_line(t, plan)), novice.skipped_line(t, plan)
+
+
+def test_tag_editor_messages_keep_tags_and_file_names(tmp_path):
+    """Tags such as >_< and ^_^ (WD tags) and file or folder names with * or <> show as typed in the Tag Editor's
+    Markdown: the bulk message, undo/redo, the loaded folder, the image's name, the skipped-file notice."""
+    from PIL import Image
+
+    from ui.tabs.tag_editor_events import INPUT_KEYS, VIEW_KEYS, Wiring, _apply, _undo_redo
+    from ui.tabs.tag_editor_session import Session
+
+    root = tmp_path / "<set>_*wip*_"
+    root.mkdir()
+    Image.new("RGB", (32, 32)).save(root / "*a*_b_.png")
+    (root / "*a*_b_.txt").write_text(">_<, ^_^, solo")
+    Image.new("RGB", (32, 32)).save(root / "<odd>.png")
+    (root / "<odd>.txt").symlink_to(root / "*a*_b_.txt")  # a linked caption is skipped, and said so
+
+    class Ctx:
+        t, workspace = staticmethod(t), tmp_path / "ws"
+
+    w = {k: k for k in {*INPUT_KEYS, *VIEW_KEYS}} | {"ctx": Ctx()}
+    x = Wiring(w, tmp_path / "thumbs")
+    f = {k: None for k in INPUT_KEYS} | {"op": "delete", "op_tags": ">_<, ^_^", "freq_search": ""}
+    s = Session()
+    out = x._call(lambda sess, _: sess.load(str(root), ".txt", False, ", "), f | {"state": s}, None, True)
+    assert "<odd>.txt" in shown(out["msg"]), out["msg"]
+    assert f"in {root}" in shown(out["status"]), out["status"]
+    assert "*a*_b_.png" in shown(out["where"]), out["where"]
+    message = _apply(s, f, t)
+    assert "delete: >_<, ^_^" in shown(message), message
+    assert "Undone: delete: >_<, ^_^" in shown(_undo_redo(s.undo(), "undone", "nothing_undo", t))

@@ -61,18 +61,23 @@ class Wiring:
         try:
             message = (action(sess, f, evt) if evt is not None else action(sess, f)) or ""
             if isinstance(message, Notice):  # returned, not raised: the action succeeded with something to say
-                message = self.t(f"tag_editor.{message.key}", **message.fmt)
+                message = self.notice_text(message)
         except Notice as exc:
-            message, full = self.t(f"tag_editor.{exc.key}", **exc.fmt), False
+            message, full = self.notice_text(exc), False
         except _USER_ERRORS as exc:
             message, full = self.t("tag_editor.error", msg=escape(exc)), False
         return self.render(sess, f, message, full)
+
+    def notice_text(self, notice: Notice) -> str:
+        """The notice in the UI's language; its file names and counts shown as they are (Markdown escaped)."""
+        return self.t(f"tag_editor.{notice.key}", **{k: escape(v) if isinstance(v, str) else v
+                                                     for k, v in notice.fmt.items()})
 
     def render(self, sess: Session, f: dict, message: str, full: bool) -> dict:
         w, t = self.w, self.t
         ds = sess.ds
         out = {w["state"]: sess, w["msg"]: message, w["unsaved"]: unsaved_html(t, ds.unsaved_count if ds else 0)}
-        out[w["status"]] = (t("tag_editor.status_loaded", n=len(ds), folder=str(ds.root), shown=len(sess.shown))
+        out[w["status"]] = (t("tag_editor.status_loaded", n=len(ds), folder=escape(ds.root), shown=len(sess.shown))
                             if ds else t("tag_editor.status_empty"))
         out[w["gallery"]] = sess.gallery(self.thumbs)
         out[w["page_info"]] = t("tag_editor.page_info", page=sess.page + 1, pages=sess.page_count)
@@ -82,7 +87,7 @@ class Wiring:
             out[w[key]] = gr.update(value=list(value), **({"choices": choices} if full else {}))
         out[w["preview"]] = self.preview_text(sess, f)
         image, tags, caption, where = sess.current_view(self.thumbs)
-        out[w["image"]], out[w["where"]], out[w["caption"]] = image, where, caption
+        out[w["image"]], out[w["where"]], out[w["caption"]] = image, escape(where), caption
         tag_choices = list(dict.fromkeys(tags + (choices or [])))
         out[w["img_tags"]] = gr.update(value=tags, **({"choices": tag_choices} if full else {}))
         return out
@@ -154,7 +159,7 @@ def _clicked_tag(sess: Session, f: dict, evt: gr.SelectData) -> str:
 def _apply(sess: Session, f: dict, t) -> str:
     op = form_op(sess, f)
     n = sess.apply(op)
-    return t("tag_editor.applied", label=op.label, n=n)
+    return t("tag_editor.applied", label=escape(op.label), n=n)
 
 
 def _apply_caption(sess: Session, f: dict, t) -> str:
@@ -165,7 +170,7 @@ def _apply_caption(sess: Session, f: dict, t) -> str:
 
 
 def _undo_redo(label: str | None, done_key: str, none_key: str, t) -> str:
-    return t(f"tag_editor.{done_key}", label=label) if label else t(f"tag_editor.{none_key}")
+    return t(f"tag_editor.{done_key}", label=escape(label)) if label else t(f"tag_editor.{none_key}")
 
 
 def _save(sess: Session, f: dict, t, backups: Path) -> str:
@@ -174,7 +179,7 @@ def _save(sess: Session, f: dict, t, backups: Path) -> str:
         return t("tag_editor.nothing_to_save")
     text = t("tag_editor.saved", n=len(report.written))
     if report.backup_dir:
-        text += " " + t("tag_editor.saved_backup", path=str(report.backup_dir))
+        text += " " + t("tag_editor.saved_backup", path=escape(report.backup_dir))
     return text
 
 
