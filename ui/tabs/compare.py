@@ -15,6 +15,7 @@ import gradio as gr
 from PIL import Image
 
 from trainer import sandbox
+from trainer.config import ConfigError, TrainConfig, load_config
 from trainer.config.groups_data import SamplerName
 from trainer.grid.generate import DEFAULT_WEIGHTS, GridRequest, parse_weights
 from trainer.grid.process import draw_in_child
@@ -30,6 +31,7 @@ EPOCH_SUFFIX = re.compile(r"-\d{6}$")
 # so the page need not import torch), also while swapped in (.old, .tmp<ms>): their files are no LoRAs.
 SAVED_FOLDER = re.compile(r".+-(state|diffusers)(\.old|\.tmp\d+)?")
 _LOCK = threading.Lock()  # one grid at a time: each loads a base model onto the GPU
+PLACEHOLDER_PROMPT = "a photo of zk"  # shown until a run's LoRA is picked (its own prompts replace it)
 
 
 # Gradio finds progress tracking by the parameter's default; one shared marker object is enough.
@@ -73,6 +75,35 @@ def lora_choices(ctx) -> list[tuple[str, str]]:
     return out
 
 
+def run_config(lora: str) -> TrainConfig | None:
+    """The settings of the run a LoRA file came from (runs/<id>/output/<file>), or None for any other file."""
+    path = Path(lora)
+    config = _group_of(path) / "config.toml"
+    if path.parent.name != "output" or not config.is_file():
+        return None
+    try:
+        return load_config(config)
+    except (ConfigError, OSError, ValueError):  # an unreadable old config: keep what the form shows
+        return None
+
+
+def fill_from_run(chosen: list[str], prompts: str, negative: str, base: str, start_base: str | None) -> tuple:
+    """(prompts, negative, base) updates when LoRA files are ticked: the first ticked run's sample prompts (else its
+    trigger word), negative prompt and base model, each only where the form still shows its starting value, so
+    nothing the user typed or picked is replaced."""
+    cfg = next(filter(None, (run_config(f) for f in chosen or [])), None)
+    if cfg is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    s = cfg.sampling
+    run_prompts = s.sample_prompts.strip() or cfg.caption.trigger_word.strip()
+    fresh_prompts = (prompts or "").strip() in ("", PLACEHOLDER_PROMPT)
+    run_base = cfg.model.base_model.strip()
+    fresh_base = not base or base == start_base
+    return (run_prompts if fresh_prompts and run_prompts else gr.skip(),
+            s.sample_negative_prompt if not (negative or "").strip() and s.sample_negative_prompt else gr.skip(),
+            run_base if fresh_base and run_base and run_base != base else gr.skip())
+
+
 def base_choices(ctx) -> list[str]:
     """Diffusers folders and checkpoint files in the workspace's models folder."""
     models = ctx.models_dir
@@ -97,7 +128,7 @@ def build(ctx) -> None:
     paths = gr.Textbox(label=t("compare.paths"), lines=2, elem_id="compare-paths")
     weights = gr.Textbox(", ".join(f"{w:g}" for w in DEFAULT_WEIGHTS), label=t("compare.weights"),
                          elem_id="compare-weights")
-    prompts = gr.Textbox("a photo of zk", label=t("compare.prompts"), lines=3, elem_id="compare-prompts")
+    prompts = gr.Textbox(PLACEHOLDER_PROMPT, label=t("compare.prompts"), lines=3, elem_id="compare-prompts")
     negative = gr.Textbox("", label=t("compare.negative"), elem_id="compare-negative")
     with gr.Row():
         seed = gr.Number(42, label=t("compare.seed"), precision=0, elem_id="compare-seed")
@@ -140,6 +171,9 @@ def build(ctx) -> None:
         return message, picture
 
     refresh.click(on_refresh, outputs=[loras, none_found, base])
+    start_base = bases[0] if bases else None
+    loras.input(lambda *v: fill_from_run(*v, start_base), inputs=[loras, prompts, negative, base],
+                outputs=[prompts, negative, base])
     base.change(model_size, inputs=[base], outputs=[width, height])
     on_shown(ctx, on_show, [base], [loras, none_found, base, width, height])
     run.click(on_run, inputs=set(fields.values()), outputs=[status, image])
