@@ -11,9 +11,7 @@ from tests.test_ui_runs_manager import DOUBLE, drain
 from trainer.config import config_from_dict
 from ui.context import AppContext
 from ui.forms.launch import enqueue
-from ui.i18n import translate
 from ui.runs.manager import RunManager
-from ui.runs.view import progress_html
 
 
 @pytest.fixture
@@ -34,6 +32,17 @@ def test_a_run_that_starts_at_once_says_started_and_the_next_says_queued(ctx):
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_the_empty_monitor_names_the_start_button_as_labelled(lang):
-    t = lambda key, **fmt: translate(key, lang, **fmt)  # noqa: E731
-    assert translate("novice.start", lang) in progress_html(t, None, None)
+def test_each_empty_monitor_names_its_own_tabs_start_button(tmp_path, lang):
+    """Dreambooth's button is "Start Dreambooth training", Flux's "Start Flux training": each tab's empty panel
+    names its own; the Runs tab, which has none, names the tabs that start runs."""
+    from ui.app import build_app
+
+    demo = build_app(tmp_path / "ws", lang=lang)
+    blocks = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+    starts = {tab: blocks[f"{tab}-start"].value for tab in ("novice", "expert", "dreambooth", "flux")}
+    assert len(set(starts.values())) >= 3, starts  # the labels differ, so naming the wrong one shows
+    for tab, label in starts.items():
+        empty = blocks[f"{tab}-run-progress"].value
+        assert f"“{label}”" in empty, (tab, empty)
+        assert not any(f"“{other}”" in empty for other in set(starts.values()) - {label}), (tab, empty)
+    assert "Dreambooth" in blocks["runs-progress"].value and "Flux" in blocks["runs-progress"].value

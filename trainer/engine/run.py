@@ -99,6 +99,11 @@ def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> i
             return 2
         session = Session(cfg, run_dir, rep, model_cache or default_model_cache(run_dir), lambda: flag["stop"])
         outcome = session.run()
+        # Every rank waits here for the main one to finish saving, so the process group is destroyed (finally:
+        # end_training) by all ranks at the end, not by a rank that finished early while its peer still worked:
+        # that early rank aborted once more at exit (SIGABRT, "terminate called without an active exception")
+        # after end_training alone. Only on success: after a failure the launcher stops the other ranks.
+        session.acc.wait_for_everyone()
         nothing = outcome == "stopped" and not session.outputs
         rep.end(outcome, step=session.progress.global_step, outputs=session.outputs,
                 message="stopped before the first step: nothing was trained or saved" if nothing else "")

@@ -37,10 +37,11 @@ def enqueue(ctx, cfg: TrainConfig, name: str) -> tuple[str | None, str]:
     return run_id, ctx.t("forms.queued", run_id=run_id, ahead=ahead)
 
 
-def place_monitor(ctx, run_state: gr.State, key: str) -> None:
+def place_monitor(ctx, run_state: gr.State, key: str, start: gr.Button | None = None) -> None:
     """The run monitor for the run id in `run_state`, where it is called; nothing if ui.runs is not there yet.
 
-    `key` prefixes the monitor's element ids (f"{key}-progress", f"{key}-outputs", ...)."""
+    `key` prefixes the monitor's element ids (f"{key}-progress", f"{key}-outputs", ...); the empty monitor names
+    the `start` button by its label."""
     try:
         from ui.runs.monitor import build_run_monitor
     except ModuleNotFoundError as exc:
@@ -48,7 +49,7 @@ def place_monitor(ctx, run_state: gr.State, key: str) -> None:
             raise  # a real bug inside the monitor must not be hidden
         log.warning("ui.runs.monitor is not available; the training tabs show no live monitor")
         return
-    build_run_monitor(ctx, run_state, key=key)
+    build_run_monitor(ctx, run_state, key=key, start=start.value if start is not None else None)
 
 
 def fields_overlay(paths, w: dict, data: dict, overlay: dict | None = None) -> dict:

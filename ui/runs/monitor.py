@@ -40,22 +40,23 @@ FOLLOW_LOG_END = """() => {
 }"""
 
 
-def build_run_monitor(ctx, run_id: gr.State, key: str | None = None) -> None:
-    """Lay out the panel here and wire it to `run_id` (a gr.State holding a run id or None).
+def build_run_monitor(ctx, run_id: gr.State, key: str | None = None, start: str | None = None) -> None:
+    """Lay out the panel here and wire it to `run_id` (a gr.State holding a run id or None). `start`: the label of
+    the tab's start button, which the empty panel names.
 
     Elements get ids `<key>-progress`, `<key>-loss`, `<key>-stop`, ... (key "run" for the first panel
     on the page, then "run1", "run2"; pass `key` for stable names) and the class `run-<part>`.
     """
     n = next(_COUNTER)
     key = key or ("run" if n == 0 else f"run{n}")
-    w = _layout(ctx.t, key)
+    w = _layout(ctx.t, key, start)
     flags = {"form": False}  # whether the Expert tab registered a form; known only after all tabs exist
     shown, prints = gr.State(None), gr.State({})
     w["timer"] = tab_timer(ctx, LIVE_S)
     outputs = [w[p] for p in PARTS] + [shown, prints]
 
     def tick(requested, prev):
-        return _poll(ctx, requested, prev or {}, flags["form"])
+        return _poll(ctx, requested, prev or {}, flags["form"], start)
 
     w["timer"].tick(tick, [run_id, prints], outputs, show_progress="hidden", queue=False)
     tab = tab_shown(ctx)
@@ -70,14 +71,14 @@ def build_run_monitor(ctx, run_id: gr.State, key: str | None = None) -> None:
         ctx.shared["blocks"].load(None, None, None, js=FOLLOW_LOG_END)
 
 
-def _layout(t, key: str) -> dict:
+def _layout(t, key: str, start: str | None) -> dict:
     w: dict = {}
 
     def ids(part):
         return {"elem_id": f"{key}-{part}", "elem_classes": [f"run-{part}"]}
 
     with gr.Group():
-        w["progress"] = gr.HTML(view.progress_html(t, None, None), **ids("progress"))
+        w["progress"] = gr.HTML(view.progress_html(t, None, None, start), **ids("progress"))
     # Outside the groups: inside one a secondary button has the group's grey and reads as a heading.
     with gr.Row():
         w["stop"] = gr.Button(t("runs.stop"), variant="secondary", visible=False, **ids("stop"))
@@ -113,7 +114,7 @@ def resolve(mgr, requested: str | None) -> str | None:
     return runs[0] if runs else (queue[0] if queue else None)
 
 
-def _poll(ctx, requested, prev: dict, has_form: bool) -> list:
+def _poll(ctx, requested, prev: dict, has_form: bool, start: str | None = None) -> list:
     mgr, t = ctx.shared["runs"], ctx.t
     run = resolve(mgr, requested)
     s = mgr.summary(run) if run else None
@@ -131,7 +132,7 @@ def _poll(ctx, requested, prev: dict, has_form: bool) -> list:
         "timer": s is not None and not ended,
     }
     render = {
-        "progress": lambda: view.progress_html(t, run, s),
+        "progress": lambda: view.progress_html(t, run, s, start),
         "status": lambda: view.status_md(t, s),
         "loss": lambda: view.loss_update(s),
         "log": lambda: tail_lines(log_path, 15) if log_path else "",

@@ -30,9 +30,12 @@ def status_label(t, status: str) -> str:
     return t(f"runs.status_{status}") if status else ""
 
 
-def progress_html(t, run_id: str | None, s: RunSummary | None) -> str:
+def progress_html(t, run_id: str | None, s: RunSummary | None, start: str | None = None) -> str:
+    """The progress block; with no run, what to press: `start`, the label of the tab's own start button, or (a
+    panel with no button of its own, the Runs tab) the tabs that start runs."""
     if not run_id or s is None:
-        return f"<div class='danlu-run-empty'>{html.escape(t('runs.no_run'))}</div>"
+        empty = t("runs.no_run_here", start=start) if start else t("runs.no_run")
+        return f"<div class='danlu-run-empty'>{html.escape(empty)}</div>"
     frac = s.step / s.total if s.total else 0.0
     it_s = f"{s.it_s:.2f}" if s.it_s else "—"
     loss = f"{s.loss:.4f}" if s.loss is not None else "—"

@@ -68,7 +68,7 @@ def build(ctx) -> None:
     w["start"] = gr.Button(t("dreambooth.start"), variant="primary", elem_id="dreambooth-start")
     w["msg"] = gr.Markdown("", elem_id="dreambooth-msg")
     w["run_id"] = gr.State(None)
-    place_monitor(ctx, w["run_id"], key="dreambooth-run")
+    place_monitor(ctx, w["run_id"], key="dreambooth-run", start=w["start"])
     _wire(ctx, w)
 
 

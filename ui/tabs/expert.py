@@ -63,7 +63,7 @@ def build(ctx) -> None:
         w["toml"] = gr.Code("", language=None, interactive=False, elem_id="expert-toml")
         w["download"] = gr.File(label=t("expert.download"), interactive=False, elem_id="expert-download")
     w["run_id"] = gr.State(None)
-    place_monitor(ctx, w["run_id"], key="expert-run")
+    place_monitor(ctx, w["run_id"], key="expert-run", start=w["start"])
     _wire(w)
 
 

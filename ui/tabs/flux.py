@@ -55,7 +55,7 @@ def build(ctx) -> None:
     w["start"] = gr.Button(t("flux.start"), variant="primary", elem_id="flux-start")
     w["msg"] = gr.Markdown("", elem_id="flux-msg")
     w["run_id"] = gr.State(None)
-    place_monitor(ctx, w["run_id"], key="flux-run")
+    place_monitor(ctx, w["run_id"], key="flux-run", start=w["start"])
     fields = [w[p] for p in FIELDS]
     w["preset"].change(lambda name: _preset_values(name), inputs=w["preset"], outputs=fields)
     w["start"].click(lambda d: _start(w, d), inputs={w["preset"], *fields}, outputs=[w["msg"], w["run_id"]])

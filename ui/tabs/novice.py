@@ -72,7 +72,7 @@ def build(ctx) -> None:
     w["start"] = gr.Button(t("novice.start"), variant="primary", size="lg", elem_id="novice-start")
     w["msg"] = gr.Markdown("", elem_id="novice-msg")
     w["run_id"] = gr.State(None)
-    place_monitor(ctx, w["run_id"], key="novice-run")
+    place_monitor(ctx, w["run_id"], key="novice-run", start=w["start"])
     _wire(w)
 
 
