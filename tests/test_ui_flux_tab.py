@@ -39,6 +39,9 @@ def test_flux_tab_trains_tiny_flux_with_its_fields(start_app, page, tmp_path):
     page.goto(start_app(workspace=workspace))
     page.get_by_role("tab", name="Flux").click()
     expect(field(page, "dataset.resolution")).to_have_value("1024,1024")  # from the Flux starting point
+    plan = page.locator("#flux-plan")  # before Start: what is missing, and the memory it will take
+    expect(plan).to_contain_text("must be fixed", timeout=30_000)
+    expect(plan).to_contain_text("model.base_model")
     field(page, "model.base_model").fill(str(model))
     field(page, "dataset.train_data_dir").fill(str(data))
     field(page, "dataset.resolution").fill("64,64")
@@ -50,6 +53,8 @@ def test_flux_tab_trains_tiny_flux_with_its_fields(start_app, page, tmp_path):
     field(page, "network.network_alpha").fill("2")
     field(page, "network.network_weights").fill(str(start))
     field(page, "other.custom_toml").fill(SMALL_RUN)
+    expect(plan).to_contain_text("GB GPU memory", timeout=30_000)
+    expect(plan).not_to_contain_text("must be fixed")
     page.click("#flux-start")
     expect(page.locator("#flux-msg")).to_contain_text("Started run", timeout=120_000)
     screenshot(page, "tab-flux")

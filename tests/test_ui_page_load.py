@@ -40,7 +40,7 @@ def test_a_page_load_fills_only_the_tab_it_opens_on_and_each_other_tab_when_show
     on_load = [fn for fn in demo.fns.values() if fn.fn and any(event == "load" for _, event in fn.targets)]
     filled = {o.elem_id for fn in on_load for o in fn.outputs}
     assert len(on_load) == 2 and "novice-plan" in filled, [sorted(o.elem_id or "" for o in fn.outputs) for fn in on_load]
-    for elem_id, tab in [("dreambooth-plan", "tab-dreambooth"), ("compare-loras", "tab-compare"),
+    for elem_id, tab in [("dreambooth-plan", "tab-dreambooth"), ("flux-plan", "tab-flux"), ("compare-loras", "tab-compare"),
                          ("runs-history", "tab-runs"), ("runs-select", "tab-runs")]:
         assert elem_id not in filled
         assert any((tabs[tab], "select") in fn.targets for fn in events_filling(elem_id)), elem_id

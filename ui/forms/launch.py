@@ -68,6 +68,21 @@ def fields_overlay(paths, w: dict, data: dict, overlay: dict | None = None) -> d
     return overlay
 
 
+def plan_text(ctx, build, data: dict) -> str:
+    """What a tab shows before Start: the problems of the config `build(data)` makes (or of the field it could not
+    read), then the memory estimate."""
+    from ui.components.memory_badge import memory_estimate_markdown
+    from ui.forms.feedback import summary_text
+
+    try:
+        cfg = build(data)
+    except ConfigError as exc:
+        return summary_text(exc.findings, ctx.lang)
+    problems = check(cfg, for_training=True)
+    head = summary_text(problems, ctx.lang) + "\n\n" if problems else ""
+    return head + memory_estimate_markdown(cfg, ctx.lang)
+
+
 def queue_checked(ctx, cfg: TrainConfig, w: dict, settings_bad: str) -> dict:
     """Check `cfg` for training and queue it: updates for w["msg"] (and w["run_id"] once queued)."""
     from ui.forms.feedback import summary_text

@@ -13,14 +13,13 @@ import logging
 
 import gradio as gr
 
-from trainer.config import ConfigError, TrainConfig, apply_overlay, check
+from trainer.config import ConfigError, TrainConfig, apply_overlay
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
 from ui.components.dataset_picker import field_picker
-from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import make_component
 from ui.forms.feedback import summary_text
-from ui.forms.launch import fields_overlay, place_monitor, queue_checked
+from ui.forms.launch import fields_overlay, place_monitor, plan_text, queue_checked
 from ui.forms.widgets import to_widget
 from ui.messages import failure
 from ui.tab_timers import on_shown
@@ -93,8 +92,8 @@ def _wire(ctx, w: dict) -> None:
     w["preset"].change(_fill, inputs=[w["preset"]], outputs=fields)
     inputs = {w["preset"], *fields}
     # Drawn when the tab is shown and whenever an input changes; not on every page load (the page opens elsewhere).
-    on_shown(ctx, lambda d: _plan(w, d), inputs, [w["plan"]], triggers=[c.change for c in inputs],
-             show_progress="hidden")
+    on_shown(ctx, lambda d: plan_text(ctx, lambda v: build_config(w, v), d), inputs, [w["plan"]],
+             triggers=[c.change for c in inputs], show_progress="hidden")
     w["start"].click(lambda d: (yield from _start(w, d)), inputs=inputs, outputs=[w["msg"], w["run_id"], w["start"]])
 
 
@@ -102,17 +101,6 @@ def build_config(w: dict, data: dict) -> TrainConfig:
     """The preset, then this tab's fields, as a Dreambooth run. Raises ConfigError naming a bad field."""
     overlay = fields_overlay(FIELDS, w, data, {"model": {"training_type": "dreambooth"}})
     return apply_overlay(apply_presets([data[w["preset"]]]), overlay)
-
-
-def _plan(w: dict, data: dict) -> str:
-    lang = w["ctx"].lang
-    try:
-        cfg = build_config(w, data)
-    except ConfigError as exc:
-        return summary_text(exc.findings, lang)
-    problems = check(cfg, for_training=True)
-    head = summary_text(problems, lang) + "\n\n" if problems else ""
-    return head + memory_estimate_markdown(cfg, lang)
 
 
 def _start(w: dict, data: dict):

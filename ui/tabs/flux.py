@@ -15,7 +15,8 @@ from ui.components.dataset_picker import field_picker
 from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import from_widget, make_component, to_widget
 from ui.forms.feedback import summary_text
-from ui.forms.launch import enqueue, place_monitor
+from ui.forms.launch import enqueue, place_monitor, plan_text
+from ui.tab_timers import on_shown
 
 TITLE = "flux.title"
 FIELDS = (
@@ -52,12 +53,17 @@ def build(ctx) -> None:
                     w[path] = make_component(params[path], ctx.lang, value=get_value(start_cfg, path),
                                              elem_prefix="flux")
                     field_picker(ctx, params[path], w[path], "flux")
+    w["plan"] = gr.Markdown("", elem_id="flux-plan")
     w["start"] = gr.Button(t("flux.start"), variant="primary", elem_id="flux-start")
     w["msg"] = gr.Markdown("", elem_id="flux-msg")
     w["run_id"] = gr.State(None)
     place_monitor(ctx, w["run_id"], key="flux-run", start=w["start"])
     fields = [w[p] for p in FIELDS]
     w["preset"].change(lambda name: _preset_values(name), inputs=w["preset"], outputs=fields)
+    inputs = {w["preset"], *fields}
+    # Problems and the memory estimate before Start: drawn when the tab is shown and whenever a field changes.
+    on_shown(ctx, lambda d: plan_text(ctx, lambda v: build_config(w, v), d), inputs, [w["plan"]],
+             triggers=[c.change for c in inputs], show_progress="hidden")
     w["start"].click(lambda d: _start(w, d), inputs={w["preset"], *fields}, outputs=[w["msg"], w["run_id"]])
 
 
