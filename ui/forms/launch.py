@@ -68,6 +68,21 @@ def fields_overlay(paths, w: dict, data: dict, overlay: dict | None = None) -> d
     return overlay
 
 
+def start_once(w: dict, queue, data: dict, busy: str = ""):
+    """A Start button's callback (a generator): w["start"] is disabled while `queue(w, data)` checks and queues the
+    run, so a double click queues one run, not two; `busy` shows meanwhile. An unexpected failure shows in w["msg"]
+    (the server log has the traceback) and the button comes back either way."""
+    from ui.messages import failure
+
+    yield {w["start"]: gr.update(interactive=False), w["msg"]: busy}
+    try:
+        result = queue(w, data)
+    except Exception as exc:
+        log.exception("start failed")
+        result = {w["msg"]: failure(w["ctx"].t, exc)}
+    yield {**result, w["start"]: gr.update(interactive=True)}
+
+
 def plan_text(ctx, build, data: dict) -> str:
     """What a tab shows before Start: the problems of the config `build(data)` makes (or of the field it could not
     read), then the memory estimate."""

@@ -9,7 +9,6 @@ and appear in Runs like any other.
 from __future__ import annotations
 
 import contextlib
-import logging
 
 import gradio as gr
 
@@ -19,14 +18,12 @@ from trainer.config.schema import params_by_path
 from ui.components.dataset_picker import field_picker
 from ui.forms import make_component
 from ui.forms.feedback import summary_text
-from ui.forms.launch import fields_overlay, place_monitor, plan_text, queue_checked
+from ui.forms.launch import fields_overlay, place_monitor, plan_text, queue_checked, start_once
 from ui.forms.widgets import to_widget
-from ui.messages import failure
 from ui.tab_timers import on_shown
 
 TITLE = "dreambooth.title"
 PREFIX = "dreambooth"
-log = logging.getLogger(__name__)
 # (row of fields) in display order; the values override the preset.
 ROWS = (
     ("model.base_model", "save.output_name"),
@@ -104,14 +101,7 @@ def build_config(w: dict, data: dict) -> TrainConfig:
 
 
 def _start(w: dict, data: dict):
-    """A generator: the button is disabled while it works, so a double click queues one run, not two."""
-    yield {w["start"]: gr.update(interactive=False)}
-    try:
-        result = _start_run(w, data)
-    except Exception as exc:  # shown in the page; the server log has the traceback
-        log.exception("dreambooth start failed")
-        result = {w["msg"]: failure(w["ctx"].t, exc)}
-    yield {**result, w["start"]: gr.update(interactive=True)}
+    yield from start_once(w, _start_run, data)
 
 
 def _start_run(w: dict, data: dict) -> dict:

@@ -30,7 +30,7 @@ from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import build_form
 from ui.forms.feedback import summary_text
 from ui.forms.form import FAMILY_PATH
-from ui.forms.launch import enqueue, place_monitor
+from ui.forms.launch import enqueue, place_monitor, start_once
 
 TITLE = "expert.title"
 PRESET_KINDS = ("expert", "memory", "speed")
@@ -204,11 +204,7 @@ def _export(w: dict, data: dict) -> dict:
 
 
 def _start_once(w: dict, data: dict):
-    """The button is disabled while Start works, so a double click queues one run, not two."""
-    yield {w["start"]: gr.update(interactive=False)}
-    out = _start(w, data)
-    out[w["start"]] = gr.update(interactive=True)
-    yield out
+    yield from start_once(w, _start, data)
 
 
 def _start(w: dict, data: dict) -> dict:

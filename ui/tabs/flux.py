@@ -15,7 +15,7 @@ from ui.components.dataset_picker import field_picker
 from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import from_widget, make_component, to_widget
 from ui.forms.feedback import summary_text
-from ui.forms.launch import enqueue, place_monitor, plan_text
+from ui.forms.launch import enqueue, place_monitor, plan_text, start_once
 from ui.tab_timers import on_shown
 
 TITLE = "flux.title"
@@ -64,7 +64,8 @@ def build(ctx) -> None:
     # Problems and the memory estimate before Start: drawn when the tab is shown and whenever a field changes.
     on_shown(ctx, lambda d: plan_text(ctx, lambda v: build_config(w, v), d), inputs, [w["plan"]],
              triggers=[c.change for c in inputs], show_progress="hidden")
-    w["start"].click(lambda d: _start(w, d), inputs={w["preset"], *fields}, outputs=[w["msg"], w["run_id"]])
+    w["start"].click(lambda d: (yield from start_once(w, _start, d)), inputs=inputs,
+                     outputs=[w["msg"], w["run_id"], w["start"]])
 
 
 def preset_stack(name: str) -> list[str]:

@@ -6,7 +6,6 @@ so their labels and help come from the schema; the plan above the button is comp
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
@@ -23,13 +22,11 @@ from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import label_of, make_component
 from ui.forms.feedback import summary_text
-from ui.forms.launch import fields_overlay, place_monitor, queue_checked
+from ui.forms.launch import fields_overlay, place_monitor, queue_checked, start_once
 from ui.forms.plan import plan_run
-from ui.messages import failure
 from ui.tab_timers import on_shown
 
 TITLE = "novice.title"
-log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DATASET = ROOT / "assets" / "demo_dataset"
 DEMO = "danlu-demo"  # dropdown value of the bundled demo model (built on first Start)
@@ -222,16 +219,8 @@ def _plan_lines(t, cfg: TrainConfig, plan, model: str) -> list[str]:
 
 
 def _start(w: dict, data: dict):
-    """A generator: the button is disabled while it works, so a double click queues one run, not two."""
-    t = w["ctx"].t
-    busy = t("novice.building_demo") if _model_value(data, w) == DEMO else ""
-    yield {w["start"]: gr.update(interactive=False), w["msg"]: busy}
-    try:
-        result = _start_run(w, data)
-    except Exception as exc:  # show it in the page; the server log has the traceback
-        log.exception("novice start failed")
-        result = {w["msg"]: failure(t, exc)}
-    yield {**result, w["start"]: gr.update(interactive=True)}
+    busy = w["ctx"].t("novice.building_demo") if _model_value(data, w) == DEMO else ""
+    yield from start_once(w, _start_run, data, busy)
 
 
 def _start_run(w: dict, data: dict) -> dict:
