@@ -1,4 +1,4 @@
-"""The dataset-doctor panel that the Novice and Expert tabs embed under their dataset fields.
+"""The dataset-doctor panel that the training tabs (Novice, Expert, Dreambooth, Flux) embed under their dataset fields.
 
 Every argument except `folder` may be a Gradio component (its current value is read when the button is
 pressed) or a plain value. The check only reads the folder.

@@ -83,6 +83,14 @@ def start_once(w: dict, queue, data: dict, busy: str = ""):
     yield {**result, w["start"]: gr.update(interactive=True)}
 
 
+def config_or_none(build, data: dict) -> TrainConfig | None:
+    """`build(data)`, or None while a field holds a value that cannot be read (for the dataset doctor)."""
+    try:
+        return build(data)
+    except ConfigError:
+        return None
+
+
 def plan_text(ctx, build, data: dict) -> str:
     """What a tab shows before Start: the problems of the config `build(data)` makes (or of the field it could not
     read), then the memory estimate."""

@@ -16,9 +16,17 @@ from trainer.config import ConfigError, TrainConfig, apply_overlay
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
 from ui.components.dataset_picker import field_picker
+from ui.components.doctor_panel import build_doctor_panel
 from ui.forms import make_component
 from ui.forms.feedback import summary_text
-from ui.forms.launch import fields_overlay, place_monitor, plan_text, queue_checked, start_once
+from ui.forms.launch import (
+    config_or_none,
+    fields_overlay,
+    place_monitor,
+    plan_text,
+    queue_checked,
+    start_once,
+)
 from ui.forms.widgets import to_widget
 from ui.tab_timers import on_shown
 
@@ -60,6 +68,9 @@ def build(ctx) -> None:
                     w[path] = make_component(p, ctx.lang, value=_value(shown, path), visible=_applies(shown, path),
                                              elem_prefix=PREFIX)
                     field_picker(ctx, p, w[path], PREFIX)
+    build_doctor_panel(ctx, w["dataset.train_data_dir"], ".txt", w["caption.trigger_word"],
+                       elem_prefix="dreambooth-doctor", config_fn=lambda d: config_or_none(lambda v: build_config(w, v), d),
+                       config_inputs=[w["preset"], *(w[p] for p in FIELDS)])
     w["plan"] = gr.Markdown("", elem_id="dreambooth-plan")
     w["start"] = gr.Button(t("dreambooth.start"), variant="primary", elem_id="dreambooth-start")
     w["msg"] = gr.Markdown("", elem_id="dreambooth-msg")

@@ -12,10 +12,11 @@ from trainer.config import ConfigError, TrainConfig, apply_overlay, check, error
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
 from ui.components.dataset_picker import field_picker
+from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import from_widget, make_component, to_widget
 from ui.forms.feedback import summary_text
-from ui.forms.launch import enqueue, place_monitor, plan_text, start_once
+from ui.forms.launch import config_or_none, enqueue, place_monitor, plan_text, start_once
 from ui.tab_timers import on_shown
 
 TITLE = "flux.title"
@@ -53,6 +54,9 @@ def build(ctx) -> None:
                     w[path] = make_component(params[path], ctx.lang, value=get_value(start_cfg, path),
                                              elem_prefix="flux")
                     field_picker(ctx, params[path], w[path], "flux")
+    build_doctor_panel(ctx, w["dataset.train_data_dir"], ".txt", w["caption.trigger_word"], elem_prefix="flux-doctor",
+                       config_fn=lambda d: config_or_none(lambda v: build_config(w, v), d),
+                       config_inputs=[w["preset"], *(w[p] for p in FIELDS)])
     w["plan"] = gr.Markdown("", elem_id="flux-plan")
     w["start"] = gr.Button(t("flux.start"), variant="primary", elem_id="flux-start")
     w["msg"] = gr.Markdown("", elem_id="flux-msg")
