@@ -98,7 +98,7 @@ def test_uploaded_zip_is_listed_everywhere_and_trains(app, page, tmp_path):
         pick(page, picker, "shapes")
         expect(page.locator(box)).to_have_value(str(folder.parent))
     open_tab(page, "Novice")
-    pick(page, "novice-dataset-picker", "shapes")
+    pick(page, "novice-train_data_dir-picker", "shapes")
     expect(page.locator("#novice-dataset-train_data_dir textarea")).to_have_value(str(folder.parent))
     expect(page.locator("#novice-plan")).to_contain_text(f"{COUNT} images", timeout=60_000)
     page.click("#novice-start")

@@ -10,7 +10,7 @@ from trainer.config.schema import all_params
 from ui.app import build_app
 from ui.components.dataset_picker import MODEL_PICKERS, PICKERS
 from ui.forms.build import shown_params
-from ui.tabs import dreambooth, flux
+from ui.tabs import dreambooth, flux, novice
 
 PICKING = [p for p in all_params() if p.picks]
 
@@ -39,6 +39,7 @@ def box_of(block):
     ("expert", "field", [p.path for p in shown_params() if p.picks]),
     ("dreambooth", "dreambooth", [p for p in dreambooth.FIELDS if p in {q.path for q in PICKING}]),
     ("flux", "flux", [p for p in flux.FIELDS if p in {q.path for q in PICKING}]),
+    ("novice", "novice", [p for p in novice.FIELDS if p in {q.path for q in PICKING}]),
 ])
 def test_each_path_field_has_its_workspace_list_in_its_box(demo, tab, field_prefix, paths):
     assert paths, "the schema marks path fields to pick"

@@ -6,6 +6,7 @@ so their labels and help come from the schema; the plan above the button is comp
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
 from trainer.datasets.listing import MODEL_SUFFIXES, list_models
 from trainer.markdown import escape
-from ui.components.dataset_picker import MODEL_LISTS, dataset_picker
+from ui.components.dataset_picker import MODEL_LISTS, field_picker
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
 from ui.forms import label_of, make_component
@@ -60,8 +61,10 @@ def build(ctx) -> None:
     defaults = {FIELDS[0]: str(DEMO_DATASET), EPOCHS: _preset_epochs(w, start)}
     with gr.Row():
         for path in FIELDS:
-            w[path] = make_component(params_by_path()[path], ctx.lang, value=defaults.get(path), elem_prefix="novice")
-    dataset_picker(ctx, w[FIELDS[0]], "novice-dataset-picker")
+            p = params_by_path()[path]
+            with gr.Column() if p.picks else contextlib.nullcontext():  # the field, its workspace list under it
+                w[path] = make_component(p, ctx.lang, value=defaults.get(path), elem_prefix="novice")
+                field_picker(ctx, p, w[path], "novice")
     build_doctor_panel(ctx, w[FIELDS[0]], ".txt", w["caption.trigger_word"], elem_prefix="novice-doctor",
                        config_fn=lambda d: _config_or_none(w, d),
                        config_inputs=[w["preset"], w["memory"], w["model"], w["custom"], *(w[p] for p in FIELDS)])
