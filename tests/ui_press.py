@@ -34,6 +34,8 @@ def press(demo: gr.Blocks, elem_id: str, event: str = "click", values: dict | No
             else:
                 data[comp] = comp.value
         args = [data] if f.inputs_as_dict else [data[c] for c in f.inputs]
+        if "request" in inspect.signature(f.fn).parameters:  # Gradio hands the page's request to such callbacks
+            args.append(gr.Request(session_hash="press"))
         result = f.fn(*args)
         results = list(result) if inspect.isgenerator(result) else [result]
         for r in results:

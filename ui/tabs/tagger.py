@@ -28,6 +28,32 @@ _models: dict[tuple[str, str], object] = {}  # (model folder, provider) -> Tagge
 _models_lock = threading.Lock()
 
 
+class StopFlags:
+    """One stop flag per page (Gradio session) with a folder run going: Stop ends that page's run only."""
+
+    def __init__(self) -> None:
+        self._flags: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, key: str) -> threading.Event:
+        with self._lock:
+            self._flags[key] = flag = threading.Event()
+        return flag
+
+    def stop(self, key: str) -> bool:
+        """Ask the page's run to stop; False when it has none."""
+        with self._lock:
+            flag = self._flags.get(key)
+        if flag is not None:
+            flag.set()
+        return flag is not None
+
+    def done(self, key: str, flag: threading.Event) -> None:
+        with self._lock:
+            if self._flags.get(key) is flag:
+                del self._flags[key]
+
+
 def available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
@@ -86,13 +112,22 @@ def build(ctx) -> None:
     def on_preview(values: dict):
         yield from _preview(ctx, named(values))
 
-    def on_run(values: dict):
-        yield from _run(ctx, named(values))
+    flags = StopFlags()
+
+    def on_run(values: dict, request: gr.Request):
+        flag = flags.start(request.session_hash)
+        try:
+            yield from _run(ctx, named(values), flag)
+        finally:
+            flags.done(request.session_hash, flag)
+
+    def on_stop(request: gr.Request) -> None:  # the run sees it after the image in hand and says what it did
+        flags.stop(request.session_hash)
 
     inputs = set(w.values())
     preview_btn.click(on_preview, inputs=inputs, outputs=[preview_label, preview_caption, provider_md, status])
-    run_event = run_btn.click(on_run, inputs=inputs, outputs=[bar, status, provider_md])
-    stop_btn.click(None, cancels=[run_event])
+    run_btn.click(on_run, inputs=inputs, outputs=[bar, status, provider_md])
+    stop_btn.click(on_stop, queue=False)
 
 
 def _options(values: dict):
@@ -164,8 +199,11 @@ def _preview(ctx, values: dict):
         yield gr.skip(), gr.skip(), gr.skip(), ctx.t("tagger.error", message=escape(exc))
 
 
-def _run(ctx, values: dict):
+def _run(ctx, values: dict, stop: threading.Event | None = None):
+    """Generator of (bar, status, provider) updates; ends early, saying what it did, once `stop` is set."""
     from trainer.tagger import TagJob, backup_folder_for, tag_folder
+
+    stop = stop or threading.Event()
 
     try:
         options = _options(values)
@@ -177,6 +215,9 @@ def _run(ctx, values: dict):
             raise FileNotFoundError(f"image folder '{folder}' does not exist or is not a folder")
         loader = _load(ctx, values)
         while True:
+            if stop.is_set():
+                yield _bar_html(0, 0), ctx.t("tagger.stopped_early"), gr.skip()
+                return
             try:
                 yield _bar_html(0, 0), next(loader), gr.skip()
             except StopIteration as done:
@@ -189,12 +230,23 @@ def _run(ctx, values: dict):
                      backup_dir, int(values["batch"] or 8))
         last = 0.0
         for report in tag_folder(model, job):
+            if stop.is_set() and not report.finished:
+                yield _bar_html(report.progress.done, report.progress.total), _stopped_text(ctx, report, job), provider
+                return
             now = time.perf_counter()
             if report.finished or now - last >= UPDATE_EVERY_S:
                 last = now
                 yield _bar_html(report.progress.done, report.progress.total), _report_text(ctx, report), provider
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         yield _bar_html(0, 0), ctx.t("tagger.error", message=escape(exc)), gr.skip()
+
+
+def _stopped_text(ctx, report, job) -> str:
+    p = report.progress
+    lines = [ctx.t("tagger.stopped", done=p.done, total=p.total, written=report.written)]
+    if job.backup_dir is not None and job.backup_dir.exists():
+        lines.append(ctx.t("tagger.backup_saved", folder=job.backup_dir))
+    return "\n".join(lines)
 
 
 def _report_text(ctx, report) -> str:

@@ -1,0 +1,78 @@
+"""WD Tagger's Stop: the folder run stops after the image in hand and says what it did (how many captions were
+written and kept); before, Stop cancelled the job and the page kept the last progress line, as if still running."""
+
+from __future__ import annotations
+
+import threading
+
+from PIL import Image
+
+from trainer.tagger.tiny import build_tiny_tagger
+from ui.context import AppContext
+from ui.tabs import tagger
+
+
+def values(model, folder) -> dict:
+    return {"model": "wd-vit-tagger-v3", "local": str(model), "provider": "cpu", "folder": str(folder),
+            "recursive": False, "extension": ".txt", "general_t": 0.35, "character_t": 0.85, "general_mcut": False,
+            "character_mcut": False, "rating": False, "underscores": True, "escape": False, "character_first": True,
+            "first": "", "undesired": "", "replace": "", "existing": "skip", "backup": True, "batch": 1}
+
+
+def test_stop_ends_the_run_after_the_image_in_hand_and_says_so(tmp_path, monkeypatch):
+    build_tiny_tagger(tmp_path / "model", size=32)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("RGB", (32, 32), (30 * i, 0, 0)).save(folder / f"p{i}.png")
+    monkeypatch.setattr(tagger, "UPDATE_EVERY_S", 0.0)  # a status line after every image
+    stop = threading.Event()
+    statuses = []
+    for _bar, status, _provider in tagger._run(AppContext(workspace=tmp_path / "ws"), values(tmp_path / "model", folder),
+                                               stop):
+        statuses.append(status)
+        if isinstance(status, str) and status.startswith("1 / 8"):
+            stop.set()  # pressed while the first image's caption is being written
+    written = sorted(p.name for p in folder.glob("*.txt"))
+    assert 1 <= len(written) < 8, written
+    assert f"Stopped after {len(written)} of 8 images: {len(written)} captions written" in statuses[-1], statuses[-1]
+
+
+def test_the_stop_button_stops_its_own_pages_run(tmp_path):
+    """Two pages (sessions) tagging at once: Stop on one leaves the other running."""
+    flags = tagger.StopFlags()
+    mine, other = flags.start("session-a"), flags.start("session-b")
+    flags.stop("session-a")
+    assert mine.is_set() and not other.is_set()
+    flags.done("session-a", mine)
+    assert not flags.stop("session-a")  # nothing left to stop
+
+
+def test_the_tabs_stop_button_stops_the_run_of_the_same_page(tmp_path, monkeypatch):
+    import gradio as gr
+
+    from ui.app import build_app
+
+    build_tiny_tagger(tmp_path / "model", size=32)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("RGB", (32, 32), (30 * i, 0, 0)).save(folder / f"p{i}.png")
+    monkeypatch.setattr(tagger, "UPDATE_EVERY_S", 0.0)
+    demo = build_app(tmp_path / "ws")
+    blocks = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+    run = next(fn for fn in demo.fns.values() if (blocks["tagger-run"]._id, "click") in fn.targets)
+    stop = next(fn for fn in demo.fns.values() if (blocks["tagger-stop"]._id, "click") in fn.targets)
+    data = {c: c.value for c in run.inputs}
+    data[blocks["tagger-local-model"]] = str(tmp_path / "model")
+    data[blocks["tagger-folder"]] = str(folder)
+    page, other = gr.Request(session_hash="page"), gr.Request(session_hash="other")
+    steps = run.fn(data, page)
+    statuses = []
+    for _bar, status, _provider in steps:
+        statuses.append(status)
+        if isinstance(status, str) and status.startswith("1 / 8"):
+            stop.fn(other)  # another page's Stop: this run goes on
+            stop.fn(page)
+    assert statuses[-1].startswith("Stopped after"), statuses[-1]
+    assert len(list(folder.glob("*.txt"))) < 8
