@@ -4,7 +4,9 @@ written and kept); before, Stop cancelled the job and the page kept the last pro
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from trainer.tagger.tiny import build_tiny_tagger
@@ -19,13 +21,19 @@ def values(model, folder) -> dict:
             "first": "", "undesired": "", "replace": "", "existing": "skip", "backup": True, "batch": 1}
 
 
-def test_stop_ends_the_run_after_the_image_in_hand_and_says_so(tmp_path, monkeypatch):
+@pytest.fixture
+def folder(tmp_path, monkeypatch) -> Path:
+    """Eight images to tag, the tiny tagger beside them (tmp_path/model), a status line after every image."""
     build_tiny_tagger(tmp_path / "model", size=32)
-    folder = tmp_path / "pics"
-    folder.mkdir()
+    pics = tmp_path / "pics"
+    pics.mkdir()
     for i in range(8):
-        Image.new("RGB", (32, 32), (30 * i, 0, 0)).save(folder / f"p{i}.png")
-    monkeypatch.setattr(tagger, "UPDATE_EVERY_S", 0.0)  # a status line after every image
+        Image.new("RGB", (32, 32), (30 * i, 0, 0)).save(pics / f"p{i}.png")
+    monkeypatch.setattr(tagger, "UPDATE_EVERY_S", 0.0)
+    return pics
+
+
+def test_stop_ends_the_run_after_the_image_in_hand_and_says_so(tmp_path, folder):
     stop = threading.Event()
     statuses = []
     for _bar, status, _provider in tagger._run(AppContext(workspace=tmp_path / "ws"), values(tmp_path / "model", folder),
@@ -48,17 +56,11 @@ def test_the_stop_button_stops_its_own_pages_run(tmp_path):
     assert not flags.stop("session-a")  # nothing left to stop
 
 
-def test_the_tabs_stop_button_stops_the_run_of_the_same_page(tmp_path, monkeypatch):
+def test_the_tabs_stop_button_stops_the_run_of_the_same_page(tmp_path, folder):
     import gradio as gr
 
     from ui.app import build_app
 
-    build_tiny_tagger(tmp_path / "model", size=32)
-    folder = tmp_path / "pics"
-    folder.mkdir()
-    for i in range(8):
-        Image.new("RGB", (32, 32), (30 * i, 0, 0)).save(folder / f"p{i}.png")
-    monkeypatch.setattr(tagger, "UPDATE_EVERY_S", 0.0)
     demo = build_app(tmp_path / "ws")
     blocks = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
     run = next(fn for fn in demo.fns.values() if (blocks["tagger-run"]._id, "click") in fn.targets)
