@@ -1,12 +1,15 @@
 """Workspace pickers beside a tab's path boxes: "datasets in the workspace" and "models in the workspace".
 
-A tab places one under a path field whose schema parameter `picks` a list (`field_picker`), or beside a box of
-its own (`dataset_picker`). Choosing an entry fills the box (which stays editable). The lists come from trainer.datasets.listing (one
-rule each), are read again on page load, and the Dataset tab refreshes every picker right after an upload
-or a download (see `refresh_outputs`), so a new dataset or model is selectable everywhere at once.
+A tab places one under a path field whose schema parameter `picks` a list (`field_with_list`, `field_picker`),
+or beside a box of its own (`dataset_picker`). Choosing an entry fills the box (which stays editable). The lists
+come from trainer.datasets.listing (one rule each), are read again on page load, and the Dataset tab refreshes
+every picker right after an upload or a download (see `refresh_outputs`), so a new dataset or model is
+selectable everywhere at once.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import gradio as gr
 
@@ -71,6 +74,17 @@ def field_picker(ctx, p, box: gr.Textbox, prefix: str) -> gr.Dropdown | None:
     key, list_fn = (PICKERS, choices) if p.picks == "datasets" else (MODEL_PICKERS, model_choices)
     return _picker(ctx, box, f"{prefix}-{p.name}-picker", key, list_fn, f"dataset.field_picker_{p.picks}",
                    info=False)
+
+
+def field_with_list(ctx, p, prefix: str, **component):
+    """The form field of parameter `p` (ui.forms.make_component, id `<prefix>-<group>-<name>`), with the workspace
+    list that fills it in the same box when `p` picks one; returns the field."""
+    from ui.forms import make_component
+
+    with gr.Column() if p.picks else contextlib.nullcontext():
+        box = make_component(p, ctx.lang, elem_prefix=prefix, **component)
+        field_picker(ctx, p, box, prefix)
+    return box
 
 
 def refresh_outputs(ctx, kind: str):

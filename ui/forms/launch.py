@@ -106,6 +106,19 @@ def plan_text(ctx, build, data: dict) -> str:
     return head + memory_estimate_markdown(cfg, ctx.lang)
 
 
+def build_and_queue(w: dict, build, data: dict, settings_bad: str) -> dict:
+    """Make the config with `build(data)` and queue it checked (queue_checked); a field that cannot be read is
+    named under `settings_bad`, as the tab's plan names it."""
+    from ui.forms.feedback import summary_text
+
+    ctx = w["ctx"]
+    try:
+        cfg = build(data)
+    except ConfigError as exc:
+        return {w["msg"]: settings_bad + "\n\n" + summary_text(exc.findings, ctx.lang)}
+    return queue_checked(ctx, cfg, w, settings_bad)
+
+
 def queue_checked(ctx, cfg: TrainConfig, w: dict, settings_bad: str) -> dict:
     """Check `cfg` for training and queue it: updates for w["msg"] (and w["run_id"] once queued)."""
     from ui.forms.feedback import summary_text

@@ -79,7 +79,7 @@ def run_config(lora: str) -> TrainConfig | None:
     """The settings of the run a LoRA file came from (runs/<id>/output/<file>), or None for any other file."""
     path = Path(lora)
     config = _group_of(path) / "config.toml"
-    if path.parent.name != "output" or not config.is_file():
+    if path.parent.name != "output" or not config.is_file():  # a file outside a run's output/
         return None
     try:
         return load_config(config)

@@ -8,23 +8,19 @@ and appear in Runs like any other.
 
 from __future__ import annotations
 
-import contextlib
-
 import gradio as gr
 
-from trainer.config import ConfigError, TrainConfig, apply_overlay
+from trainer.config import TrainConfig, apply_overlay
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
-from ui.components.dataset_picker import field_picker
+from ui.components.dataset_picker import field_with_list
 from ui.components.doctor_panel import build_doctor_panel
-from ui.forms import make_component
-from ui.forms.feedback import summary_text
 from ui.forms.launch import (
+    build_and_queue,
     config_or_none,
     fields_overlay,
     place_monitor,
     plan_text,
-    queue_checked,
     start_once,
 )
 from ui.forms.widgets import to_widget
@@ -63,11 +59,8 @@ def build(ctx) -> None:
     for row in ROWS:
         with gr.Row():
             for path in row:
-                p = params_by_path()[path]
-                with gr.Column() if p.picks else contextlib.nullcontext():  # the field, its workspace list under it
-                    w[path] = make_component(p, ctx.lang, value=_value(shown, path), visible=_applies(shown, path),
-                                             elem_prefix=PREFIX)
-                    field_picker(ctx, p, w[path], PREFIX)
+                w[path] = field_with_list(ctx, params_by_path()[path], PREFIX, value=_value(shown, path),
+                                          visible=_applies(shown, path))
     build_doctor_panel(ctx, w["dataset.train_data_dir"], ".txt", w["caption.trigger_word"],
                        elem_prefix="dreambooth-doctor", config_fn=lambda d: config_or_none(lambda v: build_config(w, v), d),
                        config_inputs=[w["preset"], *(w[p] for p in FIELDS)])
@@ -116,9 +109,4 @@ def _start(w: dict, data: dict):
 
 
 def _start_run(w: dict, data: dict) -> dict:
-    ctx = w["ctx"]
-    try:
-        cfg = build_config(w, data)
-    except ConfigError as exc:
-        return {w["msg"]: ctx.t("dreambooth.settings_bad") + "\n\n" + summary_text(exc.findings, ctx.lang)}
-    return queue_checked(ctx, cfg, w, ctx.t("dreambooth.settings_bad"))
+    return build_and_queue(w, lambda d: build_config(w, d), data, w["ctx"].t("dreambooth.settings_bad"))

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from trainer.config import ConfigError, TrainConfig, apply_overlay, check, errors_of, get_value
+from trainer.config import ConfigError, TrainConfig, apply_overlay, get_value
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
-from ui.components.dataset_picker import field_picker
+from ui.components.dataset_picker import field_with_list
 from ui.components.doctor_panel import build_doctor_panel
-from ui.components.memory_badge import memory_estimate_markdown
-from ui.forms import from_widget, make_component, to_widget
-from ui.forms.feedback import summary_text
-from ui.forms.launch import config_or_none, enqueue, place_monitor, plan_text, start_once
+from ui.forms import from_widget, to_widget
+from ui.forms.launch import build_and_queue, config_or_none, place_monitor, plan_text, start_once
 from ui.tab_timers import on_shown
 
 TITLE = "flux.title"
@@ -51,9 +49,7 @@ def build(ctx) -> None:
         for i in range(0, len(FIELDS), 4):
             with gr.Column():
                 for path in FIELDS[i:i + 4]:
-                    w[path] = make_component(params[path], ctx.lang, value=get_value(start_cfg, path),
-                                             elem_prefix="flux")
-                    field_picker(ctx, params[path], w[path], "flux")
+                    w[path] = field_with_list(ctx, params[path], "flux", value=get_value(start_cfg, path))
     build_doctor_panel(ctx, w["dataset.train_data_dir"], ".txt", w["caption.trigger_word"], elem_prefix="flux-doctor",
                        config_fn=lambda d: config_or_none(lambda v: build_config(w, v), d),
                        config_inputs=[w["preset"], *(w[p] for p in FIELDS)])
@@ -96,16 +92,5 @@ def build_config(w: dict, data: dict) -> TrainConfig:
 
 
 def _start(w: dict, data: dict) -> dict:
-    ctx = w["ctx"]
-    try:
-        cfg = build_config(w, data)
-    except ConfigError as exc:
-        return {w["msg"]: ctx.t("flux.not_started") + "\n\n" + summary_text(exc.findings, ctx.lang)}
-    findings = errors_of(check(cfg))
-    if findings:
-        return {w["msg"]: ctx.t("flux.not_started") + "\n\n" + summary_text(findings, ctx.lang)}
-    run_id, message = enqueue(ctx, cfg, cfg.save.output_name)
-    out = {w["msg"]: message + "\n\n" + memory_estimate_markdown(cfg, ctx.lang)}
-    if run_id is not None:
-        out[w["run_id"]] = run_id
-    return out
+    """Checked as the plan above the button checks (for training), then queued; the plan shows the estimate."""
+    return build_and_queue(w, lambda d: build_config(w, d), data, w["ctx"].t("flux.not_started"))

@@ -6,7 +6,6 @@ so their labels and help come from the schema; the plan above the button is comp
 
 from __future__ import annotations
 
-import contextlib
 import re
 from pathlib import Path
 
@@ -18,12 +17,12 @@ from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
 from trainer.datasets.listing import MODEL_SUFFIXES, list_models
 from trainer.markdown import escape
-from ui.components.dataset_picker import MODEL_LISTS, field_picker
+from ui.components.dataset_picker import MODEL_LISTS, field_with_list
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
-from ui.forms import label_of, make_component
+from ui.forms import label_of
 from ui.forms.feedback import summary_text
-from ui.forms.launch import fields_overlay, place_monitor, queue_checked, start_once
+from ui.forms.launch import config_or_none, fields_overlay, place_monitor, queue_checked, start_once
 from ui.forms.plan import plan_run
 from ui.tab_timers import on_shown
 
@@ -61,12 +60,9 @@ def build(ctx) -> None:
     defaults = {FIELDS[0]: str(DEMO_DATASET), EPOCHS: _preset_epochs(w, start)}
     with gr.Row():
         for path in FIELDS:
-            p = params_by_path()[path]
-            with gr.Column() if p.picks else contextlib.nullcontext():  # the field, its workspace list under it
-                w[path] = make_component(p, ctx.lang, value=defaults.get(path), elem_prefix="novice")
-                field_picker(ctx, p, w[path], "novice")
+            w[path] = field_with_list(ctx, params_by_path()[path], "novice", value=defaults.get(path))
     build_doctor_panel(ctx, w[FIELDS[0]], ".txt", w["caption.trigger_word"], elem_prefix="novice-doctor",
-                       config_fn=lambda d: _config_or_none(w, d),
+                       config_fn=lambda d: config_or_none(lambda v: build_config(w, v, ""), d),
                        config_inputs=[w["preset"], w["memory"], w["model"], w["custom"], *(w[p] for p in FIELDS)])
     w["plan"] = gr.Markdown("", elem_id="novice-plan")
     w["start"] = gr.Button(t("novice.start"), variant="primary", size="lg", elem_id="novice-start")
@@ -131,14 +127,6 @@ def build_config(w: dict, data: dict, base_model: str) -> TrainConfig:
     """Presets, then this tab's fields. Raises ConfigError naming the field on a bad value."""
     overlay = fields_overlay(FIELDS, w, data, {"model": {"base_model": base_model}} if base_model else {})
     return apply_overlay(apply_presets(preset_names(data, w)), overlay)
-
-
-def _config_or_none(w: dict, data: dict) -> TrainConfig | None:
-    """The run's config as the form stands (for the doctor), or None while a field is invalid."""
-    try:
-        return build_config(w, data, "")
-    except ConfigError:
-        return None
 
 
 def _preset_epochs(w: dict, data: dict) -> int:
