@@ -311,6 +311,24 @@ def test_cli_export_writes_toml_and_prompts(tmp_path):
     assert "--w 512" in open(data["sample_prompts"], encoding="utf-8").read()
 
 
+def test_cli_export_over_existing_files_keeps_them_as_backups(tmp_path, capsys):
+    """Exporting onto the config it reads (or onto last week's export) must not lose the file the user wrote."""
+    from trainer.__main__ import main
+
+    src = tmp_path / "run.toml"
+    mine = '# my notes\nnetwork_dim = 8\nsample_prompts = "1girl"\n'
+    src.write_text(mine, encoding="utf-8")
+    old_prompts = tmp_path / "run.prompts.txt"
+    old_prompts.write_text("my own prompt list", encoding="utf-8")
+    assert main(["export", "--config", str(src), str(src)]) == 0
+    assert tomllib.loads(src.read_text(encoding="utf-8"))["network_dim"] == 8
+    kept = {p.name.split(".")[1]: p for p in tmp_path.glob("*.bak")}
+    assert kept["toml"].read_text(encoding="utf-8") == mine
+    assert kept["prompts"].read_text(encoding="utf-8") == "my own prompt list"
+    said = capsys.readouterr().out
+    assert all(p.name in said for p in kept.values()), said
+
+
 def test_an_empty_optional_number_is_not_set():
     """SD-Trainer saves cleared fields as "": that means "not set", never 0."""
     cfg = import_kohya({"unet_lr": "", "text_encoder_lr": "", "learning_rate": 2e-4})

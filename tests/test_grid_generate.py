@@ -142,6 +142,7 @@ def test_parse_weights_and_errors(models, pipe, tmp_path):
 def test_cli_grid_subprocess(models, tmp_path):
     base, lora_a, lora_b = models
     out = tmp_path / "g.png"
+    out.write_bytes(b"last week's grid")
     cmd = [sys.executable, "-m", "trainer", "grid", "--base", str(base), "--lora", str(lora_a), "--lora", str(lora_b),
            "--weights", "0,1", "--prompt", "a red circle", "--steps", "2", "--width", "64", "--height", "64",
            "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
@@ -149,5 +150,7 @@ def test_cli_grid_subprocess(models, tmp_path):
                           env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "[4/4]" in proc.stderr
+    kept = list(tmp_path.glob("g.png.*.bak"))
+    assert len(kept) == 1 and kept[0].read_bytes() == b"last week's grid" and kept[0].name in proc.stderr
     img = Image.open(out)
     assert img.width > 2 * 64 and img.height > 2 * 64

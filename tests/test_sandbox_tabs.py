@@ -146,6 +146,19 @@ def test_export_with_a_traversal_name_writes_nothing(world, tmp_path):
     assert (ws / "outputs" / "configs" / "fine.toml").is_file()
 
 
+def test_export_again_keeps_the_earlier_file(world):
+    """A second export under the same output_name (after changing settings) keeps the first as a backup."""
+    demo, ws, _ = world
+    target = ws / "outputs" / "configs" / "twice.toml"
+    press(demo, "expert-export", values={"field-save-output_name": "twice", "field-network-network_dim": 4})
+    first = target.read_bytes()
+    shown = text_of(press(demo, "expert-export", values={"field-save-output_name": "twice",
+                                                         "field-network-network_dim": 8}))
+    kept = list(target.parent.glob("twice.toml.*.bak"))
+    assert len(kept) == 1 and kept[0].read_bytes() == first and target.read_bytes() != first
+    assert kept[0].name in shown
+
+
 def test_inside_keeps_writers_in_their_folder(tmp_path):
     from trainer.textio import inside
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from trainer.checkpoints.diffusers_folder import save_diffusers_folder
 from trainer.checkpoints.write import original_layout, write_checkpoint
-from trainer.engine.checkpoint import DIFFUSERS_SUFFIX
 from trainer.engine.optim import set_train_mode
 
 
@@ -37,7 +36,7 @@ def save_checkpoint(session, name: str) -> Path:
             state = original_layout(m.family.name, m.unet, m.vae, m.text_encoders)
             path = write_checkpoint(session.output_file(name), state, cfg.save.save_precision,
                                     checkpoint_header(header))
-            folder = (save_diffusers_folder(m, path.with_name(name + DIFFUSERS_SUFFIX), cfg.save.save_precision)
+            folder = (save_diffusers_folder(m, session.diffusers_folder(name), cfg.save.save_precision)
                       if cfg.dreambooth.save_diffusers else None)
     finally:
         set_train_mode(session.optimizer, True)

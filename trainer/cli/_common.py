@@ -82,3 +82,12 @@ def print_filled(filled: list) -> None:
               "default differs from Danlu's:")
         for f in filled:
             print(f"  {f.text()}")
+
+
+def keep_earlier(path: Path, stream=None) -> None:
+    """Before writing `path`: a file already there is renamed to a backup beside it, and the user is told."""
+    from trainer.earlier_files import move_aside
+
+    moved = move_aside(path)
+    if moved:
+        print(f"{path} was already there (written {moved[1]}): kept as {moved[0].name}", file=stream or sys.stdout)

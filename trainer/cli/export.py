@@ -8,7 +8,7 @@ from pathlib import Path
 def run(args) -> int:
     import tomli_w
 
-    from trainer.cli._common import load_or_report, print_import_warnings
+    from trainer.cli._common import keep_earlier, load_or_report, print_import_warnings
     from trainer.config.kohya import export_kohya, prompts_for_sd_scripts
     from trainer.textio import atomic_write_text
 
@@ -21,9 +21,12 @@ def run(args) -> int:
     prompts = None
     if cfg.sampling.sample_prompts.strip():
         prompts = out.with_suffix(".prompts.txt")
+        keep_earlier(prompts)
         atomic_write_text(prompts, prompts_for_sd_scripts(cfg))
     exported: list = []
-    atomic_write_text(out, tomli_w.dumps(export_kohya(cfg, str(prompts) if prompts else None, exported)))
+    text = tomli_w.dumps(export_kohya(cfg, str(prompts) if prompts else None, exported))
+    keep_earlier(out)
+    atomic_write_text(out, text)
     print_import_warnings([w for w in exported if w not in imported], args.lang)  # an import said it already
     print(f"wrote {out}")
     return 0

@@ -27,8 +27,11 @@ def run(args) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    from trainer.cli._common import keep_earlier
+
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    keep_earlier(out, sys.stderr)  # stdout is the grid's path alone
     result.image.save(out)
     print(out)
     return 0

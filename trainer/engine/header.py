@@ -76,6 +76,11 @@ def _dtype(dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
+def card_file(path: Path) -> Path:
+    """The model card written beside a final save."""
+    return path.with_suffix(".md")
+
+
 def hand_off(session, path: Path, built: dict[str, str], kind: str = "LoRA", extra: dict | None = None) -> None:
     """After the final save: the model card next to the file, then the Hub upload when one is configured. A
     failed upload is a warning: the files are saved and can be uploaded by hand. The card reads the file's own
@@ -91,7 +96,7 @@ file keeps only the model spec).
     header = {**built, **({} if is_pickle(path) else file_header(path))}
     samples = latest_samples(session.run_dir)
     if cfg.publish.model_card:
-        card = path.with_suffix(".md")
+        card = card_file(path)
         links = [Sample(os.path.relpath(p, path.parent).replace(os.sep, "/"), prompt) for p, prompt in samples]
         atomic_write_text(card, model_card(header, path.name, links, kind))
         rep.saved(step=session.progress.global_step, epoch=session.progress.epoch, path=card, kind="card")

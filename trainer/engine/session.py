@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from trainer.config import TrainConfig
 from trainer.data.loader import collate_batch
+from trainer.earlier_files import EarlierOutputs
 from trainer.engine import checkpoint as ckpt
 from trainer.engine import distributed, header, speed
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint
@@ -63,6 +64,7 @@ class Session:
         self.out_dir = out_dir_of(cfg, run_dir)
         self.outputs: list[str] = []
         self.written: dict[str, list[Path]] = {"epoch": [], "step": []}  # this run's intermediate saves
+        self.earlier = EarlierOutputs(reporter.warning)  # an earlier run's files under this run's names
         self.started_at = time.time()
         self.progress = ckpt.Progress()  # replaced by a resumed state in setup()
         self.val = None  # ValidationHooks once setup() found validation images
@@ -191,6 +193,13 @@ class Session:
         """Where the save `name` goes, in the format save.save_model_as names."""
         return inside(self.out_dir, f"{name}.{self.cfg.save.save_model_as}")
 
+    def state_folder(self, name: str) -> Path:
+        return inside(self.out_dir, f"{name}{ckpt.STATE_SUFFIX}")
+
+    def diffusers_folder(self, name: str) -> Path:
+        """A Dreambooth save's diffusers folder, beside its file."""
+        return inside(self.out_dir, f"{name}{ckpt.DIFFUSERS_SUFFIX}")
+
     def save_lora(self, name: str) -> Path:
         from trainer.networks.save import save_lora
 
@@ -210,16 +219,29 @@ class Session:
 
     def save_state(self, name: str) -> Path:
         self.progress.loss_window = self.rep.loss_window
-        folder = ckpt.save_state(inside(self.out_dir, f"{name}{ckpt.STATE_SUFFIX}"), models=self.models.lora.models,
+        folder = ckpt.save_state(self.state_folder(name), models=self.models.lora.models,
                                  optimizer=self.optimizer, scheduler=self.scheduler, progress=self.progress,
                                  extra=getattr(self.models.lora, "extra_state", dict)())
         self.rep.saved(step=self.progress.global_step, epoch=self.progress.epoch, path=folder, kind="state")
         return folder
 
+    def save_paths(self, name: str, with_state: bool) -> list[Path]:
+        """Every file and folder the save `name` writes."""
+        cfg, file = self.cfg, self.output_file(name)
+        paths = [file]
+        if name == cfg.save.output_name and cfg.publish.model_card:
+            paths.append(header.card_file(file))
+        if cfg.model.training_type == "dreambooth" and cfg.dreambooth.save_diffusers:
+            paths.append(self.diffusers_folder(name))
+        if with_state:
+            paths.append(self.state_folder(name))
+        return paths
+
     def save(self, name: str, with_state: bool) -> None:
         self.read_losses()  # never save weights of a step whose loss blew up
         if not self.is_main:  # several processes: one writes the files
             return
+        self.earlier.make_room(self.save_paths(name, with_state))
         if self.cfg.model.training_type == "dreambooth":
             from trainer.checkpoints.session_save import save_checkpoint
 

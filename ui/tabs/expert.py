@@ -22,6 +22,7 @@ from trainer.config import (
 )
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
+from trainer.earlier_files import move_aside
 from trainer.markdown import escape
 from trainer.textio import atomic_write_text, inside
 from ui.components.dataset_picker import field_picker
@@ -197,9 +198,11 @@ def _export(w: dict, data: dict) -> dict:
         return out
     folder = ctx.outputs_dir / "configs"
     target = inside(folder, f"{cfg.save.output_name or 'danlu'}.toml")
+    moved = move_aside(target)  # an earlier export under this name (other settings) stays as a backup
     atomic_write_text(target, dump_config(cfg))  # the form as it is; custom TOML kept as text
     out[w["download"]] = str(target)
-    out[w["msg"]] = ctx.t("expert.exported", path=f"`{target}`")
+    out[w["msg"]] = ctx.t("expert.exported", path=f"`{target}`") + (
+        " " + ctx.t("expert.export_kept", path=f"`{moved[0].name}`") if moved else "")
     return out
 
 
