@@ -365,3 +365,21 @@ def test_clip_skip_takes_an_earlier_layer_through_the_final_norm():
         assert not torch.allclose(skip2, last, atol=1e-3)
         raw, _ = hidden_states(encoder, ids, -2, final_norm=False)  # SDXL's use: no final norm
         assert torch.allclose(raw, out.hidden_states[-2])
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_gradient_checkpointing_reaches_the_unet_and_trained_text_encoder(tiny_model, data, tmp_path, on):
+    """Both trained parts recompute activations when it is on, neither when it is off; and the switch goes through
+    the current transformers call, not the alias it deprecates (a FutureWarning on every run)."""
+    import warnings
+
+    from trainer.engine.build import load_models
+    from trainer.engine.precision import resolve_precision
+
+    cfg = tiny_config(tiny_model, data, training__gradient_checkpointing=on)
+    prec = resolve_precision("no", full_fp16=False, full_bf16=False, no_half_vae=False, device="cpu", warn=print)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        models = load_models(cfg, prec, tmp_path / "models", print, print)
+    assert models.unet.is_gradient_checkpointing is on
+    assert [te.is_gradient_checkpointing for te in models.text_encoders] == [on]

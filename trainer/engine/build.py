@@ -91,7 +91,8 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
         parts.unet.enable_gradient_checkpointing()
         if train_te:
             for te in parts.text_encoders:
-                te.gradient_checkpointing_enable()
+                # transformers 5 renamed it (the old name warns, and goes in v6); 4.x has only the old name.
+                (getattr(te, "activation_checkpointing_enable", None) or te.gradient_checkpointing_enable)()
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
     # sdpa off means the plain matmul-softmax attention (for debugging or old GPUs), not diffusers' default.
