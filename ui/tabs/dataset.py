@@ -69,9 +69,9 @@ def _download_section(w: dict, ctx) -> None:
         w["dl_msg"] = gr.Markdown("", elem_id="dataset-download-msg")
 
 
-def _plan(w: dict, data: dict):
+def _plan(w: dict, data: dict, files: list[str] | None):
     ctx = w["ctx"]
-    files = data[w["files"]] or []
+    files = files or []
     if not files:
         raise ValueError(ctx.t("dataset.no_files"))
     return plan_import(files, datasets_root(ctx.workspace), data[w["name"]] or "", int(data[w["repeats"]] or 0),
@@ -79,10 +79,11 @@ def _plan(w: dict, data: dict):
 
 
 def _preview(w: dict, data: dict) -> dict:
-    if not data[w["files"]]:  # cleared (also right after an import): keep the import's message
+    files = data[w["uploaded"]]
+    if not files:  # cleared (also right after an import): keep the import's message
         return {w["layout"]: gr.skip(), w["msg"]: gr.skip()}
     try:
-        return {w["layout"]: _plan(w, data).preview(), w["msg"]: ""}
+        return {w["layout"]: _plan(w, data, files).preview(), w["msg"]: ""}
     except ValueError as exc:  # ImportRefused is a ValueError: show why, nothing was written
         return {w["layout"]: "", w["msg"]: failure(w["ctx"].t, exc)}
 
@@ -90,7 +91,7 @@ def _preview(w: dict, data: dict) -> dict:
 def _import(w: dict, data: dict, progress=TRACK) -> dict:
     ctx = w["ctx"]
     try:
-        plan = _plan(w, data)
+        plan = _plan(w, data, data[w["files"]])
         allowed(plan.root.parent, ctx.t("dataset.name"))  # the workspace is always allowed; this guards the rule
         root = apply_import(plan, lambda done, total: progress((done, total), desc=ctx.t("dataset.copying"),
                                                                 unit="bytes"))
@@ -103,9 +104,20 @@ def _import(w: dict, data: dict, progress=TRACK) -> dict:
 
 def _wire_upload(w: dict) -> None:
     ctx = w["ctx"]
-    inputs = {w["files"], w["name"], w["repeats"], w["concept"], w["merge"]}
-    gr.on([w["files"].change, w["name"].change, w["repeats"].change, w["concept"].change, w["merge"].change],
-          lambda d: _preview(w, d), inputs=inputs, outputs=[w["layout"], w["msg"]], show_progress="hidden")
+    # The preview must not take the File itself as an input. While a file uploads, Gradio's page waits for the
+    # upload before it has an event's inputs, but reads the other fields at once, and it counts the event as
+    # running (what queues later changes behind it: always_last) only once it has them all. So each edit made
+    # during an upload started a preview of its own, with the fields as they were at that keystroke, all sent
+    # together when the upload ended and run side by side (HANDLER_CONCURRENCY): whichever finished last
+    # stayed on screen, e.g. "Concept ''" with the concept typed. The uploaded paths are copied into a state once
+    # the File has them; the preview reads that, so gathering its inputs never waits, a change while a preview
+    # runs waits for it, and the one run after reads the fields as they are then.
+    w["uploaded"] = gr.State([])
+    w["files"].change(lambda files: files or [], inputs=w["files"], outputs=w["uploaded"], show_progress="hidden")
+    gr.on([w["uploaded"].change, w["name"].change, w["repeats"].change, w["concept"].change, w["merge"].change],
+          lambda d: _preview(w, d), inputs={w["uploaded"], w["name"], w["repeats"], w["concept"], w["merge"]},
+          outputs=[w["layout"], w["msg"]], show_progress="hidden", trigger_mode="always_last")
+    inputs = {w["files"], w["name"], w["repeats"], w["concept"], w["merge"]}  # an import waits for the upload
     done = w["import"].click(lambda d: _import(w, d), inputs=inputs, outputs=[w["layout"], w["msg"], w["files"]])
 
     def wire_pickers() -> None:  # after every tab exists: refresh each tab's dataset picker after an import
