@@ -114,6 +114,17 @@ def test_tag_editor_load(world, mode):
     assert (sess.ds is not None) == (mode == "local")
 
 
+def test_tag_editor_loads_a_picked_training_folder(world):
+    """The workspace list fills in a dataset's root, whose images lie in <repeats>_<name> sub-folders: Load shows
+    them (it once said "No folder loaded." without a word); a folder without images says so."""
+    demo, ws, _ = world
+    shown = text_of(press(demo, "tag-editor-load", values={"tag-editor-folder": str(ws / "mine")}, state=Session()))
+    assert "1 images in" in shown and "mine" in shown
+    (ws / "bare").mkdir(exist_ok=True)
+    shown = text_of(press(demo, "tag-editor-load", values={"tag-editor-folder": str(ws / "bare")}, state=Session()))
+    assert "no images in" in shown and "No folder loaded" in shown
+
+
 def test_tag_editor_refuses_a_symlink_out_of_the_workspace(world, mode):
     demo, ws, outside = world
     link = ws / "link-out"

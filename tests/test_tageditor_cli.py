@@ -26,6 +26,19 @@ def test_freq(root, capsys):
     assert capsys.readouterr().out == "2\t1girl\n1\tlong_hair\n# 3 of 3 images, 4 distinct tags\n"
 
 
+def test_a_training_folder_means_its_repeats_name_subfolders(root, capsys):
+    """Pointed at the train_data_dir of a run (images only in <repeats>_<name> sub-folders), as a user does."""
+    training = root.parent / "train"
+    training.mkdir()
+    root.rename(training / "10_set")
+    assert main(["tags", "freq", str(training), "--top", "1"]) == 0
+    assert capsys.readouterr().out == "2\t1girl\n# 3 of 3 images, 4 distinct tags\n"
+    assert main(["tags", "freq", str(training.parent / "nothing-here")]) == 2
+    (training.parent / "empty").mkdir()
+    assert main(["tags", "freq", str(training.parent / "empty")]) == 2
+    assert "no images in" in capsys.readouterr().out
+
+
 def test_delete_with_filter_saves_with_backup(root, capsys, tmp_path):
     assert main(["tags", "delete", str(root), "--tag", "1girl", "--filter-any", "solo"]) == 0
     out = capsys.readouterr().out

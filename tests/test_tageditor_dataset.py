@@ -67,6 +67,32 @@ def test_bad_folder_and_extension_errors_name_the_fix(tmp_path):
         load_dataset(tmp_path, caption_ext=".png")
 
 
+def test_a_training_folder_loads_the_images_of_its_repeats_name_subfolders(tmp_path):
+    """The folder a run trains on (train_data_dir, which the workspace lists fill in) holds its images in
+    <repeats>_<name> sub-folders: loading it without "Include sub-folders" reads those, as the WD tagger does,
+    instead of an empty editor."""
+    root = tmp_path / "shapes"
+    for rel in ("10_zk/a.png", "10_zk/b.png", "2_bg/c.png", "notes/d.png"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(root / rel)
+    (root / "10_zk" / "a.txt").write_text("zk, smile")
+    ds = load_dataset(root)
+    assert [it.rel for it in ds.items] == ["10_zk/a.png", "10_zk/b.png", "2_bg/c.png"]
+    assert ds.tags[0] == ("zk", "smile")
+    assert [it.rel for it in load_dataset(root, recursive=True).items][-1] == "notes/d.png"
+
+
+def test_a_folder_without_images_says_where_they_might_be(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images in .*empty"):
+        load_dataset(tmp_path / "empty")
+    (tmp_path / "deep" / "pics").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "deep" / "pics" / "a.png")
+    with pytest.raises(ValueError, match="Include sub-folders"):
+        load_dataset(tmp_path / "deep")
+    assert len(load_dataset(tmp_path / "deep", recursive=True)) == 1
+
+
 def test_frequency_counts_images_not_repeats(ds):
     assert frequency(ds)[:3] == [("1girl", 3), ("solo", 2), ("(smile:1.2)", 1)]  # ties: code-point order
     assert dict(frequency(ds, [0, 5])) == {

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.data.scan import parse_subset_name
 from trainer.tagger.pipeline import Progress, predict_files
 from trainer.tagger.postprocess import TagOptions, ordered_tags, predict
-from trainer.tagger.preprocess import IMAGE_EXTENSIONS, list_images
+from trainer.tagger.preprocess import list_images
 from trainer.tagger.session import TaggerModel
 from trainer.tagger.writer import ACTIONS, BackupFolder, caption_path, normalise_extension, write_caption
 
@@ -56,7 +55,7 @@ def tag_folder(model: TaggerModel, job: TagJob) -> Iterator[JobReport]:
         raise ValueError(f"existing-caption action '{job.existing}' is unknown; choose one of {', '.join(ACTIONS)}")
     ext = normalise_extension(job.extension)
     root = Path(job.folder).expanduser()
-    images = images_to_tag(root, job.recursive, exclude=job.backup_dir)
+    images = list_images(root, job.recursive, exclude=job.backup_dir)
     todo = [p for p in images if job.existing != "skip" or not caption_path(p, ext).exists()]
     report = JobReport(Progress(0, len(todo), time.perf_counter()), skipped=len(images) - len(todo))
     backup = BackupFolder(root, job.backup_dir) if job.backup_dir else None
@@ -72,29 +71,6 @@ def tag_folder(model: TaggerModel, job: TagJob) -> Iterator[JobReport]:
         report.backup_dir = job.backup_dir
     report.finished = True
     yield report
-
-
-def images_to_tag(root: Path, recursive: bool, exclude: Path | None = None) -> list[Path]:
-    """The folder's images; for a kohya training folder (images only in `<repeats>_<name>` sub-folders), the
-    images of those sub-folders. Finding none is a ValueError saying what to pass instead, never a silent
-    "0 written"."""
-    images = list_images(root, recursive, exclude=exclude)
-    if images or recursive:
-        return _or_explain(images, root, recursive)
-    subsets = sorted(d for d in root.iterdir() if d.is_dir() and parse_subset_name(d.name) and d != exclude)
-    images = [img for d in subsets for img in list_images(d, False, exclude=exclude)]
-    return _or_explain(images, root, recursive)
-
-
-def _or_explain(images: list[Path], root: Path, recursive: bool) -> list[Path]:
-    if images:
-        return images
-    types = " ".join(IMAGE_EXTENSIONS)
-    if not recursive and list_images(root, True):
-        raise ValueError(f"no images in '{root}' itself, nor in <repeats>_<name> sub-folders (e.g. 10_mychar); "
-                         f"its other sub-folders hold images: tag them with --recursive (in the tab: "
-                         f"'Include sub-folders'), or point at the sub-folder")
-    raise ValueError(f"no images in '{root}'{'' if not recursive else ' or its sub-folders'} (image types: {types})")
 
 
 def _write_one(model, job: TagJob, path: Path, probs: np.ndarray, ext: str, backup, report: JobReport) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from trainer.data.folder_images import folder_images
+from trainer.data.scan import IMAGE_EXTENSIONS  # the tagger reads what a run reads
 from trainer.textio import open_regular
-from trainer.walk import walk_files
 
 WHITE = (255, 255, 255)
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 def has_alpha(img: Image.Image) -> bool:
@@ -58,9 +58,11 @@ def load_preprocessed(path: str | Path, size: int) -> np.ndarray:
 
 
 def list_images(folder: str | Path, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
-    """Image files in `folder` (and its sub-folders when recursive), sorted; hidden folders are skipped."""
+    """Image files in `folder` (and its sub-folders when recursive; a training folder's `<repeats>_<name>`
+    sub-folders always), sorted; hidden folders are skipped. None is a ValueError saying what to pass instead,
+    never a silent "0 written"."""
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"image folder '{root}' does not exist or is not a folder")
     # exclude: never tag the images' own caption backups
-    return sorted(Path(p) for p in walk_files(root, IMAGE_EXTENSIONS, recursive=recursive, exclude=exclude).files)
+    return sorted(Path(p) for p in folder_images(root, IMAGE_EXTENSIONS, recursive, exclude=exclude).files)

@@ -12,12 +12,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trainer.data.folder_images import folder_images
+from trainer.data.scan import IMAGE_EXTENSIONS
 from trainer.tags.history import History
 from trainer.tags.parse import join_tags, split_tags
 from trainer.textio import read_text
-from trainer.walk import walk_files
 
-IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+IMAGE_EXTS = frozenset(IMAGE_EXTENSIONS)
 Tags = tuple[str, ...]
 
 
@@ -67,7 +68,8 @@ class TagDataset:
 
 def load_dataset(folder: str | os.PathLike, caption_ext: str = ".txt", recursive: bool = False,
                  separator: str = ", ") -> TagDataset:
-    """Read every image's caption under `folder` (sub-folders too when `recursive`)."""
+    """Read every image's caption under `folder` (sub-folders too when `recursive`; a training folder's
+    `<repeats>_<name>` sub-folders always: trainer/data/folder_images.py). No images is a ValueError."""
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a folder; type the path of the folder that holds the images")
@@ -76,7 +78,7 @@ def load_dataset(folder: str | os.PathLike, caption_ext: str = ".txt", recursive
     ext = normalise_extension(caption_ext)
     ds = TagDataset(root=root.resolve(), caption_ext=ext, separator=separator)
     prefix = len(str(ds.root)) + 1
-    listing = walk_files(ds.root, IMAGE_EXTS, recursive=recursive)
+    listing = folder_images(ds.root, IMAGE_EXTS, recursive)
     ds.skipped = listing.skipped
     for image in listing.files:  # each folder's files by name, then its sub-folders
         try:

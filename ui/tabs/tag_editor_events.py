@@ -78,7 +78,7 @@ class Wiring:
         ds = sess.ds
         out = {w["state"]: sess, w["msg"]: message, w["unsaved"]: unsaved_html(t, ds.unsaved_count if ds else 0)}
         out[w["status"]] = (t("tag_editor.status_loaded", n=len(ds), folder=escape(ds.root), shown=len(sess.shown))
-                            if ds else t("tag_editor.status_empty"))
+                            if ds is not None else t("tag_editor.status_empty"))
         out[w["gallery"]] = sess.gallery(self.thumbs)
         out[w["page_info"]] = t("tag_editor.page_info", page=sess.page + 1, pages=sess.page_count)
         out[w["freq"]] = self.freq_frame(sess, f["freq_search"])
