@@ -56,6 +56,19 @@ def test_paging_and_gallery(tmp_path, root):
     assert s.page == 1
 
 
+def test_gallery_captions_are_file_names_inside_concept_folders(tmp_path):
+    """A training folder's images lie in <repeats>_<name> sub-folders: the gallery's narrow caption shows the
+    file's own name (the image panel shows the whole path), not '10_mychar/0…' cut off."""
+    from PIL import Image
+
+    sub = tmp_path / "set" / "10_mychar"
+    sub.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(sub / "portrait.png")
+    s = Session()
+    s.load(str(tmp_path / "set"), ".txt", False, ", ")
+    assert [c for _, c in s.gallery(tmp_path / "thumbs")] == ["portrait.png"]
+
+
 def test_click_tag_filters_and_bulk_delete_preview(root):
     s = Session()
     s.load(str(root), ".txt", False, ", ")

@@ -90,7 +90,8 @@ class Session:
         thumbs = thumbnails([ds.items[i].image for i in idx], cache_dir)
         shown = [(i, p) for i, p in zip(idx, thumbs, strict=True) if p is not None]
         self.gallery_map = [i for i, _ in shown]  # unreadable images are skipped, so positions shift
-        return [(str(p), ds.items[i].rel) for i, p in shown]
+        # The file name alone: the narrow caption would show only a concept folder's name, cut off.
+        return [(str(p), ds.items[i].rel.rsplit("/", 1)[-1]) for i, p in shown]
 
     def frequency(self, shown_only: bool) -> list[tuple[str, int]]:
         """Frequency of the shown images (or all), cached until the tags or the filter change."""
