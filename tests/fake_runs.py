@@ -13,7 +13,8 @@ from trainer.config import config_from_dict, save_config
 from trainer.events import PID_FILE, EventWriter
 
 
-def finished_run(runs_dir: Path, run_id: str, name: str) -> None:
+def finished_run(runs_dir: Path, run_id: str, name: str, with_file: bool = False) -> None:
+    """with_file: the run saved `output/<name>.safetensors` (a stand-in file), which the monitor lists."""
     run_dir = runs_dir / run_id
     save_config(config_from_dict({"save": {"output_name": name}}), run_dir / "config.toml")
     ev = EventWriter(run_dir)
@@ -21,7 +22,12 @@ def finished_run(runs_dir: Path, run_id: str, name: str) -> None:
     for step in range(1, 7):
         ev.emit("progress", step=step, total=6, epoch=1, epochs=1, loss=1 / step, avg_loss=0.5, lr={}, it_s=1.0,
                 eta_s=0)
-    ev.emit("finished", step=6, outputs=[])
+    outputs = []
+    if with_file:
+        (run_dir / "output").mkdir(exist_ok=True)
+        outputs.append(str(run_dir / "output" / f"{name}.safetensors"))
+        Path(outputs[0]).write_bytes(b"stand-in")
+    ev.emit("finished", step=6, outputs=outputs)
     ev.close()
 
 

@@ -44,6 +44,9 @@ def test_runs_tab_is_filled_on_page_load(app, page):
     expect(table).to_contain_text(older, timeout=1000)
     expect(page.locator("#runs-select input")).to_have_value(newest, timeout=3000)
     expect(page.locator("#runs-config")).to_contain_text('output_name = "newest"', timeout=3000)
+    # The config (about 200 lines) scrolls in a box of its own instead of pushing the queue 3,000 px down.
+    height = page.locator("#runs-config").evaluate("e => e.getBoundingClientRect().height")
+    assert height < 700, f"config view {height} px tall"
 
 
 def test_loss_chart_and_log_of_a_short_run(app, page):
@@ -94,3 +97,18 @@ def test_monitor_buttons_stand_out_from_the_panel(app, page):
         let e = b.parentElement; while (e && !opaque(fill(e))) e = e.parentElement;
         return [fill(b), e ? fill(e) : 'rgb(255, 255, 255)']; }""")
     assert fills[0] != fills[1], f"button fill {fills[0]} is the fill behind it"
+
+
+def test_output_files_have_no_heavy_frame(app, page):
+    """The list of a run's files sits in the panel like its other parts: Gradio drew it inside the panel's group
+    with a 3 px frame in the text colour (its inline border-style beat the group's "border: none"), which read as
+    an error or a focus mark."""
+    url, ws = app
+    finished_run(ws / "runs", later_run_id(ws / "runs", "framed"), "framed", with_file=True)
+    page.goto(url)
+    page.get_by_role("tab", name="Runs").click()
+    files = page.locator("#runs-outputs")
+    expect(files).to_contain_text("8.0 B", timeout=10000)
+    width = files.evaluate("e => Math.max(...['Top', 'Right', 'Bottom', 'Left'].map("
+                           "s => parseFloat(getComputedStyle(e)[`border${s}Width`])))")
+    assert width <= 1, f"a {width}px frame around the output files"

@@ -86,8 +86,10 @@ def _layout(t, key: str, start: str | None) -> dict:
         w["load"] = gr.Button(t("runs.load_settings"), visible=False, **ids("load"))
     with gr.Group():
         w["status"] = gr.Markdown("", **ids("status"))
-        w["outputs"] = gr.File(label=t("runs.outputs"), file_count="multiple", interactive=False,
-                               visible=False, **ids("outputs"))
+    # Outside the group too: in one, Gradio's File keeps an inline border-style and gets a 3 px dark frame.
+    w["outputs"] = gr.File(label=t("runs.outputs"), file_count="multiple", interactive=False,
+                           visible=False, **ids("outputs"))
+    with gr.Group():
         with gr.Row():
             # Fixed colours, named by the caption: Gradio's legend stays empty when the first value is empty.
             w["loss"] = gr.LinePlot(None, x="step", y="value", color="series", color_title="",

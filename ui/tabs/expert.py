@@ -61,7 +61,7 @@ def build(ctx) -> None:
     w["memory"] = gr.Markdown("", elem_id="expert-memory")
     form.summary.render()
     with gr.Accordion(t("expert.toml"), open=False):
-        w["toml"] = gr.Code("", language=None, interactive=False, elem_id="expert-toml")
+        w["toml"] = gr.Code("", language=None, interactive=False, max_lines=30, elem_id="expert-toml")
         w["download"] = gr.File(label=t("expert.download"), interactive=False, elem_id="expert-download")
     w["run_id"] = gr.State(None)
     place_monitor(ctx, w["run_id"], key="expert-run", start=w["start"])

@@ -27,7 +27,7 @@ def build(ctx) -> None:
                          info=t("runs.select_info"), allow_custom_value=False, elem_id="runs-select")
     selected = gr.State(None)
     build_run_monitor(ctx, selected, key="runs")
-    config = gr.Code(language=None, label=t("runs.config"), interactive=False, elem_id="runs-config")
+    config = gr.Code(language=None, label=t("runs.config"), interactive=False, max_lines=30, elem_id="runs-config")
     queue_md, queue_pick, remove = _queue_panel(t, mgr)
 
     def refresh_all():
