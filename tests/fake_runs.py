@@ -31,6 +31,24 @@ def finished_run(runs_dir: Path, run_id: str, name: str, with_file: bool = False
     ev.close()
 
 
+def stopped_run(runs_dir: Path, run_id: str, name: str, base_model: Path, dataset: Path, step: int) -> Path:
+    """A run of `base_model` on `dataset` that the user stopped at `step` of 60: its state folder (a stand-in:
+    progress.json only) is what the run panel offers to continue from. Returns the state folder."""
+    run_dir = runs_dir / run_id
+    save_config(config_from_dict({"model": {"base_model": str(base_model)}, "save": {"output_name": name},
+                                  "dataset": {"train_data_dir": str(dataset)}}), run_dir / "config.toml")
+    state = run_dir / "output" / f"{name}-state"
+    state.mkdir(parents=True)
+    (state / "progress.json").write_text(f'{{"global_step": {step}, "epoch": 0, "batches_in_epoch": {step}}}')
+    ev = EventWriter(run_dir)
+    ev.emit("started", total_steps=60, epochs=2, steps_per_epoch=30, images=20, device="cpu", family="sd15")
+    for i in range(1, step + 1):
+        ev.emit("progress", step=i, total=60, epoch=1, epochs=2, loss=0.5, avg_loss=0.5, lr={}, it_s=1.0, eta_s=0)
+    ev.emit("stopped", step=step, outputs=[])
+    ev.close()
+    return state
+
+
 @contextmanager
 def live_run(runs_dir: Path, run_id: str = "20260101-100000-000-live", per_second: float = 4.0):
     """A training run whose steps advance until the block ends. Its pid file names a live stand-in process with

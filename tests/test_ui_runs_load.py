@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
 from browser_app import running_app
 from playwright.sync_api import expect
 
-from tests.conftest import screenshot
-from tests.fake_runs import finished_run
+from tests.conftest import ROOT, screenshot
+from tests.fake_runs import finished_run, stopped_run
 
 pytestmark = pytest.mark.browser
 
@@ -112,3 +113,36 @@ def test_output_files_have_no_heavy_frame(app, page):
     width = files.evaluate("e => Math.max(...['Top', 'Right', 'Bottom', 'Left'].map("
                            "s => parseFloat(getComputedStyle(e)[`border${s}Width`])))")
     assert width <= 1, f"a {width}px frame around the output files"
+
+
+def test_a_stopped_run_continues_from_its_saved_state(app, page):
+    """Stop saves the LoRA and the training state; the panel then offers to continue from that step, which queues
+    the same settings with save.resume at the state (before, the state path had to be typed into Expert's form).
+    A finished run offers nothing to continue."""
+    from trainer.config import load_config
+    from trainer.models.demo import DEMO_NAME
+
+    url, ws = app
+    runs = ws / "runs"
+    finished_run(runs, later_run_id(runs, "done"), "done")
+    page.goto(url)
+    page.get_by_role("tab", name="Runs").click()
+    expect(page.locator("#runs-progress")).to_contain_text("done", timeout=10000)
+    expect(page.locator("#runs-resume")).to_be_hidden()
+    state = stopped_run(runs, later_run_id(runs, "halfway"), "halfway", ws / "models" / DEMO_NAME,
+                        ROOT / "assets" / "demo_dataset", step=7)
+    before = {p.name for p in runs.iterdir()}
+    page.reload()
+    page.get_by_role("tab", name="Runs").click()
+    button = page.locator("#runs-resume")
+    expect(button).to_have_text("Continue from step 7", timeout=10000)
+    button.click()
+    deadline = time.time() + 20
+    while time.time() < deadline and not {p.name for p in runs.iterdir()} - before:
+        time.sleep(0.2)
+    new = {p.name for p in runs.iterdir() if p.is_dir()} - before
+    assert len(new) == 1, new
+    new = new.pop()
+    cfg = load_config(runs / new / "config.toml")
+    assert cfg.save.resume == str(state) and cfg.save.output_name == "halfway"
+    expect(page.locator("#runs-progress")).to_contain_text(new, timeout=10000)  # the panel follows the new run

@@ -14,10 +14,8 @@ import numpy as np
 import torch
 
 from trainer.engine.errors import EngineError
+from trainer.run_outputs import DIFFUSERS_SUFFIX, STATE_SUFFIX
 from trainer.textio import atomic_write_text, is_write_leftover
-
-STATE_SUFFIX = "-state"
-DIFFUSERS_SUFFIX = "-diffusers"  # a Dreambooth save's diffusers folder beside its file
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from accelerate import Accelerator
@@ -186,9 +185,3 @@ def lrs_of(optimizer, names: list[str]) -> dict[str, float]:
             lr = group["d"] * lr
         out[name] = float(lr)
     return out
-
-
-def out_dir_of(cfg: TrainConfig, run_dir: Path) -> Path:
-    return Path(cfg.save.output_dir) if cfg.save.output_dir else run_dir / "output"
-
-

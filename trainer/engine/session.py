@@ -22,13 +22,14 @@ from trainer.engine.distributed import ShardedBatches, ShardedDataset, collate_s
 from trainer.engine.errors import EngineError, StopRequested
 from trainer.engine.full import stop_text_encoder_if_due
 from trainer.engine.host_memory import keep_freed_blocks
-from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, out_dir_of, total_steps
+from trainer.engine.loop import StepRunner, lrs_of, optimizer_steps_per_epoch, total_steps
 from trainer.engine.optim import set_train_mode
 from trainer.engine.precision import pick_device, resolve_precision
 from trainer.engine.readback import LossReadback
 from trainer.engine.sampler import generate_samples
 from trainer.engine.validation import ValidationHooks
 from trainer.events import stop_requested
+from trainer.run_outputs import out_dir_of
 from trainer.textio import inside
 
 OFFLOAD_DEVICE = "cpu"  # where frozen text encoders go once their outputs are cached

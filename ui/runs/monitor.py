@@ -20,7 +20,7 @@ from ui.runs.status import tail_lines
 from ui.tab_timers import tab_shown, tab_timer
 
 _COUNTER = itertools.count()
-PARTS = ("progress", "status", "loss", "log", "samples", "outputs", "stop", "kill", "load", "timer")
+PARTS = ("progress", "status", "loss", "log", "samples", "outputs", "stop", "kill", "resume", "load", "timer")
 LIVE_S, IDLE_S = 1.0, 5.0  # poll intervals: a run queued or training / nothing that changes by itself
 
 
@@ -65,6 +65,7 @@ def build_run_monitor(ctx, run_id: gr.State, key: str | None = None, start: str 
     mgr = ctx.shared["runs"]
     w["stop"].click(lambda r: r and mgr.stop(r), [shown], None, queue=False)
     w["kill"].click(lambda r: r and mgr.kill(r), [shown], None, queue=False)
+    w["resume"].click(lambda r: _continue(ctx, r, w["status"], run_id), [shown], [w["status"], run_id])
     ctx.shared.setdefault("after_build", []).append(lambda: _wire_load(ctx, w["load"], shown, flags))
     if not ctx.shared.get("log_follows_end"):  # once per page, for every monitor's log box
         ctx.shared["log_follows_end"] = True
@@ -83,6 +84,7 @@ def _layout(t, key: str, start: str | None) -> dict:
     with gr.Row():
         w["stop"] = gr.Button(t("runs.stop"), variant="secondary", visible=False, **ids("stop"))
         w["kill"] = gr.Button(t("runs.kill"), variant="stop", visible=False, **ids("kill"))
+        w["resume"] = gr.Button(visible=False, variant="primary", **ids("resume"))
         w["load"] = gr.Button(t("runs.load_settings"), visible=False, **ids("load"))
     with gr.Group():
         w["status"] = gr.Markdown("", **ids("status"))
@@ -130,7 +132,8 @@ def _poll(ctx, requested, prev: dict, has_form: bool, start: str | None = None) 
         "log": (run, log_path.stat().st_size if log_path and log_path.exists() else -1),
         "samples": (run, s and len(s.samples)),
         "outputs": (run, ended, s and tuple(s.outputs)),
-        "stop": (run, s and s.status), "kill": (run, s and s.status), "load": (run, ended, has_form),
+        "stop": (run, s and s.status), "kill": (run, s and s.status), "resume": (run, ended),
+        "load": (run, ended, has_form),
         "timer": s is not None and not ended,
     }
     render = {
@@ -142,11 +145,30 @@ def _poll(ctx, requested, prev: dict, has_form: bool, start: str | None = None) 
         "outputs": lambda: _outputs_update(ctx, run_dir, s, ended),
         "stop": lambda: gr.update(visible=bool(s) and s.status in ("running", "queued")),
         "kill": lambda: gr.update(visible=bool(s) and s.status == "running"),
+        "resume": lambda: _resume_update(t, run_dir, s),
         "load": lambda: gr.update(visible=ended and has_form),
         "timer": lambda: gr.Timer(LIVE_S if marks["timer"] else IDLE_S),
     }
     values = [render[p]() if marks[p] != prev.get(p) else gr.skip() for p in PARTS]
     return values + [run, marks]
+
+
+def _resume_update(t, run_dir: Path | None, s):
+    found = view.resumable_state(run_dir, s) if run_dir else None
+    return gr.update(visible=found is not None, value=t("runs.continue_from", step=found[1]) if found else "")
+
+
+def _continue(ctx, run: str | None, status: gr.Markdown, run_id: gr.State) -> dict:
+    """Queue the settings of `run` again, resuming from its furthest saved state: the new run follows on."""
+    from ui.forms.launch import queue_checked
+
+    mgr = ctx.shared["runs"]
+    found = view.resumable_state(mgr.run_dir(run), mgr.summary(run)) if run else None
+    if found is None:  # its state went away since the button was drawn
+        return {status: ctx.t("runs.continue_gone")}
+    cfg = load_config(mgr.run_dir(run) / "config.toml")
+    cfg.save.resume = str(found[0])
+    return queue_checked(ctx, cfg, {"msg": status, "run_id": run_id}, ctx.t("runs.continue_bad"))
 
 
 def _outputs_update(ctx, run_dir: Path | None, s, ended: bool):

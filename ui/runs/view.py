@@ -123,6 +123,20 @@ def output_files(run_dir: Path, s: RunSummary | None) -> list[str]:
     return paths
 
 
+def resumable_state(run_dir: Path, s: RunSummary | None) -> tuple[Path, int] | None:
+    """The state a run that ended before its last step can continue from (its furthest), with that step."""
+    from trainer.config import ConfigError, load_config
+    from trainer.run_outputs import latest_state, out_dir_of
+
+    if s is None or s.status not in ENDED or s.status == "finished":
+        return None
+    try:
+        cfg = load_config(run_dir / "config.toml")
+    except (ConfigError, OSError):
+        return None
+    return latest_state(out_dir_of(cfg, run_dir))
+
+
 def history_rows(t, runs: list[tuple[str, RunSummary]]) -> list[list]:
     rows = []
     for run_id, s in runs:

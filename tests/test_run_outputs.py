@@ -1,0 +1,29 @@
+"""Which saved state a run panel offers to continue from, read in the app's process without the engine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+from trainer.run_outputs import latest_state
+
+
+def test_the_furthest_readable_state_is_offered(tmp_path):
+    for name, progress in {"a-000001-state": '{"global_step": 30}', "a-state": '{"global_step": 47}',
+                           "b-state": "{half written", "c-state": '{"epoch": 1}'}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "progress.json").write_text(progress)
+    (tmp_path / "d-state").mkdir()  # no progress.json at all
+    assert latest_state(tmp_path) == (tmp_path / "a-state", 47)
+    assert latest_state(tmp_path / "missing") is None
+
+
+def test_the_run_panels_resume_lookup_does_not_load_the_engine():
+    """It runs in the app on every poll of an ended run: importing torch there once cost 5 s, enough to hold
+    the Runs tab's first lists past their deadline."""
+    code = ("import sys, ui.runs.view as v, trainer.run_outputs; from pathlib import Path; "
+            "v.resumable_state(Path('.'), None); "
+            "print([m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr[-2000:]
