@@ -15,8 +15,21 @@ def test_the_furthest_readable_state_is_offered(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "progress.json").write_text(progress)
     (tmp_path / "d-state").mkdir()  # no progress.json at all
-    assert latest_state(tmp_path) == (tmp_path / "a-state", 47)
-    assert latest_state(tmp_path / "missing") is None
+    assert latest_state(tmp_path, "a", since=0) == (tmp_path / "a-state", 47)
+    assert latest_state(tmp_path / "missing", "a", since=0) is None
+
+
+def test_only_the_runs_own_states_are_offered(tmp_path):
+    """A save.output_dir shared by several runs: another output_name's state, or one an earlier run of the same
+    name left (written before this run began), is not this run's to continue from."""
+    import os
+
+    for name, step in {"mine-000001-state": 30, "mine-step00000040-state": 40, "other-state": 90,
+                       "mine-000003-state": 88, "mine-extra-state": 99}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "progress.json").write_text(f'{{"global_step": {step}}}')
+    os.utime(tmp_path / "mine-000003-state" / "progress.json", (1000, 1000))  # an earlier run's, long before this one started
+    assert latest_state(tmp_path, "mine", since=2000) == (tmp_path / "mine-step00000040-state", 40)
 
 
 def test_the_run_panels_resume_lookup_does_not_load_the_engine():

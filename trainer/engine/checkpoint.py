@@ -29,14 +29,6 @@ class Progress:
     global_batch: int = 0  # images a batch of this run (x processes); 0 in states saved before it was kept
 
 
-def epoch_name(output_name: str, epoch: int) -> str:
-    return f"{output_name}-{epoch:06d}"
-
-
-def step_name(output_name: str, step: int) -> str:
-    return f"{output_name}-step{step:08d}"
-
-
 def trainable_state(models: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
     return {f"{comp}.{name}": p.detach().cpu().clone() for comp, m in models.items()
             for name, p in m.named_parameters() if p.requires_grad}

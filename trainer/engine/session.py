@@ -29,7 +29,7 @@ from trainer.engine.readback import LossReadback
 from trainer.engine.sampler import generate_samples
 from trainer.engine.validation import ValidationHooks
 from trainer.events import stop_requested
-from trainer.run_outputs import out_dir_of
+from trainer.run_outputs import epoch_name, out_dir_of, step_name
 from trainer.textio import inside
 
 OFFLOAD_DEVICE = "cpu"  # where frozen text encoders go once their outputs are cached
@@ -360,7 +360,7 @@ class Session:
     def _after_step(self) -> None:
         s, sm, step = self.cfg.save, self.cfg.sampling, self.progress.global_step
         if s.save_every_n_steps and step % s.save_every_n_steps == 0 and step < self.total:
-            self._save_kept(ckpt.step_name(s.output_name, step), "step",
+            self._save_kept(step_name(s.output_name, step), "step",
                             max(1, s.save_last_n_steps // s.save_every_n_steps) if s.save_last_n_steps else 0)
         if sm.sample_every_n_steps and step % sm.sample_every_n_steps == 0:
             self.sample()
@@ -372,7 +372,7 @@ class Session:
         last = epoch >= self.epochs or self.progress.global_step >= self.total
         saved = None
         if s.save_every_n_epochs and epoch % s.save_every_n_epochs == 0 and not last:
-            self._save_kept(ckpt.epoch_name(s.output_name, epoch), "epoch", s.save_last_n_epochs)
+            self._save_kept(epoch_name(s.output_name, epoch), "epoch", s.save_last_n_epochs)
             saved = self.written["epoch"][-1]
         if self.val:  # after the save, so the evaluation knows the file holding these weights
             final = self.output_file(s.output_name)

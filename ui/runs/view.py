@@ -134,7 +134,7 @@ def resumable_state(run_dir: Path, s: RunSummary | None) -> tuple[Path, int] | N
         cfg = load_config(run_dir / "config.toml")
     except (ConfigError, OSError):
         return None
-    return latest_state(out_dir_of(cfg, run_dir))
+    return latest_state(out_dir_of(cfg, run_dir), cfg.save.output_name, (run_dir / "config.toml").stat().st_mtime)
 
 
 def history_rows(t, runs: list[tuple[str, RunSummary]]) -> list[list]:
