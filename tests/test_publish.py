@@ -67,6 +67,7 @@ def test_model_card_from_a_header():
     assert card.data.widget == [{"text": "zk, red circle", "output": {"url": "samples/a.png"}}]
     body = card.text
     assert "# ZK" in body and "`zkz`" in body and "| Rank (network_dim) | `8` |" in body
+    assert "A LoRA for `stable-diffusion-v1`, trained" in body  # the model it is for, not ".../lora" again
     assert "U-Net learning rate" not in body  # unset ("None" in the header): no row
     rows = [line for line in body.splitlines() if line.startswith("| ") and line.endswith(" |")]
     assert rows.index("| red circle | 5 |") < rows.index("| zk | 3 |") < rows.index("| blue | 3 |")

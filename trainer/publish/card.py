@@ -50,7 +50,7 @@ def model_card(header: dict[str, str], file_name: str, samples: list[Sample], ki
     body = [f"# {title}", ""]
     if header.get("modelspec.description"):
         body += [header["modelspec.description"], ""]
-    arch = header.get("modelspec.architecture", "?")
+    arch = header.get("modelspec.architecture", "?").split("/")[0]  # a LoRA's is "<model>/lora"
     body += [f"A full checkpoint (Dreambooth fine-tune of the whole model, `{arch}`), trained with Danlu: load it "
              "as a base model, not as a LoRA." if full else f"A LoRA for `{arch}`, trained with Danlu.", "",
              f"- **File:** `{file_name}`" + (f" (sshs hash `{header['sshs_model_hash'][:12]}`)"
