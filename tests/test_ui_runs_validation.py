@@ -37,3 +37,16 @@ def test_the_fit_warning_names_the_best_file_in_both_languages():
     page = progress_html(lambda key, **fmt: translate(key, "en", **fmt), "run-1", s)
     assert "data-fit='overfit'" in page
     assert fit_html(lambda key, **fmt: translate(key, "en", **fmt), RunSummary()) == ""
+
+
+def test_a_run_that_ended_shows_no_time_left():
+    """A stopped run kept the ETA of its last step ("ETA 0:13") as if it would go on."""
+    s = RunSummary()
+    for e in [{"type": "started", "total_steps": 60, "epochs": 2},
+              {"type": "progress", "step": 13, "total": 60, "epoch": 1, "epochs": 2, "loss": 1.0, "avg_loss": 1.0,
+               "eta_s": 13},
+              {"type": "stopped", "step": 13}]:
+        s.fold(e)
+    assert s.status == "stopped"
+    page = progress_html(lambda key, **fmt: translate(key, "en", **fmt), "run-1", s)
+    assert "ETA —" in page and "0:13" not in page

@@ -39,8 +39,9 @@ def progress_html(t, run_id: str | None, s: RunSummary | None, start: str | None
     frac = s.step / s.total if s.total else 0.0
     it_s = f"{s.it_s:.2f}" if s.it_s else "—"
     loss = f"{s.loss:.4f}" if s.loss is not None else "—"
+    cut_short = s.status in ENDED and s.status != "finished"  # its last ETA is time it will never take
     detail = t("runs.progress_detail", step=s.step, total=s.total or "?", epoch=s.epoch, epochs=s.epochs or "?",
-               it_s=it_s, eta=fmt_eta(s.eta_s), loss=loss)
+               it_s=it_s, eta=fmt_eta(None if cut_short else s.eta_s), loss=loss)
     note = html.escape(s.message) if s.status == "running" and s.message and not s.step else ""
     return (
         f"<div data-run='{html.escape(run_id)}' data-status='{s.status}' data-step='{s.step}'>"
