@@ -141,3 +141,25 @@ def test_real_engine_through_the_queue(tmp_path):
     assert summary.status == "finished", summary.message + (mgr.run_dir(run) / "console.log").read_text()[-2000:]
     assert summary.step > 0 and summary.losses and Path(summary.outputs[-1]).exists()
     assert list((mgr.run_dir(run) / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_delete_removes_an_ended_run_and_refuses_a_live_or_waiting_one(mgr):
+    """Freeing the disk of a rented machine from the page: an ended run's folder goes (LoRAs, states, samples);
+    the running and the queued ones are refused with what to do first; no path can be smuggled in."""
+    long, waiting = mgr.enqueue(TrainConfig(), "long"), mgr.enqueue(TrainConfig(), "waiting")
+    mgr.tick()
+    wait_for(lambda: mgr.summary(long).step >= 1)
+    with pytest.raises(ValueError, match="Stop it first"):
+        mgr.delete(long)
+    with pytest.raises(ValueError, match="Remove it from the queue first"):
+        mgr.delete(waiting)
+    mgr.kill(long)
+    (mgr.run_dir(long) / "output").mkdir(exist_ok=True)
+    (mgr.run_dir(long) / "output" / "big.safetensors").write_bytes(b"x" * 100_000)
+    freed = mgr.delete(long)
+    assert freed >= 100_000 and not mgr.run_dir(long).exists()
+    assert long not in [r for r, _ in mgr.list_runs()] and mgr.queued() == [waiting]
+    for bad in ("..", "../runs", "", ".hidden"):
+        with pytest.raises(ValueError):
+            mgr.delete(bad)
+    assert mgr.runs_dir.is_dir() and mgr.run_dir(waiting).is_dir()

@@ -166,6 +166,23 @@ class RunManager:
                 _wait_dead(run_dir, pid)  # an adopted engine: SIGKILL is delivered asynchronously
             self.current()
 
+    def delete(self, run_id: str) -> int:
+        """Remove an ended run's folder (its LoRAs, states, samples, logs); returns the bytes freed. A running
+        or queued run is refused (ValueError saying what to do first). Files a run saved outside its folder
+        (save.output_dir) are not touched."""
+        with self._lock:
+            run_dir = self.run_dir(run_id)
+            if run_dir.resolve().parent != self.runs_dir.resolve() or not (run_dir / "config.toml").is_file():
+                raise ValueError(f"no run {run_id!r} in {self.runs_dir}")
+            if run_id == self.current():
+                raise ValueError(f"run {run_id} is training. Stop it first, then delete it.")
+            if run_id in self.queued():
+                raise ValueError(f"run {run_id} waits in the queue. Remove it from the queue first.")
+            freed = sum(p.lstat().st_size for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink())
+            shutil.rmtree(run_dir)
+            self._watches.pop(run_id, None)
+        return freed
+
     # ----- scheduling --------------------------------------------------------------------------
     def start(self) -> None:
         """Start the scheduler thread (once); it launches the next queued run whenever none runs."""

@@ -7,6 +7,7 @@ import gradio as gr
 from ui.runs import view
 from ui.runs.monitor import build_run_monitor, resolve
 from ui.tab_timers import on_shown, tab_timer
+from ui.tabs.runs_delete import build_delete, wire_delete
 
 TITLE = "runs.title"
 
@@ -25,6 +26,7 @@ def build(ctx) -> None:
                          wrap=True, max_height=320, elem_id="runs-history")
     picked = gr.Dropdown(choices=_run_ids(mgr), value=None, label=t("runs.select_run"),
                          info=t("runs.select_info"), allow_custom_value=False, elem_id="runs-select")
+    delete = build_delete(t)
     selected = gr.State(None)
     build_run_monitor(ctx, selected, key="runs")
     config = gr.Code(language=None, label=t("runs.config"), interactive=False, max_lines=30, elem_id="runs-config")
@@ -58,6 +60,7 @@ def build(ctx) -> None:
         return refresh_all()
 
     remove.click(remove_run, [queue_pick], lists, queue=False)
+    wire_delete(t, mgr, delete, picked, lists, refresh_all, lambda: resolve(mgr, None))
 
 
 def _queue_panel(t, mgr):
