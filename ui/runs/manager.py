@@ -166,6 +166,10 @@ class RunManager:
                 _wait_dead(run_dir, pid)  # an adopted engine: SIGKILL is delivered asynchronously
             self.current()
 
+    def disk_bytes(self, run_id: str) -> int:
+        """What the run's folder holds on disk (links not followed)."""
+        return sum(p.lstat().st_size for p in self.run_dir(run_id).rglob("*") if p.is_file() and not p.is_symlink())
+
     def delete(self, run_id: str) -> int:
         """Remove an ended run's folder (its LoRAs, states, samples, logs); returns the bytes freed. A running
         or queued run is refused (ValueError saying what to do first). Files a run saved outside its folder
@@ -178,7 +182,7 @@ class RunManager:
                 raise ValueError(f"run {run_id} is training. Stop it first, then delete it.")
             if run_id in self.queued():
                 raise ValueError(f"run {run_id} waits in the queue. Remove it from the queue first.")
-            freed = sum(p.lstat().st_size for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink())
+            freed = self.disk_bytes(run_id)
             shutil.rmtree(run_dir)
             self._watches.pop(run_id, None)
         return freed

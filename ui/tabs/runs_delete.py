@@ -3,8 +3,6 @@ what goes and how much, a second press on the same run deletes it. The manager r
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 
 from trainer.markdown import escape
@@ -27,7 +25,7 @@ def wire_delete(t, mgr, d: dict, picked: gr.Dropdown, lists: list, refresh_all, 
         if not run_id:
             return [None, t("runs.delete_pick"), idle, *keep]
         if armed != run_id:
-            size = _mb(_folder_bytes(mgr.run_dir(run_id)))
+            size = _mb(mgr.disk_bytes(run_id))
             return [run_id, t("runs.delete_confirm", run=escape(run_id), size=size),
                     gr.update(value=t("runs.delete_again"), variant="stop"), *keep]
         try:
@@ -40,16 +38,13 @@ def wire_delete(t, mgr, d: dict, picked: gr.Dropdown, lists: list, refresh_all, 
                 queue_update]
 
     d["button"].click(press, [picked, d["armed"]], [d["armed"], d["msg"], d["button"], *lists])
+
     def disarm(run_id, armed):  # another run picked: the question asked about the previous one no longer stands
         if armed is None or armed == run_id:  # also after a delete, whose message stays
             return gr.skip(), gr.skip(), gr.skip()
         return None, "", idle
 
     picked.change(disarm, [picked, d["armed"]], [d["armed"], d["msg"], d["button"]], queue=False)
-
-
-def _folder_bytes(folder: Path) -> int:
-    return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def _mb(n: int) -> str:
