@@ -146,3 +146,12 @@ def test_a_stopped_run_continues_from_its_saved_state(app, page):
     cfg = load_config(runs / new / "config.toml")
     assert cfg.save.resume == str(state) and cfg.save.output_name == "halfway"
     expect(page.locator("#runs-progress")).to_contain_text(new, timeout=10000)  # the panel follows the new run
+    # Its settings loaded into Expert are for a new run: the state belongs to the run that saved it (a run started
+    # from them would quietly continue at step 7 again), so save.resume comes empty, and the page says so.
+    expect(page.locator("#runs-load")).to_be_visible(timeout=60000)  # (the stand-in state fails the run)
+    page.locator("#runs-load").click()
+    expect(page.get_by_text("save.resume", exact=False).first).to_be_visible(timeout=10000)
+    page.locator("#group-save > button").first.click()  # the section holding both fields
+    expect(page.locator("#field-save-output_name textarea, #field-save-output_name input").first).to_have_value(
+        "halfway", timeout=10000)
+    assert page.locator("#field-save-resume input, #field-save-resume textarea").first.input_value() == ""

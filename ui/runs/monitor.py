@@ -189,6 +189,9 @@ def _wire_load(ctx, button: gr.Button, shown: gr.State, flags: dict) -> None:
 
     def load(run):
         cfg = load_config(mgr.run_dir(run) / "config.toml")
+        if cfg.save.resume:  # the state is the run's that saved it: a new run from the form starts afresh
+            gr.Info(ctx.t("runs.resume_cleared", path=cfg.save.resume))
+            cfg.save.resume = ""
         return list(form.values_for(cfg)) + ([gr.Tabs(selected="expert")] if tabs is not None else [])
 
     button.click(load, [shown], list(form.components) + ([tabs] if tabs is not None else []))
