@@ -66,7 +66,8 @@ def engine_step_times(cfg, run_dir: Path, skip: int) -> list[tuple[float, float]
 
 def encode_dataset(vae, data: Path):
     """Latents (64 px, centre crop) and captions of the bench dataset, encoded once, as the latent cache does."""
-    from trainer.data.images import fit_to_bucket, load_image, to_tensor
+    from trainer.data.images import fit_to_bucket, load_image
+    from trainer.data.tensors import to_tensor
 
     files = sorted((data / "5_zk").glob("*.png"))
     with torch.no_grad():
