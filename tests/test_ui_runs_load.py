@@ -138,9 +138,10 @@ def test_a_stopped_run_continues_from_its_saved_state(app, page):
     expect(button).to_have_text("Continue from step 7", timeout=10000)
     button.click()
     deadline = time.time() + 20
-    while time.time() < deadline and not {p.name for p in runs.iterdir()} - before:
+    # (the run's folder is made a moment before its config.toml is written in it)
+    while time.time() < deadline and not {p.parent.name for p in runs.glob("*/config.toml")} - before:
         time.sleep(0.2)
-    new = {p.name for p in runs.iterdir() if p.is_dir()} - before
+    new = {p.parent.name for p in runs.glob("*/config.toml")} - before
     assert len(new) == 1, new
     new = new.pop()
     cfg = load_config(runs / new / "config.toml")
