@@ -60,7 +60,7 @@ def build(ctx) -> None:
         return refresh_all()
 
     remove.click(remove_run, [queue_pick], lists, queue=False)
-    wire_delete(t, mgr, delete, picked, lists, refresh_all, lambda: resolve(mgr, None))
+    wire_delete(t, mgr, delete, picked, lists, on_show)
 
 
 def _queue_panel(t, mgr):

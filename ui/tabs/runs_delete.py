@@ -15,8 +15,9 @@ def build_delete(t) -> dict:
     return {"button": button, "msg": msg, "armed": gr.State(None)}
 
 
-def wire_delete(t, mgr, d: dict, picked: gr.Dropdown, lists: list, refresh_all, pick_after) -> None:
-    """`lists` are refreshed with refresh_all() after a delete; `pick_after()` is the run picked then."""
+def wire_delete(t, mgr, d: dict, picked: gr.Dropdown, lists: list, lists_now) -> None:
+    """After a delete `lists` get `lists_now(None)`: the tab's lists as they are then, with the run its monitor
+    follows picked."""
 
     idle = gr.update(value=t("runs.delete"), variant="secondary")
 
@@ -32,10 +33,7 @@ def wire_delete(t, mgr, d: dict, picked: gr.Dropdown, lists: list, refresh_all, 
             freed = mgr.delete(run_id)
         except (ValueError, OSError) as exc:
             return [None, t("runs.delete_refused", error=escape(exc)), idle, *keep]
-        rows, choices, queue_text, queue_update = refresh_all()
-        choices = gr.update(choices=choices["choices"], value=pick_after())
-        return [None, t("runs.deleted", run=escape(run_id), size=_mb(freed)), idle, rows, choices, queue_text,
-                queue_update]
+        return [None, t("runs.deleted", run=escape(run_id), size=_mb(freed)), idle, *lists_now(None)]
 
     d["button"].click(press, [picked, d["armed"]], [d["armed"], d["msg"], d["button"], *lists])
 
