@@ -36,7 +36,7 @@ def test_the_run_panels_resume_lookup_does_not_load_the_engine():
     """It runs in the app on every poll of an ended run: importing torch there once cost 5 s, enough to hold
     the Runs tab's first lists past their deadline."""
     code = ("import sys, ui.runs.view as v, trainer.run_outputs; from pathlib import Path; "
-            "v.resumable_state(Path('.'), None); "
+            "v.continuation(Path('.'), None); "
             "print([m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr[-2000:]

@@ -154,7 +154,7 @@ def _poll(ctx, requested, prev: dict, has_form: bool, start: str | None = None) 
 
 
 def _resume_update(t, run_dir: Path | None, s):
-    found = view.resumable_state(run_dir, s) if run_dir else None
+    found = view.continuation(run_dir, s) if run_dir else None
     return gr.update(visible=found is not None, value=t("runs.continue_from", step=found[1]) if found else "")
 
 
@@ -163,12 +163,10 @@ def _continue(ctx, run: str | None, status: gr.Markdown, run_id: gr.State) -> di
     from ui.forms.launch import queue_checked
 
     mgr = ctx.shared["runs"]
-    found = view.resumable_state(mgr.run_dir(run), mgr.summary(run)) if run else None
+    found = view.continuation(mgr.run_dir(run), mgr.summary(run)) if run else None
     if found is None:  # its state went away since the button was drawn
         return {status: ctx.t("runs.continue_gone")}
-    cfg = load_config(mgr.run_dir(run) / "config.toml")
-    cfg.save.resume = str(found[0])
-    return queue_checked(ctx, cfg, {"msg": status, "run_id": run_id}, ctx.t("runs.continue_bad"))
+    return queue_checked(ctx, found[0], {"msg": status, "run_id": run_id}, ctx.t("runs.continue_bad"))
 
 
 def _outputs_update(ctx, run_dir: Path | None, s, ended: bool):

@@ -39,9 +39,8 @@ def progress_html(t, run_id: str | None, s: RunSummary | None, start: str | None
     frac = s.step / s.total if s.total else 0.0
     it_s = f"{s.it_s:.2f}" if s.it_s else "—"
     loss = f"{s.loss:.4f}" if s.loss is not None else "—"
-    cut_short = s.status in ENDED and s.status != "finished"  # its last ETA is time it will never take
     detail = t("runs.progress_detail", step=s.step, total=s.total or "?", epoch=s.epoch, epochs=s.epochs or "?",
-               it_s=it_s, eta=fmt_eta(None if cut_short else s.eta_s), loss=loss)
+               it_s=it_s, eta=fmt_eta(None if ended_early(s) else s.eta_s), loss=loss)  # (an ETA it never takes)
     note = html.escape(s.message) if s.status == "running" and s.message and not s.step else ""
     return (
         f"<div data-run='{html.escape(run_id)}' data-status='{s.status}' data-step='{s.step}'>"
@@ -124,18 +123,28 @@ def output_files(run_dir: Path, s: RunSummary | None) -> list[str]:
     return paths
 
 
-def resumable_state(run_dir: Path, s: RunSummary | None) -> tuple[Path, int] | None:
-    """The state a run that ended before its last step can continue from (its furthest), with that step."""
+def ended_early(s: RunSummary | None) -> bool:
+    """Stopped, killed, failed or crashed: ended before its last step."""
+    return s is not None and s.status in ENDED and s.status != "finished"
+
+
+def continuation(run_dir: Path, s: RunSummary | None):
+    """(the run's settings with save.resume at its furthest own state, the step that state is at) for a run that
+    ended early; None when it did not or saved no state."""
     from trainer.config import ConfigError, load_config
     from trainer.run_outputs import latest_state, out_dir_of
 
-    if s is None or s.status not in ENDED or s.status == "finished":
+    if not ended_early(s):
         return None
     try:
         cfg = load_config(run_dir / "config.toml")
     except (ConfigError, OSError):
         return None
-    return latest_state(out_dir_of(cfg, run_dir), cfg.save.output_name, (run_dir / "config.toml").stat().st_mtime)
+    found = latest_state(out_dir_of(cfg, run_dir), cfg.save.output_name, (run_dir / "config.toml").stat().st_mtime)
+    if found is None:
+        return None
+    cfg.save.resume = str(found[0])
+    return cfg, found[1]
 
 
 def history_rows(t, runs: list[tuple[str, RunSummary]]) -> list[list]:
