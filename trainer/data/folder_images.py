@@ -8,16 +8,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from trainer.data.scan import parse_subset_name
+from trainer.data.scan import IMAGE_EXTENSIONS, parse_subset_name
 from trainer.walk import Listing, walk_files
 
 
-def folder_images(root: str | os.PathLike, suffixes, recursive: bool, exclude: Path | None = None) -> Listing:
-    """Images (and what was skipped) of `root` as above. Finding none is a ValueError saying what to pass instead,
-    never a silent empty result."""
-    listing = walk_files(root, suffixes, recursive=recursive, exclude=exclude)
+def folder_images(root: str | os.PathLike, recursive: bool, exclude: Path | None = None) -> Listing:
+    """Images (the types a run reads) and what was skipped, of `root` as above. Finding none is a ValueError saying
+    what to pass instead, never a silent empty result."""
+    listing = walk_files(root, IMAGE_EXTENSIONS, recursive=recursive, exclude=exclude)
     if not listing.files and not recursive:
-        below = walk_files(root, suffixes, recursive=True, exclude=exclude)
+        below = walk_files(root, IMAGE_EXTENSIONS, recursive=True, exclude=exclude)
         listing = Listing([f for f in below.files if _in_subset(f, root)],
                           listing.skipped + [s for s in below.skipped if _in_subset(s[0], root)])
         if not listing.files and below.files:
@@ -26,7 +26,7 @@ def folder_images(root: str | os.PathLike, suffixes, recursive: bool, exclude: P
                              "'Include sub-folders'), or point at the sub-folder")
     if not listing.files:
         raise ValueError(f"no images in '{root}'{' or its sub-folders' if recursive else ''} "
-                         f"(image types: {' '.join(sorted(suffixes))})")
+                         f"(image types: {' '.join(IMAGE_EXTENSIONS)})")
     return listing
 
 

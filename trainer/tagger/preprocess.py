@@ -12,7 +12,6 @@ import numpy as np
 from PIL import Image
 
 from trainer.data.folder_images import folder_images
-from trainer.data.scan import IMAGE_EXTENSIONS  # the tagger reads what a run reads
 from trainer.textio import open_regular
 
 WHITE = (255, 255, 255)
@@ -65,4 +64,4 @@ def list_images(folder: str | Path, recursive: bool = False, exclude: Path | Non
     if not root.is_dir():
         raise FileNotFoundError(f"image folder '{root}' does not exist or is not a folder")
     # exclude: never tag the images' own caption backups
-    return sorted(Path(p) for p in folder_images(root, IMAGE_EXTENSIONS, recursive, exclude=exclude).files)
+    return sorted(Path(p) for p in folder_images(root, recursive, exclude=exclude).files)

@@ -11,13 +11,13 @@ Typical use::
 """
 
 from trainer.tags.bulk import OP_NAMES, apply_op, make_op, preview_count, set_tags
-from trainer.tags.dataset import IMAGE_EXTS, Item, TagDataset, load_dataset
+from trainer.tags.dataset import Item, TagDataset, load_dataset
 from trainer.tags.parse import join_tags, split_tags
 from trainer.tags.query import Filter, filter_indices, frequency
 from trainer.tags.save import SaveReport, save_dataset
 
 __all__ = [
-    "IMAGE_EXTS", "OP_NAMES", "Filter", "Item", "SaveReport", "TagDataset", "apply_op", "filter_indices",
+    "OP_NAMES", "Filter", "Item", "SaveReport", "TagDataset", "apply_op", "filter_indices",
     "frequency", "join_tags", "load_dataset", "make_op", "preview_count", "save_dataset", "set_tags",
     "split_tags",
 ]

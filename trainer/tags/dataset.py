@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainer.data.folder_images import folder_images
-from trainer.data.scan import IMAGE_EXTENSIONS
 from trainer.tags.history import History
 from trainer.tags.parse import join_tags, split_tags
 from trainer.textio import read_text
 
-IMAGE_EXTS = frozenset(IMAGE_EXTENSIONS)
 Tags = tuple[str, ...]
 
 
@@ -78,7 +76,7 @@ def load_dataset(folder: str | os.PathLike, caption_ext: str = ".txt", recursive
     ext = normalise_extension(caption_ext)
     ds = TagDataset(root=root.resolve(), caption_ext=ext, separator=separator)
     prefix = len(str(ds.root)) + 1
-    listing = folder_images(ds.root, IMAGE_EXTS, recursive)
+    listing = folder_images(ds.root, recursive)
     ds.skipped = listing.skipped
     for image in listing.files:  # each folder's files by name, then its sub-folders
         try:

@@ -71,7 +71,6 @@ def _download_section(w: dict, ctx) -> None:
 
 def _plan(w: dict, data: dict, files: list[str] | None):
     ctx = w["ctx"]
-    files = files or []
     if not files:
         raise ValueError(ctx.t("dataset.no_files"))
     return plan_import(files, datasets_root(ctx.workspace), data[w["name"]] or "", int(data[w["repeats"]] or 0),
