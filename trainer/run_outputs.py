@@ -43,4 +43,7 @@ def latest_state(folder: Path, output_name: str, since: float) -> tuple[Path, in
                 found.append((json.loads(progress.read_text(encoding="utf-8"))["global_step"], path))
         except (OSError, ValueError, KeyError, TypeError):  # a half-written or foreign folder: not one to offer
             continue
-    return (max(found)[1], max(found)[0]) if found else None
+    if not found:
+        return None
+    step, path = max(found)
+    return path, step
