@@ -7,6 +7,7 @@ import re
 import pytest
 from conftest import screenshot
 from PIL import Image
+from playwright.sync_api import expect
 
 from trainer.tagger import TagOptions, load_model, tag_image
 from trainer.tagger.tiny import build_tiny_tagger
@@ -29,7 +30,7 @@ def test_tagger_tab_previews_and_tags_a_folder(start_app, page, tmp_path):
     page.get_by_role("tab", name="WD Tagger").click()
     _fill(page, "tagger-local-model", str(tmp_path / "model"))
     _fill(page, "tagger-folder", str(images))
-    _fill(page, "tagger-preview-path", str(images / "pic0.png"))
+    # "Image to preview" left empty: the folder's first image is previewed and named in the field
 
     model = load_model(tmp_path / "model")
     expected = {p: ", ".join(tag_image(model, p, TagOptions())[1]) for p in sorted(images.glob("*.png"))}
@@ -38,6 +39,8 @@ def test_tagger_tab_previews_and_tags_a_folder(start_app, page, tmp_path):
     page.wait_for_function(
         "() => document.querySelector('#tagger-caption textarea').value.length > 0", timeout=60_000)
     assert caption_box.input_value() == expected[images / "pic0.png"]
+    assert page.locator("#tagger-preview-path textarea").input_value() == str(images / "pic0.png")
+    expect(page.locator("#tagger-previewed img")).to_be_visible()  # drawn a moment after the caption
     assert "CPU" in page.locator("#tagger-provider").inner_text()
 
     page.locator("#tagger-run").click()

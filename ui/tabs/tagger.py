@@ -16,7 +16,6 @@ from pathlib import Path
 import gradio as gr
 
 from trainer import sandbox
-from trainer.markdown import escape
 from trainer.tagger.models import CATALOGUE, DEFAULT_MODEL, PROVIDER_CHOICES
 from trainer.tagger.writer import ACTIONS
 from ui.components.dataset_picker import dataset_picker
@@ -95,9 +94,12 @@ def build(ctx) -> None:
         w["backup"] = gr.Checkbox(True, label=t("tagger.backup"))
         w["batch"] = gr.Number(8, precision=0, minimum=1, maximum=256, label=t("tagger.batch_size"))
     with gr.Row():
-        w["preview_path"] = gr.Textbox(label=t("tagger.preview_image"), elem_id="tagger-preview-path", scale=3)
+        w["preview_path"] = gr.Textbox(label=t("tagger.preview_image"), info=t("tagger.preview_image_info"),
+                                       elem_id="tagger-preview-path", scale=3)
         preview_btn = gr.Button(t("tagger.preview"), elem_id="tagger-preview")
     with gr.Row():
+        preview_picture = gr.Image(label=t("tagger.previewed"), type="filepath", interactive=False, height=240,
+                                   elem_id="tagger-previewed")
         preview_label = gr.Label(num_top_classes=40, label=t("tagger.confidences"), elem_id="tagger-confidences")
         preview_caption = gr.Textbox(label=t("tagger.caption"), lines=4, elem_id="tagger-caption")
     with gr.Row():
@@ -125,7 +127,8 @@ def build(ctx) -> None:
         flags.stop(request.session_hash)
 
     inputs = set(w.values())
-    preview_btn.click(on_preview, inputs=inputs, outputs=[preview_label, preview_caption, provider_md, status])
+    preview_btn.click(on_preview, inputs=inputs, outputs=[preview_label, preview_caption, provider_md, status,
+                                                          w["preview_path"], preview_picture])
     run_btn.click(on_run, inputs=inputs, outputs=[bar, status, provider_md])
     stop_btn.click(on_stop, queue=False)
 
@@ -178,25 +181,38 @@ def _load(ctx, values: dict):
 
 
 def _preview(ctx, values: dict):
+    """Generator of (confidences, caption, provider, status, image path, picture) updates. The Status box is plain
+    text: messages go in as written, never Markdown-escaped."""
     from trainer.tagger import confidences, tag_image
 
+    busy = (gr.skip(),) * 3
     try:
-        path = (values["preview_path"] or "").strip()
-        if not path:
-            raise ValueError(ctx.t("tagger.no_preview_path"))
-        path = str(sandbox.allowed(path, ctx.t("tagger.preview_image")))
+        path = _preview_path(ctx, values)
         options = _options(values)
         loader = _load(ctx, values)
         while True:
             try:
-                yield gr.skip(), gr.skip(), gr.skip(), next(loader)
+                yield *busy, next(loader), gr.skip(), gr.skip()
             except StopIteration as done:
                 model, provider = done.value
                 break
         pred, tags = tag_image(model, path, options)
-        yield confidences(pred, options), ", ".join(tags), provider, ""
+        yield confidences(pred, options), ", ".join(tags), provider, "", path, path
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
-        yield gr.skip(), gr.skip(), gr.skip(), ctx.t("tagger.error", message=escape(exc))
+        yield *busy, ctx.t("tagger.error", message=str(exc)), gr.skip(), gr.skip()
+
+
+def _preview_path(ctx, values: dict) -> str:
+    """The image typed, or else the folder's first (the server's file names are unknown to a remote user)."""
+    from trainer.tagger.preprocess import list_images
+
+    typed = (values["preview_path"] or "").strip()
+    if typed:
+        return str(sandbox.allowed(typed, ctx.t("tagger.preview_image")))
+    folder = (values["folder"] or "").strip()
+    if not folder:
+        raise ValueError(ctx.t("tagger.no_preview_path"))
+    return str(list_images(sandbox.allowed(folder, ctx.t("tagger.folder")), bool(values["recursive"]))[0])
 
 
 def _run(ctx, values: dict, stop: threading.Event | None = None):
@@ -238,7 +254,7 @@ def _run(ctx, values: dict, stop: threading.Event | None = None):
                 last = now
                 yield _bar_html(report.progress.done, report.progress.total), _report_text(ctx, report), provider
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
-        yield _bar_html(0, 0), ctx.t("tagger.error", message=escape(exc)), gr.skip()
+        yield _bar_html(0, 0), ctx.t("tagger.error", message=str(exc)), gr.skip()
 
 
 def _stopped_text(ctx, report, job) -> str:
@@ -259,7 +275,7 @@ def _report_text(ctx, report) -> str:
                            skipped=report.skipped, failed=len(report.failed)))
         if report.backup_dir:
             lines.append(ctx.t("tagger.backup_saved", folder=report.backup_dir))
-    lines += [ctx.t("tagger.failed_item", path=path, error=escape(error)) for path, error in report.failed]
+    lines += [ctx.t("tagger.failed_item", path=path, error=error) for path, error in report.failed]
     return "\n".join(lines)
 
 
