@@ -70,6 +70,20 @@ def _pick_line(caption: str, wildcard: bool, rng: random.Random) -> str:
     return _WILDCARD.sub(lambda m: rng.choice(m.group(1).split("|")), line)
 
 
+def trigger_first(caption: str, trigger: str, present: bool) -> str:
+    """`caption` as a run trains it: the trigger word put in front unless `present` (has_tag, or its weighted
+    form); a blank caption becomes the trigger word alone."""
+    return caption if present else f"{trigger}, {caption}" if caption.strip() else trigger
+
+
+def preview_prompts(captions: list[str], trigger: str) -> str:
+    """Preview prompts for a run that has none of its own (Novice): its dataset's first and last captions, two
+    different pictures of what it learns, as trained (trigger word first), one a line."""
+    trigger = trigger.strip()
+    picks = [c.strip() for c in captions[:1] + captions[-1:]]
+    return "\n".join(dict.fromkeys(trigger_first(c, trigger, not trigger or has_tag(c, trigger)) for c in picks))
+
+
 def has_tag(caption: str, tag: str) -> bool:
     """Whether `tag` is one of the caption's comma-separated tags (the trigger-word rule of the engine and
     the dataset doctor)."""

@@ -12,7 +12,7 @@ import torch
 
 from trainer.config import TrainConfig, parse_resolution
 from trainer.config.groups_optim import rates_of
-from trainer.data.captions import has_tag
+from trainer.data.captions import has_tag, trigger_first
 from trainer.engine.errors import EngineError
 from trainer.engine.optim import OptimizerArgError, make_optimizer, make_scheduler
 from trainer.engine.precision import Precision
@@ -201,8 +201,7 @@ def with_trigger(items: list, trigger: str, weighted: bool = False) -> list:
     from trainer.engine.prompt_weights import plain_text
 
     def fix(text: str) -> str:
-        present = has_tag(plain_text(text) if weighted else text, trigger)
-        return text if present else f"{trigger}, {text}" if text.strip() else trigger
+        return trigger_first(text, trigger, has_tag(plain_text(text) if weighted else text, trigger))
 
     # Regularisation images show the plain class: the trigger word must not be learned from them.
     return [it if it.is_reg else

@@ -25,6 +25,7 @@ class Plan:
     total_steps: int = 0
     subsets: list[tuple[str, int, int]] = field(default_factory=list)  # (folder, images, repeats)
     problems: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)  # of the training images, in the scan's order
     error: str = ""  # why the dataset cannot be used
 
 
@@ -49,7 +50,8 @@ def plan_run(cfg: TrainConfig) -> Plan:
     total = cfg.training.max_train_steps or per_epoch * cfg.training.max_train_epochs
     return Plan(ok=True, images=counts.train_images, repeated=counts.train_repeated, steps_per_epoch=per_epoch,
                 total_steps=total, subsets=_subsets(scan.train_items),
-                problems=[str(p) for p in scan.problems if p.level == "warning"])
+                problems=[str(p) for p in scan.problems if p.level == "warning"],
+                captions=[it.caption for it in scan.train_items])
 
 
 def _subsets(items) -> list[tuple[str, int, int]]:

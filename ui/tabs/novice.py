@@ -15,6 +15,7 @@ from trainer import sandbox
 from trainer.config import ConfigError, TrainConfig, apply_overlay
 from trainer.config.presets import apply_presets, list_presets
 from trainer.config.schema import params_by_path
+from trainer.data.captions import preview_prompts
 from trainer.datasets.listing import MODEL_SUFFIXES, list_models
 from trainer.markdown import escape
 from ui.components.dataset_picker import MODEL_LISTS, field_with_list
@@ -172,6 +173,7 @@ def _plan_text(w: dict, data: dict) -> str:
     plan, problem = dataset_problem(w, cfg)
     if problem:
         return problem
+    cfg = with_previews(cfg, plan)
     lines = [t("novice.plan_title"), ""] + [f"- {line}" for line in _plan_lines(t, cfg, plan, model)]
     lines += [skipped_line(t, plan)] if plan.problems else []
     bad_model = model_problem(w, model)
@@ -194,6 +196,20 @@ def _with_demo_model(ctx, cfg, model: str):
     return apply_overlay(cfg, {"model": {"base_model": str(ensure_demo_model(ctx.models_dir))}})
 
 
+def with_previews(cfg: TrainConfig, plan) -> TrainConfig:
+    """`cfg` previewing the dataset's own subject: two of its captions as the prompts (the presets set how often)."""
+    prompts = preview_prompts(plan.captions, cfg.caption.trigger_word)
+    return apply_overlay(cfg, {"sampling": {"sample_prompts": prompts}})
+
+
+def _previews_line(t, cfg: TrainConfig) -> list[str]:
+    every = cfg.sampling.sample_every_n_epochs
+    if not every or not cfg.sampling.sample_prompts.strip():
+        return []
+    prompts = " · ".join(f"“{escape(p)}”" for p in cfg.sampling.sample_prompts.splitlines())
+    return [t("novice.plan_previews_each" if every == 1 else "novice.plan_previews", n=every, prompts=prompts)]
+
+
 def _plan_lines(t, cfg: TrainConfig, plan, model: str) -> list[str]:
     subsets = ", ".join(t("novice.plan_subset", name=n, count=c, repeats=r) for n, c, r in plan.subsets)
     tr = cfg.training
@@ -205,6 +221,7 @@ def _plan_lines(t, cfg: TrainConfig, plan, model: str) -> list[str]:
         t("novice.plan_epoch", repeated=plan.repeated, batch=tr.train_batch_size, steps=plan.steps_per_epoch),
         total,
         t("novice.plan_model", model=shown_model),
+        *_previews_line(t, cfg),
         t("novice.plan_output", name=cfg.save.output_name),
     ]
 
@@ -222,8 +239,9 @@ def _start_run(w: dict, data: dict) -> dict:
         cfg = build_config(w, data, "" if model == DEMO else model)
     except ConfigError as exc:
         return {w["msg"]: ctx.t("novice.settings_bad") + "\n\n" + summary_text(exc.findings, ctx.lang)}
-    problem = problem or dataset_problem(w, cfg)[1]
+    plan, bad_dataset = dataset_problem(w, cfg)
+    problem = problem or bad_dataset
     if problem:
         return {w["msg"]: problem}
-    cfg = _with_demo_model(ctx, cfg, model)
+    cfg = _with_demo_model(ctx, with_previews(cfg, plan), model)
     return queue_checked(ctx, cfg, w, ctx.t("novice.settings_bad"))
