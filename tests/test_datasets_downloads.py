@@ -18,6 +18,8 @@ from trainer.datasets.fetch import ChecksumMismatch, DownloadError
 PAYLOAD = bytes(range(256)) * 4096 * 24  # 24 MiB: more than huggingface_hub writes at once (10 MB)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 TOKEN = "sekrit-token-123"
+REPO = ["model_index.json", "README.md", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+        "unet/diffusion_pytorch_model.fp16.safetensors", "vae/config.json", "vae/diffusion_pytorch_model.safetensors"]
 
 
 class Fake(BaseHTTPRequestHandler):
@@ -64,6 +66,9 @@ class Fake(BaseHTTPRequestHandler):
         base = f"http://127.0.0.1:{self.server.server_port}"
         if self.path.startswith("/files/"):
             return self._send_file(head)
+        if self.path.startswith(("/api/models/org/repo", "/api/models/org/docs")):  # model_info: the file list
+            files = REPO if "/org/repo" in self.path else ["README.md", "model.ckpt"]
+            return self._json({"id": "org/x", "sha": "a" * 40, "siblings": [{"rfilename": f} for f in files]})
         if "/resolve/main/" in self.path:
             return self._send_file(head, {"X-Repo-Commit": "a" * 40, "ETag": f'"{self.state.get("hub_sha", SHA)}"'})
         if self.path.startswith("/api/v1/model-versions/"):
@@ -145,11 +150,24 @@ def test_unreachable_host_says_so_within_seconds(tmp_path, monkeypatch):
     closed = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("HF_ENDPOINT", closed)
     monkeypatch.setenv("CIVITAI_ENDPOINT", closed)
-    for source in (f"{closed}/files/a.safetensors", "civitai:77", "org/repo/model.safetensors"):
+    # "org/repo": huggingface_hub's file listing retried for 23 s before the tab said anything
+    for source in (f"{closed}/files/a.safetensors", "civitai:77", "org/repo/model.safetensors", "org/repo"):
         began = time.monotonic()
         with pytest.raises(DownloadError, match="(?i)cannot reach|unreachable"):
             download(source, tmp_path)
         assert time.monotonic() - began < 10, source
+
+
+def test_hub_repo_download_takes_the_files_a_trainer_needs(server, tmp_path):
+    folder = download("org/repo", tmp_path)
+    assert folder == tmp_path / "org--repo"
+    got = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    assert got == ["model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                   "vae/config.json", "vae/diffusion_pytorch_model.safetensors"]  # no README, no fp16 copy
+    assert (folder / "unet/diffusion_pytorch_model.safetensors").read_bytes() == PAYLOAD
+    # a repo without diffusers weights is a DownloadError (the tab shows those) that says what to enter instead
+    with pytest.raises(DownloadError, match="org/docs/<file>.safetensors"):
+        download("org/docs", tmp_path)
 
 
 def test_hub_download_resumes_a_broken_transfer(server, tmp_path):

@@ -28,18 +28,19 @@ def hf_download(source: str, models_dir: Path, token: str | None, report: Progre
     """`org/name/file` -> models/<file>; `org/name` -> models/<org>--<name>/ with the files a trainer needs."""
     import huggingface_hub
 
-    from trainer.models.hub import select_repo_files
+    from trainer.models.hub import probe_timeout_s, select_repo_files
 
     m = _HF_FILE.match(source)
     if m and "." in m.group(2).rsplit("/", 1)[-1]:
         return _file(m.group(1), m.group(2), models_dir, token, report)
     repo = source
-    try:
-        files = huggingface_hub.HfApi(endpoint=endpoint(), token=token).list_repo_files(repo)
+    try:  # one request with a timeout: list_repo_files retried an unreachable hub for 23 s before failing
+        info = huggingface_hub.HfApi(endpoint=endpoint(), token=token).model_info(repo, timeout=probe_timeout_s())
+        wanted = select_repo_files(repo, [s.rfilename for s in info.siblings or []])
     except Exception as exc:
         raise _explain(repo, exc) from exc
     folder = models_dir / repo.replace("/", "--")
-    for name in select_repo_files(repo, list(files)):
+    for name in wanted:
         _file(repo, name, folder, token, report)
     return folder
 
