@@ -149,3 +149,17 @@ def test_tag_editor_messages_keep_tags_and_file_names(tmp_path):
     message = _apply(s, f, t)
     assert "delete: >_<, ^_^" in shown(message), message
     assert "Undone: delete: >_<, ^_^" in shown(_undo_redo(s.undo(), "undone", "nothing_undo", t))
+
+
+def test_links_in_a_message_stay_whole_links():
+    """The page's Markdown turns bare URLs into links and took an escaped ')' after one into the link:
+    'https://huggingface.co\\' and 'https://hf\\-mirror.com\\'. Escaped text gives each URL as a CommonMark
+    autolink instead, and everything around it as written."""
+    from trainer.markdown import escape
+
+    text = ("the Hugging Face Hub (https://huggingface.co) is unreachable; set HF_ENDPOINT to a mirror "
+            "(e.g. HF_ENDPOINT=https://hf-mirror.com/a_b?x=1), then try https://x.org.")
+    rendered = MD.render(escape(text))
+    assert re.findall(r'href="([^"]+)"', rendered) == ["https://huggingface.co", "https://hf-mirror.com/a_b?x=1",
+                                                      "https://x.org"]
+    assert shown(escape(text)).strip() == text

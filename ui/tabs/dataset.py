@@ -14,6 +14,7 @@ from trainer.datasets.upload import UPLOAD_IMAGES, apply_import, plan_import
 from trainer.sandbox import allowed
 from ui.components.dataset_picker import refresh_outputs
 from ui.messages import failure
+from ui.tab_timers import on_shown
 from ui.tabs.dataset_dupes import build_dupes
 from ui.tabs.dataset_models import build_models
 from ui.tabs.dataset_tools import build_tools
@@ -61,7 +62,7 @@ def _download_section(w: dict, ctx) -> None:
     t = ctx.t
     with gr.Accordion(t("dataset.download_heading"), open=False):
         with gr.Row():
-            w["dl_pick"] = gr.Dropdown(_download_choices(ctx), label=t("dataset.download_pick"),
+            w["dl_pick"] = gr.Dropdown([], label=t("dataset.download_pick"),
                                        elem_id="dataset-download-pick", scale=3)
             w["dl_refresh"] = gr.Button(t("dataset.refresh"), size="sm", scale=0, min_width=120)
             w["dl_make"] = gr.Button(t("dataset.download_make"), elem_id="dataset-download-make", scale=1)
@@ -146,5 +147,7 @@ def _wire_download(w: dict) -> None:
         except (ValueError, OSError) as exc:
             return None, failure(ctx.t, exc)
 
-    w["dl_refresh"].click(lambda: gr.update(choices=_download_choices(ctx)), outputs=w["dl_pick"])
+    # Runs and outputs appear while the page is open: the list is read whenever the tab is shown.
+    on_shown(ctx, lambda: gr.update(choices=_download_choices(ctx)), [], w["dl_pick"],
+             triggers=[w["dl_refresh"].click])
     w["dl_make"].click(make, inputs=w["dl_pick"], outputs=[w["dl_file"], w["dl_msg"]])
