@@ -11,6 +11,7 @@ from typing import Any
 
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh, warning
 from trainer.config.groups_optim import rates_of
+from trainer.config.kohya_dataset import fold_dataset_config
 from trainer.config.retired import retire
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
 from trainer.config.sd_scripts import Filled, fill_defaults, unalias
@@ -200,6 +201,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     findings: list[Finding] = []
     notes: list[Finding] = []
     _fold_frontend_args(flat)
+    fold_dataset_config(flat, base_dir, set(keys) | set(FRONTEND_KEYS), findings)
     retire(flat, findings, notes)  # xformers, lowram, v2: dropped on purpose (trainer/config/retired.py)
     _tracker_keys(flat, notes)
     train_type = flat.pop("model_train_type", None)
