@@ -91,7 +91,7 @@ def _top_bar(w: dict, ctx) -> None:
         w["import_path"] = gr.Textbox(label=t("expert.import_path"), info=t("expert.import_path_info"), scale=4,
                                       elem_id="expert-import-path")
         w["import"] = gr.Button(t("expert.import"), scale=1, elem_id="expert-import", size="md")
-        w["upload"] = gr.File(label=t("expert.upload"), file_types=[".toml"], type="filepath", scale=2,
+        w["upload"] = gr.File(label=t("expert.upload"), file_types=[".toml", ".json"], type="filepath", scale=2,
                               height=120, elem_id="expert-upload")
     w["import_msg"] = gr.Markdown("", elem_id="expert-import-msg")
 
