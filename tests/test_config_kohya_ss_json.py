@@ -46,6 +46,36 @@ LOCON = {
 }
 
 
+# What a newer GUI adds to every save, whatever the model (fields of the Flux section, Hub upload, accelerate),
+# here at the values a fresh GUI shows.
+NEWER = {
+    "ae": "", "apply_t5_attn_mask": True, "async_upload": False, "clip_l": "", "discrete_flow_shift": 3,
+    "dynamo_backend": "no", "dynamo_mode": "default", "dynamo_use_dynamic": False, "dynamo_use_fullgraph": False,
+    "flux1_cache_text_encoder_outputs": True, "flux1_cache_text_encoder_outputs_to_disk": True,
+    "flux1_checkbox": False, "guidance_scale": 1, "highvram": False, "huggingface_repo_id": "",
+    "huggingface_token": "", "ip_noise_gamma": 0, "log_config": False, "log_tracker_config": "",
+    "log_tracker_name": "", "log_with": "", "loraplus_lr_ratio": 0, "loraplus_text_encoder_lr_ratio": 0,
+    "loraplus_unet_lr_ratio": 0, "lowvram": False, "lr_scheduler_type": "", "masked_loss": False,
+    "mem_eff_save": False, "metadata_author": "", "metadata_title": "", "model_prediction_type": "raw",
+    "network_weights": "", "resume_from_huggingface": "", "save_last_n_steps_state": 0,
+    "save_state_on_train_end": False, "save_state_to_huggingface": False, "split_mode": False, "t5xxl": "",
+    "t5xxl_max_token_length": 512, "timestep_sampling": "sigmoid", "train_blocks": "all", "train_on_input": True,
+    "sdxl_cache_text_encoder_outputs": True, "sdxl_no_half_vae": True, "sd3_checkbox": False,
+    "sd3_clip_l_dropout_rate": 0, "weighting_scheme": "logit_normal", "logit_mean": 0, "logit_std": 1.0,
+}
+
+
+def test_a_newer_save_trains_its_own_model_not_the_flux_or_sdxl_fields_it_also_holds(tmp_path):
+    cfg, _ = load(tmp_path, {**LOCON, **NEWER})
+    assert cfg.model.family == "sd15" and not cfg.speed.cache_text_encoder_outputs and not cfg.speed.no_half_vae
+    assert "train_on_input=True" not in cfg.network.network_args  # an iA3 field: not sent for LoCon
+    flux = {**LOCON, **NEWER, "LoRA_type": "Flux1", "flux1_checkbox": True, "ae": "/m/ae.safetensors",
+            "clip_l": "/m/clip_l.safetensors", "t5xxl": "/m/t5xxl.safetensors", "guidance_scale": 3.5}
+    cfg, _ = load(tmp_path, flux)
+    assert cfg.model.family == "flux" and cfg.model.ae == "/m/ae.safetensors" and cfg.flux.guidance_scale == 3.5
+    assert cfg.speed.cache_text_encoder_outputs and not cfg.speed.no_half_vae
+
+
 def load(tmp_path, data: dict, name: str = "lora.json"):
     (tmp_path / name).write_text(json.dumps(data, indent=2), encoding="utf-8")
     warnings: list = []
@@ -75,13 +105,15 @@ def test_a_kohya_locon_save_imports_as_the_gui_would_train_it(tmp_path):
     ("Standard", "networks.lora", ["module_dropout=0.1"]),
     ("LyCORIS/LoKr", "lycoris.kohya", ["module_dropout=0.1", "factor=8", "preset=attn-mlp"]),
     ("LyCORIS/LoHa", "lycoris.kohya", ["module_dropout=0.1", "preset=attn-mlp"]),
-    ("Kohya DyLoRA", "networks.dylora", ["module_dropout=0.1"]),
+    ("Kohya DyLoRA", "networks.dylora", ["module_dropout=0.1"]),  # unit: dylora_unit
+    ("LyCORIS/DyLoRA", "lycoris.kohya", ["module_dropout=0.1", "block_size=4", "preset=attn-mlp"]),
 ])
 def test_lora_type_chooses_the_network(tmp_path, lora_type, module, args):
     cfg, _ = load(tmp_path, {**LOCON, "LoRA_type": lora_type, "factor": 8, "LyCORIS_preset": "attn-mlp", "unit": 4})
     n = cfg.network
     assert n.network_module == module and sorted(n.network_args) == sorted(args)
-    assert n.lycoris_algo == {"LyCORIS/LoKr": "lokr", "LyCORIS/LoHa": "loha"}.get(lora_type, n.lycoris_algo)
+    assert n.lycoris_algo == {"LyCORIS/LoKr": "lokr", "LyCORIS/LoHa": "loha", "LyCORIS/DyLoRA": "dylora"}.get(
+        lora_type, n.lycoris_algo)
     assert n.conv_dim == (0 if lora_type == "Standard" else 8)  # Standard sends no conv_dim
     if lora_type == "Kohya DyLoRA":
         assert n.dylora_unit == 4
@@ -115,6 +147,9 @@ def test_a_partial_preset_is_read_too(tmp_path):
     assert cfg.network.network_module == "lycoris.kohya" and cfg.network.lycoris_algo == "ia3"
     assert "train_on_input=True" in cfg.network.network_args
     assert cfg.optimizer.optimizer_type == "Prodigy" and cfg.training.max_train_epochs == 30
+    # a preset without the rates leaves them as they are: the text encoder trains
+    cfg, _ = load(tmp_path, {k: v for k, v in preset.items() if not k.endswith("_lr")})
+    assert not cfg.training.network_train_unet_only and not cfg.training.network_train_text_encoder_only
 
 
 @pytest.mark.parametrize("data, named", [

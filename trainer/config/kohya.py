@@ -56,7 +56,7 @@ SAMPLER_ALIASES = {"k_lms": "lms", "k_euler": "euler", "k_euler_a": "euler_a", "
                    "k_dpm_2_a": "dpm_2_a"}
 
 
-def _key_map() -> dict[str, Any]:
+def key_map() -> dict[str, Any]:
     out = {}
     for p in all_params():
         out[p.name] = p
@@ -196,7 +196,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     that differs from Danlu's default is appended to `filled` when a list is given. A value Danlu reads
     differently from the file's text (e.g. max_token_length 255 as 225) is appended to `warnings`."""
     flat = flatten_sections(data)
-    keys = _key_map()
+    keys = key_map()
     values: dict[str, Any] = {}
     findings: list[Finding] = []
     notes: list[Finding] = []

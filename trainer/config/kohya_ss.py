@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config.errors import ConfigError, Finding, error, warning
+from trainer.config.kohya import key_map
 
 KEPT_WHEN_ZERO = frozenset({"max_data_loader_n_workers"})
-RENAMED = {"max_resolution": "resolution", "optimizer": "optimizer_type", "lora_network_weights": "network_weights",
-           "sdxl_no_half_vae": "no_half_vae", "sdxl_cache_text_encoder_outputs": "cache_text_encoder_outputs"}
+RENAMED = {"max_resolution": "resolution", "optimizer": "optimizer_type", "lora_network_weights": "network_weights"}
 # Fields only the GUI itself or accelerate's launcher reads (processes, ports, threads, compile): left out.
 GUI_ONLY = frozenset({
     "save_as_bool", "model_list", "lowvram", "training_preset", "headless", "print_only", "split_mode",
@@ -42,15 +42,47 @@ LORA_TYPES = {
     "LyCORIS/Diag-OFT": ("lycoris.kohya", "diag-oft"), "LyCORIS/Native Fine-Tuning": ("lycoris.kohya", "full"),
     "Flux1": ("networks.lora_flux", None), "Flux1 OFT": ("networks.oft_flux", None),
 }
-# GUI fields that become network_args items (sent when set; their unset values are the networks' defaults).
-ARG_FIELDS = ("rank_dropout", "module_dropout", "down_lr_weight", "mid_lr_weight", "up_lr_weight",
-              "block_lr_zero_threshold", "block_dims", "block_alphas", "conv_block_dims", "conv_block_alphas",
-              "use_tucker", "use_scalar", "use_cp", "rank_dropout_scale", "decompose_both", "dora_wd", "bypass_mode",
-              "train_norm", "rescaled", "train_on_input", "loraplus_lr_ratio", "loraplus_unet_lr_ratio",
-              "loraplus_text_encoder_lr_ratio", "enable_all_linear", "train_t5xxl", "img_attn_dim", "img_mlp_dim",
-              "img_mod_dim", "single_dim", "txt_attn_dim", "txt_mlp_dim", "txt_mod_dim", "single_mod_dim",
-              "in_dims", "train_double_block_indices", "train_single_block_indices", "ggpo_beta", "ggpo_sigma")
-CONV_TYPES = frozenset(LORA_TYPES) - {"Standard", "LyCORIS/Native Fine-Tuning", "Flux1", "Flux1 OFT"}
+# The GUI fields each LoRA_type sends as network_args items (when set: unset, they are the networks' defaults).
+_BLOCKS = ("down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_lr_zero_threshold", "block_dims",
+           "block_alphas", "conv_block_dims", "conv_block_alphas", "rank_dropout", "module_dropout")
+_LYCORIS = ("conv_dim", "conv_alpha", "use_tucker", "rank_dropout", "bypass_mode", "dora_wd", "module_dropout",
+            "use_scalar", "rank_dropout_scale", "train_norm")
+_OFT = ("conv_dim", "conv_alpha", "module_dropout", "use_tucker", "rank_dropout", "rank_dropout_scale", "train_norm")
+TYPE_ARGS = {
+    "Standard": _BLOCKS, "Kohya LoCon": ("conv_dim", "conv_alpha", *_BLOCKS),
+    "Kohya DyLoRA": ("conv_dim", "conv_alpha", *_BLOCKS, "unit"),
+    "Kohya LoHa": ("conv_dim", "conv_alpha", "use_tucker", "rank_dropout", "module_dropout"),
+    "Kohya LoKr": ("conv_dim", "conv_alpha", "use_tucker", "factor", "rank_dropout", "module_dropout"),
+    "LoCon": _LYCORIS, "LyCORIS/LoCon": _LYCORIS, "LyCORIS/LoHa": _LYCORIS,
+    "LyCORIS/LoKr": (*_LYCORIS, "factor", "use_cp", "decompose_both"),
+    "LyCORIS/iA3": ("conv_dim", "conv_alpha", "train_on_input"),
+    "LyCORIS/DyLoRA": ("conv_dim", "conv_alpha", "use_tucker", "unit", "rank_dropout", "module_dropout",
+                       "train_norm"),
+    "LyCORIS/GLoRA": ("conv_dim", "conv_alpha", "use_tucker", "rank_dropout", "module_dropout", "rank_dropout_scale",
+                      "train_norm"),
+    "LyCORIS/BOFT": _OFT, "LyCORIS/Diag-OFT": (*_OFT, "constrain", "rescaled"),
+    "LyCORIS/Native Fine-Tuning": ("rank_dropout", "module_dropout", "rank_dropout_scale", "train_norm"),
+    "Flux1": ("img_attn_dim", "img_mlp_dim", "img_mod_dim", "single_dim", "txt_attn_dim", "txt_mlp_dim",
+              "txt_mod_dim", "single_mod_dim", "in_dims", "train_double_block_indices", "train_single_block_indices",
+              "train_t5xxl", "rank_dropout", "module_dropout"),
+    "Flux1 OFT": ("enable_all_linear",),
+}
+LORAPLUS = ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio")  # every type
+ARG_NAMES = {"constrain": "constraint"}  # GUI field -> network_args key, where they differ
+NETWORK_FIELDS = frozenset(f for fields in TYPE_ARGS.values() for f in fields) | set(LORAPLUS) | {
+    "LyCORIS_preset", "ggpo_beta", "ggpo_sigma"}
+# Fields the GUI sends only for one model (its checkbox); the others' are left out.
+SDXL_ONLY = {"sdxl_no_half_vae": "no_half_vae", "sdxl_cache_text_encoder_outputs": "cache_text_encoder_outputs"}
+FLUX_ONLY = {"flux1_cache_text_encoder_outputs": "cache_text_encoder_outputs",
+             "flux1_cache_text_encoder_outputs_to_disk": "cache_text_encoder_outputs_to_disk",
+             **{k: k for k in ("ae", "clip_l", "t5xxl", "discrete_flow_shift", "model_prediction_type",
+                               "timestep_sampling", "t5xxl_max_token_length", "guidance_scale", "mem_eff_save",
+                               "apply_t5_attn_mask", "cpu_offload_checkpointing", "blocks_to_swap",
+                               "single_blocks_to_swap", "double_blocks_to_swap", "t5xxl_lr", "model_type")}}
+OTHER_MODELS = ("sd3_", "hunyuan_", "anima_", "lumina_")  # prefixes of fields of the models Danlu refuses
+SD3_FIELDS = frozenset({"clip_g", "clip_g_dropout_rate", "logit_mean", "logit_std", "mode_scale",
+                        "pos_emb_random_crop_rate", "save_clip", "save_t5xxl", "t5xxl_device", "t5xxl_dtype",
+                        "weighting_scheme", "enable_scaled_pos_embed", "show_timesteps", "show_timesteps_resolution"})
 
 
 def read_kohya_ss_json(path: Path) -> dict[str, Any]:
@@ -84,17 +116,29 @@ def from_kohya_ss(gui: dict[str, Any], source: str, notes: list[Finding]) -> dic
                                   "所训练的模型系列丹炉不支持（仅支持 SD1.5、SDXL 和 Flux）"))
     flat = _network(gui, findings)
     flat.update(_gui_fields(gui, findings))
+    renamed = RENAMED | (SDXL_ONLY if flat.get("family") == "sdxl" else {}) | (
+        FLUX_ONLY if flat.get("family") == "flux" else {})
+    numeric = {name for name, p in key_map().items() if p.kind in ("int", "float", "float_or_list")}
     for key, value in gui.items():
-        if key in GUI_ONLY or _unset(key, value) or SAME_AS_DEFAULT.get(key, object()) == value:
-            continue
-        flat[RENAMED.get(key, key)] = _number(value)
+        if not _left_out(key, value, flat.get("family")):
+            name = renamed.get(key, key)
+            flat[name] = _number(value) if name in numeric else value  # "1234" saved for a seed; not for a name
     flat.update(_flags(gui.get("additional_parameters") or "", findings))
     if findings:
         raise ConfigError(findings, source)
-    if any(gui.get(k) for k in ("num_machines",) if str(gui.get(k)) not in ("", "0", "1")):
+    if str(gui.get("num_machines", 1)) not in ("", "0", "1"):
         notes.append(warning("num_machines", "was left out: several machines take an accelerate config file "
                              "(speed.accelerate_config)", "已忽略：多机训练请使用 accelerate 配置文件（speed.accelerate_config）"))
     return flat
+
+
+def _left_out(key: str, value: Any, family: str | None) -> bool:
+    """Whether the GUI would not send `key` (set to `value`) to sd-scripts for a model of `family`."""
+    if key in GUI_ONLY or key in SD3_FIELDS or key.startswith(OTHER_MODELS) or _unset(key, value):
+        return True
+    if (key in SDXL_ONLY and family != "sdxl") or (key in FLUX_ONLY and family != "flux"):
+        return True
+    return SAME_AS_DEFAULT.get(key, object()) == value
 
 
 def _unset(key: str, value: Any) -> bool:
@@ -119,26 +163,21 @@ def _number(value: Any) -> Any:
 def _network(gui: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
     """network_module and network_args for the LoRA_type, from the GUI's network fields (taken out of `gui`)."""
     lora_type = gui.pop("LoRA_type")
-    fields = {k: gui.pop(k) for k in (*ARG_FIELDS, "conv_dim", "conv_alpha", "factor", "unit", "constrain",
-                                      "LyCORIS_preset") if k in gui}
+    fields = {k: gui.pop(k) for k in NETWORK_FIELDS if k in gui}
     if lora_type not in LORA_TYPES:
         findings.append(error("LoRA_type", f"'{lora_type}' is not a network Danlu trains; one of "
                               f"{', '.join(LORA_TYPES)}", f"'{lora_type}' 不是丹炉支持的网络类型"))
         return {}
     module, algo = LORA_TYPES[lora_type]
-    args = [f"{k}={_number(v)}" for k, v in fields.items() if k in ARG_FIELDS and not _unset(k, v)]
-    if lora_type in CONV_TYPES:
-        args += [f"{k}={_number(fields[k])}" for k in ("conv_dim", "conv_alpha") if not _unset(k, fields.get(k))]
+    sent = [k for k in (*TYPE_ARGS[lora_type], *LORAPLUS) if not _unset(k, fields.get(k))]
+    if "factor" in sent and str(fields["factor"]) == "-1":  # LoKr's "choose for me"
+        sent.remove("factor")
+    names = ARG_NAMES | ({"unit": "block_size"} if algo else {})  # LyCORIS' DyLoRA calls the unit block_size
+    args = [f"{names.get(k, k)}={_number(fields[k])}" for k in sent]
     if algo:
-        args.append(f"algo={algo}")
-        if fields.get("LyCORIS_preset"):
-            args.append(f"preset={fields['LyCORIS_preset']}")
-    if algo == "lokr" and str(fields.get("factor", -1)) != "-1":
-        args.append(f"factor={_number(fields['factor'])}")
-    if algo == "diag-oft" and not _unset("constrain", fields.get("constrain")):
-        args.append(f"constraint={_number(fields['constrain'])}")
-    if lora_type in ("Kohya DyLoRA", "LyCORIS/DyLoRA") and not _unset("unit", fields.get("unit")):
-        args.append(f"{'unit' if algo is None else 'block_size'}={_number(fields['unit'])}")
+        args += [f"algo={algo}"] + ([f"preset={fields['LyCORIS_preset']}"] if fields.get("LyCORIS_preset") else [])
+    if fields.get("ggpo_beta") is not None and gui.get("train_lora_ggpo"):
+        args += [f"ggpo_beta={fields['ggpo_beta']}", f"ggpo_sigma={fields.get('ggpo_sigma')}"]
     return {"network_module": module, **({"network_args": args} if args else {})}
 
 
@@ -174,14 +213,20 @@ def _gui_fields(gui: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
             gui[key] = gui[key].replace('"', "").split()
     if (processes := _number(gui.pop("num_processes", 1))) not in ("", 0, 1):
         out["gpus"] = processes
-    te, unet = _number(gui.pop("text_encoder_lr", 0)), _number(gui.pop("unet_lr", 0))
-    if _unset("text_encoder_lr", te):
-        out["network_train_unet_only"] = True
-    else:
-        out["text_encoder_lr"] = te
+    out.update(_rates(gui))
+    return out
+
+
+def _rates(gui: dict[str, Any]) -> dict[str, Any]:
+    """The GUI's text encoder and U-Net rates (taken out of `gui`): 0 means that part does not train. A partial
+    preset without them leaves them as they are."""
+    out: dict[str, Any] = {}
+    te, unet = _number(gui.pop("text_encoder_lr", None)), _number(gui.pop("unet_lr", None))
+    if te is not None:
+        out.update({"network_train_unet_only": True} if _unset("text_encoder_lr", te) else {"text_encoder_lr": te})
     if not _unset("unet_lr", unet):
         out["unet_lr"] = unet
-    elif not _unset("text_encoder_lr", te):
+    elif unet is not None and not _unset("text_encoder_lr", te):
         out["network_train_text_encoder_only"] = True
     return out
 
