@@ -10,6 +10,7 @@ import json
 import pytest
 
 from trainer.config import ConfigError, load_config
+from trainer.networks.metadata import sd_scripts_args
 
 # The shape of a LoRA tab save (keys sorted, numbers sometimes saved as strings, "" for unset); values our own.
 LOCON = {
@@ -130,6 +131,22 @@ def test_sdxl_and_additional_parameters(tmp_path):
     assert cfg.model.family == "sdxl" and cfg.speed.no_half_vae and cfg.dataset.resolution == "1024,1024"
     assert cfg.training.max_grad_norm == 0 and cfg.training.network_train_unet_only
     assert cfg.caption.max_token_length == 225
+
+
+def test_additional_parameters_take_several_values_as_sd_scripts_lists_do(tmp_path):
+    flags = ' --optimizer_args "weight_decay=0.01" "d_coef=1" --network_train_unet_only --seed 7'
+    cfg, _ = load(tmp_path, {**LOCON, "optimizer_args": "", "additional_parameters": flags})
+    assert cfg.optimizer.optimizer_args == ["weight_decay=0.01", "d_coef=1"]
+    assert cfg.training.network_train_unet_only and cfg.training.seed == 7
+    with pytest.raises(ConfigError, match="--seed"):  # two values for a one-value flag
+        load(tmp_path, {**LOCON, "additional_parameters": "--seed 7 8"})
+
+
+def test_comment_and_memory_efficient_attention(tmp_path):
+    cfg, notes = load(tmp_path, {**LOCON, "training_comment": "trigger: mychar", "mem_eff_attn": True,
+                                 "xformers": "none"})
+    assert sd_scripts_args(cfg)["training_comment"] == "trigger: mychar"  # the header's ss_training_comment
+    assert cfg.speed.sdpa and any(n.field == "mem_eff_attn" for n in notes)
 
 
 def test_steps_and_warmup(tmp_path):

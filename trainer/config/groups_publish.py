@@ -28,6 +28,11 @@ class PublishGroup(Group):
         "", "Comma-separated tags stored in the LoRA file and the model card (e.g. character, anime).",
         "以逗号分隔的标签，写入 LoRA 文件和模型说明卡（如 character, anime）。", label_zh="模型标签",
     )
+    training_comment: str = param(
+        "", "A comment stored in the LoRA file's header (ss_training_comment), as sd-scripts' --training_comment "
+        "writes it; WebUI extensions show it beside the file.", "写入 LoRA 文件头（ss_training_comment）的备注，与 "
+        "sd-scripts 的 --training_comment 相同；WebUI 插件会在文件旁显示它。", label_zh="训练备注",
+    )
     model_card: bool = param(
         True, "Write a model card <name>.md next to each final LoRA or Dreambooth checkpoint: base model, trigger "
         "word, tags with counts, key settings and sample images.",

@@ -232,25 +232,34 @@ def _rates(gui: dict[str, Any]) -> dict[str, Any]:
 
 
 def _flags(text: str, findings: list[Finding]) -> dict[str, Any]:
-    """additional_parameters, '--key=value --key value --switch', as settings (they win over the form's)."""
+    """additional_parameters, sd-scripts' command line ('--key=value', '--key value', '--switch', and several
+    values for a list such as --optimizer_args a=1 b=2), as settings that win over the form's."""
     from trainer.config.overlay import parse_value
 
-    out: dict[str, Any] = {}
     try:
         words = shlex.split(text.replace('"', ""))
     except ValueError as exc:
         findings.append(error("additional_parameters", f"cannot be split into flags ({exc})", f"无法拆分为参数（{exc}）"))
-        return out
-    key = None
+        return {}
+    given: dict[str, list[str]] = {}
     for word in words:
         if word.startswith("--"):
             name, sep, value = word[2:].partition("=")
-            out[name] = parse_value(value) if sep else True
-            key = None if sep else name
-        elif key is not None:
-            out[key], key = parse_value(word), None
+            given[name] = [value] if sep else []
+        elif given:
+            given[list(given)[-1]].append(word)
         else:
             findings.append(error("additional_parameters", f"'{word}' follows no --flag", f"'{word}' 前面没有 --参数"))
+    out: dict[str, Any] = {}
+    lists = {name for name, p in key_map().items() if p.kind.startswith("list_")}
+    for name, values in given.items():
+        if name in lists:
+            out[name] = values
+        elif len(values) > 1:
+            findings.append(error("additional_parameters", f"--{name} takes one value, not {' '.join(values)}",
+                                  f"--{name} 只接受一个值，而不是 {' '.join(values)}"))
+        else:
+            out[name] = parse_value(values[0]) if values else True
     return out
 
 

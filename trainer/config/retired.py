@@ -4,6 +4,7 @@ as "not supported yet" fields).
 
 - xformers: PyTorch 2's scaled_dot_product_attention (`speed.sdpa`) runs the same memory-efficient attention
   kernels, and the xformers package is not a Danlu dependency; `xformers = true` is read as `sdpa = true`.
+- mem_eff_attn: sd-scripts' own memory-efficient attention, the same job as `sdpa`; read as `sdpa = true`.
 - lowram: sd-scripts loads the models straight to the GPU with it. Danlu's loaders already read the weights
   into the model without a second copy in system RAM (diffusers' low_cpu_mem_usage), so it was never built.
 - v2: Stable Diffusion 2.x (OpenCLIP-H text encoder, 768-v) is not a family Danlu trains; a file for it is
@@ -30,6 +31,11 @@ def retire(values: dict[str, Any], findings: list[Finding], notes: list[Finding]
                              "runs the same memory-efficient attention, and xformers is not installed",
                              "按 speed.sdpa = true 读取：PyTorch 的 scaled_dot_product_attention 提供同样省显存的注意力，"
                              "且未安装 xformers"))
+    if values.pop("mem_eff_attn", None) is True:
+        values["sdpa"] = True
+        notes.append(warning("mem_eff_attn", "is read as speed.sdpa = true: PyTorch's scaled_dot_product_attention is "
+                             "the memory-efficient attention", "按 speed.sdpa = true 读取：PyTorch 的 "
+                             "scaled_dot_product_attention 即是省显存的注意力实现"))
     if values.pop("lowram", None) is True:
         notes.append(warning("lowram", "was left out: Danlu always loads the weights into the model without a "
                              "second copy in system RAM", "已忽略：丹炉加载模型时本就不会在系统内存中多存一份权重"))

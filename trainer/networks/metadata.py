@@ -24,7 +24,7 @@ ARG_KEYS = (
     "gradient_accumulation_steps", "lr_warmup_steps", "lr_scheduler", "network_module", "network_dim",
     "network_alpha", "network_dropout", "mixed_precision", "full_fp16", "v2", "clip_skip", "max_token_length",
     "cache_latents", "seed", "lowram", "noise_offset", "multires_noise_iterations", "multires_noise_discount",
-    "adaptive_noise_scale", "zero_terminal_snr", "training_comment", "max_grad_norm", "caption_dropout_rate",
+    "adaptive_noise_scale", "zero_terminal_snr", "max_grad_norm", "caption_dropout_rate",
     "caption_dropout_every_n_epochs", "caption_tag_dropout_rate", "face_crop_aug_range", "prior_loss_weight",
     "min_snr_gamma", "scale_weight_norms", "ip_noise_gamma", "noise_offset_random_strength",
     "ip_noise_gamma_random_strength", "loss_type", "huber_schedule", "huber_scale", "huber_c", "fp8_base",
@@ -98,6 +98,7 @@ def training_header(cfg: TrainConfig, run: RunFacts, *, steps: int, epoch: int, 
     facts.update({k: args[name] for k, name in RENAMED.items()})
     facts.update({f"ss_{name}": args[name] for name in run.header_args})
     facts.update({
+        "ss_training_comment": cfg.publish.training_comment or None,  # what the file says of itself, as sd-scripts
         "ss_session_id": run.session_id, "ss_training_started_at": run.started_at,
         "ss_training_finished_at": finished_at if finished_at is not None else time.time(),
         "ss_steps": steps, "ss_epoch": epoch, "ss_num_epochs": run.epochs, "ss_max_train_steps": run.total_steps,
