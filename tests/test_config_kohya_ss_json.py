@@ -140,11 +140,14 @@ def test_additional_parameters_take_several_values_as_sd_scripts_lists_do(tmp_pa
     assert cfg.training.network_train_unet_only and cfg.training.seed == 7
     with pytest.raises(ConfigError, match="--seed"):  # two values for a one-value flag
         load(tmp_path, {**LOCON, "additional_parameters": "--seed 7 8"})
+    with pytest.raises(ConfigError, match="lr_scheduler_args: is not a setting Danlu knows"):
+        load(tmp_path, {**LOCON, "additional_parameters": "--lr_scheduler_args T_max=10 eta_min=0"})
 
 
 def test_comment_and_memory_efficient_attention(tmp_path):
     cfg, notes = load(tmp_path, {**LOCON, "training_comment": "trigger: mychar", "mem_eff_attn": True,
-                                 "xformers": "none"})
+                                 "xformers": "none", "adaptive_noise_scale": 0.005})
+    assert cfg.noise.adaptive_noise_scale == 0.005 and cfg.noise.noise_offset == 0.05
     assert sd_scripts_args(cfg)["training_comment"] == "trigger: mychar"  # the header's ss_training_comment
     assert cfg.speed.sdpa and any(n.field == "mem_eff_attn" for n in notes)
 

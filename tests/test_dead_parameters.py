@@ -36,6 +36,7 @@ GATES = {
        for n in ("down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_lr_zero_threshold")},
     "dreambooth.class_prompt": lambda c: c.dreambooth.num_class_images > 0,
     "optimizer.huber_scale": lambda c: c.optimizer.loss_type in ("huber", "smooth_l1"),
+    **{f"noise.{n}": (lambda c: c.noise.noise_offset > 0) for n in ("adaptive_noise_scale", "noise_offset_random_strength")},
     "save.save_last_n_epochs": lambda c: 0 < c.save.save_every_n_epochs < c.training.max_train_epochs,
     "training.max_train_epochs": lambda c: c.training.max_train_steps == 0,  # max_train_steps wins
     "save.save_last_n_steps": lambda c: c.save.save_every_n_steps > 0,
@@ -56,7 +57,8 @@ OPTIONS = {  # one sd15 run with the gated features on
     "validation__validation_split": 0.5, "validation__validate_every_n_steps": 1, "validation__early_stop": True,
     "validation__validation_seed": 3, "sampling__sample_every_n_epochs": 1, "sampling__sample_prompts": "zk",
     "sampling__sample_steps": 2, "network__enable_block_weights": True, "network__down_lr_weight": "1,1,1,1",
-    "training__max_train_epochs": 2,
+    "training__max_train_epochs": 2, "noise__noise_offset": 0.05, "noise__adaptive_noise_scale": 0.01,
+    "noise__noise_offset_random_strength": True,
 }
 
 

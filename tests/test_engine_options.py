@@ -239,10 +239,23 @@ def test_noise_and_loss_options_reach_every_step(tiny_model, data, tmp_path, mon
         noise__multires_noise_discount=0.4, optimizer__loss_type="huber", optimizer__huber_c=0.2,
         optimizer__huber_schedule="none", optimizer__min_snr_gamma=5.0, model__v_parameterization=True)
     assert len(seen["noise"]) == 5
-    assert all(kw == {"offset": 0.0, "multires_iterations": 3, "multires_discount": 0.4} for _, kw in seen["noise"])
+    assert all(kw == {"offset": 0.0, "multires_iterations": 3, "multires_discount": 0.4, "adaptive_scale": 0.0,
+                      "random_strength": False} for _, kw in seen["noise"])
     assert all(args[2:] == ("huber", 0.2, "none") for args, _ in seen["loss"])
     assert all(args[2:] == (5.0, True) for args, _ in seen["snr"])
     assert all(args[4] is True for args, _ in seen["target"])  # v-prediction targets
+
+
+def test_adaptive_and_random_noise_offset_reach_the_noise(tiny_model, data, tmp_path, monkeypatch):
+    from trainer.engine import loop, noise
+
+    seen = []
+    real = noise.sample_noise
+    monkeypatch.setattr(noise, "sample_noise", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
+    assert loop.noise_lib is noise
+    run(tiny_model, data, tmp_path, noise__noise_offset=0.05, noise__adaptive_noise_scale=0.02,
+        noise__noise_offset_random_strength=True)
+    assert len(seen) == 5 and all(kw["adaptive_scale"] == 0.02 and kw["random_strength"] is True for kw in seen)
 
 
 def test_noise_helpers_do_what_their_names_say():

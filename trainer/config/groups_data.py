@@ -72,6 +72,20 @@ class NoiseGroup(Group):
         "给噪声加上逐通道的常数偏移，使模型能学会很暗或很亮的画面（常用 0.05-0.1；0 表示关闭）。",
         ge=0.0, le=1.0, label_zh="噪声偏移",
     )
+    adaptive_noise_scale: float = param(
+        0.0, "Adds this times the absolute mean of each latent channel to noise_offset (sd-scripts' adaptive noise "
+        "offset): images far from mid-grey get a larger offset. Needs noise_offset; a negative value shrinks it "
+        "(never below 0). About a tenth of noise_offset is common; 0: off.",
+        "在 noise_offset 上再加上该值乘以每个潜变量通道均值的绝对值（sd-scripts 的自适应噪声偏移）：偏离中灰越多的图片"
+        "偏移越大。需要 noise_offset；负值会减小偏移（不低于 0）。常用 noise_offset 的十分之一左右；0 表示关闭。",
+        ge=-1.0, le=1.0, label_zh="自适应噪声偏移",
+    )
+    noise_offset_random_strength: bool = param(
+        False, "Draw each step's offset strength at random between 0 and noise_offset (sd-scripts' "
+        "noise_offset_random_strength). Needs noise_offset.",
+        "每一步在 0 到 noise_offset 之间随机取偏移强度（sd-scripts 的 noise_offset_random_strength）。需要 noise_offset。",
+        label_zh="随机噪声偏移强度",
+    )
     multires_noise_iterations: int = param(
         0, "Pyramid (multi-resolution) noise levels; 6-10 is common, 0: off.", "多分辨率（金字塔）噪声的层数；常用 6-10，0 表示关闭。",
         ge=0, le=64, label_zh="多分辨率噪声层数",

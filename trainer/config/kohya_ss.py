@@ -251,9 +251,9 @@ def _flags(text: str, findings: list[Finding]) -> dict[str, Any]:
         else:
             findings.append(error("additional_parameters", f"'{word}' follows no --flag", f"'{word}' 前面没有 --参数"))
     out: dict[str, Any] = {}
-    lists = {name for name, p in key_map().items() if p.kind.startswith("list_")}
+    known = key_map()
     for name, values in given.items():
-        if name in lists:
+        if name not in known or known[name].kind.startswith("list_"):  # unknown: the import names it
             out[name] = values
         elif len(values) > 1:
             findings.append(error("additional_parameters", f"--{name} takes one value, not {' '.join(values)}",

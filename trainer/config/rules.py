@@ -92,7 +92,11 @@ def _noise(cfg: TrainConfig) -> list[Finding]:
     if n.noise_offset > 0 and n.multires_noise_iterations > 0:
         return [error("noise.multires_noise_iterations", "cannot be combined with noise_offset; set one of them to 0",
                       "不能与 noise_offset 同时使用；请把其中一个设为 0")]
-    return []
+    needs_offset = [("noise.adaptive_noise_scale", n.adaptive_noise_scale != 0),
+                    ("noise.noise_offset_random_strength", n.noise_offset_random_strength)]
+    return [error(field, "changes noise_offset, which is 0: set noise_offset too (e.g. 0.05), or turn this off",
+                  "调整的是 noise_offset，而它为 0：请同时设置 noise_offset（如 0.05），或关闭此项")
+            for field, on in needs_offset if on and n.noise_offset == 0]
 
 
 @rule

@@ -92,7 +92,8 @@ class StepRunner:
         if noise is None:
             noise = draw(lambda like: noise_lib.sample_noise(
                 like, offset=n.noise_offset, multires_iterations=n.multires_noise_iterations,
-                multires_discount=n.multires_noise_discount))
+                multires_discount=n.multires_noise_discount, adaptive_scale=n.adaptive_noise_scale,
+                random_strength=n.noise_offset_random_strength))
         if timesteps is None:
             timesteps = draw(lambda like: family.sample_timesteps(scheduler, like))
         noise, timesteps = noise.to(latents.device, latents.dtype), timesteps.to(latents.device)

@@ -10,13 +10,20 @@ from diffusers.training_utils import compute_snr
 
 
 def sample_noise(latents: torch.Tensor, *, offset: float, multires_iterations: int, multires_discount: float,
+                 adaptive_scale: float = 0.0, random_strength: bool = False,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
     if offset > 0:
-        # A per-image, per-channel constant lets the model shift an image's overall brightness.
+        # A per-image, per-channel constant lets the model shift an image's overall brightness. sd-scripts' two
+        # refinements: a strength drawn in [0, offset) each step, and an offset that grows with how far each latent
+        # channel's mean is from zero (adaptive; a negative scale shrinks it, never below zero).
+        strength = offset * torch.rand(1, generator=generator).to(latents.device, latents.dtype) if random_strength \
+            else offset
+        if adaptive_scale:
+            strength = (strength + adaptive_scale * latents.mean(dim=(2, 3), keepdim=True).abs()).clamp(min=0)
         b, c = latents.shape[:2]
-        noise = noise + offset * torch.randn((b, c, 1, 1), generator=generator, device=latents.device,
-                                             dtype=latents.dtype)
+        noise = noise + strength * torch.randn((b, c, 1, 1), generator=generator, device=latents.device,
+                                               dtype=latents.dtype)
     if multires_iterations > 0:
         noise = _pyramid_noise(noise, multires_iterations, multires_discount, generator)
     return noise
