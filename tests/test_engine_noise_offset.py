@@ -51,3 +51,19 @@ def test_both_need_noise_offset(noise_settings, field):
                                      if f.field.startswith("noise.")]
     assert noise_errors(noise_settings) == [field]
     assert noise_errors({**noise_settings, "noise_offset": 0.05}) == []
+
+
+def test_a_global_draw_offsets_each_rank_by_its_own_latents():
+    """Several GPUs draw the noise of the whole global batch on every rank and keep their own rows; the draw's
+    `latents` is then an empty stand-in, so the adaptive offset must read the rank's real latents."""
+    from trainer.engine import distributed
+
+    local = torch.randn(2, 4, 8, 8) + torch.tensor([3.0, -1.0, 0.5, 0.0]).view(1, 4, 1, 1)
+    whole = torch.cat([torch.randn(2, 4, 8, 8), local])  # this rank holds rows 2 and 3 of 4
+    kw = {"offset": 0.1, "multires_iterations": 0, "multires_discount": 0.3, "adaptive_scale": 0.5}
+    one_process = noise.sample_noise(whole, generator=torch.Generator().manual_seed(3), **kw)
+    shard = (2, 4, 4)
+    mean = distributed.global_rows(local.mean(dim=(2, 3), keepdim=True).abs(), shard)
+    mine = distributed.global_draw(lambda like: noise.sample_noise(
+        like, channel_mean=mean, generator=torch.Generator().manual_seed(3), **kw), local, shard)
+    assert torch.allclose(mine, one_process[2:4], atol=1e-6)

@@ -240,7 +240,7 @@ def test_noise_and_loss_options_reach_every_step(tiny_model, data, tmp_path, mon
         optimizer__huber_schedule="none", optimizer__min_snr_gamma=5.0, model__v_parameterization=True)
     assert len(seen["noise"]) == 5
     assert all(kw == {"offset": 0.0, "multires_iterations": 3, "multires_discount": 0.4, "adaptive_scale": 0.0,
-                      "random_strength": False} for _, kw in seen["noise"])
+                      "random_strength": False, "channel_mean": None} for _, kw in seen["noise"])
     assert all(args[2:] == ("huber", 0.2, "none") for args, _ in seen["loss"])
     assert all(args[2:] == (5.0, True) for args, _ in seen["snr"])
     assert all(args[4] is True for args, _ in seen["target"])  # v-prediction targets

@@ -77,6 +77,18 @@ def global_draw(draw, latents: torch.Tensor, shard) -> torch.Tensor:
     return full[start:stop] if stop > start else full[:1]
 
 
+def global_rows(local: torch.Tensor, shard) -> torch.Tensor:
+    """`local` (this rank's rows) at their place in a global-batch tensor, zeros elsewhere: what a global draw
+    that depends on the data reads (the other ranks' rows are drawn and thrown away here)."""
+    start, stop, n = shard
+    full = local.new_zeros((n, *local.shape[1:]))
+    if stop > start:
+        full[start:stop] = local
+    else:  # a stand-in row takes row 0's draw (global_draw)
+        full[:1] = local[:1]
+    return full
+
+
 def shard_scale(shard, world: int) -> float:
     """Local loss = sum of its rows x this: the mean over processes is then the global batch's mean."""
     start, stop, n = shard

@@ -90,10 +90,14 @@ class StepRunner:
         shard = batch.get("shard")  # several processes: draw for the global batch, keep this rank's rows
         draw = (lambda fn: distributed.global_draw(fn, latents, shard)) if shard else (lambda fn: fn(latents))
         if noise is None:
+            mean = None
+            if n.adaptive_noise_scale:  # this rank's own latents, placed at their rows of a global draw
+                mean = latents.mean(dim=(2, 3), keepdim=True).abs()
+                mean = distributed.global_rows(mean, shard) if shard else mean
             noise = draw(lambda like: noise_lib.sample_noise(
                 like, offset=n.noise_offset, multires_iterations=n.multires_noise_iterations,
                 multires_discount=n.multires_noise_discount, adaptive_scale=n.adaptive_noise_scale,
-                random_strength=n.noise_offset_random_strength))
+                random_strength=n.noise_offset_random_strength, channel_mean=mean))
         if timesteps is None:
             timesteps = draw(lambda like: family.sample_timesteps(scheduler, like))
         noise, timesteps = noise.to(latents.device, latents.dtype), timesteps.to(latents.device)

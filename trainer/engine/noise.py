@@ -10,8 +10,11 @@ from diffusers.training_utils import compute_snr
 
 
 def sample_noise(latents: torch.Tensor, *, offset: float, multires_iterations: int, multires_discount: float,
-                 adaptive_scale: float = 0.0, random_strength: bool = False,
+                 adaptive_scale: float = 0.0, random_strength: bool = False, channel_mean: torch.Tensor | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Training noise shaped like `latents`. The adaptive offset reads `channel_mean`, the absolute mean of each latent
+    channel ([B, C, 1, 1]), by default `latents`' own (a global draw passes the real rows' means: its `latents` is
+    only a stand-in of the right shape)."""
     noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
     if offset > 0:
         # A per-image, per-channel constant lets the model shift an image's overall brightness. sd-scripts' two
@@ -20,7 +23,8 @@ def sample_noise(latents: torch.Tensor, *, offset: float, multires_iterations: i
         strength = offset * torch.rand(1, generator=generator).to(latents.device, latents.dtype) if random_strength \
             else offset
         if adaptive_scale:
-            strength = (strength + adaptive_scale * latents.mean(dim=(2, 3), keepdim=True).abs()).clamp(min=0)
+            mean = latents.mean(dim=(2, 3), keepdim=True).abs() if channel_mean is None else channel_mean
+            strength = (strength + adaptive_scale * mean.to(latents.device, latents.dtype)).clamp(min=0)
         b, c = latents.shape[:2]
         noise = noise + strength * torch.randn((b, c, 1, 1), generator=generator, device=latents.device,
                                                dtype=latents.dtype)
