@@ -146,7 +146,9 @@ def test_additional_parameters_take_several_values_as_sd_scripts_lists_do(tmp_pa
 
 def test_comment_and_memory_efficient_attention(tmp_path):
     cfg, notes = load(tmp_path, {**LOCON, "training_comment": "trigger: mychar", "mem_eff_attn": True,
-                                 "xformers": "none", "adaptive_noise_scale": 0.005})
+                                 "xformers": "none", "adaptive_noise_scale": 0.005, "ip_noise_gamma": 0.1,
+                                 "ip_noise_gamma_random_strength": True})
+    assert cfg.noise.ip_noise_gamma == 0.1 and cfg.noise.ip_noise_gamma_random_strength
     assert cfg.noise.adaptive_noise_scale == 0.005 and cfg.noise.noise_offset == 0.05
     assert sd_scripts_args(cfg)["training_comment"] == "trigger: mychar"  # the header's ss_training_comment
     assert cfg.speed.sdpa and any(n.field == "mem_eff_attn" for n in notes)

@@ -37,6 +37,7 @@ GATES = {
     "dreambooth.class_prompt": lambda c: c.dreambooth.num_class_images > 0,
     "optimizer.huber_scale": lambda c: c.optimizer.loss_type in ("huber", "smooth_l1"),
     **{f"noise.{n}": (lambda c: c.noise.noise_offset > 0) for n in ("adaptive_noise_scale", "noise_offset_random_strength")},
+    "noise.ip_noise_gamma_random_strength": lambda c: c.noise.ip_noise_gamma > 0,
     "save.save_last_n_epochs": lambda c: 0 < c.save.save_every_n_epochs < c.training.max_train_epochs,
     "training.max_train_epochs": lambda c: c.training.max_train_steps == 0,  # max_train_steps wins
     "save.save_last_n_steps": lambda c: c.save.save_every_n_steps > 0,
@@ -58,7 +59,8 @@ OPTIONS = {  # one sd15 run with the gated features on
     "validation__validation_seed": 3, "sampling__sample_every_n_epochs": 1, "sampling__sample_prompts": "zk",
     "sampling__sample_steps": 2, "network__enable_block_weights": True, "network__down_lr_weight": "1,1,1,1",
     "training__max_train_epochs": 2, "noise__noise_offset": 0.05, "noise__adaptive_noise_scale": 0.01,
-    "noise__noise_offset_random_strength": True,
+    "noise__noise_offset_random_strength": True, "noise__ip_noise_gamma": 0.1,
+    "noise__ip_noise_gamma_random_strength": True,
 }
 
 

@@ -42,15 +42,26 @@ def test_random_strength_draws_the_offset_between_zero_and_noise_offset():
     assert torch.allclose(got, base + 0.3 * strength * per_channel, atol=1e-6)
 
 
-@pytest.mark.parametrize("noise_settings, field", [
-    ({"adaptive_noise_scale": 0.01}, "noise.adaptive_noise_scale"),
-    ({"noise_offset_random_strength": True}, "noise.noise_offset_random_strength"),
+@pytest.mark.parametrize("noise_settings, field, base", [
+    ({"adaptive_noise_scale": 0.01}, "noise.adaptive_noise_scale", {"noise_offset": 0.05}),
+    ({"noise_offset_random_strength": True}, "noise.noise_offset_random_strength", {"noise_offset": 0.05}),
+    ({"ip_noise_gamma_random_strength": True}, "noise.ip_noise_gamma_random_strength", {"ip_noise_gamma": 0.1}),
 ])
-def test_both_need_noise_offset(noise_settings, field):
+def test_each_refinement_needs_what_it_refines(noise_settings, field, base):
     noise_errors = lambda settings: [f.field for f in errors_of(check(config_from_dict({"noise": settings})))  # noqa: E731
                                      if f.field.startswith("noise.")]
     assert noise_errors(noise_settings) == [field]
-    assert noise_errors({**noise_settings, "noise_offset": 0.05}) == []
+    assert noise_errors({**noise_settings, **base}) == []
+
+
+def test_input_perturbation_is_gamma_or_a_random_share_of_it_times_a_normal():
+    latents = torch.zeros(2, 4, 8, 8)
+    got = noise.input_perturbation(latents, 0.1, False, generator=torch.Generator().manual_seed(5))
+    assert torch.allclose(got, 0.1 * torch.randn(latents.shape, generator=torch.Generator().manual_seed(5)))
+    got = noise.input_perturbation(latents, 0.1, True, generator=torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    share = torch.rand(1, generator=g).item()
+    assert torch.allclose(got, 0.1 * share * torch.randn(latents.shape, generator=g))
 
 
 def test_a_global_draw_offsets_each_rank_by_its_own_latents():

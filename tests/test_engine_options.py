@@ -258,6 +258,21 @@ def test_adaptive_and_random_noise_offset_reach_the_noise(tiny_model, data, tmp_
     assert len(seen) == 5 and all(kw["adaptive_scale"] == 0.02 and kw["random_strength"] is True for kw in seen)
 
 
+def test_input_perturbation_reaches_the_input_not_the_target(tiny_model, data, tmp_path, monkeypatch):
+    """ip_noise_gamma: each step's model input is made from noise + perturbation, its target from the noise alone."""
+    from trainer.families.base import Family
+
+    calls = []
+    real = Family.noisy_input_and_target
+    monkeypatch.setattr(Family, "noisy_input_and_target",
+                        lambda self, sched, latents, noise, t, v: calls.append(noise.clone()) or real(self, sched, latents,
+                                                                                                     noise, t, v))
+    run(tiny_model, data, tmp_path, noise__ip_noise_gamma=0.5)
+    assert len(calls) == 10  # two a step: the target's noise, then the input's
+    for plain, perturbed in zip(calls[::2], calls[1::2], strict=True):
+        assert 0.3 < (perturbed - plain).std().item() < 0.7  # about 0.5 of a standard normal more
+
+
 def test_noise_helpers_do_what_their_names_say():
     from diffusers import DDPMScheduler
 

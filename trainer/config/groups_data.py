@@ -94,6 +94,17 @@ class NoiseGroup(Group):
         0.3, "How much each coarser pyramid level is weakened.", "每一层更粗的金字塔噪声的衰减系数。", ge=0.0, le=1.0,
         label_zh="多分辨率噪声衰减",
     )
+    ip_noise_gamma: float = param(
+        0.0, "Input perturbation (sd-scripts' ip_noise_gamma): extra noise of this strength added to the model's input "
+        "only, not to what it learns to predict; a regulariser, 0.1 is common; 0: off.",
+        "输入扰动（sd-scripts 的 ip_noise_gamma）：只给模型输入额外加上该强度的噪声，不加到预测目标上；一种正则化，"
+        "常用 0.1；0 表示关闭。", ge=0.0, le=1.0, label_zh="输入扰动噪声",
+    )
+    ip_noise_gamma_random_strength: bool = param(
+        False, "Draw each step's input perturbation strength at random between 0 and ip_noise_gamma. Needs "
+        "ip_noise_gamma.", "每一步在 0 到 ip_noise_gamma 之间随机取输入扰动强度。需要 ip_noise_gamma。",
+        label_zh="随机输入扰动强度",
+    )
     zero_terminal_snr: bool = param(
         False,
         "Rescale the noise schedule so the last timestep is pure noise (zero terminal SNR). For v-prediction models "

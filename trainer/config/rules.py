@@ -92,11 +92,14 @@ def _noise(cfg: TrainConfig) -> list[Finding]:
     if n.noise_offset > 0 and n.multires_noise_iterations > 0:
         return [error("noise.multires_noise_iterations", "cannot be combined with noise_offset; set one of them to 0",
                       "不能与 noise_offset 同时使用；请把其中一个设为 0")]
-    needs_offset = [("noise.adaptive_noise_scale", n.adaptive_noise_scale != 0),
-                    ("noise.noise_offset_random_strength", n.noise_offset_random_strength)]
-    return [error(field, "changes noise_offset, which is 0: set noise_offset too (e.g. 0.05), or turn this off",
-                  "调整的是 noise_offset，而它为 0：请同时设置 noise_offset（如 0.05），或关闭此项")
-            for field, on in needs_offset if on and n.noise_offset == 0]
+    needs = [("noise.adaptive_noise_scale", n.adaptive_noise_scale != 0, "noise_offset", n.noise_offset, "0.05"),
+             ("noise.noise_offset_random_strength", n.noise_offset_random_strength, "noise_offset", n.noise_offset,
+              "0.05"),
+             ("noise.ip_noise_gamma_random_strength", n.ip_noise_gamma_random_strength, "ip_noise_gamma",
+              n.ip_noise_gamma, "0.1")]
+    return [error(field, f"changes {base}, which is 0: set {base} too (e.g. {example}), or turn this off",
+                  f"调整的是 {base}，而它为 0：请同时设置 {base}（如 {example}），或关闭此项")
+            for field, on, base, value, example in needs if on and value == 0]
 
 
 @rule

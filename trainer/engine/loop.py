@@ -83,25 +83,37 @@ class StepRunner:
                 self._cached(captions[start:start + batch_size])
             progress(min(start + batch_size, len(captions)), len(captions))
 
+    def _training_noise(self, latents, draw, shard) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A training step's noise (offset, pyramid, adaptive as set) and its input perturbation (None: off)."""
+        n = self.cfg.noise
+        mean = None
+        if n.adaptive_noise_scale:  # this rank's own latents, placed at their rows of a global draw
+            mean = latents.mean(dim=(2, 3), keepdim=True).abs()
+            mean = distributed.global_rows(mean, shard) if shard else mean
+        noise = draw(lambda like: noise_lib.sample_noise(
+            like, offset=n.noise_offset, multires_iterations=n.multires_noise_iterations,
+            multires_discount=n.multires_noise_discount, adaptive_scale=n.adaptive_noise_scale,
+            random_strength=n.noise_offset_random_strength, channel_mean=mean))
+        perturb = draw(lambda like: noise_lib.input_perturbation(
+            like, n.ip_noise_gamma, n.ip_noise_gamma_random_strength)) if n.ip_noise_gamma else None
+        return noise, perturb
+
     def loss(self, batch, noise: torch.Tensor | None = None, timesteps: torch.Tensor | None = None) -> torch.Tensor:
         """The batch's loss; validation passes its own fixed `noise` and `timesteps` (training draws them)."""
         cfg, n, family, scheduler = self.cfg, self.cfg.noise, self.m.family, self.m.noise_scheduler
         latents = self._latents(batch)
         shard = batch.get("shard")  # several processes: draw for the global batch, keep this rank's rows
         draw = (lambda fn: distributed.global_draw(fn, latents, shard)) if shard else (lambda fn: fn(latents))
-        if noise is None:
-            mean = None
-            if n.adaptive_noise_scale:  # this rank's own latents, placed at their rows of a global draw
-                mean = latents.mean(dim=(2, 3), keepdim=True).abs()
-                mean = distributed.global_rows(mean, shard) if shard else mean
-            noise = draw(lambda like: noise_lib.sample_noise(
-                like, offset=n.noise_offset, multires_iterations=n.multires_noise_iterations,
-                multires_discount=n.multires_noise_discount, adaptive_scale=n.adaptive_noise_scale,
-                random_strength=n.noise_offset_random_strength, channel_mean=mean))
+        perturb = None
+        if noise is None:  # training draws its noise; validation passes fixed noise and has no perturbation
+            noise, perturb = self._training_noise(latents, draw, shard)
         if timesteps is None:
             timesteps = draw(lambda like: family.sample_timesteps(scheduler, like))
         noise, timesteps = noise.to(latents.device, latents.dtype), timesteps.to(latents.device)
         noisy, target = family.noisy_input_and_target(scheduler, latents, noise, timesteps, self.v_prediction)
+        if perturb is not None:  # sd-scripts' input perturbation: the model sees extra noise its target does not hold
+            noisy, _ = family.noisy_input_and_target(scheduler, latents, noise + perturb.to(noise), timesteps,
+                                                     self.v_prediction)
         with self.acc.autocast(), family.attention_context(latents.device):
             cond = self._conditioning(batch["captions"])
             pred = family.predict(self.m.unet, noisy, timesteps, cond, batch)

@@ -33,6 +33,14 @@ def sample_noise(latents: torch.Tensor, *, offset: float, multires_iterations: i
     return noise
 
 
+def input_perturbation(latents: torch.Tensor, gamma: float, random_strength: bool,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """sd-scripts' ip_noise_gamma: extra noise added to the model's input only, gamma (or, with random_strength, a
+    strength drawn in [0, gamma) each step) times a standard normal."""
+    strength = gamma * torch.rand(1, generator=generator).item() if random_strength else gamma
+    return strength * torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+
+
 def _pyramid_noise(noise: torch.Tensor, iterations: int, discount: float, generator) -> torch.Tensor:
     """Add ever coarser noise layers (upsampled), so low frequencies get destroyed too, then renormalise."""
     b, c, h, w = noise.shape
