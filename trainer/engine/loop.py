@@ -100,7 +100,7 @@ class StepRunner:
 
     def loss(self, batch, noise: torch.Tensor | None = None, timesteps: torch.Tensor | None = None) -> torch.Tensor:
         """The batch's loss; validation passes its own fixed `noise` and `timesteps` (training draws them)."""
-        cfg, n, family, scheduler = self.cfg, self.cfg.noise, self.m.family, self.m.noise_scheduler
+        cfg, family, scheduler = self.cfg, self.m.family, self.m.noise_scheduler
         latents = self._latents(batch)
         shard = batch.get("shard")  # several processes: draw for the global batch, keep this rank's rows
         draw = (lambda fn: distributed.global_draw(fn, latents, shard)) if shard else (lambda fn: fn(latents))
