@@ -156,9 +156,10 @@ def test_comment_and_memory_efficient_attention(tmp_path):
 
 def test_steps_and_warmup(tmp_path):
     cfg, _ = load(tmp_path, {**LOCON, "max_train_steps": "900", "lr_warmup": 10})
-    assert cfg.training.max_train_steps == 900 and cfg.optimizer.lr_warmup_steps == 90  # 10 % of the steps
-    with pytest.raises(ConfigError, match="lr_warmup"):  # a percentage of steps the dataset decides
-        load(tmp_path, {**LOCON, "lr_warmup": 10})
+    # the GUI sends its percent as a share of the steps, which sd-scripts reads below 1
+    assert cfg.training.max_train_steps == 900 and cfg.optimizer.lr_warmup_ratio == 0.1
+    cfg, _ = load(tmp_path, {**LOCON, "lr_warmup": 10, "lr_warmup_steps": 40})  # the newer absolute override
+    assert cfg.optimizer.lr_warmup_steps == 40 and cfg.optimizer.lr_warmup_ratio == 0
 
 
 def test_a_partial_preset_is_read_too(tmp_path):

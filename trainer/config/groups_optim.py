@@ -105,6 +105,12 @@ class OptimizerGroup(Group):
         0, "Steps over which the learning rate rises from 0 at the start.", "开始时学习率从 0 升到设定值所用的步数。",
         ge=0, label_zh="预热步数",
     )
+    lr_warmup_ratio: float = param(
+        0.0, "Warm-up as a share of the run's steps (0.1: the first 10 %), used instead of lr_warmup_steps; sd-scripts "
+        "writes it as an lr_warmup_steps below 1, and the kohya_ss GUI as its lr_warmup percent.",
+        "以训练总步数的比例表示的预热（0.1 即前 10%），代替 lr_warmup_steps 使用；sd-scripts 把它写成小于 1 的 "
+        "lr_warmup_steps，kohya_ss 图形界面写成 lr_warmup 百分比。", ge=0.0, le=0.99, kohya="", label_zh="预热比例",
+    )
     loss_type: Literal["l2", "l1", "huber", "smooth_l1"] = param(
         "l2",
         "How the prediction error is measured. l2 (mean squared error) is the standard; huber and smooth_l1 "

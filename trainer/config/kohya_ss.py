@@ -115,7 +115,7 @@ def from_kohya_ss(gui: dict[str, Any], source: str, notes: list[Finding]) -> dic
             findings.append(error(key, "trains a model family Danlu does not train (SD1.5, SDXL and Flux only)",
                                   "所训练的模型系列丹炉不支持（仅支持 SD1.5、SDXL 和 Flux）"))
     flat = _network(gui, findings)
-    flat.update(_gui_fields(gui, findings))
+    flat.update(_gui_fields(gui))
     renamed = RENAMED | (SDXL_ONLY if flat.get("family") == "sdxl" else {}) | (
         FLUX_ONLY if flat.get("family") == "flux" else {})
     numeric = {name for name, p in key_map().items() if p.kind in ("int", "float", "float_or_list")}
@@ -181,7 +181,7 @@ def _network(gui: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
     return {"network_module": module, **({"network_args": args} if args else {})}
 
 
-def _gui_fields(gui: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
+def _gui_fields(gui: dict[str, Any]) -> dict[str, Any]:
     """The GUI's own fields (taken out of `gui`) as sd-scripts options."""
     out: dict[str, Any] = {}
     family = "flux" if gui.pop("flux1_checkbox", False) else "sdxl" if gui.pop("sdxl", False) else None
@@ -193,12 +193,7 @@ def _gui_fields(gui: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
         out["max_train_epochs"] = epoch
     percent, warmup = _number(gui.pop("lr_warmup", 0)), _number(gui.get("lr_warmup_steps", 0))
     if not _unset("lr_warmup", percent) and _unset("lr_warmup_steps", warmup):
-        if _unset("max_train_steps", steps) or not _unset("max_train_epochs", epochs):
-            findings.append(error("lr_warmup", f"{percent} % of the run's steps: the steps come from the dataset, "
-                                  "so set lr_warmup_steps (a number of steps) instead, or 0", f"为训练步数的 {percent}%："
-                                  "步数取决于数据集，请改为设置 lr_warmup_steps（步数），或设为 0"))
-        else:
-            out["lr_warmup_steps"] = round(percent * steps / 100)
+        out["lr_warmup_ratio"] = percent / 100  # what the GUI sends: lr_warmup_steps = the percent as a share
     attention = gui.pop("xformers", "none")
     if attention in ("xformers", "sdpa", True):
         out["sdpa"] = True

@@ -336,7 +336,10 @@ NO_WARMUP = ("constant", "adafactor")
 def _ignored_settings(cfg: TrainConfig) -> list[Finding]:
     """Settings that would be accepted and then do nothing with the rest of this config."""
     o, s, out = cfg.optimizer, cfg.speed, []
-    if o.lr_warmup_steps and o.lr_scheduler in NO_WARMUP:
+    if o.lr_warmup_steps and o.lr_warmup_ratio:
+        out.append(error("optimizer.lr_warmup_ratio", "and lr_warmup_steps both set the warm-up; keep one (set the "
+                         "other to 0)", "与 lr_warmup_steps 都在设置预热；请只保留一个（另一个设为 0）"))
+    if (o.lr_warmup_steps or o.lr_warmup_ratio) and o.lr_scheduler in NO_WARMUP:
         out.append(warning("optimizer.lr_warmup_steps", f"is not used by the {o.lr_scheduler} scheduler; choose "
                            "constant_with_warmup (or another scheduler) to warm up, or set it to 0",
                            f"{o.lr_scheduler} 调度器不使用预热；如需预热请选择 constant_with_warmup（或其他调度器），"

@@ -209,6 +209,12 @@ def with_trigger(items: list, trigger: str, weighted: bool = False) -> list:
             for it in items]
 
 
+def warmup_steps(o, total_steps: int) -> int:
+    """The warm-up of optimizer settings `o`: lr_warmup_steps, else lr_warmup_ratio of the run's steps (truncated,
+    as sd-scripts counts a fractional lr_warmup_steps)."""
+    return o.lr_warmup_steps or int(o.lr_warmup_ratio * total_steps)
+
+
 def resolution_of(cfg: TrainConfig) -> tuple[int, int]:
     return parse_resolution(cfg.dataset.resolution)
 
@@ -261,6 +267,7 @@ def build_optimizer(cfg: TrainConfig, models: Models, total_steps: int):
     except ImportError as exc:
         raise EngineError(f"optimizer.optimizer_type {o.optimizer_type} is unavailable: {exc}",
                           "Install its package, or choose AdamW.") from None
-    scheduler = make_scheduler(o.lr_scheduler, optimizer, warmup_steps=o.lr_warmup_steps, total_steps=total_steps,
+    scheduler = make_scheduler(o.lr_scheduler, optimizer, warmup_steps=warmup_steps(o, total_steps),
+                               total_steps=total_steps,
                                num_cycles=o.lr_scheduler_num_cycles, power=o.lr_scheduler_power)
     return optimizer, scheduler, names
