@@ -162,6 +162,11 @@ def test_steps_and_warmup(tmp_path):
     assert cfg.optimizer.lr_warmup_steps == 40 and cfg.optimizer.lr_warmup_ratio == 0
 
 
+def test_bucket_steps_below_8_are_read_as_sd_scripts_trains_them(tmp_path):
+    cfg, notes = load(tmp_path, {**LOCON, "bucket_reso_steps": 1})
+    assert cfg.dataset.bucket_reso_steps == 8 and any("read as 8" in n.en for n in notes)
+
+
 def test_a_partial_preset_is_read_too(tmp_path):
     preset = {"LoRA_type": "LyCORIS/iA3", "epoch": 30, "learning_rate": 1.0, "optimizer": "Prodigy",
               "optimizer_args": "d_coef=1.0 weight_decay=0.01", "network_dim": 64, "network_alpha": 64,
