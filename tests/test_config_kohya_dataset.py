@@ -96,6 +96,7 @@ def test_a_dataset_file_danlu_cannot_train_as_written_is_an_error_naming_why(lay
         load_config(write(layout, dataset.format(root=layout)))
     text = str(got.value)
     assert "dataset_config" in text and named in text, text
+    assert len([f for f in got.value.findings if named in f.en]) == 1, text  # said once
 
 
 def test_a_missing_dataset_file_is_named(tmp_path):

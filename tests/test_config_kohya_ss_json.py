@@ -75,6 +75,8 @@ def test_a_newer_save_trains_its_own_model_not_the_flux_or_sdxl_fields_it_also_h
     cfg, _ = load(tmp_path, flux)
     assert cfg.model.family == "flux" and cfg.model.ae == "/m/ae.safetensors" and cfg.flux.guidance_scale == 3.5
     assert cfg.speed.cache_text_encoder_outputs and not cfg.speed.no_half_vae
+    cfg, _ = load(tmp_path, {**flux, "LoRA_type": "Standard", "sdxl": True})  # both ticked: the GUI trains SDXL
+    assert cfg.model.family == "sdxl" and cfg.speed.no_half_vae
 
 
 def load(tmp_path, data: dict, name: str = "lora.json"):

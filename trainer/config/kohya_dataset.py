@@ -42,10 +42,11 @@ def fold_dataset_config(flat: dict[str, Any], base_dir: Path | None, known: set[
     options = _options(data, path.parent, problems)
     for key, value in options.items():
         key = RENAMED.get(key, key)
-        if key not in known:
+        if key not in known:  # named once, as the dataset file's
             problems.append((f"'{key}' is not a dataset option Danlu knows or supports yet; remove it",
                              f"'{key}' 不是丹炉认识或已支持的数据集选项；请删除"))
-        flat[key] = value
+        else:
+            flat[key] = value
     findings += [error("dataset_config", f"{path}: {en}", f"{path}：{zh}") for en, zh in problems]
 
 

@@ -184,9 +184,9 @@ def _network(gui: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
 def _gui_fields(gui: dict[str, Any]) -> dict[str, Any]:
     """The GUI's own fields (taken out of `gui`) as sd-scripts options."""
     out: dict[str, Any] = {}
-    family = "flux" if gui.pop("flux1_checkbox", False) else "sdxl" if gui.pop("sdxl", False) else None
-    if family:
-        out["family"] = family
+    sdxl, flux = gui.pop("sdxl", False), gui.pop("flux1_checkbox", False)
+    if sdxl or flux:  # the GUI runs the SDXL script when both are ticked
+        out["family"] = "sdxl" if sdxl else "flux"
     epoch = _number(gui.pop("epoch", 0))
     steps, epochs = _number(gui.get("max_train_steps", 0)), _number(gui.get("max_train_epochs", 0))
     if not _unset("epoch", epoch) and _unset("max_train_epochs", epochs) and _unset("max_train_steps", steps):
