@@ -126,11 +126,11 @@ class OptimizerGroup(Group):
         "snr",
         "How huber and smooth_l1 are computed. snr, exponential, constant: sd-scripts' pseudo-Huber "
         "2c(sqrt(d^2+c^2)-c) (smooth_l1 without the leading c), with c per step from the noise level (snr: "
-        "(1-huber_c)/(1+sigma)^2+huber_c; exponential: huber_scale*huber_c^(t/T); constant: huber_c*huber_scale). "
+        "(1-huber_c)/(1+sigma)^2+huber_c; exponential: huber_scale × huber_c^(t/T); constant: huber_c × huber_scale). "
         "none: PyTorch's Huber / smooth L1 with huber_c as its threshold at every step.",
         "huber 与 smooth_l1 的计算方式。snr、exponential、constant：sd-scripts 的伪 Huber 损失 "
         "2c(sqrt(d^2+c^2)-c)（smooth_l1 不乘最前面的 c），c 随噪声强度逐步变化（snr：(1-huber_c)/(1+sigma)^2+huber_c；"
-        "exponential：huber_scale*huber_c^(t/T)；constant：huber_c*huber_scale）。none：PyTorch 的 Huber / smooth L1，"
+        "exponential：huber_scale × huber_c^(t/T)；constant：huber_c × huber_scale）。none：PyTorch 的 Huber / smooth L1，"
         "每步都以 huber_c 为阈值。", label_zh="Huber 调度",
     )
     huber_scale: float = param(
