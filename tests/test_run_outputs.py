@@ -40,3 +40,24 @@ def test_the_run_panels_resume_lookup_does_not_load_the_engine():
             "print([m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr[-2000:]
+
+
+def test_a_run_that_was_continued_offers_it_no_more(tmp_path):
+    """Once Continue queued a run from a stopped run's state, the stopped run's panel stopped offering it (a second
+    press made a second continuation of the same state)."""
+    from fake_runs import stopped_run
+
+    from trainer.config import config_from_dict, save_config
+    from trainer.events import RunSummary
+    from ui.runs.view import continuation
+
+    runs = tmp_path / "runs"
+    state = stopped_run(runs, "20260101-100000-000-half", "half", tmp_path / "m", tmp_path / "d", step=7)
+    summary = RunSummary()
+    summary.status = "stopped"
+    assert continuation(runs / "20260101-100000-000-half", summary)[1] == 7
+    save_config(config_from_dict({"save": {"output_name": "other"}}), runs / "20260101-100100-000-other" / "config.toml")
+    assert continuation(runs / "20260101-100000-000-half", summary) is not None  # a later run, not from this state
+    save_config(config_from_dict({"save": {"output_name": "half", "resume": str(state)}}),
+                runs / "20260101-100200-000-half" / "config.toml")
+    assert continuation(runs / "20260101-100000-000-half", summary) is None

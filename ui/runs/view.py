@@ -141,10 +141,24 @@ def continuation(run_dir: Path, s: RunSummary | None):
     except (ConfigError, OSError):
         return None
     found = latest_state(out_dir_of(cfg, run_dir), cfg.save.output_name, (run_dir / "config.toml").stat().st_mtime)
-    if found is None:
+    if found is None or continued_later(run_dir, found[0]):
         return None
     cfg.save.resume = str(found[0])
     return cfg, found[1]
+
+
+def continued_later(run_dir: Path, state: Path) -> bool:
+    """Whether a run queued after `run_dir` (run ids sort by time) resumes from `state`: it was continued already."""
+    import tomllib
+
+    for later in sorted(p for p in run_dir.parent.iterdir() if p.name > run_dir.name):
+        try:
+            resume = tomllib.loads((later / "config.toml").read_text(encoding="utf-8")).get("save", {}).get("resume")
+        except (OSError, ValueError):  # a folder still being written, or not a run
+            continue
+        if resume and Path(resume) == state:
+            return True
+    return False
 
 
 def history_rows(t, runs: list[tuple[str, RunSummary]]) -> list[list]:
