@@ -207,7 +207,7 @@ guidance_scale t5xxl_max_token_length apply_t5_attn_mask metadata_title metadata
 metadata_license metadata_tags huggingface_repo_id huggingface_repo_type huggingface_path_in_repo
 huggingface_repo_visibility validation_split validation_seed validate_every_n_steps validate_every_n_epochs
 zero_terminal_snr torch_compile adaptive_noise_scale noise_offset_random_strength ip_noise_gamma
-ip_noise_gamma_random_strength training_comment
+ip_noise_gamma_random_strength training_comment debiased_estimation_loss
 """.split())
 
 

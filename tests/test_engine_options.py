@@ -273,6 +273,16 @@ def test_input_perturbation_reaches_the_input_not_the_target(tiny_model, data, t
         assert 0.3 < (perturbed - plain).std().item() < 0.7  # about 0.5 of a standard normal more
 
 
+def test_debiased_estimation_weights_every_steps_loss(tiny_model, data, tmp_path, monkeypatch):
+    from trainer.engine import noise
+
+    seen = []
+    real = noise.debiased_weights
+    monkeypatch.setattr(noise, "debiased_weights", lambda *a, **kw: seen.append(a) or real(*a, **kw))
+    run(tiny_model, data, tmp_path, optimizer__debiased_estimation_loss=True)
+    assert len(seen) == 5
+
+
 def test_noise_helpers_do_what_their_names_say():
     from diffusers import DDPMScheduler
 

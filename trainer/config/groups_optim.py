@@ -156,6 +156,13 @@ class OptimizerGroup(Group):
         "Min-SNR 损失加权：限制低噪声时间步的权重；常用 5，0 表示关闭。",
         ge=0.0, le=20.0, label_zh="最小信噪比 γ",
     )
+    debiased_estimation_loss: bool = param(
+        False, "Weight each step's loss by 1/sqrt(SNR) (1/(SNR+1) for v-prediction; SNR capped at 1000), sd-scripts' "
+        "debiased estimation: the low-noise timesteps, which carry the least, weigh less. Can be combined with "
+        "min_snr_gamma.", "按 1/sqrt(SNR)（v-prediction 为 1/(SNR+1)；SNR 上限 1000）给每步损失加权，即 sd-scripts 的 "
+        "debiased estimation：信息最少的低噪声时间步权重更低。可与 min_snr_gamma 同时使用。",
+        families=("sd15", "sdxl"), label_zh="去偏估计损失",
+    )
 
 
 # The network types with a rank (low-rank factors): conv rank and rank dropout mean something only for these.

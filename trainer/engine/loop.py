@@ -125,6 +125,9 @@ class StepRunner:
         if cfg.optimizer.min_snr_gamma > 0:
             weights = weights * family.snr_weights(scheduler, timesteps, cfg.optimizer.min_snr_gamma,
                                                    self.v_prediction).to(per_sample.device)
+        if cfg.optimizer.debiased_estimation_loss:  # an SD option (the schema's families): DDPM timesteps
+            weights = weights * noise_lib.debiased_weights(scheduler, timesteps.cpu(),
+                                                           self.v_prediction).to(per_sample.device)
         family_weights = family.loss_weights(timesteps)
         if family_weights is not None:
             weights = weights * family_weights.to(per_sample.device, per_sample.dtype)

@@ -98,6 +98,12 @@ def per_sample_loss(pred: torch.Tensor, target: torch.Tensor, loss_type: str, hu
     return loss.mean(dim=list(range(1, loss.ndim)))
 
 
+def debiased_weights(scheduler, timesteps: torch.Tensor, v_prediction: bool) -> torch.Tensor:
+    """sd-scripts' debiased estimation: 1/sqrt(SNR), or 1/(SNR+1) for v-prediction, with SNR capped at 1000."""
+    snr = torch.clamp(compute_snr(scheduler, timesteps), max=1000)
+    return 1 / (snr + 1) if v_prediction else 1 / torch.sqrt(snr)
+
+
 def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float, v_prediction: bool) -> torch.Tensor:
     """Min-SNR-gamma weighting (Hang et al. 2023): down-weights the easy, low-noise timesteps."""
     snr = compute_snr(scheduler, timesteps)
