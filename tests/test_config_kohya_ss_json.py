@@ -154,8 +154,8 @@ def test_comment_and_memory_efficient_attention(tmp_path):
     assert cfg.noise.adaptive_noise_scale == 0.005 and cfg.noise.noise_offset == 0.05
     assert sd_scripts_args(cfg)["training_comment"] == "trigger: mychar"  # the header's ss_training_comment
     assert cfg.speed.sdpa and any(n.field == "mem_eff_attn" for n in notes)
-    cfg, _ = load(tmp_path, {**LOCON, "debiased_estimation_loss": True})
-    assert cfg.optimizer.debiased_estimation_loss
+    cfg, _ = load(tmp_path, {**LOCON, "debiased_estimation_loss": True, "min_timestep": 100, "max_timestep": 900})
+    assert cfg.optimizer.debiased_estimation_loss and (cfg.noise.min_timestep, cfg.noise.max_timestep) == (100, 900)
 
 
 def test_steps_and_warmup(tmp_path):

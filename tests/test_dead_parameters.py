@@ -61,6 +61,7 @@ OPTIONS = {  # one sd15 run with the gated features on
     "training__max_train_epochs": 2, "noise__noise_offset": 0.05, "noise__adaptive_noise_scale": 0.01,
     "noise__noise_offset_random_strength": True, "noise__ip_noise_gamma": 0.1,
     "noise__ip_noise_gamma_random_strength": True, "optimizer__debiased_estimation_loss": True,
+    "noise__min_timestep": 10, "noise__max_timestep": 990,
 }
 
 

@@ -283,6 +283,17 @@ def test_debiased_estimation_weights_every_steps_loss(tiny_model, data, tmp_path
     assert len(seen) == 5
 
 
+def test_the_timestep_range_reaches_every_draw(tiny_model, data, tmp_path, monkeypatch):
+    from trainer.families.base import Family
+
+    seen = []
+    real = Family.sample_timesteps
+    monkeypatch.setattr(Family, "sample_timesteps",
+                        lambda self, sched, like, **kw: seen.append(kw) or real(self, sched, like, **kw))
+    run(tiny_model, data, tmp_path, noise__min_timestep=100, noise__max_timestep=600)
+    assert seen == [{"low": 100, "high": 600}] * 5
+
+
 def test_noise_helpers_do_what_their_names_say():
     from diffusers import DDPMScheduler
 

@@ -105,6 +105,17 @@ class NoiseGroup(Group):
         "ip_noise_gamma.", "每一步在 0 到 ip_noise_gamma 之间随机取输入扰动强度。需要 ip_noise_gamma。",
         label_zh="随机输入扰动强度",
     )
+    min_timestep: int = param(
+        0, "Lowest timestep training draws (sd-scripts' min_timestep); with max_timestep it trains one part of the "
+        "noise schedule only, e.g. 500-1000 for composition or 0-500 for details. 0: from the start.",
+        "训练抽取的最小时间步（sd-scripts 的 min_timestep）；与 max_timestep 一起只训练噪声调度的一部分，如 500-1000 "
+        "学构图、0-500 学细节。0 表示从头开始。", ge=0, le=999, families=("sd15", "sdxl"), label_zh="最小时间步",
+    )
+    max_timestep: int = param(
+        1000, "Training draws timesteps below this (sd-scripts' max_timestep). 1000: to the end of the schedule.",
+        "训练抽取的时间步小于此值（sd-scripts 的 max_timestep）。1000 表示直到调度末尾。", ge=1, le=1000,
+        families=("sd15", "sdxl"), label_zh="最大时间步",
+    )
     zero_terminal_snr: bool = param(
         False,
         "Rescale the noise schedule so the last timestep is pure noise (zero terminal SNR). For v-prediction models "

@@ -27,7 +27,7 @@ GUI_ONLY = frozenset({
     "extra_accelerate_launch_args", "dynamo_backend", "dynamo_mode", "dynamo_use_fullgraph", "dynamo_use_dynamic",
     "wandb_run_name", "train_lora_ggpo", "stop_text_encoder_training", "stop_text_encoder_training_pct",
     "additional_parameters"})
-# sd-scripts' defaults the GUI writes as numbers: equal to them, they change nothing.
+# sd-scripts' defaults the GUI writes in every save: equal to them they change nothing (and a Flux run has no such setting).
 SAME_AS_DEFAULT = {"min_timestep": 0, "max_timestep": 1000}
 UNSUPPORTED_MODELS = ("sd3_checkbox", "hunyuan_image_checkbox", "anima_checkbox", "lumina_checkbox")
 # LoRA_type -> (network_module, LyCORIS algorithm or None)

@@ -92,6 +92,10 @@ def _noise(cfg: TrainConfig) -> list[Finding]:
     if n.noise_offset > 0 and n.multires_noise_iterations > 0:
         return [error("noise.multires_noise_iterations", "cannot be combined with noise_offset; set one of them to 0",
                       "不能与 noise_offset 同时使用；请把其中一个设为 0")]
+    if n.min_timestep >= n.max_timestep:
+        return [error("noise.max_timestep", f"must be above min_timestep ({n.min_timestep}): training draws its "
+                      "timesteps from min_timestep up to below max_timestep", f"必须大于 min_timestep（{n.min_timestep}）：训练"
+                      "从 min_timestep 到小于 max_timestep 的范围内抽取时间步")]
     needs = [("noise.adaptive_noise_scale", n.adaptive_noise_scale != 0, "noise_offset", n.noise_offset, "0.05"),
              ("noise.noise_offset_random_strength", n.noise_offset_random_strength, "noise_offset", n.noise_offset,
               "0.05"),

@@ -108,7 +108,9 @@ class StepRunner:
         if noise is None:  # training draws its noise; validation passes fixed noise and has no perturbation
             noise, perturb = self._training_noise(latents, draw, shard)
         if timesteps is None:
-            timesteps = draw(lambda like: family.sample_timesteps(scheduler, like))
+            n = cfg.noise
+            timesteps = draw(lambda like: family.sample_timesteps(scheduler, like, low=n.min_timestep,
+                                                                  high=n.max_timestep))
         noise, timesteps = noise.to(latents.device, latents.dtype), timesteps.to(latents.device)
         noisy, target = family.noisy_input_and_target(scheduler, latents, noise, timesteps, self.v_prediction)
         if perturb is not None:  # sd-scripts' input perturbation: the model sees extra noise its target does not hold

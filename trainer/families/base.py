@@ -109,9 +109,11 @@ class Family:
         """The prediction compared with the target, in the latents' layout."""
         return unet(noisy, timesteps, **self.unet_inputs(cond, batch)).sample
 
-    def sample_timesteps(self, scheduler, latents: torch.Tensor) -> torch.Tensor:
-        n = scheduler.config.num_train_timesteps
-        return torch.randint(0, n, (latents.shape[0],), device=latents.device).long()
+    def sample_timesteps(self, scheduler, latents: torch.Tensor, low: int = 0, high: int | None = None) -> torch.Tensor:
+        """One DDPM timestep a sample, uniform in [low, high) (sd-scripts' min_timestep / max_timestep; high: the
+        schedule's length when None)."""
+        high = scheduler.config.num_train_timesteps if high is None else high
+        return torch.randint(low, high, (latents.shape[0],), device=latents.device).long()
 
     def fixed_timesteps(self, scheduler, fractions: tuple[float, ...]) -> list[int]:
         """Timesteps at fixed points of the schedule (0: least noise), for a validation loss that is comparable."""

@@ -102,7 +102,7 @@ class Flux(Family):
         return f"t5={cfg.flux.t5xxl_max_token_length}|mask={cfg.flux.apply_t5_attn_mask}"
 
     # --- flow matching -----------------------------------------------------------------------------------
-    def sample_timesteps(self, scheduler, latents):
+    def sample_timesteps(self, scheduler, latents, low=0, high=None):  # the range is an SD setting (schema)
         f = self.cfg.flux
         weighting = flow.Weighting(f.weighting_scheme, f.logit_mean, f.logit_std, f.mode_scale)
         sigmas = flow.sample_sigmas(f.timestep_sampling, latents.shape[0], latent_hw=tuple(latents.shape[-2:]),
