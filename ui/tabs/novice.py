@@ -34,8 +34,8 @@ DEMO = "danlu-demo"  # dropdown value of the bundled demo model (built on first 
 SD15_HUB = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 MODEL = "model.base_model"
 # The schema parameters this tab shows besides the base model; their values override the presets.
-FIELDS = ("dataset.train_data_dir", "caption.trigger_word", "save.output_name", "training.max_train_epochs")
-EPOCHS = "training.max_train_epochs"
+EPOCHS, NAME = "training.max_train_epochs", "save.output_name"
+FIELDS = ("dataset.train_data_dir", "caption.trigger_word", NAME, EPOCHS)
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
@@ -106,9 +106,26 @@ def _wire(w: dict) -> None:
     # Drawn when the tab is shown (the page opens on it) and whenever an input changes, so it is always current.
     on_shown(w["ctx"], lambda d: _plan_text(w, d), inputs, [w["plan"]], triggers=[c.change for c in inputs],
              show_progress="hidden")
+    # The LoRA is named after its dataset (mychar.safetensors) until the user types a name of their own.
+    w["named"] = gr.State(w[NAME].value)
+    w[FIELDS[0]].change(_follow_dataset, inputs=[w[FIELDS[0]], w[NAME], w["named"]], outputs=[w[NAME], w["named"]],
+                        show_progress="hidden")
     w["refresh"].click(lambda: gr.update(choices=model_choices(w["ctx"])), outputs=[w["model"]])
     w["start"].click(lambda d: (yield from _start(w, d)), inputs=inputs,
                      outputs=[w["msg"], w["run_id"], w["start"]])
+
+
+def output_name_for(folder: str) -> str:
+    """A LoRA file name from a dataset folder's name ('' when it has none): a plain file name, as output_name must."""
+    return re.sub(r"[^\w.-]+", "-", Path((folder or "").strip()).name).strip("-.")
+
+
+def _follow_dataset(folder: str, name: str, named: str):
+    """(output name, the name Danlu gave) after the dataset changed: the dataset's name, unless the user typed one."""
+    if (name or "").strip() != named:
+        return gr.skip(), gr.skip()
+    new = output_name_for(folder) or named
+    return new, new
 
 
 # ---- building the config --------------------------------------------------------------------------
