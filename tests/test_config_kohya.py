@@ -208,7 +208,7 @@ metadata_license metadata_tags huggingface_repo_id huggingface_repo_type hugging
 huggingface_repo_visibility validation_split validation_seed validate_every_n_steps validate_every_n_epochs
 zero_terminal_snr torch_compile adaptive_noise_scale noise_offset_random_strength ip_noise_gamma
 ip_noise_gamma_random_strength training_comment debiased_estimation_loss
-min_timestep max_timestep
+min_timestep max_timestep lr_scheduler_type lr_scheduler_args
 """.split())
 
 

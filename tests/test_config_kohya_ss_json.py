@@ -142,8 +142,10 @@ def test_additional_parameters_take_several_values_as_sd_scripts_lists_do(tmp_pa
     assert cfg.training.network_train_unet_only and cfg.training.seed == 7
     with pytest.raises(ConfigError, match="--seed"):  # two values for a one-value flag
         load(tmp_path, {**LOCON, "additional_parameters": "--seed 7 8"})
-    with pytest.raises(ConfigError, match="lr_scheduler_args: is not a setting Danlu knows"):
-        load(tmp_path, {**LOCON, "additional_parameters": "--lr_scheduler_args T_max=10 eta_min=0"})
+    flags = '--lr_scheduler_type "CosineAnnealingLR" --lr_scheduler_args "T_max=1000" "eta_min=0e-0"'  # as saved
+    cfg, _ = load(tmp_path, {**LOCON, "additional_parameters": flags})
+    assert cfg.optimizer.lr_scheduler_type == "CosineAnnealingLR"
+    assert cfg.optimizer.lr_scheduler_args == ["T_max=1000", "eta_min=0e-0"]
 
 
 def test_comment_and_memory_efficient_attention(tmp_path):

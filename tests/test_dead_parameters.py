@@ -38,6 +38,7 @@ GATES = {
     "optimizer.huber_scale": lambda c: c.optimizer.loss_type in ("huber", "smooth_l1"),
     **{f"noise.{n}": (lambda c: c.noise.noise_offset > 0) for n in ("adaptive_noise_scale", "noise_offset_random_strength")},
     "noise.ip_noise_gamma_random_strength": lambda c: c.noise.ip_noise_gamma > 0,
+    "optimizer.lr_scheduler_args": lambda c: bool(c.optimizer.lr_scheduler_type),
     "save.save_last_n_epochs": lambda c: 0 < c.save.save_every_n_epochs < c.training.max_train_epochs,
     "training.max_train_epochs": lambda c: c.training.max_train_steps == 0,  # max_train_steps wins
     "save.save_last_n_steps": lambda c: c.save.save_every_n_steps > 0,

@@ -294,6 +294,13 @@ def test_the_timestep_range_reaches_every_draw(tiny_model, data, tmp_path, monke
     assert seen == [{"low": 100, "high": 600}] * 5
 
 
+def test_a_pytorch_scheduler_class_sets_each_steps_rate(tiny_model, data, tmp_path):
+    events, _ = run(tiny_model, data, tmp_path, optimizer__lr_scheduler_type="StepLR",
+                    optimizer__lr_scheduler_args=["step_size=1", "gamma=0.5"], optimizer__lr_scheduler="constant")
+    rates = [next(iter(e["lr"].values())) for e in events if e["type"] == "progress"]
+    assert rates == pytest.approx([1e-3 * 0.5 ** i for i in range(1, 6)]), rates  # halved after every step
+
+
 def test_noise_helpers_do_what_their_names_say():
     from diffusers import DDPMScheduler
 

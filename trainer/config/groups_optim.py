@@ -101,6 +101,20 @@ class OptimizerGroup(Group):
         1.0, "Exponent of the polynomial scheduler (1: linear).", "polynomial 调度器的幂次（1 即线性）。", ge=0.0, le=10.0,
         label_zh="多项式幂次",
     )
+    lr_scheduler_type: Literal[
+        "", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR",
+        "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR",
+    ] = param(
+        "", "A PyTorch scheduler class (torch.optim.lr_scheduler) used instead of lr_scheduler, with "
+        "lr_scheduler_args, as sd-scripts' --lr_scheduler_type; it steps once an optimizer step, and warm-up and "
+        "num_cycles do not apply. Empty: lr_scheduler.", "用于代替 lr_scheduler 的 PyTorch 调度器类"
+        "（torch.optim.lr_scheduler），参数写在 lr_scheduler_args，同 sd-scripts 的 --lr_scheduler_type；每个优化步"
+        "调用一次，预热和周期数不适用。留空则用 lr_scheduler。", label_zh="PyTorch 调度器类",
+    )
+    lr_scheduler_args: list[str] = param(
+        [], "Arguments of lr_scheduler_type, one key=value each (e.g. T_max=1000, eta_min=1e-6).",
+        "lr_scheduler_type 的参数，每项为 key=value（如 T_max=1000、eta_min=1e-6）。", label_zh="调度器参数",
+    )
     lr_warmup_steps: int = param(
         0, "Steps over which the learning rate rises from 0 at the start.", "开始时学习率从 0 升到设定值所用的步数。",
         ge=0, label_zh="预热步数",

@@ -343,7 +343,12 @@ def _ignored_settings(cfg: TrainConfig) -> list[Finding]:
     if o.lr_warmup_steps and o.lr_warmup_ratio:
         out.append(error("optimizer.lr_warmup_ratio", "and lr_warmup_steps both set the warm-up; keep one (set the "
                          "other to 0)", "与 lr_warmup_steps 都在设置预热；请只保留一个（另一个设为 0）"))
-    if (o.lr_warmup_steps or o.lr_warmup_ratio) and o.lr_scheduler in NO_WARMUP:
+    if (o.lr_warmup_steps or o.lr_warmup_ratio) and o.lr_scheduler_type:
+        out.append(warning("optimizer.lr_warmup_steps", f"is not used with lr_scheduler_type {o.lr_scheduler_type}, "
+                           "which sets the whole schedule (as in sd-scripts); set it to 0",
+                           f"使用 lr_scheduler_type {o.lr_scheduler_type} 时不起作用（它决定整个调度，与 sd-scripts 相同）；"
+                           "请设为 0"))
+    elif (o.lr_warmup_steps or o.lr_warmup_ratio) and o.lr_scheduler in NO_WARMUP:
         out.append(warning("optimizer.lr_warmup_steps", f"is not used by the {o.lr_scheduler} scheduler; choose "
                            "constant_with_warmup (or another scheduler) to warm up, or set it to 0",
                            f"{o.lr_scheduler} 调度器不使用预热；如需预热请选择 constant_with_warmup（或其他调度器），"

@@ -56,6 +56,22 @@ def optimizer_args_parse(cfg: TrainConfig) -> list[Finding]:
 
 
 @rule
+def scheduler_args_parse(cfg: TrainConfig) -> list[Finding]:
+    """lr_scheduler_args belong to an lr_scheduler_type and parse as the engine parses them."""
+    o = cfg.optimizer
+    if o.lr_scheduler_args and not o.lr_scheduler_type:
+        return [error("optimizer.lr_scheduler_args", "are the arguments of an lr_scheduler_type, which is empty: "
+                      "choose the class (e.g. CosineAnnealingLR) or clear them",
+                      "是 lr_scheduler_type 的参数，而它为空：请选择调度器类（如 CosineAnnealingLR）或清空参数")]
+    try:
+        parse_key_values(o.lr_scheduler_args, "optimizer.lr_scheduler_args")
+    except ValueError as exc:
+        text = str(exc).split(": ", 1)[1]
+        return [error("optimizer.lr_scheduler_args", text, f"格式不对：{text}（每项写成 名称=值，例如 T_max=1000）")]
+    return []
+
+
+@rule
 def sample_prompts_in_range(cfg: TrainConfig) -> list[Finding]:
     """Every sample prompt line parses, and its size, steps and CFG are within what a preview can draw."""
     from trainer.engine.prompts import parse_prompts, prompt_problems  # plain Python, no torch

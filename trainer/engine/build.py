@@ -267,7 +267,11 @@ def build_optimizer(cfg: TrainConfig, models: Models, total_steps: int):
     except ImportError as exc:
         raise EngineError(f"optimizer.optimizer_type {o.optimizer_type} is unavailable: {exc}",
                           "Install its package, or choose AdamW.") from None
-    scheduler = make_scheduler(o.lr_scheduler, optimizer, warmup_steps=warmup_steps(o, total_steps),
-                               total_steps=total_steps,
-                               num_cycles=o.lr_scheduler_num_cycles, power=o.lr_scheduler_power)
+    try:
+        scheduler = make_scheduler(o.lr_scheduler, optimizer, warmup_steps=warmup_steps(o, total_steps),
+                                   total_steps=total_steps, num_cycles=o.lr_scheduler_num_cycles,
+                                   power=o.lr_scheduler_power, custom=(o.lr_scheduler_type, o.lr_scheduler_args))
+    except OptimizerArgError as exc:
+        raise EngineError(str(exc), "Fix or remove the lr_scheduler_args entry (the class's own argument names).") \
+            from None
     return optimizer, scheduler, names

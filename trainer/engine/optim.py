@@ -72,7 +72,16 @@ def set_train_mode(optimizer: torch.optim.Optimizer, training: bool) -> None:
         method()
 
 
-def make_scheduler(name: str, optimizer, *, warmup_steps: int, total_steps: int, num_cycles: int, power: float):
+def make_scheduler(name: str, optimizer, *, warmup_steps: int, total_steps: int, num_cycles: int, power: float,
+                   custom: tuple[str, list[str]] = ("", [])):
+    """The learning-rate schedule `name`, or `custom` = (a torch.optim.lr_scheduler class, its key=value arguments:
+    lr_scheduler_type / lr_scheduler_args, the schema's list of classes) when it names one."""
+    if custom[0]:
+        try:
+            kwargs = parse_key_values(custom[1], "optimizer.lr_scheduler_args")
+            return getattr(torch.optim.lr_scheduler, custom[0])(optimizer, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise OptimizerArgError(f"optimizer.lr_scheduler_args do not fit {custom[0]}: {exc}") from None
     if name == "adafactor":
         from transformers.optimization import AdafactorSchedule
 
