@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from trainer.config import ConfigError, load_config
+from trainer.config import ConfigError, check, load_config
 from trainer.networks.metadata import sd_scripts_args
 
 # The shape of a LoRA tab save (keys sorted, numbers sometimes saved as strings, "" for unset); values our own.
@@ -168,9 +168,10 @@ def test_steps_and_warmup(tmp_path):
     assert cfg.optimizer.lr_warmup_steps == 40 and cfg.optimizer.lr_warmup_ratio == 0
 
 
-def test_bucket_steps_below_8_are_read_as_sd_scripts_trains_them(tmp_path):
+def test_a_bucket_step_of_1_is_read_as_danlus_finest_with_a_note(tmp_path):
     cfg, notes = load(tmp_path, {**LOCON, "bucket_reso_steps": 1})
-    assert cfg.dataset.bucket_reso_steps == 8 and any("read as 8" in n.en for n in notes)
+    assert cfg.dataset.bucket_reso_steps == 64 and any("read as 64" in n.en for n in notes)
+    assert not [f for f in check(cfg) if f.field == "dataset.bucket_reso_steps"]  # a value the run takes
 
 
 def test_a_partial_preset_is_read_too(tmp_path):

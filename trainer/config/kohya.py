@@ -100,12 +100,14 @@ def _coerce(p, value: Any, notes: list[Finding]) -> Any:
                              f"{value} 按 {chunked} 读取：标注按 75 个 token 分段编码（与 sd-scripts 相同），两者实际训练"
                              f"的最长标注都是 {chunked}。写成 {chunked} 即可消除此提示。"))
         return chunked
-    if p.name == "bucket_reso_steps" and isinstance(value, int | float) and 0 < value < 8:
-        # sd-scripts warns "resolution of buckets in training time is a multiple of 8" and trains in steps of 8
-        notes.append(warning(p.path, f"{value} is read as 8: sd-scripts trains buckets in multiples of 8 whatever "
-                             "this says (the kohya_ss GUI allows 1). Write 8 to silence this.",
-                             f"{value} 按 8 读取：sd-scripts 的桶尺寸总是 8 的倍数（kohya_ss 图形界面允许填 1）。写成 8 即可消除此提示。"))
-        return 8
+    if p.name == "bucket_reso_steps" and isinstance(value, int | float) and 0 < value < 32:
+        # the kohya_ss GUI allows 1; sd-scripts then rounds its buckets to multiples of 8, finer than Danlu's grid
+        notes.append(warning(p.path, f"{value} is read as 64, the bucket step Danlu trains for every model (SDXL also "
+                             "takes 32); sd-scripts rounds such buckets to multiples of 8, so some images land in a "
+                             "slightly different bucket. Write 64 to silence this.",
+                             f"{value} 按 64 读取，这是丹炉对所有模型支持的桶步长（SDXL 也可用 32）；sd-scripts 会把这样的桶"
+                             "取整到 8 的倍数，因此部分图片所在的桶略有不同。写成 64 即可消除此提示。"))
+        return 64
     if p.kind == "choice" and isinstance(value, str):
         by_lower = {str(c).lower(): c for c in p.choices}
         # "prodigyplus.ProdigyPlusScheduleFree" and "pytorch_optimizer.CAME" are import paths of our choices
