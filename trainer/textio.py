@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import errno
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -93,6 +94,12 @@ def open_regular(path: str | os.PathLike, *, follow_symlinks: bool = True) -> Bi
     if hasattr(os, "set_blocking"):
         os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
+
+
+def plain_name(text: str, fill: str = "_") -> str:
+    """`text` as one plain file or folder name: each run of characters other than letters, digits, '_', '.' and '-'
+    becomes `fill`, and dots, dashes and underscores at either end go ('' when nothing is left)."""
+    return re.sub(r"[^\w.-]+", fill, text.strip()).strip("._-")
 
 
 def inside(folder: str | os.PathLike, name: str | os.PathLike) -> Path:

@@ -14,11 +14,12 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from trainer.textio import plain_name
+
 CONNECT_TIMEOUT_S = 5.0  # offline or a blocked host: say so within seconds
 READ_TIMEOUT_S = 60.0
 CHUNK = 1 << 20
 Progress = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)
-_SAFE_FILE = re.compile(r"[^\w.\-]+")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -44,7 +45,7 @@ def file_name(url: str, response: httpx.Response | None = None) -> str:
         m = re.search(r"filename\*=(?:UTF-8'')?([^;]+)|filename=\"?([^\";]+)\"?", disposition)
         found = unquote((m.group(1) or m.group(2)).strip()) if m else None
     name = Path(found or unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) or "download").name
-    return _SAFE_FILE.sub("_", name).strip("._") or "download"
+    return plain_name(name) or "download"
 
 
 def sha256_of(path: Path, h=None):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 from trainer.config import ConfigError, TrainConfig, load_config, save_config
 from trainer.engine.launch import engine_command
 from trainer.events import RunSummary, request_stop
+from trainer.textio import plain_name
 from ui.runs.status import (
     CONSOLE,
     EXIT_CODE,
@@ -48,8 +48,7 @@ def get_manager(runs_dir: Path) -> RunManager:
 
 
 def _slug(name: str) -> str:
-    slug = re.sub(r"[^\w.-]+", "_", name.strip()).strip("._-")
-    return slug[:40] or "run"
+    return plain_name(name)[:40] or "run"
 
 
 class RunManager:

@@ -18,6 +18,7 @@ from trainer.config.schema import params_by_path
 from trainer.data.captions import preview_prompts
 from trainer.datasets.listing import MODEL_SUFFIXES, list_models
 from trainer.markdown import escape
+from trainer.textio import plain_name
 from ui.components.dataset_picker import MODEL_LISTS, field_with_list
 from ui.components.doctor_panel import build_doctor_panel
 from ui.components.memory_badge import memory_estimate_markdown
@@ -117,7 +118,7 @@ def _wire(w: dict) -> None:
 
 def output_name_for(folder: str) -> str:
     """A LoRA file name from a dataset folder's name ('' when it has none): a plain file name, as output_name must."""
-    return re.sub(r"[^\w.-]+", "-", Path((folder or "").strip()).name).strip("-.")
+    return plain_name(Path((folder or "").strip()).name, fill="-")
 
 
 def _follow_dataset(folder: str, name: str, named: str):
