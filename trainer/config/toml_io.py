@@ -156,23 +156,22 @@ def load_config(path: str | Path, family: str | None = None, filled: list | None
     """Load a Danlu TOML, or import a kohya sd-scripts / SD-Trainer TOML when that is what the file is (its
     omitted options then take sd-scripts' defaults, listed into `filled` when given; a Danlu file keeps Danlu's;
     values the import had to change are listed into `warnings`)."""
-    from trainer.config.kohya import import_kohya
     from trainer.config.kohya_ss import from_kohya_ss, is_json_config, read_kohya_ss_json
 
-    if is_json_config(path):  # the kohya_ss GUI's saves
-        notes: list = []
-        flat = from_kohya_ss(read_kohya_ss_json(Path(path)), str(path), notes)
-        cfg = import_kohya(flat, family=family, source=str(path), base_dir=Path(path).parent, filled=filled,
-                           warnings=warnings)
-        if warnings is not None:
-            warnings.extend(notes)
-        return cfg
-    data = read_toml_file(path)
-    if looks_like_danlu(data):
-        return config_from_dict(data, str(path))
+    notes: list = []
+    if is_json_config(path):  # the kohya_ss GUI's saves, as the sd-scripts settings it would train them with
+        data = from_kohya_ss(read_kohya_ss_json(Path(path)), str(path), notes)
+    else:
+        data = read_toml_file(path)
+        if looks_like_danlu(data):
+            return config_from_dict(data, str(path))
+    from trainer.config.kohya import import_kohya
 
-    return import_kohya(data, family=family, source=str(path), base_dir=Path(path).parent, filled=filled,
-                        warnings=warnings)
+    cfg = import_kohya(data, family=family, source=str(path), base_dir=Path(path).parent, filled=filled,
+                       warnings=warnings)
+    if warnings is not None:
+        warnings.extend(notes)
+    return cfg
 
 
 def to_toml_dict(cfg: TrainConfig, sparse: bool = False) -> dict[str, Any]:
