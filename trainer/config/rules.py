@@ -332,6 +332,15 @@ def loss_form(cfg: TrainConfig) -> str:
             f"(huber_c = {o.huber_c}, huber_scale = {o.huber_scale}), as sd-scripts trains it")
 
 
+@rule
+def _one_warmup(cfg: TrainConfig) -> list[Finding]:
+    o = cfg.optimizer
+    if o.lr_warmup_steps and o.lr_warmup_ratio:
+        return [error("optimizer.lr_warmup_ratio", "and lr_warmup_steps both set the warm-up; keep one (set the "
+                      "other to 0)", "与 lr_warmup_steps 都在设置预热；请只保留一个（另一个设为 0）")]
+    return []
+
+
 # The schedulers that have no warm-up phase (diffusers' constant schedule, transformers' AdafactorSchedule).
 NO_WARMUP = ("constant", "adafactor")
 
@@ -340,9 +349,6 @@ NO_WARMUP = ("constant", "adafactor")
 def _ignored_settings(cfg: TrainConfig) -> list[Finding]:
     """Settings that would be accepted and then do nothing with the rest of this config."""
     o, s, out = cfg.optimizer, cfg.speed, []
-    if o.lr_warmup_steps and o.lr_warmup_ratio:
-        out.append(error("optimizer.lr_warmup_ratio", "and lr_warmup_steps both set the warm-up; keep one (set the "
-                         "other to 0)", "与 lr_warmup_steps 都在设置预热；请只保留一个（另一个设为 0）"))
     if (o.lr_warmup_steps or o.lr_warmup_ratio) and o.lr_scheduler_type:
         out.append(warning("optimizer.lr_warmup_steps", f"is not used with lr_scheduler_type {o.lr_scheduler_type}, "
                            "which sets the whole schedule (as in sd-scripts); set it to 0",

@@ -47,12 +47,7 @@ def paths_in_sandbox(cfg: TrainConfig) -> list[Finding]:
 @rule
 def optimizer_args_parse(cfg: TrainConfig) -> list[Finding]:
     """optimizer_args parse the way the engine parses them (a bad entry fails here, not after model loading)."""
-    try:
-        parse_key_values(cfg.optimizer.optimizer_args, "optimizer.optimizer_args")
-    except ValueError as exc:
-        text = str(exc).split(": ", 1)[1]
-        return [error("optimizer.optimizer_args", text, f"格式不对：{text}（每项写成 名称=值，例如 weight_decay=0.01）")]
-    return []
+    return _key_value_problems(cfg.optimizer.optimizer_args, "optimizer.optimizer_args", "weight_decay=0.01")
 
 
 @rule
@@ -63,11 +58,16 @@ def scheduler_args_parse(cfg: TrainConfig) -> list[Finding]:
         return [error("optimizer.lr_scheduler_args", "are the arguments of an lr_scheduler_type, which is empty: "
                       "choose the class (e.g. CosineAnnealingLR) or clear them",
                       "是 lr_scheduler_type 的参数，而它为空：请选择调度器类（如 CosineAnnealingLR）或清空参数")]
+    return _key_value_problems(o.lr_scheduler_args, "optimizer.lr_scheduler_args", "T_max=1000")
+
+
+def _key_value_problems(items: list[str], field: str, example: str) -> list[Finding]:
+    """key=value entries that do not parse as the engine parses them (trainer.config.keyvalue), as one error."""
     try:
-        parse_key_values(o.lr_scheduler_args, "optimizer.lr_scheduler_args")
+        parse_key_values(items, field)
     except ValueError as exc:
         text = str(exc).split(": ", 1)[1]
-        return [error("optimizer.lr_scheduler_args", text, f"格式不对：{text}（每项写成 名称=值，例如 T_max=1000）")]
+        return [error(field, text, f"格式不对：{text}（每项写成 名称=值，例如 {example}）")]
     return []
 
 
