@@ -3,10 +3,12 @@ which collide in the WebUIs' LoRA folders; a name the user typed is theirs and s
 
 from __future__ import annotations
 
+import gradio as gr
 import pytest
 
 from tests.ui_press import press
 from ui.app import build_app
+from ui.tabs import novice
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,11 @@ def test_the_output_name_follows_the_dataset(demo):
 
 
 def test_a_typed_name_stays(demo):
+    # through the page's event (which the test above shows is wired) ...
     shown = press(demo, "novice-dataset-train_data_dir", "change",
                   values={"novice-dataset-train_data_dir": "/data/mychar", "novice-save-output_name": "my-own"},
                   state="danlu-lora")
     assert "mychar" not in shown, shown
+    # ... and in the handler itself, which leaves both the field and the name it gave as they are
+    assert novice._follow_dataset("/data/mychar", "my-own", "danlu-lora") == (gr.skip(), gr.skip())
+    assert novice._follow_dataset("/data/mychar", "danlu-lora", "danlu-lora") == ("mychar", "mychar")
