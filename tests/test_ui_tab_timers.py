@@ -31,9 +31,29 @@ def tick_owners(page, url: str) -> dict[int, str]:
     return owners
 
 
+def switch_events(page, url: str) -> dict[str, dict]:
+    """Tab name ("dataset", ...) -> the event (from the page's config) its select fires to set which timers tick."""
+    cfg = page.request.get(url + "/config").json()
+    kind = {c["id"]: c["type"] for c in cfg["components"]}
+    elem = {c["id"]: c["props"].get("elem_id") or "" for c in cfg["components"]}
+    return {elem[t[0]].removeprefix("tab-"): dep for dep in cfg["dependencies"] for t in dep["targets"]
+            if t[1] == "select" and dep["outputs"] and all(kind[o] == "timer" for o in dep["outputs"])}
+
+
+def show_tab(page, switch: dict, action) -> None:
+    """Do `action` (a click that shows a tab) and wait until the server has answered that tab's timer switch: the
+    polls sent before that answer came are the page's latency on a loaded machine, not a hidden tab polling."""
+    def answers_switch(response) -> bool:
+        data = response.request.post_data
+        return response.request.method == "POST" and bool(data) and json.loads(data).get("fn_index") == switch["id"]
+
+    with page.expect_response(answers_switch, timeout=20000):
+        action()
+
+
 def polls_while_shown(page, owners: dict[int, str], window_ms: int = WINDOW_MS) -> collections.Counter:
     """Which pollers sent requests during one window (after the page has settled on its tab)."""
-    page.wait_for_timeout(700)  # a tick answered just before the switch may still be in flight
+    page.wait_for_timeout(700)  # a tick sent just before the switch was applied may still be in flight
     seen: collections.Counter = collections.Counter()
 
     def count(request):
@@ -51,7 +71,7 @@ def polls_while_shown(page, owners: dict[int, str], window_ms: int = WINDOW_MS) 
 def test_only_the_shown_tabs_timers_poll_and_load_settings_moves_them(tmp_path, page):
     ws = tmp_path / "ws"
     with running_app(ws) as url:
-        owners = tick_owners(page, url)
+        owners, switch = tick_owners(page, url), switch_events(page, url)
         monitors = {f"{key}-progress" for key in ("novice-run", "expert-run", "dreambooth-run", "flux-run", "runs")}
         assert set(owners.values()) == monitors | {"runs-history"}
         with live_run(ws / "runs", "20260101-100000-000-live"):  # monitors of a training run poll each second
@@ -62,13 +82,13 @@ def test_only_the_shown_tabs_timers_poll_and_load_settings_moves_them(tmp_path, 
             for name in ("Expert", "Dreambooth", "Runs"):  # each drawn once, so each has started its timers
                 tab.get_by_role("tab", name=name).click()
                 page.wait_for_timeout(300)
-            tab.get_by_role("tab", name="Dataset").click()
+            show_tab(page, switch["dataset"], tab.get_by_role("tab", name="Dataset").click)
             assert polls_while_shown(page, owners) == {}  # nothing polls behind a tab without a monitor
-            tab.get_by_role("tab", name="Runs").click()
+            show_tab(page, switch["runs"], tab.get_by_role("tab", name="Runs").click)
             seen = polls_while_shown(page, owners)
             assert set(seen) <= {"runs-progress", "runs-history"} and seen["runs-progress"] >= 2, seen  # list: 5 s
         expect(page.locator("#runs-load")).to_be_visible(timeout=8000)  # the run ended: its settings can be loaded
-        page.locator("#runs-load").click()  # the app, not the user, selects the Expert tab
+        show_tab(page, switch["expert"], page.locator("#runs-load").click)  # the app, not the user, selects Expert
         expect(page.get_by_role("tab", name="Expert", selected=True)).to_be_visible()
         seen = polls_while_shown(page, owners, 8000)  # an ended run: each 5 s
         assert set(seen) == {"expert-run-progress"}, seen
@@ -104,20 +124,16 @@ def test_a_tab_select_that_fires_late_sets_the_timers_of_the_tab_the_page_shows(
     a quick click on Runs: taken at its word, that late Novice select stopped the Runs monitor for good. Each select
     now sends the tab the page shows when it fires, read in the page; the server switches on that tab's timers."""
     with running_app(tmp_path / "ws") as url:
-        cfg = page.request.get(url + "/config").json()
-        kind = {c["id"]: c["type"] for c in cfg["components"]}
-        tab_of = {c["id"]: c["props"].get("elem_id") for c in cfg["components"]}
-        timer_events = {tab_of[t[0]]: dep for dep in cfg["dependencies"] for t in dep["targets"]
-                        if t[1] == "select" and dep["outputs"] and all(kind[o] == "timer" for o in dep["outputs"])}
-        assert {"tab-novice", "tab-runs"} <= set(timer_events)
+        timer_events = switch_events(page, url)
+        assert {"novice", "runs"} <= set(timer_events)
         page.goto(url)
         page.get_by_role("tab", name="Runs").click()
         expect(page.get_by_role("tab", name="Runs")).to_have_attribute("aria-selected", "true")
-        late_novice_select = timer_events["tab-novice"]["js"]
+        late_novice_select = timer_events["novice"]["js"]
         assert page.evaluate(f"({late_novice_select})()") == "runs"
         page.get_by_role("tab", name="Novice").click()
         expect(page.get_by_role("tab", name="Novice")).to_have_attribute("aria-selected", "true")
-        assert page.evaluate(f"({timer_events['tab-runs']['js']})()") == "novice"
+        assert page.evaluate(f"({timer_events['runs']['js']})()") == "novice"
 
     demo = build_app(tmp_path / "ws2")
     owned = demo.danlu_ctx.shared["tab_timers"]
