@@ -84,6 +84,15 @@ class DatasetGroup(Group):
         "正则化图片的损失相对训练图片损失的权重。",
         ge=0.0, le=10.0, step=0.05, label_zh="正则化损失权重",
     )
+    alpha_mask: bool = param(
+        False,
+        "Train only the opaque parts of each image: its transparency (alpha channel) weighs the loss, so a "
+        "transparent background is not learned. Half-transparent pixels count half. Images without an alpha "
+        "channel train whole. The picture itself is seen composited on white. sd-scripts' alpha_mask.",
+        "只训练每张图片不透明的部分：以透明度（alpha 通道）为损失加权，透明背景不会被学习。半透明像素按一半计。"
+        "没有 alpha 通道的图片整张训练。图片本身按白底合成后输入。对应 sd-scripts 的 alpha_mask。",
+        label_zh="按透明度遮罩损失",
+    )
     resolution: str = param(
         "512,512",
         "Training resolution as width,height (one number means square). Images are resized to buckets of about "

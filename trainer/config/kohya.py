@@ -212,6 +212,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     fold_dataset_config(flat, base_dir, set(keys) | set(FRONTEND_KEYS), findings)
     retire(flat, findings, notes)  # xformers, lowram, v2: dropped on purpose (trainer/config/retired.py)
     _tracker_keys(flat, notes)
+    _masked_loss(flat, findings)
     train_type = flat.pop("model_train_type", None)
     if train_type is not None:
         if train_type not in TRAIN_TYPES:
@@ -264,6 +265,17 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     if warnings is not None:
         warnings.extend(notes)
     return cfg
+
+
+def _masked_loss(flat: dict[str, Any], findings: list[Finding]) -> None:
+    """sd-scripts' masked_loss applies a mask from alpha_mask (what Danlu reads) or from a conditioning_data_dir
+    dataset of mask images (which Danlu does not): taken out of `flat`, an error in `findings` for the second."""
+    if flat.pop("masked_loss", None) is True and flat.get("alpha_mask") is not True:
+        findings.append(error("masked_loss", "reads its masks from a conditioning_data_dir of mask images, which Danlu "
+                              "does not support; put each mask in its image's alpha channel (transparent: not "
+                              "trained) and set alpha_mask = true instead",
+                              "从 conditioning_data_dir 的遮罩图读取遮罩，丹炉不支持；请把遮罩存入每张图片的 alpha 通道"
+                              "（透明处不训练），并改为设置 alpha_mask = true"))
 
 
 # sd-scripts' wandb options Danlu does not read: what a run does instead (trainer/engine/trackers.py)

@@ -22,7 +22,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     "caption_extension": ".caption", "shuffle_caption": False, "weighted_captions": False, "keep_tokens": 0,
     "keep_tokens_separator": "", "max_token_length": None, "caption_dropout_rate": 0.0,
     "caption_dropout_every_n_epochs": 0, "caption_tag_dropout_rate": 0.0, "color_aug": False, "flip_aug": False,
-    "random_crop": False, "face_crop_aug_range": None, "resize_interpolation": None,
+    "random_crop": False, "alpha_mask": False, "face_crop_aug_range": None, "resize_interpolation": None,
     # saving
     "output_name": None, "output_dir": None, "save_model_as": "safetensors", "save_precision": None,
     "save_every_n_epochs": None, "save_every_n_steps": None, "save_last_n_epochs": None, "save_last_n_steps": None,

@@ -28,15 +28,36 @@ class Fitted(NamedTuple):
 
 def load_image(path) -> Image.Image:
     """Decode `path` into an upright 8-bit RGB image. Raises ImageLoadError naming the file and reason."""
+    return load_image_and_alpha(path, alpha=False)[0]
+
+
+def load_image_and_alpha(path, alpha: bool = True) -> tuple[Image.Image, Image.Image | None]:
+    """`load_image`, and (with `alpha`) the picture's transparency as an upright "L" image: None without one."""
     try:
         with open_regular(path) as fh, Image.open(fh) as img:  # never blocks on a FIFO
             img.load()
             upright = ImageOps.exif_transpose(img)
-            return to_rgb(upright)
+            return to_rgb(upright), alpha_of(upright) if alpha else None
     except ImageLoadError:
         raise
     except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError...
         raise ImageLoadError(str(path), f"{type(exc).__name__}: {exc}") from exc
+
+
+def has_alpha(path) -> bool:
+    """Whether the picture at `path` has transparency, from its header alone (no decoding)."""
+    try:
+        with open_regular(path) as fh, Image.open(fh) as img:
+            return img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)
+    except Exception:  # unreadable: the loader reports it when it decodes the file
+        return False
+
+
+def alpha_of(img: Image.Image) -> Image.Image | None:
+    """The alpha channel (0 transparent .. 255 opaque) of a picture that has one, else None."""
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    return img.convert("RGBA").getchannel("A") if img.mode in _ALPHA_MODES else None
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -62,18 +83,25 @@ def fit_to_bucket(img: Image.Image, bucket: Size, *, random_crop: bool, rng: ran
     """Scale `img` to just cover `bucket` (w, h), then crop to it: centred, or at a random place."""
     original = (img.height, img.width)
     resized = cover_size(img.size, bucket)
-    if resized != img.size:
-        # Lanczos when shrinking keeps fine detail without aliasing; bicubic is the usual upscaler.
-        shrinking = resized[0] < img.width
-        method = Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC
-        img = img.resize(resized, method)
     if random_crop:
         top = rng.randint(0, resized[1] - bucket[1])
         left = rng.randint(0, resized[0] - bucket[0])
     else:
         top, left = centre_crop(resized, bucket)
-    cropped = img.crop((left, top, left + bucket[0], top + bucket[1]))
-    return Fitted(cropped, (top, left), original)
+    return Fitted(scale_and_crop(img, bucket, (top, left)), (top, left), original)
+
+
+def scale_and_crop(img: Image.Image, bucket: Size, crop_top_left: tuple[int, int]) -> Image.Image:
+    """Scale `img` to just cover `bucket` and crop it at `crop_top_left` (top, left): what fit_to_bucket did to the
+    picture, done to its alpha mask."""
+    resized = cover_size(img.size, bucket)
+    if resized != img.size:
+        # Lanczos when shrinking keeps fine detail without aliasing; bicubic is the usual upscaler.
+        shrinking = resized[0] < img.width
+        method = Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC
+        img = img.resize(resized, method)
+    top, left = crop_top_left
+    return img.crop((left, top, left + bucket[0], top + bucket[1]))
 
 
 def hue_shift(img: Image.Image, degrees: float) -> Image.Image:

@@ -17,10 +17,10 @@ from torch.utils.data import Dataset
 
 from trainer.data.buckets import Size, cover_size, expanded_by_bucket, steps_per_epoch
 from trainer.data.captions import drops_all_captions, process_caption
-from trainer.data.images import augment, fit_to_bucket, load_image
+from trainer.data.images import augment, fit_to_bucket, load_image_and_alpha, scale_and_crop
 from trainer.data.latent_cache import LatentCache, centre_crop_geometry
 from trainer.data.problems import DatasetError, ImageLoadError, Problem
-from trainer.data.tensors import to_tensor
+from trainer.data.tensors import mask_tensor, to_tensor
 
 log = logging.getLogger(__name__)
 SampleKey = tuple[int, int, int]  # (item index, epoch, sample seed)
@@ -69,7 +69,9 @@ class DanluDataset(Dataset):
     """One training sample per SampleKey: pixels (or cached latents), the processed caption, SDXL sizes.
 
     items are scan.items; bucket_of[i] is item i's (w, h) bucket. With latent_cache set, every
-    (image, bucket[, flip]) latent must already be there (see fill_cache); no image is then decoded.
+    (image, bucket[, flip]) latent must already be there (see fill_cache); no image is then decoded (with
+    alpha_mask, each image's alpha is read once and kept at the latents' size). alpha_mask adds "alpha_mask", the
+    picture's transparency cropped and flipped as the picture was (trainer.data.tensors.mask_tensor).
     An image that fails to load is reported once (self.problems and the log) and replaced by another
     image of the same bucket, so one bad file never stops a run.
     """
@@ -78,13 +80,15 @@ class DanluDataset(Dataset):
                  random_crop: bool = False, flip_aug: bool = False, color_aug: bool = False,
                  shuffle_caption: bool = False, keep_tokens: int = 0, keep_tokens_separator: str = "",
                  caption_dropout_rate: float = 0.0, caption_tag_dropout_rate: float = 0.0,
-                 caption_dropout_every_n_epochs: int = 0, wildcard: bool = False):
+                 caption_dropout_every_n_epochs: int = 0, wildcard: bool = False, alpha_mask: bool = False):
         if len(items) != len(bucket_of):
             raise ValueError("bucket_of must have one bucket per item")
         self.items = list(items)
         self.bucket_of = [tuple(b) for b in bucket_of]
         self.latent_cache = latent_cache
         self.random_crop, self.flip_aug, self.color_aug = random_crop, flip_aug, color_aug
+        self.alpha_mask = alpha_mask
+        self._cached_masks: dict[int, torch.Tensor] = {}  # item -> its upright mask, with cached latents
         self.caption_args = dict(shuffle=shuffle_caption, keep_tokens=keep_tokens,
                                  keep_tokens_separator=keep_tokens_separator,
                                  caption_dropout_rate=caption_dropout_rate,
@@ -116,19 +120,37 @@ class DanluDataset(Dataset):
         if latent is None:
             raise DatasetError(f"no cached latent for {item.path} at {bucket[0]}x{bucket[1]}"
                                f"{' (flipped)' if flipped else ''}: run fill_cache before training")
-        return {"latents": latent, "original_size": (item.height, item.width), "path": item.path, "flipped": flipped,
-                "crop_top_left": centre_crop_geometry((item.width, item.height), bucket, flipped)}
+        sample = {"latents": latent, "original_size": (item.height, item.width), "path": item.path,
+                  "flipped": flipped, "crop_top_left": centre_crop_geometry((item.width, item.height), bucket, flipped)}
+        if self.alpha_mask:
+            mask = self._cached_mask(index)
+            sample["alpha_mask"] = mask.flip(-1) if flipped else mask
+        return sample
+
+    def _cached_mask(self, index: int) -> torch.Tensor:
+        """The upright mask of an image whose latents are cached: centre-cropped as fill_cache cropped it."""
+        if index not in self._cached_masks:
+            bucket = self.bucket_of[index]
+            _, alpha = load_image_and_alpha(self.items[index].path)
+            fitted = None if alpha is None else fit_to_bucket(alpha, bucket, random_crop=False, rng=None).image
+            self._cached_masks[index] = mask_tensor(fitted, bucket)
+        return self._cached_masks[index]
 
     def _pixel_sample(self, index: int, rng: random.Random) -> dict:
         bucket = self.bucket_of[index]
-        path, img = self._load_or_substitute(index)
+        path, img, alpha = self._load_or_substitute(index)
         fitted = fit_to_bucket(img, bucket, random_crop=self.random_crop, rng=rng)
         image, flipped = augment(fitted.image, flip=self.flip_aug, color=self.color_aug, rng=rng)
+        sample = {"pixel_values": to_tensor(image), "original_size": fitted.original_size, "path": path,
+                  "flipped": flipped}
+        if self.alpha_mask:
+            fitted_alpha = None if alpha is None else scale_and_crop(alpha, bucket, fitted.crop_top_left)
+            sample["alpha_mask"] = mask_tensor(fitted_alpha, bucket, flipped)
         top, left = fitted.crop_top_left
         if flipped:  # where the crop sits in the mirrored picture
             left = cover_size(img.size, bucket)[0] - bucket[0] - left
-        return {"pixel_values": to_tensor(image), "original_size": fitted.original_size,
-                "crop_top_left": (top, left), "path": path, "flipped": flipped}
+        sample["crop_top_left"] = (top, left)
+        return sample
 
     def _load_or_substitute(self, index: int):
         loaded = self._try_load(index)
@@ -148,7 +170,8 @@ class DanluDataset(Dataset):
         if index in self._bad:
             return None
         try:
-            return self.items[index].path, load_image(self.items[index].path)
+            path = self.items[index].path
+            return (path, *load_image_and_alpha(path, alpha=self.alpha_mask))
         except ImageLoadError as exc:
             self._bad.add(index)
             self.problems.append(exc.problem)
@@ -167,6 +190,7 @@ def collate_batch(samples: list[dict]) -> dict:
         "paths": [s["path"] for s in samples],
         "flipped": torch.tensor([s.get("flipped", False) for s in samples], dtype=torch.bool),
     }
-    key = "latents" if "latents" in samples[0] else "pixel_values"
-    batch[key] = torch.stack([s[key] for s in samples])
+    for key in ("latents", "pixel_values", "alpha_mask"):
+        if key in samples[0]:
+            batch["alpha_masks" if key == "alpha_mask" else key] = torch.stack([s[key] for s in samples])
     return batch

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from trainer.config import TrainConfig
 from trainer.data.buckets import bucket_info, plan_buckets
 from trainer.data.captions import process_caption
+from trainer.data.images import has_alpha
 from trainer.data.latent_cache import LatentCache, fill_cache
 from trainer.data.loader import BucketBatchSampler, DanluDataset
 from trainer.data.prior_pairs import PriorPairSampler
@@ -74,6 +76,8 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, w
     plan = plan_buckets(items, resolution=resolution_of(cfg), min_reso=d.min_bucket_reso, max_reso=d.max_bucket_reso,
                         step=d.bucket_reso_steps, enable_bucket=d.enable_bucket, no_upscale=d.bucket_no_upscale)
     bucket_of = [plan[i] for i in range(len(items))]
+    if d.alpha_mask:
+        _warn_without_alpha(items, reporter)
     cache = None
     if s.cache_latents or s.cache_latents_to_disk:
         cache, items, bucket_of = _fill_latents(cfg, models, items, bucket_of, reporter, stop)
@@ -81,7 +85,7 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, w
         items, bucket_of, latent_cache=cache, random_crop=a.random_crop, flip_aug=a.flip_aug, color_aug=a.color_aug,
         shuffle_caption=c.shuffle_caption, keep_tokens=c.keep_tokens, keep_tokens_separator=c.keep_tokens_separator,
         caption_dropout_rate=c.caption_dropout_rate, caption_tag_dropout_rate=c.caption_tag_dropout_rate,
-        caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs,
+        caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs, alpha_mask=d.alpha_mask,
     )
     sampler = _sampler(cfg, items, bucket_of, cfg.training.train_batch_size * world, reporter)
     counts = count_images(scan)
@@ -89,6 +93,17 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, w
     held_repeats = 0 if cfg.validation.validation_dir.strip() else sum(it.repeats for it in held)
     return Data(dataset, sampler, counts.train_repeated - held_repeats, counts.reg_repeated,
                 dataset_facts(scan.items), bucket_info(items, dict(enumerate(bucket_of))), cache is not None, held)
+
+
+def _warn_without_alpha(items, reporter) -> None:
+    """alpha_mask masks nothing in a picture without transparency (every JPEG): say which ones train whole."""
+    opaque = [it.path for it in items if not has_alpha(it.path)]
+    if opaque:
+        names = ", ".join(Path(p).name for p in opaque[:3]) + (", ..." if len(opaque) > 3 else "")
+        reporter.warning(f"dataset.alpha_mask: {len(opaque)} of {len(items)} images have no alpha channel, so they "
+                         f"train whole ({names})",
+                         "Save the cut-out images as PNG or WebP with a transparent background, or turn "
+                         "dataset.alpha_mask off.")
 
 
 def _sampler(cfg: TrainConfig, items, bucket_of, batch_size: int, reporter):

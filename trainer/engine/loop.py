@@ -122,7 +122,9 @@ class StepRunner:
         o = cfg.optimizer
         huber_c = noise_lib.huber_threshold(self.m.noise_scheduler, timesteps, o.huber_schedule, o.huber_c,
                                             o.huber_scale) if o.loss_type in ("huber", "smooth_l1") else o.huber_c
-        per_sample = noise_lib.per_sample_loss(pred, target, o.loss_type, huber_c, o.huber_schedule)
+        mask = batch.get("alpha_masks")
+        mask = None if mask is None else mask.to(latents.device, non_blocking=self.non_blocking)
+        per_sample = noise_lib.per_sample_loss(pred, target, o.loss_type, huber_c, o.huber_schedule, mask)
         weights = torch.where(batch["is_reg"].to(per_sample.device), cfg.dataset.prior_loss_weight, 1.0)
         if cfg.optimizer.min_snr_gamma > 0:
             weights = weights * family.snr_weights(scheduler, timesteps, cfg.optimizer.min_snr_gamma,

@@ -76,9 +76,12 @@ def huber_threshold(scheduler, timesteps: torch.Tensor, schedule: str, c: float,
     raise ValueError(f"optimizer.huber_schedule: unknown '{schedule}'")
 
 
-def per_sample_loss(pred: torch.Tensor, target: torch.Tensor, loss_type: str, huber_c, schedule: str = "none"):
+def per_sample_loss(pred: torch.Tensor, target: torch.Tensor, loss_type: str, huber_c, schedule: str = "none",
+                    mask: torch.Tensor | None = None):
     """Mean loss of each sample. huber/smooth_l1: with schedule "none", PyTorch's losses with threshold
-    `huber_c`; otherwise sd-scripts' pseudo-Huber with the per-sample `huber_c` of huber_threshold()."""
+    `huber_c`; otherwise sd-scripts' pseudo-Huber with the per-sample `huber_c` of huber_threshold().
+    `mask` [B, 1, h, w] in 0..1 (dataset.alpha_mask) weighs each latent pixel, resized to the prediction's size by
+    area; the mean stays over every pixel, as sd-scripts' masked loss, so a half-masked image weighs half."""
     pred, target = pred.float(), target.float()
     if loss_type in ("huber", "smooth_l1") and schedule != "none":
         c = huber_c.view(-1, *([1] * (pred.ndim - 1)))
@@ -95,6 +98,8 @@ def per_sample_loss(pred: torch.Tensor, target: torch.Tensor, loss_type: str, hu
         loss = F.smooth_l1_loss(pred, target, reduction="none", beta=huber_c)
     else:
         raise ValueError(f"optimizer.loss_type: unknown '{loss_type}'")
+    if mask is not None:
+        loss = loss * F.interpolate(mask.to(loss), size=loss.shape[2:], mode="area")
     return loss.mean(dim=list(range(1, loss.ndim)))
 
 
