@@ -77,7 +77,7 @@ def test_only_the_shown_tabs_timers_poll_and_load_settings_moves_them(tmp_path, 
         with live_run(ws / "runs", "20260101-100000-000-live"):  # monitors of a training run poll each second
             page.goto(url)
             tab = page.locator("#danlu-tabs")
-            expect(page.locator("#novice-run-progress")).to_contain_text("20260101-100000-000-live")
+            expect(page.locator("#novice-run-progress")).to_contain_text("20260101-100000-000-live", timeout=20000)
             assert set(polls_while_shown(page, owners)) == {"novice-run-progress"}  # the first tab, shown on opening
             for name in ("Expert", "Dreambooth", "Runs"):  # each drawn once, so each has started its timers
                 tab.get_by_role("tab", name=name).click()
