@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator
+from pydantic import (
+    BeforeValidator,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from trainer.config.groups_core import Group
 from trainer.config.spec import GroupInfo, param
@@ -181,6 +189,10 @@ class OptimizerGroup(Group):
 
 # The network types with a rank (low-rank factors): conv rank and rank dropout mean something only for these.
 RANKED = ("networks.lora", "networks.dylora", "lycoris.kohya")
+MAX_DIM = 1024  # network_dim and conv_dim of every network, and the range the forms show
+# LyCORIS' LoKr trains a Kronecker factor whole, undecomposed, once the dim reaches half its side (lycoris/modules/
+# lokr.py; both whole: scale 1). kohya_ss' LoKr presets write 100000 for "do not decompose", the top of its slider.
+LOKR_FULL_DIM = 100000
 
 
 class NetworkGroup(Group):
@@ -207,9 +219,13 @@ class NetworkGroup(Group):
     network_dim: int = param(
         32,
         "LoRA rank: the size of the adapter. 8-32 suits most characters and styles; larger files learn more "
-        "detail and more noise.",
-        "LoRA 的秩（维度），决定适配器大小。角色和画风通常 8-32；更大能学到更多细节，也更易学进噪声。",
-        ge=1, le=1024, level="novice", label_zh="网络维度 (dim)",
+        f"detail and more noise. LyCORIS LoKr (lycoris_algo lokr) also takes up to {LOKR_FULL_DIM}: from half a "
+        f"Kronecker factor's side up it trains that factor whole (\"do not decompose\", the {LOKR_FULL_DIM} of "
+        "kohya_ss' LoKr presets).",
+        "LoRA 的秩（维度），决定适配器大小。角色和画风通常 8-32；更大能学到更多细节，也更易学进噪声。LyCORIS LoKr"
+        f"（lycoris_algo 为 lokr）还可设到 {LOKR_FULL_DIM}：不小于 Kronecker 因子边长的一半时，该因子整体训练"
+        f"（“不分解”，即 kohya_ss 的 LoKr 预设中的 {LOKR_FULL_DIM}）。",
+        ge=1, le=MAX_DIM, level="novice", label_zh="网络维度 (dim)",
     )
     network_alpha: float = param(
         16.0,
@@ -218,8 +234,10 @@ class NetworkGroup(Group):
         ge=0.0, le=1024.0, label_zh="网络 Alpha",
     )
     conv_dim: int = param(
-        0, "Rank of the LoRA on convolution layers (LoCon); 0: attention and feed-forward layers only.",
-        "卷积层 LoRA（LoCon）的秩；0 表示只训练注意力与前馈层。", ge=0, le=1024, kohya="", networks=RANKED,
+        0, "Rank of the LoRA on convolution layers (LoCon); 0: attention and feed-forward layers only. LoKr takes up "
+        f"to {LOKR_FULL_DIM}, as network_dim.",
+        f"卷积层 LoRA（LoCon）的秩；0 表示只训练注意力与前馈层。LoKr 可设到 {LOKR_FULL_DIM}，同 network_dim。",
+        ge=0, le=MAX_DIM, kohya="", networks=RANKED,
         families=("sd15", "sdxl"), label_zh="卷积维度",  # Flux's transformer has no convolution layers
     )
     conv_alpha: float = param(
@@ -324,3 +342,40 @@ class NetworkGroup(Group):
         [], "Merge strength of each base_weights file (missing ones are 1).", "base_weights 中各文件的合并强度（缺省为 1）。",
         label_zh="预合并强度",
     )
+
+    @field_validator("network_dim", "conv_dim", mode="wrap")
+    @classmethod
+    def _lokr_takes_more(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> int:
+        """A dim past MAX_DIM fails the schema's range unless the network is LoKr; network_module and lycoris_algo are
+        declared before the dims, so info.data holds them."""
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            if [e["type"] for e in exc.errors()] != ["less_than_equal"]:
+                raise
+        problem = dim_problem(int(value), info.data.get("network_module"), info.data.get("lycoris_algo"))
+        if problem:
+            raise PydanticCustomError("dim_range", problem)
+        return int(value)
+
+    @model_validator(mode="after")
+    def _dims_fit_the_network(self) -> NetworkGroup:
+        """Again after an assignment: switching away from LoKr leaves a dim the new network cannot take."""
+        for name in ("network_dim", "conv_dim"):
+            if problem := dim_problem(getattr(self, name), self.network_module, self.lycoris_algo):
+                raise ValueError(f"network.{name} {problem}")
+        return self
+
+
+def dim_problem(dim: int, module: str | None, algo: str | None) -> str:
+    """What is wrong with network_dim/conv_dim `dim` for the network ("" when it fits)."""
+    if dim <= MAX_DIM:
+        return ""
+    if (module, algo) != ("lycoris.kohya", "lokr"):
+        return (f"must be at most {MAX_DIM}; only LyCORIS LoKr (network_module = lycoris.kohya, lycoris_algo = lokr) "
+                f"takes more, as 'do not decompose' (other networks would build {dim}-wide matrices); set it to "
+                f"{MAX_DIM} or less")
+    if dim > LOKR_FULL_DIM:
+        return (f"must be at most {LOKR_FULL_DIM} for LoKr: from half a Kronecker factor's side up it already trains "
+                f"the factor whole")
+    return ""

@@ -69,6 +69,9 @@ TYPE_ARGS = {
 }
 LORAPLUS = ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio")  # every type
 ARG_NAMES = {"constrain": "constraint"}  # GUI field -> network_args key, where they differ
+# Fields the GUI sends to LyCORIS that lycoris-lora's create_network never reads, so sd-scripts trained without them:
+# left out with a note (Danlu refuses a network argument that would do nothing).
+UNREAD_BY_LYCORIS = ("rank_dropout_scale",)
 NETWORK_FIELDS = frozenset(f for fields in TYPE_ARGS.values() for f in fields) | set(LORAPLUS) | {
     "LyCORIS_preset", "ggpo_beta", "ggpo_sigma"}
 # Fields the GUI sends only for one model (its checkbox); the others' are left out.
@@ -114,7 +117,7 @@ def from_kohya_ss(gui: dict[str, Any], source: str, notes: list[Finding]) -> dic
         if gui.pop(key, False):
             findings.append(error(key, "trains a model family Danlu does not train (SD1.5, SDXL and Flux only)",
                                   "所训练的模型系列丹炉不支持（仅支持 SD1.5、SDXL 和 Flux）"))
-    flat = _network(gui, findings)
+    flat = _network(gui, findings, notes)
     flat.update(_gui_fields(gui))
     renamed = RENAMED | (SDXL_ONLY if flat.get("family") == "sdxl" else {}) | (
         FLUX_ONLY if flat.get("family") == "flux" else {})
@@ -160,7 +163,7 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _network(gui: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
+def _network(gui: dict[str, Any], findings: list[Finding], notes: list[Finding]) -> dict[str, Any]:
     """network_module and network_args for the LoRA_type, from the GUI's network fields (taken out of `gui`)."""
     lora_type = gui.pop("LoRA_type")
     fields = {k: gui.pop(k) for k in NETWORK_FIELDS if k in gui}
@@ -172,6 +175,11 @@ def _network(gui: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
     sent = [k for k in (*TYPE_ARGS[lora_type], *LORAPLUS) if not _unset(k, fields.get(k))]
     if "factor" in sent and str(fields["factor"]) == "-1":  # LoKr's "choose for me"
         sent.remove("factor")
+    for key in [k for k in sent if algo and k in UNREAD_BY_LYCORIS]:
+        sent.remove(key)
+        notes.append(warning(key, "was left out: lycoris-lora's create_network does not read it, so sd-scripts "
+                             "trained without it too", "已忽略：lycoris-lora 的 create_network 不读取此项，"
+                             "sd-scripts 训练时同样没有用到"))
     names = ARG_NAMES | ({"unit": "block_size"} if algo else {})  # LyCORIS' DyLoRA calls the unit block_size
     args = [f"{names.get(k, k)}={_number(fields[k])}" for k in sent]
     if algo:

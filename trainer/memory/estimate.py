@@ -8,10 +8,12 @@ largest transient: the denoiser's activations, or the VAE encoding a batch when 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from trainer.config import TrainConfig, parse_resolution
+from trainer.config.keyvalue import parse_key_values
 from trainer.families import get_spec
 from trainer.memory.measured import fitted_costs
 from trainer.memory.table import (
@@ -66,13 +68,38 @@ def _trains_t5(cfg: TrainConfig) -> bool:
 
 def _trainable_params(cfg: TrainConfig, fam: FamilyCosts) -> float:
     net = cfg.network
-    unet, te = _trained(cfg)
     if cfg.model.training_type == "dreambooth":
-        return (fam.denoiser_params_b + (fam.text_encoder_params_b if te else 0.0)) * 1e9
+        return (fam.denoiser_params_b + (fam.text_encoder_params_b if _trained(cfg)[1] else 0.0)) * 1e9
+    return min(_ranked_params(cfg, fam, net.network_dim, net.conv_dim), _lokr_most(cfg, fam))
+
+
+def _ranked_params(cfg: TrainConfig, fam: FamilyCosts, dim: int, conv_dim: int) -> float:
+    """A LoRA's parameters at rank `dim` (and `conv_dim` on the convolutions)."""
+    unet, te = _trained(cfg)
     te_per_rank = fam.lora_text_encoder_per_rank_m + (fam.t5_lora_per_rank_m if _trains_t5(cfg) else 0.0)
     per_rank = (fam.lora_denoiser_per_rank_m if unet else 0.0) + (te_per_rank if te else 0.0)
-    locon = fam.locon_per_rank_m * net.conv_dim if unet else 0.0
-    return (per_rank * net.network_dim + locon) * 1e6
+    locon = fam.locon_per_rank_m * conv_dim if unet else 0.0
+    return (per_rank * dim + locon) * 1e6
+
+
+def _lokr_most(cfg: TrainConfig, fam: FamilyCosts) -> float:
+    """The most a LoKr holds, whatever its dim: every layer's two Kronecker factors whole (lycoris trains them so from
+    half a factor's side up; kohya_ss' presets ask for it with dim 100000). With factor f the larger one is about the
+    layer's weights / f² (the other f x f); factor -1 splits both sides near their square roots, about a rank-1 LoRA.
+    Infinite for other networks: their parameters grow with the dim."""
+    net = cfg.network
+    if (net.network_module, net.lycoris_algo) != ("lycoris.kohya", "lokr"):
+        return math.inf
+    try:
+        factor = int(parse_key_values(net.network_args, "network.network_args").get("factor", -1))
+    except (TypeError, ValueError):  # check() names a malformed entry; lycoris' own default here
+        factor = -1
+    if factor <= 0:
+        return _ranked_params(cfg, fam, 1, 1 if net.conv_dim else 0)
+    unet, te = _trained(cfg)
+    encoders = fam.text_encoder_params_b - (0.0 if _trains_t5(cfg) else fam.t5_params_b)
+    weights = (fam.denoiser_params_b if unet else 0.0) + (encoders if te else 0.0)
+    return weights * 1e9 / factor**2
 
 
 def _compute_bytes(cfg: TrainConfig) -> int:

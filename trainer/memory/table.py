@@ -40,6 +40,7 @@ class FamilyCosts:
     # about ten 4096-wide and three 10240-wide tensors saved per layer)
     t5_lora_per_rank_m: float = 0.0
     t5_activations_gb: float = 0.0
+    t5_params_b: float = 0.0  # the T5 part of text_encoder_params_b, adapted only with train_t5xxl
 
 
 # Gradient checkpointing keeps only block inputs and recomputes the rest: roughly this share remains.

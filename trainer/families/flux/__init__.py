@@ -69,5 +69,5 @@ SPEC = FamilySpec(
     engine=f"{__name__}.engine",
     memory=FamilyCosts(11.9, 4.88, 0.084, 4.8, 0.166, 0.0, 1024 * 1024, 10.0, 0.05, 2.5, fp8_share=1.0,
                        double_block_params_b=0.3398, single_block_params_b=0.1416, swap_split=flux_swap_split,
-                       t5_lora_per_rank_m=1.819, t5_activations_gb=1.8),
+                       t5_lora_per_rank_m=1.819, t5_activations_gb=1.8, t5_params_b=4.76),
 )
