@@ -241,7 +241,7 @@ def test_noise_and_loss_options_reach_every_step(tiny_model, data, tmp_path, mon
     assert len(seen["noise"]) == 5
     assert all(kw == {"offset": 0.0, "multires_iterations": 3, "multires_discount": 0.4, "adaptive_scale": 0.0,
                       "random_strength": False, "channel_mean": None} for _, kw in seen["noise"])
-    assert all(args[2:] == ("huber", 0.2, "none") for args, _ in seen["loss"])
+    assert all(args[2:] == ("huber", 0.2, "none", None) for args, _ in seen["loss"])  # None: no alpha mask
     assert all(args[2:] == (5.0, True) for args, _ in seen["snr"])
     assert all(args[4] is True for args, _ in seen["target"])  # v-prediction targets
 
