@@ -42,6 +42,8 @@ GATES = {
     "save.save_last_n_epochs": lambda c: 0 < c.save.save_every_n_epochs < c.training.max_train_epochs,
     "training.max_train_epochs": lambda c: c.training.max_train_steps == 0,  # max_train_steps wins
     "save.save_last_n_steps": lambda c: c.save.save_every_n_steps > 0,
+    "save.save_last_n_epochs_state": lambda c: 0 < c.save.save_every_n_epochs < c.training.max_train_epochs,
+    "save.save_last_n_steps_state": lambda c: c.save.save_every_n_steps > 0,
     "speed.persistent_data_loader_workers": lambda c: c.speed.max_data_loader_n_workers > 0,
     **{f"validation.{n}": (lambda c: c.validation.validation_split > 0 or bool(c.validation.validation_dir))
        for n in ("validation_seed", "validate_every_n_steps", "validate_every_n_epochs", "overfit_patience",

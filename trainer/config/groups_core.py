@@ -173,6 +173,21 @@ class SaveGroup(Group):
         "Also save the optimizer, scheduler and random state with each save, so training can be resumed.",
         "每次保存时同时保存优化器、调度器和随机数状态，以便之后继续训练。", label_zh="保存训练状态",
     )
+    save_last_n_epochs_state: int = param(
+        0, "With save_state: keep only the newest N epoch states, apart from the LoRA files (a state holds the "
+        "optimizer, several times the LoRA's size). 0: the same as save_last_n_epochs.",
+        "配合 save_state：按轮保存的训练状态只保留最近 N 个，与 LoRA 文件分开计（状态含优化器，体积是 LoRA 的数倍）。"
+        "0 表示与 save_last_n_epochs 相同。", ge=0, label_zh="保留最近 N 轮状态",
+    )
+    save_last_n_steps_state: int = param(
+        0, "With save_state: keep only the step states of the last N steps, apart from the LoRA files. 0: the same "
+        "as save_last_n_steps.", "配合 save_state：按步保存的训练状态只保留最近 N 步内的，与 LoRA 文件分开计。"
+        "0 表示与 save_last_n_steps 相同。", ge=0, label_zh="保留最近 N 步状态",
+    )
+    save_state_on_train_end: bool = param(
+        False, "Save the training state once, when the run ends, and not with each epoch or step save.",
+        "只在训练结束时保存一次训练状态，按轮或按步保存时不保存。", label_zh="结束时保存训练状态",
+    )
     resume: str = param(
         "",
         "A saved state folder (…-state) to continue from: same step, epoch, optimizer and scheduler.",

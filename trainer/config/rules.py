@@ -364,6 +364,12 @@ def _ignored_settings(cfg: TrainConfig) -> list[Finding]:
                            f"{o.lr_scheduler}; set lr_scheduler = polynomial or leave this at 1",
                            f"只对 polynomial 调度器生效，对 {o.lr_scheduler} 无效；请把 lr_scheduler 设为 polynomial，"
                            "或将此项保持为 1"))
+    for name in ("save_last_n_epochs_state", "save_last_n_steps_state"):
+        if getattr(cfg.save, name) and not cfg.save.save_state:
+            out.append(warning(f"save.{name}", "prunes the states that save_state saves with each save; without it "
+                               "there are none (save_state_on_train_end keeps only the final one): turn save_state on "
+                               "or set this to 0", "用于清理 save_state 随每次保存写下的训练状态；未开启 save_state 时"
+                               "没有这样的状态（save_state_on_train_end 只保存最后一个）：请开启 save_state 或设为 0"))
     if s.persistent_data_loader_workers and s.max_data_loader_n_workers == 0:
         out.append(warning("speed.persistent_data_loader_workers", "does nothing with max_data_loader_n_workers = 0 "
                            "(images load in the training process); set workers above 0 or turn this off",

@@ -141,15 +141,25 @@ def load_extra(folder: Path) -> dict:
 
 
 def prune(saved: list[Path], keep: int, protected: set = frozenset()) -> list[Path]:
-    """Delete all but the newest `keep` of `saved` (oldest first; their state folders too) and drop them
-    from the list. Only files this run wrote are ever passed in, so other runs' files in a shared output
-    folder are safe. `protected` files (the lowest validation loss) stay, in the list too."""
+    """Delete all but the newest `keep` of `saved` (oldest first; a Dreambooth save's diffusers folder too, not
+    its state: see prune_states) and drop them from the list. Only files this run wrote are ever passed in, so
+    other runs' files in a shared output folder are safe. `protected` files (the lowest validation loss) stay, in
+    the list too."""
     if keep <= 0 or len(saved) <= keep:
         return []
     removed = [f for f in saved[:-keep] if f not in protected]
     saved[:] = [f for f in saved if f not in removed]
     for f in removed:
         f.unlink(missing_ok=True)
-        for sibling in (STATE_SUFFIX, DIFFUSERS_SUFFIX):  # its state, its diffusers folder (Dreambooth)
-            shutil.rmtree(f.with_name(f.stem + sibling), ignore_errors=True)
+        shutil.rmtree(f.with_name(f.stem + DIFFUSERS_SUFFIX), ignore_errors=True)
     return removed
+
+
+def prune_states(saved: list[Path], keep: int) -> None:
+    """Delete all but the newest `keep` state folders of `saved` (oldest first) and drop them from the list: states
+    are counted apart from their files (save_last_n_epochs_state), as sd-scripts counts them."""
+    if keep <= 0 or len(saved) <= keep:
+        return
+    for folder in saved[:-keep]:
+        shutil.rmtree(folder, ignore_errors=True)
+    del saved[:-keep]

@@ -65,6 +65,7 @@ class Session:
         self.out_dir = out_dir_of(cfg, run_dir)
         self.outputs: list[str] = []
         self.written: dict[str, list[Path]] = {"epoch": [], "step": []}  # this run's intermediate saves
+        self.written_states: dict[str, list[Path]] = {"epoch": [], "step": []}  # and their state folders
         self.earlier = EarlierOutputs(reporter.warning)  # an earlier run's files under this run's names
         self.started_at = time.time()
         self.progress = ckpt.Progress()  # replaced by a resumed state in setup()
@@ -275,7 +276,7 @@ class Session:
             self.val.restore_best()
             self.save(cfg.save.output_name, with_state=False)
             return "finished"
-        self.save(cfg.save.output_name, with_state=cfg.save.save_state)
+        self.save(cfg.save.output_name, with_state=cfg.save.save_state or cfg.save.save_state_on_train_end)
         return "finished"
 
     def _loader(self) -> DataLoader:
@@ -332,12 +333,18 @@ class Session:
         self.progress.batches_in_epoch = 0
         self._after_epoch()
 
-    def _save_kept(self, name: str, kind: str, keep: int) -> None:
-        """Save, then delete this run's oldest saves of `kind` beyond `keep` (never files of other runs)."""
+    def _save_kept(self, name: str, kind: str, keep: int, keep_states: int) -> None:
+        """Save, then delete this run's oldest saves of `kind` beyond `keep`, and its oldest states of `kind` beyond
+        `keep_states` (0: `keep`); never files of other runs."""
         self.save(name, with_state=self.cfg.save.save_state)
         self.written[kind].append(self.output_file(name))
-        for old in [] if not self.is_main else ckpt.prune(self.written[kind], keep, protected=self.val.protected() if self.val else set()):
+        if self.cfg.save.save_state:
+            self.written_states[kind].append(self.state_folder(name))
+        if not self.is_main:
+            return
+        for old in ckpt.prune(self.written[kind], keep, protected=self.val.protected() if self.val else set()):
             self.outputs = [o for o in self.outputs if o != str(old)]
+        ckpt.prune_states(self.written_states[kind], keep_states or keep)
 
     def _early_stopped(self) -> bool:
         return self.val is not None and self.val.early_stopped
@@ -360,8 +367,9 @@ class Session:
     def _after_step(self) -> None:
         s, sm, step = self.cfg.save, self.cfg.sampling, self.progress.global_step
         if s.save_every_n_steps and step % s.save_every_n_steps == 0 and step < self.total:
-            self._save_kept(step_name(s.output_name, step), "step",
-                            max(1, s.save_last_n_steps // s.save_every_n_steps) if s.save_last_n_steps else 0)
+            keep, keep_states = (max(1, n // s.save_every_n_steps) if n else 0  # saves in the last n steps
+                                 for n in (s.save_last_n_steps, s.save_last_n_steps_state))
+            self._save_kept(step_name(s.output_name, step), "step", keep, keep_states)
         if sm.sample_every_n_steps and step % sm.sample_every_n_steps == 0:
             self.sample()
         if self.val:
@@ -372,7 +380,7 @@ class Session:
         last = epoch >= self.epochs or self.progress.global_step >= self.total
         saved = None
         if s.save_every_n_epochs and epoch % s.save_every_n_epochs == 0 and not last:
-            self._save_kept(epoch_name(s.output_name, epoch), "epoch", s.save_last_n_epochs)
+            self._save_kept(epoch_name(s.output_name, epoch), "epoch", s.save_last_n_epochs, s.save_last_n_epochs_state)
             saved = self.written["epoch"][-1]
         if self.val:  # after the save, so the evaluation knows the file holding these weights
             final = self.output_file(s.output_name)
