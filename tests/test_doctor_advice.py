@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image
 from test_doctor_check import blocks
 
 from trainer.doctor import check_dataset, render_text
@@ -61,3 +62,19 @@ def test_one_aspect_ratio_is_a_note(tmp_path):
     report = check_dataset(concept(tmp_path / "d", "1_zk", USEFUL_MINIMUM))
     (f,) = report.by_code("one_aspect")
     assert f.level == "info" and (f.data["bw"], f.data["bh"]) == (512, 512)
+
+
+def test_transparent_pictures_are_named_once_with_alpha_mask(tmp_path):
+    """A cut-out character on a transparent background trains on white unless dataset.alpha_mask is on: the
+    doctor names those pictures. A PNG with an alpha channel that is opaque everywhere is not one of them."""
+    root = concept(tmp_path / "d", "10_zk", 3)
+    sub = root / "10_zk"
+    cut = blocks(7).convert("RGBA")
+    cut.putalpha(Image.new("L", (256, 512), 255).crop((0, 0, 512, 512)))  # left half opaque, right transparent
+    cut.save(sub / "cut.png")
+    blocks(9).convert("RGBA").save(sub / "opaque_rgba.png")  # alpha 255 everywhere
+    report = check_dataset(root)
+    (f,) = report.by_code("transparent")
+    assert f.level == "info" and [Path(p).name for p in f.files] == ["cut.png"]
+    assert "alpha_mask" in f.fix_en and "alpha_mask" in f.fix_zh and "1" in f.en
+    assert not check_dataset(concept(tmp_path / "plain", "10_zk", 3)).by_code("transparent")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from trainer.data.buckets import cover_size, plan_buckets, steps_per_epoch
 from trainer.data.captions import has_tag
-from trainer.data.images import load_image
+from trainer.data.images import has_transparency, load_image
 from trainer.data.problems import DatasetError
 from trainer.data.scan import normalise_extension, parse_subset_name, scan_dataset, tag_frequency
 from trainer.doctor.findings import DoctorFinding, finding
@@ -105,6 +105,9 @@ def check_dataset(folder, *, caption_ext: str = ".txt", trigger: str = "", resol
     report.findings += _advice_findings(report)
     report.findings += _caption_findings(scan.items, ext)
     report.findings += _content_findings([it.path for it in scan.items], near_distance, progress)
+    transparent = [it.path for it in scan.items if has_transparency(it.path)]
+    if transparent:
+        report.findings.append(finding("transparent", transparent, count=len(transparent)))
     report.tag_frequency = _overall_tags(tag_frequency(scan))
     if report.trigger:
         report.findings += _trigger_findings(scan.train_items, report.trigger)

@@ -112,6 +112,14 @@ CATALOGUE: dict[str, tuple[str, str, str, str, str]] = {
         "Use larger originals, or train at a lower resolution (e.g. {lower}).",
         "换用更大的原图，或降低训练分辨率（例如 {lower}）。",
     ),
+    "transparent": (
+        "info", "{count} image(s) have transparent parts: training sees them on a white background.",
+        "{count} 张图片有透明部分：训练时按白色背景合成。",
+        "To train only their opaque part (e.g. a cut-out character, not the white around it), turn on "
+        "dataset.alpha_mask (Expert › Dataset); images without transparency still train whole.",
+        "如只想训练不透明的部分（例如抠出的角色，而不是周围的白色），请开启 dataset.alpha_mask（专家模式 › 数据集）；"
+        "没有透明部分的图片仍整张训练。",
+    ),
     "one_aspect": (
         "info", "All {count} images of '{name}' have the same shape ({bw}x{bh} bucket).",
         "“{name}”的全部 {count} 张图片形状相同（{bw}x{bh} 分桶）。",
