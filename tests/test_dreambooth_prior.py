@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from accelerate import Accelerator
+from PIL import Image
 
 from tests.dreambooth_helpers import sd15_and_data_fixtures
 from tests.engine_helpers import make_dataset, tiny_config
@@ -54,6 +55,18 @@ def test_missing_class_images_are_generated_into_a_short_folder(sd15, data, tmp_
     assert {"generating class images 1/2", "generating class images 2/2"} <= set(statuses(run_dir))
     started = next(e for e in read_events(run_dir)[0] if e["type"] == "started")
     assert started["steps_per_epoch"] == 5  # 2 x 5 train images, batch 2, each batch with 2 class images
+
+
+def test_class_images_of_a_resolution_that_is_only_an_area_are_a_bucket_size(sd15, data, tmp_path):
+    """With buckets a resolution off the 64 grid (512x650 in kohya_ss' presets) only sets the area; the base model
+    draws class images at the nearest size below on that grid, which it can draw."""
+    cfg = db_config(sd15, data, dataset__resolution="64,76", dreambooth__class_prompt="a dog",
+                    dreambooth__num_class_images=1)
+    run_dir = tmp_path / "runs" / "run"
+    assert train(cfg, run_dir) == 0, read_events(run_dir)[0][-1]
+    (made,) = (tmp_path / "models" / "class-images").rglob("*.png")
+    with Image.open(made) as img:
+        assert img.size == (64, 64)
 
 
 def test_class_images_made_in_the_workspace_are_reused_by_the_next_run(sd15, data, tmp_path):

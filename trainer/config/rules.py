@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from trainer.config.errors import Finding, error, warning
@@ -66,11 +67,19 @@ def _resolution(cfg: TrainConfig) -> list[Finding]:
     except ValueError as exc:
         return [error("dataset.resolution", str(exc), f"'{d.resolution}' 不是可用的分辨率；每边须在 64 到 {MAX_RESOLUTION} 之间，写成 宽,高，如 512,512")]
     out = []
-    if w % step or h % step:
-        out.append(error("dataset.resolution", f"{w}x{h} must be a multiple of {step}; try {w // step * step},{h // step * step}",
-                         f"{w}x{h} 必须是 {step} 的倍数；可改为 {w // step * step},{h // step * step}"))
+    near = f"{w // step * step},{h // step * step}"
+    if (w % step or h % step) and not d.enable_bucket:
+        out.append(error("dataset.resolution", f"{w}x{h} must be a multiple of {step}; try {near}",
+                         f"{w}x{h} 必须是 {step} 的倍数；可改为 {near}"))
     if not d.enable_bucket:
         return out
+    if w % step or h % step:  # buckets read only its area (sd-scripts too): kohya_ss presets have 512x650
+        side = int(math.sqrt(w * h)) // d.bucket_reso_steps * d.bucket_reso_steps
+        out.append(warning("dataset.resolution", f"{w}x{h} is not a multiple of {step}: with buckets it only sets "
+                           f"the area, so the square bucket is {side}x{side} and every bucket a multiple of "
+                           f"{d.bucket_reso_steps}, as in sd-scripts; write {near} to train at that size",
+                           f"{w}x{h} 不是 {step} 的倍数：启用分桶时它只决定面积，正方形分桶为 {side}x{side}，各分桶均为 "
+                           f"{d.bucket_reso_steps} 的倍数（与 sd-scripts 相同）；如要按该尺寸训练请写 {near}"))
     if d.bucket_reso_steps % step:
         out.append(error("dataset.bucket_reso_steps", f"{d.bucket_reso_steps} must be a multiple of {step}"
                          + (" (32 is allowed for SDXL only)" if step == 64 else ""),

@@ -68,7 +68,8 @@ def _draw(cfg, models, *, start: int, count: int, stop):
     """Images from the untrained base model, one seed each (training seed + index), leaving the global RNG as
     it was so that a run with generation trains exactly like one without."""
     family, s = models.family, cfg.sampling
-    width, height = parse_resolution(cfg.dataset.resolution)
+    # With buckets the resolution may be off the 64 grid (it is then only an area); the model draws on the grid.
+    width, height = (max(64, side // 64 * 64) for side in parse_resolution(cfg.dataset.resolution))
     pipe = family.preview_pipeline(models, make_scheduler(s.sample_sampler, models.noise_scheduler.config))
     pipe.set_progress_bar_config(disable=True)
     modules = [models.unet, *models.text_encoders]
