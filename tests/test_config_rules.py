@@ -68,7 +68,7 @@ def test_latent_cache_with_image_augmentation(field):
 def test_resolution_multiple_of_64():
     (f,) = findings({"dataset": {"resolution": "500,512", "enable_bucket": False}}, "dataset.resolution")
     assert f.level == "error" and "64" in f.en and "448,512" in f.en
-    # with buckets it is only an area, as in sd-scripts (kohya_ss' presets have 512x650): said, not refused
+    # with buckets it is only an area, as in sd-scripts: said, not refused
     (f,) = findings({"dataset": {"resolution": "512,650"}}, "dataset.resolution")
     assert f.level == "warning" and "576x576" in f.en and "512,640" in f.en
     assert not findings({"dataset": {"resolution": "768x512"}}, "dataset.resolution")

@@ -58,7 +58,7 @@ def test_missing_class_images_are_generated_into_a_short_folder(sd15, data, tmp_
 
 
 def test_class_images_of_a_resolution_that_is_only_an_area_are_a_bucket_size(sd15, data, tmp_path):
-    """With buckets a resolution off the 64 grid (512x650 in kohya_ss' presets) only sets the area; the base model
+    """With buckets a resolution off the 64 grid (e.g. 512x650) only sets the area; the base model
     draws class images at the nearest size below on that grid, which it can draw."""
     cfg = db_config(sd15, data, dataset__resolution="64,76", dreambooth__class_prompt="a dog",
                     dreambooth__num_class_images=1)

@@ -73,7 +73,7 @@ def _resolution(cfg: TrainConfig) -> list[Finding]:
                          f"{w}x{h} 必须是 {step} 的倍数；可改为 {near}"))
     if not d.enable_bucket:
         return out
-    if w % step or h % step:  # buckets read only its area (sd-scripts too): kohya_ss presets have 512x650
+    if w % step or h % step:  # buckets read only its area, as sd-scripts does
         side = int(math.sqrt(w * h)) // d.bucket_reso_steps * d.bucket_reso_steps
         out.append(warning("dataset.resolution", f"{w}x{h} is not a multiple of {step}: with buckets it only sets "
                            f"the area, so the square bucket is {side}x{side} and every bucket a multiple of "
