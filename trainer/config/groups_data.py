@@ -61,6 +61,12 @@ class CaptionGroup(Group):
         0.0, "Chance of dropping each tag (except kept ones) from a caption.", "每个标签（保留的除外）被丢弃的概率。",
         ge=0.0, le=1.0, label_zh="标签丢弃率",
     )
+    enable_wildcard: bool = param(
+        False, "A caption file with several lines gives one of them at random each step, and each {a|b|c} in it one "
+        "of its choices (sd-scripts' enable_wildcard). Off: the first non-blank line is the caption.",
+        "标注文件有多行时每步随机取其中一行，其中每个 {a|b|c} 随机取一个选项（对应 sd-scripts 的 enable_wildcard）。"
+        "关闭时以第一行非空内容为标注。", label_zh="通配符标注",
+    )
 
 
 class NoiseGroup(Group):
@@ -168,4 +174,9 @@ class SamplingGroup(Group):
     )
     sample_every_n_steps: int = param(
         0, "Make previews every N steps (0: off).", "每 N 步生成一次预览图（0 表示关闭）。", ge=0, label_zh="每 N 步预览",
+    )
+    sample_at_first: bool = param(
+        False, "Also make previews before the first step: the base model with the untrained LoRA, to compare "
+        "the later ones with.", "在第一步之前也生成一次预览图：即底模加未训练的 LoRA，便于与之后的预览对比。",
+        label_zh="训练前预览",
     )

@@ -21,7 +21,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     "min_bucket_reso": 256, "max_bucket_reso": 1024, "bucket_reso_steps": 64, "bucket_no_upscale": False,
     "caption_extension": ".caption", "shuffle_caption": False, "weighted_captions": False, "keep_tokens": 0,
     "keep_tokens_separator": "", "max_token_length": None, "caption_dropout_rate": 0.0,
-    "caption_dropout_every_n_epochs": 0, "caption_tag_dropout_rate": 0.0, "color_aug": False, "flip_aug": False,
+    "caption_dropout_every_n_epochs": 0, "caption_tag_dropout_rate": 0.0, "enable_wildcard": False, "color_aug": False, "flip_aug": False,
     "random_crop": False, "alpha_mask": False, "face_crop_aug_range": None, "resize_interpolation": None,
     # saving
     "output_name": None, "output_dir": None, "save_model_as": "safetensors", "save_precision": None,
@@ -45,7 +45,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     "multires_noise_discount": 0.3, "adaptive_noise_scale": None, "ip_noise_gamma": None,
     "ip_noise_gamma_random_strength": False, "zero_terminal_snr": False,
     # samples and logging
-    "sample_sampler": "ddim", "sample_every_n_epochs": None, "sample_every_n_steps": None, "log_with": None,
+    "sample_sampler": "ddim", "sample_at_first": False, "sample_every_n_epochs": None, "sample_every_n_steps": None, "log_with": None,
     "log_prefix": None, "log_tracker_name": None, "logging_dir": None,
     # speed and memory
     "mixed_precision": "no", "full_fp16": False, "full_bf16": False, "fp8_base": False, "fp8_base_unet": False,

@@ -85,7 +85,8 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, w
         items, bucket_of, latent_cache=cache, random_crop=a.random_crop, flip_aug=a.flip_aug, color_aug=a.color_aug,
         shuffle_caption=c.shuffle_caption, keep_tokens=c.keep_tokens, keep_tokens_separator=c.keep_tokens_separator,
         caption_dropout_rate=c.caption_dropout_rate, caption_tag_dropout_rate=c.caption_tag_dropout_rate,
-        caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs, alpha_mask=d.alpha_mask,
+        caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs, wildcard=c.enable_wildcard,
+        alpha_mask=d.alpha_mask,
     )
     sampler = _sampler(cfg, items, bucket_of, cfg.training.train_batch_size * world, reporter)
     counts = count_images(scan)

@@ -267,6 +267,8 @@ class Session:
                          images=self.data.num_train_images, device=self.prec.device, family=cfg.model.family,
                          start_step=p.global_step, summary=header.start_summary(self))
         set_train_mode(self.optimizer, True)  # schedule-free optimizers; a no-op for the others
+        if cfg.sampling.sample_at_first:
+            self.sample()
         while p.epoch < self.epochs and p.global_step < self.total and not self._early_stopped():
             # Checked before each epoch too: a stop asked during the epoch-end sample or save ends here.
             if self._stop_wanted() or self._run_epoch() == "stopped":
