@@ -31,6 +31,7 @@ GATES = {
     "network.base_weights": lambda c: c.network.enable_base_weight,
     "network.base_weights_multiplier": lambda c: c.network.enable_base_weight,
     "network.lycoris_algo": lambda c: c.network.network_module == "lycoris.kohya",
+    "network.dim_from_weights": lambda c: bool(c.network.network_weights),  # how network_weights is read
     "network.dylora_unit": lambda c: c.network.network_module == "networks.dylora",
     **{f"network.{n}": (lambda c: c.network.enable_block_weights)
        for n in ("down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_lr_zero_threshold")},

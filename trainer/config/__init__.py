@@ -1,6 +1,12 @@
 """THE parameter schema and everything derived from it. Imports neither torch nor gradio."""
 
-from trainer.config import rules_captions, rules_dreambooth, rules_flux, rules_input  # noqa: F401  (register their rules)
+from trainer.config import (  # noqa: F401  (register their rules)
+    rules_captions,
+    rules_dreambooth,
+    rules_flux,
+    rules_input,
+    rules_network,
+)
 from trainer.config.errors import ConfigError, Finding
 from trainer.config.overlay import apply_overlay, apply_sets, effective_config
 from trainer.config.rules import check, errors_of, parse_resolution

@@ -257,6 +257,19 @@ class NetworkGroup(Group):
         "", "A LoRA file to start from, to continue training it.", "作为起点的 LoRA 文件，用于在其基础上继续训练。",
         widget="path", label_zh="起始 LoRA 权重",
     )
+    dim_from_weights: bool = param(
+        False,
+        "Take the rank and alpha of every layer from the network_weights file (its lora_down shapes and alphas, the "
+        "convolutions' own), as sd-scripts' dim_from_weights: continue a LoRA without knowing its rank; network_dim, "
+        "network_alpha, conv_dim and conv_alpha are then not used. networks.lora trains exactly the file's layers, "
+        "each at its own rank; networks.dylora, networks.lora with network_args and lycoris.kohya (locon, dylora) take "
+        "one rank for the linear layers and one for the convolutions, and the file must hold every layer they train.",
+        "从 network_weights 文件读取每一层的秩与 alpha（其 lora_down 的形状与 alpha，卷积层用各自的值），同 sd-scripts 的 "
+        "dim_from_weights：不知道 LoRA 的秩也能继续训练；此时不使用 network_dim、network_alpha、conv_dim 与 conv_alpha。"
+        "networks.lora 只训练文件中有的层，每层用各自的秩；networks.dylora、带 network_args 的 networks.lora 与 "
+        "lycoris.kohya（locon、dylora）要求线性层同一个秩、卷积层同一个秩，且文件须包含它们训练的每一层。",
+        networks=RANKED, families=("sd15", "sdxl"), label_zh="从权重读取维度",
+    )
     scale_weight_norms: float = param(
         0.0,
         "Max-norm regularisation: after each step, any layer whose weight change (up x down x alpha/dim) has a "

@@ -39,7 +39,8 @@ ARG_DEFAULTS: dict[str, Any] = {
     "debiased_estimation_loss": False, "scale_weight_norms": None,
     # network
     "network_module": None, "network_dim": None, "network_alpha": 1.0, "network_dropout": None,
-    "network_weights": None, "network_args": None, "base_weights": None, "base_weights_multiplier": None,
+    "network_weights": None, "dim_from_weights": False, "network_args": None, "base_weights": None,
+    "base_weights_multiplier": None,
     # noise
     "noise_offset": None, "noise_offset_random_strength": False, "multires_noise_iterations": None,
     "multires_noise_discount": 0.3, "adaptive_noise_scale": None, "ip_noise_gamma": None,

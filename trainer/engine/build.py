@@ -31,6 +31,7 @@ class Models:
     train_unet: bool
     train_text_encoder: bool
     block_swap: object = None  # trainer.engine.block_swap.BlockSwap when flux.blocks_to_swap is set
+    file_dims: object = None  # trainer.networks.file_dims.FileDims of network_weights with dim_from_weights
 
 
 def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn) -> Models:
@@ -73,7 +74,8 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
 
         store_in_fp8(parts.unet, prec.weight_dtype)
     parts.vae.requires_grad_(False)
-    lora = full or _add_lora(cfg, parts, family, train_unet, train_te, warn, status)
+    lora, file_dims = (full, None) if full is not None else _add_lora(cfg, parts, family, train_unet, train_te, warn,
+                                                                      status)
     train_te = train_te and bool(lora.text_encoder_params())  # networks.oft has none (the check said so)
     for p in lora.parameters():
         p.data = p.data.to(prec.adapter_dtype)
@@ -102,7 +104,7 @@ def load_models(cfg: TrainConfig, prec: Precision, cache_dir: Path, status, warn
     for te in parts.text_encoders:
         te.train(train_te)
     return Models(family, parts.unet, parts.vae, parts.text_encoders, parts.tokenizers, parts.noise_scheduler, lora,
-                  train_unet, train_te, block_swap)
+                  train_unet, train_te, block_swap, file_dims)
 
 
 def _load_dtypes(family, m, prec: Precision) -> dict:
@@ -131,22 +133,41 @@ def _add_lora(cfg: TrainConfig, parts, family, train_unet: bool, train_te: bool,
                 status(line)  # the new file will not contain them: they are part of the base now
         except (OSError, ValueError) as exc:
             raise EngineError(str(exc), "Check network.base_weights: files made for this model family.") from None
+    weights = _weights_for_trained_parts(n.network_weights, train_unet, train_te, warn, family.name) \
+        if n.network_weights else None
+    dims = _file_dims(n, weights, status) if weights is not None and n.dim_from_weights else None
     try:
         lora = build_network(n, family.name, parts.unet, family.adapted_text_encoders(parts.text_encoders),
-                             train_unet=train_unet, train_text_encoder=train_te)
+                             train_unet=train_unet, train_text_encoder=train_te, dims=dims)
     except ValueError as exc:
         raise EngineError(str(exc), "Fix the network settings named above.") from None
-    if n.network_weights:
+    if weights is not None:
         try:
-            notes = lora.load_weights(_weights_for_trained_parts(n.network_weights, train_unet, train_te, warn,
-                                                                 family.name), family=family.name)
-        except (OSError, ValueError) as exc:
-            raise EngineError(f"network.network_weights: {Path(n.network_weights).name}: {exc}",
-                              "Use a file of this network type, made for this model family with the same "
-                              "network_dim/conv_dim.") from None
+            notes = lora.load_weights(weights, family=family.name)
+        except ValueError as exc:
+            raise _weights_error(n.network_weights, exc) from None
         for note in notes or ():  # where the file and the config disagree, and which one this run follows
             warn(f"network.network_weights: {Path(n.network_weights).name}: {note}", "")
-    return lora
+    return lora, dims
+
+
+def _weights_error(path: str, exc: Exception) -> EngineError:
+    return EngineError(f"network.network_weights: {Path(path).name}: {exc}",
+                       "Use a file of this network type, made for this model family with the same network_dim/conv_dim, "
+                       "or turn on network.dim_from_weights to take them from the file.")
+
+
+def _file_dims(n, weights: dict, status):
+    """The ranks and alphas of the file a dim_from_weights run continues (trainer.networks.file_dims)."""
+    from trainer.networks.file_dims import FileDims
+
+    try:
+        dims = FileDims.of(weights)
+    except ValueError as exc:
+        raise EngineError(f"{exc} ({Path(n.network_weights).name})", "Fix the network settings named above.") from None
+    status(f"network.dim_from_weights: {Path(n.network_weights).name} has {len(dims.modules)} modules; "
+           + ", ".join(f"{k} {v}" for k, v in dims.dims().items() if v is not None))
+    return dims
 
 
 def _prediction_scheduler(scheduler, v_prediction: bool, warn, zero_terminal_snr: bool = False):
@@ -165,7 +186,10 @@ def _weights_for_trained_parts(path: str, train_unet: bool, train_te: bool, warn
     from trainer.families import get_spec
     from trainer.networks.save import read_lora
 
-    tensors, meta = read_lora(path)
+    try:
+        tensors, meta = read_lora(path)
+    except (OSError, ValueError) as exc:
+        raise _weights_error(path, exc) from None
     naming = get_spec(family).lora_naming
     note = naming.file_note(meta)  # Flux: how other tools read an sd-scripts split_qkv file
     if note:

@@ -33,6 +33,7 @@ def run_facts(session):
         model_identity={**base_model_identity(cfg.model.base_model), **vae_identity(cfg.model.vae)},
         num_processes=session.acc.num_processes,
         num_validation_images=len(session.data.validation_items),
+        network_dims=session.models.file_dims.dims() if session.models.file_dims is not None else {},
     )
 
 

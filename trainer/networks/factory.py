@@ -102,14 +102,57 @@ BUILDERS: dict[str, Callable] = {
 }
 
 
+def _lora_from_file(n, family: str, unet: nn.Module, text_encoders: list, dims, **parts):
+    """networks.lora with a file's ranks (dim_from_weights): every module of the file at its own rank and alpha, as
+    sd-scripts' create_network_from_weights builds it; with network_args (lycoris-lora) one rank per kind."""
+    from trainer.networks.file_dims import layers_by_part
+    from trainer.networks.inject import add_lora
+
+    if n.network_args:
+        return _lora_by_lycoris(dims.uniform(n, "networks.lora with network_args"), family, unet, text_encoders,
+                                **parts)
+    layers = layers_by_part(dims, family, unet, text_encoders, **parts)
+    return add_lora(unet, text_encoders, dim=n.network_dim, alpha=n.network_alpha, dropout=n.network_dropout,
+                    layers=layers, **parts)
+
+
+def _uniform(builder: Callable, network: str) -> Callable:
+    """A builder given the file's one linear rank and one conv rank in place of network_dim/conv_dim."""
+    def build(n, family: str, unet: nn.Module, text_encoders: list, dims, **parts):
+        if n.network_module == "lycoris.kohya" and n.lycoris_algo not in ("locon", "dylora"):
+            raise ValueError(f"network.dim_from_weights: reads lora_down ranks, which a LyCORIS {n.lycoris_algo} file "
+                             "has not; turn it off and set network_dim/conv_dim to the file's")
+        return builder(dims.uniform(n, network), family, unet, text_encoders, **parts)
+
+    return build
+
+
+# The builders that take a file's ranks (network.dim_from_weights), by network_module.
+FROM_WEIGHTS: dict[str, Callable] = {
+    "networks.lora": _lora_from_file,
+    "networks.dylora": _uniform(_dylora, "networks.dylora"),
+    "lycoris.kohya": _uniform(_lycoris, "lycoris.kohya"),
+}
+
+
 def build_network(n, family: str, unet: nn.Module, text_encoders: list, *, train_unet: bool = True,
-                  train_text_encoder: bool = True):
+                  train_text_encoder: bool = True, dims=None):
     """The adapters `n` (the config's network group) asks for, applied to the family's U-Net and text encoders, by
-    the builders its spec names (FamilySpec.network_builders: these BUILDERS for the SD families)."""
+    the builders its spec names (FamilySpec.network_builders: these BUILDERS for the SD families). `dims`
+    (trainer.networks.file_dims.FileDims, dim_from_weights): the ranks of the file the run continues, which replace
+    network_dim/network_alpha/conv_dim/conv_alpha, by the module's FROM_WEIGHTS builders."""
     spec = get_spec(family)
-    builders = import_module(spec.network_builders).BUILDERS
+    module = import_module(spec.network_builders)
+    builders = module.BUILDERS
     builder = builders.get(n.network_module)
     if builder is None:
         raise ValueError(f"network.network_module: {n.network_module} is not supported for {spec.label} yet; use "
                          f"{', '.join(builders)}")
-    return builder(n, family, unet, text_encoders, train_unet=train_unet, train_text_encoder=train_text_encoder)
+    parts = {"train_unet": train_unet, "train_text_encoder": train_text_encoder}
+    if dims is None:
+        return builder(n, family, unet, text_encoders, **parts)
+    from_file = getattr(module, "FROM_WEIGHTS", {}).get(n.network_module)
+    if from_file is None:
+        raise ValueError(f"network.dim_from_weights: {n.network_module} on {spec.label} cannot take its ranks from the "
+                         "file; turn it off and set network_dim/conv_dim to the file's")
+    return from_file(n, family, unet, text_encoders, dims, **parts)

@@ -50,6 +50,21 @@ def _lora_config(linear: list[str], conv: list[str], dim: int, alpha: float, dro
     )
 
 
+def _file_config(layers: dict[str, tuple[int, float]], init_weights: bool) -> LoraConfig:
+    """A config for exactly these module paths, each with its own (rank, alpha) (dim_from_weights)."""
+    ranks: dict[int, list[str]] = {}
+    alphas: dict[float, list[str]] = {}
+    for path, (rank, alpha) in layers.items():
+        ranks.setdefault(rank, []).append(path)
+        alphas.setdefault(alpha, []).append(path)
+    rank, alpha = next(iter(layers.values()))
+    return LoraConfig(
+        r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=sorted(layers),
+        rank_pattern={_pattern(paths): r for r, paths in ranks.items()},
+        alpha_pattern={_pattern(paths): a for a, paths in alphas.items()}, init_lora_weights=init_weights, bias="none",
+    )
+
+
 def _inject(model: nn.Module, config: LoraConfig) -> None:
     inject_adapter_in_model(config, model, adapter_name=ADAPTER)
 
@@ -237,13 +252,16 @@ def _rank_dropout_hook(p: float):
 def add_lora(unet: nn.Module, text_encoders: list, *, dim: int, alpha: float, dropout: float = 0.0,
              train_unet: bool = True, train_text_encoder: bool = True, conv_dim: int | None = None,
              conv_alpha: float | None = None, init_weights: bool = True,
-             unet_targets: list[str] | None = None) -> LoraSet:
+             unet_targets: list[str] | None = None,
+             layers: dict[str, dict[str, tuple[int, float]]] | None = None) -> LoraSet:
     """Freeze the models and inject LoRA adapters into the default sd-scripts module set.
 
     `text_encoders` is [te] for SD1.x/2.x or [te1, te2] for SDXL (None entries are skipped).
     `conv_dim` adds LoCon adapters to the U-Net's 3x3 convolutions with rank conv_dim and alpha
     conv_alpha (default: conv_dim). `init_weights=True` starts with up = 0, so the output equals the base.
     `unet_targets`: the denoiser's Linear paths when they are not an SD U-Net's (the Flux transformer's).
+    `layers` (component -> module path -> (rank, alpha), trainer.networks.file_dims): adapt exactly these modules, each
+    with its own rank and alpha, instead of the default set at dim/alpha and conv_dim/conv_alpha (dim_from_weights).
     """
     if dim < 1:
         raise ValueError(f"network dim must be >= 1, got {dim}")
@@ -253,13 +271,18 @@ def add_lora(unet: nn.Module, text_encoders: list, *, dim: int, alpha: float, dr
     for model in [unet, *text_encoders]:
         if model is not None:
             model.requires_grad_(False)
-    if train_unet:
+    if layers is not None:
+        for name, model in zip((UNET, *TEXT_ENCODER_NAMES), (unet, *text_encoders), strict=False):
+            if layers.get(name):
+                _inject(model, _file_config(layers[name], init_weights))
+                models[name] = model
+    elif train_unet:
         conv = targets.unet_conv_targets(unet) if conv_dim else []
         linear = unet_targets if unet_targets is not None else targets.unet_linear_targets(unet)
         config = _lora_config(linear, conv, dim, alpha, 0.0, conv_dim, conv_alpha, init_weights)
         _inject(unet, config)
         models[UNET] = unet
-    if train_text_encoder:
+    if train_text_encoder and layers is None:
         for name, te in zip(TEXT_ENCODER_NAMES, text_encoders, strict=False):
             if te is None:
                 continue

@@ -57,6 +57,9 @@ class RunFacts:
     num_processes: int = 1
     num_validation_images: int = 0  # held out or from validation_dir
     header_args: tuple[str, ...] = ()  # the family's own sd-scripts arguments, written as ss_<name> (Family.header_args)
+    # network_dim, network_alpha, conv_dim, conv_alpha as trained when they came from network_weights (dim_from_weights:
+    # trainer.networks.file_dims.FileDims.dims), in place of the config's; conv_* None: no convolution layers
+    network_dims: dict[str, Any] = field(default_factory=dict)
 
 
 def sd_scripts_args(cfg: TrainConfig) -> dict[str, Any]:
@@ -113,13 +116,25 @@ def training_header(cfg: TrainConfig, run: RunFacts, *, steps: int, epoch: int, 
         "ss_bucket_info": json.dumps(run.bucket_info if cfg.dataset.enable_bucket else None),
         **run.model_identity,
     })
-    net_args = [str(a).partition("=") for a in args.get("network_args") or []]
+    net_args = {k.strip(): v.strip() for k, _, v in (str(a).partition("=") for a in args.get("network_args") or [])}
+    if run.network_dims:
+        net_args = _trained_dims(facts, net_args, run.network_dims)
     if net_args:  # sd-scripts writes the key only when network_args were given, values as the strings given
-        facts["ss_network_args"] = {k.strip(): v.strip() for k, _, v in net_args}
+        facts["ss_network_args"] = net_args
     header = {k: text(v) for k, v in facts.items()}
     header.update(_modelspec(cfg, run, resolution, thumbnail))
     header.update(danlu_keys(cfg))
     return header
+
+
+def _trained_dims(facts: dict[str, Any], net_args: dict[str, str], dims: dict[str, Any]) -> dict[str, str]:
+    """ss_network_dim/ss_network_alpha and the conv_dim/conv_alpha network_args of the dims a run took from its
+    file ("Dynamic" where its modules differ, as sd-scripts' resize_lora writes); the network_args without them."""
+    facts["ss_network_dim"], facts["ss_network_alpha"] = dims["network_dim"], dims["network_alpha"]
+    rest = {k: v for k, v in net_args.items() if k not in ("conv_dim", "conv_alpha")}
+    if dims.get("conv_dim") is None:
+        return rest
+    return {**rest, "conv_dim": str(dims["conv_dim"]), "conv_alpha": str(dims["conv_alpha"])}
 
 
 def _modelspec(cfg: TrainConfig, run: RunFacts, resolution, thumbnail: str) -> dict[str, str]:
