@@ -152,8 +152,8 @@ def test_letters_in_a_number_box_get_a_hint_with_every_other_error(app, page):
     open_expert(page, url)
     page.locator("#group-network > button").first.click()
     fill_kept(page, "network.network_dim", "eight")
-    fill_kept(page, "dataset.resolution", "500,500")
+    fill_kept(page, "dataset.min_bucket_reso", "2048")
     page.click("#expert-validate")
     err = page.locator("#err-network-network_dim")
     expect(err).to_contain_text("'eight' is not a number", timeout=SLOW)
-    expect(page.locator("#err-dataset-resolution")).to_contain_text("multiple of 64")  # the same round
+    expect(page.locator("#err-dataset-min_bucket_reso")).to_contain_text("larger than max_bucket_reso")  # same round

@@ -157,7 +157,7 @@ def test_path_keyed_values_work_too(form):
 @pytest.mark.parametrize(("path", "value"), [
     ("network.network_dim", 5000),  # above the schema's maximum
     ("network.network_dim", 2.5),  # not a whole number
-    ("dataset.resolution", "500,500"),  # a cross-field rule
+    ("dataset.min_bucket_reso", 2048),  # a cross-field rule (above max_bucket_reso)
     ("optimizer.learning_rate", None),  # required number left empty
 ])
 def test_an_invalid_value_is_reported_on_exactly_its_field(form, path, value):
@@ -211,11 +211,12 @@ def test_every_error_is_reported_in_one_round(form):
     values = wire_values(form)
     values[form.by_path["network.network_dim"]] = "eight"  # letters in a number box
     values[form.by_path["training.train_batch_size"]] = "0"  # below the schema's minimum
-    values[form.by_path["dataset.resolution"]] = "500,500"  # a cross-field rule
+    values[form.by_path["dataset.min_bucket_reso"]] = 2048  # a cross-field rule (above max_bucket_reso)
     values[form.by_path["optimizer.unet_lr"]] = "0"  # a rule on another group
     cfg, findings = form.to_config(values)
     assert cfg is None, "a form with errors gives no config to start"
     fields = {f.field for f in errors_of(findings)}
-    assert fields == {"network.network_dim", "training.train_batch_size", "dataset.resolution", "optimizer.unet_lr"}
+    assert fields == {"network.network_dim", "training.train_batch_size", "dataset.min_bucket_reso",
+                      "optimizer.unet_lr"}
     (typed,) = [f for f in findings if f.field == "network.network_dim"]
     assert "'eight' is not a number" in typed.en
