@@ -188,7 +188,7 @@ def test_prompt_file_is_read_into_the_text(tmp_path):
 # train_network.py's argument names (sd-scripts), for the export check.
 SD_SCRIPTS_ARGS = set("""
 caption_prefix huber_schedule huber_scale alpha_mask save_last_n_epochs_state save_last_n_steps_state
-save_state_on_train_end dim_from_weights enable_wildcard sample_at_first
+save_state_on_train_end dim_from_weights enable_wildcard sample_at_first no_metadata
 pretrained_model_name_or_path vae v2 v_parameterization train_data_dir reg_data_dir prior_loss_weight resolution
 enable_bucket min_bucket_reso max_bucket_reso bucket_reso_steps bucket_no_upscale output_name output_dir
 save_model_as save_precision save_every_n_epochs save_every_n_steps save_last_n_epochs save_last_n_steps

@@ -22,9 +22,12 @@ def training_header(session) -> dict[str, str]:
     return {**kept, "modelspec.architecture": session.models.family.modelspec_architecture}
 
 
-def checkpoint_header(full: dict[str, str]) -> dict[str, str]:
-    """The model-spec and Danlu keys alone (sd-scripts' train_db writes the model spec alone)."""
-    return {k: v for k, v in full.items() if k.startswith(("modelspec.", "danlu_"))}
+def checkpoint_header(full: dict[str, str], cfg) -> dict[str, str]:
+    """The model-spec and Danlu keys alone (sd-scripts' train_db writes the model spec alone); with
+    publish.no_metadata, as a LoRA's (trainer.networks.metadata.kept_in_file)."""
+    from trainer.networks.metadata import kept_in_file
+
+    return kept_in_file(cfg, {k: v for k, v in full.items() if k.startswith(("modelspec.", "danlu_"))})
 
 
 def save_checkpoint(session, name: str) -> Path:
@@ -35,7 +38,7 @@ def save_checkpoint(session, name: str) -> Path:
         with m.lora.saved_weights():  # the EMA average when EMA is on
             state = original_layout(m.family.name, m.unet, m.vae, m.text_encoders)
             path = write_checkpoint(session.output_file(name), state, cfg.save.save_precision,
-                                    checkpoint_header(header))
+                                    checkpoint_header(header, cfg))
             folder = (save_diffusers_folder(m, session.diffusers_folder(name), cfg.save.save_precision)
                       if cfg.dreambooth.save_diffusers else None)
     finally:

@@ -33,6 +33,16 @@ class PublishGroup(Group):
         "writes it; WebUI extensions show it beside the file.", "写入 LoRA 文件头（ss_training_comment）的备注，与 "
         "sd-scripts 的 --training_comment 相同；WebUI 插件会在文件旁显示它。", label_zh="训练备注",
     )
+    no_metadata: bool = param(
+        False, "Keep the LoRA file's header to what loaders read (network type, dim, alpha, base model version, the "
+        "title, author and other model-spec fields written here, the hashes), as sd-scripts' no_metadata: the "
+        "training settings, dataset folders, tag counts, base model path, preview thumbnail and Danlu's config stay "
+        "out. For a file shared in public; the run folder keeps everything, and the model card (model_card) is a "
+        "file of its own.",
+        "LoRA 文件头只保留加载工具读取的内容（网络类型、维度、alpha、底模版本、此处填写的标题作者等模型信息、哈希），与 "
+        "sd-scripts 的 no_metadata 相同：训练设置、数据集文件夹、标签计数、底模路径、预览缩略图和丹炉配置都不写入。用于公开"
+        "分享的文件；训练文件夹仍保留全部信息，模型说明卡（model_card）是单独的文件。", label_zh="精简文件头",
+    )
     model_card: bool = param(
         True, "Write a model card <name>.md next to each final LoRA or Dreambooth checkpoint: base model, trigger "
         "word, tags with counts, key settings and sample images.",

@@ -27,7 +27,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     "output_name": None, "output_dir": None, "save_model_as": "safetensors", "save_precision": None,
     "save_every_n_epochs": None, "save_every_n_steps": None, "save_last_n_epochs": None, "save_last_n_steps": None,
     "save_state": False, "save_last_n_epochs_state": None, "save_last_n_steps_state": None,
-    "save_state_on_train_end": False, "resume": None, "training_comment": None,
+    "save_state_on_train_end": False, "resume": None, "training_comment": None, "no_metadata": False,
     # training
     "max_train_steps": 1600, "max_train_epochs": None, "train_batch_size": 1, "gradient_checkpointing": False,
     "gradient_accumulation_steps": 1, "network_train_unet_only": False, "network_train_text_encoder_only": False,

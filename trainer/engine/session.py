@@ -203,14 +203,15 @@ class Session:
         return inside(self.out_dir, f"{name}{ckpt.DIFFUSERS_SUFFIX}")
 
     def save_lora(self, name: str) -> Path:
+        from trainer.networks.metadata import kept_in_file
         from trainer.networks.save import save_lora
 
         cfg = self.cfg
         set_train_mode(self.optimizer, False)
         meta = header.lora_header(self)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = save_lora(self.output_file(name), self.models.lora.kohya_state_dict(self.models.family.name), meta,
-                         cfg.save.save_precision)
+        path = save_lora(self.output_file(name), self.models.lora.kohya_state_dict(self.models.family.name),
+                         kept_in_file(cfg, meta), cfg.save.save_precision)  # the card still reads all of meta
         set_train_mode(self.optimizer, True)
         if str(path) not in self.outputs:
             self.outputs.append(str(path))

@@ -150,6 +150,20 @@ def _modelspec(cfg: TrainConfig, run: RunFacts, resolution, thumbnail: str) -> d
                   "thumbnail": thumbnail})
 
 
+# What loaders read (sd-scripts' SS_METADATA_MINIMUM_KEYS), which no_metadata keeps, with the model spec the user
+# wrote (not the automatic thumbnail), the hashes save_lora adds and Danlu's version.
+MINIMUM_KEYS = ("ss_v2", "ss_base_model_version", "ss_network_module", "ss_network_dim", "ss_network_alpha",
+                "ss_network_args", "danlu_version")
+
+
+def kept_in_file(cfg: TrainConfig, header: dict[str, str]) -> dict[str, str]:
+    """The header a saved file holds: all of it, or with publish.no_metadata only what loaders read."""
+    if not cfg.publish.no_metadata:
+        return header
+    return {k: v for k, v in header.items()
+            if k in MINIMUM_KEYS or k.startswith("modelspec.") and k != "modelspec.thumbnail"}
+
+
 def danlu_keys(cfg: TrainConfig) -> dict[str, str]:
     """Danlu's own keys: its version and the full effective config, so the file can be retrained exactly."""
     return {"danlu_version": danlu_version(), "danlu_config": dump_config(cfg)}
