@@ -137,7 +137,7 @@ def test_the_config_rule_names_exactly_the_algorithms_flux_lycoris_maps():
 def test_every_schema_algorithm_is_taken_or_refused_with_its_reason_on_flux():
     import typing
 
-    from trainer.config.groups_optim import NetworkGroup
+    from trainer.config.groups_network import NetworkGroup
     from trainer.config.rules_flux import FLUX_LYCORIS_ALGOS, REFUSED_ALGOS
 
     schema = set(typing.get_args(NetworkGroup.model_fields["lycoris_algo"].annotation))

@@ -20,7 +20,8 @@ from trainer.config.groups_misc import (
     SpeedGroup,
     ValidationGroup,
 )
-from trainer.config.groups_optim import NetworkGroup, OptimizerGroup
+from trainer.config.groups_network import NetworkGroup
+from trainer.config.groups_optim import OptimizerGroup
 from trainer.config.groups_publish import PublishGroup
 from trainer.config.spec import META_KEY, GroupInfo
 
