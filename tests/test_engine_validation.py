@@ -56,6 +56,23 @@ def test_the_score_does_not_depend_on_the_batch_size(tiny_model, dataset, tmp_pa
     assert scores[0] == pytest.approx(scores[1], rel=1e-5)
 
 
+def test_max_validation_steps_scores_only_the_first_batches(tiny_model, dataset, tmp_path, monkeypatch):
+    """sd-scripts' max_validation_steps: a large validation set costs at most that many batches an evaluation."""
+    from trainer.engine.validation import FRACTIONS
+
+    def scored(max_steps: int) -> int:
+        s = session_of(tiny_config(tiny_model, dataset, validation__validation_split=0.5, training__train_batch_size=1,
+                                   validation__max_validation_steps=max_steps), tmp_path / f"max{max_steps}")
+        calls = []
+        real = s.runner.loss
+        monkeypatch.setattr(s.runner, "loss", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+        s.val.validator.evaluate()
+        return len(calls)
+
+    assert scored(0) == 3 * len(FRACTIONS)  # every one of the 3 held-out images
+    assert scored(2) == 2 * len(FRACTIONS)
+
+
 def test_split_is_seeded_and_never_holds_out_regularisation_images(tiny_model, tmp_path):
     from trainer.data.scan import scan_dataset
 

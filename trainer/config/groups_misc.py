@@ -357,6 +357,11 @@ class ValidationGroup(Group):
         1, "Compute validation loss at the end of every N-th epoch (and the last).",
         "每 N 轮结束时（以及最后一轮）计算一次验证损失。", ge=1, label_zh="每 N 轮验证",
     )
+    max_validation_steps: int = param(
+        0, "Score at most this many validation batches each time (the same ones every time), so a large validation "
+        "set costs less (0: all of them).", "每次验证最多计算这么多个验证批次（每次都是同样的批次），大验证集因此更省时"
+        "（0 表示全部）。", ge=0, label_zh="最多验证批次",
+    )
     overfit_patience: int = param(
         3, "Warn of overfitting when the validation loss has risen this many evaluations in a row while the "
         "training loss fell.", "验证损失连续上升这么多次、而训练损失在下降时，提示过拟合。", ge=2, le=100, kohya="",

@@ -72,6 +72,7 @@ class Validator:
         self.dataset = DanluDataset(items, [plan[i] for i in range(len(items))], alpha_mask=d.alpha_mask)
         self.models, self.runner = models, runner
         self.batch_size, self.seed = cfg.training.train_batch_size, validation_seed(cfg)
+        self.max_steps = cfg.validation.max_validation_steps
         self.timesteps = models.family.fixed_timesteps(models.noise_scheduler, FRACTIONS)
         self._batches: list | None = None  # (batch with latents, [noise per timestep]) made at first use
 
@@ -89,14 +90,14 @@ class Validator:
         for i, bucket in enumerate(self.dataset.bucket_of):
             by_bucket[bucket].append(i)
         batches = []
-        for indices in by_bucket.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start:start + self.batch_size]
-                batch = collate_batch([self.dataset[i] for i in chunk])
-                batch["latents"] = encode_pixels(self.models.vae, batch.pop("pixel_values"))  # once, kept
-                shape = batch["latents"].shape[1:]
-                noises = [torch.stack([self._noise(i, k, shape) for i in chunk]) for k in range(len(FRACTIONS))]
-                batches.append((batch, noises))
+        chunks = [indices[start:start + self.batch_size] for indices in by_bucket.values()
+                  for start in range(0, len(indices), self.batch_size)]
+        for chunk in chunks[:self.max_steps or len(chunks)]:  # the first ones: the same every evaluation
+            batch = collate_batch([self.dataset[i] for i in chunk])
+            batch["latents"] = encode_pixels(self.models.vae, batch.pop("pixel_values"))  # once, kept
+            shape = batch["latents"].shape[1:]
+            noises = [torch.stack([self._noise(i, k, shape) for i in chunk]) for k in range(len(FRACTIONS))]
+            batches.append((batch, noises))
         return batches
 
     def evaluate(self) -> float:
