@@ -210,6 +210,7 @@ huggingface_repo_visibility validation_split validation_seed validate_every_n_st
 zero_terminal_snr torch_compile adaptive_noise_scale noise_offset_random_strength ip_noise_gamma
 ip_noise_gamma_random_strength training_comment debiased_estimation_loss
 min_timestep max_timestep lr_scheduler_type lr_scheduler_args
+lr_decay_steps lr_scheduler_min_lr_ratio lr_scheduler_timescale
 """.split())
 
 

@@ -39,7 +39,13 @@ GATES = {
     "optimizer.huber_scale": lambda c: c.optimizer.loss_type in ("huber", "smooth_l1"),
     **{f"noise.{n}": (lambda c: c.noise.noise_offset > 0) for n in ("adaptive_noise_scale", "noise_offset_random_strength")},
     "noise.ip_noise_gamma_random_strength": lambda c: c.noise.ip_noise_gamma > 0,
-    "optimizer.lr_scheduler_args": lambda c: bool(c.optimizer.lr_scheduler_type),
+    "optimizer.lr_scheduler_args": lambda c: bool(c.optimizer.lr_scheduler_type)
+    or c.optimizer.lr_scheduler == "piecewise_constant",  # its step_rules
+    **{f"optimizer.{n}": (lambda c: c.optimizer.lr_scheduler == "warmup_stable_decay")
+       for n in ("lr_decay_steps", "lr_decay_ratio")},
+    "optimizer.lr_scheduler_min_lr_ratio": lambda c: c.optimizer.lr_scheduler in ("cosine_with_min_lr",
+                                                                                  "warmup_stable_decay"),
+    "optimizer.lr_scheduler_timescale": lambda c: c.optimizer.lr_scheduler == "inverse_sqrt",
     "save.save_last_n_epochs": lambda c: 0 < c.save.save_every_n_epochs < c.training.max_train_epochs,
     "training.max_train_epochs": lambda c: c.training.max_train_steps == 0,  # max_train_steps wins
     "save.save_last_n_steps": lambda c: c.save.save_every_n_steps > 0,
@@ -65,7 +71,8 @@ OPTIONS = {  # one sd15 run with the gated features on
     "training__max_train_epochs": 2, "noise__noise_offset": 0.05, "noise__adaptive_noise_scale": 0.01,
     "noise__noise_offset_random_strength": True, "noise__ip_noise_gamma": 0.1,
     "noise__ip_noise_gamma_random_strength": True, "optimizer__debiased_estimation_loss": True,
-    "noise__min_timestep": 10, "noise__max_timestep": 990,
+    "noise__min_timestep": 10, "noise__max_timestep": 990, "optimizer__lr_scheduler": "warmup_stable_decay",
+    "optimizer__lr_decay_ratio": 0.5, "optimizer__lr_scheduler_min_lr_ratio": 0.1,
 }
 
 

@@ -6,6 +6,7 @@ from trainer.config import (  # noqa: F401  (register their rules)
     rules_flux,
     rules_input,
     rules_network,
+    rules_scheduler,
 )
 from trainer.config.errors import ConfigError, Finding
 from trainer.config.overlay import apply_overlay, apply_sets, effective_config

@@ -86,20 +86,55 @@ class OptimizerGroup(Group):
     )
     lr_scheduler: Literal[
         "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial", "adafactor",
+        "cosine_with_min_lr", "warmup_stable_decay", "inverse_sqrt", "piecewise_constant",
     ] = param(
         "cosine",
         "How the learning rate changes over the run. cosine falls smoothly to 0; cosine_with_restarts runs "
-        "num_cycles such falls, jumping back to the full rate at the start of each; constant keeps it fixed.",
+        "num_cycles such falls, jumping back to the full rate at the start of each; constant keeps it fixed; "
+        "cosine_with_min_lr falls to lr_scheduler_min_lr_ratio of the rate instead of 0; warmup_stable_decay holds "
+        "the rate after warm-up and decays it over the last lr_decay_steps; inverse_sqrt falls with one over the "
+        "square root of the step; piecewise_constant multiplies it by fixed factors from given steps "
+        "(lr_scheduler_args step_rules=...).",
         "学习率在训练过程中的变化方式。cosine 平滑降到 0；cosine_with_restarts 执行 num_cycles 次这样的下降，"
-        "每次开始时跳回完整学习率；constant 保持不变。", label_zh="学习率调度器",
+        "每次开始时跳回完整学习率；constant 保持不变；cosine_with_min_lr 降到学习率的 lr_scheduler_min_lr_ratio 倍而不是 0；"
+        "warmup_stable_decay 在预热后保持学习率，并在最后 lr_decay_steps 步内衰减；inverse_sqrt 按步数平方根的倒数下降；"
+        "piecewise_constant 从指定步数起乘以固定系数（lr_scheduler_args 中写 step_rules=...）。", label_zh="学习率调度器",
     )
     lr_scheduler_num_cycles: int = param(
-        1, "Number of cosine cycles for cosine_with_restarts (1: one fall, no restart).",
-        "cosine_with_restarts 的余弦周期数（1 表示只下降一次、不重启）。", ge=1, le=100, label_zh="余弦重启周期数",
+        1, "Number of cosine cycles for cosine_with_restarts (1: one fall, no restart). cosine_with_min_lr and "
+        "warmup_stable_decay read it as sd-scripts passes it, in half waves: 1 falls once, 2 falls and rises back.",
+        "cosine_with_restarts 的余弦周期数（1 表示只下降一次、不重启）。cosine_with_min_lr 与 warmup_stable_decay "
+        "按 sd-scripts 的传法以半个波计：1 为下降一次，2 为下降后再升回。", ge=1, le=100, label_zh="余弦重启周期数",
     )
     lr_scheduler_power: float = param(
         1.0, "Exponent of the polynomial scheduler (1: linear).", "polynomial 调度器的幂次（1 即线性）。", ge=0.0, le=10.0,
         label_zh="多项式幂次",
+    )
+    lr_scheduler_min_lr_ratio: float = param(
+        0.0, "The lowest learning rate of cosine_with_min_lr and warmup_stable_decay, as a share of the rate (0.1: "
+        "they end at a tenth of it; warmup_stable_decay also starts its warm-up there).",
+        "cosine_with_min_lr 与 warmup_stable_decay 的最低学习率，以学习率的比例表示（0.1 即最后降到十分之一；"
+        "warmup_stable_decay 的预热也从这里开始）。", ge=0.0, le=1.0, label_zh="最低学习率比例",
+    )
+    lr_decay_steps: int = param(
+        0, "Steps over which warmup_stable_decay lowers the rate at the end of the run, to lr_scheduler_min_lr_ratio "
+        "of it; before them it holds the full rate. 0: no decay.",
+        "warmup_stable_decay 在训练末尾把学习率降到其 lr_scheduler_min_lr_ratio 倍所用的步数；在此之前保持完整学习率。"
+        "0 表示不衰减。", ge=0, label_zh="衰减步数",
+    )
+    lr_decay_ratio: float = param(
+        0.0, "warmup_stable_decay's decay as a share of the run's steps (0.2: the last 20 %), used instead of "
+        "lr_decay_steps; sd-scripts writes it as an lr_decay_steps below 1.",
+        "以训练总步数的比例表示的 warmup_stable_decay 衰减（0.2 即最后 20%），代替 lr_decay_steps 使用；sd-scripts 把它"
+        "写成小于 1 的 lr_decay_steps。", ge=0.0, le=1.0, kohya="", label_zh="衰减比例",
+    )
+    lr_scheduler_timescale: int | None = param(
+        None, "inverse_sqrt's timescale: after warm-up the rate is lr × sqrt(timescale / (timescale + steps since "
+        "warm-up)), so it halves once the run is 3 timescales past warm-up. Empty: the warm-up steps (10000 "
+        "without warm-up), as in sd-scripts.",
+        "inverse_sqrt 的时间尺度：预热后学习率为 lr × sqrt(时间尺度 / (时间尺度 + 预热后的步数))，即预热后再过 3 个时间尺度"
+        "时减半。留空则等于预热步数（无预热时为 10000），与 sd-scripts 相同。", ge=1, le=10_000_000,
+        label_zh="逆平方根时间尺度",
     )
     lr_scheduler_type: Literal[
         "", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR",
@@ -112,8 +147,12 @@ class OptimizerGroup(Group):
         "调用一次，预热和周期数不适用。留空则用 lr_scheduler。", label_zh="PyTorch 调度器类",
     )
     lr_scheduler_args: list[str] = param(
-        [], "Arguments of lr_scheduler_type, one key=value each (e.g. T_max=1000, eta_min=1e-6).",
-        "lr_scheduler_type 的参数，每项为 key=value（如 T_max=1000、eta_min=1e-6）。", label_zh="调度器参数",
+        [], "Arguments of lr_scheduler_type, one key=value each (e.g. T_max=1000, eta_min=1e-6). With lr_scheduler "
+        "piecewise_constant, its rules, as sd-scripts takes them: step_rules=1:100,0.5:200,0.1 keeps the rate "
+        "(×1) before step 100, halves it before step 200, then uses a tenth of it.",
+        "lr_scheduler_type 的参数，每项为 key=value（如 T_max=1000、eta_min=1e-6）。lr_scheduler 为 piecewise_constant "
+        "时写它的规则（与 sd-scripts 相同）：step_rules=1:100,0.5:200,0.1 表示第 100 步前保持学习率（×1），第 200 步前减半，"
+        "之后为十分之一。", label_zh="调度器参数",
     )
     lr_warmup_steps: int = param(
         0, "Steps over which the learning rate rises from 0 at the start.", "开始时学习率从 0 升到设定值所用的步数。",

@@ -12,6 +12,7 @@ from typing import Any
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh, warning
 from trainer.config.groups_optim import rates_of
 from trainer.config.kohya_dataset import fold_dataset_config
+from trainer.config.kohya_schedule import export_schedule, import_shares
 from trainer.config.retired import retire
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
 from trainer.config.sd_scripts import Filled, fill_defaults, unalias
@@ -224,9 +225,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     _diffusers_output(flat, values, findings, notes)
     if isinstance(flat.get("caption_prefix"), str):  # what our export writes for trigger_word
         flat["trigger_word"] = flat.pop("caption_prefix").strip().rstrip(",").strip()
-    warmup = flat.get("lr_warmup_steps")
-    if isinstance(warmup, float) and 0 < warmup < 1:  # sd-scripts: below 1, a share of the run's steps
-        flat["lr_warmup_ratio"] = flat.pop("lr_warmup_steps")
+    import_shares(flat)  # lr_warmup_steps / lr_decay_steps below 1: a share of the run's steps
     if "sample_prompts" in flat and isinstance(flat["sample_prompts"], str):
         flat["sample_prompts"] = _read_prompt_file(flat["sample_prompts"], base_dir)
     for key, value in flat.items():
@@ -390,8 +389,7 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None,
         if p.name == "network_module":
             value = next((k for k, v in FAMILY_NETWORK_MODULES.items() if v == (family, value)), value)
         out[p.kohya_key] = value
-    if cfg.optimizer.lr_warmup_ratio and not cfg.optimizer.lr_warmup_steps:  # sd-scripts' form of a share
-        out["lr_warmup_steps"] = cfg.optimizer.lr_warmup_ratio
+    export_schedule(cfg.optimizer, out)  # shares of the run, and what some schedulers need written
     if cfg.training.max_train_steps:  # sd-scripts lets max_train_epochs override max_train_steps
         out.pop("max_train_epochs", None)
     if cfg.logging.log_with == "none":  # sd-scripts logs to TensorBoard whenever logging_dir is set

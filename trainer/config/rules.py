@@ -178,11 +178,6 @@ def _learning_rates(cfg: TrainConfig) -> list[Finding]:
     if t.network_train_unet_only and t.network_train_text_encoder_only:
         out.append(error("training.network_train_text_encoder_only", "cannot be on together with "
                          "network_train_unet_only; nothing would train", "不能与 network_train_unet_only 同时开启，否则没有可训练的部分"))
-    if o.lr_scheduler_num_cycles != 1 and o.lr_scheduler != "cosine_with_restarts":
-        out.append(warning("optimizer.lr_scheduler_num_cycles", f"is only used by cosine_with_restarts, not "
-                           f"{o.lr_scheduler}; set lr_scheduler = cosine_with_restarts or leave this at 1",
-                           f"只对 cosine_with_restarts 生效，对 {o.lr_scheduler} 无效；请把 lr_scheduler 设为 "
-                           "cosine_with_restarts，或将此项保持为 1"))
     if o.lr_scheduler == "adafactor" and o.optimizer_type != "AdaFactor":
         out.append(error("optimizer.lr_scheduler", "'adafactor' works only with optimizer_type AdaFactor",
                          "'adafactor' 只能与 AdaFactor 优化器一起使用"))
@@ -341,17 +336,9 @@ def loss_form(cfg: TrainConfig) -> str:
             f"(huber_c = {o.huber_c}, huber_scale = {o.huber_scale}), as sd-scripts trains it")
 
 
-@rule
-def _one_warmup(cfg: TrainConfig) -> list[Finding]:
-    o = cfg.optimizer
-    if o.lr_warmup_steps and o.lr_warmup_ratio:
-        return [error("optimizer.lr_warmup_ratio", "and lr_warmup_steps both set the warm-up; keep one (set the "
-                      "other to 0)", "与 lr_warmup_steps 都在设置预热；请只保留一个（另一个设为 0）")]
-    return []
-
-
-# The schedulers that have no warm-up phase (diffusers' constant schedule, transformers' AdafactorSchedule).
-NO_WARMUP = ("constant", "adafactor")
+# The schedulers that have no warm-up phase (diffusers' constant and piecewise_constant schedules, transformers'
+# AdafactorSchedule). The other schedule parameters: trainer/config/rules_scheduler.py.
+NO_WARMUP = ("constant", "adafactor", "piecewise_constant")
 
 
 @rule
@@ -368,11 +355,6 @@ def _ignored_settings(cfg: TrainConfig) -> list[Finding]:
                            "constant_with_warmup (or another scheduler) to warm up, or set it to 0",
                            f"{o.lr_scheduler} 调度器不使用预热；如需预热请选择 constant_with_warmup（或其他调度器），"
                            "否则设为 0"))
-    if o.lr_scheduler_power != 1.0 and o.lr_scheduler != "polynomial":
-        out.append(warning("optimizer.lr_scheduler_power", f"is only used by the polynomial scheduler, not "
-                           f"{o.lr_scheduler}; set lr_scheduler = polynomial or leave this at 1",
-                           f"只对 polynomial 调度器生效，对 {o.lr_scheduler} 无效；请把 lr_scheduler 设为 polynomial，"
-                           "或将此项保持为 1"))
     for name in ("save_last_n_epochs_state", "save_last_n_steps_state"):
         if getattr(cfg.save, name) and not cfg.save.save_state:
             out.append(warning(f"save.{name}", "prunes the states that save_state saves with each save; without it "

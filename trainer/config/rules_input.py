@@ -52,12 +52,14 @@ def optimizer_args_parse(cfg: TrainConfig) -> list[Finding]:
 
 @rule
 def scheduler_args_parse(cfg: TrainConfig) -> list[Finding]:
-    """lr_scheduler_args belong to an lr_scheduler_type and parse as the engine parses them."""
+    """lr_scheduler_args belong to an lr_scheduler_type (or hold piecewise_constant's step_rules: checked in
+    rules_scheduler) and parse as the engine parses them."""
     o = cfg.optimizer
-    if o.lr_scheduler_args and not o.lr_scheduler_type:
+    if o.lr_scheduler_args and not o.lr_scheduler_type and o.lr_scheduler != "piecewise_constant":
         return [error("optimizer.lr_scheduler_args", "are the arguments of an lr_scheduler_type, which is empty: "
-                      "choose the class (e.g. CosineAnnealingLR) or clear them",
-                      "是 lr_scheduler_type 的参数，而它为空：请选择调度器类（如 CosineAnnealingLR）或清空参数")]
+                      "choose the class (e.g. CosineAnnealingLR), or lr_scheduler piecewise_constant for step_rules, "
+                      "or clear them", "是 lr_scheduler_type 的参数，而它为空：请选择调度器类（如 CosineAnnealingLR），"
+                      "或为 step_rules 选择 lr_scheduler piecewise_constant，或清空参数")]
     return _key_value_problems(o.lr_scheduler_args, "optimizer.lr_scheduler_args", "T_max=1000")
 
 

@@ -35,6 +35,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     # optimizer and schedule
     "optimizer_type": "", "optimizer_args": None, "learning_rate": 2e-6, "unet_lr": None, "text_encoder_lr": None,
     "lr_scheduler": "constant", "lr_warmup_steps": 0, "lr_scheduler_num_cycles": 1, "lr_scheduler_power": 1.0,
+    "lr_decay_steps": 0, "lr_scheduler_min_lr_ratio": None, "lr_scheduler_timescale": None,
     "loss_type": "l2", "huber_schedule": "snr", "huber_c": 0.1, "huber_scale": 1.0, "min_snr_gamma": None,
     "debiased_estimation_loss": False, "scale_weight_norms": None,
     # network

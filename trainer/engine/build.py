@@ -239,6 +239,12 @@ def warmup_steps(o, total_steps: int) -> int:
     return o.lr_warmup_steps or int(o.lr_warmup_ratio * total_steps)
 
 
+def decay_steps(o, total_steps: int) -> int:
+    """warmup_stable_decay's decay: lr_decay_steps, else lr_decay_ratio of the run's steps (truncated, as sd-scripts
+    counts a fractional lr_decay_steps)."""
+    return o.lr_decay_steps or int(o.lr_decay_ratio * total_steps)
+
+
 def resolution_of(cfg: TrainConfig) -> tuple[int, int]:
     return parse_resolution(cfg.dataset.resolution)
 
@@ -291,11 +297,22 @@ def build_optimizer(cfg: TrainConfig, models: Models, total_steps: int):
     except ImportError as exc:
         raise EngineError(f"optimizer.optimizer_type {o.optimizer_type} is unavailable: {exc}",
                           "Install its package, or choose AdamW.") from None
+    return optimizer, build_scheduler(o, optimizer, total_steps), names
+
+
+def build_scheduler(o, optimizer, total_steps: int):
+    """The learning-rate schedule of optimizer settings `o` over a run of `total_steps` optimizer steps."""
+    warm, decay = warmup_steps(o, total_steps), decay_steps(o, total_steps)
+    if o.lr_scheduler == "warmup_stable_decay" and not o.lr_scheduler_type and warm + decay > total_steps:
+        # transformers would start the decay inside the warm-up, an odd curve nobody asked for
+        raise EngineError(f"optimizer.lr_decay_steps: the warm-up ({warm} steps) and the decay ({decay}) are longer "
+                          f"than the run ({total_steps} steps)", "Shorten the warm-up or the decay (lr_decay_ratio "
+                          "0.2: the last 20 % of the run).")
     try:
-        scheduler = make_scheduler(o.lr_scheduler, optimizer, warmup_steps=warmup_steps(o, total_steps),
-                                   total_steps=total_steps, num_cycles=o.lr_scheduler_num_cycles,
-                                   power=o.lr_scheduler_power, custom=(o.lr_scheduler_type, o.lr_scheduler_args))
+        return make_scheduler(o.lr_scheduler, optimizer, warmup_steps=warm, total_steps=total_steps,
+                              num_cycles=o.lr_scheduler_num_cycles, power=o.lr_scheduler_power,
+                              custom=(o.lr_scheduler_type, o.lr_scheduler_args), decay_steps=decay,
+                              min_lr_ratio=o.lr_scheduler_min_lr_ratio, timescale=o.lr_scheduler_timescale)
     except OptimizerArgError as exc:
-        raise EngineError(str(exc), "Fix or remove the lr_scheduler_args entry (the class's own argument names).") \
-            from None
-    return optimizer, scheduler, names
+        raise EngineError(str(exc), "Fix or remove the lr_scheduler_args entry (the class's own argument names, or "
+                          "piecewise_constant's step_rules).") from None

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from trainer.config.keyvalue import parse_key_values
+from trainer.config.keyvalue import parse_key_values, step_rules
 
 # name -> (module, class, default keyword arguments). sd-scripts' names, so imported configs keep working.
 OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -72,10 +72,16 @@ def set_train_mode(optimizer: torch.optim.Optimizer, training: bool) -> None:
         method()
 
 
+# The schedules diffusers lacks, taken from transformers as sd-scripts takes them.
+TRANSFORMERS_SCHEDULES = ("cosine_with_min_lr", "warmup_stable_decay", "inverse_sqrt")
+
+
 def make_scheduler(name: str, optimizer, *, warmup_steps: int, total_steps: int, num_cycles: int, power: float,
-                   custom: tuple[str, list[str]] = ("", [])):
+                   custom: tuple[str, list[str]] = ("", []), min_lr_ratio: float = 0.0, decay_steps: int = 0,
+                   timescale: int | None = None):
     """The learning-rate schedule `name`, or `custom` = (a torch.optim.lr_scheduler class, its key=value arguments:
-    lr_scheduler_type / lr_scheduler_args, the schema's list of classes) when it names one."""
+    lr_scheduler_type / lr_scheduler_args, the schema's list of classes) when it names one. piecewise_constant reads
+    its step_rules from custom's arguments; min_lr_ratio, decay_steps and timescale are the transformers schedules'."""
     if custom[0]:
         try:
             kwargs = parse_key_values(custom[1], "optimizer.lr_scheduler_args")
@@ -86,10 +92,37 @@ def make_scheduler(name: str, optimizer, *, warmup_steps: int, total_steps: int,
         from transformers.optimization import AdafactorSchedule
 
         return AdafactorSchedule(optimizer, initial_lr=optimizer.param_groups[0]["lr"])
+    if name in TRANSFORMERS_SCHEDULES:
+        from transformers.optimization import get_scheduler as transformers_scheduler
+
+        return transformers_scheduler(name, optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps,
+                                      scheduler_specific_kwargs=_transformers_kwargs(
+                                          name, num_cycles, min_lr_ratio, decay_steps, timescale))
     from diffusers.optimization import get_scheduler
 
-    return get_scheduler(name, optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps,
-                         num_cycles=num_cycles, power=power)
+    return get_scheduler(name, optimizer, step_rules=_piecewise_rules(name, custom[1]), num_warmup_steps=warmup_steps,
+                         num_training_steps=total_steps, num_cycles=num_cycles, power=power)
+
+
+def _transformers_kwargs(name: str, num_cycles: int, min_lr_ratio: float, decay_steps: int,
+                         timescale: int | None) -> dict[str, Any]:
+    """A transformers schedule's own arguments as sd-scripts passes them: its lr_scheduler_num_cycles counts half
+    waves there (1: one fall), so it is halved; timescale None is the warm-up (10000 without one)."""
+    if name == "inverse_sqrt":
+        return {"timescale": timescale}
+    if name == "cosine_with_min_lr":
+        return {"num_cycles": num_cycles / 2, "min_lr_rate": min_lr_ratio}
+    return {"num_cycles": num_cycles / 2, "min_lr_ratio": min_lr_ratio, "num_decay_steps": decay_steps}
+
+
+def _piecewise_rules(name: str, args: list[str]) -> str | None:
+    """piecewise_constant's step_rules from lr_scheduler_args (None for every other schedule)."""
+    if name != "piecewise_constant":
+        return None
+    try:
+        return step_rules(args, "optimizer.lr_scheduler_args")
+    except ValueError as exc:
+        raise OptimizerArgError(str(exc)) from None
 
 
 def optimizer_description(name: str, args: Iterable[str] = ()) -> str:
