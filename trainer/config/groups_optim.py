@@ -216,3 +216,17 @@ class OptimizerGroup(Group):
         "debiased estimation：信息最少的低噪声时间步权重更低。可与 min_snr_gamma 同时使用。",
         families=("sd15", "sdxl"), label_zh="去偏估计损失",
     )
+    scale_v_pred_loss_like_noise_pred: bool = param(
+        False, "With v-prediction: weight each step's loss by SNR/(SNR+1) (SNR capped at 1000), so each timestep "
+        "counts as much as in a noise-prediction run (sd-scripts' scale_v_pred_loss_like_noise_pred).",
+        "配合 v-prediction：按 SNR/(SNR+1)（SNR 上限 1000）给每步损失加权，使各时间步的权重与噪声预测训练相同"
+        "（对应 sd-scripts 的 scale_v_pred_loss_like_noise_pred）。", families=("sd15", "sdxl"),
+        label_zh="按噪声预测缩放 v 损失",
+    )
+    v_pred_like_loss: float = param(
+        0.0, "With noise prediction: add this much of a v-prediction-like loss (the loss times (SNR+1)/SNR), which "
+        "weighs the noisy timesteps more (sd-scripts' v_pred_like_loss; 0: off).",
+        "配合噪声预测：额外加上这一比例的类 v-prediction 损失（损失乘以 (SNR+1)/SNR），加大高噪声时间步的权重"
+        "（对应 sd-scripts 的 v_pred_like_loss；0 表示关闭）。", ge=0.0, le=10.0, families=("sd15", "sdxl"),
+        label_zh="类 v 损失比例",
+    )

@@ -116,6 +116,23 @@ def _noise(cfg: TrainConfig) -> list[Finding]:
 
 
 @rule
+def _v_prediction_losses(cfg: TrainConfig) -> list[Finding]:
+    """Each scaling is made for one prediction type; sd-scripts refuses the other."""
+    o, v = cfg.optimizer, cfg.model.v_parameterization
+    out = []
+    if o.scale_v_pred_loss_like_noise_pred and not v:
+        out.append(error("optimizer.scale_v_pred_loss_like_noise_pred", "scales a v-prediction loss; turn on "
+                         "model.v_parameterization or turn this off", "缩放的是 v-prediction 损失；请开启 "
+                         "model.v_parameterization 或关闭此项"))
+    if o.v_pred_like_loss and v:
+        out.append(error("optimizer.v_pred_like_loss", "adds a v-prediction-like loss to a noise-prediction one; with "
+                         "model.v_parameterization set it to 0 (scale_v_pred_loss_like_noise_pred goes the other way)",
+                         "是给噪声预测损失加上类 v-prediction 损失；开启 model.v_parameterization 时请设为 0"
+                         "（scale_v_pred_loss_like_noise_pred 是反方向的缩放）"))
+    return out
+
+
+@rule
 def _zero_terminal_snr(cfg: TrainConfig) -> list[Finding]:
     if cfg.noise.zero_terminal_snr and not cfg.model.v_parameterization:
         # At the last timestep the image is gone: an epsilon target there says nothing (and min-SNR divides by 0).

@@ -37,7 +37,8 @@ ARG_DEFAULTS: dict[str, Any] = {
     "lr_scheduler": "constant", "lr_warmup_steps": 0, "lr_scheduler_num_cycles": 1, "lr_scheduler_power": 1.0,
     "lr_decay_steps": 0, "lr_scheduler_min_lr_ratio": None, "lr_scheduler_timescale": None,
     "loss_type": "l2", "huber_schedule": "snr", "huber_c": 0.1, "huber_scale": 1.0, "min_snr_gamma": None,
-    "debiased_estimation_loss": False, "scale_weight_norms": None,
+    "debiased_estimation_loss": False, "scale_v_pred_loss_like_noise_pred": False, "v_pred_like_loss": None,
+    "scale_weight_norms": None,
     # network
     "network_module": None, "network_dim": None, "network_alpha": 1.0, "network_dropout": None,
     "network_weights": None, "dim_from_weights": False, "network_args": None, "base_weights": None,

@@ -129,15 +129,30 @@ class StepRunner:
         if cfg.optimizer.min_snr_gamma > 0:
             weights = weights * family.snr_weights(scheduler, timesteps, cfg.optimizer.min_snr_gamma,
                                                    self.v_prediction).to(per_sample.device)
-        if cfg.optimizer.debiased_estimation_loss:  # an SD option (the schema's families): DDPM timesteps
-            weights = weights * noise_lib.debiased_weights(scheduler, timesteps.cpu(),
-                                                           self.v_prediction).to(per_sample.device)
+        sd_weights = self._sd_weights(timesteps.cpu())
+        if sd_weights is not None:  # none are on by default: no extra copy to the GPU each step
+            weights = weights * sd_weights.to(per_sample.device)
         family_weights = family.loss_weights(timesteps)
         if family_weights is not None:
             weights = weights * family_weights.to(per_sample.device, per_sample.dtype)
         if shard:
             return (per_sample * weights).sum() * distributed.shard_scale(shard, self.acc.num_processes)
         return (per_sample * weights).mean()
+
+    def _sd_weights(self, timesteps: torch.Tensor) -> torch.Tensor | None:
+        """sd-scripts' loss weights by DDPM timestep (SD options, the schema's families): debiased estimation and
+        the two v-prediction scalings, each a factor per sample; None when none is on."""
+        o, scheduler = self.cfg.optimizer, self.m.noise_scheduler
+        if not (o.debiased_estimation_loss or o.scale_v_pred_loss_like_noise_pred or o.v_pred_like_loss):
+            return None
+        weights = torch.ones(len(timesteps))
+        if o.debiased_estimation_loss:
+            weights = weights * noise_lib.debiased_weights(scheduler, timesteps, self.v_prediction)
+        if o.scale_v_pred_loss_like_noise_pred:
+            weights = weights * noise_lib.v_pred_scale(scheduler, timesteps)
+        if o.v_pred_like_loss:  # loss + loss / scale x k
+            weights = weights * (1 + o.v_pred_like_loss / noise_lib.v_pred_scale(scheduler, timesteps))
+        return weights
 
     def step(self, batch, global_step: int, sync: bool) -> StepResult:
         """Add this batch's gradients; with `sync`, apply them (under DDP: average them across processes

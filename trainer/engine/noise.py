@@ -109,6 +109,13 @@ def debiased_weights(scheduler, timesteps: torch.Tensor, v_prediction: bool) -> 
     return 1 / (snr + 1) if v_prediction else 1 / torch.sqrt(snr)
 
 
+def v_pred_scale(scheduler, timesteps: torch.Tensor) -> torch.Tensor:
+    """SNR/(SNR+1), SNR capped at 1000 (at timestep 0 it is infinite): how much less a v-prediction loss weighs a
+    timestep than a noise-prediction loss does (sd-scripts' scale_v_pred_loss_like_noise_pred, v_pred_like_loss)."""
+    snr = torch.clamp(compute_snr(scheduler, timesteps), max=1000)
+    return snr / (snr + 1)
+
+
 def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float, v_prediction: bool) -> torch.Tensor:
     """Min-SNR-gamma weighting (Hang et al. 2023): down-weights the easy, low-noise timesteps."""
     snr = compute_snr(scheduler, timesteps)
