@@ -60,8 +60,8 @@ def test_runs_tab_is_filled_on_page_load(app, page):
     table = page.locator("#runs-history")
     expect(table).to_contain_text(newest, timeout=1500)  # drawn from that answer, not the 5 s refresh timer
     expect(table).to_contain_text(older, timeout=1000)
-    expect(page.locator("#runs-select input")).to_have_value(newest, timeout=3000)
-    expect(page.locator("#runs-config")).to_contain_text('output_name = "newest"', timeout=3000)
+    expect(page.locator("#runs-select input")).to_have_value(newest, timeout=10000)  # a chained event: no race
+    expect(page.locator("#runs-config")).to_contain_text('output_name = "newest"', timeout=10000)
     # The config (about 200 lines) scrolls in a box of its own instead of pushing the queue 3,000 px down.
     height = page.locator("#runs-config").evaluate("e => e.getBoundingClientRect().height")
     assert height < 700, f"config view {height} px tall"
