@@ -5,6 +5,7 @@ from trainer.config import (  # noqa: F401  (register their rules)
     rules_dreambooth,
     rules_flux,
     rules_input,
+    rules_loss,
     rules_network,
     rules_scheduler,
 )

@@ -12,6 +12,7 @@ from typing import Any
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh, warning
 from trainer.config.groups_optim import rates_of
 from trainer.config.kohya_dataset import fold_dataset_config
+from trainer.config.kohya_flags import read_loss_and_optimizer_flags
 from trainer.config.kohya_schedule import export_schedule, import_shares
 from trainer.config.retired import retire
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
@@ -213,8 +214,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     fold_dataset_config(flat, base_dir, set(keys) | set(FRONTEND_KEYS), findings)
     retire(flat, findings, notes)  # xformers, lowram, v2: dropped on purpose (trainer/config/retired.py)
     _tracker_keys(flat, notes)
-    _masked_loss(flat, findings)
-    _old_optimizer_flags(flat, findings)
+    read_loss_and_optimizer_flags(flat, findings)  # masked_loss, use_8bit_adam, use_lion_optimizer
     train_type = flat.pop("model_train_type", None)
     if train_type is not None:
         if train_type not in TRAIN_TYPES:
@@ -265,35 +265,6 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     if warnings is not None:
         warnings.extend(notes)
     return cfg
-
-
-def _masked_loss(flat: dict[str, Any], findings: list[Finding]) -> None:
-    """sd-scripts' masked_loss applies a mask from alpha_mask (what Danlu reads) or from a conditioning_data_dir
-    dataset of mask images (which Danlu does not): taken out of `flat`, an error in `findings` for the second."""
-    if flat.pop("masked_loss", None) is True and flat.get("alpha_mask") is not True:
-        findings.append(error("masked_loss", "reads its masks from a conditioning_data_dir of mask images, which Danlu "
-                              "does not support; put each mask in its image's alpha channel (transparent: not "
-                              "trained) and set alpha_mask = true instead",
-                              "从 conditioning_data_dir 的遮罩图读取遮罩，丹炉不支持；请把遮罩存入每张图片的 alpha 通道"
-                              "（透明处不训练），并改为设置 alpha_mask = true"))
-
-
-# sd-scripts' flags from before optimizer_type, which it still reads as that optimizer
-OLD_OPTIMIZER_FLAGS = {"use_8bit_adam": "AdamW8bit", "use_lion_optimizer": "Lion"}
-
-
-def _old_optimizer_flags(flat: dict[str, Any], findings: list[Finding]) -> None:
-    """use_8bit_adam / use_lion_optimizer (taken out of `flat`) as optimizer_type; with another optimizer_type set,
-    an error in `findings` (sd-scripts refuses both too)."""
-    for flag, name in OLD_OPTIMIZER_FLAGS.items():
-        if flat.pop(flag, None) is not True:
-            continue
-        if flat.get("optimizer_type") in (None, "", name):
-            flat["optimizer_type"] = name
-        else:
-            findings.append(error(flag, f"names {name}, and optimizer_type names {flat['optimizer_type']}; keep one "
-                                  "(optimizer_type is the current way)", f"指定了 {name}，而 optimizer_type 指定了 "
-                                  f"{flat['optimizer_type']}；请只保留一个（optimizer_type 是现行写法）"))
 
 
 # sd-scripts' wandb options Danlu does not read: what a run does instead (trainer/engine/trackers.py)
