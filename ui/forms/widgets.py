@@ -21,7 +21,7 @@ _ACRONYMS = {
     "lr": "LR", "te": "TE", "vae": "VAE", "cfg": "CFG", "snr": "SNR", "unet": "U-Net", "fp16": "FP16",
     "bf16": "BF16", "fp8": "FP8", "sdpa": "SDPA", "toml": "TOML", "t5": "T5", "t5xxl": "T5-XXL", "clip": "CLIP",
     "ae": "AE", "v2": "V2", "n": "N", "te2": "TE2", "reso": "resolution", "dylora": "DyLoRA", "lycoris": "LyCORIS",
-    "ia3": "IA3", "l": "L", "ip": "IP",
+    "ia3": "IA3", "l": "L", "ip": "IP", "pred": "prediction",
 }
 
 
