@@ -53,18 +53,6 @@ def has_alpha(path) -> bool:
         return False
 
 
-def has_transparency(path) -> bool:
-    """Whether some pixel of the picture at `path` is not fully opaque (a picture with an alpha channel that is
-    opaque everywhere is not); only pictures with an alpha channel are decoded."""
-    if not has_alpha(path):
-        return False
-    try:
-        alpha = load_image_and_alpha(path)[1]
-    except ImageLoadError:  # the doctor reports unreadable pictures on its own
-        return False
-    return alpha is not None and alpha.getextrema()[0] < 255
-
-
 def alpha_of(img: Image.Image) -> Image.Image | None:
     """The alpha channel (0 transparent .. 255 opaque) of a picture that has one, else None."""
     if img.mode == "P" and "transparency" in img.info:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from trainer.data.buckets import cover_size, plan_buckets, steps_per_epoch
 from trainer.data.captions import has_tag
-from trainer.data.images import has_transparency, load_image
+from trainer.data.images import load_image_and_alpha
 from trainer.data.problems import DatasetError
 from trainer.data.scan import normalise_extension, parse_subset_name, scan_dataset, tag_frequency
 from trainer.doctor.findings import DoctorFinding, finding
@@ -105,9 +105,6 @@ def check_dataset(folder, *, caption_ext: str = ".txt", trigger: str = "", resol
     report.findings += _advice_findings(report)
     report.findings += _caption_findings(scan.items, ext)
     report.findings += _content_findings([it.path for it in scan.items], near_distance, progress)
-    transparent = [it.path for it in scan.items if has_transparency(it.path)]
-    if transparent:
-        report.findings.append(finding("transparent", transparent, count=len(transparent)))
     report.tag_frequency = _overall_tags(tag_frequency(scan))
     if report.trigger:
         report.findings += _trigger_findings(scan.train_items, report.trigger)
@@ -211,10 +208,21 @@ def _caption_findings(items, ext: str) -> list[DoctorFinding]:
 
 
 def _content_findings(paths: list[str], near_distance: int, progress) -> list[DoctorFinding]:
-    exact, near, failed = duplicate_groups(paths, load_image, near_distance, progress)
+    """Duplicates, undecodable pictures and, from the same decode, pictures with transparent parts."""
+    transparent: list[str] = []
+
+    def load(path):
+        rgb, alpha = load_image_and_alpha(path)
+        if alpha is not None and alpha.getextrema()[0] < 255:  # an alpha opaque everywhere is not transparency
+            transparent.append(path)
+        return rgb
+
+    exact, near, failed = duplicate_groups(paths, load, near_distance, progress)
     out = [finding("unreadable", p, reason=reason) for p, reason in sorted(failed.items())]
     out += [finding("duplicate", g, count=len(g)) for g in exact]
     out += [finding("near_duplicate", g, count=len(g), distance=d) for g, d in near]
+    if transparent:
+        out.append(finding("transparent", sorted(transparent), count=len(transparent)))
     return out
 
 
