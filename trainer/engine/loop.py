@@ -129,7 +129,7 @@ class StepRunner:
         if cfg.optimizer.min_snr_gamma > 0:
             weights = weights * family.snr_weights(scheduler, timesteps, cfg.optimizer.min_snr_gamma,
                                                    self.v_prediction).to(per_sample.device)
-        sd_weights = self._sd_weights(timesteps.cpu())
+        sd_weights = self._sd_weights(timesteps)
         if sd_weights is not None:  # none are on by default: no extra copy to the GPU each step
             weights = weights * sd_weights.to(per_sample.device)
         family_weights = family.loss_weights(timesteps)
@@ -144,14 +144,17 @@ class StepRunner:
         the two v-prediction scalings, each a factor per sample; None when none is on."""
         o, scheduler = self.cfg.optimizer, self.m.noise_scheduler
         if not (o.debiased_estimation_loss or o.scale_v_pred_loss_like_noise_pred or o.v_pred_like_loss):
-            return None
+            return None  # before .cpu(): reading the timesteps back would wait for the GPU every step
+        timesteps = timesteps.cpu()
         weights = torch.ones(len(timesteps))
         if o.debiased_estimation_loss:
             weights = weights * noise_lib.debiased_weights(scheduler, timesteps, self.v_prediction)
+        scale = noise_lib.v_pred_scale(scheduler, timesteps) if o.scale_v_pred_loss_like_noise_pred or \
+            o.v_pred_like_loss else None
         if o.scale_v_pred_loss_like_noise_pred:
-            weights = weights * noise_lib.v_pred_scale(scheduler, timesteps)
+            weights = weights * scale
         if o.v_pred_like_loss:  # loss + loss / scale x k
-            weights = weights * (1 + o.v_pred_like_loss / noise_lib.v_pred_scale(scheduler, timesteps))
+            weights = weights * (1 + o.v_pred_like_loss / scale)
         return weights
 
     def step(self, batch, global_step: int, sync: bool) -> StepResult:

@@ -98,8 +98,10 @@ def per_sample_loss(pred: torch.Tensor, target: torch.Tensor, loss_type: str, hu
         loss = F.smooth_l1_loss(pred, target, reduction="none", beta=huber_c)
     else:
         raise ValueError(f"optimizer.loss_type: unknown '{loss_type}'")
-    if mask is not None:
-        loss = loss * F.interpolate(mask.to(loss), size=loss.shape[2:], mode="area")
+    if mask is not None:  # the dataset gives it at the latents' size already: resized only where that differs
+        mask = mask.to(loss)
+        loss = loss * (mask if mask.shape[2:] == loss.shape[2:] else F.interpolate(mask, size=loss.shape[2:],
+                                                                                    mode="area"))
     return loss.mean(dim=list(range(1, loss.ndim)))
 
 
