@@ -48,16 +48,18 @@ def has_alpha(path) -> bool:
     """Whether the picture at `path` has transparency, from its header alone (no decoding)."""
     try:
         with open_regular(path) as fh, Image.open(fh) as img:
-            return img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)
+            return _with_alpha(img)
     except Exception:  # unreadable: the loader reports it when it decodes the file
         return False
 
 
+def _with_alpha(img: Image.Image) -> bool:
+    return img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)
+
+
 def alpha_of(img: Image.Image) -> Image.Image | None:
     """The alpha channel (0 transparent .. 255 opaque) of a picture that has one, else None."""
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    return img.convert("RGBA").getchannel("A") if img.mode in _ALPHA_MODES else None
+    return img.convert("RGBA").getchannel("A") if _with_alpha(img) else None
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from trainer.data.buckets import Size, cover_size, expanded_by_bucket, steps_per_epoch
 from trainer.data.captions import drops_all_captions, process_caption
-from trainer.data.images import augment, fit_to_bucket, load_image_and_alpha, scale_and_crop
+from trainer.data.images import augment, fit_to_bucket, has_alpha, load_image_and_alpha, scale_and_crop
 from trainer.data.latent_cache import LatentCache, centre_crop_geometry
 from trainer.data.problems import DatasetError, ImageLoadError, Problem
 from trainer.data.tensors import mask_tensor, to_tensor
@@ -130,8 +130,8 @@ class DanluDataset(Dataset):
     def _cached_mask(self, index: int) -> torch.Tensor:
         """The upright mask of an image whose latents are cached: centre-cropped as fill_cache cropped it."""
         if index not in self._cached_masks:
-            bucket = self.bucket_of[index]
-            _, alpha = load_image_and_alpha(self.items[index].path)
+            bucket, path = self.bucket_of[index], self.items[index].path
+            _, alpha = load_image_and_alpha(path) if has_alpha(path) else (None, None)  # a header, not a JPEG decode
             fitted = None if alpha is None else fit_to_bucket(alpha, bucket, random_crop=False, rng=None).image
             self._cached_masks[index] = mask_tensor(fitted, bucket)
         return self._cached_masks[index]
