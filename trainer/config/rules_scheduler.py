@@ -5,7 +5,8 @@ without the curve its name promises."""
 from __future__ import annotations
 
 from trainer.config.errors import Finding, error, warning
-from trainer.config.keyvalue import parse_key_values, step_rules
+from trainer.config.keyvalue import STEP_RULES_EXAMPLE, parse_key_values, step_rules
+from trainer.config.kohya_schedule import SHARES
 from trainer.config.rules import rule
 from trainer.config.schema import TrainConfig, params_by_name
 
@@ -38,15 +39,15 @@ def _unread_schedule_settings(cfg: TrainConfig) -> list[Finding]:
     return out
 
 
-# The phases given in steps or as a share of the run: (steps field, share field, the phase in Chinese)
-STEPS_OR_SHARE = {"warm-up": ("lr_warmup_steps", "lr_warmup_ratio", "预热"),
-                  "decay": ("lr_decay_steps", "lr_decay_ratio", "衰减")}
+# The phase each steps field of kohya_schedule.SHARES sets (en, zh)
+PHASES = {"lr_warmup_steps": ("warm-up", "预热"), "lr_decay_steps": ("decay", "衰减")}
 
 
 @rule
 def _steps_or_share(cfg: TrainConfig) -> list[Finding]:
     o, out = cfg.optimizer, []
-    for phase, (steps, share, zh) in STEPS_OR_SHARE.items():
+    for steps, share in SHARES.items():
+        phase, zh = PHASES[steps]
         if getattr(o, steps) and getattr(o, share):
             out.append(error(f"optimizer.{share}", f"and {steps} both set the {phase}; keep one (set the other to 0)",
                              f"与 {steps} 都在设置{zh}；请只保留一个（另一个设为 0）"))
@@ -83,5 +84,5 @@ def _piecewise_rules(cfg: TrainConfig) -> list[Finding]:
     except ValueError as exc:
         text = str(exc).split(": ", 1)[1]
         return [error(field, text, f"piecewise_constant 的规则无法读取：{text}（应只有一项，如 "
-                                   "step_rules=1:100,0.5:200,0.1：第 100 步前 ×1，第 200 步前 ×0.5，之后 ×0.1）")]
+                                   f"{STEP_RULES_EXAMPLE}：第 100 步前 ×1，第 200 步前 ×0.5，之后 ×0.1）")]
     return []
