@@ -57,6 +57,10 @@ def test_each_reaches_the_loss(tiny_model, tmp_path, monkeypatch):
     assert got == pytest.approx((1 + 0.5 / noise.v_pred_scale(sched, T)).mean().item(), rel=1e-5)
     plain, _ = _loss_with_unit_samples(tiny_config(tiny_model, data), tmp_path / "c", monkeypatch)
     assert plain == pytest.approx(1.0)
+    # debiased estimation goes through the same weights (its own test only saw the helper called)
+    debiased, sched = _loss_with_unit_samples(tiny_config(tiny_model, data, optimizer__debiased_estimation_loss=True),
+                                              tmp_path / "d", monkeypatch)
+    assert debiased == pytest.approx(noise.debiased_weights(sched, T, False).mean().item(), rel=1e-5)
 
 
 def test_each_needs_its_prediction_type_as_in_sd_scripts():
