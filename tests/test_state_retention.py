@@ -76,3 +76,18 @@ def test_sd_scripts_state_options_import():
                         "save_last_n_epochs_state": 3, "save_state_on_train_end": True})
     s = cfg.save
     assert (s.save_last_n_steps_state, s.save_last_n_epochs_state, s.save_state_on_train_end) == (1, 3, True)
+
+
+@pytest.mark.parametrize("own_count", [0, 1])
+def test_the_best_validation_save_keeps_its_state(tiny_model, tmp_path, own_count):
+    """The lowest-validation-loss file is never pruned (see test_engine_validation); its state is not either, with
+    or without a state count of its own, so the best point can be resumed from. The validation loss climbs from
+    epoch 1 at this learning rate; early stop ends the run at epoch 3."""
+    data = make_dataset(tmp_path / "data", n=2, folder="1_zk")
+    val_dir = make_dataset(tmp_path / "val", n=4, folder="1_v")
+    files, states = _saved(tiny_model, data, tmp_path / "run", validation__validation_dir=str(val_dir),
+                           validation__overfit_patience=2, validation__early_stop=True, training__max_train_epochs=14,
+                           optimizer__learning_rate=0.1, save__save_every_n_epochs=1, save__save_last_n_epochs=1,
+                           save__save_state=True, save__save_last_n_epochs_state=own_count)
+    assert files == ["t-000001.safetensors", "t-000003.safetensors", "t.safetensors"]
+    assert states == ["t-000001-state", "t-000003-state"]

@@ -155,11 +155,14 @@ def prune(saved: list[Path], keep: int, protected: set = frozenset()) -> list[Pa
     return removed
 
 
-def prune_states(saved: list[Path], keep: int) -> None:
+def prune_states(saved: list[Path], keep: int, protected: set = frozenset()) -> None:
     """Delete all but the newest `keep` state folders of `saved` (oldest first) and drop them from the list: states
-    are counted apart from their files (save_last_n_epochs_state), as sd-scripts counts them."""
+    are counted apart from their files (save_last_n_epochs_state), as sd-scripts counts them. The state of a
+    `protected` file (the lowest validation loss, as in prune) stays, so the best point can be resumed from."""
     if keep <= 0 or len(saved) <= keep:
         return
-    for folder in saved[:-keep]:
+    kept = {f.with_name(f.stem + STATE_SUFFIX) for f in protected}
+    removed = [folder for folder in saved[:-keep] if folder not in kept]
+    for folder in removed:
         shutil.rmtree(folder, ignore_errors=True)
-    del saved[:-keep]
+    saved[:] = [f for f in saved if f not in removed]

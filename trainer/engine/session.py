@@ -345,9 +345,10 @@ class Session:
             self.written_states[kind].append(self.state_folder(name))
         if not self.is_main:
             return
-        for old in ckpt.prune(self.written[kind], keep, protected=self.val.protected() if self.val else set()):
+        protected = self.val.protected() if self.val else set()
+        for old in ckpt.prune(self.written[kind], keep, protected=protected):
             self.outputs = [o for o in self.outputs if o != str(old)]
-        ckpt.prune_states(self.written_states[kind], keep_states or keep)
+        ckpt.prune_states(self.written_states[kind], keep_states or keep, protected=protected)
 
     def _early_stopped(self) -> bool:
         return self.val is not None and self.val.early_stopped
