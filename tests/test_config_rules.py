@@ -37,6 +37,14 @@ def test_noise_offset_with_multires_noise():
     assert not findings({"noise": {"noise_offset": 0.1}}, "noise.multires_noise_iterations")
 
 
+def test_every_noise_mistake_is_named_at_once():
+    """A user fixing a config sees all its noise errors in one check, not one per try."""
+    cfg = config_from_dict({"noise": {"noise_offset": 0.1, "multires_noise_iterations": 6, "min_timestep": 500,
+                                      "max_timestep": 400, "ip_noise_gamma_random_strength": True}})
+    fields = {f.field for f in errors_of(check(cfg, for_training=False))}
+    assert {"noise.multires_noise_iterations", "noise.max_timestep", "noise.ip_noise_gamma_random_strength"} <= fields
+
+
 @pytest.mark.parametrize("field,value", [
     ("shuffle_caption", True), ("caption_dropout_rate", 0.1), ("caption_tag_dropout_rate", 0.1),
     ("caption_dropout_every_n_epochs", 3),

@@ -11,21 +11,22 @@ from trainer.config.schema import TrainConfig
 @rule
 def _noise(cfg: TrainConfig) -> list[Finding]:
     n = cfg.noise
+    out = []
     if n.noise_offset > 0 and n.multires_noise_iterations > 0:
-        return [error("noise.multires_noise_iterations", "cannot be combined with noise_offset; set one of them to 0",
-                      "不能与 noise_offset 同时使用；请把其中一个设为 0")]
+        out.append(error("noise.multires_noise_iterations", "cannot be combined with noise_offset; set one of them "
+                         "to 0", "不能与 noise_offset 同时使用；请把其中一个设为 0"))
     if n.min_timestep >= n.max_timestep:
-        return [error("noise.max_timestep", f"must be above min_timestep ({n.min_timestep}): training draws its "
-                      "timesteps from min_timestep up to below max_timestep", f"必须大于 min_timestep（{n.min_timestep}）：训练"
-                      "从 min_timestep 到小于 max_timestep 的范围内抽取时间步")]
+        out.append(error("noise.max_timestep", f"must be above min_timestep ({n.min_timestep}): training draws its "
+                         "timesteps from min_timestep up to below max_timestep", f"必须大于 min_timestep"
+                         f"（{n.min_timestep}）：训练从 min_timestep 到小于 max_timestep 的范围内抽取时间步"))
     needs = [("noise.adaptive_noise_scale", n.adaptive_noise_scale != 0, "noise_offset", n.noise_offset, "0.05"),
              ("noise.noise_offset_random_strength", n.noise_offset_random_strength, "noise_offset", n.noise_offset,
               "0.05"),
              ("noise.ip_noise_gamma_random_strength", n.ip_noise_gamma_random_strength, "ip_noise_gamma",
               n.ip_noise_gamma, "0.1")]
-    return [error(field, f"changes {base}, which is 0: set {base} too (e.g. {example}), or turn this off",
-                  f"调整的是 {base}，而它为 0：请同时设置 {base}（如 {example}），或关闭此项")
-            for field, on, base, value, example in needs if on and value == 0]
+    return out + [error(field, f"changes {base}, which is 0: set {base} too (e.g. {example}), or turn this off",
+                        f"调整的是 {base}，而它为 0：请同时设置 {base}（如 {example}），或关闭此项")
+                  for field, on, base, value, example in needs if on and value == 0]
 
 
 @rule
