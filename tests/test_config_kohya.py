@@ -160,6 +160,8 @@ def test_family_from_model_train_type_or_flux_keys():
     assert flux.model.family == "flux" and flux.flux.train_t5xxl is True
     assert flux.optimizer.optimizer_type == "ProdigyPlusScheduleFree"
     assert import_kohya({"vae": "x"}, family="sdxl").model.family == "sdxl"
+    for name in ("AdamWScheduleFree", "SGDScheduleFree", "RAdamScheduleFree"):  # sd-scripts lowercases the name
+        assert import_kohya({"optimizer_type": name.lower()}).optimizer.optimizer_type == name
     with pytest.raises(ConfigError) as exc:
         import_kohya({"model_train_type": "sd4-lora"})
     assert exc.value.findings[0].field == "model_train_type"

@@ -127,7 +127,8 @@ def test_issue_parameter_list_is_covered():
     assert not {"v2", "xformers", "lowram"} & set(params_by_name())
     optimizers = params_by_name()["optimizer_type"].choices
     assert set(optimizers) == {
-        "AdamW", "AdamW8bit", "PagedAdamW8bit", "RAdamScheduleFree", "Lion", "Lion8bit", "PagedLion8bit",
+        "AdamW", "AdamW8bit", "PagedAdamW8bit", "RAdamScheduleFree", "AdamWScheduleFree", "SGDScheduleFree",
+        "Lion", "Lion8bit", "PagedLion8bit",
         "SGDNesterov", "SGDNesterov8bit", "DAdaptation", "DAdaptAdam", "DAdaptAdaGrad", "DAdaptAdan",
         "DAdaptLion", "DAdaptSGD", "AdaFactor", "Prodigy", "ProdigyPlusScheduleFree", "CAME"}
     assert set(ADAPTIVE_OPTIMIZERS) <= set(optimizers)

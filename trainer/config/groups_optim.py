@@ -10,8 +10,8 @@ from trainer.config.groups_core import Group
 from trainer.config.spec import GroupInfo, param
 
 OptimizerName = Literal[
-    "AdamW", "AdamW8bit", "PagedAdamW8bit", "RAdamScheduleFree", "Lion", "Lion8bit", "PagedLion8bit",
-    "SGDNesterov", "SGDNesterov8bit", "DAdaptation", "DAdaptAdam", "DAdaptAdaGrad", "DAdaptAdan",
+    "AdamW", "AdamW8bit", "PagedAdamW8bit", "RAdamScheduleFree", "AdamWScheduleFree", "SGDScheduleFree", "Lion",
+    "Lion8bit", "PagedLion8bit", "SGDNesterov", "SGDNesterov8bit", "DAdaptation", "DAdaptAdam", "DAdaptAdaGrad", "DAdaptAdan",
     "DAdaptLion", "DAdaptSGD", "AdaFactor", "Prodigy", "ProdigyPlusScheduleFree", "CAME",
 ]
 # Optimizers that find their own step size: they want learning_rate = 1.
@@ -194,9 +194,11 @@ class OptimizerGroup(Group):
     optimizer_type: OptimizerName = param(
         "AdamW8bit",
         "The optimizer. AdamW8bit: AdamW with 8-bit state (less memory). Lion: sign-based, use a 3-10x "
-        "smaller lr. DAdapt*/Prodigy: set their own step size (lr = 1). AdaFactor: factored second moments.",
+        "smaller lr. DAdapt*/Prodigy: set their own step size (lr = 1). AdaFactor: factored second moments. "
+        "*ScheduleFree (the schedulefree library): no decaying schedule needed; keep lr_scheduler constant.",
         "优化器。AdamW8bit：状态为 8 位的 AdamW（省显存）。Lion：基于符号，学习率应缩小 3-10 倍。"
-        "DAdapt*/Prodigy：自动确定步长（学习率设为 1）。AdaFactor：分解二阶矩，省显存。", label_zh="优化器",
+        "DAdapt*/Prodigy：自动确定步长（学习率设为 1）。AdaFactor：分解二阶矩，省显存。"
+        "*ScheduleFree（schedulefree 库）：无需衰减的学习率调度，lr_scheduler 保持 constant 即可。", label_zh="优化器",
     )
     optimizer_args: list[str] = param(
         [],

@@ -16,6 +16,8 @@ OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "AdamW8bit": ("bitsandbytes.optim", "AdamW8bit", {}),
     "PagedAdamW8bit": ("bitsandbytes.optim", "PagedAdamW8bit", {}),
     "RAdamScheduleFree": ("schedulefree", "RAdamScheduleFree", {}),
+    "AdamWScheduleFree": ("schedulefree", "AdamWScheduleFree", {}),
+    "SGDScheduleFree": ("schedulefree", "SGDScheduleFree", {}),
     "Lion": ("pytorch_optimizer", "Lion", {}),
     "Lion8bit": ("bitsandbytes.optim", "Lion8bit", {}),
     "PagedLion8bit": ("bitsandbytes.optim", "PagedLion8bit", {}),

@@ -50,7 +50,8 @@ OVERHEAD_GB = 0.8
 
 # Optimizer state in bytes per trainable parameter.
 OPTIMIZER_STATE_BYTES: dict[str, float] = {
-    "AdamW": 8, "AdamW8bit": 2, "PagedAdamW8bit": 2, "RAdamScheduleFree": 8,
+    "AdamW": 8, "AdamW8bit": 2, "PagedAdamW8bit": 2, "RAdamScheduleFree": 8, "AdamWScheduleFree": 8,
+    "SGDScheduleFree": 4,  # z only
     "Lion": 4, "Lion8bit": 1, "PagedLion8bit": 1, "SGDNesterov": 4, "SGDNesterov8bit": 1,
     "DAdaptation": 12, "DAdaptAdam": 12, "DAdaptAdaGrad": 12, "DAdaptAdan": 20, "DAdaptLion": 8, "DAdaptSGD": 8,
     "AdaFactor": 1,  # factored second moment: rows + columns, tiny for LoRA matrices
