@@ -77,9 +77,12 @@ class SpeedGroup(Group):
     fp8_base: bool = param(
         False, "Store the frozen base model's weights in fp8 and compute in the mixed precision: much less memory "
         "for Flux and SDXL, less for SD1.5 (the U-Net's convolutions stay in the compute precision), slightly lower "
-        "quality. Not for a Dreambooth run that trains the U-Net, nor for lycoris.kohya's full algorithm.",
+        "quality. The text encoders stay in the compute precision, as with sd-scripts' fp8_base_unet (its fp8_base "
+        "stores them in fp8 too). Not for a Dreambooth run that trains the U-Net, nor for lycoris.kohya's full "
+        "algorithm.",
         "以 fp8 存放冻结底模的权重、按混合精度计算：Flux 和 SDXL 显存大幅减少，SD1.5 减少较少（U-Net 的卷积层仍用计算精度），"
-        "质量略有下降。不能用于训练 U-Net 的 Dreambooth，也不能用于 lycoris.kohya 的 full 算法。",
+        "质量略有下降。文本编码器保持计算精度，与 sd-scripts 的 fp8_base_unet 相同（其 fp8_base 也会以 fp8 存放文本编码器）。"
+        "不能用于训练 U-Net 的 Dreambooth，也不能用于 lycoris.kohya 的 full 算法。",
         label_zh="fp8 底模",
     )
     no_half_vae: bool = param(

@@ -12,7 +12,7 @@ from typing import Any
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh, warning
 from trainer.config.groups_optim import rates_of
 from trainer.config.kohya_dataset import fold_dataset_config
-from trainer.config.kohya_flags import read_loss_and_optimizer_flags
+from trainer.config.kohya_flags import export_fp8_flags, read_fp8_flags, read_loss_and_optimizer_flags
 from trainer.config.kohya_schedule import export_schedule, import_shares
 from trainer.config.retired import retire
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
@@ -215,6 +215,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     retire(flat, findings, notes)  # xformers, lowram, v2: dropped on purpose (trainer/config/retired.py)
     _tracker_keys(flat, notes)
     read_loss_and_optimizer_flags(flat, findings)  # masked_loss, use_8bit_adam, use_lion_optimizer
+    read_fp8_flags(flat, notes)
     train_type = flat.pop("model_train_type", None)
     if train_type is not None:
         if train_type not in TRAIN_TYPES:
@@ -361,6 +362,7 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None,
             value = next((k for k, v in FAMILY_NETWORK_MODULES.items() if v == (family, value)), value)
         out[p.kohya_key] = value
     export_schedule(cfg.optimizer, out)  # shares of the run, and what some schedulers need written
+    export_fp8_flags(cfg.speed.fp8_base, out)
     if cfg.training.max_train_steps:  # sd-scripts lets max_train_epochs override max_train_steps
         out.pop("max_train_epochs", None)
     if cfg.logging.log_with == "none":  # sd-scripts logs to TensorBoard whenever logging_dir is set

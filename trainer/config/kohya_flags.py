@@ -1,11 +1,11 @@
 """sd-scripts flags an imported config may set that name another Danlu setting: masked_loss (the alpha mask, or a
-folder of mask pictures Danlu does not read) and the flags from before optimizer_type."""
+folder of mask pictures Danlu does not read), the flags from before optimizer_type, and fp8_base_unet."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from trainer.config.errors import Finding, error
+from trainer.config.errors import Finding, error, warning
 
 
 def read_loss_and_optimizer_flags(flat: dict[str, Any], findings: list[Finding]) -> None:
@@ -42,3 +42,24 @@ def _old_optimizer_flags(flat: dict[str, Any], findings: list[Finding]) -> None:
             findings.append(error(flag, f"names {name}, and optimizer_type names {flat['optimizer_type']}; keep one "
                                   "(optimizer_type is the current way)", f"指定了 {name}，而 optimizer_type 指定了 "
                                   f"{flat['optimizer_type']}；请只保留一个（optimizer_type 是现行写法）"))
+
+
+def read_fp8_flags(flat: dict[str, Any], notes: list[Finding]) -> None:
+    """sd-scripts' fp8_base_unet (taken out of `flat`) stores only the denoiser in fp8: Danlu's speed.fp8_base. Its
+    fp8_base alone stores the frozen text encoders in fp8 as well, which Danlu does not: a note in `notes`."""
+    if flat.pop("fp8_base_unet", None) is True:
+        flat["fp8_base"] = True
+    elif flat.get("fp8_base") is True:
+        notes.append(warning("fp8_base", "sd-scripts also stores the frozen text encoders in fp8 with it (for Flux, "
+                             "T5-XXL); Danlu keeps them in the compute precision, as sd-scripts' fp8_base_unet does: "
+                             "their outputs are not rounded, and they take twice the memory (T5-XXL about 4.7 GB "
+                             "more). Add fp8_base_unet = true to the file to silence this.",
+                             "sd-scripts 开启它时还会以 fp8 存放冻结的文本编码器（Flux 为 T5-XXL）；丹炉像 sd-scripts 的 "
+                             "fp8_base_unet 一样让它们保持计算精度：输出不经 fp8 舍入，但占用两倍内存（T5-XXL 约多 4.7 GB）。"
+                             "在文件中加上 fp8_base_unet = true 即可消除此提示。"))
+
+
+def export_fp8_flags(fp8_base: bool, out: dict[str, Any]) -> None:
+    """Danlu's fp8_base for sd-scripts: fp8_base_unet too, so its text encoders stay in the compute precision."""
+    if fp8_base:
+        out["fp8_base_unet"] = True
