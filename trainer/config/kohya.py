@@ -12,7 +12,12 @@ from typing import Any
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh, warning
 from trainer.config.groups_optim import rates_of
 from trainer.config.kohya_dataset import fold_dataset_config
-from trainer.config.kohya_flags import export_fp8_flags, read_fp8_flags, read_loss_and_optimizer_flags
+from trainer.config.kohya_flags import (
+    export_fp8_flags,
+    read_fp8_flags,
+    read_loss_and_optimizer_flags,
+    read_renamed_flags,
+)
 from trainer.config.kohya_schedule import export_schedule, import_shares
 from trainer.config.retired import retire
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
@@ -216,6 +221,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     _tracker_keys(flat, notes)
     read_loss_and_optimizer_flags(flat, findings)  # masked_loss, use_8bit_adam, use_lion_optimizer
     read_fp8_flags(flat, notes)
+    read_renamed_flags(flat, findings, notes)  # caption_extention, dynamo_backend
     train_type = flat.pop("model_train_type", None)
     if train_type is not None:
         if train_type not in TRAIN_TYPES:

@@ -1,5 +1,6 @@
 """sd-scripts flags an imported config may set that name another Danlu setting: masked_loss (the alpha mask, or a
-folder of mask pictures Danlu does not read), the flags from before optimizer_type, and fp8_base_unet."""
+folder of mask pictures Danlu does not read), the flags from before optimizer_type, fp8_base_unet, the misspelt
+caption_extention and torch_compile's dynamo_backend."""
 
 from __future__ import annotations
 
@@ -63,3 +64,22 @@ def export_fp8_flags(fp8_base: bool, out: dict[str, Any]) -> None:
     """Danlu's fp8_base for sd-scripts: fp8_base_unet too, so its text encoders stay in the compute precision."""
     if fp8_base:
         out["fp8_base_unet"] = True
+
+
+def read_renamed_flags(flat: dict[str, Any], findings: list[Finding], notes: list[Finding]) -> None:
+    """caption_extention (sd-scripts' old spelling, which wins over caption_extension there too) and dynamo_backend
+    (taken out of `flat`): Danlu compiles with inductor, sd-scripts' default, so any other backend is an error."""
+    old = flat.pop("caption_extention", None)
+    if old is not None:
+        given = flat.get("caption_extension")
+        if given is not None and given != old:
+            notes.append(warning("caption_extension", f"'{given}' is replaced by caption_extention '{old}', as "
+                                 "sd-scripts does; remove one of them", f"'{given}' 被 caption_extention '{old}' 取代，"
+                                 "与 sd-scripts 相同；请删除其中一个"))
+        flat["caption_extension"] = old
+    backend = flat.pop("dynamo_backend", "inductor")
+    if flat.get("torch_compile") is True and str(backend).lower() != "inductor":
+        findings.append(error("dynamo_backend", f"'{backend}': Danlu compiles with torch.compile's default backend, "
+                              "inductor, only; remove dynamo_backend or set it to inductor",
+                              f"'{backend}'：丹炉只使用 torch.compile 的默认后端 inductor 编译；请删除 dynamo_backend "
+                              "或设为 inductor"))

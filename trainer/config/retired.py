@@ -7,6 +7,8 @@ as "not supported yet" fields).
 - mem_eff_attn: sd-scripts' own memory-efficient attention, the same job as `sdpa`; read as `sdpa = true`.
 - lowram: sd-scripts loads the models straight to the GPU with it. Danlu's loaders already read the weights
   into the model without a second copy in system RAM (diffusers' low_cpu_mem_usage), so it was never built.
+- highvram, disable_mmap_load_safetensors, skip_cache_check: how sd-scripts loads and caches, with nothing to
+  change in Danlu (see LOADING_HINTS); set, each is dropped with a note.
 - v2: Stable Diffusion 2.x (OpenCLIP-H text encoder, 768-v) is not a family Danlu trains; a file for it is
   refused rather than trained as SD1.5.
 """
@@ -20,6 +22,21 @@ from trainer.config.errors import ConfigError, Finding, error, warning
 
 # name -> the group it had in a Danlu TOML
 RETIRED_GROUPS = {"xformers": "speed", "lowram": "speed", "v2": "model"}
+
+
+# sd-scripts switches that tune its own loading and caching; what Danlu does instead
+LOADING_HINTS = {
+    "highvram": ("was left out: Danlu never empties the CUDA cache between latent batches, which is what highvram "
+                 "stops sd-scripts doing", "已忽略：丹炉在缓存潜变量的批次之间本就不清空 CUDA 缓存，这正是 highvram 让 sd-scripts "
+                 "不做的事"),
+    "disable_mmap_load_safetensors": ("was left out: Danlu reads .safetensors files through safetensors' own loader "
+                                      "and has no switch for it", "已忽略：丹炉通过 safetensors 自身的加载器读取 "
+                                      ".safetensors 文件，没有对应的开关"),
+    "skip_cache_check": ("was left out: Danlu checks a cache file by its header and each image's size, time and "
+                         "hash, never by reading the cached tensors, so there is no content check to skip",
+                         "已忽略：丹炉只根据缓存文件头和每张图片的大小、时间与哈希检查缓存，从不读取缓存的张量内容，"
+                         "因此没有可跳过的内容检查"),
+}
 
 
 def retire(values: dict[str, Any], findings: list[Finding], notes: list[Finding]) -> None:
@@ -39,6 +56,9 @@ def retire(values: dict[str, Any], findings: list[Finding], notes: list[Finding]
     if values.pop("lowram", None) is True:
         notes.append(warning("lowram", "was left out: Danlu always loads the weights into the model without a "
                              "second copy in system RAM", "已忽略：丹炉加载模型时本就不会在系统内存中多存一份权重"))
+    for name, (en, zh) in LOADING_HINTS.items():
+        if values.pop(name, None) is True:
+            notes.append(warning(name, en, zh))
     if values.pop("v2", None) is True:
         findings.append(error("v2", "Stable Diffusion 2.x models are not supported; train an SD1.5, SDXL or Flux "
                               "model, or use sd-scripts for SD2.x", "不支持 Stable Diffusion 2.x 模型；请改用 SD1.5、"
