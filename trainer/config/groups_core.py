@@ -123,6 +123,16 @@ class DatasetGroup(Group):
         "Never enlarge small images: each gets a bucket of its own size (rounded down to the step).",
         "不放大小图：每张图片按自身尺寸（向下取整到步长）分桶。", label_zh="分桶不放大",
     )
+    resize_interpolation: Literal["auto", "area", "lanczos", "bicubic", "bilinear", "nearest", "box"] = param(
+        "auto",
+        "The filter that scales each image (and its alpha mask) to its bucket, as sd-scripts' resize_interpolation: "
+        "auto shrinks with area (no moire) and enlarges with lanczos, sd-scripts' choice when it is unset. "
+        "Cached latents made with another filter are made again.",
+        "把每张图片（及其透明度遮罩）缩放到分桶尺寸时使用的插值方法，对应 sd-scripts 的 resize_interpolation："
+        "auto 缩小时用 area（无摩尔纹），放大时用 lanczos，即 sd-scripts 未设置时的做法。"
+        "用其他插值方法生成的潜变量缓存会重新生成。",
+        label_zh="缩放插值方法",
+    )
 
 
 class SaveGroup(Group):

@@ -331,6 +331,8 @@ def _te_rates_differ_from_sd_scripts(values: dict[str, Any]) -> list[Finding]:
 def _means_off_in_sd_scripts(p, value: Any) -> bool:
     if value == "" or (p.name == "max_token_length" and value == 75):
         return True
+    if p.name == "resize_interpolation" and value == "auto":  # sd-scripts' choices lack "auto": its unset is it
+        return True
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0 \
         and p.name not in ZERO_IS_A_VALUE
 

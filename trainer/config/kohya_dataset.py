@@ -66,7 +66,7 @@ def _options(data: dict[str, Any], base: Path, problems: list) -> dict[str, Any]
     if not subsets:
         problems.append(("its dataset has no [[datasets.subsets]] (image folders)", "数据集中没有 [[datasets.subsets]]（图片文件夹）"))
         return options
-    options.update(_shared_subset_options(subsets, problems))
+    options.update(_shared_subset_options(subsets, options, problems))
     for is_reg, field in ((False, "train_data_dir"), (True, "reg_data_dir")):
         group = [s for s in subsets if bool(s.get("is_reg", False)) == is_reg]
         if group:
@@ -74,8 +74,9 @@ def _options(data: dict[str, Any], base: Path, problems: list) -> dict[str, Any]
     return options
 
 
-def _shared_subset_options(subsets: list[dict], problems: list) -> dict[str, Any]:
-    """Options the subsets set (other than where their images are): Danlu has each once a run, so all must agree."""
+def _shared_subset_options(subsets: list[dict], inherited: dict[str, Any], problems: list) -> dict[str, Any]:
+    """Options the subsets set (other than where their images are): Danlu has each once a run, so all must agree. A
+    subset without a key has the dataset's or [general]'s (`inherited`), as sd-scripts falls back."""
     out = {}
     for key in sorted({k for s in subsets for k in s} - PLACE):
         if key in OTHER_KINDS:
@@ -83,7 +84,7 @@ def _shared_subset_options(subsets: list[dict], problems: list) -> dict[str, Any
             problems.append((f"{key}: {en} is not a dataset Danlu trains; use image folders with caption files",
                              f"{key}：丹炉不训练{zh}数据集；请使用带标注文件的图片文件夹"))
             continue
-        values = [s.get(key, _MISSING) for s in subsets]
+        values = [s.get(key, inherited.get(key, _MISSING)) for s in subsets]
         if any(v != values[0] for v in values):
             problems.append((f"its subsets differ in {key}; Danlu has one {key} a run: give it once in [general]",
                              f"各子集的 {key} 不同；丹炉每次训练只有一个 {key}：请在 [general] 中统一设置"))

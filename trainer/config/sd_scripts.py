@@ -76,9 +76,11 @@ NONE_MEANS: dict[str, Any] = {
     "huggingface_repo_type": "model", "huggingface_repo_visibility": "private",  # huggingface_util.upload
     "validate_every_n_epochs": 1,  # train_network.py validates at every epoch end when it is unset
     "t5xxl_max_token_length": 512,  # Flux.1-dev's (sd-scripts uses 256 for schnell)
+    "resize_interpolation": "auto",  # area where a picture shrinks, lanczos where it grows (library/utils.py)
 }
 # sd-scripts values with another name in Danlu, by sd-scripts key ("uniform and none are the same behavior").
-VALUE_ALIASES: dict[str, dict[Any, Any]] = {"weighting_scheme": {"uniform": "none"}}
+VALUE_ALIASES: dict[str, dict[Any, Any]] = {"weighting_scheme": {"uniform": "none"},
+                                            "resize_interpolation": {"linear": "bilinear", "cubic": "bicubic"}}
 # sd-scripts' sample prompt defaults (a prompt line without --s/--l/--w/--h), by Danlu's sampling field names.
 PROMPT_DEFAULTS = {"sample_steps": 30, "sample_cfg": 7.5, "sample_width": 512, "sample_height": 512}
 # Left at Danlu's value: unset in sd-scripts means "use max_train_steps", which the fill sets instead.

@@ -1,5 +1,6 @@
-"""Turning an image file into an upright RGB picture of exactly its bucket's size (PIL only: the page imports
-this to check datasets without loading torch; tensors are in trainer/data/tensors.py)."""
+"""Turning an image file into an upright RGB picture of exactly its bucket's size (PIL, and OpenCV for
+sd-scripts' filters once a picture is scaled: the page imports this to check datasets without loading torch; tensors
+are in trainer/data/tensors.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ from trainer.textio import open_regular
 HUE_SHIFT_DEGREES = 8.0
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+# dataset.resize_interpolation's filters, named as sd-scripts names them (library/utils.py resize_image). "auto"
+# is sd-scripts' unset: area where the picture shrinks on both sides (no moire), lanczos where it grows. sd-scripts
+# scales lanczos and box with PIL and the others with OpenCV (whose bilinear and bicubic, unlike PIL's, do not widen
+# when shrinking), so the same libraries are used here.
+RESIZE_FILTERS = ("auto", "area", "lanczos", "bicubic", "bilinear", "nearest", "box")
+_PIL_FILTERS = {"lanczos": Image.Resampling.LANCZOS, "box": Image.Resampling.BOX}
+_CV2_FILTERS = {"area": "INTER_AREA", "bicubic": "INTER_CUBIC", "bilinear": "INTER_LINEAR",
+                "nearest": "INTER_NEAREST_EXACT"}  # sd-scripts' "nearest": exact, as PIL's
 
 
 class Fitted(NamedTuple):
@@ -81,8 +90,10 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def fit_to_bucket(img: Image.Image, bucket: Size, *, random_crop: bool, rng: random.Random) -> Fitted:
-    """Scale `img` to just cover `bucket` (w, h), then crop to it: centred, or at a random place."""
+def fit_to_bucket(img: Image.Image, bucket: Size, *, random_crop: bool, rng: random.Random,
+                  interpolation: str = "auto") -> Fitted:
+    """Scale `img` to just cover `bucket` (w, h) with the filter `interpolation` (RESIZE_FILTERS), then crop to it:
+    centred, or at a random place."""
     original = (img.height, img.width)
     resized = cover_size(img.size, bucket)
     if random_crop:
@@ -90,20 +101,34 @@ def fit_to_bucket(img: Image.Image, bucket: Size, *, random_crop: bool, rng: ran
         left = rng.randint(0, resized[0] - bucket[0])
     else:
         top, left = centre_crop(resized, bucket)
-    return Fitted(scale_and_crop(img, bucket, (top, left)), (top, left), original)
+    return Fitted(scale_and_crop(img, bucket, (top, left), interpolation=interpolation), (top, left), original)
 
 
-def scale_and_crop(img: Image.Image, bucket: Size, crop_top_left: tuple[int, int]) -> Image.Image:
+def scale_and_crop(img: Image.Image, bucket: Size, crop_top_left: tuple[int, int], *,
+                   interpolation: str = "auto") -> Image.Image:
     """Scale `img` to just cover `bucket` and crop it at `crop_top_left` (top, left): what fit_to_bucket did to the
     picture, done to its alpha mask."""
     resized = cover_size(img.size, bucket)
     if resized != img.size:
-        # Lanczos when shrinking keeps fine detail without aliasing; bicubic is the usual upscaler.
-        shrinking = resized[0] < img.width
-        method = Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC
-        img = img.resize(resized, method)
+        img = resize(img, resized, interpolation)
     top, left = crop_top_left
     return img.crop((left, top, left + bucket[0], top + bucket[1]))
+
+
+def resize(img: Image.Image, size: Size, interpolation: str = "auto") -> Image.Image:
+    """`img` ("RGB" or "L") scaled to `size` (w, h) by the library and filter sd-scripts uses for `interpolation`,
+    so the same setting trains on the same pixels there and here."""
+    if interpolation not in RESIZE_FILTERS:
+        raise ValueError(f"dataset.resize_interpolation: {interpolation!r} is not one of {', '.join(RESIZE_FILTERS)}")
+    if interpolation == "auto":
+        shrinking = size[0] <= img.width and size[1] <= img.height
+        interpolation = "area" if shrinking else "lanczos"
+    if interpolation in _PIL_FILTERS:
+        return img.resize(size, _PIL_FILTERS[interpolation])
+    import cv2  # here, not at the top: the dataset page imports this module and never scales
+
+    scaled = cv2.resize(np.asarray(img), size, interpolation=getattr(cv2, _CV2_FILTERS[interpolation]))
+    return Image.fromarray(scaled, mode=img.mode)
 
 
 def hue_shift(img: Image.Image, degrees: float) -> Image.Image:

@@ -1,9 +1,10 @@
 """Cached VAE latents, in memory or on disk next to each image, reused across runs while still valid.
 
 A disk cache file `<image stem>.danlu-latent.safetensors` holds one latent per (image, bucket size, flip)
-plus JSON metadata: the VAE fingerprint, and per image its byte size, mtime and a content hash. The file
-is stale for an image when its bytes change, and stale as a whole when the VAE fingerprint changes; a new
-bucket size simply has no entry yet. Images sharing a stem (a.png, a.jpg) share the file under their own
+plus JSON metadata: the VAE fingerprint, the resize filter (dataset.resize_interpolation), and per image its byte
+size, mtime and a content hash. The file is stale for an image when its bytes change, and stale as a whole when
+the VAE fingerprint or the filter changes (a file without a filter predates the setting: stale too); a new bucket
+size simply has no entry yet. Images sharing a stem (a.png, a.jpg) share the file under their own
 names, so they never evict each other. Files are written atomically (a crash leaves the old file). Reads
 go through safetensors' memory map (safe_open); a file's header is parsed once per version of the file.
 """
@@ -63,13 +64,15 @@ def _path_of(item) -> str:
 
 
 class LatentCache:
-    """get/put latents by (image, bucket (w, h), flip). `mode` is "memory" or "disk"."""
+    """get/put latents by (image, bucket (w, h), flip). `mode` is "memory" or "disk". `interpolation` is the filter
+    (trainer.data.images.RESIZE_FILTERS) the pictures are scaled to their buckets with: other pixels, other latents."""
 
-    def __init__(self, mode: str, vae_fingerprint: str):
+    def __init__(self, mode: str, vae_fingerprint: str, interpolation: str = "auto"):
         if mode not in ("memory", "disk"):
             raise ValueError(f"latent cache mode {mode!r}: use 'memory' or 'disk'")
         self.mode = mode
         self.vae_fingerprint = vae_fingerprint
+        self.interpolation = interpolation
         self._memory: dict[tuple[str, Size, bool], torch.Tensor] = {}
         self._fingerprints: dict[str, dict] = {}  # images do not change during a run: hash each once
         self._metas: dict[str, tuple[tuple[int, int, int], dict | None]] = {}  # cache file -> (its stat, meta)
@@ -118,11 +121,16 @@ class LatentCache:
 
     def _valid_meta(self, path: str) -> dict | None:
         meta = self._file_meta(cache_path(path))
-        if meta is None or meta.get("vae") != self.vae_fingerprint:
+        if not self._made_alike(meta):
             return None
         if not _same_file(meta.get("images", {}).get(Path(path).name), self._fingerprint(path)):
             return None
         return meta
+
+    def _made_alike(self, meta: dict | None) -> bool:
+        """Whether a cache file's latents came from this VAE and pictures scaled with this filter."""
+        return meta is not None and meta.get("vae") == self.vae_fingerprint \
+            and meta.get("resize_interpolation") == self.interpolation
 
     def _file_meta(self, file: Path) -> dict | None:
         """The cache file's metadata, parsed once per version of the file: an epoch then reads each latent with
@@ -142,8 +150,9 @@ class LatentCache:
         file, name = cache_path(path), Path(path).name
         meta = self._read_meta(file)
         tensors: dict[str, torch.Tensor] = {}
-        if meta is None or meta.get("vae") != self.vae_fingerprint:
-            meta = {"format": FORMAT, "vae": self.vae_fingerprint, "images": {}, "entries": {}}
+        if not self._made_alike(meta):
+            meta = {"format": FORMAT, "vae": self.vae_fingerprint, "resize_interpolation": self.interpolation,
+                    "images": {}, "entries": {}}
         else:
             tensors = load_file(str(file))
         fingerprint = self._fingerprint(path)
@@ -215,7 +224,7 @@ def _encode_chunk(cache: LatentCache, bucket: Size, chunk: Sequence[tuple[object
         except ImageLoadError as exc:
             report.problems.append(exc.problem)
             continue
-        fitted = fit_to_bucket(img, bucket, random_crop=False, rng=None)
+        fitted = fit_to_bucket(img, bucket, random_crop=False, rng=None, interpolation=cache.interpolation)
         tensor = to_tensor(fitted.image)
         pixels.append(torch.flip(tensor, dims=[-1]) if flip else tensor)
         kept.append((item, flip))

@@ -80,7 +80,8 @@ class DanluDataset(Dataset):
                  random_crop: bool = False, flip_aug: bool = False, color_aug: bool = False,
                  shuffle_caption: bool = False, keep_tokens: int = 0, keep_tokens_separator: str = "",
                  caption_dropout_rate: float = 0.0, caption_tag_dropout_rate: float = 0.0,
-                 caption_dropout_every_n_epochs: int = 0, wildcard: bool = False, alpha_mask: bool = False):
+                 caption_dropout_every_n_epochs: int = 0, wildcard: bool = False, alpha_mask: bool = False,
+                 interpolation: str = "auto"):
         if len(items) != len(bucket_of):
             raise ValueError("bucket_of must have one bucket per item")
         self.items = list(items)
@@ -88,6 +89,7 @@ class DanluDataset(Dataset):
         self.latent_cache = latent_cache
         self.random_crop, self.flip_aug, self.color_aug = random_crop, flip_aug, color_aug
         self.alpha_mask = alpha_mask
+        self.interpolation = interpolation  # the filter scaling pictures (and masks) to buckets: RESIZE_FILTERS
         self._cached_masks: dict[int, torch.Tensor] = {}  # item -> its upright mask, with cached latents
         self.caption_args = dict(shuffle=shuffle_caption, keep_tokens=keep_tokens,
                                  keep_tokens_separator=keep_tokens_separator,
@@ -132,19 +134,21 @@ class DanluDataset(Dataset):
         if index not in self._cached_masks:
             bucket, path = self.bucket_of[index], self.items[index].path
             _, alpha = load_image_and_alpha(path) if has_alpha(path) else (None, None)  # a header, not a JPEG decode
-            fitted = None if alpha is None else fit_to_bucket(alpha, bucket, random_crop=False, rng=None).image
+            fitted = None if alpha is None else fit_to_bucket(alpha, bucket, random_crop=False, rng=None,
+                                                              interpolation=self.interpolation).image
             self._cached_masks[index] = mask_tensor(fitted, bucket)
         return self._cached_masks[index]
 
     def _pixel_sample(self, index: int, rng: random.Random) -> dict:
         bucket = self.bucket_of[index]
         path, img, alpha = self._load_or_substitute(index)
-        fitted = fit_to_bucket(img, bucket, random_crop=self.random_crop, rng=rng)
+        fitted = fit_to_bucket(img, bucket, random_crop=self.random_crop, rng=rng, interpolation=self.interpolation)
         image, flipped = augment(fitted.image, flip=self.flip_aug, color=self.color_aug, rng=rng)
         sample = {"pixel_values": to_tensor(image), "original_size": fitted.original_size, "path": path,
                   "flipped": flipped}
         if self.alpha_mask:
-            fitted_alpha = None if alpha is None else scale_and_crop(alpha, bucket, fitted.crop_top_left)
+            fitted_alpha = None if alpha is None else scale_and_crop(alpha, bucket, fitted.crop_top_left,
+                                                                     interpolation=self.interpolation)
             sample["alpha_mask"] = mask_tensor(fitted_alpha, bucket, flipped)
         top, left = fitted.crop_top_left
         if flipped:  # where the crop sits in the mirrored picture

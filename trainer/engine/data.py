@@ -86,7 +86,7 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, w
         shuffle_caption=c.shuffle_caption, keep_tokens=c.keep_tokens, keep_tokens_separator=c.keep_tokens_separator,
         caption_dropout_rate=c.caption_dropout_rate, caption_tag_dropout_rate=c.caption_tag_dropout_rate,
         caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs, wildcard=c.enable_wildcard,
-        alpha_mask=d.alpha_mask,
+        alpha_mask=d.alpha_mask, interpolation=d.resize_interpolation,
     )
     sampler = _sampler(cfg, items, bucket_of, cfg.training.train_batch_size * world, reporter)
     counts = count_images(scan)
@@ -126,7 +126,8 @@ def _sampler(cfg: TrainConfig, items, bucket_of, batch_size: int, reporter):
 
 def _fill_latents(cfg: TrainConfig, models: Models, items, bucket_of, reporter, stop):
     s = cfg.speed
-    cache = LatentCache("disk" if s.cache_latents_to_disk else "memory", module_fingerprint(models.vae))
+    cache = LatentCache("disk" if s.cache_latents_to_disk else "memory", module_fingerprint(models.vae),
+                        interpolation=cfg.dataset.resize_interpolation)
     reporter.status("caching latents", 0.0)
 
     def progress(done: int, total: int) -> None:

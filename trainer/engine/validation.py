@@ -69,7 +69,8 @@ class Validator:
                             max_reso=d.max_bucket_reso, step=d.bucket_reso_steps, enable_bucket=d.enable_bucket,
                             no_upscale=d.bucket_no_upscale)
         # No augmentation and the whole caption: what is scored must not change between evaluations.
-        self.dataset = DanluDataset(items, [plan[i] for i in range(len(items))], alpha_mask=d.alpha_mask)
+        self.dataset = DanluDataset(items, [plan[i] for i in range(len(items))], alpha_mask=d.alpha_mask,
+                                    interpolation=d.resize_interpolation)
         self.models, self.runner = models, runner
         self.batch_size, self.seed = cfg.training.train_batch_size, validation_seed(cfg)
         self.max_steps = cfg.validation.max_validation_steps
