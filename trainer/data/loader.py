@@ -9,6 +9,7 @@ any number of DataLoader workers. Use: DataLoader(dataset, batch_sampler=sampler
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Sequence
 
@@ -23,14 +24,23 @@ from trainer.data.problems import DatasetError, ImageLoadError, Problem
 from trainer.data.tensors import mask_tensor, to_tensor
 
 log = logging.getLogger(__name__)
-SampleKey = tuple[int, int, int]  # (item index, epoch, sample seed)
+SampleKey = tuple[int, int, int, int]  # (item index, epoch, sample seed, optimizer step of its batch)
+
+
+def keyed_batches(batches: list[list[int]], epoch: int, rng: random.Random, accumulation: int) -> list[list[SampleKey]]:
+    """An epoch's batches of item indices as SampleKeys. Each key carries the optimizer step its batch trains at
+    (`accumulation` batches a step, the last partial group a step too), what caption tag warm-up counts: read
+    from the batch's place in the epoch, it is the same in a resumed run and in any DataLoader worker."""
+    first = epoch * math.ceil(len(batches) / accumulation)
+    return [[(index, epoch, rng.getrandbits(32), first + b // accumulation) for index in batch]
+            for b, batch in enumerate(batches)]
 
 
 class BucketBatchSampler:
     """Yields lists of SampleKey, each list from a single bucket; one epoch per iteration."""
 
     def __init__(self, bucket_of: Sequence[Size], batch_size: int, seed: int, epoch: int = 0, *,
-                 repeats: Sequence[int] | None = None, skip_batches: int = 0):
+                 repeats: Sequence[int] | None = None, skip_batches: int = 0, accumulation: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch size must be 1 or more, got {batch_size}")
         self.bucket_of = [tuple(b) for b in bucket_of]
@@ -39,6 +49,7 @@ class BucketBatchSampler:
             raise ValueError("repeats and bucket_of must have one entry per item")
         self.batch_size = batch_size
         self.seed = seed
+        self.accumulation = max(1, accumulation)  # batches an optimizer step
         self.set_epoch(epoch, skip_batches)
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
@@ -56,7 +67,7 @@ class BucketBatchSampler:
             rng.shuffle(members)
             batches += [members[i:i + self.batch_size] for i in range(0, len(members), self.batch_size)]
         rng.shuffle(batches)
-        return [[(index, self.epoch, rng.getrandbits(32)) for index in batch] for batch in batches]
+        return keyed_batches(batches, self.epoch, rng, self.accumulation)
 
     def __iter__(self):
         yield from self.epoch_batches()[self.skip_batches:]
@@ -80,7 +91,9 @@ class DanluDataset(Dataset):
                  random_crop: bool = False, flip_aug: bool = False, color_aug: bool = False,
                  shuffle_caption: bool = False, keep_tokens: int = 0, keep_tokens_separator: str = "",
                  caption_dropout_rate: float = 0.0, caption_tag_dropout_rate: float = 0.0,
-                 caption_dropout_every_n_epochs: int = 0, wildcard: bool = False, alpha_mask: bool = False,
+                 caption_dropout_every_n_epochs: int = 0, wildcard: bool = False, caption_prefix: str = "",
+                 caption_suffix: str = "", caption_separator: str = ",", secondary_separator: str = "",
+                 token_warmup_min: int = 1, token_warmup_steps: float = 0, alpha_mask: bool = False,
                  interpolation: str = "auto"):
         if len(items) != len(bucket_of):
             raise ValueError("bucket_of must have one bucket per item")
@@ -94,7 +107,10 @@ class DanluDataset(Dataset):
         self.caption_args = dict(shuffle=shuffle_caption, keep_tokens=keep_tokens,
                                  keep_tokens_separator=keep_tokens_separator,
                                  caption_dropout_rate=caption_dropout_rate,
-                                 caption_tag_dropout_rate=caption_tag_dropout_rate, wildcard=wildcard)
+                                 caption_tag_dropout_rate=caption_tag_dropout_rate, wildcard=wildcard,
+                                 prefix=caption_prefix, suffix=caption_suffix, separator=caption_separator,
+                                 secondary_separator=secondary_separator, warmup_min=token_warmup_min,
+                                 warmup_steps=token_warmup_steps)
         self.caption_dropout_every_n_epochs = caption_dropout_every_n_epochs
         self.problems: list[Problem] = []
         self._bad: set[int] = set()
@@ -103,14 +119,14 @@ class DanluDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, key: SampleKey | int) -> dict:
-        index, epoch, sample_seed = key if isinstance(key, tuple) else (key, 0, key)
+        index, epoch, sample_seed, step = (*key, 0)[:4] if isinstance(key, tuple) else (key, 0, key, 0)
         rng = random.Random(sample_seed)
         item, bucket = self.items[index], self.bucket_of[index]
         sample = self._latent_sample(index, rng) if self.latent_cache else self._pixel_sample(index, rng)
         text = "\n".join(item.caption_lines) if self.caption_args["wildcard"] and item.caption_lines \
             else item.caption
         drop_all = drops_all_captions(epoch + 1, self.caption_dropout_every_n_epochs)
-        sample["caption"] = process_caption(text, rng=rng, drop_all=drop_all, **self.caption_args)
+        sample["caption"] = process_caption(text, rng=rng, drop_all=drop_all, step=step, **self.caption_args)
         sample["is_reg"] = bool(item.is_reg)
         sample["target_size"] = (bucket[1], bucket[0])
         return sample

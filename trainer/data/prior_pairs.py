@@ -15,7 +15,7 @@ import random
 from collections.abc import Sequence
 
 from trainer.data.buckets import Size, expanded_by_bucket
-from trainer.data.loader import BucketBatchSampler, SampleKey
+from trainer.data.loader import BucketBatchSampler, SampleKey, keyed_batches
 
 
 class PriorPairSampler(BucketBatchSampler):
@@ -23,8 +23,8 @@ class PriorPairSampler(BucketBatchSampler):
     its bucket; class images are drawn without replacement and reshuffled when a bucket's run out."""
 
     def __init__(self, bucket_of: Sequence[Size], is_reg: Sequence[bool], batch_size: int, seed: int, *,
-                 repeats: Sequence[int]):
-        super().__init__(bucket_of, batch_size, seed, repeats=repeats)
+                 repeats: Sequence[int], accumulation: int = 1):
+        super().__init__(bucket_of, batch_size, seed, repeats=repeats, accumulation=accumulation)
         self.is_reg = list(is_reg)
         self.class_pool: dict[Size, list[int]] = {}
         for index, bucket in enumerate(self.bucket_of):
@@ -46,7 +46,7 @@ class PriorPairSampler(BucketBatchSampler):
             for i in range(0, len(members), self.batch_size):
                 batches.append([x for index in members[i:i + self.batch_size] for x in (index, *draw.one())])
         rng.shuffle(batches)
-        return [[(index, self.epoch, rng.getrandbits(32)) for index in batch] for batch in batches]
+        return keyed_batches(batches, self.epoch, rng, self.accumulation)
 
     def __len__(self) -> int:
         groups = expanded_by_bucket(self.bucket_of, self.instance_repeats)
