@@ -214,6 +214,7 @@ zero_terminal_snr torch_compile adaptive_noise_scale noise_offset_random_strengt
 ip_noise_gamma_random_strength training_comment debiased_estimation_loss
 min_timestep max_timestep lr_scheduler_type lr_scheduler_args
 lr_decay_steps lr_scheduler_min_lr_ratio lr_scheduler_timescale
+caption_suffix caption_separator secondary_separator token_warmup_min token_warmup_step
 resize_interpolation
 """.split())
 

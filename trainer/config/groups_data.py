@@ -21,6 +21,24 @@ class CaptionGroup(Group):
         "加到每条缺少它的标注最前面的触发词，使用 LoRA 时写上它即可调用。",
         level="novice", kohya="", label_zh="触发词",
     )
+    caption_prefix: str = param(
+        "",
+        "Text put before every caption, joined to it with a space (sd-scripts' caption_prefix): end it with a comma, "
+        "'masterpiece, best quality,', to make it tags of their own. Unlike trigger_word it goes on every caption, "
+        "regularisation images' too, and its tags are shuffled and counted by keep_tokens like the caption's.",
+        "加在每条标注前面的文字，以一个空格相连（sd-scripts 的 caption_prefix）：以逗号结尾（如 'masterpiece, best "
+        "quality,'）才会成为独立的标签。与触发词不同，它加到每条标注上（包括正则化图片），其标签像标注自身的标签一样被打乱、"
+        "计入 keep_tokens。", label_zh="标注前缀",
+    )
+    caption_suffix: str = param(
+        "",
+        "Text put after every caption, joined to it with a space (sd-scripts' caption_suffix): start it with a comma, "
+        "', from side', to make it tags of their own. Its tags are shuffled and dropped like the caption's; after a "
+        "keep_tokens_separator (', x ||| masterpiece') they stay at the end.",
+        "加在每条标注后面的文字，以一个空格相连（sd-scripts 的 caption_suffix）：以逗号开头（如 ', from side'）才会成为"
+        "独立的标签。其标签像标注自身的标签一样被打乱和丢弃；写在 keep_tokens_separator 之后（如 ', x ||| masterpiece'）"
+        "则固定在末尾。", label_zh="标注后缀",
+    )
     shuffle_caption: bool = param(
         False,
         "Shuffle the comma-separated tags of each caption every step, so no tag order is learned.",
@@ -44,6 +62,18 @@ class CaptionGroup(Group):
         "Alternative to keep_tokens: everything before this separator (e.g. |||) stays in place.",
         "keep_tokens 的替代：该分隔符（如 |||）之前的内容保持不动。", label_zh="保留标签分隔符",
     )
+    caption_separator: str = param(
+        ",", "What splits a caption into tags for shuffling, keep_tokens, tag dropout and tag warm-up (sd-scripts' "
+        "caption_separator). The tags are written back joined by ', '.",
+        "打乱、keep_tokens、标签丢弃和标签预热时用来切分标签的分隔符（sd-scripts 的 caption_separator）。处理后的标签以 ', ' "
+        "连接。", label_zh="标签分隔符",
+    )
+    secondary_separator: str = param(
+        "", "Tags joined by this, e.g. ;;; in sky;;;cloud, are one tag for shuffling, keep_tokens and dropping, and are "
+        "then written with caption_separator (sky,cloud). Empty: off.",
+        "用它连接的多个标签（如 sky;;;cloud 中的 ;;;）在打乱、keep_tokens 和丢弃时视为一个标签，之后替换为 caption_separator"
+        "（sky,cloud）。留空表示关闭。", label_zh="次级分隔符",
+    )
     max_token_length: Literal[75, 150, 225] = param(
         75, "Longest caption in tokens; longer captions are cut. 150 and 225 encode the caption in 75-token chunks, "
         "as sd-scripts does.", "标注的最大 token 数；超出部分会被截断。150 和 225 会像 sd-scripts 一样按 75 个 token 分段编码。",
@@ -60,6 +90,18 @@ class CaptionGroup(Group):
     caption_tag_dropout_rate: float = param(
         0.0, "Chance of dropping each tag (except kept ones) from a caption.", "每个标签（保留的除外）被丢弃的概率。",
         ge=0.0, le=1.0, label_zh="标签丢弃率",
+    )
+    token_warmup_step: float = param(
+        0.0, "Tag warm-up (sd-scripts' token_warmup_step): captions start with token_warmup_min tags after the kept "
+        "ones and grow to the whole caption at this step; below 1, a share of the run's steps (0.2: its first 20%). "
+        "Captions then change every step, so text-encoder outputs cannot be cached. 0: off.",
+        "标签预热（sd-scripts 的 token_warmup_step）：标注开始时只保留 token_warmup_min 个标签（保留标签之外），到这一步时"
+        "增加到完整标注；小于 1 时为总步数的比例（0.2 表示前 20%）。标注因此每步变化，无法缓存文本编码器输出。0 表示关闭。",
+        ge=0.0, label_zh="标签预热步数",
+    )
+    token_warmup_min: int = param(
+        1, "Tags (after the kept ones) a caption starts with under tag warm-up (token_warmup_step).",
+        "标签预热（token_warmup_step）开始时标注保留的标签数（保留标签之外）。", ge=0, label_zh="预热起始标签数",
     )
     enable_wildcard: bool = param(
         False, "A caption file with several lines gives one of them at random each step, and each {a|b|c} in it one "

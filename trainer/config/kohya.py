@@ -11,7 +11,7 @@ from typing import Any
 
 from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_zh, warning
 from trainer.config.groups_optim import rates_of
-from trainer.config.kohya_dataset import fold_dataset_config
+from trainer.config.kohya_dataset import fold_dataset_config, is_trigger_word
 from trainer.config.kohya_flags import (
     export_fp8_flags,
     read_fp8_flags,
@@ -230,7 +230,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
         else:
             values["family"], values["training_type"] = TRAIN_TYPES[train_type]
     _diffusers_output(flat, values, findings, notes)
-    if isinstance(flat.get("caption_prefix"), str):  # what our export writes for trigger_word
+    if is_trigger_word(flat.get("caption_prefix")):  # what our export writes for trigger_word
         flat["trigger_word"] = flat.pop("caption_prefix").strip().rstrip(",").strip()
     import_shares(flat)  # lr_warmup_steps / lr_decay_steps below 1: a share of the run's steps
     if "sample_prompts" in flat and isinstance(flat["sample_prompts"], str):
@@ -380,8 +380,9 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None,
         for key in ("validation_seed", "validate_every_n_epochs", "validate_every_n_steps"):
             out.pop(key, None)
     if cfg.caption.trigger_word.strip():
-        # sd-scripts' nearest option; it prefixes every caption (even one that has the word, and reg images)
-        out["caption_prefix"] = f"{cfg.caption.trigger_word.strip()}, "
+        # sd-scripts' nearest option; it prefixes every caption (even one that has the word, and reg images). The
+        # word is part of the caption Danlu glues caption_prefix to, so it comes after that.
+        out["caption_prefix"] = " ".join(filter(None, (cfg.caption.caption_prefix, f"{cfg.caption.trigger_word.strip()}, ")))
     if cfg.sampling.sample_prompts.strip() and prompts_file:
         out["sample_prompts"] = prompts_file
     out["network_args"] = list(cfg.network.network_args) + network_args

@@ -66,12 +66,34 @@ def _options(data: dict[str, Any], base: Path, problems: list) -> dict[str, Any]
     if not subsets:
         problems.append(("its dataset has no [[datasets.subsets]] (image folders)", "数据集中没有 [[datasets.subsets]]（图片文件夹）"))
         return options
+    subsets = _trigger_word_on_reg(subsets)
     options.update(_shared_subset_options(subsets, options, problems))
     for is_reg, field in ((False, "train_data_dir"), (True, "reg_data_dir")):
         group = [s for s in subsets if bool(s.get("is_reg", False)) == is_reg]
         if group:
             options[field] = str(_parent_folder(group, base, problems))
     return options
+
+
+def is_trigger_word(prefix: Any) -> bool:
+    """Whether an sd-scripts caption_prefix is one tag and its comma ("zk, "): a trigger word, which Danlu puts first
+    in captions that lack it. Any other prefix (several tags, or text glued to the caption's first tag: "photo of")
+    stays caption.caption_prefix, trained as sd-scripts trains it."""
+    if not isinstance(prefix, str) or not prefix.strip().endswith(","):
+        return False
+    word = prefix.strip()[:-1].strip()
+    return bool(word) and "," not in word
+
+
+def _trigger_word_on_reg(subsets: list[dict]) -> list[dict]:
+    """A trigger word given as the training subsets' caption_prefix, and none on the regularisation subsets (they show
+    the plain class), trains as Danlu's trigger word, which never goes on regularisation images: those subsets are
+    read as having it too, so that the subsets agree."""
+    train = {s.get("caption_prefix") for s in subsets if not s.get("is_reg")}
+    prefix = next(iter(train)) if len(train) == 1 else None
+    if not is_trigger_word(prefix) or any("caption_prefix" in s for s in subsets if s.get("is_reg")):
+        return subsets
+    return [{**s, "caption_prefix": prefix} if s.get("is_reg") else s for s in subsets]
 
 
 def _shared_subset_options(subsets: list[dict], inherited: dict[str, Any], problems: list) -> dict[str, Any]:

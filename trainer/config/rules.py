@@ -104,6 +104,7 @@ def _text_encoder_cache(cfg: TrainConfig) -> list[Finding]:
         ("caption.shuffle_caption", c.shuffle_caption), ("caption.caption_dropout_rate", c.caption_dropout_rate > 0),
         ("caption.caption_tag_dropout_rate", c.caption_tag_dropout_rate > 0),
         ("caption.caption_dropout_every_n_epochs", c.caption_dropout_every_n_epochs > 0),
+        ("caption.token_warmup_step", c.token_warmup_step > 0),  # sd-scripts refuses the cache for it too
     ]
     out = [error(path, "changes captions every step, which cached text-encoder outputs cannot follow; turn it off "
                        "or turn off speed.cache_text_encoder_outputs",

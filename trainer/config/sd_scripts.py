@@ -21,6 +21,8 @@ ARG_DEFAULTS: dict[str, Any] = {
     "min_bucket_reso": 256, "max_bucket_reso": 1024, "bucket_reso_steps": 64, "bucket_no_upscale": False,
     "caption_extension": ".caption", "shuffle_caption": False, "weighted_captions": False, "keep_tokens": 0,
     "keep_tokens_separator": "", "max_token_length": None, "caption_dropout_rate": 0.0,
+    "caption_prefix": None, "caption_suffix": None, "caption_separator": ",", "secondary_separator": None,
+    "token_warmup_min": 1, "token_warmup_step": 0,
     "caption_dropout_every_n_epochs": 0, "caption_tag_dropout_rate": 0.0, "enable_wildcard": False, "color_aug": False, "flip_aug": False,
     "random_crop": False, "alpha_mask": False, "face_crop_aug_range": None, "resize_interpolation": None,
     # saving

@@ -233,6 +233,13 @@ def with_trigger(items: list, trigger: str, weighted: bool = False) -> list:
             for it in items]
 
 
+def caption_text(c) -> dict:
+    """DanluDataset's arguments for the caption settings `c` that change every caption alike, each step: training
+    and validation captions both get them."""
+    return dict(caption_prefix=c.caption_prefix, caption_suffix=c.caption_suffix,
+                caption_separator=c.caption_separator, secondary_separator=c.secondary_separator)
+
+
 def warmup_steps(o, total_steps: int) -> int:
     """The warm-up of optimizer settings `o`: lr_warmup_steps, else lr_warmup_ratio of the run's steps (truncated,
     as sd-scripts counts a fractional lr_warmup_steps)."""

@@ -10,15 +10,16 @@ import torch
 
 from trainer.config import TrainConfig
 from trainer.data.buckets import bucket_info, plan_buckets
-from trainer.data.captions import process_caption
+from trainer.data.captions import process_caption, warmup_steps_of
 from trainer.data.images import has_alpha
 from trainer.data.latent_cache import LatentCache, fill_cache
 from trainer.data.loader import BucketBatchSampler, DanluDataset
 from trainer.data.prior_pairs import PriorPairSampler
 from trainer.data.problems import DatasetError
 from trainer.data.scan import count_images, scan_dataset
-from trainer.engine.build import Models, module_fingerprint, resolution_of, with_trigger
+from trainer.engine.build import Models, caption_text, module_fingerprint, resolution_of, with_trigger
 from trainer.engine.errors import EngineError, StopRequested
+from trainer.engine.loop import optimizer_steps_per_epoch, total_steps
 from trainer.engine.validation import held_out
 from trainer.networks.metadata import dataset_facts
 
@@ -81,19 +82,27 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, w
     cache = None
     if s.cache_latents or s.cache_latents_to_disk:
         cache, items, bucket_of = _fill_latents(cfg, models, items, bucket_of, reporter, stop)
+    sampler = _sampler(cfg, items, bucket_of, cfg.training.train_batch_size * world, reporter)
     dataset = DanluDataset(
         items, bucket_of, latent_cache=cache, random_crop=a.random_crop, flip_aug=a.flip_aug, color_aug=a.color_aug,
         shuffle_caption=c.shuffle_caption, keep_tokens=c.keep_tokens, keep_tokens_separator=c.keep_tokens_separator,
         caption_dropout_rate=c.caption_dropout_rate, caption_tag_dropout_rate=c.caption_tag_dropout_rate,
         caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs, wildcard=c.enable_wildcard,
+        **caption_text(c), token_warmup_min=c.token_warmup_min,
+        token_warmup_steps=warmup_steps_of(c.token_warmup_step, _run_steps(cfg, sampler)),
         alpha_mask=d.alpha_mask, interpolation=d.resize_interpolation,
     )
-    sampler = _sampler(cfg, items, bucket_of, cfg.training.train_batch_size * world, reporter)
     counts = count_images(scan)
     # A split's images leave training with their repeats; a validation folder's never were in it.
     held_repeats = 0 if cfg.validation.validation_dir.strip() else sum(it.repeats for it in held)
     return Data(dataset, sampler, counts.train_repeated - held_repeats, counts.reg_repeated,
                 dataset_facts(scan.items), bucket_info(items, dict(enumerate(bucket_of))), cache is not None, held)
+
+
+def _run_steps(cfg: TrainConfig, sampler) -> int:
+    """The run's optimizer steps, as the session counts them (sd-scripts' max_train_steps, which a share of
+    token_warmup_step is taken of)."""
+    return total_steps(cfg, optimizer_steps_per_epoch(len(sampler), cfg.training.gradient_accumulation_steps))[0]
 
 
 def _warn_without_alpha(items, reporter) -> None:
@@ -111,9 +120,11 @@ def _sampler(cfg: TrainConfig, items, bucket_of, batch_size: int, reporter):
     """Dreambooth with class images pairs each instance image with a class image in every batch; otherwise
     (LoRA, as sd-scripts) the class images are only balanced over the epoch."""
     repeats = [it.repeats for it in items]
+    ga = cfg.training.gradient_accumulation_steps  # the keys carry each batch's optimizer step (tag warm-up)
     if cfg.model.training_type != "dreambooth" or not any(it.is_reg for it in items):
-        return BucketBatchSampler(bucket_of, batch_size, cfg.training.seed, repeats=repeats)
-    sampler = PriorPairSampler(bucket_of, [it.is_reg for it in items], batch_size, cfg.training.seed, repeats=repeats)
+        return BucketBatchSampler(bucket_of, batch_size, cfg.training.seed, repeats=repeats, accumulation=ga)
+    sampler = PriorPairSampler(bucket_of, [it.is_reg for it in items], batch_size, cfg.training.seed, repeats=repeats,
+                               accumulation=ga)
     lonely = sampler.buckets_without_class_images()
     if lonely:
         sizes = ", ".join(f"{w}x{h}" for w, h in lonely)

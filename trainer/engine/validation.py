@@ -15,7 +15,7 @@ import torch
 
 from trainer.data.buckets import plan_buckets
 from trainer.data.loader import DanluDataset, collate_batch
-from trainer.engine.build import resolution_of, with_trigger
+from trainer.engine.build import caption_text, resolution_of, with_trigger
 from trainer.engine.errors import EngineError
 
 FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # where on the noise schedule each image is scored (0: no noise)
@@ -68,8 +68,10 @@ class Validator:
         plan = plan_buckets(items, resolution=resolution_of(cfg), min_reso=d.min_bucket_reso,
                             max_reso=d.max_bucket_reso, step=d.bucket_reso_steps, enable_bucket=d.enable_bucket,
                             no_upscale=d.bucket_no_upscale)
-        # No augmentation and the whole caption: what is scored must not change between evaluations.
-        self.dataset = DanluDataset(items, [plan[i] for i in range(len(items))], alpha_mask=d.alpha_mask,
+        # No augmentation and the whole caption (with the run's prefix and suffix): what is scored must not change
+        # between evaluations.
+        self.dataset = DanluDataset(items, [plan[i] for i in range(len(items))], **caption_text(cfg.caption),
+                                    alpha_mask=d.alpha_mask,
                                     interpolation=d.resize_interpolation)
         self.models, self.runner = models, runner
         self.batch_size, self.seed = cfg.training.train_batch_size, validation_seed(cfg)
