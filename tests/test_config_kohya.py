@@ -215,7 +215,7 @@ ip_noise_gamma_random_strength training_comment debiased_estimation_loss
 min_timestep max_timestep lr_scheduler_type lr_scheduler_args
 lr_decay_steps lr_scheduler_min_lr_ratio lr_scheduler_timescale
 caption_suffix caption_separator secondary_separator token_warmup_min token_warmup_step
-resize_interpolation
+resize_interpolation face_crop_aug_range
 """.split())
 
 

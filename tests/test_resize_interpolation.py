@@ -193,14 +193,17 @@ def test_a_run_scales_with_the_configured_filter(tmp_path, cache):
     from tests.engine_helpers import tiny_config
     from trainer.engine.data import build_data
 
-    items = _dataset(tmp_path / "data", size=(150, 100))
+    _dataset(tmp_path / "data", size=(150, 100))
+    _dataset(tmp_path / "reg", size=(40, 90))  # class images (Dreambooth's prior) go the same way
     cfg = tiny_config(tmp_path / "model", tmp_path / "data", dataset__resize_interpolation="bilinear",
-                      speed__cache_latents=cache,
+                      dataset__reg_data_dir=str(tmp_path / "reg"), speed__cache_latents=cache,
                       speed__cache_latents_to_disk=cache)
     data = build_data(cfg, SimpleNamespace(vae=_IdentityVae()), _Reporter())
-    sample = data.dataset[(0, 0, 0)]
-    got = sample["latents"] if cache else sample["pixel_values"]
-    assert torch.equal(got, _expected_fit(items[0].path, data.dataset.bucket_of[0], "bilinear"))
+    assert sorted(it.is_reg for it in data.dataset.items) == [False, True]
+    for index, item in enumerate(data.dataset.items):
+        sample = data.dataset[(index, 0, 0)]
+        got = sample["latents"] if cache else sample["pixel_values"]
+        assert torch.equal(got, _expected_fit(item.path, data.dataset.bucket_of[index], "bilinear"))
 
 
 def test_the_filters_are_the_settings_choices():

@@ -4,6 +4,7 @@ from trainer.config import (  # noqa: F401  (register their rules)
     rules_captions,
     rules_dreambooth,
     rules_flux,
+    rules_images,
     rules_input,
     rules_loss,
     rules_network,

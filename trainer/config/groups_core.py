@@ -167,6 +167,12 @@ class SaveGroup(Group):
         1, "Save a LoRA every N epochs (0: only at the end).", "每 N 轮保存一次 LoRA（0 表示只在结束时保存）。", ge=0,
         label_zh="每 N 轮保存",
     )
+    save_n_epoch_ratio: int = param(
+        0, "Save about N times over the run: every (epochs / N, rounded down, at least 1) epochs, besides the "
+        "final file. When set it replaces save_every_n_epochs, as in sd-scripts (0: off).",
+        "在整个训练中保存约 N 次：每 (总轮数 / N，向下取整，至少 1) 轮保存一次，最终文件另计。设置后取代"
+        "save_every_n_epochs，与 sd-scripts 相同（0 表示关闭）。", ge=0, label_zh="按比例保存次数",
+    )
     save_every_n_steps: int = param(
         0, "Save a LoRA every N steps (0: off).", "每 N 步保存一次 LoRA（0 表示关闭）。", ge=0, label_zh="每 N 步保存",
     )
@@ -215,6 +221,33 @@ class TrainingGroup(Group):
     max_train_steps: int = param(
         0, "Stop after this many optimizer steps (0: decided by the epochs).", "达到该优化步数后停止（0 表示由轮数决定）。",
         ge=0, label_zh="最大训练步数",
+    )
+    initial_step: int | None = param(
+        None,
+        "Continue a run without its saved state (e.g. from its LoRA in network.network_weights) as if this many "
+        "optimizer steps were done: step and epoch numbers (file names, logs, progress) and the learning-rate "
+        "schedule go on from here, and max_train_steps still counts from step 0. The optimizer starts afresh. "
+        "Overrides initial_epoch. Unlike sd-scripts, whose schedule starts at 0 without resume, Danlu continues "
+        "the schedule. Empty: start at step 0.",
+        "在没有保存训练状态时接着训练（如以 network.network_weights 载入其 LoRA），当作已完成这么多优化步："
+        "步数和轮数（文件名、日志、进度）以及学习率调度都从这里继续，max_train_steps 仍从第 0 步算起。优化器从头开始。"
+        "优先于 initial_epoch。sd-scripts 在不 resume 时学习率调度从 0 开始，丹炉则接着调度。留空则从第 0 步开始。",
+        ge=0, label_zh="起始步数",
+    )
+    initial_epoch: int | None = param(
+        None,
+        "As initial_step, counted in epochs: 3 starts at the beginning of epoch 3 (after 2 epochs of steps). "
+        "Empty or 1: the first epoch.",
+        "与 initial_step 相同，但以轮计：3 表示从第 3 轮开头开始（即已完成 2 轮的步数）。留空或 1 表示第一轮。",
+        ge=1, label_zh="起始轮数",
+    )
+    skip_until_initial_step: bool = param(
+        False,
+        "With initial_step or initial_epoch: leave out the batches the earlier run already trained in the "
+        "starting epoch, so the data goes on where it stopped. Off: that epoch is trained from its first batch.",
+        "配合 initial_step 或 initial_epoch：跳过起始那一轮中之前已训练过的批次，使数据从中断处继续。"
+        "关闭则该轮从第一个批次开始训练。",
+        label_zh="跳过已训练的批次",
     )
     train_batch_size: int = param(
         1, "Images per step. Larger uses more GPU memory; raise the learning rate with it.",

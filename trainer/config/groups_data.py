@@ -187,6 +187,20 @@ class AugmentGroup(Group):
         False, "Crop at a random place instead of the centre when an image is larger than its bucket.",
         "图片大于分桶时在随机位置裁剪，而不是居中裁剪。", label_zh="随机裁剪",
     )
+    face_crop_aug_range: str = param(
+        "",
+        "Crop around faces, as sd-scripts' face_crop_aug_range: lo,hi such as 2.0,4.0. An image whose file name ends "
+        "in _<x>_<y>_<width>_<height> (the face's centre and size in pixels, e.g. photo_512_300_120_140.png) is "
+        "scaled so that the short side of dataset.resolution holds lo to hi faces (drawn each step; never enlarged), "
+        "then cropped around the face, shifted a little (anywhere around it with random_crop). Other images are "
+        "fitted as usual. Only without buckets and cached latents, as in sd-scripts. Empty: off.",
+        "围绕人脸裁剪，对应 sd-scripts 的 face_crop_aug_range：写成 下限,上限，例如 2.0,4.0。文件名以 "
+        "_<x>_<y>_<宽>_<高> 结尾的图片（人脸中心与大小，单位像素，如 photo_512_300_120_140.png）会被缩放，使 "
+        "dataset.resolution 的短边容纳下限到上限个人脸大小（每步随机取值；不放大），再围绕人脸裁剪并略作偏移"
+        "（开启 random_crop 时可偏到人脸周围任意位置）。其他图片照常处理。与 sd-scripts 相同，只在不分桶且不缓存潜变量"
+        "时生效。留空表示关闭。",
+        label_zh="人脸裁剪范围",
+    )
 
 
 class SamplingGroup(Group):

@@ -95,6 +95,8 @@ def _coerce(p, value: Any, notes: list[Finding]) -> Any:
     if p.name == "resolution" and not isinstance(value, str):
         value = value if isinstance(value, list) else [value, value]
         return ",".join(str(int(v)) for v in value)
+    if p.name == "face_crop_aug_range" and isinstance(value, list):  # a dataset file's [lo, hi]
+        return ",".join(str(v) for v in value)
     value = unalias(p, value)
     if p.name == "sample_sampler" and isinstance(value, str):
         value = SAMPLER_ALIASES.get(value.lower(), value)

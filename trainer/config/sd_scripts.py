@@ -30,10 +30,12 @@ ARG_DEFAULTS: dict[str, Any] = {
     "save_every_n_epochs": None, "save_every_n_steps": None, "save_last_n_epochs": None, "save_last_n_steps": None,
     "save_state": False, "save_last_n_epochs_state": None, "save_last_n_steps_state": None,
     "save_state_on_train_end": False, "resume": None, "training_comment": None, "no_metadata": False,
+    "save_n_epoch_ratio": None,
     # training
     "max_train_steps": 1600, "max_train_epochs": None, "train_batch_size": 1, "gradient_checkpointing": False,
     "gradient_accumulation_steps": 1, "network_train_unet_only": False, "network_train_text_encoder_only": False,
     "max_grad_norm": 1.0, "seed": None, "clip_skip": None,
+    "initial_step": None, "initial_epoch": None, "skip_until_initial_step": False,
     # optimizer and schedule
     "optimizer_type": "", "optimizer_args": None, "learning_rate": 2e-6, "unet_lr": None, "text_encoder_lr": None,
     "lr_scheduler": "constant", "lr_warmup_steps": 0, "lr_scheduler_num_cycles": 1, "lr_scheduler_power": 1.0,

@@ -33,6 +33,7 @@ class Fitted(NamedTuple):
     image: Image.Image  # exactly the bucket's size
     crop_top_left: tuple[int, int]  # (top, left) in the scaled image, SDXL's crop conditioning
     original_size: tuple[int, int]  # (height, width) before scaling, SDXL's original_size
+    resized: Size  # (w, h) the picture was scaled to before the crop: where a mirrored crop sits, how to fit its mask
 
 
 def load_image(path) -> Image.Image:
@@ -101,14 +102,15 @@ def fit_to_bucket(img: Image.Image, bucket: Size, *, random_crop: bool, rng: ran
         left = rng.randint(0, resized[0] - bucket[0])
     else:
         top, left = centre_crop(resized, bucket)
-    return Fitted(scale_and_crop(img, bucket, (top, left), interpolation=interpolation), (top, left), original)
+    return Fitted(scale_and_crop(img, bucket, (top, left), interpolation=interpolation), (top, left), original,
+                  resized)
 
 
 def scale_and_crop(img: Image.Image, bucket: Size, crop_top_left: tuple[int, int], *,
-                   interpolation: str = "auto") -> Image.Image:
-    """Scale `img` to just cover `bucket` and crop it at `crop_top_left` (top, left): what fit_to_bucket did to the
-    picture, done to its alpha mask."""
-    resized = cover_size(img.size, bucket)
+                   interpolation: str = "auto", resized: Size | None = None) -> Image.Image:
+    """Scale `img` to `resized` (default: just covering `bucket`) and crop it at `crop_top_left` (top, left): what
+    fit_to_bucket (or a face crop) did to the picture, done to its alpha mask."""
+    resized = resized or cover_size(img.size, bucket)
     if resized != img.size:
         img = resize(img, resized, interpolation)
     top, left = crop_top_left

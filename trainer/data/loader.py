@@ -16,8 +16,9 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import Dataset
 
-from trainer.data.buckets import Size, cover_size, expanded_by_bucket, steps_per_epoch
+from trainer.data.buckets import Size, expanded_by_bucket, steps_per_epoch
 from trainer.data.captions import drops_all_captions, process_caption
+from trainer.data.face_crop import face_in_name, fit_around_face
 from trainer.data.images import augment, fit_to_bucket, has_alpha, load_image_and_alpha, scale_and_crop
 from trainer.data.latent_cache import LatentCache, centre_crop_geometry
 from trainer.data.problems import DatasetError, ImageLoadError, Problem
@@ -94,7 +95,7 @@ class DanluDataset(Dataset):
                  caption_dropout_every_n_epochs: int = 0, wildcard: bool = False, caption_prefix: str = "",
                  caption_suffix: str = "", caption_separator: str = ",", secondary_separator: str = "",
                  token_warmup_min: int = 1, token_warmup_steps: float = 0, alpha_mask: bool = False,
-                 interpolation: str = "auto"):
+                 interpolation: str = "auto", face_crop_aug_range: tuple[float, float] | None = None):
         if len(items) != len(bucket_of):
             raise ValueError("bucket_of must have one bucket per item")
         self.items = list(items)
@@ -103,6 +104,7 @@ class DanluDataset(Dataset):
         self.random_crop, self.flip_aug, self.color_aug = random_crop, flip_aug, color_aug
         self.alpha_mask = alpha_mask
         self.interpolation = interpolation  # the filter scaling pictures (and masks) to buckets: RESIZE_FILTERS
+        self.face_crop_aug_range = face_crop_aug_range  # (lo, hi): crop around the face a file name gives
         self._cached_masks: dict[int, torch.Tensor] = {}  # item -> its upright mask, with cached latents
         self.caption_args = dict(shuffle=shuffle_caption, keep_tokens=keep_tokens,
                                  keep_tokens_separator=keep_tokens_separator,
@@ -158,19 +160,29 @@ class DanluDataset(Dataset):
     def _pixel_sample(self, index: int, rng: random.Random) -> dict:
         bucket = self.bucket_of[index]
         path, img, alpha = self._load_or_substitute(index)
-        fitted = fit_to_bucket(img, bucket, random_crop=self.random_crop, rng=rng, interpolation=self.interpolation)
+        fitted = self._fit(img, path, bucket, rng)
         image, flipped = augment(fitted.image, flip=self.flip_aug, color=self.color_aug, rng=rng)
         sample = {"pixel_values": to_tensor(image), "original_size": fitted.original_size, "path": path,
                   "flipped": flipped}
         if self.alpha_mask:
             fitted_alpha = None if alpha is None else scale_and_crop(alpha, bucket, fitted.crop_top_left,
-                                                                     interpolation=self.interpolation)
+                                                                     interpolation=self.interpolation,
+                                                                     resized=fitted.resized)
             sample["alpha_mask"] = mask_tensor(fitted_alpha, bucket, flipped)
         top, left = fitted.crop_top_left
         if flipped:  # where the crop sits in the mirrored picture
-            left = cover_size(img.size, bucket)[0] - bucket[0] - left
+            left = fitted.resized[0] - bucket[0] - left
         sample["crop_top_left"] = (top, left)
         return sample
+
+    def _fit(self, img, path, bucket, rng: random.Random):
+        """The picture at its bucket's size: cut around the face its file name gives (face_crop_aug_range), else
+        scaled to cover the bucket and cropped."""
+        face = face_in_name(path) if self.face_crop_aug_range else None
+        if face is not None:
+            return fit_around_face(img, bucket, face, self.face_crop_aug_range, random_crop=self.random_crop, rng=rng,
+                                   interpolation=self.interpolation)
+        return fit_to_bucket(img, bucket, random_crop=self.random_crop, rng=rng, interpolation=self.interpolation)
 
     def _load_or_substitute(self, index: int):
         loaded = self._try_load(index)

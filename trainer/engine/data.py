@@ -9,8 +9,10 @@ from pathlib import Path
 import torch
 
 from trainer.config import TrainConfig
+from trainer.config.rules_images import parse_face_crop_range
 from trainer.data.buckets import bucket_info, plan_buckets
 from trainer.data.captions import process_caption, warmup_steps_of
+from trainer.data.face_crop import face_in_name
 from trainer.data.images import has_alpha
 from trainer.data.latent_cache import LatentCache, fill_cache
 from trainer.data.loader import BucketBatchSampler, DanluDataset
@@ -91,6 +93,7 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, w
         **caption_text(c), token_warmup_min=c.token_warmup_min,
         token_warmup_steps=warmup_steps_of(c.token_warmup_step, _run_steps(cfg, sampler)),
         alpha_mask=d.alpha_mask, interpolation=d.resize_interpolation,
+        face_crop_aug_range=_face_crop_range(cfg, items, cache is not None, reporter),
     )
     counts = count_images(scan)
     # A split's images leave training with their repeats; a validation folder's never were in it.
@@ -103,6 +106,19 @@ def _run_steps(cfg: TrainConfig, sampler) -> int:
     """The run's optimizer steps, as the session counts them (sd-scripts' max_train_steps, which a share of
     token_warmup_step is taken of)."""
     return total_steps(cfg, optimizer_steps_per_epoch(len(sampler), cfg.training.gradient_accumulation_steps))[0]
+
+
+def _face_crop_range(cfg: TrainConfig, items, cached: bool, reporter) -> tuple[float, float] | None:
+    """augment.face_crop_aug_range where it applies: as in sd-scripts, not with buckets or cached latents (the rules
+    warn about those); a range no file name gives a face for is said once."""
+    aug_range = parse_face_crop_range(cfg.augment.face_crop_aug_range)
+    if aug_range is None or cfg.dataset.enable_bucket or cached:
+        return None
+    if not any(face_in_name(it.path) for it in items):
+        reporter.warning("augment.face_crop_aug_range: no image name gives a face, so every image is fitted as usual",
+                         "Name the images <name>_<x>_<y>_<width>_<height>.png with the face's centre and size "
+                         "in pixels, as sd-scripts' face detection tool does.")
+    return aug_range
 
 
 def _warn_without_alpha(items, reporter) -> None:
