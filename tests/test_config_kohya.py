@@ -216,6 +216,7 @@ min_timestep max_timestep lr_scheduler_type lr_scheduler_args
 lr_decay_steps lr_scheduler_min_lr_ratio lr_scheduler_timescale
 caption_suffix caption_separator secondary_separator token_warmup_min token_warmup_step
 resize_interpolation face_crop_aug_range
+initial_step initial_epoch skip_until_initial_step save_n_epoch_ratio
 """.split())
 
 

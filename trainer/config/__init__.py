@@ -9,6 +9,7 @@ from trainer.config import (  # noqa: F401  (register their rules)
     rules_loss,
     rules_network,
     rules_scheduler,
+    rules_start,
 )
 from trainer.config.errors import ConfigError, Finding
 from trainer.config.overlay import apply_overlay, apply_sets, effective_config

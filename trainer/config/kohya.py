@@ -20,6 +20,7 @@ from trainer.config.kohya_flags import (
 )
 from trainer.config.kohya_schedule import export_schedule, import_shares
 from trainer.config.retired import retire
+from trainer.config.rules_start import start_differs_from_sd_scripts
 from trainer.config.schema import GROUP_NAMES, TrainConfig, all_params
 from trainer.config.sd_scripts import Filled, fill_defaults, unalias
 from trainer.config.toml_io import config_from_dict
@@ -49,6 +50,7 @@ ZERO_IS_A_VALUE = frozenset({
     "max_data_loader_n_workers", "seed", "lr_warmup_steps", "max_grad_norm", "learning_rate", "unet_lr",
     "text_encoder_lr", "prior_loss_weight", "network_alpha", "multires_noise_discount", "lr_scheduler_power",
     "huber_c", "sigmoid_scale", "discrete_flow_shift", "guidance_scale", "learning_rate_te", "learning_rate_te2",
+    "initial_step",  # set, even to 0, it overrides initial_epoch
 })
 FRONTEND_KEYS = {"positive_prompts": "sample_prompts", "negative_prompts": "sample_negative_prompt",
                  "ui_custom_params": "custom_toml", "lr_restart_cycles": "lr_scheduler_num_cycles"}
@@ -261,6 +263,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
         values.setdefault("family", family)
     values.setdefault("family", _infer_family(values))
     notes.extend(_te_rates_differ_from_sd_scripts(values))
+    notes.extend(start_differs_from_sd_scripts(values))
     if findings:
         raise ConfigError(findings, source)
     by_name = {p.name: p for p in all_params()}
