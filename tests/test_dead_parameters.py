@@ -51,6 +51,8 @@ GATES = {
     "save.save_last_n_steps": lambda c: c.save.save_every_n_steps > 0,
     "save.save_last_n_epochs_state": lambda c: 0 < c.save.save_every_n_epochs < c.training.max_train_epochs,
     "save.save_last_n_steps_state": lambda c: c.save.save_every_n_steps > 0,
+    "training.initial_epoch": lambda c: c.training.initial_step is None,  # initial_step wins
+    "training.skip_until_initial_step": lambda c: bool(c.training.initial_step) or (c.training.initial_epoch or 1) > 1,
     "speed.persistent_data_loader_workers": lambda c: c.speed.max_data_loader_n_workers > 0,
     **{f"validation.{n}": (lambda c: c.validation.validation_split > 0 or bool(c.validation.validation_dir))
        for n in ("validation_seed", "validate_every_n_steps", "validate_every_n_epochs", "overfit_patience",
@@ -133,6 +135,8 @@ RUNS = {
     "sd15 dylora": ("sd15", {"training__max_train_epochs": 1, "network__network_module": "networks.dylora",
                              "network__dylora_unit": 2}),
     "sd15 dreambooth": ("sd15", {"training__max_train_epochs": 1, "model__training_type": "dreambooth"}),
+    "sd15 lora, later start": ("sd15", {"training__max_train_epochs": 2, "training__initial_step": 1,
+                                        "training__skip_until_initial_step": True}),
     "sdxl lora": ("sdxl", {"training__max_train_epochs": 1}),
     "flux lora": ("flux", {"training__max_train_epochs": 1, "flux__t5xxl_max_token_length": 64}),
 }

@@ -219,6 +219,15 @@ def total_steps(cfg: TrainConfig, per_epoch: int) -> tuple[int, int]:
     return per_epoch * t.max_train_epochs, t.max_train_epochs
 
 
+def epoch_save_interval(save, epochs: int) -> int:
+    """Epochs between saves of the save settings `save` in a run of `epochs` (0: only the final file).
+    save_n_epoch_ratio, when set, replaces save_every_n_epochs with epochs / ratio rounded down, at least 1, as
+    sd-scripts computes it (over all the run's epochs, a later initial_epoch too)."""
+    if save.save_n_epoch_ratio > 0:
+        return max(1, epochs // save.save_n_epoch_ratio)
+    return save.save_every_n_epochs
+
+
 def lrs_of(optimizer, names: list[str]) -> dict[str, float]:
     out = {}
     for name, group in zip(names, optimizer.param_groups, strict=False):

@@ -14,7 +14,7 @@ from trainer.config import TrainConfig
 from trainer.data.loader import collate_batch
 from trainer.earlier_files import EarlierOutputs
 from trainer.engine import checkpoint as ckpt
-from trainer.engine import distributed, header, speed
+from trainer.engine import distributed, header, loop, speed, start
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint
 from trainer.engine.class_images import ensure_class_images
 from trainer.engine.data import build_data, fixed_captions
@@ -68,7 +68,7 @@ class Session:
         self.written_states: dict[str, list[Path]] = {"epoch": [], "step": []}  # and their state folders
         self.earlier = EarlierOutputs(reporter.warning)  # an earlier run's files under this run's names
         self.started_at = time.time()
-        self.progress = ckpt.Progress()  # replaced by a resumed state in setup()
+        self.progress = ckpt.Progress()  # replaced in setup(): a later start (initial_step) or a resumed state
         self.val = None  # ValidationHooks once setup() found validation images
 
     # --- setup -------------------------------------------------------------------------------------------
@@ -121,7 +121,11 @@ class Session:
         self.batches_per_epoch = len(self.data.sampler)  # skip_batches is 0 until a resume sets it
         self.per_epoch = optimizer_steps_per_epoch(self.batches_per_epoch, ga)
         self.total, self.epochs = total_steps(cfg, self.per_epoch)
+        self.progress = start.start_progress(cfg, self.per_epoch, self.total)  # a resume below replaces it
         self.optimizer, self.scheduler, self.lr_names = build_optimizer(cfg, self.models, self.total)
+        start.advance_schedule(self.scheduler, self.progress.global_step)
+        if self.progress.global_step:
+            self.rep.status(start.describe(self.progress))
         self.optimizer, self.scheduler = self.acc.prepare(self.optimizer, self.scheduler)
         _allow_fp16_gradients(self.acc, self.prec)
         self.runner = StepRunner(cfg, self.models, self.acc, self.optimizer, self.scheduler,
@@ -383,7 +387,8 @@ class Session:
         s, sm, epoch = self.cfg.save, self.cfg.sampling, self.progress.epoch
         last = epoch >= self.epochs or self.progress.global_step >= self.total
         saved = None
-        if s.save_every_n_epochs and epoch % s.save_every_n_epochs == 0 and not last:
+        every = loop.epoch_save_interval(s, self.epochs)
+        if every and epoch % every == 0 and not last:
             self._save_kept(epoch_name(s.output_name, epoch), "epoch", s.save_last_n_epochs, s.save_last_n_epochs_state)
             saved = self.written["epoch"][-1]
         if self.val:  # after the save, so the evaluation knows the file holding these weights
