@@ -130,12 +130,25 @@ def test_a_run_trains_prefix_suffix_and_secondary_separator(tiny_model, tmp_path
     assert set(seen) == {"best quality, circle,round, red , end"}, set(seen)
 
 
+def test_validation_scores_the_captions_with_their_prefix_and_suffix(tiny_model, tmp_path, monkeypatch):
+    data = make_dataset(tmp_path / "data", n=4)
+    seen = _captions_seen(monkeypatch)
+    cfg = tiny_config(tiny_model, data, caption__caption_prefix="best quality,", caption__caption_suffix=", end",
+                      validation__validation_split=0.5, validation__validate_every_n_steps=1,
+                      training__max_train_steps=1)
+    assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
+    assert len(seen) > 2, seen  # one step of 2 images, then the held-out images scored
+    assert all(c.startswith("best quality, zk") and c.endswith(" , end") for c in seen), seen
+
+
 def test_a_run_warms_the_tags_up_over_a_share_of_its_steps(tiny_model, tmp_path, monkeypatch):
     data = make_dataset(tmp_path / "data", n=2)  # "zk, circle, colour i": 3 tags
     seen = _captions_seen(monkeypatch)
-    # 4 steps of one batch of 2; 0.5 of 4 steps = 2: 1 tag at step 0, floor(1 x 2 / 2) + 1 = 2 at step 1, then all
+    # 4 steps of two batches of 1 (gradient accumulation); 0.5 of 4 steps = 2: 1 tag at step 0, floor(1 x 2 / 2) + 1
+    # = 2 at step 1, then all
     cfg = tiny_config(tiny_model, data, caption__token_warmup_min=1, caption__token_warmup_step=0.5,
-                      training__max_train_steps=4)
+                      training__max_train_steps=4, training__train_batch_size=1,
+                      training__gradient_accumulation_steps=2)
     assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
     tags = [len(c.split(", ")) for c in seen]
     assert tags == [1, 1, 2, 2, 3, 3, 3, 3], seen
