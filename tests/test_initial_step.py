@@ -10,6 +10,7 @@ alike) for the rates; 6 images x 1 repeat in batches of 2 (3 different batches a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,26 @@ def test_an_imported_later_start_says_how_sd_scripts_trains_it_differently():
     notes.clear()
     import_kohya({"train_data_dir": "img", "initial_epoch": 1}, warnings=notes)  # the first epoch: no later start
     assert notes == []
+
+
+def test_continuing_a_stopped_later_start_resumes_from_its_state(tmp_path):
+    """The run panel's Continue resumes a stopped run from its state, which holds the position: the start the run
+    was given is cleared, else the continuation would be refused for setting both."""
+    from fake_runs import stopped_run
+
+    from trainer.config import load_config, save_config
+    from trainer.events import RunSummary
+    from ui.runs.view import continuation
+
+    run = tmp_path / "runs" / "20260101-100000-000-later"
+    state = stopped_run(run.parent, run.name, "later", tmp_path / "m", tmp_path / "d", step=7)
+    cfg, written = load_config(run / "config.toml"), (run / "config.toml").stat().st_mtime
+    cfg.training.initial_step, cfg.training.skip_until_initial_step = 4, True
+    save_config(cfg, run / "config.toml")
+    os.utime(run / "config.toml", (written, written))  # the state is this run's: saved after its config
+    summary = RunSummary()
+    summary.status = "stopped"
+    resumed, step = continuation(run, summary)
+    assert (resumed.save.resume, step) == (str(state), 7)
+    assert (resumed.training.initial_step, resumed.training.skip_until_initial_step) == (None, False)
+    assert not [f for f in check(resumed, for_training=False) if f.field.startswith("training.")]

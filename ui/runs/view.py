@@ -144,6 +144,9 @@ def continuation(run_dir: Path, s: RunSummary | None):
     if found is None or continued_later(run_dir, found[0]):
         return None
     cfg.save.resume = str(found[0])
+    # The state holds the position: a later start the run was given (initial_step) would be refused beside it.
+    cfg.training.initial_step = cfg.training.initial_epoch = None
+    cfg.training.skip_until_initial_step = False
     return cfg, found[1]
 
 
