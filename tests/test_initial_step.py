@@ -210,3 +210,12 @@ def test_continuing_a_stopped_later_start_resumes_from_its_state(tmp_path):
     assert (resumed.save.resume, step) == (str(state), 7)
     assert (resumed.training.initial_step, resumed.training.skip_until_initial_step) == (None, False)
     assert not [f for f in check(resumed, for_training=False) if f.field.startswith("training.")]
+
+
+def test_an_exported_later_start_says_so_too():
+    notes: list = []
+    export_kohya(config_from_dict({"training": {"initial_step": 30, "skip_until_initial_step": True}}), warnings=notes)
+    assert [n.field for n in notes] == ["training.initial_step"] and "schedule" in notes[0].en
+    notes.clear()
+    export_kohya(config_from_dict({}), warnings=notes)
+    assert notes == []

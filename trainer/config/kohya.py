@@ -354,6 +354,10 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None,
     if warnings is not None:
         warnings.extend(_te_rates_differ_from_sd_scripts({"family": family,
                                                           "text_encoder_lr": cfg.optimizer.text_encoder_lr}))
+        t = cfg.training
+        warnings.extend(start_differs_from_sd_scripts({"initial_step": t.initial_step, "initial_epoch": t.initial_epoch,
+                                                       "skip_until_initial_step": t.skip_until_initial_step,
+                                                       "resume": cfg.save.resume}))
     for p in all_params():
         value = getattr(getattr(cfg, p.group), p.name)
         if value is None or family not in p.families or p.planned and value == p.default:
