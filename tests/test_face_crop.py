@@ -256,3 +256,18 @@ def test_a_run_whose_names_give_no_face_says_so(tmp_path):
     reporter = _Reporter()
     build_data(cfg, SimpleNamespace(), reporter)
     assert [w for w in reporter.warnings if "face_crop_aug_range" in w[0]]
+
+
+def test_the_lora_header_writes_the_range_as_sd_scripts_does():
+    """sd-scripts parses "lo,hi" into a tuple before it writes ss_face_crop_aug_range: "(2.0, 4.0)"."""
+    from tests.test_networks_save import _run_facts
+    from trainer.config import config_from_dict
+    from trainer.networks.metadata import training_header
+
+    def header(**augment):
+        cfg = config_from_dict({"augment": augment, "dataset": {"resize_interpolation": "lanczos"}})
+        return training_header(cfg, _run_facts(), steps=1, epoch=1)
+
+    assert header(face_crop_aug_range="2,4")["ss_face_crop_aug_range"] == "(2.0, 4.0)"
+    assert header()["ss_face_crop_aug_range"] == "None"
+    assert header()["ss_resize_interpolation"] == "lanczos"

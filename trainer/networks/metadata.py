@@ -15,6 +15,7 @@ from typing import Any
 
 from trainer.config import TrainConfig, dump_config, parse_resolution
 from trainer.config.kohya import export_kohya
+from trainer.config.rules_images import parse_face_crop_range
 from trainer.config.sd_scripts import ARG_DEFAULTS
 from trainer.networks.modelspec import modelspec
 
@@ -98,6 +99,8 @@ def training_header(cfg: TrainConfig, run: RunFacts, *, steps: int, epoch: int, 
     t = cfg.training
     resolution = parse_resolution(cfg.dataset.resolution)
     facts: dict[str, Any] = {f"ss_{k}": args[k] for k in ARG_KEYS}
+    if args["face_crop_aug_range"]:  # sd-scripts has parsed "lo,hi" into a tuple of floats when it writes it
+        facts["ss_face_crop_aug_range"] = parse_face_crop_range(args["face_crop_aug_range"])
     facts.update({k: args[name] for k, name in RENAMED.items()})
     facts.update({f"ss_{name}": args[name] for name in run.header_args})
     facts.update({
