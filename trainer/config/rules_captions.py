@@ -49,3 +49,13 @@ def _prefix_and_suffix_on_every_wildcard_line(cfg: TrainConfig) -> list[Finding]
                     "caption_prefix to a file's first line only and caption_suffix to its last only",
                     "在这里会加到多行标注文件的每一行；sd-scripts 只把 caption_prefix 加到文件的第一行、caption_suffix "
                     "只加到最后一行") for name in ("caption_prefix", "caption_suffix") if getattr(c, name)]
+
+
+@rule
+def _warmup_min_without_warmup(cfg: TrainConfig) -> list[Finding]:
+    c = cfg.caption
+    if c.token_warmup_step > 0 or c.token_warmup_min == 1:  # 1: the default, said of every run otherwise
+        return []
+    return [warning("caption.token_warmup_min", "does nothing without token_warmup_step (the tag warm-up's length); "
+                    "set that too, or leave this at 1", "未设置 token_warmup_step（标签预热的长度）时无效；请一并设置，"
+                    "或保持为 1")]
