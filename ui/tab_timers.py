@@ -43,23 +43,27 @@ def on_shown(ctx, fn, inputs, outputs, triggers=(), **kwargs) -> None:
 # The tab the page shows, read in the page when a select event fires (after the page's update settles). Gradio also
 # fires the first tab's select when the page mounts, and on a slow load that event can come after a tab the user
 # clicked at once: taken at its word it stopped the shown tab's timers (its monitor never updated again).
-def _shown_tab_js(own: str) -> str:
-    """JS giving the shown tab's name (the `tab-<name>` panel its button controls), else `own`."""
+def _shown_tab_js(default: str) -> str:
+    """JS giving the shown tab's name (the `tab-<name>` panel its button controls), else `default`."""
     return f"""async () => {{
   await new Promise((done) => setTimeout(done, 0));
   const button = document.querySelector('#danlu-tabs [role=tab][aria-selected=true]');
   const panel = button && button.getAttribute('aria-controls');
-  return panel && panel.startsWith('tab-') ? panel.slice(4) : {own!r};
+  return panel && panel.startsWith('tab-') ? panel.slice(4) : {default!r};
 }}"""
 
 
 def wire_tab_timers(ctx) -> None:
-    """Called once every tab exists: selecting any tab sets which timers tick (those of the tab now shown)."""
+    """Called once every tab exists: selecting any tab sets which timers tick (those of the tab now shown).
+
+    One event for every tab's select, so its answers apply in order: the page sends the next only when the last has
+    been answered, and of the clicks made meanwhile only the newest (trigger_mode "always_last"). With an event per
+    tab, the answers to two quick clicks could arrive swapped and leave the first tab's timers ticking."""
     owned = ctx.shared.get("tab_timers", [])
     if not owned:
         return
     timers = [timer for _, timer in owned]
     shown = gr.Textbox(visible=False, elem_id="shown-tab")  # carries what _shown_tab_js read to the server
-    for name, item in ctx.shared["tab_items"].items():
-        item.select(lambda tab: [gr.Timer(active=owner == tab) for owner, _ in owned], shown, timers,
-                    js=_shown_tab_js(name), queue=False, show_progress="hidden")
+    gr.on([item.select for item in ctx.shared["tab_items"].values()],
+          lambda tab: [gr.Timer(active=owner == tab) for owner, _ in owned], shown, timers,
+          js=_shown_tab_js(ctx.shared["first_tab"]), queue=False, show_progress="hidden", trigger_mode="always_last")
