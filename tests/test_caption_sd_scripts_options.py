@@ -19,6 +19,7 @@ from trainer.config import ConfigError, TrainConfig, check, config_from_dict, lo
 from trainer.config.kohya import export_kohya, import_kohya
 from trainer.data.loader import BucketBatchSampler, DanluDataset
 from trainer.data.scan import scan_dataset
+from trainer.engine.build import with_trigger
 from trainer.engine.run import train
 from trainer.events import read_events
 
@@ -139,6 +140,22 @@ def test_validation_scores_the_captions_with_their_prefix_and_suffix(tiny_model,
     assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
     assert len(seen) > 2, seen  # one step of 2 images, then the held-out images scored
     assert all(c.startswith("best quality, zk") and c.endswith(" , end") for c in seen), seen
+
+
+def test_the_trigger_word_is_a_tag_of_its_own_under_another_caption_separator(tiny_model, tmp_path, monkeypatch):
+    data = make_dataset(tmp_path / "data", n=2)
+    for i, txt in enumerate(sorted((data / "5_zk").glob("*.txt"))):
+        txt.write_text(f"circle; colour {i}; round", encoding="utf-8")
+    seen = _captions_seen(monkeypatch)
+    cfg = tiny_config(tiny_model, data, caption__trigger_word="zk", caption__caption_separator=";",
+                      caption__shuffle_caption=True, caption__keep_tokens=1, training__max_train_steps=4)
+    assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
+    assert all(c.startswith("zk, ") and len(c.split(", ")) == 4 for c in seen), seen
+    assert any(not c.startswith("zk, circle") for c in seen), seen  # not "zk, circle" kept as one tag
+    items = scan_dataset(data).items
+    assert with_trigger(items, "zk", separator=";")[0].caption == "zk; circle; colour 0; round"
+    (data / "5_zk" / "000.txt").write_text("circle; zk; round", encoding="utf-8")
+    assert with_trigger(scan_dataset(data).items, "zk", separator=";")[0].caption == "circle; zk; round"
 
 
 def test_a_run_warms_the_tags_up_over_a_share_of_its_steps(tiny_model, tmp_path, monkeypatch):

@@ -100,10 +100,11 @@ def _glued(prefix: str, line: str, suffix: str) -> str:
     return f"{line} {suffix}" if suffix else line
 
 
-def trigger_first(caption: str, trigger: str, present: bool) -> str:
-    """`caption` as a run trains it: the trigger word put in front unless `present` (has_tag, or its weighted
-    form); a blank caption becomes the trigger word alone."""
-    return caption if present else f"{trigger}, {caption}" if caption.strip() else trigger
+def trigger_first(caption: str, trigger: str, present: bool, separator: str = ",") -> str:
+    """`caption` as a run trains it: the trigger word put in front as a tag of its own (followed by the run's
+    caption_separator) unless `present` (has_tag, or its weighted form); a blank caption becomes the trigger word
+    alone."""
+    return caption if present else f"{trigger}{separator} {caption}" if caption.strip() else trigger
 
 
 def preview_prompts(captions: list[str], trigger: str) -> str:
@@ -114,7 +115,7 @@ def preview_prompts(captions: list[str], trigger: str) -> str:
     return "\n".join(dict.fromkeys(trigger_first(c, trigger, not trigger or has_tag(c, trigger)) for c in picks))
 
 
-def has_tag(caption: str, tag: str) -> bool:
-    """Whether `tag` is one of the caption's comma-separated tags (the trigger-word rule of the engine and
+def has_tag(caption: str, tag: str, separator: str = ",") -> bool:
+    """Whether `tag` is one of the caption's tags, split at `separator` (the trigger-word rule of the engine and
     the dataset doctor)."""
-    return tag.strip() in (t.strip() for t in caption.split(","))
+    return tag.strip() in (t.strip() for t in caption.split(separator))

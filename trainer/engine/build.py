@@ -216,16 +216,16 @@ def module_fingerprint(module: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def with_trigger(items: list, trigger: str, weighted: bool = False) -> list:
-    """Put the trigger word first in every training caption that lacks it. With weighted captions a weighted
-    trigger, (zk:1.2), counts as present."""
+def with_trigger(items: list, trigger: str, weighted: bool = False, separator: str = ",") -> list:
+    """Put the trigger word first in every training caption that lacks it, as a tag of its own under the run's
+    caption_separator. With weighted captions a weighted trigger, (zk:1.2), counts as present."""
     if not trigger.strip():
         return items
     trigger = trigger.strip()
     from trainer.engine.prompt_weights import plain_text
 
     def fix(text: str) -> str:
-        return trigger_first(text, trigger, has_tag(plain_text(text) if weighted else text, trigger))
+        return trigger_first(text, trigger, has_tag(plain_text(text) if weighted else text, trigger, separator), separator)
 
     # Regularisation images show the plain class: the trigger word must not be learned from them.
     return [it if it.is_reg else

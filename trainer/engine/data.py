@@ -73,7 +73,8 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, w
                           "Point it at the folder that holds 10_name sub-folders.") from None
     for problem in scan.problems:
         report_problem(reporter, problem)
-    items, held = held_out(cfg, with_trigger(scan.items, c.trigger_word, c.weighted_captions), reporter)
+    items, held = held_out(cfg, with_trigger(scan.items, c.trigger_word, c.weighted_captions, c.caption_separator),
+                           reporter)
     if held:
         reporter.status(f"validation: {len(held)} images")
     plan = plan_buckets(items, resolution=resolution_of(cfg), min_reso=d.min_bucket_reso, max_reso=d.max_bucket_reso,

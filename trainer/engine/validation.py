@@ -56,7 +56,8 @@ def _folder_items(cfg, reporter) -> list:
                           "Point it at a folder laid out like the training folder (10_name sub-folders).") from None
     for problem in scan.problems:
         report_problem(reporter, problem)
-    return with_trigger(scan.train_items, cfg.caption.trigger_word, cfg.caption.weighted_captions)
+    c = cfg.caption
+    return with_trigger(scan.train_items, c.trigger_word, c.weighted_captions, c.caption_separator)
 
 
 class Validator:
