@@ -271,3 +271,14 @@ def test_the_lora_header_writes_the_range_as_sd_scripts_does():
     assert header(face_crop_aug_range="2,4")["ss_face_crop_aug_range"] == "(2.0, 4.0)"
     assert header()["ss_face_crop_aug_range"] == "None"
     assert header()["ss_resize_interpolation"] == "lanczos"
+
+
+@pytest.mark.parametrize("fields, face, filter_", [
+    ({"face_crop_aug_range": "2.0,4.0", "resize_interpolation": "cubic"}, "2.0,4.0", "bicubic"),
+    ({"face_crop_aug_range": "", "resize_interpolation": ""}, "", "auto"),  # the GUI's empty fields: unset
+])
+def test_a_kohya_ss_gui_save_brings_both_image_options(tmp_path, fields, face, filter_):
+    from tests.test_config_kohya_ss_json import LOCON, load
+
+    cfg, _ = load(tmp_path, {**LOCON, **fields})
+    assert cfg.augment.face_crop_aug_range == face and cfg.dataset.resize_interpolation == filter_
