@@ -249,5 +249,7 @@ def test_rules_name_the_caption_option_and_its_clash():
     assert ("caption.caption_prefix", "warning") in _findings(caption_prefix="zk,", enable_wildcard=True)
     assert ("caption.caption_suffix", "warning") in _findings(caption_suffix=", x", enable_wildcard=True)
     assert ("caption.token_warmup_min", "warning") in _findings(token_warmup_min=3)  # without token_warmup_step
+    # the warm-up cuts captions at commas too, before attention weights are read
+    assert ("caption.weighted_captions", "warning") in _findings(weighted_captions=True, token_warmup_step=5.0)
     assert _findings(caption_prefix="zk,", caption_suffix=", x", secondary_separator=";;;", token_warmup_min=3,
                      token_warmup_step=5.0) == set()
