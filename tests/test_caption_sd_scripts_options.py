@@ -50,6 +50,8 @@ def test_every_wildcard_line_gets_prefix_and_suffix():
     # Danlu gives them to the line picked (rules_captions warns of the difference)
     lines = {run("a\nb\nc", seed=s, wildcard=True, prefix="zk,", suffix=", end") for s in range(30)}
     assert lines == {"zk, a , end", "zk, b , end", "zk, c , end"}
+    # their {a|b} choices are made too, as sd-scripts glues them on before it makes them
+    assert {run("a", seed=s, wildcard=True, prefix="{x|y},") for s in range(20)} == {"x, a", "y, a"}
 
 
 def test_caption_separator_splits_the_tags_which_are_written_with_commas():

@@ -37,7 +37,9 @@ def process_caption(caption: str, *, shuffle: bool, keep_tokens: int, keep_token
         return ""
     if caption_dropout_rate > 0 and rng.random() < caption_dropout_rate:
         return ""
-    text = _glued(prefix, _pick_line(caption, wildcard, rng), suffix)
+    text = _glued(prefix, _pick_line(caption, wildcard, rng), suffix)  # before the choices, as sd-scripts does
+    if wildcard:
+        text = _choose_wildcards(text, rng)
     has_separator = bool(keep_tokens_separator) and keep_tokens_separator in text
     if shuffle or caption_tag_dropout_rate > 0 or has_separator or warmup_steps > 0:
         head, body, tail = split_tags(text, keep_tokens=keep_tokens,
@@ -88,10 +90,11 @@ def _pick_line(caption: str, wildcard: bool, rng: random.Random) -> str:
     lines = [ln.strip() for ln in caption.splitlines() if ln.strip()]
     if not lines:
         return ""
-    if not wildcard:
-        return lines[0]
-    line = lines[0] if len(lines) == 1 else rng.choice(lines)
-    return _WILDCARD.sub(lambda m: rng.choice(m.group(1).split("|")), line)
+    return lines[0] if not wildcard or len(lines) == 1 else rng.choice(lines)
+
+
+def _choose_wildcards(text: str, rng: random.Random) -> str:
+    return _WILDCARD.sub(lambda m: rng.choice(m.group(1).split("|")), text)
 
 
 def _glued(prefix: str, line: str, suffix: str) -> str:
