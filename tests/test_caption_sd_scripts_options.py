@@ -173,6 +173,19 @@ def test_a_run_warms_the_tags_up_over_a_share_of_its_steps(tiny_model, tmp_path,
     assert tags == [1, 1, 2, 2, 3, 3, 3, 3], seen
 
 
+@pytest.mark.parametrize("skip", [False, True])
+def test_a_later_start_warms_up_from_its_own_step(tiny_model, tmp_path, monkeypatch, skip):
+    """A run started at step 4 (training.initial_step) of a 10-step epoch has its warm-up (4 steps) behind it, whether
+    it leaves out the epoch's first batches or trains the epoch from its first batch."""
+    data = make_dataset(tmp_path / "data", n=2)  # "zk, circle, colour i": 3 tags; 10 batches of 1 an epoch
+    seen = _captions_seen(monkeypatch)
+    cfg = tiny_config(tiny_model, data, caption__token_warmup_min=1, caption__token_warmup_step=4.0,
+                      training__max_train_steps=6, training__train_batch_size=1, training__initial_step=4,
+                      training__skip_until_initial_step=skip)
+    assert train(cfg, tmp_path / "run") == 0, read_events(tmp_path / "run")[0][-1]
+    assert [len(c.split(", ")) for c in seen] == [3, 3], seen
+
+
 # --- config: import, export, rules ---
 
 

@@ -28,11 +28,13 @@ log = logging.getLogger(__name__)
 SampleKey = tuple[int, int, int, int]  # (item index, epoch, sample seed, optimizer step of its batch)
 
 
-def keyed_batches(batches: list[list[int]], epoch: int, rng: random.Random, accumulation: int) -> list[list[SampleKey]]:
+def keyed_batches(batches: list[list[int]], epoch: int, rng: random.Random, accumulation: int,
+                  step_offset: int = 0) -> list[list[SampleKey]]:
     """An epoch's batches of item indices as SampleKeys. Each key carries the optimizer step its batch trains at
     (`accumulation` batches a step, the last partial group a step too), what caption tag warm-up counts: read
-    from the batch's place in the epoch, it is the same in a resumed run and in any DataLoader worker."""
-    first = epoch * math.ceil(len(batches) / accumulation)
+    from the batch's place in the epoch, it is the same in a resumed run and in any DataLoader worker.
+    `step_offset`: steps the run is ahead of that count (a later start that trains its first epoch whole)."""
+    first = epoch * math.ceil(len(batches) / accumulation) + step_offset
     return [[(index, epoch, rng.getrandbits(32), first + b // accumulation) for index in batch]
             for b, batch in enumerate(batches)]
 
@@ -51,6 +53,7 @@ class BucketBatchSampler:
         self.batch_size = batch_size
         self.seed = seed
         self.accumulation = max(1, accumulation)  # batches an optimizer step
+        self.step_offset = 0  # see keyed_batches; set where the run's start is known (trainer.engine.start)
         self.set_epoch(epoch, skip_batches)
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
@@ -68,7 +71,7 @@ class BucketBatchSampler:
             rng.shuffle(members)
             batches += [members[i:i + self.batch_size] for i in range(0, len(members), self.batch_size)]
         rng.shuffle(batches)
-        return keyed_batches(batches, self.epoch, rng, self.accumulation)
+        return keyed_batches(batches, self.epoch, rng, self.accumulation, self.step_offset)
 
     def __iter__(self):
         yield from self.epoch_batches()[self.skip_batches:]

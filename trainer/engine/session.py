@@ -149,6 +149,7 @@ class Session:
             self.rep.restore_loss_window(self.progress.loss_window)
             self._warn_if_other_batch(global_batch)
         self.progress.global_batch = global_batch
+        start.align_step_keys(self.data.sampler, self.progress, self.per_epoch, ga)
         self.facts = header.run_facts(self)
         self.val = ValidationHooks(self, self.data.validation_items) if self.data.validation_items else None
         if self.runner.text_cache is not None and not self.models.train_text_encoder:

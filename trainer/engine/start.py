@@ -56,3 +56,11 @@ def advance_schedule(scheduler, steps: int) -> None:
         warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
         for _ in range(steps):
             scheduler.step()
+
+
+def align_step_keys(sampler, p: Progress, per_epoch: int, accumulation: int) -> None:
+    """Tell the batch sampler (trainer.data.loader) how far the run's step is ahead of the one its batches' places
+    give: a later start without skip_until_initial_step trains its epoch from the first batch at step initial_step,
+    and a resume of such a run stays that far ahead. Caption warm-up counts the run's own step."""
+    inner = getattr(sampler, "sampler", sampler)  # under distributed.ShardedBatches
+    inner.step_offset = p.global_step - (p.epoch * per_epoch + p.batches_in_epoch // accumulation)
