@@ -178,6 +178,7 @@ def test_adafactor_scheduler_needs_adafactor():
      "optimizer.lr_warmup_steps", "adafactor"),
     ({"optimizer": {"lr_scheduler": "cosine", "lr_scheduler_power": 2.0}}, "optimizer.lr_scheduler_power", "cosine"),
     ({"speed": {"persistent_data_loader_workers": True}}, "speed.persistent_data_loader_workers", "0"),
+    ({"speed": {"text_encoder_batch_size": 4}}, "speed.text_encoder_batch_size", "cache_text_encoder_outputs"),
 ])
 def test_settings_the_engine_would_ignore_are_warned(tables, field, unused_with):
     (f,) = findings(tables, field)
@@ -189,6 +190,8 @@ def test_settings_the_engine_would_ignore_are_warned(tables, field, unused_with)
     ({"optimizer": {"lr_scheduler": "polynomial", "lr_scheduler_power": 2.0}}, "optimizer.lr_scheduler_power"),
     ({"speed": {"persistent_data_loader_workers": True, "max_data_loader_n_workers": 2}},
      "speed.persistent_data_loader_workers"),
+    ({"speed": {"text_encoder_batch_size": 4, "cache_text_encoder_outputs": True},
+      "training": {"network_train_unet_only": True}}, "speed.text_encoder_batch_size"),
 ])
 def test_the_same_settings_where_they_apply_are_clean(tables, field):
     assert not findings(tables, field)

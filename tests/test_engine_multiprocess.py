@@ -47,7 +47,7 @@ def test_two_processes_equal_one_process_with_the_same_global_batch_and_resume_m
     """One 2-process run (batch 1 each) against one process (batch 2), gradient accumulation 2: the same steps,
     one events stream, each file written once, the global batch's loss, equal weights. A 2-process run resumed
     (in 2 processes) from a state saved mid-epoch by it then ends with the same weights. (One run carries both:
-    every 2-process launch costs two engine processes' imports, ~15 s.)"""
+    every 2-process launch costs two engine processes' imports, ~15 s.) The resumed run has the DDP options on."""
     model = save_tiny_sd15(tmp_path / "model")
     data = make_dataset(tmp_path / "data", n=5, folder="1_zk")  # global batches of 2, 2 and 1: the last is uneven
     settings = dict(training__max_train_epochs=2, training__gradient_accumulation_steps=2,
@@ -75,8 +75,10 @@ def test_two_processes_equal_one_process_with_the_same_global_batch_and_resume_m
 
     state = whole / "output" / "t-step00000003-state"  # epoch 2 after its first accumulation group
     assert json.loads((state / "progress.json").read_text())["batches_in_epoch"] == 2
+    # resumed with sd-scripts' DDP options on, which must not change what is trained (tests/test_ddp_options.py)
+    ddp = dict(speed__ddp_static_graph=True, speed__ddp_gradient_as_bucket_view=True, speed__ddp_timeout=5)
     resumed = launched(tiny_config(model, data, training__train_batch_size=1, speed__gpus=2, save__resume=str(state),
-                                   **settings), tmp_path / "resumed")
+                                   **ddp, **settings), tmp_path / "resumed")
 
     # One process with batch 1 is another global batch: the saved position no longer fits, and the run says so.
     other = tiny_config(model, data, training__train_batch_size=1, save__resume=str(state), **settings)

@@ -439,3 +439,23 @@ def test_gradient_checkpointing_reaches_the_unet_and_trained_text_encoder(tiny_m
         models = load_models(cfg, prec, tmp_path / "models", print, print)
     assert models.unet.is_gradient_checkpointing is on
     assert [te.is_gradient_checkpointing for te in models.text_encoders] == [on]
+
+
+@pytest.mark.parametrize("te_batch,calls", [(0, [2]), (1, [1, 1])])
+def test_text_encoder_outputs_are_cached_text_encoder_batch_size_at_a_time(tiny_model, data, tmp_path, monkeypatch,
+                                                                          te_batch, calls):
+    """sd-scripts' text_encoder_batch_size: captions encoded that many at a time while caching (0: the training
+    batch, as sd-scripts' unset): more at a time is faster, fewer takes less memory (T5-XXL)."""
+    from trainer.engine import loop
+
+    sizes: list[int] = []
+    real = loop.StepRunner._cached
+
+    def spy(self, captions):
+        sizes.append(len(captions))
+        return real(self, captions)
+
+    monkeypatch.setattr(loop.StepRunner, "_cached", spy)
+    run(tiny_model, data, tmp_path, training__network_train_unet_only=True, speed__cache_text_encoder_outputs=True,
+        speed__text_encoder_batch_size=te_batch)
+    assert sizes[:len(calls)] == calls  # 2 captions, train_batch_size 2; then one lookup a step

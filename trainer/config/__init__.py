@@ -9,6 +9,7 @@ from trainer.config import (  # noqa: F401  (register their rules)
     rules_loss,
     rules_network,
     rules_scheduler,
+    rules_speed,
     rules_start,
 )
 from trainer.config.errors import ConfigError, Finding

@@ -116,6 +116,12 @@ class SpeedGroup(Group):
         4, "Images encoded at once while caching latents.", "缓存潜变量时一次编码的图片数。", ge=1, le=256,
         label_zh="VAE 批次大小",
     )
+    text_encoder_batch_size: int = param(
+        0, "Captions encoded at a time while text-encoder outputs are cached (cache_text_encoder_outputs): more is "
+        "faster, fewer takes less memory (T5-XXL's long captions). 0: train_batch_size, as sd-scripts' unset.",
+        "缓存文本编码器输出（cache_text_encoder_outputs）时每次编码的标注数：越多越快，越少越省显存（T5-XXL 的长标注）。"
+        "0 表示与 train_batch_size 相同，即 sd-scripts 未设置时的做法。", ge=0, le=1024, label_zh="文本编码器批次大小",
+    )
     sdpa: bool = param(
         True, "Use PyTorch's scaled_dot_product_attention (fast, memory-efficient attention; it takes the place of "
         "xformers, which other tools use for the same).",
@@ -137,6 +143,28 @@ class SpeedGroup(Group):
         "it decides processes and machines, and gpus is then ignored.",
         "accelerate 配置文件（由 `accelerate config` 生成），用于多机或特殊设置；进程数和机器由它决定，此时忽略显卡数。",
         kohya="", widget="path", label_zh="accelerate 配置文件",
+    )
+    ddp_timeout: int = param(
+        0, "Several GPUs: minutes a process waits for the others before the run fails, e.g. while one of them caches "
+        "the latents all of them then read (sd-scripts' ddp_timeout). Raise it for a large dataset. 0: PyTorch's "
+        "default (30 minutes).",
+        "多显卡：一个进程等待其他进程的分钟数，超时则训练失败，例如其中一个进程为所有进程缓存潜变量时（sd-scripts 的 "
+        "ddp_timeout）。数据集很大时请调高。0 表示使用 PyTorch 的默认值（30 分钟）。", ge=0, le=10080, unit="min",
+        label_zh="多卡等待超时",
+    )
+    ddp_gradient_as_bucket_view: bool = param(
+        False, "Several GPUs: gradients are views into DistributedDataParallel's communication buckets, which saves "
+        "one copy of the trained weights' gradients (sd-scripts' ddp_gradient_as_bucket_view).",
+        "多显卡：梯度直接作为 DistributedDataParallel 通信桶的视图，省去一份训练权重梯度的副本"
+        "（sd-scripts 的 ddp_gradient_as_bucket_view）。", label_zh="梯度作为通信桶视图",
+    )
+    ddp_static_graph: bool = param(
+        False, "Several GPUs: tell DistributedDataParallel that every step uses the same trained weights, which lets it "
+        "skip some bookkeeping (sd-scripts' ddp_static_graph). Not with networks.dylora, module_dropout or "
+        "stop_text_encoder_training, whose steps leave some trained weights out.",
+        "多显卡：告知 DistributedDataParallel 每一步都使用相同的训练权重，可省去部分簿记开销（sd-scripts 的 "
+        "ddp_static_graph）。不能与 networks.dylora、module_dropout 或 stop_text_encoder_training 同用，它们的某些步骤"
+        "不会用到部分训练权重。", label_zh="DDP 静态图",
     )
     compile_blocks: bool = param(
         False, "Compile the model's repeated blocks (transformer blocks) with torch.compile: faster steps after a "

@@ -59,7 +59,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     "no_half_vae": False, "lowram": False, "cache_latents": False, "cache_latents_to_disk": False,
     "cache_text_encoder_outputs": False, "cache_text_encoder_outputs_to_disk": False,
     "max_data_loader_n_workers": 8, "persistent_data_loader_workers": False, "vae_batch_size": 1, "sdpa": False,
-    "xformers": False,
+    "xformers": False, "text_encoder_batch_size": None, "ddp_timeout": None, "ddp_gradient_as_bucket_view": False, "ddp_static_graph": False,
     # Flux (flux_train_network.py, library/flux_train_utils.py)
     "timestep_sampling": "sigma", "sigmoid_scale": 1.0, "model_prediction_type": "sigma_scaled",
     "discrete_flow_shift": 3.0, "guidance_scale": 3.5, "t5xxl_max_token_length": None, "apply_t5_attn_mask": False,

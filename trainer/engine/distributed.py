@@ -21,10 +21,24 @@ left without a row trains a zero-weighted copy of row 0 so the collectives stay 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import torch
 from torch.utils.data import Dataset
 
 from trainer.data.loader import collate_batch
+
+
+def ddp_handlers(s) -> list:
+    """The accelerate kwargs handlers of a run's speed settings `s`. Unused parameters are allowed: DyLoRA, module
+    dropout or a text encoder that stops training leave some trained weights without a gradient in a step."""
+    from accelerate import DistributedDataParallelKwargs, InitProcessGroupKwargs
+
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True, static_graph=s.ddp_static_graph,
+                                              gradient_as_bucket_view=s.ddp_gradient_as_bucket_view)]
+    if s.ddp_timeout:
+        handlers.append(InitProcessGroupKwargs(timeout=timedelta(minutes=s.ddp_timeout)))
+    return handlers
 
 
 def rows_of(n: int, rank: int, world: int) -> tuple[int, int]:

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
@@ -86,11 +86,9 @@ class Session:
             self.rep.status(kept)
         # First: under accelerate launch it joins the process group and picks this process's GPU. Batches are
         # global and split across processes (trainer/engine/distributed.py), so the scheduler steps once a step.
-        # Unused parameters allowed: DyLoRA, module dropout or a text encoder that stops training leave some
-        # trained weights without a gradient in a step (trainer/engine/distributed.py).
         self.acc = Accelerator(mixed_precision=self.prec.mixed, cpu=self.prec.device == "cpu",
                                dataloader_config=DataLoaderConfiguration(split_batches=True),
-                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+                               kwargs_handlers=distributed.ddp_handlers(s))
         self.is_main = self.acc.is_main_process
         if self.acc.num_processes > 1:
             self.host_group = distributed.host_group()  # stop requests agree without waiting for the GPU
@@ -166,7 +164,8 @@ class Session:
             self.rep.status(f"caching text-encoder outputs {done}/{total}", done / max(total, 1))
             self._raise_if_stop()
 
-        self.runner.fill_text_cache(captions, self.cfg.training.train_batch_size, progress)
+        batch = self.cfg.speed.text_encoder_batch_size or self.cfg.training.train_batch_size
+        self.runner.fill_text_cache(captions, batch, progress)
         release_text_encoders(self.models.text_encoders)
         self.rep.status(f"text-encoder outputs cached ({len(captions)} captions): the text encoders left the GPU")
 
