@@ -77,3 +77,28 @@ def test_wandb_not_installed_is_an_error_naming_log_with(tmp_path, monkeypatch):
         assert [(f.field, f.level) for f in findings] == [("logging.log_with", "error")]
         assert "pip install wandb" in findings[0].en
     assert not check(tiny_config(tmp_path, tmp_path, logging__log_with="tensorboard"), for_training=False)
+
+
+def test_the_settings_reach_the_trackers_only_with_log_config_and_without_paths(tiny, tmp_path):
+    """sd-scripts' log_config: off, wandb gets no run config (it used to get all of it, the dataset and model paths
+    included, on a cloud service); on, the settings without paths go to wandb's run config and TensorBoard's text."""
+    from trainer.engine.trackers import wandb_settings
+
+    model, data = tiny
+    plain = tiny_config(model, data, logging__log_with="wandb")
+    assert wandb_settings(plain, tmp_path).get("config") is None
+    logged = tiny_config(model, data, logging__log_with="all", logging__log_config=True, training__max_train_epochs=1)
+    config = wandb_settings(logged, tmp_path)["config"]
+    assert config["network"]["network_dim"] == 4 and config["optimizer"]["learning_rate"] == 1e-3
+    assert "base_model" not in config["model"] and "train_data_dir" not in config["dataset"]
+    assert str(data) not in json.dumps(config) and str(model) not in json.dumps(config)
+
+    def tensorboard_bytes(cfg, run: Path) -> bytes:
+        assert train(cfg, run) == 0, read_events(run)[0][-1]
+        return b"".join(f.read_bytes() for f in (run / "tb").rglob("events.out.tfevents.*"))
+
+    shown = tensorboard_bytes(tiny_config(model, data, logging__log_config=True, training__max_train_epochs=1),
+                              tmp_path / "shown")
+    assert b"network_dim = 4" in shown and str(data).encode() not in shown
+    hidden = tensorboard_bytes(tiny_config(model, data, training__max_train_epochs=1), tmp_path / "hidden")
+    assert b"network_dim" not in hidden

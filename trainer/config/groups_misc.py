@@ -36,6 +36,12 @@ class LoggingGroup(Group):
         "", "Folder for TensorBoard logs. Empty: the run's folder.", "TensorBoard 日志文件夹。留空则使用本次运行的文件夹。",
         widget="path", label_zh="日志文件夹",
     )
+    log_config: bool = param(
+        False, "Send the run's settings to the trackers: wandb's run config and TensorBoard's Text tab (sd-scripts' "
+        "log_config). File and folder paths are left out. Off: the trackers get the curves and images only.",
+        "把本次训练的设置发送给记录工具：wandb 的运行配置和 TensorBoard 的 Text 页（sd-scripts 的 log_config）。"
+        "文件与文件夹路径不会发送。关闭时记录工具只收到曲线和图片。", label_zh="记录训练设置",
+    )
 
 
 class OtherGroup(Group):

@@ -52,7 +52,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     "multires_noise_discount": 0.3, "adaptive_noise_scale": None, "ip_noise_gamma": None,
     "ip_noise_gamma_random_strength": False, "zero_terminal_snr": False,
     # samples and logging
-    "sample_sampler": "ddim", "sample_at_first": False, "sample_every_n_epochs": None, "sample_every_n_steps": None, "log_with": None,
+    "sample_sampler": "ddim", "sample_at_first": False, "sample_every_n_epochs": None, "sample_every_n_steps": None, "log_with": None, "log_config": False,
     "log_prefix": None, "log_tracker_name": None, "logging_dir": None,
     # speed and memory
     "mixed_precision": "no", "full_fp16": False, "full_bf16": False, "fp8_base": False, "fp8_base_unet": False,

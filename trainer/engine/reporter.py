@@ -51,10 +51,11 @@ class _NoEvents:
 
 class Reporter:
     def __init__(self, run_dir: Path, tb_dir: Path | None, console=sys.stdout, quiet: bool = False,
-                 wandb: dict | None = None):
+                 wandb: dict | None = None, config_text: str | None = None):
         """`quiet`: keep the bookkeeping (loss window) but write nothing: the other processes of a
         multi-process run, so the run has one events stream, one log and one TensorBoard folder. `wandb`:
-        wandb.init's arguments when the curves go there too (trainer.engine.trackers)."""
+        wandb.init's arguments when the curves go there too; `config_text`: the settings for TensorBoard's Text
+        tab (logging.log_config; both from trainer.engine.trackers)."""
         self.run_dir = Path(run_dir)
         self.events = _NoEvents() if quiet else EventWriter(self.run_dir)
         self.log = self._make_logger(None if quiet else self.run_dir / "train.log")
@@ -62,6 +63,7 @@ class Reporter:
         self._quiet = quiet
         self.tb_dir = None if quiet else tb_dir
         self.wandb = None if quiet else wandb
+        self.config_text = config_text
         self._tb = None
         self._window: deque[float] = deque(maxlen=100)
         self._t0 = None
@@ -95,6 +97,8 @@ class Reporter:
                 from torch.utils.tensorboard import SummaryWriter
 
                 trackers.append(SummaryWriter(str(self.tb_dir)))
+                if self.config_text:
+                    trackers[-1].add_text("config", self.config_text, 0)
             if self.wandb is not None:
                 trackers += self._start_wandb()
             self._tb = Fanout(trackers) if len(trackers) > 1 else trackers[0] if trackers else _NO_CURVES

@@ -13,7 +13,7 @@ from trainer.engine.errors import EngineError, hint_for
 from trainer.engine.launch import launch_rank
 from trainer.engine.readback import LossExploded
 from trainer.engine.reporter import Reporter
-from trainer.engine.trackers import wandb_settings
+from trainer.engine.trackers import config_text, wandb_settings
 from trainer.events import EVENTS, PID_FILE, STOP_FILE
 
 
@@ -84,7 +84,8 @@ def train(cfg: TrainConfig, run_dir: Path, model_cache: Path | None = None) -> i
     main = launch_rank() == 0  # several processes (accelerate launch): the first one writes the run's files
     if main:
         _prepare_run_dir(run_dir, cfg)
-    rep = Reporter(run_dir, tensorboard_dir(cfg, run_dir), quiet=not main, wandb=wandb_settings(cfg, run_dir))
+    rep = Reporter(run_dir, tensorboard_dir(cfg, run_dir), quiet=not main, wandb=wandb_settings(cfg, run_dir),
+                   config_text=config_text(cfg))
     flag = _install_signal_handlers()
     session = None
     try:

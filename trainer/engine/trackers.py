@@ -10,8 +10,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainer.config import TrainConfig
+import tomli_w
+
+from trainer.config import TrainConfig, all_params
 from trainer.config.schema import to_nested
+
+# Settings that hold where the user's files are (or text that may: custom_toml), kept off trackers, a cloud one
+# included, as sd-scripts' log_config keeps its path arguments off.
+PRIVATE = frozenset({p.path for p in all_params() if p.widget == "path"} | {"network.base_weights", "other.custom_toml"})
+
+
+def logged_config(cfg: TrainConfig) -> dict | None:
+    """The settings the trackers get (logging.log_config), by group, without PRIVATE ones; None when off."""
+    if not cfg.logging.log_config:
+        return None
+    nested = to_nested(cfg)
+    return {group: {name: value for name, value in table.items() if f"{group}.{name}" not in PRIVATE}
+            for group, table in nested.items() if isinstance(table, dict)}
+
+
+def config_text(cfg: TrainConfig) -> str | None:
+    """logged_config as TOML in a Markdown code block, for TensorBoard's Text tab; None when off."""
+    config = logged_config(cfg)
+    if config is None:
+        return None
+    tables = {group: {name: value for name, value in table.items() if value is not None}  # TOML has no None
+              for group, table in config.items()}
+    return "```toml\n" + tomli_w.dumps(tables) + "```"
 
 
 def wandb_settings(cfg: TrainConfig, run_dir: Path) -> dict | None:
@@ -22,7 +47,7 @@ def wandb_settings(cfg: TrainConfig, run_dir: Path) -> dict | None:
         return None
     project = lg.log_tracker_name or ("dreambooth" if cfg.model.training_type == "dreambooth" else "network_train")
     return {"project": project, "name": lg.log_prefix + Path(run_dir).name,
-            "dir": str(Path(lg.logging_dir) if lg.logging_dir else Path(run_dir)), "config": to_nested(cfg)}
+            "dir": str(Path(lg.logging_dir) if lg.logging_dir else Path(run_dir)), "config": logged_config(cfg)}
 
 
 class WandbCurves:
