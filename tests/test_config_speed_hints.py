@@ -47,3 +47,28 @@ def test_dynamo_backend_beside_torch_compile():
         import_kohya({"torch_compile": True, "dynamo_backend": "eager"})
     (f,) = exc.value.findings
     assert f.field == "dynamo_backend" and "inductor" in f.en and CJK.search(f.zh)
+
+
+def test_a_hub_token_in_the_file_is_left_out_and_async_upload_is_named():
+    notes: list = []
+    cfg = import_kohya({"huggingface_repo_id": "me/lora", "huggingface_token": "hf_secret123",
+                        "async_upload": True, "tokenizer_cache_dir": "/cache/tok"}, warnings=notes)
+    assert cfg.publish.huggingface_repo_id == "me/lora"
+    by_field = {n.field: n for n in notes}
+    assert set(by_field) == {"huggingface_token", "async_upload", "tokenizer_cache_dir"}
+    assert all("hf_secret123" not in n.en + n.zh for n in notes)
+    assert "HF_TOKEN" in by_field["huggingface_token"].en and CJK.search(by_field["huggingface_token"].zh)
+    assert "hf_secret123" not in str(cfg.model_dump())
+
+
+def test_use_safetensors_names_the_format_when_save_model_as_does_not():
+    assert import_kohya({"use_safetensors": True}).save.save_model_as == "safetensors"
+    assert import_kohya({"use_safetensors": True, "save_model_as": "ckpt"}).save.save_model_as == "ckpt"
+
+
+def test_debug_dataset_points_to_the_dataset_doctor():
+    with pytest.raises(ConfigError) as exc:
+        import_kohya({"debug_dataset": True})
+    (f,) = exc.value.findings
+    assert f.field == "debug_dataset" and "check-data" in f.en and CJK.search(f.zh)
+    assert import_kohya({"debug_dataset": False}) is not None

@@ -221,8 +221,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     notes: list[Finding] = []
     _fold_frontend_args(flat)
     fold_dataset_config(flat, base_dir, set(keys) | set(FRONTEND_KEYS), findings)
-    retire(flat, findings, notes)  # xformers, lowram, v2: dropped on purpose (trainer/config/retired.py)
-    _tracker_keys(flat, notes)
+    retire(flat, findings, notes)  # xformers, lowram, v2, wandb keys...: dropped on purpose (retired.py)
     read_loss_and_optimizer_flags(flat, findings)  # masked_loss, use_8bit_adam, use_lion_optimizer
     read_fp8_flags(flat, notes)
     read_renamed_flags(flat, findings, notes)  # caption_extention, dynamo_backend
@@ -277,25 +276,6 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     if warnings is not None:
         warnings.extend(notes)
     return cfg
-
-
-# sd-scripts' wandb options Danlu does not read: what a run does instead (trainer/engine/trackers.py)
-TRACKER_KEYS = {
-    "wandb_run_name": ("was left out: Danlu names the wandb run after the run folder",
-                       "已忽略：丹炉以训练文件夹名作为 wandb 运行名"),
-    "wandb_api_key": ("was left out so the key is not written into Danlu's config: run `wandb login` once, or set "
-                      "WANDB_API_KEY in the environment that starts Danlu",
-                      "已忽略，以免密钥写入丹炉的配置：请先运行一次 `wandb login`，或在启动丹炉的环境中设置 WANDB_API_KEY"),
-    "log_tracker_config": ("was left out: Danlu starts wandb with the project logging.log_tracker_name and no "
-                           "extra tracker settings", "已忽略：丹炉以 logging.log_tracker_name 为项目名启动 wandb，不读取额外的跟踪器设置"),
-}
-
-
-def _tracker_keys(flat: dict[str, Any], notes: list[Finding]) -> None:
-    """Drop sd-scripts' wandb-only keys (mutates `flat`) with a note each; the API key's value is never repeated."""
-    for key, (en, zh) in TRACKER_KEYS.items():
-        if flat.pop(key, None) not in (None, ""):
-            notes.append(warning(key, en, zh))
 
 
 DIFFUSERS_FORMATS = ("diffusers", "diffusers_safetensors")  # sd-scripts' save_model_as for a diffusers folder

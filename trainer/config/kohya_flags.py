@@ -67,8 +67,9 @@ def export_fp8_flags(fp8_base: bool, out: dict[str, Any]) -> None:
 
 
 def read_renamed_flags(flat: dict[str, Any], findings: list[Finding], notes: list[Finding]) -> None:
-    """caption_extention (sd-scripts' old spelling, which wins over caption_extension there too) and dynamo_backend
-    (taken out of `flat`): Danlu compiles with inductor, sd-scripts' default, so any other backend is an error."""
+    """caption_extention (sd-scripts' old spelling, which wins over caption_extension there too), use_safetensors (the
+    save format when save_model_as names none) and dynamo_backend (taken out of `flat`): Danlu compiles with
+    inductor, sd-scripts' default, so any other backend is an error."""
     old = flat.pop("caption_extention", None)
     if old is not None:
         given = flat.get("caption_extension")
@@ -77,6 +78,8 @@ def read_renamed_flags(flat: dict[str, Any], findings: list[Finding], notes: lis
                                  "sd-scripts does; remove one of them", f"'{given}' 被 caption_extention '{old}' 取代，"
                                  "与 sd-scripts 相同；请删除其中一个"))
         flat["caption_extension"] = old
+    if flat.pop("use_safetensors", None) is True:  # sd-scripts: the format when save_model_as does not name one
+        flat.setdefault("save_model_as", "safetensors")
     backend = flat.pop("dynamo_backend", "inductor")
     if flat.get("torch_compile") is True and str(backend).lower() != "inductor":
         findings.append(error("dynamo_backend", f"'{backend}': Danlu compiles with torch.compile's default backend, "
