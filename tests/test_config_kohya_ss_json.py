@@ -191,7 +191,7 @@ def test_a_partial_preset_is_read_too(tmp_path):
     ({**LOCON, "LoRA_type": "LoRA-FA"}, "LoRA-FA"),
     ({**LOCON, "sd3_checkbox": True}, "sd3_checkbox"),
     ({k: v for k, v in LOCON.items() if k != "LoRA_type"}, "LoRA tab"),  # a Dreambooth or finetune save
-    ({**LOCON, "save_state_to_huggingface": True}, "save_state_to_huggingface"),  # set, and not a Danlu setting
+    ({**LOCON, "resume_from_huggingface": True}, "resume_from_huggingface"),  # set, and not a Danlu setting
 ])
 def test_what_danlu_cannot_train_as_saved_is_named(tmp_path, data, named):
     with pytest.raises(ConfigError) as got:

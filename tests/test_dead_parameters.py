@@ -55,6 +55,9 @@ GATES = {
     "training.skip_until_initial_step": lambda c: bool(c.training.initial_step) or (c.training.initial_epoch or 1) > 1,
     "speed.persistent_data_loader_workers": lambda c: c.speed.max_data_loader_n_workers > 0,
     "speed.text_encoder_batch_size": lambda c: c.speed.cache_text_encoder_outputs,  # the caching batch
+    "publish.upload_every_save": lambda c: bool(c.publish.huggingface_repo_id.strip()),
+    "publish.save_state_to_huggingface": lambda c: bool(c.publish.huggingface_repo_id.strip())
+    and (c.save.save_state or c.save.save_state_on_train_end),
     **{f"validation.{n}": (lambda c: c.validation.validation_split > 0 or bool(c.validation.validation_dir))
        for n in ("validation_seed", "validate_every_n_steps", "validate_every_n_epochs", "overfit_patience",
                  "early_stop", "max_validation_steps")},

@@ -126,3 +126,58 @@ def test_target_from_the_publish_settings():
                                         "huggingface_repo_type": "dataset", "huggingface_path_in_repo": "/a/b/"}})
     target = Target.of(pub.publish)
     assert target == Target("me/x", "dataset", "a/b", private=False) and target.path("f.md") == "a/b/f.md"
+
+
+def _commits() -> list[dict]:
+    return [c[3] for c in FakeHub.calls if c[0] == "create_commit"]
+
+
+def test_every_save_is_uploaded_with_its_state_when_asked(tiny_model, tmp_path):  # noqa: F811
+    """upload_every_save (what sd-scripts does with a repository set) sends each epoch's file as it is saved, so a
+    rented machine that goes away leaves them on the Hub; save_state_to_huggingface sends each state with it, the
+    final one in the final commit beside the card."""
+    data = make_dataset(tmp_path / "data", n=2)
+    cfg = _cfg(tiny_model, data, publish__huggingface_repo_id="me/zk-lora", publish__upload_every_save=True,
+               publish__save_state_to_huggingface=True, save__save_state=True, save__save_every_n_epochs=1)
+    run_dir = tmp_path / "run"
+    assert train(cfg, run_dir) == 0, read_events(run_dir)[0][-1]
+    out = run_dir / "output"
+    epoch, final = _commits()
+    assert epoch["t-000001.safetensors"] == (out / "t-000001.safetensors").read_bytes()
+    assert {"t-000001-state/progress.json", "t-000001-state/adapter.pt", "t-000001-state/optim.pt"} <= set(epoch)
+    assert not {k for k in epoch if k.startswith(("t.", "t-state", "README"))}
+    assert final["t.safetensors"] == (out / "t.safetensors").read_bytes() and "README.md" in final
+    assert final["t-state/progress.json"] == (out / "t-state" / "progress.json").read_bytes()
+
+
+def test_by_default_only_the_final_file_goes_and_no_state(tiny_model, tmp_path):  # noqa: F811
+    data = make_dataset(tmp_path / "data", n=2)
+    cfg = _cfg(tiny_model, data, publish__huggingface_repo_id="me/zk-lora", save__save_state=True,
+               save__save_every_n_epochs=1)
+    assert train(cfg, tmp_path / "run") == 0
+    (final,) = _commits()
+    assert "t.safetensors" in final and not [k for k in final if "state" in k or k.startswith("t-0")]
+
+
+def test_sd_scripts_hub_settings_import():
+    from trainer.config.kohya import import_kohya
+
+    cfg = import_kohya({"huggingface_repo_id": "me/x", "save_state_to_huggingface": True, "save_state": True})
+    assert cfg.publish.upload_every_save and cfg.publish.save_state_to_huggingface  # sd-scripts uploads each save
+    assert not import_kohya({}).publish.upload_every_save
+    with pytest.raises(Exception) as exc:
+        import_kohya({"resume": "me/x/t-state", "resume_from_huggingface": True})
+    assert "hf download" in str(exc.value)
+
+
+@pytest.mark.parametrize("publish,save,field", [
+    ({"save_state_to_huggingface": True, "huggingface_repo_id": "me/x"}, {}, "publish.save_state_to_huggingface"),
+    ({"save_state_to_huggingface": True}, {"save_state": True}, "publish.save_state_to_huggingface"),
+    ({"upload_every_save": True}, {}, "publish.upload_every_save"),
+])
+def test_upload_switches_that_would_send_nothing_are_warned(publish, save, field):
+    from trainer.config import check, config_from_dict
+
+    found = [f for f in check(config_from_dict({"publish": publish, "save": save}), for_training=False)
+             if f.field == field]
+    assert [f.level for f in found] == ["warning"]

@@ -8,6 +8,7 @@ from trainer.config import (  # noqa: F401  (register their rules)
     rules_input,
     rules_loss,
     rules_network,
+    rules_publish,
     rules_scheduler,
     rules_speed,
     rules_start,

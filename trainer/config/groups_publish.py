@@ -56,6 +56,21 @@ class PublishGroup(Group):
         "训练结束时把最终 LoRA 或检查点（及其 diffusers 文件夹）、模型说明卡和示例图上传到这个 Hugging Face Hub 仓库"
         "（如 yourname/my-lora）。令牌取自环境变量 HF_TOKEN 或 `hf auth login`。留空则不上传。", label_zh="Hub 仓库",
     )
+    upload_every_save: bool = param(
+        False, "Also upload each save made during training (save_every_n_epochs/steps) to huggingface_repo_id as it "
+        "is saved, as sd-scripts does whenever a repository is set: a rented machine that goes away leaves them on "
+        "the Hub. Training waits while each upload runs. Off: only the final file goes, when training ends.",
+        "训练中每次保存（save_every_n_epochs/steps）后也立即上传到 huggingface_repo_id，与 sd-scripts 设置仓库时的做法相同："
+        "租用的机器即使被回收，这些文件也已在 Hub 上。每次上传时训练会等待。关闭则只在训练结束时上传最终文件。",
+        kohya="", label_zh="每次保存都上传",
+    )
+    save_state_to_huggingface: bool = param(
+        False, "Upload each training state (save.save_state) with its save, so a run can be continued on another "
+        "machine: download the state folder (`hf download`) and set save.resume to it. A state is several times "
+        "the LoRA's size.",
+        "每次保存时把训练状态（save.save_state）一并上传，以便在另一台机器上继续训练：用 `hf download` 下载状态文件夹，"
+        "再把 save.resume 设为它。训练状态是 LoRA 大小的数倍。", label_zh="上传训练状态",
+    )
     huggingface_repo_type: Literal["model", "dataset"] = param(
         "model", "Kind of Hub repository to upload to.", "上传目标 Hub 仓库的类型。", label_zh="Hub 仓库类型",
     )

@@ -15,6 +15,7 @@ from trainer.config.kohya_dataset import fold_dataset_config, is_trigger_word
 from trainer.config.kohya_flags import (
     export_fp8_flags,
     read_fp8_flags,
+    read_hub_flags,
     read_loss_and_optimizer_flags,
     read_renamed_flags,
 )
@@ -225,6 +226,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     read_loss_and_optimizer_flags(flat, findings)  # masked_loss, use_8bit_adam, use_lion_optimizer
     read_fp8_flags(flat, notes)
     read_renamed_flags(flat, findings, notes)  # caption_extention, dynamo_backend
+    read_hub_flags(flat, findings)
     train_type = flat.pop("model_train_type", None)
     if train_type is not None:
         if train_type not in TRAIN_TYPES:

@@ -1,6 +1,6 @@
 """sd-scripts flags an imported config may set that name another Danlu setting: masked_loss (the alpha mask, or a
 folder of mask pictures Danlu does not read), the flags from before optimizer_type, fp8_base_unet, the misspelt
-caption_extention and torch_compile's dynamo_backend."""
+caption_extention, torch_compile's dynamo_backend and the Hub upload's."""
 
 from __future__ import annotations
 
@@ -86,3 +86,15 @@ def read_renamed_flags(flat: dict[str, Any], findings: list[Finding], notes: lis
                               "inductor, only; remove dynamo_backend or set it to inductor",
                               f"'{backend}'：丹炉只使用 torch.compile 的默认后端 inductor 编译；请删除 dynamo_backend "
                               "或设为 inductor"))
+
+
+def read_hub_flags(flat: dict[str, Any], findings: list[Finding]) -> None:
+    """sd-scripts uploads every save once huggingface_repo_id is set (publish.upload_every_save in Danlu), and
+    resume_from_huggingface (taken out of `flat`) reads the state to resume from the Hub, which Danlu does not."""
+    if str(flat.get("huggingface_repo_id") or "").strip():
+        flat.setdefault("upload_every_save", True)
+    if flat.pop("resume_from_huggingface", None) is True:
+        findings.append(error("resume_from_huggingface", "is not supported: download the state folder first "
+                              "(hf download REPO --include 'FOLDER/*' --local-dir DIR) and set resume to DIR/FOLDER",
+                              "不支持：请先下载状态文件夹（hf download 仓库 --include '文件夹/*' --local-dir 目录），"
+                              "再把 resume 设为 目录/文件夹"))

@@ -45,8 +45,9 @@ LEFT_OUT = {
     "huggingface_token": ("was left out so the token is not written into Danlu's config: run `hf auth login` once, "
                           "or set HF_TOKEN in the environment that starts Danlu",
                           "已忽略，以免令牌写入丹炉的配置：请先运行一次 `hf auth login`，或在启动丹炉的环境中设置 HF_TOKEN"),
-    "async_upload": ("was left out: Danlu uploads to the Hub once the run has ended, so training never waits for it",
-                     "已忽略：丹炉在训练结束后才上传到 Hub，训练不会因此等待"),
+    "async_upload": ("was left out: Danlu uploads each save before training goes on (publish.upload_every_save); "
+                     "turn that off to upload only the final file, after training",
+                     "已忽略：丹炉每次保存后先完成上传再继续训练（publish.upload_every_save）；关闭它则只在训练结束后上传最终文件"),
     "wandb_run_name": ("was left out: Danlu names the wandb run after the run folder",
                        "已忽略：丹炉以训练文件夹名作为 wandb 运行名"),
     "wandb_api_key": ("was left out so the key is not written into Danlu's config: run `wandb login` once, or set "

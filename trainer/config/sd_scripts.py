@@ -69,7 +69,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     "max_validation_steps": None,
     # model-spec header and Hugging Face Hub upload
     "metadata_title": None, "metadata_author": None, "metadata_description": None, "metadata_license": None,
-    "metadata_tags": None, "huggingface_repo_id": None, "huggingface_repo_type": None,
+    "metadata_tags": None, "huggingface_repo_id": None, "save_state_to_huggingface": False, "huggingface_repo_type": None,
     "huggingface_path_in_repo": None, "huggingface_repo_visibility": None,
 }
 # What sd-scripts does when these are None (or "" for optimizer_type), in Danlu's terms.

@@ -83,14 +83,14 @@ def card_file(path: Path) -> Path:
 
 
 def hand_off(session, path: Path, built: dict[str, str], kind: str = "LoRA", extra: dict | None = None) -> None:
-    """After the final save: the model card next to the file, then the Hub upload when one is configured. A
-    failed upload is a warning: the files are saved and can be uploaded by hand. The card reads the file's own
+    """After the final save: the model card next to the file, and (with a Hub repository set) the files the upload
+    sends, kept in session.hub_files for trainer.engine.hub_sync once the save is complete. The card reads the file's own
     header (sshs hashes included) over `built`, the header made for it (all a .ckpt/.pt file has; a checkpoint's
 file keeps only the model spec).
     `extra`: more files to upload, by their path in the repository (a Dreambooth diffusers folder)."""
     from trainer.networks.save import is_pickle
     from trainer.publish.card import Sample, model_card
-    from trainer.publish.upload import Target, UploadError, upload
+    from trainer.publish.upload import Target
     from trainer.textio import atomic_write_text
 
     cfg, rep = session.cfg, session.rep
@@ -101,22 +101,13 @@ file keeps only the model spec).
         links = [Sample(os.path.relpath(p, path.parent).replace(os.sep, "/"), prompt) for p, prompt in samples]
         atomic_write_text(card, model_card(header, path.name, links, kind))
         rep.saved(step=session.progress.global_step, epoch=session.progress.epoch, path=card, kind="card")
-    target = Target.of(cfg.publish)
-    if not target.repo_id:
+    if not Target.of(cfg.publish).repo_id:
         return
     files = {path.name: path, "README.md": model_card(
         header, path.name, [Sample(f"samples/{p.name}", prompt) for p, prompt in samples], kind).encode("utf-8")}
     files.update({f"samples/{p.name}": p for p, _ in samples})
     files.update(extra or {})
-    rep.status(f"uploading {len(files)} files to the Hugging Face Hub repository {target.repo_id}")
-    try:
-        url = upload(target, files, f"{path.name} from Danlu, step {session.progress.global_step}")
-    except UploadError as exc:
-        rep.warning(f"upload to {target.repo_id} failed: {exc}",
-                    f"Log in with `hf auth login` or set HF_TOKEN, check publish.huggingface_repo_id; the files are "
-                    f"saved in {path.parent}.")
-        return
-    rep.status(f"uploaded to {url}")
+    session.hub_files = files  # sent once the save is complete, its state included (trainer.engine.hub_sync)
 
 
 def latest_samples(run_dir: Path) -> list[tuple[Path, str]]:

@@ -14,7 +14,7 @@ from trainer.config import TrainConfig
 from trainer.data.loader import collate_batch
 from trainer.earlier_files import EarlierOutputs
 from trainer.engine import checkpoint as ckpt
-from trainer.engine import distributed, header, loop, speed, start
+from trainer.engine import distributed, header, hub_sync, loop, speed, start
 from trainer.engine.build import build_optimizer, load_models, module_fingerprint
 from trainer.engine.class_images import ensure_class_images
 from trainer.engine.data import build_data, fixed_captions
@@ -255,8 +255,8 @@ class Session:
             save_checkpoint(self, name)
         else:
             self.save_lora(name)
-        if with_state:
-            self.save_state(name)
+        state = self.save_state(name) if with_state else None
+        hub_sync.after_save(self, name, state)
 
     # --- the loop ----------------------------------------------------------------------------------------
     def run(self) -> str:
