@@ -1,6 +1,6 @@
 """sd-scripts flags an imported config may set that name another Danlu setting: masked_loss (the alpha mask, or a
 folder of mask pictures Danlu does not read), the flags from before optimizer_type, fp8_base_unet, the misspelt
-caption_extention, torch_compile's dynamo_backend and the Hub upload's."""
+caption_extention, torch_compile's dynamo_backend, the Hub upload's and Flux's model_type."""
 
 from __future__ import annotations
 
@@ -68,8 +68,9 @@ def export_fp8_flags(fp8_base: bool, out: dict[str, Any]) -> None:
 
 def read_renamed_flags(flat: dict[str, Any], findings: list[Finding], notes: list[Finding]) -> None:
     """caption_extention (sd-scripts' old spelling, which wins over caption_extension there too), use_safetensors (the
-    save format when save_model_as names none) and dynamo_backend (taken out of `flat`): Danlu compiles with
-    inductor, sd-scripts' default, so any other backend is an error."""
+    save format when save_model_as names none), model_type (Flux's: flux, or chroma, which Danlu does not train) and
+    dynamo_backend (taken out of `flat`): Danlu compiles with inductor, sd-scripts' default, so any other backend is
+    an error."""
     old = flat.pop("caption_extention", None)
     if old is not None:
         given = flat.get("caption_extension")
@@ -80,6 +81,11 @@ def read_renamed_flags(flat: dict[str, Any], findings: list[Finding], notes: lis
         flat["caption_extension"] = old
     if flat.pop("use_safetensors", None) is True:  # sd-scripts: the format when save_model_as does not name one
         flat.setdefault("save_model_as", "safetensors")
+    if str(flat.pop("model_type", "flux")).lower() != "flux":  # flux_train_network.py's; "chroma" is the other
+        findings.append(error("model_type", "Chroma is not supported: Danlu trains FLUX.1 models (model_type = flux); "
+                              "remove model_type or set it to flux, with a FLUX.1 base model",
+                              "不支持 Chroma：丹炉训练的是 FLUX.1 模型（model_type = flux）；请删除 model_type 或设为 flux，"
+                              "并使用 FLUX.1 底模"))
     backend = flat.pop("dynamo_backend", "inductor")
     if flat.get("torch_compile") is True and str(backend).lower() != "inductor":
         findings.append(error("dynamo_backend", f"'{backend}': Danlu compiles with torch.compile's default backend, "

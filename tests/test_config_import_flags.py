@@ -1,6 +1,8 @@
-"""sd-scripts switches that only tune how it loads or caches (highvram, disable_mmap_load_safetensors,
-skip_cache_check), its misspelt caption_extention, and dynamo_backend beside torch_compile. An imported file that
-sets them trains as it would in sd-scripts, and each one Danlu has nothing to do for is named in a note."""
+"""sd-scripts options an imported file may set that are not Danlu settings of their own: switches that only tune how
+it loads, caches or uploads (highvram, disable_mmap_load_safetensors, skip_cache_check, async_upload...), secrets
+(huggingface_token), its misspelt caption_extention, use_safetensors, dynamo_backend beside torch_compile,
+debug_dataset and Flux's model_type. An imported file that sets them trains as it would in sd-scripts, each one
+Danlu has nothing to do for is named in a note, and what Danlu cannot do is refused by name."""
 
 from __future__ import annotations
 
@@ -72,3 +74,13 @@ def test_debug_dataset_points_to_the_dataset_doctor():
     (f,) = exc.value.findings
     assert f.field == "debug_dataset" and "check-data" in f.en and CJK.search(f.zh)
     assert import_kohya({"debug_dataset": False}) is not None
+
+
+def test_flux_model_type_flux_is_read_and_chroma_refused():
+    notes: list = []
+    cfg = import_kohya({"ae": "/m/ae.safetensors", "model_type": "flux"}, warnings=notes)
+    assert cfg.model.family == "flux" and notes == []
+    with pytest.raises(ConfigError) as exc:
+        import_kohya({"ae": "/m/ae.safetensors", "model_type": "chroma"})
+    (f,) = exc.value.findings
+    assert f.field == "model_type" and "Chroma" in f.en and CJK.search(f.zh)
