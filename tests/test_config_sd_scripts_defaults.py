@@ -194,3 +194,26 @@ def test_loader_workers_are_capped_at_the_cpu_count_as_in_sd_scripts(tiny_model,
                       training__max_train_epochs=1, save__save_every_n_epochs=0)
     assert train(cfg, tmp_path / "run") == 0
     assert made == [1]
+
+
+FLUX_ONLY_DEFAULTS = {"timestep_sampling", "sigmoid_scale", "model_prediction_type", "discrete_flow_shift",
+                      "guidance_scale", "apply_t5_attn_mask", "weighting_scheme", "logit_mean", "logit_std",
+                      "mode_scale", "model_type"}
+
+
+def test_a_file_that_writes_each_default_out_imports():
+    """GUIs write every option, defaults included (optimizer_type = "" for AdamW, model_type = "flux"): each
+    sd-scripts default written out imports as what sd-scripts makes of it."""
+    from trainer.config import ConfigError
+    from trainer.config.kohya import import_kohya
+
+    refused = {}
+    for key, value in ARG_DEFAULTS.items():
+        if value is None:  # TOML has no null: such an option is left out
+            continue
+        try:
+            import_kohya({key: value}, family="flux" if key in FLUX_ONLY_DEFAULTS else None)
+        except ConfigError as exc:
+            refused[key] = [f.en for f in exc.findings]
+    assert refused == {}
+    assert import_kohya({"optimizer_type": ""}).optimizer.optimizer_type == "AdamW"

@@ -43,6 +43,8 @@ def _old_optimizer_flags(flat: dict[str, Any], findings: list[Finding]) -> None:
             findings.append(error(flag, f"names {name}, and optimizer_type names {flat['optimizer_type']}; keep one "
                                   "(optimizer_type is the current way)", f"指定了 {name}，而 optimizer_type 指定了 "
                                   f"{flat['optimizer_type']}；请只保留一个（optimizer_type 是现行写法）"))
+    if flat.get("optimizer_type") == "":  # sd-scripts' default, which it reads as AdamW
+        flat["optimizer_type"] = "AdamW"
 
 
 def read_fp8_flags(flat: dict[str, Any], notes: list[Finding]) -> None:
