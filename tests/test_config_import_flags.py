@@ -14,7 +14,7 @@ from trainer.config import ConfigError
 from trainer.config.kohya import import_kohya
 
 CJK = re.compile(r"[\u3400-\u9fff]")
-HINTS = ("highvram", "disable_mmap_load_safetensors", "skip_cache_check")
+HINTS = ("highvram", "disable_mmap_load_safetensors", "skip_cache_check", "cache_info")
 
 
 def test_loading_and_caching_hints_are_dropped_with_a_note_each():

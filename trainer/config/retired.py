@@ -39,6 +39,8 @@ LEFT_OUT = {
                          "hash, never by reading the cached tensors, so there is no content check to skip",
                          "已忽略：丹炉只根据缓存文件头和每张图片的大小、时间与哈希检查缓存，从不读取缓存的张量内容，"
                          "因此没有可跳过的内容检查"),
+    "cache_info": ("was left out: Danlu's dataset scan reads only the images' headers and caption files, with no "
+                   "cache to keep", "已忽略：丹炉扫描数据集时只读取图片文件头和标注文件，无需缓存"),
     "tokenizer_cache_dir": ("was left out: Danlu's tokenizers come with it (assets/model_configs), so none is "
                             "downloaded", "已忽略：丹炉自带分词器（assets/model_configs），无需下载"),
     # the Hub upload (trainer/publish/upload.py) and wandb (trainer/engine/trackers.py)
