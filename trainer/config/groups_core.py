@@ -93,6 +93,17 @@ class DatasetGroup(Group):
         "没有 alpha 通道的图片整张训练。图片本身按白底合成后输入。对应 sd-scripts 的 alpha_mask。",
         label_zh="按透明度遮罩损失",
     )
+    conditioning_data_dir: str = param(
+        "",
+        "A folder of mask pictures, one a training image with the same file name (a.png's mask is a.png or a.jpg "
+        "there): its red channel weighs the loss, so white parts train and black parts do not (sd-scripts' "
+        "masked_loss with conditioning_data_dir). It takes the place of alpha_mask's transparency. Images without a "
+        "mask picture train whole. Empty: off.",
+        "遮罩图片文件夹，每张训练图片对应一张同名的遮罩图（a.png 的遮罩为其中的 a.png 或 a.jpg）：以其红色通道为损失加权，"
+        "白色部分训练、黑色部分不训练（对应 sd-scripts 的 masked_loss 与 conditioning_data_dir）。它取代 alpha_mask 的"
+        "透明度。没有遮罩图的图片整张训练。留空表示关闭。",
+        widget="path", label_zh="遮罩图片文件夹",
+    )
     resolution: str = param(
         "512,512",
         "Training resolution as width,height (one number means square). Images are resized to buckets of about "

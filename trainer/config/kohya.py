@@ -13,7 +13,7 @@ from trainer.config.errors import ConfigError, Finding, error, suggest, suggest_
 from trainer.config.groups_optim import rates_of
 from trainer.config.kohya_dataset import fold_dataset_config, is_trigger_word
 from trainer.config.kohya_flags import (
-    export_fp8_flags,
+    export_flags,
     read_fp8_flags,
     read_hub_flags,
     read_loss_and_optimizer_flags,
@@ -223,7 +223,7 @@ def import_kohya(data: dict[str, Any], *, family: str | None = None, source: str
     _fold_frontend_args(flat)
     fold_dataset_config(flat, base_dir, set(keys) | set(FRONTEND_KEYS), findings)
     retire(flat, findings, notes)  # xformers, lowram, v2, wandb keys...: dropped on purpose (retired.py)
-    read_loss_and_optimizer_flags(flat, findings)  # masked_loss, use_8bit_adam, use_lion_optimizer
+    read_loss_and_optimizer_flags(flat, findings, notes)  # masked_loss, use_8bit_adam, use_lion_optimizer
     read_fp8_flags(flat, notes)
     read_renamed_flags(flat, findings, notes)  # caption_extention, dynamo_backend
     read_hub_flags(flat, findings)
@@ -361,7 +361,7 @@ def export_kohya(cfg: TrainConfig, prompts_file: str | None = None,
             value = next((k for k, v in FAMILY_NETWORK_MODULES.items() if v == (family, value)), value)
         out[p.kohya_key] = value
     export_schedule(cfg.optimizer, out)  # shares of the run, and what some schedulers need written
-    export_fp8_flags(cfg.speed.fp8_base, out)
+    export_flags(cfg, out)  # fp8_base_unet, masked_loss
     if cfg.training.max_train_steps:  # sd-scripts lets max_train_epochs override max_train_steps
         out.pop("max_train_epochs", None)
     if cfg.logging.log_with == "none":  # sd-scripts logs to TensorBoard whenever logging_dir is set

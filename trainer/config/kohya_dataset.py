@@ -17,8 +17,8 @@ from trainer.data.scan import parse_subset_name
 
 RENAMED = {"batch_size": "train_batch_size"}  # dataset-file keys that are command-line options under another name
 PLACE = frozenset({"image_dir", "num_repeats", "class_tokens", "is_reg"})  # where the images are: read here
-OTHER_KINDS = {"metadata_file": ("fine-tuning metadata", "微调元数据"),
-               "conditioning_data_dir": ("ControlNet conditioning images", "ControlNet 条件图")}
+OTHER_KINDS = {"metadata_file": ("fine-tuning metadata", "微调元数据")}
+FOLDERS = ("conditioning_data_dir",)  # subset options that are folders: read from the dataset file's folder too
 _MISSING = object()
 
 
@@ -68,6 +68,10 @@ def _options(data: dict[str, Any], base: Path, problems: list) -> dict[str, Any]
         return options
     subsets = _trigger_word_on_reg(subsets)
     options.update(_shared_subset_options(subsets, options, problems))
+    for key in FOLDERS:  # the mask pictures of masked_loss (dataset.conditioning_data_dir)
+        if options.get(key):
+            folder = Path(str(options[key])).expanduser()
+            options[key] = str(folder if folder.is_absolute() else base / folder)
     for is_reg, field in ((False, "train_data_dir"), (True, "reg_data_dir")):
         group = [s for s in subsets if bool(s.get("is_reg", False)) == is_reg]
         if group:

@@ -1,5 +1,5 @@
 """sd-scripts flags an imported config may set that name another Danlu setting: masked_loss (the alpha mask, or a
-folder of mask pictures Danlu does not read), the flags from before optimizer_type, fp8_base_unet, the misspelt
+folder of mask pictures), the flags from before optimizer_type, fp8_base_unet, the misspelt
 caption_extention, torch_compile's dynamo_backend, the Hub upload's and Flux's model_type."""
 
 from __future__ import annotations
@@ -9,22 +9,29 @@ from typing import Any
 from trainer.config.errors import Finding, error, warning
 
 
-def read_loss_and_optimizer_flags(flat: dict[str, Any], findings: list[Finding]) -> None:
+def read_loss_and_optimizer_flags(flat: dict[str, Any], findings: list[Finding], notes: list[Finding]) -> None:
     """Take the flags out of `flat` (sd-scripts names), setting what they mean; each that cannot be read is an error
-    in `findings`."""
-    _masked_loss(flat, findings)
+    in `findings`, each left out a note in `notes`."""
+    _masked_loss(flat, findings, notes)
     _old_optimizer_flags(flat, findings)
 
 
-def _masked_loss(flat: dict[str, Any], findings: list[Finding]) -> None:
-    """sd-scripts' masked_loss applies a mask from alpha_mask (what Danlu reads) or from a conditioning_data_dir
-    dataset of mask images (which Danlu does not): taken out of `flat`, an error in `findings` for the second."""
-    if flat.pop("masked_loss", None) is True and flat.get("alpha_mask") is not True:
-        findings.append(error("masked_loss", "reads its masks from a conditioning_data_dir of mask images, which Danlu "
-                              "does not support; put each mask in its image's alpha channel (transparent: not "
-                              "trained) and set alpha_mask = true instead",
-                              "从 conditioning_data_dir 的遮罩图读取遮罩，丹炉不支持；请把遮罩存入每张图片的 alpha 通道"
-                              "（透明处不训练），并改为设置 alpha_mask = true"))
+def _masked_loss(flat: dict[str, Any], findings: list[Finding], notes: list[Finding]) -> None:
+    """sd-scripts' masked_loss (taken out of `flat`) weighs the loss by the mask pictures of a conditioning_data_dir
+    (Danlu's dataset.conditioning_data_dir) or, without one, by the alpha channels (alpha_mask). Without masked_loss
+    sd-scripts does not read that folder: it is left out with a note; masked_loss with no mask at all is an error."""
+    masked = flat.pop("masked_loss", None) is True
+    folder = flat.get("conditioning_data_dir")
+    if folder and not masked:
+        del flat["conditioning_data_dir"]
+        notes.append(warning("conditioning_data_dir", "was left out: sd-scripts reads mask pictures from it only with "
+                             "masked_loss = true; add that to train with the masks",
+                             "已忽略：sd-scripts 只在 masked_loss = true 时从中读取遮罩图；如要使用遮罩请加上该项"))
+    elif masked and not folder and flat.get("alpha_mask") is not True:
+        findings.append(error("masked_loss", "needs masks: set conditioning_data_dir to a folder of mask pictures "
+                              "(one a training image, with its file name), or alpha_mask = true to use the pictures' "
+                              "transparency", "需要遮罩：请把 conditioning_data_dir 设为遮罩图片文件夹（每张训练图片一张同名"
+                              "遮罩图），或设置 alpha_mask = true 以使用图片的透明度"))
 
 
 # sd-scripts' flags from before optimizer_type, which it still reads as that optimizer
@@ -62,10 +69,14 @@ def read_fp8_flags(flat: dict[str, Any], notes: list[Finding]) -> None:
                              "在文件中加上 fp8_base_unet = true 即可消除此提示。"))
 
 
-def export_fp8_flags(fp8_base: bool, out: dict[str, Any]) -> None:
-    """Danlu's fp8_base for sd-scripts: fp8_base_unet too, so its text encoders stay in the compute precision."""
-    if fp8_base:
+def export_flags(cfg, out: dict[str, Any]) -> None:
+    """The sd-scripts flags a Danlu config needs written beside its settings (`out`, sd-scripts names): fp8_base_unet
+    with fp8_base, so the text encoders stay in the compute precision; masked_loss with a mask folder, which
+    sd-scripts reads only then."""
+    if cfg.speed.fp8_base:
         out["fp8_base_unet"] = True
+    if cfg.dataset.conditioning_data_dir:
+        out["masked_loss"] = True
 
 
 def read_renamed_flags(flat: dict[str, Any], findings: list[Finding], notes: list[Finding]) -> None:

@@ -1,4 +1,5 @@
-"""Rules for how images are cut to their training size: augment.face_crop_aug_range."""
+"""Rules for how images are cut to their training size (augment.face_crop_aug_range) and masked (the mask pictures of
+dataset.conditioning_data_dir)."""
 
 from __future__ import annotations
 
@@ -46,4 +47,16 @@ def _face_crop(cfg: TrainConfig) -> list[Finding]:
                                    "or clear this",
                         "与 sd-scripts 相同，不作用于缓存的潜变量：每张图片按居中裁剪缓存；请关闭 speed.cache_latents 和 "
                         "speed.cache_latents_to_disk，或清空此项")]
+    return []
+
+
+@rule
+def _two_masks(cfg: TrainConfig) -> list[Finding]:
+    """The mask pictures take the place of the alpha channels, as sd-scripts' conditioning images do."""
+    d = cfg.dataset
+    if d.conditioning_data_dir.strip() and d.alpha_mask:
+        return [warning("dataset.alpha_mask", "is not used: the masks come from the pictures in conditioning_data_dir "
+                        "(as in sd-scripts); turn alpha_mask off, or empty conditioning_data_dir to mask by "
+                        "transparency", "不起作用：遮罩取自 conditioning_data_dir 中的图片（与 sd-scripts 相同）；请关闭 "
+                        "alpha_mask，或清空 conditioning_data_dir 以按透明度遮罩")]
     return []

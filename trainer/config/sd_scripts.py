@@ -24,7 +24,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     "caption_prefix": None, "caption_suffix": None, "caption_separator": ",", "secondary_separator": None,
     "token_warmup_min": 1, "token_warmup_step": 0,
     "caption_dropout_every_n_epochs": 0, "caption_tag_dropout_rate": 0.0, "enable_wildcard": False, "color_aug": False, "flip_aug": False,
-    "random_crop": False, "alpha_mask": False, "face_crop_aug_range": None, "resize_interpolation": None,
+    "random_crop": False, "alpha_mask": False, "conditioning_data_dir": None, "face_crop_aug_range": None, "resize_interpolation": None,
     # saving
     "output_name": None, "output_dir": None, "save_model_as": "safetensors", "save_precision": None,
     "save_every_n_epochs": None, "save_every_n_steps": None, "save_last_n_epochs": None, "save_last_n_steps": None,

@@ -19,8 +19,16 @@ from torch.utils.data import Dataset
 from trainer.data.buckets import Size, expanded_by_bucket, steps_per_epoch
 from trainer.data.captions import drops_all_captions, process_caption
 from trainer.data.face_crop import face_in_name, fit_around_face
-from trainer.data.images import augment, fit_to_bucket, has_alpha, load_image_and_alpha, scale_and_crop
+from trainer.data.images import (
+    augment,
+    fit_to_bucket,
+    has_alpha,
+    load_image,
+    load_image_and_alpha,
+    scale_and_crop,
+)
 from trainer.data.latent_cache import LatentCache, centre_crop_geometry
+from trainer.data.mask_pictures import mask_picture
 from trainer.data.problems import DatasetError, ImageLoadError, Problem
 from trainer.data.tensors import mask_tensor, to_tensor
 
@@ -97,7 +105,7 @@ class DanluDataset(Dataset):
                  caption_dropout_rate: float = 0.0, caption_tag_dropout_rate: float = 0.0,
                  caption_dropout_every_n_epochs: int = 0, wildcard: bool = False, caption_prefix: str = "",
                  caption_suffix: str = "", caption_separator: str = ",", secondary_separator: str = "",
-                 token_warmup_min: int = 1, token_warmup_steps: float = 0, alpha_mask: bool = False,
+                 token_warmup_min: int = 1, token_warmup_steps: float = 0, alpha_mask: bool = False, mask_dir: str = "",
                  interpolation: str = "auto", face_crop_aug_range: tuple[float, float] | None = None):
         if len(items) != len(bucket_of):
             raise ValueError("bucket_of must have one bucket per item")
@@ -105,7 +113,8 @@ class DanluDataset(Dataset):
         self.bucket_of = [tuple(b) for b in bucket_of]
         self.latent_cache = latent_cache
         self.random_crop, self.flip_aug, self.color_aug = random_crop, flip_aug, color_aug
-        self.alpha_mask = alpha_mask
+        self.mask_dir = mask_dir  # mask pictures in place of the alpha channels (trainer.data.mask_pictures)
+        self.alpha_mask = alpha_mask or bool(mask_dir)
         self.interpolation = interpolation  # the filter scaling pictures (and masks) to buckets: RESIZE_FILTERS
         self.face_crop_aug_range = face_crop_aug_range  # (lo, hi): crop around the face a file name gives
         self._cached_masks: dict[int, torch.Tensor] = {}  # item -> its upright mask, with cached latents
@@ -154,7 +163,10 @@ class DanluDataset(Dataset):
         """The upright mask of an image whose latents are cached: centre-cropped as fill_cache cropped it."""
         if index not in self._cached_masks:
             bucket, path = self.bucket_of[index], self.items[index].path
-            _, alpha = load_image_and_alpha(path) if has_alpha(path) else (None, None)  # a header, not a JPEG decode
+            if self.mask_dir:
+                alpha = mask_picture(path, self.mask_dir, (self.items[index].width, self.items[index].height))
+            else:
+                _, alpha = load_image_and_alpha(path) if has_alpha(path) else (None, None)  # a header, no decode
             fitted = None if alpha is None else fit_to_bucket(alpha, bucket, random_crop=False, rng=None,
                                                               interpolation=self.interpolation).image
             self._cached_masks[index] = mask_tensor(fitted, bucket)
@@ -206,6 +218,9 @@ class DanluDataset(Dataset):
             return None
         try:
             path = self.items[index].path
+            if self.mask_dir:
+                img = load_image(path)
+                return path, img, mask_picture(path, self.mask_dir, img.size)
             return (path, *load_image_and_alpha(path, alpha=self.alpha_mask))
         except ImageLoadError as exc:
             self._bad.add(index)

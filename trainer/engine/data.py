@@ -80,7 +80,9 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, w
     plan = plan_buckets(items, resolution=resolution_of(cfg), min_reso=d.min_bucket_reso, max_reso=d.max_bucket_reso,
                         step=d.bucket_reso_steps, enable_bucket=d.enable_bucket, no_upscale=d.bucket_no_upscale)
     bucket_of = [plan[i] for i in range(len(items))]
-    if d.alpha_mask:
+    if d.conditioning_data_dir:
+        _warn_without_mask_pictures(items, d.conditioning_data_dir, reporter)
+    elif d.alpha_mask:
         _warn_without_alpha(items, reporter)
     cache = None
     if s.cache_latents or s.cache_latents_to_disk:
@@ -93,7 +95,7 @@ def build_data(cfg: TrainConfig, models: Models, reporter, stop=lambda: False, w
         caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs, wildcard=c.enable_wildcard,
         **caption_text(c), token_warmup_min=c.token_warmup_min,
         token_warmup_steps=warmup_steps_of(c.token_warmup_step, _run_steps(cfg, sampler)),
-        alpha_mask=d.alpha_mask, interpolation=d.resize_interpolation,
+        alpha_mask=d.alpha_mask, mask_dir=d.conditioning_data_dir, interpolation=d.resize_interpolation,
         face_crop_aug_range=_face_crop_range(cfg, items, cache is not None, reporter),
     )
     counts = count_images(scan)
@@ -131,6 +133,22 @@ def _warn_without_alpha(items, reporter) -> None:
                          f"train whole ({names})",
                          "Save the cut-out images as PNG or WebP with a transparent background, or turn "
                          "dataset.alpha_mask off.")
+
+
+def _warn_without_mask_pictures(items, mask_dir: str, reporter) -> None:
+    """A folder that is not there is an error; images without a mask picture in it train whole: say which."""
+    from trainer.data.mask_pictures import mask_path
+    from trainer.engine.errors import EngineError
+
+    if not Path(mask_dir).is_dir():
+        raise EngineError(f"dataset.conditioning_data_dir: {mask_dir} is not a folder",
+                          "Choose the folder of mask pictures, or leave it empty.")
+    unmasked = [it.path for it in items if mask_path(it.path, mask_dir) is None]
+    if unmasked:
+        names = ", ".join(Path(p).name for p in unmasked[:3]) + (", ..." if len(unmasked) > 3 else "")
+        reporter.warning(f"dataset.conditioning_data_dir: {len(unmasked)} of {len(items)} images have no mask picture "
+                         f"in {mask_dir}, so they train whole ({names})",
+                         "Give each image a mask picture with its file name in that folder.")
 
 
 def _sampler(cfg: TrainConfig, items, bucket_of, batch_size: int, reporter):

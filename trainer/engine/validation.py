@@ -72,7 +72,7 @@ class Validator:
         # No augmentation and the whole caption (with the run's prefix and suffix): what is scored must not change
         # between evaluations.
         self.dataset = DanluDataset(items, [plan[i] for i in range(len(items))], **caption_text(cfg.caption),
-                                    alpha_mask=d.alpha_mask,
+                                    alpha_mask=d.alpha_mask, mask_dir=d.conditioning_data_dir,
                                     interpolation=d.resize_interpolation)
         self.models, self.runner = models, runner
         self.batch_size, self.seed = cfg.training.train_batch_size, validation_seed(cfg)
