@@ -160,14 +160,16 @@ def test_by_default_only_the_final_file_goes_and_no_state(tiny_model, tmp_path):
 
 
 def test_sd_scripts_hub_settings_import():
+    from trainer.config import ConfigError
     from trainer.config.kohya import import_kohya
 
     cfg = import_kohya({"huggingface_repo_id": "me/x", "save_state_to_huggingface": True, "save_state": True})
     assert cfg.publish.upload_every_save and cfg.publish.save_state_to_huggingface  # sd-scripts uploads each save
     assert not import_kohya({}).publish.upload_every_save
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ConfigError) as exc:
         import_kohya({"resume": "me/x/t-state", "resume_from_huggingface": True})
-    assert "hf download" in str(exc.value)
+    (f,) = exc.value.findings
+    assert f.field == "resume_from_huggingface" and "hf download" in f.en
 
 
 @pytest.mark.parametrize("publish,save,field", [

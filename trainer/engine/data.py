@@ -124,13 +124,17 @@ def _face_crop_range(cfg: TrainConfig, items, cached: bool, reporter) -> tuple[f
     return aug_range
 
 
+def _some_names(paths: list) -> str:
+    """The first three file names of `paths`, for a warning about them all."""
+    return ", ".join(Path(p).name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+
+
 def _warn_without_alpha(items, reporter) -> None:
     """alpha_mask masks nothing in a picture without transparency (every JPEG): say which ones train whole."""
     opaque = [it.path for it in items if not has_alpha(it.path)]
     if opaque:
-        names = ", ".join(Path(p).name for p in opaque[:3]) + (", ..." if len(opaque) > 3 else "")
         reporter.warning(f"dataset.alpha_mask: {len(opaque)} of {len(items)} images have no alpha channel, so they "
-                         f"train whole ({names})",
+                         f"train whole ({_some_names(opaque)})",
                          "Save the cut-out images as PNG or WebP with a transparent background, or turn "
                          "dataset.alpha_mask off.")
 
@@ -145,9 +149,8 @@ def _warn_without_mask_pictures(items, mask_dir: str, reporter) -> None:
                           "Choose the folder of mask pictures, or leave it empty.")
     unmasked = [it.path for it in items if mask_path(it.path, mask_dir) is None]
     if unmasked:
-        names = ", ".join(Path(p).name for p in unmasked[:3]) + (", ..." if len(unmasked) > 3 else "")
         reporter.warning(f"dataset.conditioning_data_dir: {len(unmasked)} of {len(items)} images have no mask picture "
-                         f"in {mask_dir}, so they train whole ({names})",
+                         f"in {mask_dir}, so they train whole ({_some_names(unmasked)})",
                          "Give each image a mask picture with its file name in that folder.")
 
 

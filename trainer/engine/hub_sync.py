@@ -23,7 +23,7 @@ def after_save(session, name: str, state: Path | None) -> None:
     if not target.repo_id or not (final or cfg.publish.upload_every_save):
         return
     file = session.output_file(name)
-    files = dict((getattr(session, "hub_files", None) if final else None) or {file.name: file})
+    files = dict((session.hub_files if final else None) or {file.name: file})
     session.hub_files = None  # the hand-off's file, card and samples: sent once
     diffusers = session.diffusers_folder(name)
     if not final and diffusers.is_dir():  # a Dreambooth save's folder (the hand-off adds the final one)

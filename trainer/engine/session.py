@@ -70,6 +70,7 @@ class Session:
         self.started_at = time.time()
         self.progress = ckpt.Progress()  # replaced in setup(): a later start (initial_step) or a resumed state
         self.val = None  # ValidationHooks once setup() found validation images
+        self.hub_files: dict | None = None  # what the final save's hand-off gives the Hub upload (hub_sync)
 
     # --- setup -------------------------------------------------------------------------------------------
     def setup(self) -> None:
